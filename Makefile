@@ -1,0 +1,38 @@
+# rg4: `make demo` runs the pipeline end to end on phantom studies, `make test` runs the tests.
+# Both create .venv when missing. Override the torch pin for a GPU build elsewhere, e.g.
+#   make test TORCH_SPEC="torch==2.13.0"   (the default: the CPU wheel this project is tested with)
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rg4-installed
+
+.PHONY: venv test test-fast demo man bench clean-demo
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The whole suite, slow end-to-end tests included (what CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# Everything but the few slow end-to-end tests.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+demo: $(STAMP)
+	$(MAKE) -f examples/demo.mk RG4="$(BIN)/rg4" PY="$(BIN)/python"
+
+man: $(STAMP)
+	$(BIN)/python scripts/gen_man.py man
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-demo:
+	rm -rf demo
