@@ -1,0 +1,104 @@
+"""Man pages rendered from the CLI definitions (one source of truth: the Typer app).
+
+`scripts/gen_man.py` writes `man/rg4.1` and `man/rg4-<command>.1`; a test renders
+them again and fails when the committed pages are stale.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import click
+import typer
+
+from . import __version__
+
+
+def _esc(text: str) -> str:
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    lines = []
+    for line in text.splitlines():
+        if line.startswith((".", "'")):
+            line = "\\&" + line
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _paragraphs(help_text: str) -> str:
+    """Click help text → roff: `\\b` blocks keep their line breaks, others flow."""
+    out = []
+    for block in inspect.cleandoc(help_text or "").split("\n\n"):
+        if block.startswith("\b"):
+            body = block[1:].lstrip("\n")
+            out.append(".PP\n.nf\n" + _esc(inspect.cleandoc(body)) + "\n.fi")
+        else:
+            out.append(".PP\n" + _esc(" ".join(line.strip() for line in block.splitlines())))
+    return "\n".join(out)
+
+
+def _param_line(param: click.Parameter) -> tuple[str, str]:
+    if isinstance(param, click.Argument):
+        return param.human_readable_name, ""
+    names = ", ".join(param.opts + param.secondary_opts)
+    if param.is_flag:
+        metavar = ""
+    elif isinstance(param.type, click.Choice):
+        metavar = " [" + "|".join(map(str, param.type.choices)) + "]"
+    else:
+        metavar = " " + param.type.name.upper()
+    return names + metavar, param.help or ""
+
+
+def render_command(cmd: click.Command, name: str, parent: str = "rg4") -> str:
+    full = f"{parent} {name}" if name != parent else parent
+    page = name if name == parent else f"{parent}-{name}"
+    short = (cmd.get_short_help_str(limit=200) or "").rstrip(".")
+    parts = [
+        f'.TH {page.upper()} 1 "" "rg4 {__version__}" "rg4 manual"',
+        ".SH NAME",
+        f"{_esc(page)} \\- {_esc(short)}",
+        ".SH SYNOPSIS",
+        f".B {_esc(full)}",
+        _esc(" ".join(cmd.collect_usage_pieces(click.Context(cmd, info_name=full)))),
+        ".SH DESCRIPTION",
+        _paragraphs(cmd.help or ""),
+    ]
+    arguments = [p for p in cmd.params if isinstance(p, click.Argument)]
+    options = [p for p in cmd.params if isinstance(p, click.Option)]
+    if arguments:
+        parts.append(".SH ARGUMENTS")
+        for p in arguments:
+            arg_help = getattr(p, "help", None) or ""
+            parts += [".TP", f".B {_esc(p.human_readable_name)}", _esc(arg_help)]
+    if options:
+        parts.append(".SH OPTIONS")
+        for p in options:
+            names, help_text = _param_line(p)
+            default = p.default if p.show_default is not False else None
+            if default not in (None, False, "", ()) and not callable(default):
+                help_text = f"{help_text} (default: {default})"
+            parts += [".TP", f".B {_esc(names)}", _esc(help_text)]
+    if isinstance(cmd, click.Group):
+        parts.append(".SH COMMANDS")
+        for sub_name, sub in cmd.commands.items():
+            parts += [".TP", f".BR {parent}\\-{_esc(sub_name)} (1)", _esc(sub.get_short_help_str(limit=200))]
+    parts += [".SH EXIT STATUS",
+              "0 success (also when a downstream pipe closes early); 1 runtime failure; "
+              "2 usage or input error (the message names file, line and field).",
+              ".SH SEE ALSO"]
+    if isinstance(cmd, click.Group):
+        parts.append(", ".join(f".BR {parent}\\-{_esc(n)} (1)" for n in cmd.commands).replace(", .BR", "\n.BR"))
+    else:
+        parts.append(f".BR {parent} (1)")
+    return "\n".join(parts) + "\n"
+
+
+def render_all() -> dict[str, str]:
+    """File name → page text for the top command and every subcommand."""
+    from .cli.app import app
+
+    group = typer.main.get_command(app)
+    pages = {"rg4.1": render_command(group, "rg4")}
+    for name, cmd in group.commands.items():
+        pages[f"rg4-{name}.1"] = render_command(cmd, name)
+    return pages

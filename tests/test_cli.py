@@ -1,0 +1,58 @@
+"""The `rg4` entry point: commands, version, help, man pages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from rg4cli import __version__
+from rg4cli.cli.app import COMMANDS, app
+from rg4cli.manpage import render_all
+
+from .conftest import REPO
+
+EXPECTED = {"build-data", "label", "weights", "train", "generate", "score", "hallucination", "synth"}
+
+
+def test_help_lists_all_commands_and_version():
+    runner = CliRunner()
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in EXPECTED:
+        assert name in result.output
+    assert set(COMMANDS) == EXPECTED
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_every_command_help_says_what_it_reads_and_shows_a_pipeline():
+    runner = CliRunner()
+    for name in EXPECTED:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "rg4 " in result.output.split("Example")[-1], f"{name} --help shows no example"
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "rg4cli", "--version"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"rg4 {__version__}"
+
+
+def test_man_pages_are_current():
+    committed = {p.name: p.read_text(encoding="utf-8") for p in (REPO / "man").glob("rg4*.1")}
+    fresh = render_all()
+    stale = sorted(name for name in set(fresh) | set(committed) if fresh.get(name) != committed.get(name))
+    assert not stale, f"man pages out of date: {stale}; run `make man`"
+
+
+def test_man_page_renders():
+    if shutil.which("man") is None and shutil.which("groff") is None:
+        import pytest
+        pytest.skip("neither man nor groff installed")
+    tool = ["man", "-l"] if shutil.which("man") else ["groff", "-man", "-Tutf8"]
+    proc = subprocess.run(tool + [str(REPO / "man" / "rg4.1")], capture_output=True, text=True,
+                          env={"MANPAGER": "cat", "PAGER": "cat", "PATH": "/usr/bin:/bin", "MANWIDTH": "80"})
+    assert proc.returncode == 0 and "rg4" in proc.stdout
