@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 
-import click
 import typer
 
 from . import __version__
@@ -36,20 +35,27 @@ def _paragraphs(help_text: str) -> str:
     return "\n".join(out)
 
 
-def _param_line(param: click.Parameter) -> tuple[str, str]:
-    if isinstance(param, click.Argument):
-        return param.human_readable_name, ""
+# Typer ships its own copy of click, so parameters are told apart by duck typing.
+def _is_argument(param) -> bool:
+    return param.param_type_name == "argument"
+
+
+def _is_group(cmd) -> bool:
+    return hasattr(cmd, "commands")
+
+
+def _param_line(param) -> tuple[str, str]:
     names = ", ".join(param.opts + param.secondary_opts)
     if param.is_flag:
         metavar = ""
-    elif isinstance(param.type, click.Choice):
+    elif hasattr(param.type, "choices"):
         metavar = " [" + "|".join(map(str, param.type.choices)) + "]"
     else:
         metavar = " " + param.type.name.upper()
     return names + metavar, param.help or ""
 
 
-def render_command(cmd: click.Command, name: str, parent: str = "rg4") -> str:
+def render_command(cmd, name: str, parent: str = "rg4") -> str:
     full = f"{parent} {name}" if name != parent else parent
     page = name if name == parent else f"{parent}-{name}"
     short = (cmd.get_short_help_str(limit=200) or "").rstrip(".")
@@ -59,12 +65,12 @@ def render_command(cmd: click.Command, name: str, parent: str = "rg4") -> str:
         f"{_esc(page)} \\- {_esc(short)}",
         ".SH SYNOPSIS",
         f".B {_esc(full)}",
-        _esc(" ".join(cmd.collect_usage_pieces(click.Context(cmd, info_name=full)))),
+        _esc(" ".join(cmd.collect_usage_pieces(cmd.context_class(cmd, info_name=full)))),
         ".SH DESCRIPTION",
         _paragraphs(cmd.help or ""),
     ]
-    arguments = [p for p in cmd.params if isinstance(p, click.Argument)]
-    options = [p for p in cmd.params if isinstance(p, click.Option)]
+    arguments = [p for p in cmd.params if _is_argument(p)]
+    options = [p for p in cmd.params if not _is_argument(p)]
     if arguments:
         parts.append(".SH ARGUMENTS")
         for p in arguments:
@@ -78,7 +84,7 @@ def render_command(cmd: click.Command, name: str, parent: str = "rg4") -> str:
             if default not in (None, False, "", ()) and not callable(default):
                 help_text = f"{help_text} (default: {default})"
             parts += [".TP", f".B {_esc(names)}", _esc(help_text)]
-    if isinstance(cmd, click.Group):
+    if _is_group(cmd):
         parts.append(".SH COMMANDS")
         for sub_name, sub in cmd.commands.items():
             parts += [".TP", f".BR {parent}\\-{_esc(sub_name)} (1)", _esc(sub.get_short_help_str(limit=200))]
@@ -86,7 +92,7 @@ def render_command(cmd: click.Command, name: str, parent: str = "rg4") -> str:
               "0 success (also when a downstream pipe closes early); 1 runtime failure; "
               "2 usage or input error (the message names file, line and field).",
               ".SH SEE ALSO"]
-    if isinstance(cmd, click.Group):
+    if _is_group(cmd):
         parts.append(", ".join(f".BR {parent}\\-{_esc(n)} (1)" for n in cmd.commands).replace(", .BR", "\n.BR"))
     else:
         parts.append(f".BR {parent} (1)")
