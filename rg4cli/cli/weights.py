@@ -1,17 +1,164 @@
-"""`rg4 weights` (not built yet)."""
+"""`rg4 weights`: per-sentence token-level loss weights (TLW), by IG or rules."""
 
 from __future__ import annotations
 
-from .common import not_implemented
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from ..loss_weights import BACKENDS, BASELINES, NORMALIZATIONS, IGWeigher, RulesWeigher, WeightSettings, check_labels
+from ..record import text_of
+from ..streams import RecordReader, RecordWriter
+from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
+
+# Records attributed together: their IG rows share forward/backward chunks.
+BLOCK_RECORDS = 32
 
 
-def weights() -> None:
-    """Token-level loss weights (TLW) by Integrated Gradients.
+@handle_errors
+def weights(
+    input: InputArg = "-",
+    backend: Annotated[str, typer.Option(
+        "--backend", help="ig: Integrated Gradients over a BERT labeler (the paper); rules: a sentence with a "
+        "positive/uncertain rules-labeler mention gets --lam (offline, no model); auto: ig when --labeler is "
+        "given, else rules.")] = "auto",
+    labeler: Annotated[Optional[str], typer.Option(
+        "--labeler", help="BERT labeler for --backend ig: a directory from `rg4 train --task labeler`, or the "
+        "official chexbert.pth (then also --bert).", show_default=False)] = None,
+    bert: Annotated[Optional[str], typer.Option(
+        "--bert", help="bert-base-uncased directory (config + vocab) for an official chexbert.pth.",
+        show_default=False)] = None,
+    steps: Annotated[int, typer.Option("--steps", help="IG integration steps (quadrature nodes).")] = 50,
+    method: Annotated[str, typer.Option(
+        "--method", help="IG quadrature: gausslegendre, trapezoid or riemann_middle.")] = "gausslegendre",
+    baseline: Annotated[str, typer.Option(
+        "--baseline", help="IG baseline: pad ([PAD] embeddings, [CLS]/[SEP] kept) or zero (zero vectors, "
+        "[CLS]/[SEP] kept).")] = "pad",
+    threshold: Annotated[float, typer.Option(
+        "--threshold", help="A sentence whose best smoothed token score exceeds this gets --lam.")] = 0.4,
+    lam: Annotated[float, typer.Option("--lam", help="Weight of the emphasised sentences (others get 1).")] = 1.75,
+    sigma: Annotated[float, typer.Option(
+        "--sigma", help="Gaussian smoothing width in word pieces (0: off).")] = 1.0,
+    normalize: Annotated[str, typer.Option(
+        "--normalize", help="label: divide each label's map by its max |attribution| before the max over labels; "
+        "report: max over labels first, then divide by the report's max |score|.")] = "label",
+    absolute: Annotated[bool, typer.Option(
+        "--abs/--signed", help="Use |attribution| instead of the signed attribution.")] = False,
+    text: TextOpt = "auto",
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", help="Interpolated sequences per IG forward/backward pass (memory knob).")] = 128,
+    device: DeviceOpt = "auto",
+    output: OutputOpt = None,
+    on_error: OnErrorOpt = "fail",
+) -> None:
+    """Token-level loss weights (TLW): which sentences of a report the generator's loss emphasises.
 
-    Reads JSONL records; writes them with `sentence_weights` added.
+    Reads JSONL records (the text picked by --text: by default `report` if present,
+    else the marked target text "findings: ... impression: ..." that `rg4 train`
+    learns) and writes them with `sentence_weights` added: one
+    {start, end, weight, score} per sentence, in character offsets of that text, so
+    the weights do not depend on any tokenizer; `weights_meta` says how they were made.
+
+    IG backend (paper Alg. 1): labels come from the record's `labels` (e.g. `rg4
+    label`) or else from the labeler's own heads. For each positive or uncertain label
+    among the first 13 observations, Integrated Gradients of that head's positive
+    (resp. uncertain) logit with respect to the word-piece embeddings (baseline
+    --baseline, --steps Gauss-Legendre nodes, summed over the embedding dimension,
+    signed unless --abs); each label's map divided by its max |attribution|
+    (--normalize); max over labels; Gaussian smoothing over word pieces (--sigma);
+    word pieces mapped to sentences by their character offsets. A sentence whose best
+    score exceeds --threshold gets weight --lam, the others 1. Reports without a
+    positive/uncertain label, and text past the labeler's 512 word pieces, get 1 with
+    score null. All (label, step) pairs of up to 32 reports go through the labeler
+    in chunks of --batch-size sequences, one forward/backward each.
+
+    Rules backend: a sentence gets --lam when the rules labeler finds a positive or
+    uncertain mention there (of the record's positive/uncertain observations, when
+    the record has `labels`); score 1.0 or 0.0.
 
     \b
     Example:
       rg4 label train.jsonl | rg4 weights --labeler labeler/ > weighted.jsonl
+      rg4 weights train.jsonl --backend rules -o weighted.jsonl
     """
-    not_implemented("weights")
+    if backend not in (*BACKENDS, "auto"):
+        raise InputError(f"--backend must be ig, rules or auto, got {backend!r}")
+    if backend == "auto":
+        backend = "ig" if labeler else "rules"
+        if not labeler:
+            log("rg4 weights: no --labeler given: rules backend")
+    if backend == "ig" and not labeler:
+        raise InputError("--backend ig needs --labeler: a BERT labeler directory (train one with "
+                         "`rg4 train --task labeler -o labeler/`) or the official chexbert.pth with --bert DIR; "
+                         "or use --backend rules")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    settings = WeightSettings(threshold=threshold, lam=lam, sigma=sigma, steps=steps, method=method,
+                              baseline=baseline, normalize=normalize, absolute=absolute).check()
+    text_of({}, text)  # validates --text before any work
+    reader = RecordReader(input, on_error=on_error, log=log)
+    if backend == "ig":
+        from ..classifiers import load_classifier
+
+        clf = load_classifier(labeler, "labeler", bert=bert)
+        weigher = IGWeigher(clf, settings, device=_device(device), batch_size=batch_size)
+        meta = {**settings.meta("ig"), "labeler": clf.source}
+    else:
+        weigher = RulesWeigher(settings)
+        meta = settings.meta("rules")
+    writer = RecordWriter(output)
+    block: list[tuple[dict, str, dict | None]] = []
+
+    def flush() -> None:
+        if not block:
+            return
+        results = weigher.weigh([t for _, t, _ in block], [lab for _, _, lab in block])
+        for (record, _, _), sentence_weights in zip(block, results):
+            record["sentence_weights"] = sentence_weights
+            record["weights_meta"] = {**meta, "text": _text_field(record, text)}
+            writer.write(record)
+        block.clear()
+
+    try:
+        for lineno, record in reader:
+            body = text_of(record, text)
+            if body is None:
+                wanted = "report, findings or impression" if text == "auto" else text
+                reader.reject(lineno, None, f"no {wanted} text to weight (--text {text})")
+                continue
+            labels = record.get("labels")
+            if labels is not None:
+                problem = check_labels(labels)
+                if problem:
+                    reader.reject(lineno, "labels", problem)
+                    continue
+            block.append((record, body, labels))
+            if len(block) >= BLOCK_RECORDS:
+                flush()
+        flush()
+    except InputError:
+        flush()  # the records before the bad line are good: write them before failing
+        raise
+    finally:
+        writer.close()
+    if reader.summary():
+        log(reader.summary())
+
+
+def _text_field(record: dict, which: str) -> str:
+    """The field --text resolved to for this record (auto: report or findings+impression)."""
+    if which != "auto":
+        return which
+    report = record.get("report")
+    return "report" if isinstance(report, str) and report.strip() else "findings+impression"
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
