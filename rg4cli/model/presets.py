@@ -1,0 +1,119 @@
+"""Model configuration: the `paper` and `tiny` presets and the JSON config of a model dir.
+
+`ModelConfig` is what `rg4_model.json` holds (see modeldir.py): which encoders and
+decoder to load (hub id or path, or a component bundled in the model dir), the fusion
+sizes, the prompt version and the training stage. Everything a model dir needs to be
+rebuilt is here; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Rg4Error
+
+PRESETS = ("paper", "tiny")
+FUSIONS = ("atf", "interleaved")
+CONFIG_FORMAT = 1
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "tiny"
+    # Component sources: a hub id or a path; names listed in `bundled` are folders of the
+    # model dir itself (the tiny preset's random-initialised encoders and decoder).
+    image_encoder: str = "image_encoder"
+    text_encoder: str = "text_encoder"
+    decoder: str = "decoder"
+    tokenizer: str = "tokenizer"            # LLM tokenizer (the decoder's, or ours)
+    text_tokenizer: str = "text_encoder"    # text-encoder tokenizer
+    bundled: list[str] = field(default_factory=list)
+    trust_remote_code: bool = False
+    # Fusion (DESIGN.md "The model"): N learnable queries over frontal patch tokens.
+    fusion: str = "atf"
+    num_queries: int = 128
+    num_heads: int = 12
+    mlp_dim: int = 2048
+    dropout: float = 0.1
+    image_dim: int = 768     # D' of the image encoder (queries live here)
+    text_dim: int = 768      # width of the text encoder
+    llm_dim: int = 4096      # D of the decoder
+    # Prompt
+    prompt_version: str = "official-v1"
+    context_max_tokens: int = 50   # "Human: {INDICATION/HISTORY} <Img>" budget (official: 50)
+    prior_max_tokens: int = 256    # interleaved only: prior report as prompt text
+    text_max_length: int = 100     # text encoder input length (official: 100)
+    # Decoder adaptation
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.1
+    lora_target_modules: list[str] | None = None   # None = peft's default for the architecture
+    stage: int = 1
+    dtype: str = "bfloat16"        # dtype on an accelerator; CPU runs float32
+    format: int = CONFIG_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "rg4_model.json") -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise Rg4Error(f"{source}: unknown config key(s) {', '.join(unknown)} (written by a newer rg4?)")
+        cfg = cls(**data)
+        cfg.validate(source=source)
+        return cfg
+
+    def validate(self, *, source: str = "model config") -> None:
+        if self.fusion not in FUSIONS:
+            raise Rg4Error(f"{source}: fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
+        if self.stage not in (1, 2):
+            raise Rg4Error(f"{source}: stage must be 1 or 2, got {self.stage!r}")
+        if self.image_dim % self.num_heads:
+            raise Rg4Error(f"{source}: image_dim {self.image_dim} is not divisible by num_heads {self.num_heads}")
+
+
+def paper_config(**overrides: Any) -> ModelConfig:
+    """The paper's model: RAD-DINO, CXR-BERT specialized, Vicuna-7B v1.5, N=128, LoRA r32/a64."""
+    cfg = ModelConfig(
+        preset="paper",
+        image_encoder="microsoft/rad-dino",
+        text_encoder="microsoft/BiomedVLP-CXR-BERT-specialized",
+        decoder="lmsys/vicuna-7b-v1.5",
+        tokenizer="lmsys/vicuna-7b-v1.5",
+        text_tokenizer="microsoft/BiomedVLP-CXR-BERT-specialized",
+        num_queries=128, num_heads=12, mlp_dim=2048, dropout=0.1,
+        image_dim=768, text_dim=768, llm_dim=4096,
+        lora_r=32, lora_alpha=64, lora_dropout=0.1, dtype="bfloat16",
+    )
+    return dataclasses.replace(cfg, **overrides)
+
+
+# Sizes of the tiny preset: seconds on a laptop CPU, same code paths as the paper model.
+TINY = dict(image_size=112, patch_size=14, image_hidden=64, image_layers=2, image_heads=4,
+            text_hidden=64, text_layers=2, text_heads=4, llm_hidden=128, llm_layers=2, llm_heads=4,
+            llm_intermediate=256, vocab_size=1000)
+
+
+def tiny_config(**overrides: Any) -> ModelConfig:
+    cfg = ModelConfig(
+        preset="tiny",
+        image_encoder="image_encoder", text_encoder="text_encoder", decoder="decoder",
+        tokenizer="tokenizer", text_tokenizer="text_encoder",
+        bundled=["image_encoder", "text_encoder", "decoder", "tokenizer"],
+        num_queries=32, num_heads=4, mlp_dim=128, dropout=0.1,
+        image_dim=TINY["image_hidden"], text_dim=TINY["text_hidden"], llm_dim=TINY["llm_hidden"],
+        lora_r=8, lora_alpha=16, lora_dropout=0.1, dtype="float32",
+    )
+    return dataclasses.replace(cfg, **overrides)
+
+
+def preset_config(preset: str, **overrides: Any) -> ModelConfig:
+    if preset == "paper":
+        return paper_config(**overrides)
+    if preset == "tiny":
+        return tiny_config(**overrides)
+    raise Rg4Error(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")

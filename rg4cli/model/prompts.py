@@ -1,0 +1,162 @@
+"""The official prompt (prompt version "official-v1") and its token segments.
+
+Sequence the LLM reads (official code, stage 2 and test script):
+
+    <s> Human: {INDICATION: … HISTORY: …} <Img>[N fusion tokens]</Img> {instruction}. \\nAssistant: <s>
+    → target: "findings: … impression: …" </s>
+
+The instruction is view-aware (PA: "posterior anterior", AP: "anterior posterior",
+unknown view: the official generic wording) and asks for finding and impression, or
+one of them when the other section is missing. The indication/history prefix is cut
+so that "Human: … <Img>" fits `context_max_tokens` (official: 50 tokens). The official
+code places a BOS before the prompt and another one starting the answer; both are
+kept so that released checkpoints see the layout they were trained on.
+
+The interleaved variant reads `<Img>[frontal]</Img> <Img>[lateral]</Img> LAST REPORT:
+{prior} …`: each image is its own token block, the prior report is plain text.
+
+A prefix is a list of segments: a list of token ids, or the name of a feature block
+("fusion", "frontal", "lateral") that the model fills with N embeddings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..record import Study
+from ..sections import join_sections
+
+PROMPT_VERSION = "official-v1"
+SECTIONS = ("both", "findings", "impression")
+
+_VIEW_WORDS = {"PA": "posterior anterior", "AP": "anterior posterior"}
+
+
+def instruction(view: str | None, sections: str = "both") -> str:
+    """The official instruction text for a view and the requested sections."""
+    if sections not in SECTIONS:
+        raise ValueError(f"sections must be one of {SECTIONS}, got {sections!r}")
+    words = _VIEW_WORDS.get((view or "").upper())
+    if words is None:
+        return {"both": "Write radiological finding and impression for this chest X-ray examination",
+                "findings": "Write radiological finding section of report for chest X-ray examination",
+                "impression": "Write radiological impression section of report for chest X-ray examination"}[sections]
+    return {"both": f"Write radiological finding and impression for this {words} chest X-ray visual feature",
+            "findings": f"Write radiological finding section of report for {words} chest X-ray visual feature",
+            "impression": f"Write radiological impression section of report for {words} chest X-ray visual feature",
+            }[sections]
+
+
+def sections_of(study: Study) -> str:
+    """Which sections a training target holds (the instruction asks for exactly those)."""
+    has_f = bool(study.findings and study.findings.strip())
+    has_i = bool(study.impression and study.impression.strip())
+    if has_f and not has_i:
+        return "findings"
+    if has_i and not has_f:
+        return "impression"
+    return "both"
+
+
+def context_text(indication: str | None, history: str | None) -> str:
+    parts = []
+    if indication and indication.strip():
+        parts.append("INDICATION: " + " ".join(indication.split()))
+    if history and history.strip():
+        parts.append("HISTORY: " + " ".join(history.split()))
+    return " ".join(parts)
+
+
+def target_text(study: Study) -> str:
+    """THE text the LLM learns: `findings: … impression: …` (sections.join_sections)."""
+    return join_sections(study.findings, study.impression)
+
+
+def template_texts() -> list[str]:
+    """Every fixed string of the template (the tiny preset trains its tokenizer on them too)."""
+    out = ["Human: <Img></Img> . \nAssistant:", "INDICATION: HISTORY: LAST REPORT:",
+           "findings: impression:"]
+    for view in ("PA", "AP", None):
+        for sections in SECTIONS:
+            out.append("</Img> " + instruction(view, sections) + ". \nAssistant:")
+    return out
+
+
+@dataclass
+class TextBatch:
+    """Token ids of a batch before embedding (plain lists; the model pads and embeds).
+
+    prefixes[b]: segments (ids or a feature-block name); target_ids[b]: target tokens
+    ending with EOS; target_offsets[b][j]: (start, end) characters of target token j in
+    target_texts[b] (EOS: (len, len)), so character spans (sentence_weights) map onto tokens.
+    """
+
+    prefixes: list[list]
+    target_ids: list[list[int]] | None = None
+    target_offsets: list[list[tuple[int, int]]] | None = None
+    target_texts: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.prefixes)
+
+
+class PromptBuilder:
+    def __init__(self, tokenizer, *, fusion: str = "atf", context_max_tokens: int = 50,
+                 prior_max_tokens: int = 256):
+        self.tok = tokenizer
+        self.fusion = fusion
+        self.context_max_tokens = context_max_tokens
+        self.prior_max_tokens = prior_max_tokens
+        self.bos = tokenizer.bos_token_id
+        self.eos = tokenizer.eos_token_id
+        if self.bos is None or self.eos is None:
+            raise ValueError("the LLM tokenizer needs bos and eos tokens")
+        self._cache: dict[str, list[int]] = {}
+
+    def ids(self, text: str) -> list[int]:
+        hit = self._cache.get(text)
+        if hit is None:
+            hit = self.tok(text, add_special_tokens=False)["input_ids"]
+            if len(self._cache) < 256:   # fixed template pieces only; bounded
+                self._cache[text] = hit
+        return list(hit)
+
+    def prefix(self, study: Study, sections: str = "both") -> list:
+        head, tail = self.ids("Human: "), self.ids(" <Img>")
+        ctx = context_text(study.indication, study.history)
+        ctx_ids = self.tok(ctx, add_special_tokens=False)["input_ids"] if ctx else []
+        room = max(0, self.context_max_tokens - len(head) - len(tail))
+        segs: list = [[self.bos] + head + ctx_ids[:room] + tail]
+        instr = self.ids(" " + instruction(study.view, sections) + ". \nAssistant:")
+        if self.fusion == "atf":
+            segs += ["fusion", self.ids("</Img>") + instr + [self.bos]]
+            return segs
+        segs.append("frontal")
+        if study.lateral:
+            segs += [self.ids("</Img> <Img>"), "lateral"]
+        after = self.ids("</Img>")
+        if study.prior_report:
+            prior_ids = self.tok(" ".join(study.prior_report.split()), add_special_tokens=False)["input_ids"]
+            after = after + self.ids(" LAST REPORT: ") + prior_ids[: self.prior_max_tokens]
+        segs.append(after + instr + [self.bos])
+        return segs
+
+    def target(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = [tuple(map(int, o)) for o in enc["offset_mapping"]]
+        return list(enc["input_ids"]) + [self.eos], offsets + [(len(text), len(text))]
+
+    def batch(self, studies: list[Study], *, with_targets: bool = False, sections: str | None = None) -> TextBatch:
+        """sections None = from each study's target (training); else the requested ones."""
+        prefixes, tids, toffs, ttexts = [], [], [], []
+        for study in studies:
+            prefixes.append(self.prefix(study, sections or sections_of(study)))
+            if with_targets:
+                text = target_text(study)
+                ids, offs = self.target(text)
+                tids.append(ids)
+                toffs.append(offs)
+                ttexts.append(text)
+        if not with_targets:
+            return TextBatch(prefixes)
+        return TextBatch(prefixes, tids, toffs, ttexts)
