@@ -1,0 +1,245 @@
+"""The openai generator against a loopback chat-completions server (no network).
+
+The server runs in a thread and answers each request by a scripted behaviour:
+a valid completion, 429 / 500, a slow reply past the client timeout, a body that is
+not JSON, or a completion whose content is not the JSON object asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from rg4cli.errors import Rg4Error
+from rg4cli.rewriters import OpenAIRewriter
+from rg4cli.rewriting import DROP_FAILED, Example, RewriteLoop, RewriteTask
+
+KEY = "sk-test-secret-123"
+
+
+def _fix(text):
+    if text is None:
+        return None
+    for word in ("Unchanged ", "unchanged ", "Stable ", "stable "):
+        text = text.replace(word, "")
+    return text
+
+
+class Server:
+    """Chat-completions stub. `script` is a list of behaviours consumed one per request
+    (then `default`): ok, 429, 500, slow, badjson, badcontent, 401."""
+
+    def __init__(self, script=(), default="ok", slow_s=1.0):
+        self.script = list(script)
+        self.default = default
+        self.slow_s = slow_s
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    outer.requests.append(body)
+                    outer.headers.append(dict(self.headers))
+                    what = outer.script.pop(0) if outer.script else outer.default
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    outer.respond(self, what, body)
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def respond(self, h, what, body):
+        def send(code, payload, headers=()):
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            h.send_response(code)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            for k, v in headers:
+                h.send_header(k, v)
+            h.end_headers()
+            try:
+                h.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        if what == "429":
+            return send(429, {"error": "rate limited"}, [("Retry-After", "0")])
+        if what == "500":
+            return send(500, {"error": "boom"})
+        if what == "401":
+            return send(401, {"error": "bad key"})
+        if what == "badjson":
+            return send(200, b"{not json")
+        user = body["messages"][-1]["content"]
+        # the current text is the last JSON object line of the prompt
+        current = [json.loads(line) for line in user.splitlines() if line.startswith("{")][-1]
+        fixed = {"findings": _fix(current["findings"]), "impression": _fix(current["impression"])}
+        content = "Here you go:\n```json\n" + json.dumps(fixed) + "\n```" if what != "badcontent" else "I cannot."
+        if what == "slow":
+            time.sleep(self.slow_s)
+        if what == "busy":
+            time.sleep(0.15)
+        send(200, {"id": "x", "object": "chat.completion",
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                "finish_reason": "stop"}]})
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server_factory():
+    made = []
+
+    def make(**kw):
+        s = Server(**kw)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def _task(k=0, findings="Unchanged moderate cardiomegaly.", impression="No acute process."):
+    ex = Example(f"s{k}_sn", "sn", findings, impression, view="PA")
+    return RewriteTask(ex, findings, impression, ["pc"], [{"category": "pc", "sentence": findings,
+                                                              "phrase": "unchanged"}], [], 1)
+
+
+def _client(url, monkeypatch, **kw):
+    monkeypatch.setenv("RG4_TEST_KEY", KEY)
+    opts = dict(api_key_env="RG4_TEST_KEY", workers=4, timeout=2.0, max_retries=3, backoff=0.01, max_backoff=0.05)
+    opts.update(kw)
+    return OpenAIRewriter(url, "test-model", **opts)
+
+
+def test_ok_request_shape_and_key_header(server_factory, monkeypatch):
+    srv = server_factory()
+    rw = _client(srv.url, monkeypatch)
+    [reply] = rw.rewrite([_task()])
+    assert reply.error is None
+    assert reply.findings == "moderate cardiomegaly."
+    assert reply.impression == "No acute process."
+    req = srv.requests[0]
+    assert req["model"] == "test-model"
+    assert [m["role"] for m in req["messages"]] == ["system", "user"]
+    assert "prior comparison (PC)" in req["messages"][1]["content"]
+    assert "no lateral image" in req["messages"][1]["content"]
+    assert srv.headers[0]["Authorization"] == "Bearer " + KEY
+    assert KEY not in repr(rw) and KEY not in json.dumps(dict(rw.stats))
+
+
+def test_429_and_500_are_retried_with_backoff(server_factory, monkeypatch):
+    srv = server_factory(script=["429", "500", "500"])
+    rw = _client(srv.url, monkeypatch, workers=1)
+    [reply] = rw.rewrite([_task()])
+    assert reply.error is None and reply.findings == "moderate cardiomegaly."
+    assert rw.stats["http_429"] == 1 and rw.stats["http_5xx"] == 2 and rw.stats["retries"] == 3
+    assert len(srv.requests) == 4
+
+
+def test_slow_reply_times_out_and_is_retried(server_factory, monkeypatch):
+    srv = server_factory(script=["slow"], slow_s=1.0)
+    rw = _client(srv.url, monkeypatch, timeout=0.3, workers=1)
+    t0 = time.monotonic()
+    [reply] = rw.rewrite([_task()])
+    assert reply.error is None and reply.findings == "moderate cardiomegaly."
+    assert rw.stats["timeouts"] == 1
+    assert time.monotonic() - t0 < 1.5  # did not wait for the slow reply
+
+
+def test_malformed_replies_are_counted_and_retried(server_factory, monkeypatch):
+    srv = server_factory(script=["badjson", "badcontent"])
+    rw = _client(srv.url, monkeypatch, workers=1)
+    [reply] = rw.rewrite([_task()])
+    assert reply.error is None and reply.findings == "moderate cardiomegaly."
+    assert rw.stats["malformed"] == 2 and rw.stats["replies_ok"] == 1
+
+
+def test_persistent_failure_gives_up_and_the_loop_drops_the_example(server_factory, monkeypatch):
+    srv = server_factory(default="500")
+    rw = _client(srv.url, monkeypatch, max_retries=2, workers=2)
+
+    class Judge:  # flags "unchanged" as prior comparison
+        def judge(self, texts, settings):
+            return [{"hallucination": {"pc": "nchanged" in t}} for t in texts]
+
+    loop = RewriteLoop(Judge(), rw, None, rounds=3)
+    exs = [_task(0).example, Example("s1_sn", "sn", "Normal heart.", None, view="PA")]
+    out = loop.run(exs)
+    assert out[0].dropped == DROP_FAILED and "HTTP 500" in out[0].error
+    assert out[1].dropped is None and out[1].rounds == 0  # clean: never sent
+    assert len(srv.requests) == 3 and rw.stats["failed"] == 1
+
+
+def test_bounded_concurrency_and_order(server_factory, monkeypatch):
+    srv = server_factory(default="busy")
+    rw = _client(srv.url, monkeypatch, workers=3)
+    tasks = [_task(k, findings=f"Unchanged finding number {k}.") for k in range(9)]
+    replies = rw.rewrite(tasks)
+    assert [r.findings for r in replies] == [f"finding number {k}." for k in range(9)]
+    assert 1 < srv.max_in_flight <= 3
+
+
+def test_auth_error_stops_the_run_without_showing_the_key(server_factory, monkeypatch):
+    srv = server_factory(default="401")
+    rw = _client(srv.url, monkeypatch)
+    with pytest.raises(Rg4Error) as info:
+        rw.rewrite([_task()])
+    assert "401" in str(info.value) and "RG4_TEST_KEY" in str(info.value) and KEY not in str(info.value)
+
+
+def test_dynamic_prompt_carries_earlier_attempts_and_judge_findings(server_factory, monkeypatch):
+    # The server's first answer keeps the flagged word; the judge flags it again; the
+    # second prompt must show attempt 1 and what the judge found in it.
+    srv = server_factory()
+    rw = _client(srv.url, monkeypatch, workers=1)
+
+    class Judge:
+        def judge(self, texts, settings):
+            return [{"hallucination": {"pc": "nchanged" in t or "stable" in t.lower(),
+                                       "sentences": [{"text": "Stable effusion.", "categories": ["pc"],
+                                                      "phrases": ["stable"]}] if "stable" in t.lower() else []}}
+                    for t in texts]
+
+    calls = []
+    real = rw.complete
+
+    def first_keeps_stable(messages):
+        calls.append(messages)
+        if len(calls) == 1:
+            return "Stable effusion.", None, None
+        return real(messages)
+
+    rw.complete = first_keeps_stable
+    loop = RewriteLoop(Judge(), rw, None, rounds=3)
+    ex = Example("s9_sn", "sn", "Unchanged stable effusion.", None, view="AP")
+    [out] = loop.run([ex])
+    assert len(calls) == 2
+    second = calls[1][1]["content"]
+    assert "Attempt 1:" in second and '"Stable effusion."' in second
+    assert 'phrase: "stable"' in second and "Judge on the original:" in second
+    assert "anteroposterior (AP)" in second
+    assert out.rounds == 2 and out.verdicts[0]["pc"] and out.verdicts[1]["pc"]
