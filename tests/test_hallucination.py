@@ -1,0 +1,410 @@
+"""rg4 hallucination: phrase tables, the setting-aware verdict, summary, DiscBERT loading, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rg4cli.cli.app import app
+from rg4cli.errors import InputError
+from rg4cli.hallucination import (
+    CATEGORIES,
+    Hit,
+    RulesJudge,
+    load_phrases,
+    make_judge,
+    summarize,
+    unsupported_categories,
+    verdict,
+    views_supported,
+)
+
+RULES = RulesJudge()
+
+
+def cats(text: str) -> set[str]:
+    return {h.category for h in RULES.find(text)}
+
+
+# ---- phrase tables: each category, positive and negative -------------------------
+
+POSITIVE = {
+    "pc": [
+        "Compared to the prior study, the heart size is normal.",
+        "As compared to ___, there is no significant change.",
+        "Cardiomegaly is unchanged.",
+        "A calcified granuloma is again seen in the left upper lobe.",
+        "Interval improvement of the left basilar opacity.",
+        "There is a new right lower lobe opacity since ___.",
+        "The nodule was previously described.",
+        "Stable mild cardiomegaly.",
+        "No significant change from prior.",
+        "The right pleural effusion has decreased in size since the previous radiograph.",
+        "Persistent left lower lobe atelectasis.",
+        "the lungs remain hyperinflated .",
+        "Opacity appears similar to prior.",
+        "Findings are redemonstrated.",
+        "No new focal consolidation.",
+        "COMPARISON: Chest radiograph from ___.",
+    ],
+    "pp": [
+        "The patient is status post median sternotomy and CABG.",
+        "Post-operative changes in the right hemithorax.",
+        "Since the placement of the chest tube, the pneumothorax is smaller.",
+        "Changes after CABG are noted.",
+        "s/p left upper lobectomy.",
+        "Cholecystectomy clips in the right upper quadrant.",
+        "The endotracheal tube has been removed.",
+        "Postsurgical changes of the left breast.",
+        "Anterior cervical fusion hardware is partially imaged.",
+    ],
+    "view": [
+        "PA and lateral views of the chest were obtained.",
+        "Single portable AP view of the chest.",
+        "The lateral view is limited by patient motion.",
+        "A small effusion is seen only on the lateral view.",
+        "Frontal and lateral radiographs of the chest.",
+        "Supine AP portable radiograph.",
+        "Two views of the chest.",
+        "On the frontal view, there is a nodular opacity.",
+        "EXAMINATION: CHEST (PA AND LAT).",
+    ],
+    "comm": [
+        "Findings were discussed with Dr. ___ by telephone at 10:15 on ___.",
+        "Dr. ___ was notified of the findings.",
+        "The referring physician was paged at 3:30 p.m.",
+        "These findings were communicated to the ED team.",
+        "Critical result notification documented through the system.",
+        "I spoke with the covering resident about the pneumothorax.",
+        "findings were called to the ordering physician .",
+    ],
+}
+
+NEGATIVE = {
+    "pc": [
+        "No prior studies available for comparison.",
+        "Comparison: none.",
+        "There are no previous examinations for comparison.",
+        "No previous heart or lung hx.",
+        "The patient is hemodynamically stable.",
+        "Calcified granulomas suggest prior granulomatous disease.",
+        "Increased interstitial markings bilaterally.",
+        "Heart size is normal. Lungs are clear.",
+        "The right heart border is normal compared to the left.",
+        "Recommend follow-up radiograph to document resolution.",
+        "Age-indeterminate compression deformity, as no prior studies are available.",
+    ],
+    "pp": [
+        "Heart size is normal.",
+        "Advanced emphysema.",
+        "Endotracheal tube terminates 4 cm above the carina.",
+        "Left PICC tip in the SVC.",
+        "Post-traumatic deformity of the right clavicle.",
+    ],
+    "view": [
+        "Blunting of the lateral costophrenic angle.",
+        "Soft tissue mass along the lateral chest wall.",
+        "Increased AP diameter of the chest, consistent with emphysema.",
+        "The PA is enlarged, suggesting pulmonary hypertension.",
+        "Consider decubitus views to evaluate for layering effusion.",
+        "Fluid tracks into the right major and minor fissures, oblique fissure thickening.",
+        "Healed fracture of the lateral right sixth rib.",
+        "Apparent lucency in the lateral aspect of the left upper lobe.",
+    ],
+    "comm": [
+        "Callus formation around the healed rib fracture.",
+        "As discussed above, the opacity likely represents atelectasis.",
+        "CT may be informative if clinically indicated.",
+        "Recommend clinical correlation.",
+        "So-called cardiophrenic fat pad.",
+    ],
+}
+
+
+@pytest.mark.parametrize("cat,text", [(c, t) for c, ts in POSITIVE.items() for t in ts])
+def test_positive_phrasings_are_found(cat, text):
+    assert cat in cats(text), [(h.category, h.phrase) for h in RULES.find(text)]
+
+
+@pytest.mark.parametrize("cat,text", [(c, t) for c, ts in NEGATIVE.items() for t in ts])
+def test_negative_phrasings_and_anatomy_are_not_found(cat, text):
+    assert cat not in cats(text), [(h.category, h.phrase, h.rule) for h in RULES.find(text)]
+
+
+def test_hits_carry_phrase_and_sentence_spans():
+    text = "Heart size is normal. Compared to the prior study, the effusion is smaller. Dr. ___ was paged."
+    hits = RULES.find(text)
+    assert all(isinstance(h, Hit) for h in hits)
+    for h in hits:
+        assert text[h.start:h.end].strip() == h.phrase
+        assert h.sentence_start <= h.start < h.end <= h.sentence_end
+    pc = [h for h in hits if h.category == "pc"]
+    assert text[pc[0].sentence_start:pc[0].sentence_end] == "Compared to the prior study, the effusion is smaller."
+    comm = [h for h in hits if h.category == "comm"]
+    assert text[comm[0].sentence_start:comm[0].sentence_end] == "Dr. ___ was paged."
+    assert [h.start for h in hits] == sorted(h.start for h in hits)
+
+
+def test_view_hits_name_their_views():
+    views = {v for h in RULES.find("PA and lateral views of the chest.") for v in h.views}
+    assert {"lateral", "pa"} <= views
+    views = {v for h in RULES.find("Single portable AP view of the chest.") for v in h.views}
+    assert views == {"single_view", "ap"}
+
+
+# ---- the verdict, in all four settings --------------------------------------------
+
+@pytest.mark.parametrize("found,views,expected", [
+    ({"comm": True}, None, {"sn": True, "sw": True, "mn": True, "mw": True}),
+    ({"pp": True}, None, {"sn": True, "sw": True, "mn": True, "mw": True}),
+    ({"pc": True}, None, {"sn": True, "sw": False, "mn": True, "mw": False}),
+    ({"view": True}, ["lateral"], {"sn": True, "sw": True, "mn": False, "mw": False}),
+    ({"view": True}, ["two_views", "pa"], {"sn": True, "sw": True, "mn": False, "mw": False}),
+    ({"view": True}, ["single_view", "ap"], {"sn": False, "sw": False, "mn": True, "mw": True}),
+    ({"view": True}, ["frontal"], {"sn": False, "sw": False, "mn": False, "mw": False}),
+    ({"view": True}, ["other"], {"sn": True, "sw": True, "mn": True, "mw": True}),
+    ({"view": True}, None, {"sn": True, "sw": True, "mn": False, "mw": False}),
+    ({}, None, {"sn": False, "sw": False, "mn": False, "mw": False}),
+    ({"pc": False, "pp": False, "view": False, "comm": False}, [], {"sn": False, "sw": False, "mn": False, "mw": False}),
+])
+def test_verdict_per_setting(found, views, expected):
+    assert {s: verdict(found, s, view_detail=views) for s in expected} == expected
+
+
+def test_verdict_checks_projection_and_bad_settings():
+    assert verdict({"view": True}, "sn", ["pa"], projection="AP") is True
+    assert verdict({"view": True}, "sn", ["pa"], projection="PA") is False
+    assert verdict({"view": True}, "sn", ["pa"]) is False
+    assert unsupported_categories({"pc": True, "comm": True, "view": True}, "sw", ["lateral"]) == ["view", "comm"]
+    assert views_supported(["lateral"], "mn")
+    with pytest.raises(InputError):
+        verdict({"pc": True}, "xx")
+    with pytest.raises(InputError):
+        verdict({"view": True}, "sn", ["sideways"])
+
+
+def test_judge_is_setting_aware_per_report_and_per_sentence():
+    text = "PA and lateral views of the chest. Unchanged cardiomegaly. Discussed with Dr. ___."
+    out = {s: r for s, r in zip(["sn", "sw", "mn", "mw"], make_judge().judge([text] * 4, ["sn", "sw", "mn", "mw"]))}
+    for r in out.values():
+        assert (r["pc"], r["pp"], r["view"], r["comm"]) == (True, False, True, True)
+        assert r["input_agnostic"] is True  # comm is never supported
+    assert out["sn"]["unsupported"] == ["pc", "view", "comm"]
+    assert out["sw"]["unsupported"] == ["view", "comm"]
+    assert out["mn"]["unsupported"] == ["pc", "comm"]
+    assert out["mw"]["unsupported"] == ["comm"]
+    sents = out["mw"]["sentences"]
+    assert [text[s["start"]:s["end"]] for s in sents] == [
+        "PA and lateral views of the chest.", "Unchanged cardiomegaly.", "Discussed with Dr. ___."]
+    assert [s["categories"] for s in sents] == [["view"], ["pc"], ["comm"]]
+    assert [s["unsupported"] for s in sents] == [[], [], ["comm"]]
+    assert sents[1]["phrases"] == ["Unchanged"]
+
+
+def test_judge_without_findings_and_without_text():
+    res = make_judge().judge(["Heart size is normal. No effusion.", None, ""], ["sn", "mw", "sw"])
+    for r in res:
+        assert r["input_agnostic"] is False and r["sentences"] == [] and r["unsupported"] == []
+    assert [r["setting"] for r in res] == ["sn", "mw", "sw"]
+
+
+def test_judge_rejects_bad_calls():
+    judge = make_judge()
+    with pytest.raises(InputError):
+        judge.judge(["a", "b"], ["sn"])
+    with pytest.raises(InputError):
+        judge.judge("text", ["sn"])
+    with pytest.raises(InputError):
+        judge.judge(["a"], ["zz"])
+    with pytest.raises(InputError):
+        make_judge("oracle")
+    with pytest.raises(InputError):
+        make_judge("rules", model="x")
+    with pytest.raises(InputError):
+        make_judge("discbert")
+
+
+def test_phrase_tables_are_data_and_can_be_replaced(tmp_path):
+    data = load_phrases()
+    assert set(data["categories"]) == set(CATEGORIES)
+    data = json.loads(json.dumps(data))
+    data["categories"]["comm"]["patterns"].append({"name": "carrier_pigeon", "phrases": ["carrier pigeon"]})
+    judge = RulesJudge(data)
+    assert {h.rule for h in judge.find("Results sent by carrier   pigeon.")} >= {"carrier_pigeon"}
+    bad = json.loads(json.dumps(data))
+    bad["categories"]["pc"]["patterns"][0] = {"name": "broken", "regex": "(unclosed"}
+    with pytest.raises(InputError, match="categories.pc.patterns"):
+        RulesJudge(bad)
+
+
+# ---- summary ------------------------------------------------------------------------
+
+def _field(setting, unsupported, **present):
+    found = {c: present.get(c, False) for c in CATEGORIES}
+    return {"hallucination": {**found, "unsupported": unsupported, "input_agnostic": bool(unsupported),
+                              "setting": setting, "backend": "rules", "views": [], "sentences": []}}
+
+
+def test_summary_numbers():
+    records = [
+        _field("sn", ["pc"], pc=True),
+        _field("sn", [], ),
+        _field("sw", [], pc=True),
+        _field("sw", ["comm"], pc=True, comm=True),
+        _field("mw", ["pp"], pp=True),
+    ]
+    s = summarize(records)
+    assert s["reports"] == 5 and s["input_agnostic"] == 3 and s["rate"] == pytest.approx(0.6)
+    assert s["present"]["pc"] == pytest.approx(0.6) and s["unsupported"]["pc"] == pytest.approx(0.2)
+    assert s["unsupported"]["comm"] == pytest.approx(0.2) and s["present"]["view"] == 0
+    assert set(s["by_setting"]) == {"sn", "sw", "mw"}
+    assert s["by_setting"]["sn"]["rate"] == pytest.approx(0.5)
+    assert s["by_setting"]["sw"]["present"]["pc"] == pytest.approx(1.0)
+    assert s["by_setting"]["sw"]["unsupported"]["pc"] == 0
+    assert s["by_setting"]["mw"]["rate"] == pytest.approx(1.0)
+    assert summarize([])["rate"] is None
+    with pytest.raises(InputError):
+        summarize([{"id": "x"}])
+
+
+# ---- DiscBERT backend ----------------------------------------------------------------
+
+def _tiny_bert_dir(tmp_path: Path):
+    from rg4cli.classifiers import tiny_bert_config
+    from rg4cli.tokenizer import build_wordpiece_tokenizer
+
+    tok = build_wordpiece_tokenizer(["compared to the prior study heart size normal lungs clear discussed with dr"]
+                                    * 3, vocab_size=200)
+    config = tiny_bert_config(len(tok), hidden_size=32, layers=1, heads=2)
+    d = tmp_path / "bert"
+    tok.save_pretrained(str(d))
+    config.save_pretrained(str(d))
+    return d, tok, config
+
+
+@pytest.mark.parametrize("head_outputs", [1, 2])
+def test_discbert_official_layout_loads_and_judges(tmp_path, head_outputs):
+    from rg4cli.classifiers import DISCBERT_HEADS, DiscBertModel
+
+    torch.manual_seed(0)
+    bert_dir, _, config = _tiny_bert_dir(tmp_path)
+    model = DiscBertModel(config, head_outputs=head_outputs)
+    # Heads that ignore the text: pc and view always present, pp and comm never.
+    with torch.no_grad():
+        for cat, attr in DISCBERT_HEADS.items():
+            head = getattr(model, attr)
+            head.weight.zero_()
+            sign = 1.0 if cat in ("pc", "view") else -1.0
+            if head_outputs == 1:
+                head.bias.fill_(8.0 * sign)
+            else:
+                head.bias.copy_(torch.tensor([-4.0 * sign, 4.0 * sign]))
+    state = {f"labeler.{k}": v for k, v in model.state_dict().items()}
+    ckpt = tmp_path / "discbert.ckpt"
+    torch.save({"model": state, "epoch": 3}, ckpt)
+    judge = make_judge("discbert", model=str(ckpt), bert=str(bert_dir), batch_size=2)
+    texts = ["Heart size normal. Lungs clear.", "Compared to the prior study, PA and lateral views.", None]
+    res = judge.judge(texts, ["sw", "sn", "mn"], ["PA", None, None])
+    assert [r["backend"] for r in res] == ["discbert"] * 3
+    assert (res[0]["pc"], res[0]["pp"], res[0]["view"], res[0]["comm"]) == (True, False, True, False)
+    assert res[0]["scores"]["pc"] > 0.99 and res[0]["scores"]["comm"] < 0.01
+    # sw: the prior report supports pc; view content that names no view: unsupported with one image.
+    assert res[0]["unsupported"] == ["view"] and res[0]["input_agnostic"]
+    # The rules name the views: a lateral in sn is unsupported; pc in sn too.
+    assert res[1]["views"] == ["lateral", "pa"] and res[1]["unsupported"] == ["pc", "view"]
+    assert len(res[0]["sentences"]) == 2  # both sentences flagged by the always-on heads
+    assert res[2]["input_agnostic"] is False and res[2]["sentences"] == []
+
+
+def test_discbert_rg4_directory_and_bad_checkpoints(tmp_path):
+    from rg4cli.classifiers import new_classifier, save_classifier_dir
+
+    _, tok, config = _tiny_bert_dir(tmp_path)
+    clf = new_classifier("discbert", tok, config)
+    out = save_classifier_dir(clf, tmp_path / "disc")
+    judge = make_judge("discbert", model=str(out))
+    r = judge.judge(["Heart size normal."], ["mw"])[0]
+    assert set(r["scores"]) == set(CATEGORIES) and all(0 <= p <= 1 for p in r["scores"].values())
+    torch.save({"model": {"labeler.bert.x": torch.zeros(1)}}, tmp_path / "bad.ckpt")
+    with pytest.raises(InputError):
+        make_judge("discbert", model=str(tmp_path / "bad.ckpt"))
+    with pytest.raises(InputError):
+        make_judge("discbert", model=str(tmp_path / "missing"))
+
+
+# ---- CLI ----------------------------------------------------------------------------
+
+def _write(path: Path, records: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return path
+
+
+STUDIES = [
+    {"id": "s1", "frontal": "a.png", "findings": "Unchanged cardiomegaly.", "impression": "Dr. ___ was notified."},
+    {"id": "s2", "frontal": "a.png", "lateral": "b.png", "prior_report": "Old text.",
+     "report": "Compared to prior, stable. On the lateral view no effusion."},
+    {"id": "s3", "frontal": "a.png", "report": "Heart size is normal.", "extra": {"keep": 1}},
+]
+
+
+def _runner():
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:  # click >= 8.2 keeps stderr apart already
+        return CliRunner()
+
+
+def test_cli_writes_field_summary_and_explains(tmp_path):
+    src = _write(tmp_path / "in.jsonl", STUDIES)
+    summary = tmp_path / "hall.json"
+    res = _runner().invoke(app, ["hallucination", str(src), "--summary", str(summary), "--explain"])
+    assert res.exit_code == 0, res.stderr
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["id"] for r in out] == ["s1", "s2", "s3"]
+    assert out[2]["extra"] == {"keep": 1}
+    assert out[0]["hallucination"]["unsupported"] == ["pc", "comm"]
+    assert out[1]["hallucination"]["setting"] == "mw" and out[1]["hallucination"]["input_agnostic"] is False
+    s = json.loads(summary.read_text())
+    assert s["reports"] == 3 and s["input_agnostic"] == 1
+    assert s["by_setting"]["sn"]["reports"] == 2 and s["by_setting"]["mw"]["rate"] == 0
+    assert "s1 [sn] INPUT-AGNOSTIC: pc, comm" in res.stderr
+    assert "'Unchanged'" in res.stderr and "[comm!]" in res.stderr
+    assert "hall." in res.stderr
+
+
+def test_cli_text_choice(tmp_path):
+    src = _write(tmp_path / "in.jsonl", [STUDIES[0]])
+    res = _runner().invoke(app, ["hallucination", str(src), "--text", "findings"])
+    assert res.exit_code == 0, res.stderr
+    h = json.loads(res.stdout)["hallucination"]
+    assert h["pc"] and not h["comm"]
+
+
+@pytest.mark.parametrize("records,args,message", [
+    (['{"id": "a", "report": "x"', ], [], "in.jsonl:1: bad JSON"),
+    ([{"id": "a", "report": "ok", "lateral": 3}], [], "in.jsonl:1: lateral: expected a string"),
+    ([{"id": "a", "frontal": "f.png"}], [], "in.jsonl:1: no report, findings or impression text"),
+    ([{"report": "x"}], [], "in.jsonl:1: id: missing field"),
+    ([{"id": "a", "report": "x"}], ["--backend", "magic"], "--backend must be one of"),
+    ([{"id": "a", "report": "x"}], ["--model", "m/"], "--model is for --backend discbert"),
+    ([{"id": "a", "report": "x"}], ["--text", "title"], "--text must be one of"),
+    ([{"id": "a", "report": "x"}], ["--backend", "discbert", "--model", "nowhere/"], "no such model"),
+])
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, records, args, message):
+    src = _write(tmp_path / "in.jsonl", records)
+    res = _runner().invoke(app, ["hallucination", str(src), *args])
+    assert res.exit_code == 2
+    assert message in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_cli_skips_bad_records_when_asked(tmp_path):
+    src = _write(tmp_path / "in.jsonl", [STUDIES[0], {"id": "bad", "frontal": "f"}, STUDIES[2]])
+    res = _runner().invoke(app, ["hallucination", str(src), "--on-error", "skip"])
+    assert res.exit_code == 0
+    assert [json.loads(x)["id"] for x in res.stdout.splitlines()] == ["s1", "s3"]
+    assert "skipped 1 record" in res.stderr
