@@ -1,17 +1,63 @@
-"""`rg4 synth` (not built yet)."""
+"""`rg4 synth`: phantom studies in MIMIC-CXR-JPG layout (core: rg4cli.synth)."""
 
 from __future__ import annotations
 
-from .common import not_implemented
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import InputError
+from ..synth import generate_studies, write_mimic_tree
+from .common import SeedOpt, handle_errors, log
 
 
-def synth() -> None:
-    """Write phantom studies in MIMIC-CXR-JPG layout.
+@handle_errors
+def synth(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the tree into (created; must be "
+                                         "empty unless --force).", show_default=False)],
+    subjects: Annotated[int, typer.Option("--subjects", help="Number of subjects; each has 1..--studies-per-subject "
+                                          "studies over time.")] = 20,
+    studies_per_subject: Annotated[int, typer.Option("--studies-per-subject", help="Most studies one subject can "
+                                                     "have (1 means no prior studies).")] = 5,
+    image_size: Annotated[int, typer.Option("--image-size", help="Image side in pixels (square JPEGs, 32..1024).")] = 128,
+    seed: SeedOpt = 0,
+    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory (files with the same "
+                                        "names are overwritten, others are left alone).")] = False,
+) -> None:
+    """Write phantom studies in MIMIC-CXR-JPG layout, for demos and tests.
 
-    Writes a directory of images, reports and metadata CSVs; reads nothing.
+    Reads nothing. Writes under DIR: files/pNN/pSUBJECT/sSTUDY/DICOM.jpg (frontal PA/AP
+    phantom and, for most studies, a lateral one), files/pNN/pSUBJECT/sSTUDY.txt (free-text
+    report with MIMIC headers and ___ de-identification), mimic-cxr-2.0.0-metadata.csv.gz,
+    mimic-cxr-2.0.0-split.csv.gz (by subject) and truth.jsonl (per study: split, labels of
+    the 14 observations, findings/impression, input-agnostic categories and the sentences
+    carrying them, the drawn findings). Subjects have several studies whose findings
+    evolve; reports carry prior comparisons (~40%), prior procedures (~15%), view
+    statements and communications (~5% each). Same --seed, same bytes. Prints one summary
+    line on stderr, nothing on stdout.
 
     \b
     Example:
       rg4 synth --subjects 20 --seed 1 -o phantom/
+      rg4 build-data phantom/ -o data.jsonl && rg4 label data.jsonl | head
     """
-    not_implemented("synth")
+    if subjects < 1:
+        raise InputError(f"must be at least 1, got {subjects}", field="--subjects")
+    if studies_per_subject < 1:
+        raise InputError(f"must be at least 1, got {studies_per_subject}", field="--studies-per-subject")
+    if not 32 <= image_size <= 1024:
+        raise InputError(f"must be between 32 and 1024, got {image_size}", field="--image-size")
+    if output.exists() and not output.is_dir():
+        raise InputError("exists and is not a directory", source=str(output), field="--output")
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise InputError("directory is not empty (use --force to write into it)", source=str(output),
+                         field="--output")
+    start = time.perf_counter()
+    studies = generate_studies(subjects, seed=seed, image_size=image_size,
+                               max_studies_per_subject=studies_per_subject)
+    summary = write_mimic_tree(output, studies)
+    elapsed = time.perf_counter() - start
+    log(f"rg4 synth: {summary['subjects']} subjects, {summary['studies']} studies, {summary['images']} images "
+        f"-> {output} ({elapsed:.1f} s)")
