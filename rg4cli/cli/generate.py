@@ -1,17 +1,65 @@
-"""`rg4 generate` (not built yet)."""
+"""`rg4 generate`: studies in, reports out (thin layer over rg4cli.generation)."""
 
 from __future__ import annotations
 
-from .common import not_implemented
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import DeviceOpt, ImageRootOpt, InputArg, OnErrorOpt, OutputOpt, ResumeOpt, SeedOpt, handle_errors, log
 
 
-def generate() -> None:
+@handle_errors
+def generate(
+    input: InputArg = "-",
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model dir written by rg4 train (rg4_model.json, "
+                                        "fusion.safetensors, adapter/).", show_default=False)] = None,  # type: ignore[assignment]
+    image_root: ImageRootOpt = None,
+    output: OutputOpt = None,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Most tokens generated per report.")] = 200,
+    min_new_tokens: Annotated[int, typer.Option("--min-new-tokens", help="Fewest tokens before EOS may end a report.")] = 50,
+    num_beams: Annotated[int, typer.Option("--num-beams", help="Beam width (1 = greedy).")] = 3,
+    repetition_penalty: Annotated[float, typer.Option("--repetition-penalty", help="Penalty on repeated tokens.")] = 2.0,
+    length_penalty: Annotated[float, typer.Option("--length-penalty", help="Beam length penalty (>1 favours long).")] = 2.0,
+    sections: Annotated[str, typer.Option("--sections", help="Sections to ask for: both, findings, impression.")] = "both",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Studies per batch (each batch is one setting).")] = 8,
+    device: DeviceOpt = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto (bf16 on CUDA for the paper preset, else float32), "
+                                       "float32, bfloat16, float16.")] = "auto",
+    seed: SeedOpt = 0,
+    resume: ResumeOpt = False,
+    on_error: OnErrorOpt = "fail",
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow a model dir whose encoders "
+                                                    "need remote code (never needed for RAD-DINO / CXR-BERT).")] = False,
+) -> None:
     """Generate reports for studies.
 
-    Reads JSONL study records; writes them with `report`, `findings`, `impression` added.
+    Reads JSONL study records (id, frontal, optional view, lateral, prior_report,
+    indication, history; images relative to --image-root) and writes each record back
+    with `report` ("findings: … impression: …"), `findings`, `impression`, `setting`
+    (sn/sw/mn/mw, from the inputs) and `gen` {input_tokens, new_tokens, seconds} added.
+    Output order = input order; batches hold one setting; --resume continues -o FILE.
+    Decoding defaults are the official test script's (beam 3, repetition 2.0, length
+    2.0, 50-200 new tokens). Several GPUs or nodes: `accelerate launch -m rg4cli
+    generate …` shards the input and merges it in order.
 
     \b
     Example:
       rg4 generate test.jsonl --model stage2/ --image-root mimic/ | rg4 score --ref test.jsonl
     """
-    not_implemented("generate")
+    from ..errors import InputError
+    from ..generation import run_generate
+    from ..model import DecodeOptions
+
+    if model is None:
+        raise InputError("--model DIR is required (a model dir written by rg4 train)")
+    decode = DecodeOptions(num_beams=num_beams, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                           repetition_penalty=repetition_penalty, length_penalty=length_penalty)
+    summary = run_generate(input, output, model_dir=model, image_root=image_root, decode=decode,
+                           batch_size=batch_size, device=device, dtype=dtype, seed=seed, resume=resume,
+                           on_error=on_error, sections=sections, trust_remote_code=trust_remote_code, log=log)
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        log(f"rg4 generate: {summary.line()}")

@@ -174,9 +174,13 @@ def load_model_dir(model_dir: str | os.PathLike, *, device: str | torch.device =
                        f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
     adapter = path / ADAPTER_DIR
     if adapter.is_dir():
+        import warnings
+
         from peft import PeftModel
 
-        model.decoder = PeftModel.from_pretrained(model.decoder, str(adapter), is_trainable=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)   # peft calls a deprecated transformers alias
+            model.decoder = PeftModel.from_pretrained(model.decoder, str(adapter), is_trainable=True)
         model.has_lora = True
     model.to(device=dev, dtype=torch_dtype)
     model.set_stage(stage or cfg.stage)

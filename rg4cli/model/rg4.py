@@ -87,6 +87,7 @@ class Generated:
     text: str
     input_tokens: int
     new_tokens: int
+    ids: list[int] = field(default_factory=list, repr=False)   # new token ids, EOS/padding removed
 
 
 @dataclass
@@ -306,7 +307,7 @@ class RG4Model(nn.Module):
                 ids = ids[: ids.index(tok.eos_token_id)]
             ids = [i for i in ids if i != tok.pad_token_id]
             text = tok.decode(ids, skip_special_tokens=True).strip()
-            results.append(Generated(text=text, input_tokens=int(mask[b].sum()), new_tokens=len(ids)))
+            results.append(Generated(text=text, input_tokens=int(mask[b].sum()), new_tokens=len(ids), ids=ids))
         return results
 
     def input_tokens(self, batch: TextBatch) -> list[int]:

@@ -1,0 +1,288 @@
+"""Core of `rg4 generate`: studies in, reports out, streaming, batched by setting.
+
+- Records stream through: a record waits only until its setting's batch is full (or
+  until the oldest waiting record would hold back more than `window` records), so
+  memory stays constant on any input size and output order = input order.
+- Each batch holds one setting (sn/sw/mn/mw): in ATF every setting gives the LLM the
+  same number of tokens; the batch is left-padded for the decoder.
+- `resume`: ids already in the output file are skipped; new records are appended.
+- Under `accelerate launch` (several processes) each process generates every k-th
+  record (round robin on the input order) into a shard file; after
+  `wait_for_everyone()` the main process merges the shards in input order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from .errors import InputError, Rg4Error
+from .record import SETTINGS, Study
+from .sections import join_sections, split_sections
+from .streams import RecordReader, RecordWriter, done_ids
+
+SECTIONS_CHOICES = ("both", "findings", "impression")
+
+
+@dataclass
+class GenerateSummary:
+    written: int = 0
+    skipped: int = 0
+    resumed: int = 0
+    per_setting: dict = field(default_factory=lambda: {s: 0 for s in SETTINGS})
+    seconds: float = 0.0
+    new_tokens: int = 0
+    input_tokens: int = 0
+    processes: int = 1
+
+    def line(self) -> str:
+        rate = self.written / self.seconds if self.seconds else 0.0
+        parts = ", ".join(f"{k} {v}" for k, v in self.per_setting.items() if v)
+        extra = f", skipped {self.skipped}" if self.skipped else ""
+        extra += f", {self.resumed} already in the output" if self.resumed else ""
+        return (f"generated {self.written} report(s) ({parts or 'none'}){extra} in {self.seconds:.1f}s "
+                f"({rate:.2f}/s; mean LLM input {self.input_tokens / max(1, self.written):.0f} tokens, "
+                f"mean new {self.new_tokens / max(1, self.written):.0f})")
+
+
+@dataclass
+class _Item:
+    index: int
+    line: int
+    record: dict
+    study: Study
+    setting: str
+    result: dict | None = None
+    skipped: bool = False
+
+
+class _Generator:
+    """Queues per setting + an ordered output buffer; one model call per batch."""
+
+    def __init__(self, model, reader: RecordReader, emit: Callable[[_Item], None], *, image_root, decode,
+                 batch_size: int, sections: str, window: int, log: Callable[[str], None] | None,
+                 summary: GenerateSummary):
+        self.model = model
+        self.reader = reader
+        self.emit = emit
+        self.image_root = image_root
+        self.decode = decode
+        self.batch_size = batch_size
+        self.sections = sections
+        self.window = max(window, batch_size)
+        self.log = log
+        self.summary = summary
+        self.queues: dict[str, list[_Item]] = {s: [] for s in SETTINGS}
+        self.waiting: dict[int, _Item] = {}   # read, not yet written (by index)
+        self.order: list[int] = []            # indices read, heap of the unwritten
+        self._last_log = time.monotonic()
+
+    def add(self, item: _Item) -> None:
+        self.waiting[item.index] = item
+        heapq.heappush(self.order, item.index)
+        if item.skipped:
+            self.flush_ready()
+            return
+        queue = self.queues[item.setting]
+        queue.append(item)
+        if len(queue) >= self.batch_size:
+            self.run(item.setting)
+        while len(self.waiting) > self.window:
+            oldest = self.waiting[self.order[0]]
+            self.run(oldest.setting)
+
+    def finish(self) -> None:
+        while self.order:
+            oldest = self.waiting[self.order[0]]
+            if oldest.result is None and not oldest.skipped:
+                self.run(oldest.setting)
+            self.flush_ready()
+
+    def flush_ready(self) -> None:
+        while self.order:
+            item = self.waiting[self.order[0]]
+            if item.result is None and not item.skipped:
+                return
+            heapq.heappop(self.order)
+            del self.waiting[item.index]
+            if not item.skipped:
+                self.emit(item)
+
+    def run(self, setting: str) -> None:
+        from .model.encoders import load_image
+
+        batch, self.queues[setting] = self.queues[setting], []
+        frontal, lateral, ok = [], [], []
+        for item in batch:
+            try:
+                f = load_image(self.image_root, item.study.frontal, field_name="frontal", source=self.reader.name,
+                               line=item.line)
+                l = (load_image(self.image_root, item.study.lateral, field_name="lateral", source=self.reader.name,
+                                line=item.line) if item.study.lateral else None)
+            except InputError as exc:
+                self.reader.reject(item.line, exc.field, exc.problem)   # raises unless --on-error skip
+                item.skipped = True
+                self.summary.skipped += 1
+                continue
+            frontal.append(f)
+            lateral.append(l)
+            ok.append(item)
+        if ok:
+            start = time.perf_counter()
+            studies = [it.study for it in ok]
+            features = self.model.encode_studies(studies, frontal, lateral)
+            outs = self.model.generate(features, self.model.text_batch(studies, sections=self.sections), self.decode)
+            elapsed = time.perf_counter() - start
+            for item, out in zip(ok, outs):
+                findings, impression = split_sections(out.text)
+                rec = dict(item.record)
+                rec.update(report=join_sections(findings, impression), findings=findings, impression=impression,
+                           setting=item.setting,
+                           gen={"input_tokens": out.input_tokens, "new_tokens": out.new_tokens,
+                                "seconds": round(elapsed / len(ok), 4)})
+                item.result = rec
+                self.summary.per_setting[item.setting] += 1
+                self.summary.new_tokens += out.new_tokens
+                self.summary.input_tokens += out.input_tokens
+        self.flush_ready()
+        if self.log is not None and time.monotonic() - self._last_log > 10:
+            self._last_log = time.monotonic()
+            self.log(f"generate: {self.summary.written} written, {len(self.waiting)} waiting")
+
+
+def _studies(reader: RecordReader, done: set, summary: GenerateSummary, image_root, *, rank: int = 0,
+             world: int = 1) -> Iterator[_Item]:
+    from .model.encoders import check_image
+
+    index = -1
+    for lineno, rec in reader:
+        if rec["id"] in done:
+            summary.resumed += 1
+            continue
+        index += 1
+        if index % world != rank:
+            continue
+        try:
+            study = Study.from_record(rec, source=reader.name, line=lineno, need_frontal=True)
+            # Cheap header check now, so a bad path fails at once with its line; pixels load per batch.
+            check_image(image_root, study.frontal, field_name="frontal", source=reader.name, line=lineno)
+            if study.lateral:
+                check_image(image_root, study.lateral, field_name="lateral", source=reader.name, line=lineno)
+        except InputError as exc:
+            reader.reject(lineno, exc.field, exc.problem)
+            summary.skipped += 1
+            yield _Item(index, lineno, rec, None, "", skipped=True)  # type: ignore[arg-type]
+            continue
+        yield _Item(index, lineno, rec, study, study.setting)
+
+
+def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=None, batch_size: int = 8,
+                 device: str = "auto", dtype: str = "auto", seed: int = 0, resume: bool = False,
+                 on_error: str = "fail", sections: str = "both", trust_remote_code: bool = False,
+                 window: int | None = None, log: Callable[[str], None] | None = None, model=None) -> GenerateSummary:
+    """Generate reports for a JSONL of studies; returns the summary (the CLI logs it)."""
+    from .model import DecodeOptions, load_model_dir, resolve_device
+
+    if sections not in SECTIONS_CHOICES:
+        raise InputError(f"--sections must be one of {', '.join(SECTIONS_CHOICES)}, got {sections!r}")
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    if resume and output_path in (None, "-"):
+        raise InputError("--resume needs -o FILE (the output to continue)")
+    decode = decode or DecodeOptions()
+    if decode.num_beams < 1 or decode.max_new_tokens < 1:
+        raise InputError("--num-beams and --max-new-tokens must be at least 1")
+    state = _process_state()
+    world, rank = state.num_processes, state.process_index
+    dev = state.device if world > 1 else resolve_device(device)
+    reader = RecordReader(input_path, on_error=on_error, log=log)
+    if model is None:
+        model = load_model_dir(model_dir, device=dev, dtype=None if dtype == "auto" else dtype,
+                               trust_remote_code=trust_remote_code)
+    model.eval()
+    torch.manual_seed(seed)
+    summary = GenerateSummary(processes=world)
+    done = done_ids(output_path) if resume else set()
+    start = time.perf_counter()
+    window = window or max(8 * batch_size, 64)
+    if world == 1:
+        with RecordWriter(output_path, append=resume) as writer:
+            def emit(item: _Item) -> None:
+                writer.write(item.result)
+                summary.written += 1
+            gen = _Generator(model, reader, emit, image_root=image_root, decode=decode, batch_size=batch_size,
+                             sections=sections, window=window, log=log, summary=summary)
+            for item in _studies(reader, done, summary, image_root):
+                gen.add(item)
+            gen.finish()
+    else:
+        _run_sharded(state, model, reader, done, summary, output_path, resume, image_root=image_root, decode=decode,
+                     batch_size=batch_size, sections=sections, window=window, log=log)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _process_state():
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def _run_sharded(state, model, reader, done, summary, output_path, resume, **kw) -> None:
+    """Each process writes `(index, record)` lines to its shard; the main process merges in order."""
+    from accelerate.utils import broadcast_object_list
+
+    world, rank = state.num_processes, state.process_index
+    holder = [tempfile.mkdtemp(prefix="rg4-generate-", dir=_shard_parent(output_path)) if rank == 0 else None]
+    broadcast_object_list(holder)
+    shard_dir = Path(holder[0])
+    shard = shard_dir / f"shard{rank}.jsonl"
+    with open(shard, "w", encoding="utf-8") as fh:
+        def emit(item: _Item) -> None:
+            fh.write(json.dumps([item.index, item.result], ensure_ascii=False) + "\n")
+            fh.flush()
+        gen = _Generator(model, reader, emit, batch_size=kw["batch_size"], image_root=kw["image_root"],
+                         decode=kw["decode"], sections=kw["sections"], window=kw["window"], log=kw["log"],
+                         summary=summary)
+        for item in _studies(reader, done, summary, kw["image_root"], rank=rank, world=world):
+            gen.add(item)
+        gen.finish()
+    from accelerate.utils import gather_object
+
+    counts = gather_object([(summary.per_setting, summary.skipped, summary.new_tokens, summary.input_tokens)])
+    state.wait_for_everyone()
+    if rank == 0:
+        summary.per_setting = {s: sum(c[0][s] for c in counts) for s in SETTINGS}
+        summary.skipped = sum(c[1] for c in counts)
+        summary.new_tokens = sum(c[2] for c in counts)
+        summary.input_tokens = sum(c[3] for c in counts)
+        files = [open(shard_dir / f"shard{r}.jsonl", encoding="utf-8") for r in range(world)]
+        try:
+            streams = [(json.loads(line) for line in f) for f in files]
+            with RecordWriter(output_path, append=resume) as writer:
+                for _, rec in heapq.merge(*streams, key=lambda pair: pair[0]):
+                    writer.write(rec)
+                    summary.written += 1
+        finally:
+            for f in files:
+                f.close()
+        shutil.rmtree(shard_dir, ignore_errors=True)
+    state.wait_for_everyone()
+
+
+def _shard_parent(output_path) -> str | None:
+    # Beside the output (shared by all nodes when it is on a shared disk), else the temp dir.
+    if output_path in (None, "-"):
+        return os.environ.get("RG4_SHARD_DIR")
+    parent = Path(output_path).resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return str(parent)
