@@ -1,0 +1,138 @@
+"""`rg4 generate` on the tiny preset: settings, order, errors, resume, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from rg4cli.cli.app import app
+from rg4cli.generation import run_generate
+from rg4cli.model import DecodeOptions, build_model, load_model_dir, save_model_dir
+
+from .conftest import REPORT_CORPUS
+
+torch.set_num_threads(1)
+FAST = ["--max-new-tokens", "4", "--min-new-tokens", "2", "--num-beams", "2"]
+
+
+def _write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    (root / "img").mkdir()
+    for i in range(8):
+        arr = (np.random.RandomState(i).rand(130, 120) * 255).astype("uint8")
+        Image.fromarray(arr).save(root / "img" / f"{i}.png")   # grayscale, like X-rays
+    model = build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0)
+    save_model_dir(model, root / "model")
+    records = []
+    for i, setting in enumerate(["sn", "mw", "sw", "mn", "sn", "mw", "mn", "sw"]):
+        rec = {"id": f"s{i}", "frontal": f"img/{i}.png", "view": "PA", "keep": i, "findings": "reference"}
+        if setting[0] == "m":
+            rec["lateral"] = f"img/{(i + 1) % 8}.png"
+        if setting[1] == "w":
+            rec["prior_report"] = "The lungs are clear."
+        records.append(rec)
+    _write_jsonl(root / "studies.jsonl", records)
+    return root, records
+
+
+def _run(args):
+    return CliRunner().invoke(app, ["generate", *args])
+
+
+def test_all_settings_in_input_order(workdir):
+    root, records = workdir
+    res = _run([str(root / "studies.jsonl"), "--model", str(root / "model"), "--image-root", str(root),
+                "--batch-size", "2", *FAST])
+    assert res.exit_code == 0, res.stderr
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["id"] for r in out] == [r["id"] for r in records]
+    assert [r["setting"] for r in out] == ["sn", "mw", "sw", "mn", "sn", "mw", "mn", "sw"]
+    for rec in out:
+        assert rec["keep"] == int(rec["id"][1:])                     # fields pass through
+        assert rec["report"].startswith("findings:") or rec["report"].startswith("impression:") or rec["report"] == ""
+        assert set(rec["gen"]) == {"input_tokens", "new_tokens", "seconds"}
+        assert 1 <= rec["gen"]["new_tokens"] <= 4
+    # ATF: the LLM reads the same number of tokens in every setting (N fusion tokens + prompt).
+    assert len({r["gen"]["input_tokens"] for r in out}) == 1
+    assert "generated 8 report(s) (sn 2, sw 2, mn 2, mw 2)" in res.stderr
+
+
+def test_deterministic_under_seed(workdir):
+    root, _ = workdir
+    args = [str(root / "studies.jsonl"), "--model", str(root / "model"), "--image-root", str(root), "--seed", "7",
+            *FAST]
+    first, second = _run(args), _run(args)
+    assert first.exit_code == 0 and second.exit_code == 0
+    strip = lambda s: [{k: v for k, v in json.loads(l).items() if k != "gen"} for l in s.splitlines()]  # noqa: E731
+    assert strip(first.stdout) == strip(second.stdout)
+
+
+def test_missing_and_unreadable_images(workdir, tmp_path):
+    root, records = workdir
+    bad = [dict(records[0]), dict(records[1], frontal="img/absent.png")]
+    res = _run([str(_write_jsonl(tmp_path / "a.jsonl", bad)), "--model", str(root / "model"),
+                "--image-root", str(root), *FAST])
+    assert res.exit_code == 2
+    assert f"{tmp_path / 'a.jsonl'}:2: frontal: image not found" in res.stderr
+    (tmp_path / "garbage.png").write_bytes(b"\x89PNG but not really")
+    bad = [dict(records[3], lateral=str(tmp_path / "garbage.png"))]
+    res = _run([str(_write_jsonl(tmp_path / "b.jsonl", bad)), "--model", str(root / "model"),
+                "--image-root", str(root), *FAST])
+    assert res.exit_code == 2
+    assert f"{tmp_path / 'b.jsonl'}:1: lateral: cannot read image" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    # --on-error skip: the good records still come out, the bad ones are counted.
+    mixed = [records[0], dict(records[1], frontal="img/absent.png"), records[2]]
+    res = _run([str(_write_jsonl(tmp_path / "c.jsonl", mixed)), "--model", str(root / "model"),
+                "--image-root", str(root), "--on-error", "skip", *FAST])
+    assert res.exit_code == 0
+    assert [json.loads(l)["id"] for l in res.stdout.splitlines()] == ["s0", "s2"]
+    assert "skipped 1" in res.stderr
+
+
+def test_resume_appends_only_missing_ids(workdir, tmp_path):
+    root, records = workdir
+    out = tmp_path / "out.jsonl"
+    part = _write_jsonl(tmp_path / "part.jsonl", records[:3])
+    assert _run([str(part), "--model", str(root / "model"), "--image-root", str(root), "-o", str(out),
+                 *FAST]).exit_code == 0
+    with open(out, "a") as fh:
+        fh.write('{"id": "s3", "cut sh')   # a killed run's last line
+    res = _run([str(root / "studies.jsonl"), "--model", str(root / "model"), "--image-root", str(root),
+                "-o", str(out), "--resume", *FAST])
+    assert res.exit_code == 0, res.stderr
+    ids = [json.loads(l)["id"] for l in out.read_text().splitlines()]
+    assert ids == [r["id"] for r in records]
+    assert "3 already in the output" in res.stderr
+
+
+def test_bounded_window_keeps_order(workdir, tmp_path):
+    """A small window forces partial batches; output order still = input order."""
+    root, records = workdir
+    model = load_model_dir(root / "model")
+    many = [dict(records[i % 8], id=f"r{i}") for i in range(12)]
+    out = tmp_path / "w.jsonl"
+    summary = run_generate(str(_write_jsonl(tmp_path / "many.jsonl", many)), str(out), model_dir=None,
+                           image_root=root, decode=DecodeOptions(num_beams=1, max_new_tokens=2, min_new_tokens=1),
+                           batch_size=4, window=3, model=model)
+    assert [json.loads(l)["id"] for l in out.read_text().splitlines()] == [r["id"] for r in many]
+    assert summary.written == 12 and sum(summary.per_setting.values()) == 12
+
+
+def test_model_errors(workdir, tmp_path):
+    root, _ = workdir
+    res = _run([str(root / "studies.jsonl"), *FAST])
+    assert res.exit_code == 2 and "--model" in res.stderr
+    res = _run([str(root / "studies.jsonl"), "--model", str(tmp_path / "nothing"), *FAST])
+    assert res.exit_code == 1 and "no such model directory" in res.stderr
