@@ -1,17 +1,156 @@
-"""`rg4 train` (not built yet)."""
+"""`rg4 train`: train the generator (stage 1 / stage 2) or one of the BERT classifiers."""
 
 from __future__ import annotations
 
-from .common import not_implemented
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import InputError
+from .common import ImageRootOpt, InputArg, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
+
+TASKS = ("generator", "labeler", "discbert")
 
 
-def train() -> None:
-    """Train the generator (stage 1/2) or the BERT classifiers.
+def _main_process_log(message: str) -> None:
+    from accelerate import PartialState
 
-    Reads a JSONL training file; writes a model directory.
+    if PartialState().is_main_process:
+        log(message)
+
+
+@handle_errors
+def train(
+    train_file: InputArg = "-",
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Model directory to write (created). It also holds checkpoints/, metrics.jsonl, "
+        "train_config.json and train_summary.json.")] = None,
+    task: Annotated[str, typer.Option(
+        "--task", help="generator: the report generator (stage 1/2). labeler: CheXbert-shaped BERT on `labels` "
+        "(for `rg4 label --backend chexbert`, `rg4 weights`). discbert: BERT with 4 binary heads on "
+        "`hallucination` flags (for `rg4 hallucination --backend discbert`).")] = "generator",
+    preset: Annotated[str, typer.Option(
+        "--preset", help="tiny: small random-initialised components that train on a CPU. paper: the paper's "
+        "components (generator: RAD-DINO, CXR-BERT, Vicuna-7B from local paths/cache; classifiers: BERT-base "
+        "shape).")] = "tiny",
+    fusion: Annotated[str, typer.Option("--fusion", help="Generator input design: atf (adaptive token fusion) "
+                                        "or interleaved (all modality tokens in the prompt).")] = "atf",
+    stage: Annotated[int, typer.Option("--stage", help="Generator stage. 1: fusion path only, on sn records, "
+                                       "decoder frozen. 2: fusion + LoRA on all settings (needs --init "
+                                       "STAGE1_DIR).")] = 1,
+    init: Annotated[Optional[Path], typer.Option(
+        "--init", help="Start from this model directory (generator stage 2: the stage-1 output; classifiers: an "
+        "rg4 classifier directory or a public checkpoint file).")] = None,
+    image_root: ImageRootOpt = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the training data.")] = 2,
+    max_steps: Annotated[Optional[int], typer.Option(
+        "--max-steps", help="Stop after this many optimizer steps (overrides --epochs; the schedule spans "
+        "them).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per micro-batch and process.")] = 16,
+    grad_accum: Annotated[int, typer.Option("--grad-accum", help="Micro-batches per optimizer step.")] = 2,
+    lr: Annotated[Optional[float], typer.Option(
+        "--lr", help="Peak learning rate of AdamW (cosine schedule, 10% linear warm-up). Default 3e-4; 2e-5 "
+        "when fine-tuning a classifier from --init.")] = None,
+    checkpoint_every: Annotated[int, typer.Option(
+        "--checkpoint-every", help="Save a resumable checkpoint every N optimizer steps (0: none; the last two "
+        "are kept).")] = 500,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in -o DIR from its newest checkpoint: weights, optimizer, schedule, "
+        "data position and random state, so the result equals an uninterrupted run.")] = False,
+    seed: SeedOpt = 0,
+    val: Annotated[Optional[Path], typer.Option(
+        "--val", help="Held-out JSONL: validated after every epoch (or --val-every steps); -o DIR keeps the best "
+        "weights (generator: CE F1 + BLEU-4; classifiers: F1 + accuracy), the last ones go to DIR/last.")] = None,
+    val_every: Annotated[int, typer.Option("--val-every", help="Validate every N optimizer steps instead of per "
+                                           "epoch.")] = 0,
+    val_limit: Annotated[Optional[int], typer.Option(
+        "--val-limit", help="Generator: validate on the first N distinct studies of --val only.")] = None,
+    tlw: Annotated[str, typer.Option(
+        "--tlw", help="Token-level loss weighting from `sentence_weights`: paper (c_j in {1, λ}, mean over "
+        "target tokens), official (mean CE + (λ-1) x mean CE of weighted tokens, the released code), off.")
+    ] = "paper",
+    lam: Annotated[Optional[float], typer.Option(
+        "--lam", help="λ for the emphasised sentences (weight > 1); default: the weights as `rg4 weights` "
+        "wrote them (1.75).")] = None,
+    settings: Annotated[Optional[str], typer.Option(
+        "--settings", help="Generator stage 2: train on these settings only, comma-separated (e.g. sn,mw).")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option(
+        "--no-cache", help="Run the frozen encoders on every batch instead of caching their outputs.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(
+        "--cache-dir", help="Encoder feature cache (default $RG4_CACHE or ~/.cache/rg4/encoder-features).")
+    ] = None,
+    text: TextOpt = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 on a GPU that has it, else fp32), "
+                                           "no, bf16 or fp16.")] = "auto",
+    on_error: OnErrorOpt = "fail",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train the generator (stage 1 or 2) or a BERT classifier; write a model directory.
+
+    Reads training records (JSONL); writes -o DIR: the model (`rg4 generate --model DIR`,
+    `rg4 label --backend chexbert --checkpoint DIR` or `rg4 hallucination --backend discbert
+    --model DIR` read it), checkpoints/ for --resume, metrics.jsonl (one line per step and
+    per validation) and train_summary.json. Prints the summary as JSON on stdout.
+    Runs on one device as is and on many with `accelerate launch -m rg4cli train ...`.
 
     \b
     Example:
-      rg4 train --stage 1 --image-root mimic/ -o stage1/ train.jsonl
+      rg4 label train.jsonl | rg4 weights > train.w.jsonl
+      rg4 train --stage 1 --image-root mimic/ -o stage1/ train.w.jsonl
+      rg4 train --stage 2 --init stage1/ --image-root mimic/ --val val.jsonl -o stage2/ train.w.jsonl
+      rg4 generate --model stage2/ --image-root mimic/ test.jsonl | rg4 score --ref test.jsonl
     """
-    not_implemented("train")
+    import json
+
+    from ..training.engine import EngineConfig
+    from ..training.engine import train as run_engine
+
+    if task not in TASKS:
+        raise InputError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if output is None:
+        raise InputError("-o OUT_DIR is required (the model directory to write)")
+    if train_file in (None, "-"):
+        raise InputError("give the training file as an argument (training reads it more than once, so not stdin)")
+    if epochs < 1 or (max_steps is not None and max_steps < 1) or batch_size < 1 or grad_accum < 1:
+        raise InputError("--epochs, --max-steps, --batch-size and --grad-accum must be positive")
+    if output.exists() and not output.is_dir():
+        raise InputError(f"-o {output}: exists and is not a directory")
+
+    if task == "generator":
+        from ..training.generator import GeneratorTask
+
+        engine_task = GeneratorTask(
+            train_path=train_file, out_dir=output, preset=preset, fusion=fusion, stage=stage,
+            init=str(init) if init else None, image_root=image_root, batch_size=batch_size, tlw=tlw, lam=lam,
+            settings=settings, use_cache=not no_cache, cache_dir=cache_dir, val_path=str(val) if val else None,
+            val_limit=val_limit, on_error=on_error, log=_main_process_log)
+        default_lr = 3e-4
+        task_config = engine_task.describe()
+    else:
+        from ..training.classifiers import ClassifierTask
+
+        for name, given in (("--settings", settings), ("--lam", lam)):
+            if given is not None:
+                raise InputError(f"{name} applies to --task generator only")
+        engine_task = ClassifierTask(task, train_file, output, preset=preset, init=str(init) if init else None,
+                                     batch_size=batch_size, text=text, val_path=str(val) if val else None,
+                                     on_error=on_error)
+        default_lr = 2e-5 if init else 3e-4
+        task_config = {"preset": preset, "init": str(init) if init else None, "text": text}
+
+    config = EngineConfig(
+        out_dir=output, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
+        lr=lr if lr is not None else default_lr, checkpoint_every=checkpoint_every, resume=resume, seed=seed,
+        mixed_precision=precision, val_every=val_every, progress=not quiet, task_config=task_config)
+    result = run_engine(engine_task, config, log=_main_process_log)
+
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        summary = {"out_dir": str(output), "task": task, "steps": result.steps, "total_steps": result.total_steps,
+                   "first_loss": result.first_loss, "final_loss": result.final_loss,
+                   "best_score": result.best_score, "best_step": result.best_step,
+                   "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2)}
+        typer.echo(json.dumps(summary))

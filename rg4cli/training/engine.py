@@ -1,0 +1,447 @@
+"""The training loop every `rg4 train` task runs on: accelerate, AdamW, cosine, exact resume.
+
+One loop serves the generator (stage 1/2) and the two BERT classifiers. A task
+(see `TrainTask`) owns the model, the data and the loss; the engine owns the
+rest:
+
+- accelerate runs it on one device (`rg4 train ...`) or many (`accelerate launch
+  -m rg4cli train ...`, DDP; FSDP/DeepSpeed through accelerate's own config);
+  bf16 autocast on GPU, full precision on CPU;
+- AdamW over the trainable parameters, cosine schedule with a linear warm-up over
+  the first 10% of the optimizer steps, the step count computed from the real
+  number of batches (after filtering and sharding), gradient accumulation and
+  gradient clipping;
+- a checkpoint every N optimizer steps under OUT/checkpoints/step-N (model's
+  trainable weights, optimizer, scheduler, RNG states of every process, data
+  position) and `resume=True` continues from the newest one so that the final
+  weights equal those of an uninterrupted run;
+- metrics as JSON Lines in OUT/metrics.jsonl, a tqdm bar on stderr.
+
+Why the data order is planned here rather than by a DataLoader: exact resume needs
+the batch order to be a pure function of (seed, epoch) and must not draw from the
+global RNG that dropout uses (a DataLoader iterator draws a base seed from it on
+creation). The task returns the global batch plan of an epoch; every process takes
+its share (`plan[rank::world]`, padded by wrap-around so all processes do the same
+number of steps, as accelerate's own `even_batches` does).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import InputError, Rg4Error
+
+CHECKPOINTS_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+RUN_CONFIG_FILE = "train_config.json"
+TRAINABLE_WEIGHTS_FILE = "trainable.safetensors"
+TRAINER_STATE_FILE = "trainer_state.json"
+_STEP_DIR_RE = re.compile(r"^step-(\d+)$")
+
+# Options whose change makes a resumed run a different run (the data plan and the
+# schedule depend on them); the rest (checkpoint frequency, progress) may change.
+RESUME_MUST_MATCH = ("task", "seed", "epochs", "max_steps", "grad_accum", "lr", "weight_decay", "warmup_ratio",
+                     "max_grad_norm", "num_processes", "batch_size", "task_config")
+
+
+@dataclass
+class EngineConfig:
+    out_dir: Path
+    epochs: int = 2
+    max_steps: int | None = None  # optimizer steps; overrides epochs when given
+    batch_size: int = 16  # per process, per micro-batch (recorded; the task builds the batches)
+    grad_accum: int = 1
+    lr: float = 3e-4
+    weight_decay: float = 0.01  # torch's AdamW default; norms and biases get none
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 0  # optimizer steps; 0 = no intermediate checkpoints
+    keep_checkpoints: int = 2
+    resume: bool = False
+    seed: int = 0
+    mixed_precision: str = "auto"  # auto: bf16 on CUDA (when supported), none on CPU
+    log_every: int = 1
+    val_every: int = 0  # optimizer steps; 0 = after every epoch (when the task validates)
+    progress: bool = True
+    # Test hook: stop (as if killed) right after this optimizer step, without saving.
+    stop_after_step: int | None = None
+    task_config: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        d = asdict(self)
+        d["out_dir"] = str(self.out_dir)
+        d.pop("stop_after_step", None)
+        return d
+
+
+class TrainTask(Protocol):
+    """What a task gives the engine (generator, labeler, discbert)."""
+
+    name: str
+    find_unused_parameters: bool  # DDP: True when some trainable modules skip some batches
+
+    def build_model(self) -> nn.Module:
+        """The model to train, on CPU; its requires_grad flags say what trains."""
+
+    def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
+        """Global batch plan of one epoch: lists of example indices, a pure function of (epoch, seed)."""
+
+    def loss(self, model: nn.Module, batch_indices: list[int], device: torch.device) -> tuple[torch.Tensor, dict]:
+        """Forward one micro-batch; return the scalar loss and float metrics to log."""
+
+    def save(self, model: nn.Module, out_dir: Path) -> None:
+        """Write a complete model directory (the unwrapped model)."""
+
+    def validate(self, model: nn.Module, accelerator: Any) -> dict | None:
+        """Run on every process; return metrics (same on all) with a 'score' to maximise, or None."""
+
+
+class SimulatedKill(Rg4Error):
+    """Raised by the `stop_after_step` test hook."""
+
+
+@dataclass
+class TrainerState:
+    """Where the run is: registered with accelerate so it travels with each checkpoint."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch
+    micro_in_epoch: int = 0  # micro-batches of this process done in the current epoch
+    best_score: float | None = None
+    best_step: int | None = None
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+def _resolve_precision(choice: str) -> str:
+    if choice not in ("auto", "no", "bf16", "fp16"):
+        raise InputError(f"--precision must be auto, no, bf16 or fp16, got {choice!r}")
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def make_accelerator(config: EngineConfig, find_unused_parameters: bool):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    kwargs = [DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)]
+    # Launched on several processes (torchrun / `accelerate launch --multi_gpu`) on a machine
+    # without GPUs: accelerate's CPU path (gloo) is only taken when asked for.
+    cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return Accelerator(mixed_precision=_resolve_precision(config.mixed_precision), kwargs_handlers=kwargs, cpu=cpu)
+
+
+def shard_plan(plan: Sequence[list[int]], rank: int, world: int) -> list[list[int]]:
+    """This process's batches: every world-th batch, the plan padded by wrap-around to a multiple of world."""
+    plan = list(plan)
+    if not plan:
+        return []
+    if len(plan) % world:
+        plan = plan + [plan[i % len(plan)] for i in range(world - len(plan) % world)]
+    return plan[rank::world]
+
+
+def steps_per_epoch(n_micro: int, grad_accum: int) -> int:
+    return math.ceil(n_micro / grad_accum)
+
+
+def list_checkpoints(out_dir: Path) -> list[tuple[int, Path]]:
+    root = Path(out_dir) / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    found = []
+    for child in root.iterdir():
+        m = _STEP_DIR_RE.match(child.name)
+        if m and (child / TRAINER_STATE_FILE).is_file():  # written last: a complete checkpoint
+            found.append((int(m.group(1)), child))
+    return sorted(found)
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights a checkpoint needs: trainable parameters only (a frozen 7B decoder stays out)."""
+    return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _install_checkpoint_hooks(accelerator, model: nn.Module) -> None:
+    """Checkpoints hold trainable weights only; load them back non-strictly (the frozen rest is rebuilt)."""
+    from safetensors.torch import load_file, save_file
+
+    def save_hook(models, weights, output_dir):
+        for i, m in enumerate(models):
+            m = accelerator.unwrap_model(m)  # names without DDP's "module." prefix
+            state = {k: v.detach().cpu().contiguous() for k, v in trainable_state(m).items()}
+            if accelerator.is_main_process:
+                save_file(state, os.path.join(output_dir, f"{i}-{TRAINABLE_WEIGHTS_FILE}"))
+        # Keep accelerate from writing the whole model (it saves `weights`).
+        models_count = len(weights)
+        del weights[:models_count]
+
+    def load_hook(models, input_dir):
+        for i, m in enumerate(list(models)):
+            path = os.path.join(input_dir, f"{i}-{TRAINABLE_WEIGHTS_FILE}")
+            state = load_file(path, device="cpu")
+            own = dict(accelerator.unwrap_model(m).named_parameters())
+            unknown = [k for k in state if k not in own]
+            if unknown:
+                raise Rg4Error(f"checkpoint {input_dir} does not fit this model: unknown weights {unknown[:3]}")
+            missing = [k for k, p in own.items() if p.requires_grad and k not in state]
+            if missing:
+                raise Rg4Error(f"checkpoint {input_dir} lacks trainable weights {missing[:3]}")
+            with torch.no_grad():
+                for k, v in state.items():
+                    own[k].copy_(v.to(own[k].device, own[k].dtype))
+        del models[:]
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)
+
+
+def _check_resume_config(out_dir: Path, config: dict) -> None:
+    path = out_dir / RUN_CONFIG_FILE
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text(encoding="utf-8"))
+    diff = [k for k in RESUME_MUST_MATCH if k in old and old.get(k) != config.get(k)]
+    if diff:
+        details = ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in diff)
+        raise InputError(f"--resume with different settings than the checkpointed run ({details}); "
+                         "resume with the same options or train into a new directory", source=str(out_dir))
+
+
+def _trim_metrics(path: Path, up_to_step: int) -> None:
+    """On resume, drop metric lines logged after the checkpoint (they will be logged again)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("step", 0) <= up_to_step:
+            kept.append(line)
+    path.write_text("".join(l + "\n" for l in kept), encoding="utf-8")
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    total_steps: int
+    final_loss: float | None
+    first_loss: float | None
+    best_score: float | None
+    best_step: int | None
+    resumed_from: int | None
+    seconds: float
+
+
+def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] = lambda m: None) -> TrainResult:
+    """Run a task to the end; write the model directory into `config.out_dir`."""
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import get_cosine_schedule_with_warmup
+
+    t_start = time.time()
+    out_dir = Path(config.out_dir)
+    accelerator = make_accelerator(config, task.find_unused_parameters)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    run_config = {"task": task.name, "num_processes": world, **config.as_json()}
+
+    checkpoints = list_checkpoints(out_dir)
+    if config.resume:
+        if checkpoints:
+            _check_resume_config(out_dir, run_config)
+        else:
+            log(f"--resume: no checkpoint in {out_dir / CHECKPOINTS_DIR}; starting from the beginning")
+    elif checkpoints:
+        raise InputError("already holds checkpoints of a run; pass --resume to continue it "
+                         "or choose a new output directory", source=str(out_dir))
+
+    set_seed(config.seed)
+    model = task.build_model()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise Rg4Error(f"task {task.name}: the model has no trainable parameters")
+
+    # The real number of steps: the epoch plan after filtering and sharding.
+    plan0 = task.plan_epoch(0, config.seed)
+    if not plan0:
+        raise InputError(f"task {task.name}: no training examples")
+    micro_per_epoch = len(shard_plan(plan0, rank, world))
+    per_epoch = steps_per_epoch(micro_per_epoch, config.grad_accum)
+    total_steps = config.max_steps if config.max_steps else per_epoch * config.epochs
+    warmup_steps = math.ceil(config.warmup_ratio * total_steps)
+
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    state = TrainerState()
+    # The scheduler steps once per optimizer step here (not prepared: accelerate would step it
+    # once per process); it is checkpointed like the trainer state.
+    accelerator.register_for_checkpointing(scheduler, state)
+    _install_checkpoint_hooks(accelerator, model)
+
+    resumed_from = None
+    if config.resume and checkpoints:
+        step_no, ckpt = checkpoints[-1]
+        accelerator.load_state(str(ckpt))
+        resumed_from = state.step
+        log(f"resumed from {ckpt} (step {state.step} of {total_steps}, epoch {state.epoch + 1})")
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _trim_metrics(out_dir / METRICS_FILE, state.step)
+        (out_dir / RUN_CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n", encoding="utf-8")
+    accelerator.wait_for_everyone()
+    if resumed_from is None:
+        log(f"{task.name}: {len(plan0)} batches per epoch on {world} process(es), {total_steps} optimizer steps "
+            f"({warmup_steps} warm-up), device {accelerator.device}, precision {accelerator.mixed_precision}")
+
+    metrics_fh = open(out_dir / METRICS_FILE, "a", encoding="utf-8") if accelerator.is_main_process else None
+    bar = tqdm(total=total_steps, initial=state.step, desc=f"train {task.name}", unit="step", file=sys.stderr,
+               disable=not (config.progress and accelerator.is_main_process), dynamic_ncols=True)
+
+    def emit(record: dict) -> None:
+        if metrics_fh is not None:
+            metrics_fh.write(json.dumps(record) + "\n")
+            metrics_fh.flush()
+
+    def checkpoint() -> None:
+        path = out_dir / CHECKPOINTS_DIR / f"step-{state.step}"
+        accelerator.save_state(str(path))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            # Written last: its presence marks the checkpoint complete.
+            (path / TRAINER_STATE_FILE).write_text(json.dumps(state.state_dict()) + "\n", encoding="utf-8")
+            for _, old in list_checkpoints(out_dir)[:-max(1, config.keep_checkpoints)]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    def run_validation() -> None:
+        metrics = task.validate(model, accelerator)
+        if not metrics:
+            return
+        score = metrics.get("score")
+        improved = score is not None and (state.best_score is None or score > state.best_score)
+        if improved:
+            state.best_score, state.best_step = float(score), state.step
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                task.save(accelerator.unwrap_model(model), out_dir)
+            accelerator.wait_for_everyone()
+        emit({"step": state.step, "epoch": state.epoch, "val": metrics, "best": improved})
+        log(f"validation at step {state.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                                                            if isinstance(v, (int, float)))
+            + (" (best so far)" if improved else ""))
+
+    first_loss = last_loss = None
+    model.train()
+    validates = hasattr(task, "validate")
+    try:
+        while state.step < total_steps:
+            plan = shard_plan(task.plan_epoch(state.epoch, config.seed), rank, world)
+            while state.micro_in_epoch < len(plan) and state.step < total_steps:
+                group = plan[state.micro_in_epoch: state.micro_in_epoch + config.grad_accum]
+                losses: list[float] = []
+                extra: dict[str, float] = {}
+                for i, batch in enumerate(group):
+                    sync = i == len(group) - 1
+                    ctx = accelerator.no_sync(model) if not sync else _null()
+                    with ctx:
+                        with accelerator.autocast():
+                            loss, info = task.loss(model, batch, accelerator.device)
+                        accelerator.backward(loss / len(group))
+                    losses.append(float(loss.detach()))
+                    for k, v in info.items():
+                        extra[k] = extra.get(k, 0.0) + float(v) / len(group)
+                grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm) \
+                    if config.max_grad_norm and config.max_grad_norm > 0 else None
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                state.micro_in_epoch += len(group)
+                mean_loss = torch.tensor(sum(losses) / len(losses), device=accelerator.device)
+                mean_loss = float(accelerator.reduce(mean_loss, reduction="mean"))
+                if first_loss is None:
+                    first_loss = mean_loss
+                last_loss = mean_loss
+                bar.update(1)
+                bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+                if config.log_every and (state.step % config.log_every == 0 or state.step == total_steps):
+                    rec = {"step": state.step, "epoch": state.epoch, "loss": round(mean_loss, 6),
+                           "lr": scheduler.get_last_lr()[0], "time": round(time.time() - t_start, 3)}
+                    if grad_norm is not None:
+                        rec["grad_norm"] = round(float(grad_norm), 6)
+                    rec.update({k: round(v, 6) for k, v in extra.items()})
+                    emit(rec)
+                if config.stop_after_step is not None and state.step >= config.stop_after_step:
+                    raise SimulatedKill(f"stopped after step {state.step} (test hook)")
+                # Validation comes before the checkpoint of the same step, so a resumed run
+                # neither repeats nor skips it.
+                epoch_done = state.micro_in_epoch >= len(plan)
+                if config.val_every:
+                    due = state.step % config.val_every == 0
+                else:
+                    due = epoch_done
+                if validates and (due or state.step == total_steps):
+                    run_validation()
+                if config.checkpoint_every and state.step % config.checkpoint_every == 0 \
+                        and state.step < total_steps:
+                    checkpoint()
+            if state.micro_in_epoch >= len(plan):
+                state.epoch += 1
+                state.micro_in_epoch = 0
+    finally:
+        bar.close()
+        if metrics_fh is not None:
+            metrics_fh.close()
+
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        if state.best_score is None:
+            task.save(unwrapped, out_dir)  # no validation: the directory holds the final weights
+        else:
+            task.save(unwrapped, out_dir / "last")  # the best weights stay in out_dir itself
+        summary = {"steps": state.step, "total_steps": total_steps, "first_loss": first_loss,
+                   "final_loss": last_loss, "best_score": state.best_score, "best_step": state.best_step,
+                   "resumed_from": resumed_from, "seconds": round(time.time() - t_start, 3)}
+        (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return TrainResult(out_dir, state.step, total_steps, last_loss, first_loss, state.best_score, state.best_step,
+                       resumed_from, time.time() - t_start)
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

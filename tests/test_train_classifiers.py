@@ -1,0 +1,152 @@
+"""`rg4 train --task labeler|discbert` on the shared engine: learning, exact resume, outputs that load."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rg4cli.classifiers import load_classifier, predict_chexbert, predict_discbert
+from rg4cli.cli.app import app
+from rg4cli.observations import OBSERVATIONS
+from rg4cli.training.classifiers import ClassifierTask
+from rg4cli.training.engine import (CHECKPOINTS_DIR, METRICS_FILE, EngineConfig, SimulatedKill, list_checkpoints,
+                                    shard_plan, train)
+
+POS = {"Pleural Effusion": "There is a moderate right pleural effusion.", "Cardiomegaly": "The heart is enlarged.",
+       "Pneumothorax": "Small left apical pneumothorax.", "Edema": "Mild pulmonary edema."}
+NEG = {"Pleural Effusion": "No pleural effusion.", "Cardiomegaly": "Heart size is normal.",
+       "Pneumothorax": "No pneumothorax.", "Edema": "No edema."}
+COMM = "Findings were discussed with Dr. ___ by telephone."
+PRIOR = "Compared to the prior study, unchanged."
+
+
+def make_records(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        labels = {o: None for o in OBSERVATIONS}
+        sents = []
+        for obs in POS:
+            r = rng.random()
+            if r < 0.4:
+                labels[obs] = 1
+                sents.append(POS[obs])
+            elif r < 0.7:
+                labels[obs] = 0
+                sents.append(NEG[obs])
+        if not any(v == 1 for v in labels.values()):
+            labels["No Finding"] = 1
+        comm, prior = rng.random() < 0.3, rng.random() < 0.3
+        sents += [COMM] * comm + [PRIOR] * prior
+        rng.shuffle(sents)
+        out.append({"id": f"s{i}", "findings": " ".join(sents) or "Lungs are clear.", "impression": "See above.",
+                    "labels": labels, "hallucination": {"pc": prior, "pp": False, "view": False, "comm": comm,
+                                                        "input_agnostic": prior or comm}})
+    return out
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("clf")
+    return write_jsonl(d / "train.jsonl", make_records(48, 0)), write_jsonl(d / "val.jsonl", make_records(16, 1))
+
+
+def _task(kind, train_path, out, val=None):
+    return ClassifierTask(kind, str(train_path), out, batch_size=8, val_path=str(val) if val else None)
+
+
+def _config(out, **kw):
+    base = dict(out_dir=out, epochs=3, lr=1e-3, grad_accum=1, checkpoint_every=4, seed=3, progress=False)
+    base.update(kw)
+    return EngineConfig(**base)
+
+
+def test_shard_plan_gives_every_process_the_same_number_of_batches():
+    plan = [[0], [1], [2], [3], [4]]
+    assert shard_plan(plan, 0, 2) == [[0], [2], [4]]
+    assert shard_plan(plan, 1, 2) == [[1], [3], [0]]
+    assert shard_plan(plan, 0, 1) == plan
+
+
+def test_labeler_learns_and_loads_in_rg4_label(data, tmp_path):
+    train_path, val_path = data
+    out = tmp_path / "labeler"
+    result = train(_task("labeler", train_path, out, val_path), _config(out, epochs=4))
+    losses = [json.loads(l)["loss"] for l in (out / METRICS_FILE).read_text().splitlines()
+              if "loss" in json.loads(l)]
+    assert len(losses) == result.steps == 24
+    assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
+    # warm-up is 10% of the real step count (24 -> 3 steps), then cosine to 0
+    lrs = [json.loads(l)["lr"] for l in (out / METRICS_FILE).read_text().splitlines() if "lr" in json.loads(l)]
+    assert lrs[2] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    clf = load_classifier(out, "labeler")
+    labels = predict_chexbert(clf, ["There is a moderate right pleural effusion. No pneumothorax."])
+    assert set(labels[0]) == set(OBSERVATIONS)
+    assert (out / "last" / "model.safetensors").is_file()  # with --val: best in out/, last in out/last
+
+
+def test_discbert_output_loads_in_rg4_hallucination(data, tmp_path):
+    train_path, _ = data
+    out = tmp_path / "disc"
+    train(_task("discbert", train_path, out), _config(out, epochs=4))
+    clf = load_classifier(out, "discbert")
+    probs = predict_discbert(clf, [COMM, "Heart size is normal."])
+    assert set(probs[0]) == {"pc", "pp", "view", "comm"}
+    assert probs[0]["comm"] > probs[1]["comm"]
+
+
+def test_resume_after_kill_reaches_the_uninterrupted_weights(data, tmp_path):
+    from safetensors.torch import load_file
+
+    train_path, _ = data
+    killed = tmp_path / "killed"
+    with pytest.raises(SimulatedKill):
+        train(_task("labeler", train_path, killed), _config(killed, stop_after_step=10))
+    assert [s for s, _ in list_checkpoints(killed)] == [4, 8]  # step 10 was never saved
+    resumed = train(_task("labeler", train_path, killed), _config(killed, resume=True))
+    assert resumed.resumed_from == 8 and resumed.steps == 18
+
+    straight = tmp_path / "straight"
+    # Same vocabulary (the WordPiece trainer may order tied tokens differently per process).
+    (straight / CHECKPOINTS_DIR).mkdir(parents=True)
+    shutil.copytree(killed / CHECKPOINTS_DIR / "tokenizer", straight / CHECKPOINTS_DIR / "tokenizer")
+    train(_task("labeler", train_path, straight), _config(straight))
+    a = load_file(str(killed / "model.safetensors"))
+    b = load_file(str(straight / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(l)["step"] for l in (killed / METRICS_FILE).read_text().splitlines()]
+    assert steps == list(range(1, 19))  # steps logged after the checkpoint were trimmed, then redone
+
+
+def test_cli_trains_and_reports_bad_records(data, tmp_path):
+    train_path, _ = data
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    args = ["train", "--task", "discbert", "--max-steps", "3", "--batch-size", "8", "--grad-accum", "2",
+            "--checkpoint-every", "2", "-q", "-o", str(out), str(train_path)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 3 and summary["task"] == "discbert"
+    # a run's directory is not silently overwritten by a new run
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "pass --resume" in res.output
+
+    bad = write_jsonl(tmp_path / "bad.jsonl", [make_records(1)[0], {"id": "x", "findings": "Clear."}])
+    res = runner.invoke(app, ["train", "--task", "labeler", "-o", str(tmp_path / "bad"), str(bad)])
+    assert res.exit_code == 2
+    assert "bad.jsonl:2: labels: missing field" in res.output
+    res = runner.invoke(app, ["train", "--task", "labeler", "--settings", "sn", "-o", str(tmp_path / "b2"),
+                              str(train_path)])
+    assert res.exit_code == 2 and "--settings applies to --task generator only" in res.output
