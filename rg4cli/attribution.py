@@ -23,11 +23,12 @@ Choices the paper leaves open, and what this module does (all configurable):
   probability has vanishing gradients.
 
 Two implementations give the same numbers:
-- `integrated_gradients`: every (report, target, step) triple is one row; rows are
-  packed into chunks of `batch_size` (padded to the longest report in the chunk,
-  padding masked out) and each chunk is one forward and one backward pass. Rows do
-  not interact (eval mode: no dropout, no batch statistics), so the gradient of the
-  sum of each row's own target is each row's own gradient.
+- `integrated_gradients`: every (report, step) pair is one row (all of a report's
+  targets share its interpolation path); rows are packed into chunks of
+  `batch_size` (padded to the longest report in the chunk, padding masked out) and
+  each chunk is one forward pass and one backward pass per target slot. Rows do not
+  interact (eval mode: no dropout, no batch statistics), so the gradient of the sum
+  of each row's own target is each row's own gradient.
 - `integrated_gradients_per_label`: the textbook loop, one forward/backward per
   label and step; kept as the reference for tests and benchmarks/bench_ig.py.
 """
@@ -78,9 +79,11 @@ def integrated_gradients(score_fn: ScoreFn, requests: Sequence[IGRequest], *, st
                          method: str = "gausslegendre", batch_size: int = 128) -> list[torch.Tensor]:
     """Batched IG: returns, per request, a (len(targets), T) tensor of token attributions.
 
-    `batch_size` is the number of interpolated sequences per forward/backward pass
-    (memory ~ batch_size x longest report in the chunk). Requests are processed in
-    order of length so chunks carry little padding.
+    One row is one interpolated sequence (request, step); all targets of a request
+    share its path, so each chunk of `batch_size` rows takes one forward pass and one
+    backward pass per target slot (the graph is kept between them). Memory ~
+    batch_size x the longest report in the chunk. Requests are ordered by target
+    count, then length, so chunks carry little padding and few idle target slots.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -90,9 +93,9 @@ def integrated_gradients(score_fn: ScoreFn, requests: Sequence[IGRequest], *, st
         _check_request(req)
         out.append(torch.zeros(len(req.targets), req.embeds.shape[0], dtype=req.embeds.dtype,
                                device=req.embeds.device))
-    # One row = (request, target slot, step). Long reports first: padding stays small.
-    order = sorted(range(len(requests)), key=lambda i: -requests[i].embeds.shape[0])
-    rows = [(i, j, k) for i in order for j in range(len(requests[i].targets)) for k in range(steps)]
+    order = sorted((i for i, r in enumerate(requests) if len(r.targets)),
+                   key=lambda i: (-len(requests[i].targets), -requests[i].embeds.shape[0]))
+    rows = [(i, k) for i in order for k in range(steps)]
     for start in range(0, len(rows), batch_size):
         _ig_chunk(score_fn, requests, rows[start:start + batch_size], alphas, weights, out)
     return out
@@ -104,29 +107,46 @@ def _check_request(req: IGRequest) -> None:
                          f"and {tuple(req.baseline.shape)}")
 
 
-def _ig_chunk(score_fn: ScoreFn, requests: Sequence[IGRequest], rows: list[tuple[int, int, int]],
+def _ig_chunk(score_fn: ScoreFn, requests: Sequence[IGRequest], rows: list[tuple[int, int]],
               alphas: np.ndarray, weights: np.ndarray, out: list[torch.Tensor]) -> None:
     first = requests[rows[0][0]].embeds
-    length = max(requests[i].embeds.shape[0] for i, _, _ in rows)
-    dim = first.shape[1]
-    inputs = first.new_zeros(len(rows), length, dim)
-    mask = torch.zeros(len(rows), length, dtype=torch.long, device=first.device)
-    alpha = torch.tensor([alphas[k] for _, _, k in rows], dtype=first.dtype, device=first.device)
-    for r, (i, _, _) in enumerate(rows):
+    device, dtype = first.device, first.dtype
+    # Consecutive rows of one request form a group: (request, first row, end row, steps).
+    groups: list[tuple[int, int, int, list[int]]] = []
+    for r, (i, k) in enumerate(rows):
+        if groups and groups[-1][0] == i:
+            groups[-1][3].append(k)
+            groups[-1] = (i, groups[-1][1], r + 1, groups[-1][3])
+        else:
+            groups.append((i, r, r + 1, [k]))
+    length = max(requests[i].embeds.shape[0] for i, _, _, _ in groups)
+    inputs = first.new_zeros(len(rows), length, first.shape[1])
+    mask = torch.zeros(len(rows), length, dtype=torch.long, device=device)
+    diffs, step_weights = [], []
+    for i, r0, r1, ks in groups:
         req = requests[i]
         t = req.embeds.shape[0]
-        inputs[r, :t] = req.baseline + alpha[r] * (req.embeds - req.baseline)
-        mask[r, :t] = 1
+        diff = req.embeds - req.baseline
+        alpha = torch.as_tensor(alphas[ks], dtype=dtype, device=device)
+        inputs[r0:r1, :t] = req.baseline + alpha[:, None, None] * diff
+        mask[r0:r1, :t] = 1
+        diffs.append(diff)
+        step_weights.append(torch.as_tensor(weights[ks], dtype=dtype, device=device))
     inputs.requires_grad_(True)
     scores = score_fn(inputs, mask)
-    target = torch.tensor([requests[i].targets[j] for i, j, _ in rows], device=scores.device)
-    picked = scores.gather(1, target[:, None]).sum()
-    (grads,) = torch.autograd.grad(picked, inputs)
-    with torch.no_grad():
-        for r, (i, j, k) in enumerate(rows):
-            req = requests[i]
-            t = req.embeds.shape[0]
-            out[i][j] += weights[k] * (grads[r, :t] * (req.embeds - req.baseline)).sum(-1)
+    slots = max(len(requests[i].targets) for i, _, _, _ in groups)
+    for j in range(slots):
+        # grad_outputs picks each row's own target for slot j (rows without one: zero).
+        pick = torch.zeros_like(scores)
+        for i, r0, r1, _ in groups:
+            if j < len(requests[i].targets):
+                pick[r0:r1, requests[i].targets[j]] = 1.0
+        (grads,) = torch.autograd.grad(scores, inputs, pick, retain_graph=j + 1 < slots)
+        with torch.no_grad():
+            for (i, r0, r1, _), diff, w in zip(groups, diffs, step_weights):
+                if j < len(requests[i].targets):
+                    t = diff.shape[0]
+                    out[i][j] += (w[:, None] * (grads[r0:r1, :t] * diff).sum(-1)).sum(0)
 
 
 def integrated_gradients_per_label(score_fn: ScoreFn, requests: Sequence[IGRequest], *, steps: int = 50,

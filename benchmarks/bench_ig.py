@@ -1,0 +1,120 @@
+"""Batched Integrated Gradients vs the per-label, per-step loop, on one machine.
+
+Both compute the same attributions (checked: max |difference| printed); the batched
+one packs all (report, label, step) rows into chunks of --batch-size sequences, one
+forward/backward per chunk (rg4cli.attribution.integrated_gradients); the reference
+does one forward/backward per label and step (integrated_gradients_per_label).
+A third timing runs the loop per label with the steps batched (what Captum's IG does
+for one target at a time), so the gain of batching labels and reports is visible too.
+
+Prints time per report for each, the speed-up ratios, and reports/s of the batched
+version: the number to plan `rg4 weights` over a training set with.
+
+    .venv/bin/python benchmarks/bench_ig.py                 # tiny labeler (rg4's offline preset)
+    .venv/bin/python benchmarks/bench_ig.py --size base --reports 4 --loop-reports 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+
+from rg4cli.attribution import IGRequest, integrated_gradients, integrated_gradients_per_label
+from rg4cli.classifiers import CheXbertModel, tiny_bert_config
+from rg4cli.loss_weights import N_CLASSES
+from rg4cli.observations import OBSERVATIONS
+
+SENTENCES = [
+    "The heart is mildly enlarged.", "There is a small right pleural effusion.",
+    "No pneumothorax is seen.", "Patchy opacity at the left base may reflect atelectasis or pneumonia.",
+    "A right internal jugular catheter terminates in the mid SVC.", "The lungs are otherwise clear.",
+    "Mild pulmonary vascular congestion.", "No acute osseous abnormality.",
+]
+# Two positive/uncertain labels per report: the typical count in MIMIC-CXR reports with findings.
+TARGETS = [OBSERVATIONS.index("Cardiomegaly") * N_CLASSES + 1, OBSERVATIONS.index("Pleural Effusion") * N_CLASSES + 3]
+
+
+def build(size: str) -> tuple[CheXbertModel, int]:
+    if size == "base":
+        from transformers import BertConfig
+
+        config = BertConfig()  # bert-base-uncased shape: 12 layers, 768 wide, 30522 word pieces
+    else:
+        config = tiny_bert_config(2000)
+    torch.manual_seed(0)
+    model = CheXbertModel(config).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, config.vocab_size
+
+
+def make_requests(model: CheXbertModel, vocab: int, n: int, tokens_per_word: float = 1.3) -> list[IGRequest]:
+    g = torch.Generator().manual_seed(1)
+    emb = model.input_embeddings()
+    reqs = []
+    for i in range(n):
+        words = sum(len(SENTENCES[(i + j) % len(SENTENCES)].split()) for j in range(5))
+        length = int(words * tokens_per_word) + 2 + (i % 7)  # ~60 word pieces, a little spread
+        ids = torch.randint(5, vocab, (length,), generator=g)
+        ids[0], ids[-1] = 2, 3  # [CLS] ... [SEP]
+        base_ids = ids.clone()
+        base_ids[1:-1] = 0  # [PAD], [CLS]/[SEP] kept
+        reqs.append(IGRequest(emb(ids), emb(base_ids), TARGETS))
+    return reqs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", choices=("tiny", "base"), default="tiny")
+    ap.add_argument("--reports", type=int, default=16, help="reports for the batched run")
+    ap.add_argument("--loop-reports", type=int, default=4, help="reports for the (slow) per-label loops")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model, vocab = build(args.size)
+
+    def score_fn(e: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return torch.cat(model(inputs_embeds=e, attention_mask=m)[:13], dim=1)
+
+    reqs = make_requests(model, vocab, args.reports)
+    loop_reqs = reqs[: args.loop_reports]
+    integrated_gradients(score_fn, reqs[:1], steps=4, batch_size=8)  # warm-up
+
+    t0 = time.perf_counter()
+    batched = integrated_gradients(score_fn, reqs, steps=args.steps, batch_size=args.batch_size)
+    t_batched = (time.perf_counter() - t0) / len(reqs)
+
+    t0 = time.perf_counter()
+    loop = integrated_gradients_per_label(score_fn, loop_reqs, steps=args.steps)
+    t_loop = (time.perf_counter() - t0) / len(loop_reqs)
+
+    # Per label with the steps batched (one target at a time, as Captum's IG).
+    t0 = time.perf_counter()
+    for r in loop_reqs:
+        for target in r.targets:
+            integrated_gradients(score_fn, [IGRequest(r.embeds, r.baseline, [target])], steps=args.steps,
+                                 batch_size=args.steps)
+    t_label = (time.perf_counter() - t0) / len(loop_reqs)
+
+    diff = max((a - b).abs().max().item() for a, b in zip(batched, loop))
+    scale = max(b.abs().max().item() for b in loop)
+    mean_len = sum(r.embeds.shape[0] for r in reqs) / len(reqs)
+    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+          f"model {args.size}, {args.steps} steps, {len(TARGETS)} labels/report, "
+          f"~{mean_len:.0f} word pieces/report, batch {args.batch_size} sequences")
+    print(f"per-label per-step loop : {t_loop:8.3f} s/report  ({len(loop_reqs)} reports)")
+    print(f"per-label, steps batched: {t_label:8.3f} s/report")
+    print(f"batched (all rows)      : {t_batched:8.3f} s/report  ({len(reqs)} reports) "
+          f"= {1 / t_batched:.2f} reports/s")
+    print(f"speed-up vs loop        : {t_loop / t_batched:.1f}x")
+    print(f"speed-up vs per-label   : {t_label / t_batched:.2f}x")
+    print(f"max |batched - loop|    : {diff:.2e} (attribution scale {scale:.2e})")
+
+
+if __name__ == "__main__":
+    main()
