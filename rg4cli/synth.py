@@ -629,7 +629,7 @@ class _Writer:
 
     def procedure(self, proc: str) -> Sentence:
         c = self.choose
-        txt = c((f"The patient is status post {proc}.", f"Status post {proc}.", f"The patient has undergone {proc}.",
+        txt = c((f"The patient is status post {proc}.", f"Status post {proc}.", f"The patient is now status post {proc}.",
                  f"Patient is status post {proc} on ___."))
         return Sentence(txt, {}, ("pp",))
 
@@ -749,12 +749,14 @@ def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], proc
     if "view" in cats:
         body.insert(0, w.view_statement(spec.view, spec.has_lateral))
 
-    # Impression: the positive and hedged findings, most important first.
+    # Impression: the positive and hedged findings, most important first (all of them
+    # in an impression-only report, which must still say everything the images show).
+    impression_only = rng.random() < 0.07
     for kind in IMPRESSION_ORDER:
         fd = findings_by_kind.get(kind)
         if fd is None:
             continue
-        if kind in DEVICE_KINDS and rng.random() < 0.4:
+        if kind in DEVICE_KINDS and not impression_only and rng.random() < 0.4:
             continue
         _, i_sent = w.positive(fd)
         impression.append(i_sent)
@@ -789,7 +791,6 @@ def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], proc
     if "comm" in cats:
         impression.append(w.communication())
 
-    impression_only = rng.random() < 0.07
     if impression_only:
         # Short reports with an IMPRESSION only: view and procedure statements move up;
         # a comparison follows the impression sentence about the same finding.
@@ -888,9 +889,10 @@ INDICATIONS = {
     "cardiac": ("___ year old {sex} with shortness of breath and leg swelling. // Evaluate for pulmonary edema.",
                 "___ year old {sex} with CHF exacerbation. // Evaluate for effusion.",
                 "___ year old {sex} with dyspnea. // Evaluate for fluid overload."),
-    "icu": ("___ year old {sex} intubated. // Evaluate ETT placement.",
-            "___ year old {sex} with respiratory failure. // Evaluate line placement.",
-            "___ year old {sex} in the ICU with hypoxia. // Evaluate for interval change."),
+    "icu": ("___ year old {sex} in the ICU with hypoxia. // Evaluate for interval change.",
+            "___ year old {sex} with respiratory failure. // Evaluate for acute process."),
+    "icu_ett": ("___ year old {sex} intubated. // Evaluate ETT placement.",),
+    "icu_line": ("___ year old {sex} with new central line. // Evaluate line placement.",),
     "pneumonia": ("___ year old {sex} with fever and cough. // Evaluate for pneumonia.",
                   "___ year old {sex} with productive cough and leukocytosis. // Evaluate for infiltrate."),
     "oncology": ("___ year old {sex} with lung cancer. // Evaluate for interval change.",
@@ -901,7 +903,13 @@ INDICATIONS = {
 
 
 def _clinical_context(spec: StudySpec, rng: np.random.Generator, sex: str) -> None:
-    text = str(rng.choice(INDICATIONS[spec.profile])).format(sex=sex)
+    kinds = {fd.kind for fd in spec.visual}
+    pool = INDICATIONS[spec.profile]
+    if "ett" in kinds:
+        pool = INDICATIONS["icu_ett"]
+    elif "central_line" in kinds and rng.random() < 0.5:
+        pool = INDICATIONS["icu_line"]
+    text = str(rng.choice(pool)).format(sex=sex)
     if rng.random() < 0.2:
         # Older MIMIC reports: HISTORY instead of INDICATION.
         spec.history = text.replace("___ year old", "___-year-old").replace(" // ", " ")
@@ -948,13 +956,19 @@ def generate_studies(n_subjects: int, seed: int = 0, image_size: int = 128,
         day = date(2110, 1, 1) + timedelta(days=int(rng.integers(0, 365 * 80)))
         state: dict[str, VisualFinding] = {}
         prev_id = None
+        last_secs: int | None = None
         for k in range(n_studies[si]):
             state = _evolve(state, rng, profile, first=(k == 0))
             icu = any(kind in state for kind in ("ett", "ng_tube", "central_line", "chest_tube"))
             view = "AP" if (icu or rng.random() < (0.5 if profile == "icu" else 0.15)) else "PA"
             lateral = rng.random() < (0.12 if view == "AP" else 0.88)
-            hh, mm, ss, ms = (int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60)),
-                              int(rng.integers(0, 1000)))
+            # Same-day studies keep their order in (StudyDate, StudyTime), as the prior is found by it.
+            secs = int(rng.integers(0, 86400)) if last_secs is None else last_secs + int(rng.integers(1800, 6 * 3600))
+            if secs >= 86400:
+                day += timedelta(days=1)
+                secs = int(rng.integers(0, 86400))
+            last_secs = secs
+            hh, mm, ss, ms = secs // 3600, secs // 60 % 60, secs % 60, int(rng.integers(0, 1000))
             study_id = str(next(sid_iter))
             spec = StudySpec(
                 subject_id=str(subject), study_id=study_id, subject_index=si, study_index=k,
@@ -967,7 +981,9 @@ def generate_studies(n_subjects: int, seed: int = 0, image_size: int = 128,
             )
             studies.append(spec)
             prev_id = study_id
-            day += timedelta(days=int(rng.integers(1, 400)) if rng.random() > 0.1 else 0)
+            if rng.random() > 0.1:
+                day += timedelta(days=int(rng.integers(1, 400)))
+                last_secs = None
 
     # Which studies carry which input-agnostic category: exact shares of all studies.
     n = len(studies)

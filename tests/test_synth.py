@@ -1,0 +1,277 @@
+"""rg4 synth: MIMIC-CXR-JPG layout, determinism, report/truth agreement, visible findings."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from rg4cli.cli.app import app
+from rg4cli.observations import OBSERVATIONS
+from rg4cli.phantom import Anatomy, VisualFinding, render_frontal, render_lateral
+from rg4cli.sections import parse_sections
+from rg4cli.synth import (
+    CATEGORIES,
+    METADATA_NAME,
+    SPLIT_NAME,
+    TRUTH_NAME,
+    aggregate_labels,
+    generate_studies,
+    write_mimic_tree,
+)
+
+SUBJECTS, SEED, SIZE = 20, 1, 96
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _truth(root: Path) -> list[dict]:
+    return [json.loads(line) for line in (root / TRUTH_NAME).read_text(encoding="utf-8").splitlines()]
+
+
+def _tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth") / "mimic"
+    result = CliRunner().invoke(app, ["synth", "--subjects", str(SUBJECTS), "--seed", str(SEED),
+                                      "--image-size", str(SIZE), "-o", str(root)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert re.search(rf"{SUBJECTS} subjects, \d+ studies, \d+ images", result.stderr)
+    return root
+
+
+@pytest.fixture(scope="module")
+def studies():
+    return generate_studies(50, seed=7, image_size=64)
+
+
+# ---- layout -------------------------------------------------------------------
+def test_layout_metadata_and_split(tree):
+    truth = _truth(tree)
+    assert len({t["subject_id"] for t in truth}) == SUBJECTS
+    meta = _csv_rows(tree / METADATA_NAME)
+    split = _csv_rows(tree / SPLIT_NAME)
+    assert list(meta[0])[:3] == ["dicom_id", "subject_id", "study_id"]
+    assert {"ViewPosition", "Rows", "Columns", "StudyDate", "StudyTime"} <= set(meta[0])
+    assert list(split[0]) == ["dicom_id", "study_id", "subject_id", "split"]
+    assert len(meta) == len(split) == sum(1 + t["has_lateral"] for t in truth)
+    jpgs = sorted(tree.glob("files/p*/p*/s*/*.jpg"))
+    txts = sorted(tree.glob("files/p*/p*/s*.txt"))
+    assert len(jpgs) == len(meta) and len(txts) == len(truth)
+    for row in meta:
+        path = tree / f"files/p{row['subject_id'][:2]}/p{row['subject_id']}/s{row['study_id']}/{row['dicom_id']}.jpg"
+        assert path.exists(), path
+        assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{8}){4}", row["dicom_id"])
+        assert row["ViewPosition"] in {"PA", "AP", "LATERAL", "LL"}
+        assert re.fullmatch(r"\d{8}", row["StudyDate"]) and re.fullmatch(r"\d{6}\.\d{3}", row["StudyTime"])
+        with Image.open(path) as im:
+            assert im.mode == "L" and im.size == (int(row["Columns"]), int(row["Rows"])) == (SIZE, SIZE)
+    for t in truth:
+        assert (tree / t["report_path"]).exists() and (tree / t["frontal"]).exists()
+        assert t["lateral"] is None or (tree / t["lateral"]).exists()
+        assert set(t["labels"]) == set(OBSERVATIONS)
+        assert t["view"] in ("PA", "AP")
+    # split by subject, all three splits used
+    by_subject = defaultdict(set)
+    for row in split:
+        by_subject[row["subject_id"]].add(row["split"])
+    assert all(len(s) == 1 for s in by_subject.values())
+    assert {s for ss in by_subject.values() for s in ss} == {"train", "validate", "test"}
+
+
+def test_reports_parse_into_the_truth_sections(tree):
+    for t in _truth(tree):
+        text = (tree / t["report_path"]).read_text(encoding="utf-8")
+        assert "FINAL REPORT" in text and "IMPRESSION:" in text and "___" in text
+        sections = parse_sections(text)
+        assert sections["findings"] == t["findings"]
+        assert sections["impression"] == t["impression"]
+        assert sections["examination"] and sections["technique"] and sections["comparison"]
+        assert (sections["indication"] or sections["history"])
+
+
+def test_same_seed_same_bytes_other_seed_differs(tree, tmp_path):
+    again = tmp_path / "again"
+    write_mimic_tree(again, generate_studies(SUBJECTS, seed=SEED, image_size=SIZE))
+    assert _tree_digest(again) == _tree_digest(tree)
+    other = tmp_path / "other"
+    write_mimic_tree(other, generate_studies(SUBJECTS, seed=SEED + 1, image_size=SIZE))
+    assert _tree_digest(other) != _tree_digest(tree)
+    assert (other / TRUTH_NAME).read_bytes() != (tree / TRUTH_NAME).read_bytes()
+
+
+# ---- subjects over time -----------------------------------------------------------
+def test_priors_laterals_and_evolution(studies):
+    by_id = {s.study_id: s for s in studies}
+    with_prior = [s for s in studies if s.prior_study_id]
+    assert 0.4 < len(with_prior) / len(studies) < 0.9
+    for s in with_prior:
+        prior = by_id[s.prior_study_id]
+        assert prior.subject_id == s.subject_id
+        assert (prior.study_date, prior.study_time) < (s.study_date, s.study_time)
+    lateral = [s.has_lateral for s in studies]
+    assert 0.2 < sum(lateral) / len(lateral) < 0.95
+    assert all(s.view == "AP" for s in studies if any(fd.kind == "ett" for fd in s.visual))
+    # findings evolve: some study differs from its prior in what is drawn
+    changed = [s for s in with_prior if [fd.to_dict() for fd in s.visual] != [fd.to_dict() for fd in by_id[s.prior_study_id].visual]]
+    assert len(changed) > len(with_prior) // 4
+    kinds = {fd.kind for s in studies for fd in s.visual}
+    assert {"cardiomegaly", "effusion", "consolidation", "atelectasis", "edema"} <= kinds
+    normal = [s for s in studies if s.labels["No Finding"] == 1]
+    assert 0.15 < len(normal) / len(studies) < 0.6
+
+
+# ---- report content and truth ----------------------------------------------------
+def test_input_agnostic_rates(studies):
+    n = len(studies)
+    assert n >= 120
+    rates = {c: sum(s.input_agnostic[c] for s in studies) / n for c in CATEGORIES}
+    assert 0.33 <= rates["pc"] <= 0.47, rates
+    assert 0.10 <= rates["pp"] <= 0.20, rates
+    assert 0.02 <= rates["view"] <= 0.08, rates
+    assert 0.02 <= rates["comm"] <= 0.08, rates
+    # a comparison only where there is something to compare with
+    assert all(s.prior_study_id for s in studies if s.input_agnostic["pc"])
+    for s in studies:
+        for c in CATEGORIES:
+            assert bool(s.input_agnostic_sentences[c]) == s.input_agnostic[c]
+
+
+def test_deleting_input_agnostic_sentences_keeps_labels(studies):
+    for s in studies:
+        kept = [sent.labels for _, sent in s.sentences() if not sent.categories]
+        assert aggregate_labels(kept) == s.labels, s.study_id
+
+
+def test_labels_match_what_is_drawn(studies):
+    seen_values = set()
+    for s in studies:
+        labels = s.labels
+        drawn = defaultdict(set)
+        for fd in s.visual:
+            drawn[fd.observation].add(-1 if fd.uncertain else 1)
+        for obs in OBSERVATIONS[:13]:
+            if obs == "Pneumonia":  # a reading of consolidation/opacity, not drawn on its own
+                continue
+            if obs in drawn:
+                assert labels[obs] == max(drawn[obs]), (s.study_id, obs)
+            else:
+                assert labels[obs] in (0, None), (s.study_id, obs)
+            seen_values.add(labels[obs])
+        findings = [o for o in OBSERVATIONS[:12] if labels[o] in (1, -1)]
+        assert labels["No Finding"] == (None if findings else 1)
+    assert seen_values == {1, 0, -1, None}
+
+
+def test_wording_varies(studies):
+    effusion = {sent.text for s in studies for _, sent in s.sentences() if "Pleural Effusion" in sent.labels
+                and not sent.categories}
+    negatives = {t for t in effusion if t.lower().startswith(("no ", "there is no"))}
+    assert len(effusion) >= 10 and len(negatives) >= 4
+
+
+def test_rules_labeler_and_judge_agree_with_truth(studies):
+    labeling = pytest.importorskip("rg4cli.labeling")
+    hallucination = pytest.importorskip("rg4cli.hallucination")
+    labeler, judge = labeling.RulesLabeler(), hallucination.RulesJudge()
+    texts = [" ".join(x for x in (s.findings, s.impression) if x) for s in studies]
+    agree_labels = sum(labeler.label_one(t) == s.labels for t, s in zip(texts, studies))
+    agree_cats = sum({c: judge.judge_one(t, "sn")[c] for c in CATEGORIES} == s.input_agnostic
+                     for t, s in zip(texts, studies))
+    assert agree_labels / len(studies) >= 0.95
+    assert agree_cats / len(studies) >= 0.95
+
+
+# ---- images -------------------------------------------------------------------------
+def _frontal(findings, size=128):
+    return render_frontal(findings, size, Anatomy(), np.random.default_rng(0)).astype(float)
+
+
+def _mean(img, x0, x1, y0, y1):
+    n = img.shape[0]
+    return img[int(y0 * n):int(y1 * n), int(x0 * n):int(x1 * n)].mean()
+
+
+def test_findings_are_visible_in_the_phantom():
+    base = _frontal([])
+    # effusion: brighter right costophrenic angle (patient's right = image left)
+    eff = _frontal([VisualFinding("effusion", "right", 2)])
+    assert _mean(eff, 0.2, 0.4, 0.62, 0.7) - _mean(base, 0.2, 0.4, 0.62, 0.7) > 40
+    assert abs(_mean(eff, 0.6, 0.8, 0.62, 0.7) - _mean(base, 0.6, 0.8, 0.62, 0.7)) < 3
+    # pneumothorax: darker left apex
+    ptx = _frontal([VisualFinding("pneumothorax", "left", 2)])
+    assert _mean(base, 0.72, 0.82, 0.2, 0.28) - _mean(ptx, 0.72, 0.82, 0.2, 0.28) > 15
+    # cardiomegaly: more bright pixels across the heart row
+    cm = _frontal([VisualFinding("cardiomegaly", level=3)])
+    row = int(0.63 * 128)
+    assert (cm[row] > 130).sum() - (base[row] > 130).sum() >= 15
+    # consolidation: bright patch in the right lower zone
+    cons = _frontal([VisualFinding("consolidation", "right", 2, "lower")])
+    assert _mean(cons, 0.27, 0.37, 0.54, 0.62) - _mean(base, 0.27, 0.37, 0.54, 0.62) > 40
+    # lesion, edema, atelectasis, devices and fracture all change the image where expected
+    for fd, box in ((VisualFinding("lesion", "left", 3, "upper"), (0.64, 0.74, 0.26, 0.34)),
+                    (VisualFinding("edema", "bilateral", 3), (0.3, 0.42, 0.4, 0.55)),
+                    (VisualFinding("atelectasis", "bilateral", 2), (0.25, 0.4, 0.6, 0.68)),
+                    (VisualFinding("fracture", "right", 2, rib=4), (0.15, 0.35, 0.3, 0.5)),
+                    (VisualFinding("ett"), (0.46, 0.54, 0.05, 0.2))):
+        diff = np.abs(_frontal([fd]) - base)
+        n = diff.shape[0]
+        inside = diff[int(box[2] * n):int(box[3] * n), int(box[0] * n):int(box[1] * n)].max()
+        assert inside > 25, fd.kind
+    lat = render_lateral([VisualFinding("effusion", "right", 3)], 128, Anatomy(), np.random.default_rng(0)).astype(float)
+    lat0 = render_lateral([], 128, Anatomy(), np.random.default_rng(0)).astype(float)
+    assert (lat - lat0).max() > 60
+
+
+def test_written_images_show_effusion(tree):
+    # Across the tree: the right costophrenic region is brighter where the truth says so.
+    with_eff, without = [], []
+    for t in _truth(tree):
+        img = np.asarray(Image.open(tree / t["frontal"]), dtype=float)
+        value = _mean(img, 0.2, 0.4, 0.62, 0.7)
+        sides = {v["side"] for v in t["visual"] if v["kind"] == "effusion" and v["level"] >= 2 and not v["uncertain"]}
+        if sides & {"right", "bilateral"}:
+            with_eff.append(value)
+        elif not any(v["kind"] == "effusion" for v in t["visual"]):
+            without.append(value)
+    assert with_eff and without
+    assert np.mean(with_eff) - np.mean(without) > 25
+
+
+# ---- CLI errors -----------------------------------------------------------------------
+@pytest.mark.parametrize("args", [["--subjects", "0"], ["--image-size", "8"], ["--studies-per-subject", "0"],
+                                  ["--subjects", "many"]])
+def test_bad_options_exit_2(tmp_path, args):
+    result = CliRunner().invoke(app, ["synth", "-o", str(tmp_path / "x"), *args])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+def test_output_required_and_not_clobbered(tmp_path):
+    assert CliRunner().invoke(app, ["synth"]).exit_code == 2
+    (tmp_path / "keep.txt").write_text("x")
+    result = CliRunner().invoke(app, ["synth", "--subjects", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "not empty" in result.stderr
+    result = CliRunner().invoke(app, ["synth", "--subjects", "1", "--image-size", "32", "--force", "-o", str(tmp_path)])
+    assert result.exit_code == 0 and (tmp_path / TRUTH_NAME).exists() and (tmp_path / "keep.txt").exists()
