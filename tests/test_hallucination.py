@@ -408,3 +408,27 @@ def test_cli_skips_bad_records_when_asked(tmp_path):
     assert res.exit_code == 0
     assert [json.loads(x)["id"] for x in res.stdout.splitlines()] == ["s1", "s3"]
     assert "skipped 1 record" in res.stderr
+
+
+# ---- rg4 synth: the generator's truth, exactly ---------------------------------------
+
+def test_rules_match_synth_truth_exactly():
+    synth = pytest.importorskip("rg4cli.synth")
+    from rg4cli.sections import join_sections
+
+    studies = synth.generate_studies(60, seed=7)
+    truths = [s.truth() for s in studies]
+    texts = [join_sections(t["findings"], t["impression"]) for t in truths]
+    results = make_judge().judge(texts, ["mn" if t["lateral"] else "sn" for t in truths])
+    mismatches = [(t["id"], c, t["input_agnostic"][c]) for t, r in zip(truths, results) for c in CATEGORIES
+                  if r[c] != t["input_agnostic"][c]]
+    assert not mismatches
+    # The set exercises every category both ways.
+    for c in CATEGORIES:
+        assert {t["input_agnostic"][c] for t in truths} == {True, False}
+    # Per sentence too: the flagged sentences are exactly the generator's input-agnostic ones.
+    for t, text, r in zip(truths, texts, results):
+        for c in CATEGORIES:
+            flagged = sorted(text[s["start"]:s["end"]].replace("findings: ", "").replace("impression: ", "")
+                             for s in r["sentences"] if c in s["categories"])
+            assert flagged == sorted(t["input_agnostic_sentences"][c]), (t["id"], c)
