@@ -1,0 +1,175 @@
+"""The 14 CheXpert observations of a report: the public labelling API of rg4.
+
+`make_labeler(backend="rules" | "chexbert", ...)` returns an object with
+`.label(texts) -> [ {observation: 1 | 0 | -1 | None} ]` (keys in
+`observations.OBSERVATIONS` order: 1 positive, 0 negative, -1 uncertain, None not
+mentioned). `rg4 label`, `rg4 score`, `rg4 weights` and `rg4 build-data` all call it.
+
+- rules (default, offline): `chexpert_rules.RulesEngine` over the phrase tables in
+  data/chexpert_phrases.json; also `.mentions(text)` (which phrase gave which label,
+  with character spans) and `.explain(text)`.
+- chexbert: the CheXbert-shaped BERT labeler of `classifiers.py`, from the official
+  `chexbert.pth` (with `--bert DIR`) or a directory written by `rg4 train --task labeler`.
+
+`finalize_labels(raw)` holds the CheXpert conventions that turn mention labels into
+the 14 (label implications, then No Finding); the synthetic-report generator builds
+its truth with it, so truth and labeler agree on conventions by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Protocol
+
+from .chexpert_rules import Analysis, Mention, RulesEngine, combine_values, default_rules
+from .errors import InputError
+from .observations import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
+
+BACKENDS = ("rules", "chexbert")
+NO_FINDING = OBSERVATIONS[13]
+SUPPORT_DEVICES = OBSERVATIONS[12]
+# The observations whose positive/uncertain label means "a finding" (CheXpert: all but
+# Support Devices and No Finding itself).
+FINDING_OBSERVATIONS: tuple[str, ...] = tuple(o for o in OBSERVATIONS[:13] if o != SUPPORT_DEVICES)
+
+__all__ = ["BACKENDS", "Labeler", "Mention", "RulesLabeler", "CheXbertLabeler", "make_labeler",
+           "finalize_labels", "empty_labels"]
+
+
+class Labeler(Protocol):
+    backend: str
+
+    def label(self, texts: list[str]) -> list[dict[str, int | None]]: ...
+
+
+def empty_labels() -> dict[str, int | None]:
+    """All 14 observations not mentioned (a record with no text to read)."""
+    return {obs: None for obs in OBSERVATIONS}
+
+
+def finalize_labels(raw: dict[str, Any], *, other_finding: bool = False,
+                    implications: Iterable[dict[str, Any]] | None = None) -> dict[str, int | None]:
+    """The 14 labels from mention-level labels of the first 13, by CheXpert's conventions.
+
+    - `raw` maps observation -> 1 / 0 / -1 / None; missing keys are None; a No Finding
+      value in `raw` is ignored (it is derived, never read).
+    - `implications`: label-level rules {"if": obs, "values": [1, -1], "then": obs2,
+      "value": v}; they only fill an observation that is not mentioned. Defaults to the
+      phrase table's `label_implications` (empty: CheXbert leaves parents blank).
+    - No Finding is 1 when none of the 12 finding observations (Support Devices
+      excepted) is positive or uncertain and no other finding (`other_finding`, e.g.
+      emphysema, scoliosis) was reported positive or uncertain; otherwise None
+      (CheXpert and CheXbert never label No Finding negative).
+    Pure: returns a new dict in OBSERVATIONS order.
+    """
+    out: dict[str, int | None] = {}
+    for obs in OBSERVATIONS[:13]:
+        value = raw.get(obs)
+        if value not in (POSITIVE, NEGATIVE, UNCERTAIN, None):
+            raise ValueError(f"{obs}: label must be 1, 0, -1 or None, got {value!r}")
+        out[obs] = value
+    rules = default_rules().label_implications if implications is None else list(implications)
+    for rule in rules:
+        if out.get(rule["if"]) in tuple(rule.get("values", (POSITIVE, UNCERTAIN))) and out.get(rule["then"]) is None:
+            out[rule["then"]] = rule["value"]
+    finding = other_finding or any(out[o] in (POSITIVE, UNCERTAIN) for o in FINDING_OBSERVATIONS)
+    out[NO_FINDING] = None if finding else POSITIVE
+    return out
+
+
+class RulesLabeler:
+    """CheXpert-style rules over phrase tables; fast, offline, explainable."""
+
+    backend = "rules"
+
+    def __init__(self, engine: RulesEngine | None = None):
+        self.engine = engine or RulesEngine()
+
+    def analyse(self, text: str | None) -> Analysis:
+        return self.engine.analyse(text)
+
+    def labels_of(self, analysis: Analysis, text: str | None) -> dict[str, int | None]:
+        if not text or not text.strip():
+            return empty_labels()
+        raw = dict(analysis.raw)
+        for obs, value in analysis.implied.items():
+            raw[obs] = combine_values(raw.get(obs), value)
+        return finalize_labels(raw, other_finding=analysis.blocks_no_finding)
+
+    def label_one(self, text: str | None) -> dict[str, int | None]:
+        return self.labels_of(self.analyse(text), text)
+
+    def label(self, texts: list[str]) -> list[dict[str, int | None]]:
+        return [self.label_one(t) for t in texts]
+
+    def mentions(self, text: str | None) -> list[Mention]:
+        """Mentions of the 13 observations, in text order, with the cue that decided each."""
+        return self.analyse(text).mentions
+
+    def explain(self, text: str | None) -> dict[str, Any]:
+        """Labels plus the phrases behind them (what `rg4 label --explain` writes)."""
+        analysis = self.analyse(text)
+        return {
+            "labels": self.labels_of(analysis, text),
+            "mentions": [m.to_dict() for m in analysis.mentions],
+            "other_findings": [m.to_dict() for m in analysis.other_findings if m.value in (POSITIVE, UNCERTAIN)],
+            "implied": dict(analysis.implied),
+        }
+
+
+class CheXbertLabeler:
+    """CheXbert (or a labeler rg4 trained) on CPU or GPU, in batches."""
+
+    backend = "chexbert"
+
+    def __init__(self, checkpoint: str, bert: str | None = None, device: str = "cpu", batch_size: int = 32):
+        from .classifiers import load_classifier
+
+        if batch_size < 1:
+            raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+        self.classifier = load_classifier(checkpoint, "labeler", bert)
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+
+    def label(self, texts: list[str]) -> list[dict[str, int | None]]:
+        from .classifiers import predict_chexbert
+
+        present = [i for i, t in enumerate(texts) if t and t.strip()]
+        out: list[dict[str, int | None]] = [empty_labels() for _ in texts]
+        if present:
+            predicted = predict_chexbert(self.classifier, [texts[i] for i in present], batch_size=self.batch_size,
+                                         device=self.device)
+            for i, labels in zip(present, predicted):
+                out[i] = {obs: labels.get(obs) for obs in OBSERVATIONS}
+        return out
+
+
+def resolve_device(device: str | None) -> str:
+    """'auto' -> cuda when available, else mps, else cpu; anything else is checked by torch."""
+    import torch
+
+    if device in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"--device: not a torch device: {device!r}") from exc
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
+    return device
+
+
+def make_labeler(backend: str = "rules", checkpoint: str | None = None, bert: str | None = None,
+                 device: str = "cpu", batch_size: int = 32) -> RulesLabeler | CheXbertLabeler:
+    """The labeler for `backend`: "rules" (offline default) or "chexbert" (needs `checkpoint`)."""
+    if backend == "rules":
+        return RulesLabeler()
+    if backend == "chexbert":
+        if not checkpoint:
+            raise InputError("--backend chexbert needs --checkpoint (the official chexbert.pth with --bert DIR, "
+                             "or a directory from `rg4 train --task labeler`)")
+        return CheXbertLabeler(checkpoint, bert=bert, device=device, batch_size=batch_size)
+    raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
