@@ -136,3 +136,33 @@ def test_model_errors(workdir, tmp_path):
     assert res.exit_code == 2 and "--model" in res.stderr
     res = _run([str(root / "studies.jsonl"), "--model", str(tmp_path / "nothing"), *FAST])
     assert res.exit_code == 1 and "no such model directory" in res.stderr
+
+
+@pytest.mark.slow
+def test_data_parallel_under_accelerate_matches_one_process(workdir, tmp_path):
+    """`accelerate launch` with 2 CPU processes: shards merged in input order, same reports."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root, records = workdir
+    accelerate = Path(sys.executable).with_name("accelerate")
+    if not accelerate.exists() and shutil.which("accelerate") is None:
+        pytest.skip("accelerate launcher not installed")
+    args = [str(root / "studies.jsonl"), "--model", str(root / "model"), "--image-root", str(root), *FAST,
+            "--batch-size", "2"]
+    single = _run(args + ["-o", str(tmp_path / "one.jsonl")])
+    assert single.exit_code == 0
+    cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--num_processes", "2", "--cpu",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rg4cli", "generate",
+           *args, "-o", str(tmp_path / "two.jsonl")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one = [json.loads(l) for l in (tmp_path / "one.jsonl").read_text().splitlines()]
+    two = [json.loads(l) for l in (tmp_path / "two.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in two] == [r["id"] for r in records]
+    assert [r["report"] for r in two] == [r["report"] for r in one]
+    assert proc.stderr.count("generated 8 report(s)") == 1   # the summary comes from the main process only
+    assert not list(tmp_path.glob("rg4-generate-*"))          # shards cleaned up

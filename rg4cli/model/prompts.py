@@ -74,8 +74,8 @@ def target_text(study: Study) -> str:
 
 def template_texts() -> list[str]:
     """Every fixed string of the template (the tiny preset trains its tokenizer on them too)."""
-    out = ["Human: <Img></Img> . \nAssistant:", "INDICATION: HISTORY: LAST REPORT:",
-           "findings: impression:"]
+    out = ["Human: INDICATION: HISTORY: <Img>", "Human: HISTORY: <Img>", "Human: <Img>",
+           "</Img> <Img></Img> LAST REPORT: ", "findings: impression:"]
     for view in ("PA", "AP", None):
         for sections in SECTIONS:
             out.append("</Img> " + instruction(view, sections) + ". \nAssistant:")
