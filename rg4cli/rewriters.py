@@ -45,15 +45,17 @@ GENERATORS = ("rules", "openai", "hf")
 _I = re.IGNORECASE
 _PRIOR = r"(?:most\s+recent\s+|recent\s+|last\s+)?(?:prior|previous|preceding|earlier|old|outside)"
 _EXAM = (r"(?:chest\s+)?(?:study|studies|exam|exams|examination|examinations|radiograph|radiographs|film|films|"
-         r"image|images|imaging|ct|cta|x-?ray|x-?rays|one|ones|views?)")
+         r"image|images|imaging|ct|cta|x-?ray|x-?rays|one|ones|views?)\b")
 _DATE = r"(?:\s+(?:of|from|dated|on|at|obtained|performed|taken)(?:\s+(?:on|at))?\s+[^,.;]*?)?"
-_REF = rf"(?:the\s+|a\s+|an\s+|all\s+)?{_PRIOR}(?:\s+{_EXAM})?{_DATE}"
+_REF = rf"(?:the\s+|a\s+|an\s+|all\s+)?{_PRIOR}\b(?:\s+{_EXAM})?{_DATE}"
 _ADV = r"(?:slightly|mildly|minimally|markedly|significantly|substantially|somewhat|further|much|essentially|" \
        r"grossly|relatively|largely|overall|probably|likely|very|only)"
 _CHANGE_ADJ = r"(?:unchanged|stable|persistent|persisting|increased|increasing|decreased|decreasing|improved|" \
               r"improving|worsened|worsening|enlarging|enlarged|progressive|progressing|diminished|diminishing|" \
               r"new|newly|re-?demonstrated|redemonstrated|similar|re-?accumulated|recurrent|developing|" \
               r"resolving|evolving|continued|interval|residual)"
+_DEGREE = r"(?:(?:significant|slight|mild|minimal|marked|substantial|further|some|continued|overall|" \
+          r"considerable|modest|little|no\s+significant)\s+)"
 _COMPARATIVE = {"larger": "large", "smaller": "small", "lower": "low", "higher": "high", "greater": "large",
                 "bigger": "large", "worse": "", "better": "", "more": "", "less": ""}
 
@@ -85,6 +87,10 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     # "X has resolved" -> "No X"
     (("pc",), re.compile(r"^(?:the\s+)?(?P<x>[^,;]+?)\s+(?:has|have)\s+(?:almost\s+|nearly\s+|completely\s+|"
                          r"largely\s+|since\s+)?resolved\s*\.?$", _I), lambda m: f"No {m.group('x')}."),
+    # "Mild cardiomegaly unchanged." -> "Mild cardiomegaly."
+    (("pc",), re.compile(r"(?<![,;])(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s+(?:(?:essentially|grossly|relatively|"
+                         r"largely)\s+)?(?:unchanged|stable|persists?|persisting|again\s+(?:seen|noted)|"
+                         r"re-?demonstrated)\s*(?=[.;]|$)", _I), ""),
     # "X is unchanged/stable (in size)", "X remains stable", "X has increased" -> "X is present"
     (("pc",), re.compile(rf"\b(?:is|are|was|were|has\s+been|have\s+been|remains?|appears?|appear\s+to\s+be|"
                          rf"appears\s+to\s+be|has|have|is\s+now|are\s+now)\s+(?:{_ADV}\s+)?(?:unchanged|stable|"
@@ -93,15 +99,22 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
                          rf"without\s+(?:significant\s+|substantial\s+)?change)"
                          rf"(?:\s+(?:in|with\s+respect\s+to)\s+(?:size|appearance|position|extent|configuration|"
                          rf"severity|location|caliber|magnitude)(?:\s+and\s+(?:size|appearance|position|extent|"
-                         rf"configuration))?)?(?:\s+in\s+the\s+interval)?", _I), "is present"),
+                         rf"configuration))?)?(?:\s+in\s+the\s+interval)?"
+                         rf"(?=\s*(?:[.;,]|$|\b(?:and|with|but|from|since|compared|as|when|in\s+the|on|to|"
+                         rf"given|allowing|accounting)\b))", _I),
+     lambda m: "are present" if re.match(r"(?:are|were|have|remain\b)", m.group(0), _I) else "is present"),
     (("pc",), re.compile(r"\b(?:persists?|persisting|remains?|continues?|continue\s+to\s+be)\s+(?=(?:present|"
                          r"seen|visible|noted)\b)", _I), "is "),
     (("pc",), re.compile(r"\b(?:persists?|continues?)\s*(?=[.;,]|$)", _I), "is present"),
     (("pc",), re.compile(r"\b(?:remains?|continues?\s+to\s+be)\s+", _I), "is "),
-    (("pc",), re.compile(rf"\bthere\s+(?:has\s+been|is|are)\s+(?:an?\s+)?(?:{_ADV}\s+)?(?:interval\s+)?"
+    (("pc",), re.compile(rf"\b(?:similar|identical|comparable|unchanged|not\s+(?:significantly\s+)?changed|"
+                         rf"little\s+changed|no\s+different)\s+(?:to|from|with|compared\s+to)\s+{_REF}", _I), ""),
+    (("pc",), re.compile(r"^(?:there\s+(?:is|has\s+been)\s+)?no\s+(?:significant\s+|substantial\s+|interval\s+|"
+                         r"appreciable\s+|relevant\s+)*change\s+(?:in|of)\s+(?:the\s+|a\s+|an\s+)?(?=\S)", _I), ""),
+    (("pc",), re.compile(rf"\bthere\s+(?:has\s+been|is|are)\s+(?:an?\s+)?{_DEGREE}?(?:{_ADV}\s+)?(?:interval\s+)?"
                          rf"(?:increase|decrease|improvement|worsening|progression|development|appearance|"
                          rf"enlargement|reduction|change)\s+(?:in|of)\s+(?:the\s+)?", _I), "there is "),
-    (("pc",), re.compile(rf"\b(?:{_ADV}\s+)?(?:interval\s+)?(?:increase|decrease|improvement|worsening|"
+    (("pc",), re.compile(rf"\b{_DEGREE}?(?:{_ADV}\s+)?(?:interval\s+)?(?:increase|decrease|improvement|worsening|"
                          rf"progression|development|appearance|enlargement|reduction)\s+(?:in|of)\s+"
                          rf"(?:the\s+)?(?:size\s+of\s+(?:the\s+)?)?", _I), ""),
     (("pc",), re.compile(rf"\b(?:{_ADV}\s+)?{_CHANGE_ADJ}(?:\s+(?:and|or|to)\s+{_CHANGE_ADJ})?\s+"
@@ -131,11 +144,18 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
                          r"lobectomy|resection|procedure|operation|thoracentesis|intubation|placement|"
                          r"pneumonectomy|mastectomy|esophagectomy|valve\s+replacement|vats)\b)", _I), ""),
     # ---- view -----------------------------------------------------------------------
-    (("view",), re.compile(r"\b(?:as\s+)?(?:best\s+|only\s+|better\s+|well\s+)?(?:seen|visualized|visible|appreciated|"
-                           r"demonstrated|noted|evident|shown)\s+(?:only\s+|best\s+)?(?:on|in)\s+(?:the\s+)?"
+    # "Frontal and lateral views of the chest show normal heart size." -> "Normal heart size."
+    (("view",), re.compile(r"^(?:the\s+)?(?:[\w-]+\s+){0,6}?(?:views?|radiographs?|images?|projections?)\s+"
+                           r"(?:of\s+the\s+chest\s+)?(?:(?:with|including)\s+[^.;]{0,80}?\s+)?(?:were\s+obtained\s+"
+                           r"(?:and\s+)?)?(?:show|shows|demonstrate|demonstrates|reveal|reveals)\s+", _I), ""),
+    (("view",), re.compile(r",?\s*(?:as\s+)?(?:best|only|better|well)\s+(?:seen|visualized|visible|appreciated|"
+                           r"demonstrated|noted|evident|shown)\s+(?:only\s+)?(?:on|in)\s+(?:the\s+)?"
                            r"(?:frontal|lateral|pa|ap|portable|single|two|both|left\s+lateral|right\s+lateral)"
                            r"(?:\s+and\s+lateral)?\s+(?:view|views|projection|projections|image|images|"
-                           r"radiograph|radiographs|film|films)\b\s*,?", _I), ""),
+                           r"radiograph|radiographs|film|films)\b", _I), ""),
+    (("view",), re.compile(r"\s*\b(?:for|given|on|with|due\s+to)\s+(?:the\s+|an?\s+)?(?:AP|PA|portable|supine|"
+                           r"semi-?upright|upright|frontal|single\s+view)\s+(?:technique|projection|positioning|"
+                           r"position|view|radiograph|film|study|exam|examination)\b", _I), ""),
     (("view",), re.compile(r"\b(?:on|in|from)\s+(?:the\s+|this\s+)?(?:frontal|lateral|pa|ap|portable|single|two|both|"
                            r"upright|supine|semi-?upright|left\s+lateral|right\s+lateral)(?:\s+and\s+lateral)?"
                            r"(?:\s+frontal)?\s+(?:view|views|projection|projections|image|images|radiograph|"
@@ -156,7 +176,14 @@ seen noted shown demonstrated identified visualized evident appreciated findings
 unchanged stable similar interval since now today significant significantly substantial substantially appreciable
 appreciably relevant no not otherwise overall essentially grossly relatively largely slightly further given
 reviewed current currently patient pt dr ___ xxxx am pm time called discussed telephone phone communicated
-notified paged informed reported conveyed by minutes hours
+notified paged informed reported conveyed by minutes hours results result these regarding about via who were
+""".split())
+# Normal structures: "Stable mediastinal contour." minus "stable" says nothing.
+_ANATOMY = frozenset("""
+heart cardiac cardiomediastinal mediastinal mediastinum hilar hila hilum contour contours silhouette silhouettes
+size sizes appearance configuration lung lungs pulmonary thorax thoracic bony bones osseous structures structure
+aorta aortic vasculature vascular trachea diaphragm diaphragms hemidiaphragm hemidiaphragms soft tissues tissue
+right left bilateral bilaterally upper lower mid middle base bases apex apices zone zones lobe lobes aspect
 """.split())
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+")
 # A sentence whose subject has none of these and which only said "is unchanged" has
@@ -165,13 +192,15 @@ _FINDING_WORDS = re.compile(
     r"cardiomegaly|effusion|pneumothorax|opacit|consolidat|edema|atelecta|nodul|mass|lesion|fractur|tube|line|"
     r"catheter|pacemaker|pacer|lead|wire|clip|stent|device|drain|port|valve|hernia|granulom|scar|thicken|pneumon|"
     r"infiltrat|calcif|emphysema|enlarge|widen|collapse|deformit|hyperinfla|congest|engorge|air|fluid|density|"
-    r"densities|abnormalit|prosthe|hardware|graft|elevat|tortuo|kyphos|scolios|cardiac\s+silhouette\s+is\s+enlarged",
+    r"densities|abnormalit|prosthe|hardware|graft|elevat|tortuo|kyphos|scolios|cavit|bulla|bleb|adenopathy|"
+    r"lymph|node|aneurysm|dilat|prominen|osteopeni|degenerat|spondylo|cyst|metasta|tumou?r|cancer|neoplas|"
+    r"infect|fibros|bronchiect|blunting|obscur|silhouetting|shift|deviat|volume\s+loss|markings|nipple|shadow",
     _I)
 _IS_PRESENT_RE = re.compile(r"\bis present\b", _I)
 
 
 def _contentful(sentence: str) -> bool:
-    return any(w.lower() not in _FILLER for w in _WORD_RE.findall(sentence))
+    return any(w.lower() not in _FILLER and w.lower() not in _ANATOMY for w in _WORD_RE.findall(sentence))
 
 
 _SPACE_RE = re.compile(r"\s+")
@@ -215,14 +244,31 @@ class RulesRewriter:
             finder = make_judge("rules")
         self.finder = finder
         self.stats: Counter = Counter()
+        self._setting: str | None = None
+        self._projection: str | None = None
 
     def _cats_in(self, text: str, categories: set[str]) -> list:
-        return [h for h in self.finder.find(text) if h.category in categories]
+        """The finder's hits of these categories that the current inputs cannot support."""
+        out = []
+        for h in self.finder.find(text):
+            if h.category not in categories:
+                continue
+            if h.category == "view" and self._setting is not None and views_supported(
+                    list(h.views) if h.views else None, self._setting, self._projection):
+                continue  # "portable AP view" with an AP frontal: supported, keep it
+            out.append(h)
+        return out
 
-    def rewrite_text(self, text: str | None, categories: Sequence[str]) -> str | None:
-        """The section with the flagged categories removed or rewritten (None if nothing is left)."""
+    def rewrite_text(self, text: str | None, categories: Sequence[str], setting: str | None = None,
+                     projection: str | None = None) -> str | None:
+        """The section with the flagged categories removed or rewritten (None if nothing is left).
+
+        With `setting` (and the frontal `projection`), view phrases the inputs support
+        are kept; without, every view phrase of a flagged view category is edited.
+        """
         if not text:
             return text
+        self._setting, self._projection = setting, projection
         cats = set(categories)
         hits = self._cats_in(text, cats)
         if not hits:
@@ -247,7 +293,8 @@ class RulesRewriter:
     def fix_sentence(self, sentence: str, cats: set[str]) -> str | None:
         """Rewrite one sentence; None deletes it."""
         if "comm" in cats and self._cats_in(sentence, {"comm"}):
-            sentence = self._drop_clauses(sentence, {"comm"})
+            # a communication is never rewritten: its clause goes, whole clauses stay
+            sentence = self._drop_clauses(sentence, {"comm"}, self._STRONG_CLAUSE_RE)
             if sentence is None:
                 return None
         s = sentence
@@ -268,10 +315,11 @@ class RulesRewriter:
             self.stats["sentences rewritten"] += 1
         return s
 
-    _CLAUSE_RE = re.compile(r"(?<=[;,])\s+|\s+(?=(?:and|but|which|with)\s)|\s+-\s+|(?<=:)\s+", _I)
+    _CLAUSE_RE = re.compile(r"(?<=[;,])\s+|\s+-\s+|(?<=:)\s+", _I)
+    _STRONG_CLAUSE_RE = re.compile(r"(?<=;)\s+|(?<=,)\s+(?=(?:and|but)\s)|\s+-\s+", _I)
 
-    def _drop_clauses(self, sentence: str, cats: set[str]) -> str | None:
-        parts = [p for p in self._CLAUSE_RE.split(sentence) if p and p.strip()]
+    def _drop_clauses(self, sentence: str, cats: set[str], splitter: re.Pattern | None = None) -> str | None:
+        parts = [p for p in (splitter or self._CLAUSE_RE).split(sentence) if p and p.strip()]
         keep = [p for p in parts if not self._cats_in(p, cats)]
         if len(keep) == len(parts) or not keep:
             return None if not keep else sentence
@@ -281,8 +329,9 @@ class RulesRewriter:
     def rewrite(self, tasks: Sequence[RewriteTask]) -> list[RewriteReply]:
         out = []
         for t in tasks:
-            out.append(RewriteReply(self.rewrite_text(t.findings, t.categories),
-                                    self.rewrite_text(t.impression, t.categories)))
+            ex = t.example
+            out.append(RewriteReply(self.rewrite_text(t.findings, t.categories, ex.setting, ex.view),
+                                    self.rewrite_text(t.impression, t.categories, ex.setting, ex.view)))
         return out
 
 
@@ -540,6 +589,12 @@ class HFRewriter:
             self.stats["retries"] += len(todo)
         self.stats["failed"] += len(todo)
         return [r if r is not None else RewriteReply(error="no reply") for r in replies]
+
+
+def views_supported(views, setting, projection):
+    from .hallucination import views_supported as supported
+
+    return supported(views, setting, projection)
 
 
 def make_rewriter(name: str, *, finder: Any | None = None, **options: Any):

@@ -17,7 +17,9 @@ rewriter can run them concurrently and DiscBERT can judge them in one batch.
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
@@ -125,9 +127,17 @@ class Outcome:
 
 # ---- judge results ---------------------------------------------------------------
 def verdict_of(result: dict) -> dict:
-    """{pc, pp, view, comm, input_agnostic} (unsupported by the setting) from a judge result."""
+    """{pc, pp, view, comm, input_agnostic}: the categories the setting's inputs cannot support.
+
+    rg4cli.hallucination results carry `unsupported` (the categories behind the
+    verdict) beside the content flags; a bare {pc, pp, ...} dict is read as unsupported.
+    """
     h = result.get("hallucination", result)
-    flags = {c: bool(h.get(c)) for c in CATEGORIES}
+    if "unsupported" in h:
+        bad = set(h.get("unsupported") or ())
+        flags = {c: c in bad for c in CATEGORIES}
+    else:
+        flags = {c: bool(h.get(c)) for c in CATEGORIES}
     flags["input_agnostic"] = bool(h.get("input_agnostic", any(flags.values())))
     return flags
 
@@ -136,30 +146,30 @@ def flagged(verdict: dict) -> list[str]:
     return [c for c in CATEGORIES if verdict.get(c)]
 
 
-def issues_of(result: dict, categories: Sequence[str]) -> list[dict]:
+_MARKER_RE = re.compile(r"^\s*(?:findings?|impressions?)\s*:\s*", re.IGNORECASE)
+
+
+def issues_of(result: dict, categories: Sequence[str], text: str = "") -> list[dict]:
     """The judge's per-sentence findings for the flagged categories, for the prompt.
 
-    Accepts the hallucination module's `sentences` entries ({text|sentence, categories|
-    category, phrase?...}); a judge without sentence detail (DiscBERT) gives none, and
-    the prompt then names the categories only.
+    Reads the hallucination module's `sentences` entries ({start, end, categories,
+    unsupported, phrases}; spans index the judged text); a judge without sentence
+    detail (DiscBERT) gives none, and the prompt then names the categories only.
     """
     h = result.get("hallucination", result)
     out: list[dict] = []
     for s in h.get("sentences") or []:
         if not isinstance(s, dict):
             continue
-        cats = s.get("categories")
-        if cats is None:
-            cats = [s["category"]] if s.get("category") else [c for c in CATEGORIES if s.get(c)]
-        if isinstance(cats, dict):
-            cats = [c for c, v in cats.items() if v]
-        text = s.get("text") or s.get("sentence") or ""
+        cats = s.get("unsupported", s.get("categories")) or []
+        if "start" in s and "end" in s and text:
+            sentence = _MARKER_RE.sub("", text[s["start"]:s["end"]])
+        else:
+            sentence = s.get("text") or ""
+        phrases = s.get("phrases") or []
         for c in cats:
             if c in categories:
-                issue = {"category": c, "sentence": text}
-                phrases = s.get("phrases") or ([s["phrase"]] if s.get("phrase") else [])
-                if isinstance(phrases, dict):
-                    phrases = phrases.get(c) or []
+                issue = {"category": c, "sentence": sentence}
                 if phrases:
                     issue["phrase"] = ", ".join(str(p) for p in phrases)
                 out.append(issue)
@@ -290,6 +300,32 @@ def _label_diff(before: dict, after: dict, section: str) -> list[str]:
     return out
 
 
+def memoize_find(judge: Any, size: int = 8192) -> Any:
+    """Cache a rules judge's `find(text)` on this instance (returns the judge).
+
+    The same text is judged in up to four settings and again by the rules rewriter;
+    the phrase search is the judge's cost, the verdict per setting is cheap.
+    """
+    find = getattr(judge, "find", None)
+    if find is None or getattr(find, "_rg4_memo", False):
+        return judge
+    cache: OrderedDict = OrderedDict()
+
+    def memo_find(text, sentence_spans=None):
+        if sentence_spans is not None:
+            return find(text, sentence_spans)
+        hit = cache.get(text)
+        if hit is None:
+            hit = cache[text] = find(text)
+            if len(cache) > size:
+                cache.popitem(last=False)
+        return hit
+
+    memo_find._rg4_memo = True  # type: ignore[attr-defined]
+    judge.find = memo_find
+    return judge
+
+
 class RewriteLoop:
     """Judge -> rewrite -> re-judge for batches of examples (see module doc)."""
 
@@ -297,17 +333,29 @@ class RewriteLoop:
                  guard: Sequence[str] = GUARD_SECTIONS, drop_unresolved: bool = False):
         if rounds < 0:
             raise ValueError("rounds must be >= 0")
-        self.judge = judge
+        self.judge = memoize_find(judge)
         self.rewriter = rewriter
         self.labels = LabelCache(labeler) if labeler is not None else None
         self.rounds = rounds
         self.guard = tuple(guard)
         self.drop_unresolved = drop_unresolved
+        try:
+            self._takes_projections = "projections" in inspect.signature(judge.judge).parameters
+        except (TypeError, ValueError):
+            self._takes_projections = False
 
-    def _judge(self, pairs: Sequence[tuple[str | None, str | None]], settings: Sequence[str]) -> list[dict]:
+    def _judge(self, pairs: Sequence[tuple[str | None, str | None]], examples: Sequence[Example]) -> list[dict]:
+        """Judge results, each with the judged text under "_text" (for issue sentences)."""
         if not pairs:
             return []
-        return self.judge.judge([judge_text(f, i) for f, i in pairs], list(settings))
+        texts = [judge_text(f, i) for f, i in pairs]
+        settings = [e.setting for e in examples]
+        projections = [e.view for e in examples]
+        if self._takes_projections:
+            results = self.judge.judge(texts, settings, projections=projections)
+        else:
+            results = self.judge.judge(texts, settings)
+        return [dict(r, _text=t) for r, t in zip(results, texts)]
 
     def _label_changes(self, ex: Example, findings: str | None, impression: str | None) -> list[str]:
         if self.labels is None:
@@ -328,13 +376,13 @@ class RewriteLoop:
         return changes
 
     def run(self, examples: Sequence[Example]) -> list[Outcome]:
-        results = self._judge([(e.findings, e.impression) for e in examples], [e.setting for e in examples])
+        results = self._judge([(e.findings, e.impression) for e in examples], examples)
         state = []
         for ex, res in zip(examples, results):
             v = verdict_of(res)
             state.append({"f": ex.findings, "i": ex.impression, "verdicts": [v], "result": res,
                           "attempts": [], "error": None,
-                          "original": Attempt(ex.findings, ex.impression, v, issues_of(res, flagged(v)))})
+                          "original": Attempt(ex.findings, ex.impression, v, issues_of(res, flagged(v), res["_text"]))})
         if self.rewriter is not None:
             for rnd in range(1, self.rounds + 1):
                 todo = [k for k, s in enumerate(state)
@@ -345,7 +393,7 @@ class RewriteLoop:
                 for k in todo:
                     s = state[k]
                     cats = flagged(s["verdicts"][-1])
-                    tasks.append(RewriteTask(examples[k], s["f"], s["i"], cats, issues_of(s["result"], cats),
+                    tasks.append(RewriteTask(examples[k], s["f"], s["i"], cats, issues_of(s["result"], cats, s["result"]["_text"]),
                                              list(s["attempts"]), rnd, s["original"]))
                 replies = self.rewriter.rewrite(tasks)
                 judged_k, pairs = [], []
@@ -355,13 +403,13 @@ class RewriteLoop:
                         continue
                     judged_k.append(k)
                     pairs.append((reply.findings, reply.impression))
-                new_results = self._judge(pairs, [examples[k].setting for k in judged_k])
+                new_results = self._judge(pairs, [examples[k] for k in judged_k])
                 for k, (f, i), res in zip(judged_k, pairs, new_results):
                     s = state[k]
                     v = verdict_of(res)
                     s["f"], s["i"], s["result"] = f, i, res
                     s["verdicts"].append(v)
-                    s["attempts"].append(Attempt(f, i, v, issues_of(res, flagged(v)),
+                    s["attempts"].append(Attempt(f, i, v, issues_of(res, flagged(v), res["_text"]),
                                                  self._label_changes(examples[k], f, i)))
         return [self._finish(ex, s) for ex, s in zip(examples, state)]
 
