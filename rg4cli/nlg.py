@@ -1,0 +1,313 @@
+"""NLG metrics through pycocoevalcap: BLEU-1..4, METEOR, ROUGE-L, CIDEr.
+
+The scorers are pycocoevalcap's own, called directly on `{key: [text]}` dicts the
+way R2Gen's `compute_scores` (and R2GenGPT / LLM-RG4) call them: no PTB tokenizer
+unless asked for, CIDEr's IDF from the evaluated set, BLEU with the "closest"
+reference length, METEOR 1.5 with `-l en -norm`. What this module adds:
+
+* text preparation named by one word (`prepare_texts`): `r2gen` (the R2Gen-family
+  cleaning, `cleaning.r2gen_clean`), `ptb` (pycocoevalcap's Stanford PTB tokenizer
+  and punctuation filter) or `none` (raw text, whitespace tokens);
+* ONE METEOR JVM per process (`meteor_process()`), started lazily, reused by every
+  call, closed at exit. Its start-up (about 8 s: it loads the paraphrase table)
+  overlaps the Python scorers because `MeteorProcess` answers in a background
+  thread. Lines sent to it are sanitised (no line breaks, no `|||`): either would
+  desynchronise the line protocol and hang the reader for ever;
+* per-report scores for every metric (BLEU-n per report is pycocoevalcap's
+  sentence-level BLEU from the same call) and corpus scores for any number of
+  subsets (settings) from one METEOR alignment pass: METEOR's `EVAL` aggregates the
+  cached per-segment statistics of just that subset, which is exactly what
+  `Meteor.compute_score` on the subset returns.
+
+SPICE is not offered: pycocoevalcap's SPICE downloads Stanford CoreNLP at run time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .cleaning import r2gen_clean
+from .errors import Rg4Error
+
+TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "ptb", "none")
+NLG_KEYS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
+METEOR_ARGS: tuple[str, ...] = ("-", "-", "-stdio", "-l", "en", "-norm")  # as pycocoevalcap runs it
+
+
+# ---- text preparation ----------------------------------------------------------
+
+def prepare_texts(texts: Sequence[str | None], tokenize: str = "r2gen") -> list[str]:
+    """Texts as the scorers will see them (tokens joined by spaces)."""
+    if tokenize == "r2gen":
+        return [r2gen_clean(t or "") for t in texts]
+    if tokenize == "none":
+        return [" ".join((t or "").split()) for t in texts]
+    if tokenize == "ptb":
+        return ptb_tokenize(texts)
+    raise ValueError(f"tokenize must be one of {', '.join(TOKENIZE_CHOICES)}, got {tokenize!r}")
+
+
+def _one_line(text: str) -> str:
+    # str.splitlines() knows every line boundary Java's readers might honour.
+    return " ".join((text or "").splitlines())
+
+
+def ptb_tokenize(texts: Sequence[str | None]) -> list[str]:
+    """pycocoevalcap's PTBTokenizer (same jar, flags and punctuation filter).
+
+    Run here rather than through `PTBTokenizer.tokenize` because that writes its
+    temporary file into the installed package directory (read-only on many
+    installs) and silently misaligns captions when a line breaks inside one.
+    """
+    from pycocoevalcap.tokenizer import ptbtokenizer as ptb
+
+    if not texts:
+        return []
+    jar_dir = Path(ptb.__file__).resolve().parent
+    lines = [_one_line(t) for t in texts]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+        tmp = fh.name
+    try:
+        proc = subprocess.run(
+            ["java", "-cp", str(jar_dir / ptb.STANFORD_CORENLP_3_4_1_JAR), "edu.stanford.nlp.process.PTBTokenizer",
+             "-preserveLines", "-lowerCase", tmp],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    except FileNotFoundError as exc:
+        raise Rg4Error("--tokenize ptb needs Java (`java` is not on PATH)") from exc
+    finally:
+        os.unlink(tmp)
+    if proc.returncode != 0:
+        raise Rg4Error(f"PTB tokenizer failed: {proc.stderr.decode(errors='replace').strip()[-300:]}")
+    out = proc.stdout.decode("utf-8").split("\n")
+    if len(out) < len(lines):
+        raise Rg4Error(f"PTB tokenizer returned {len(out)} lines for {len(lines)} texts")
+    return [" ".join(w for w in line.rstrip().split(" ") if w not in ptb.PUNCTUATIONS) for line in out[: len(lines)]]
+
+
+# ---- METEOR: one JVM per process -------------------------------------------------
+
+def meteor_safe(text: str) -> str:
+    """A text the METEOR line protocol cannot choke on: one line, no field separator."""
+    text = _one_line(text)
+    while "|||" in text:
+        text = text.replace("|||", "")
+    return text
+
+
+class MeteorProcess:
+    """A running `meteor-1.5.jar -stdio` (the command pycocoevalcap's Meteor runs).
+
+    `stats()` returns per-segment sufficient statistics; `evaluate()` aggregates any
+    list of them (per-segment scores + corpus score) without re-aligning.
+    """
+
+    def __init__(self) -> None:
+        from pycocoevalcap.meteor import meteor as pm
+
+        self._jar_dir = Path(pm.__file__).resolve().parent
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self._proc = subprocess.Popen(
+                ["java", "-jar", "-Xmx2G", pm.METEOR_JAR, *METEOR_ARGS], cwd=self._jar_dir,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+        except FileNotFoundError as exc:
+            raise Rg4Error("METEOR needs Java (`java` is not on PATH); use --no-meteor to skip it") from exc
+        self._lock = threading.Lock()
+
+    def _readline(self) -> str:
+        line = self._proc.stdout.readline()
+        if not line:
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode(errors="replace").strip()[-400:]
+            raise Rg4Error(f"METEOR (java) stopped unexpectedly: {tail or 'no message'}")
+        return line.decode("utf-8").strip()
+
+    def _converse(self, lines: list[str], n_answers: int) -> list[str]:
+        """Send lines and read answers concurrently (no pipe-buffer deadlock)."""
+        errors: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                for line in lines:
+                    self._proc.stdin.write((line + "\n").encode("utf-8"))
+                self._proc.stdin.flush()
+            except BaseException as exc:  # reported after the reader returns
+                errors.append(exc)
+
+        with self._lock:
+            writer = threading.Thread(target=feed, daemon=True)
+            writer.start()
+            try:
+                answers = [self._readline() for _ in range(n_answers)]
+            finally:
+                writer.join()
+        if errors:
+            raise Rg4Error(f"METEOR (java) stopped unexpectedly: {errors[0]}")
+        return answers
+
+    def stats(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> list[str]:
+        lines = []
+        for hyp, rs in zip(hyps, refs):
+            # pycocoevalcap's _stat also turns "  " into " " in the hypothesis.
+            hyp = meteor_safe(hyp).replace("  ", " ")
+            lines.append(" ||| ".join(("SCORE", " ||| ".join(meteor_safe(r) for r in rs), hyp)))
+        return self._converse(lines, len(lines)) if lines else []
+
+    def evaluate(self, stats: Sequence[str]) -> tuple[float, list[float]]:
+        if not stats:
+            return float("nan"), []
+        answers = self._converse(["EVAL ||| " + " ||| ".join(stats)], len(stats) + 1)
+        return float(answers[-1]), [float(a) for a in answers[:-1]]
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc.poll() is None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for fh in (proc.stdout, self._stderr):
+            try:
+                fh.close()
+            except OSError:
+                pass
+
+
+_METEOR: MeteorProcess | None = None
+_METEOR_LOCK = threading.Lock()
+
+
+def meteor_process() -> MeteorProcess:
+    """The process-wide METEOR JVM, started on first use and closed at exit."""
+    global _METEOR
+    with _METEOR_LOCK:
+        if _METEOR is None or _METEOR._proc.poll() is not None:
+            _METEOR = MeteorProcess()
+            atexit.register(_METEOR.close)
+        return _METEOR
+
+
+def close_meteor() -> None:
+    global _METEOR
+    with _METEOR_LOCK:
+        if _METEOR is not None:
+            _METEOR.close()
+            _METEOR = None
+
+
+class MeteorStats:
+    """METEOR statistics computed in the background (the JVM works while Python scores)."""
+
+    def __init__(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]):
+        self._result: list[str] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(list(hyps), [list(r) for r in refs]), daemon=True)
+        self._thread.start()
+
+    def _run(self, hyps: list[str], refs: list[list[str]]) -> None:
+        try:
+            self._result = meteor_process().stats(hyps, refs)
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> list[str]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+# ---- scores ---------------------------------------------------------------------
+
+@dataclass
+class NlgScores:
+    """Corpus scores (keys NLG_KEYS; None = not computed) and per-report lists (input order)."""
+
+    corpus: dict[str, float | None]
+    per_report: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
+    return [[r] if isinstance(r, str) else list(r) for r in refs]
+
+
+def _python_scores(hyps: list[str], refs: list[list[str]]) -> tuple[dict, dict]:
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    gts = {i: r for i, r in enumerate(refs)}
+    res = {i: [h] for i, h in enumerate(hyps)}
+    corpus: dict[str, float | None] = {}
+    per: dict[str, list[float]] = {}
+    bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
+    for n in range(4):
+        corpus[f"bleu_{n + 1}"] = float(bleu[n])
+        per[f"bleu_{n + 1}"] = [float(x) for x in bleu_each[n]]
+    rouge, rouge_each = Rouge().compute_score(gts, res)
+    corpus["rouge_l"], per["rouge_l"] = float(rouge), [float(x) for x in rouge_each]
+    cider, cider_each = Cider().compute_score(gts, res)
+    corpus["cider"], per["cider"] = float(cider), [float(x) for x in cider_each]
+    return corpus, per
+
+
+def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
+               groups: dict[str, Sequence[int]] | None = None, meteor: bool = True) -> dict[str, NlgScores]:
+    """NLG scores of prepared texts for the whole set and for each group of indices.
+
+    Returns {"overall": NlgScores(corpus, per_report), group: NlgScores(corpus)}.
+    Every group is scored as if pycocoevalcap were called on that subset alone
+    (BLEU and CIDEr recomputed, so CIDEr's IDF comes from the subset; METEOR from
+    the cached statistics; ROUGE-L is the mean of the per-report scores). An
+    empty set or group gives None scores.
+    """
+    hyps = list(hyps)
+    refs_l = _as_refs(refs)
+    if len(hyps) != len(refs_l):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs_l)} references")
+    job = MeteorStats(hyps, refs_l) if meteor and hyps else None
+    out: dict[str, NlgScores] = {}
+    if not hyps:
+        out["overall"] = NlgScores({k: None for k in NLG_KEYS}, {k: [] for k in NLG_KEYS})
+    else:
+        corpus, per = _python_scores(hyps, refs_l)
+        out["overall"] = NlgScores(corpus, per)
+    subsets = {name: list(idx) for name, idx in (groups or {}).items()}
+    for name, idx in subsets.items():
+        if not idx:
+            out[name] = NlgScores({k: None for k in NLG_KEYS})
+            continue
+        corpus, _ = _python_scores([hyps[i] for i in idx], [refs_l[i] for i in idx])
+        out[name] = NlgScores(corpus)
+    if job is not None:
+        stats = job.result()
+        mp = meteor_process()
+        score, each = mp.evaluate(stats)
+        out["overall"].corpus["meteor"] = score
+        out["overall"].per_report["meteor"] = each
+        for name, idx in subsets.items():
+            if idx:
+                out[name].corpus["meteor"] = mp.evaluate([stats[i] for i in idx])[0]
+    for res in out.values():
+        res.corpus = {k: res.corpus.get(k) for k in NLG_KEYS}
+    return out
+
+
+def warm_up_meteor() -> None:
+    """Start the JVM now so its start-up overlaps other work (no-op if running)."""
+    meteor_process()
+

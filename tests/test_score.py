@@ -1,0 +1,385 @@
+"""rg4 score: cleaning, NLG equal to pycocoevalcap, CE by hand, joins, Wilcoxon, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from rg4cli import clinical, nlg, scoring
+from rg4cli.cleaning import r2gen_clean
+from rg4cli.cli.app import app
+from rg4cli.errors import InputError
+from rg4cli.observations import OBSERVATIONS
+
+needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR / PTB need Java")
+
+# ---- text preparation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw, cleaned", [
+    # sentence split on ". ", punctuation deleted, lowercased, " ." ending
+    ("The heart is normal. Lungs are clear.", "the heart is normal . lungs are clear ."),
+    # an empty sentence is kept (the published cleaning never drops one): extra "." token
+    ("No acute abnormality. .", "no acute abnormality .  ."),
+    # a deleted " , " leaves two spaces, as in the original (ROUGE-L splits on " ")
+    ("granuloma , histoplasmoma", "granuloma  histoplasmoma ."),
+    # ":" becomes " :" before the split; numbered lists lose their marks
+    ("FINDINGS: 1. Small effusion. 2. No pneumothorax.", "findings : small effusion . no pneumothorax ."),
+    # runs of "_" and "." collapse; quotes, slashes and brackets go; the "_" is deleted
+    # after the sentence was stripped, so its space stays
+    ("Dr. ___ was paged... Atelectasis/scar (left) 'mild'",
+     "dr .  was paged . atelectasisscar left mild ."),
+    ("line one\nline two", "line one line two ."),
+    ("", ""),
+    ("   ", ""),
+])
+def test_r2gen_clean_matches_published_cleaning(raw, cleaned):
+    assert r2gen_clean(raw) == cleaned
+
+
+def test_prepare_none_is_raw_whitespace_tokens():
+    assert nlg.prepare_texts(["The  heart,\nnormal.", None], "none") == ["The heart, normal.", ""]
+    with pytest.raises(ValueError):
+        nlg.prepare_texts(["x"], "bogus")
+
+
+@needs_java
+def test_ptb_equals_pycocoevalcap_tokenizer():
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    texts = ["Heart: normal. Lungs (clear), no effusion!", "", "Mild cardiomegaly -- stable since 2019."]
+    expected = PTBTokenizer().tokenize({i: [{"caption": t}] for i, t in enumerate(texts)})
+    assert nlg.prepare_texts(texts, "ptb") == [expected[i][0] for i in range(len(texts))]
+    # a line break inside a text must not shift the texts after it
+    assert nlg.prepare_texts(["heart\nnormal.", "lungs"], "ptb") == ["heart normal", "lungs"]
+
+
+# ---- NLG == pycocoevalcap called directly ----------------------------------------
+
+SENTS = ["the heart is normal in size", "there is no pleural effusion", "no pneumothorax is seen",
+         "mild cardiomegaly", "left basilar atelectasis", "the lungs are clear",
+         "small right pleural effusion", "support devices are unchanged", "no focal consolidation"]
+
+
+def _corpus(n: int = 24) -> tuple[list[str], list[str]]:
+    refs, hyps = [], []
+    for i in range(n):
+        ref = " . ".join(SENTS[(i + k) % len(SENTS)] for k in range(3)) + " ."
+        hyp = " . ".join(SENTS[(i * 2 + k) % len(SENTS)] for k in range(2 + i % 3)) + " ."
+        refs.append(r2gen_clean(ref))
+        hyps.append(r2gen_clean(hyp))
+    hyps[3] = ""  # an empty hypothesis must score, not crash
+    return hyps, refs
+
+
+@needs_java
+def test_nlg_equals_pycocoevalcap_direct_including_subsets():
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    hyps, refs = _corpus()
+    groups = {"even": list(range(0, len(hyps), 2)), "tail": list(range(15, len(hyps))), "none": []}
+    got = nlg.nlg_scores(hyps, refs, groups=groups)
+    meteor = Meteor()
+    try:
+        for name, idx in [("overall", list(range(len(hyps)))), ("even", groups["even"]), ("tail", groups["tail"])]:
+            gts = {i: [refs[i]] for i in idx}
+            res = {i: [hyps[i]] for i in idx}
+            bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
+            rouge, rouge_each = Rouge().compute_score(gts, res)
+            cider, cider_each = Cider().compute_score(gts, res)
+            met, met_each = meteor.compute_score(gts, res)
+            c = got[name].corpus
+            assert [c[f"bleu_{n}"] for n in range(1, 5)] == bleu
+            assert c["rouge_l"] == pytest.approx(rouge, abs=1e-15)
+            assert c["cider"] == cider
+            assert c["meteor"] == met
+            if name == "overall":
+                per = got[name].per_report
+                assert [per[f"bleu_{n}"] for n in range(1, 5)] == bleu_each
+                assert per["rouge_l"] == list(rouge_each)
+                assert per["cider"] == list(cider_each)
+                assert per["meteor"] == met_each
+    finally:
+        meteor.meteor_p.kill()
+    assert all(v is None for v in got["none"].corpus.values())
+    assert got["tail"].corpus["cider"] != got["overall"].corpus["cider"]  # IDF from the subset
+
+
+@needs_java
+def test_meteor_survives_line_breaks_and_separators():
+    result: dict = {}
+
+    def run():
+        result["scores"] = nlg.nlg_scores(["a b\nc ||| d", "x\r\ny"], ["a b c d", "x y"])
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=90)
+    assert not worker.is_alive(), "METEOR hung on a newline or '|||'"
+    per = result["scores"]["overall"].per_report["meteor"]
+    assert len(per) == 2 and all(0 < s <= 1 for s in per)
+    assert nlg.meteor_process() is nlg.meteor_process()  # one JVM per process
+
+
+def test_nlg_without_meteor_and_empty():
+    hyps, refs = _corpus(6)
+    got = nlg.nlg_scores(hyps, refs, meteor=False)
+    assert got["overall"].corpus["meteor"] is None and "meteor" not in got["overall"].per_report
+    assert got["overall"].corpus["bleu_1"] > 0
+    assert nlg.nlg_scores([], [], meteor=False)["overall"].corpus["cider"] is None
+
+
+# ---- CE, by hand -----------------------------------------------------------------
+
+def _lab(**kw) -> dict:
+    names = {o.replace(" ", "_").lower(): o for o in OBSERVATIONS}
+    out = {o: None for o in OBSERVATIONS}
+    for k, v in kw.items():
+        out[names[k]] = v
+    return out
+
+
+# Three report pairs. Under unc_pos (uncertain -> 1):
+#   Cardiomegaly:     hyp 1,1,0  ref 1,0,1   -> TP 1 FP 1 FN 1
+#   Pleural Effusion: hyp 1,0,-1 ref 1,-1,0  -> (1,0,1) vs (1,1,0): TP 1 FP 1 FN 1
+#   Edema:            hyp 0,0,0  ref -1,0,0  -> (0,0,0) vs (1,0,0): TP 0 FP 0 FN 1
+#   No Finding:       hyp 0,0,1  ref 0,0,1   -> TP 1
+#   others: never mentioned (constant columns)
+# Under unc_neg (uncertain -> 0): Effusion (1,0,0) vs (1,0,0): TP 1; Edema all 0.
+HYP = [_lab(cardiomegaly=1, pleural_effusion=1), _lab(cardiomegaly=1, pleural_effusion=0),
+       _lab(pleural_effusion=-1, edema=0, no_finding=1)]
+REF = [_lab(cardiomegaly=1, pleural_effusion=1, edema=-1), _lab(pleural_effusion=-1),
+       _lab(cardiomegaly=1, no_finding=1)]
+
+
+def test_ce_hand_computed():
+    ce = clinical.ce_scores(HYP, REF)
+    # micro 14, unc_pos: TP 3, FP 2, FN 3
+    assert ce["micro_14_unc_pos"] == pytest.approx({"precision": 3 / 5, "recall": 3 / 6, "f1": 6 / 11})
+    # macro 14, unc_pos: F1 per obs: cardio 1/2, effusion 1/2, edema 0, no finding 1, 10 constant columns 0
+    assert ce["macro_14_unc_pos"]["f1"] == pytest.approx((0.5 + 0.5 + 0 + 1) / 14)
+    assert ce["macro_14_unc_pos"]["precision"] == pytest.approx((0.5 + 0.5 + 0 + 1) / 14)
+    assert ce["macro_14_unc_pos"]["recall"] == pytest.approx((0.5 + 0.5 + 0 + 1) / 14)
+    # the 5: cardio, edema, effusion (+ atelectasis, consolidation constant): TP 2 FP 2 FN 3
+    assert ce["micro_5_unc_pos"] == pytest.approx({"precision": 2 / 4, "recall": 2 / 5, "f1": 4 / 9})
+    assert ce["macro_5_unc_pos"]["f1"] == pytest.approx((0.5 + 0.5 + 0) / 5)
+    # unc_neg: cardio TP1 FP1 FN1, effusion TP1, no finding TP1 -> TP 3 FP 1 FN 1
+    assert ce["micro_14_unc_neg"] == pytest.approx({"precision": 3 / 4, "recall": 3 / 4, "f1": 6 / 8})
+    assert ce["macro_5_unc_neg"]["recall"] == pytest.approx((0.5 + 1) / 5)
+    assert list(ce) == clinical.ce_keys()
+
+
+def test_ce_constant_columns_and_per_observation():
+    nothing = [_lab() for _ in range(4)]
+    ce = clinical.ce_scores(nothing, nothing)
+    assert all(v == {"precision": 0.0, "recall": 0.0, "f1": 0.0} for v in ce.values())
+    table = clinical.per_observation(HYP, REF, "unc_pos")
+    assert table["Cardiomegaly"] == {"tp": 1, "fp": 1, "fn": 1, "tn": 0, "support": 2, "predicted": 2,
+                                     "precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert table["Fracture"]["support"] == 0 and table["Fracture"]["f1"] == 0.0
+    assert all(v is None for v in clinical.ce_scores([], []).values())
+
+
+def test_per_report_f1():
+    # pair 1 (unc_pos, 14): hyp {cardio, eff} vs ref {cardio, eff, edema}: 2TP, 1FN -> 4/5
+    # pair 2: hyp {cardio} vs ref {eff}: 0; pair 3: hyp {eff, NF} vs ref {cardio, NF}: 2/4
+    assert clinical.per_report_f1(HYP, REF) == pytest.approx([4 / 5, 0.0, 0.5])
+    # neither side positive -> 1.0 (agreement), a false alarm -> 0.0
+    assert clinical.per_report_f1([_lab(), _lab(edema=1)], [_lab(), _lab()]) == [1.0, 0.0]
+
+
+def test_labels_problem():
+    assert clinical.labels_problem(_lab(edema=1)) is None
+    assert "unknown observation" in clinical.labels_problem({"Effusion": 1})
+    assert "expected 1, 0, -1 or null" in clinical.labels_problem({"Edema": 2})
+    assert "expected 1, 0, -1 or null" in clinical.labels_problem({"Edema": True})
+    assert clinical.labels_problem([1, 0]) is not None
+
+
+# ---- the core: join, settings, hallucination, Wilcoxon ----------------------------
+
+REPORTS = [
+    ("findings: The heart is normal in size. There is no pleural effusion. impression: No acute process.",
+     _lab(pleural_effusion=0, no_finding=1)),
+    ("findings: Moderate right pleural effusion. The heart is enlarged. impression: Effusion and cardiomegaly.",
+     _lab(pleural_effusion=1, cardiomegaly=1)),
+    ("findings: Small left pneumothorax. impression: Pneumothorax.", _lab(pneumothorax=1)),
+    ("findings: Patchy left basilar opacity may be atelectasis. impression: Possible atelectasis.",
+     _lab(atelectasis=-1, lung_opacity=1)),
+]
+
+
+def _write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path):
+    refs, good, bad = [], [], []
+    for i in range(24):
+        text, lab = REPORTS[i % 4]
+        wrong_text, wrong_lab = REPORTS[(i + 1) % 4]
+        findings, impression = text[len("findings: "):].split(" impression: ")
+        ref = {"id": f"s{i}", "findings": findings, "impression": impression, "labels": lab,
+               "frontal": "f.jpg", "lateral": "l.jpg" if i % 2 else None, "prior_report": None}
+        refs.append(ref)
+        hall = {"pc": i % 3 == 0, "pp": False, "view": False, "comm": False, "input_agnostic": i % 3 == 0,
+                "unsupported": ["pc"] if i % 3 == 0 else []}
+        good.append({"id": f"s{i}", "report": text if i % 6 else wrong_text, "labels": lab if i % 6 else wrong_lab,
+                     "hallucination": hall})
+        bad.append({"id": f"s{i}", "report": wrong_text, "labels": wrong_lab})
+    return {"ref": _write(tmp_path / "ref.jsonl", refs), "good": _write(tmp_path / "good.jsonl", good),
+            "bad": _write(tmp_path / "bad.jsonl", bad), "dir": tmp_path, "refs": refs, "good_recs": good}
+
+
+def _keys(obj, prefix=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield prefix + k
+            yield from _keys(v, prefix + k + ".")
+
+
+def test_score_files_blocks_settings_hall_and_against(files):
+    config = scoring.ScoreConfig(meteor=False)
+    res = scoring.score_files(files["good"], files["ref"], config, against=files["bad"])
+    s = res.summary
+    assert s["n"] == 24 and set(s["by_setting"]) == {"sn", "mn"}
+    assert s["by_setting"]["sn"]["n"] == 12 and s["by_setting"]["mn"]["n"] == 12
+    assert s["overall"]["meteor"] is None
+    # 4 of 24 hypotheses are the wrong report: CE from the records' labels
+    assert s["config"]["labels"] == {"hyp": {"from_field": 24, "labeled": 0}, "ref": {"from_field": 24, "labeled": 0}}
+    direct = clinical.ce_scores([r["labels"] for r in files["good_recs"]], [r["labels"] for r in files["refs"]])
+    assert s["overall"]["ce"] == direct
+    assert s["overall"]["hall"] == {"n": 24, "rate": 8 / 24, "present": {"pc": 8 / 24, "pp": 0, "view": 0, "comm": 0},
+                                    "unsupported": {"pc": 8 / 24, "pp": 0, "view": 0, "comm": 0}}
+    assert s["against"]["overall"]["hall"] is None
+    tests = s["against"]["tests"]
+    assert set(tests) == set(scoring.PER_REPORT_KEYS) - {"meteor"}
+    assert tests["bleu_4"]["higher"] == "input" and tests["bleu_4"]["p_value"] < 0.01
+    assert tests["ce_f1_14_unc_pos"]["higher"] == "input" and tests["ce_f1_14_unc_pos"]["mean_diff"] > 0
+    from scipy.stats import wilcoxon
+
+    rows = res.per_report
+    assert [r["id"] for r in rows] == [f"s{i}" for i in range(24)]
+    assert rows[1]["bleu_4"] > rows[0]["bleu_4"] and rows[1]["setting"] == "mn"
+    # every key of the summary is documented (stable, listed in --help)
+    documented = scoring.SUMMARY_KEYS_DOC
+    for key in _keys(s):
+        last = key.split(".")[-1]
+        if last in OBSERVATIONS or key.startswith(("by_setting.", "against.tests.")) or last in clinical.ce_keys():
+            continue
+        assert last in documented, key
+    assert tests["rouge_l"]["p_value"] == pytest.approx(
+        wilcoxon([r["rouge_l"] for r in rows], _per_report_of(files["bad"], files["ref"], "rouge_l")).pvalue)
+
+
+def _per_report_of(path, ref, key):
+    res = scoring.score_files(path, ref, scoring.ScoreConfig(meteor=False))
+    return [r[key] for r in res.per_report]
+
+
+def test_identical_systems_tie(files):
+    s = scoring.score_files(files["good"], files["ref"], scoring.ScoreConfig(meteor=False),
+                            against=files["good"]).summary
+    t = s["against"]["tests"]["bleu_1"]
+    assert t["higher"] == "tie" and t["p_value"] is None and t["n_nonzero"] == 0
+
+
+def test_missing_and_duplicate_ids(files, tmp_path):
+    recs = [json.loads(x) for x in open(files["good"])]
+    short = _write(tmp_path / "short.jsonl", recs[:20] + [{"id": "zz", "report": "x"}])
+    with pytest.raises(InputError) as err:
+        scoring.score_files(short, files["ref"], scoring.ScoreConfig(meteor=False))
+    assert "1 id(s)" in str(err.value) and "4 id(s)" in str(err.value) and "'zz'" in str(err.value)
+    s = scoring.score_files(short, files["ref"], scoring.ScoreConfig(meteor=False, on_missing="skip")).summary
+    assert s["n"] == 20 and s["skipped"] == {"not_in_ref": 1, "not_in_input": 4, "no_text": 0}
+    dup = _write(tmp_path / "dup.jsonl", recs + recs[:2])
+    with pytest.raises(InputError, match="duplicate id"):
+        scoring.score_files(dup, files["ref"], scoring.ScoreConfig(meteor=False))
+
+
+def test_bad_records_name_file_line_field(files, tmp_path):
+    recs = [json.loads(x) for x in open(files["good"])]
+    recs[5] = {"id": "s5"}  # no text
+    path = _write(tmp_path / "notext.jsonl", recs)
+    with pytest.raises(InputError) as err:
+        scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False))
+    assert str(err.value).startswith(f"{path}:6: report: no text")
+    s = scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False, on_error="skip",
+                                                                     on_missing="skip")).summary
+    assert s["n"] == 23 and s["skipped"]["no_text"] == 1
+    recs = [json.loads(x) for x in open(files["good"])]
+    recs[2]["labels"] = {"Effusion": 1}
+    path = _write(tmp_path / "badlab.jsonl", recs)
+    with pytest.raises(InputError, match=r":3: labels: unknown observation"):
+        scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False))
+    with pytest.raises(InputError, match="--tokenize"):
+        scoring.score_files(files["good"], files["ref"], scoring.ScoreConfig(meteor=False, tokenize="bpe"))
+
+
+def test_labeler_fills_missing_labels(files, tmp_path):
+    recs = [{k: v for k, v in json.loads(x).items() if k != "labels"} for x in open(files["good"])]
+    path = _write(tmp_path / "nolabels.jsonl", recs)
+    s = scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False)).summary
+    assert s["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 24}
+    assert s["config"]["labels"]["ref"] == {"from_field": 24, "labeled": 0}
+    assert 0 < s["overall"]["ce"]["micro_14_unc_pos"]["f1"] <= 1
+
+
+# ---- CLI ---------------------------------------------------------------------------
+
+def test_cli_stdout_is_one_json_object(files):
+    per = files["dir"] / "per.jsonl"
+    result = CliRunner().invoke(app, ["score", files["good"], "--ref", files["ref"], "--no-meteor",
+                                      "--per-report", str(per)])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["n"] == 24 and summary["config"]["tokenize"] == "r2gen"
+    assert "overall" in result.stderr and "B4" in result.stderr
+    rows = [json.loads(x) for x in per.read_text().splitlines()]
+    assert len(rows) == 24 and set(rows[0]) == {"id", "setting", "input_agnostic", *scoring.PER_REPORT_KEYS}
+    assert math.isclose(sum(r["rouge_l"] for r in rows) / 24, summary["overall"]["rouge_l"])
+
+
+def test_cli_errors_exit_2(files, tmp_path):
+    recs = [json.loads(x) for x in open(files["good"])][:10]
+    path = _write(tmp_path / "few.jsonl", recs)
+    result = CliRunner().invoke(app, ["score", path, "--ref", files["ref"], "--no-meteor"])
+    assert result.exit_code == 2
+    assert "14 id(s)" in result.stderr and "--on-missing skip" in result.stderr and result.stdout == ""
+    result = CliRunner().invoke(app, ["score", path, "--ref", files["ref"], "--no-meteor", "--on-missing", "skip",
+                                      "-q"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 10
+
+
+def test_cli_help_lists_keys():
+    result = CliRunner().invoke(app, ["score", "--help"])
+    assert result.exit_code == 0
+    for key in ("micro_14_unc_pos", "by_setting", "per_observation", "against", "p_value", "SPICE"):
+        assert key in result.stdout
+
+
+@needs_java
+@pytest.mark.slow
+def test_cli_with_meteor_on_real_reports(iu_dir, tmp_path):
+    reports = [json.loads(x) for x in open(iu_dir / "reports.jsonl")]
+    reports = [r for r in reports if r.get("findings") and r.get("impression")][:60]
+    refs = [{"id": r["id"], "findings": r["findings"], "impression": r["impression"]} for r in reports]
+    hyps = [{"id": r["id"], "findings": reports[(i + 1) % 60]["findings"], "impression": r["impression"]}
+            for i, r in enumerate(reports)]
+    ref = _write(tmp_path / "r.jsonl", refs)
+    hyp = _write(tmp_path / "h.jsonl", hyps)
+    result = CliRunner().invoke(app, ["score", hyp, "--ref", ref, "-q"])
+    assert result.exit_code == 0, result.stderr
+    s = json.loads(result.stdout)
+    assert 0 < s["overall"]["meteor"] < 1 and 0 < s["overall"]["bleu_4"] < 1
+    assert s["config"]["labels"]["ref"]["labeled"] == 60
