@@ -72,7 +72,7 @@ def build_model(preset: str = "tiny", *, tokenizer_texts: Iterable[str] | None =
     torch.manual_seed(seed)   # fusion init independent of how many numbers the encoders drew
     model = RG4Model(cfg, image_encoder=image_encoder, image_processor=processor, text_encoder=text_encoder,
                      text_tokenizer=text_tok, decoder=decoder, tokenizer=tokenizer)
-    model.to(device=dev, dtype=torch_dtype)
+    model.place(dev, torch_dtype)
     model.set_stage(stage)
     return model.eval()
 
@@ -182,6 +182,6 @@ def load_model_dir(model_dir: str | os.PathLike, *, device: str | torch.device =
             warnings.simplefilter("ignore", FutureWarning)   # peft calls a deprecated transformers alias
             model.decoder = PeftModel.from_pretrained(model.decoder, str(adapter), is_trainable=True)
         model.has_lora = True
-    model.to(device=dev, dtype=torch_dtype)
+    model.place(dev, torch_dtype)
     model.set_stage(stage or cfg.stage)
     return model.eval()

@@ -138,7 +138,20 @@ class RG4Model(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.fusion.queries.dtype
+        """The decoder's compute dtype (bf16 for the paper preset on GPU); the fusion keeps float32
+        weights (trainable master weights, like the official code's fp32 modules beside a bf16 LLM)."""
+        return self.decoder.get_input_embeddings().weight.dtype
+
+    def place(self, device: torch.device | str, dtype: torch.dtype) -> "RG4Model":
+        """Frozen encoders + decoder in `dtype`, fusion (and LoRA, peft's choice) in float32."""
+        self.to(device=device)
+        # Parameters only: float buffers such as RoPE's inv_freq stay float32, as from_pretrained keeps them.
+        for module in (self.image_encoder, self.text_encoder, self.decoder):
+            for name, p in module.named_parameters():
+                if "lora_" not in name and p.dtype != dtype:
+                    p.data = p.data.to(dtype)
+        self.fusion.to(dtype=torch.float32)
+        return self
 
     def add_lora(self) -> None:
         from peft import LoraConfig, TaskType, get_peft_model
@@ -228,10 +241,12 @@ class RG4Model(nn.Module):
 
     # ---- fusion + embedding assembly -----------------------------------------------------
     def fuse(self, features: StudyFeatures) -> dict[str, Tensor]:
-        f = features.to(self.device, self.dtype)
+        f = features.to(self.device, self.fusion.queries.dtype)
         out = self.fusion(f.frontal, lateral=f.lateral, prior=f.prior, prior_mask=f.prior_mask,
                           lateral_present=f.lateral_present, prior_present=f.prior_present)
-        return {"fusion": out} if isinstance(out, Tensor) else out
+        if isinstance(out, Tensor):
+            out = {"fusion": out}
+        return {k: v.to(self.dtype) for k, v in out.items()}
 
     def _prefix_embeds(self, blocks: dict[str, Tensor], prefixes: list[list]) -> tuple[Tensor, Tensor]:
         """Left-padded [B,L,D] embeddings + attention mask of the prompt with feature blocks."""
