@@ -128,6 +128,7 @@ class Anatomy:
         )
 
 
+LESION_RADIUS = {1: 0.024, 2: 0.034, 3: 0.05}  # nodule, larger nodule, mass
 HEART_RX_BY_LEVEL = {0: 1.0, 1: 1.3, 2: 1.5, 3: 1.7}  # x heart_rx: CTR ~0.37, 0.47, 0.54, 0.62
 
 
@@ -230,7 +231,7 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
     ptx_rim = {"right": np.zeros_like(X), "left": np.zeros_like(X)}
     pleural_line = np.zeros_like(X)
     for fd in by_kind.get("pneumothorax", []):
-        width = {1: 0.16, 2: 0.28, 3: 0.45}[fd.level] * (0.7 if fd.uncertain else 1.0)
+        width = {1: 0.22, 2: 0.32, 3: 0.48}[fd.level] * (0.7 if fd.uncertain else 1.0)
         for side in _sides(fd.side):
             r = f.lung_r(side)
             upper = _soft(Y - (a.lung_cy + 0.08), 0.03)  # apical and lateral, not the base
@@ -256,7 +257,7 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
     bubble = _soft(_ellipse_r(X, Y, f.lung_cx("left") + 0.02, a.dome_left + 0.05, 0.045, 0.025) - 1, 0.1)
     img = img * (1 - 0.6 * bubble) + 0.15 * 0.6 * bubble
     # Mediastinum, spine and trachea.
-    med_w = 0.055 + sum(0.025 * fd.level for fd in by_kind.get("mediastinal_widening", []))
+    med_w = 0.055 + sum(0.035 * fd.level for fd in by_kind.get("mediastinal_widening", []))
     upper_med = _soft(np.abs(X - 0.5) - med_w * _soft(Y - 0.5, 0.2) - 0.055 * (1 - _soft(Y - 0.5, 0.2)), f.edge)
     upper_med = upper_med * _soft(Y - 0.62, 0.02) * (Y > 0.02)
     img = np.maximum(img, 0.55 * upper_med)
@@ -295,15 +296,15 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
         clav = [(0.5 + sgn * 0.04, 0.13), (0.5 + sgn * 0.2, 0.085), (0.5 + sgn * 0.34, 0.10)]
         draw.line(_pts(clav, size), fill=1.0, width=w + 1)
     ribs = np.asarray(rib_layer, dtype=np.float32)
-    img += gaussian_filter(ribs, 0.4) * (0.04 * body + 0.08 * lung_any)
+    img += gaussian_filter(ribs, 0.4) * (0.04 * body + 0.07 * lung_any)
     for x, y, fx in fracture_sites:
         # The fracture line is sclerotic at low resolution: a bright knot at the step.
-        knot = np.exp(-(((X - x) ** 2 + (Y - y) ** 2) / (0.012 + 0.003 * fx.level) ** 2))
-        img += (0.15 if fx.uncertain else 0.28) * knot
+        knot = np.exp(-(((X - x) ** 2 + (Y - y) ** 2) / (0.022 + 0.004 * fx.level) ** 2))
+        img += (0.25 if fx.uncertain else 0.42) * knot
 
     # Parenchymal and pleural findings.
     for fd in by_kind.get("edema", []):
-        amp = {1: 0.10, 2: 0.17, 3: 0.25}[fd.level] * (0.6 if fd.uncertain else 1.0)
+        amp = {1: 0.13, 2: 0.19, 3: 0.26}[fd.level] * (0.6 if fd.uncertain else 1.0)
         for side in ("right", "left"):
             hx = 0.5 - 0.1 if side == "right" else 0.5 + 0.1
             haze = np.exp(-(((X - hx) / 0.11) ** 2 + ((Y - 0.48) / 0.14) ** 2))
@@ -333,18 +334,6 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
                 blob = np.clip(blob * 1.2, 0, 1)
                 a_ = amp * (0.6 if fd.uncertain else 1.0)
                 img += a_ * blob * lungs[side]
-    for fd in by_kind.get("atelectasis", []):
-        layer, d = _layer(size)
-        for side in _sides(fd.side):
-            cx = f.lung_cx(side) + fd.dx * (1 if side == "right" else -1)
-            dome = a.dome_right if side == "right" else a.dome_left
-            y = dome - 0.06 + fd.dy
-            half = 0.05 + 0.015 * fd.level
-            tilt = 0.015 if side == "right" else -0.015
-            d.line(_pts([(cx - half, y - tilt), (cx + half, y + tilt)], size), fill=1.0,
-                   width=max(1, int(round(size * (0.010 + 0.005 * fd.level)))))
-        band = gaussian_filter(np.asarray(layer, dtype=np.float32), 0.5)
-        img += (0.18 if fd.uncertain else 0.30) * band * lung_any
     for fd in by_kind.get("effusion", []):
         height = {1: 0.05, 2: 0.12, 3: 0.21}[fd.level] * (0.6 if fd.uncertain else 1.0)
         for side in _sides(fd.side):
@@ -353,8 +342,20 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
             top = f.diaphragm_y(side) - height * (1.0 + 0.6 * (lateral_t + 1) / 2)
             fluid = _soft(top - Y, 0.012) * lungs[side]
             img = img * (1 - fluid) + (0.56 if not fd.uncertain else 0.45) * fluid
+    for fd in by_kind.get("atelectasis", []):
+        layer, d = _layer(size)
+        for side in _sides(fd.side):
+            cx = f.lung_cx(side) + fd.dx * (1 if side == "right" else -1)
+            dome = a.dome_right if side == "right" else a.dome_left
+            y = dome - 0.10 + fd.dy
+            half = 0.05 + 0.015 * fd.level
+            tilt = 0.015 if side == "right" else -0.015
+            d.line(_pts([(cx - half, y - tilt), (cx + half, y + tilt)], size), fill=1.0,
+                   width=max(2, int(round(size * (0.018 + 0.006 * fd.level)))))
+        band = gaussian_filter(np.asarray(layer, dtype=np.float32), 0.5)
+        img += (0.28 if fd.uncertain else 0.45) * band * lung_any
     for fd in by_kind.get("lesion", []):
-        r = {1: 0.018, 2: 0.028, 3: 0.045}[fd.level]
+        r = LESION_RADIUS[fd.level]
         for side in _sides(fd.side):
             cx = f.lung_cx(side) + fd.dx * (1 if side == "right" else -1)
             cy = a.lung_cy + ZONE_DY[fd.zone] + fd.dy
@@ -451,7 +452,7 @@ def render_lateral(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
         fluid = _soft(top - Y, 0.012) * lung
         img = img * (1 - fluid) + (0.54 if not fd.uncertain else 0.44) * fluid
     for fd in by_kind.get("lesion", []):
-        r = {1: 0.018, 2: 0.028, 3: 0.045}[fd.level]
+        r = LESION_RADIUS[fd.level]
         cy = a.lung_cy + ZONE_DY[fd.zone] + fd.dy
         cx = 0.58 + fd.dx
         img += (0.22 if fd.uncertain else 0.38) * _soft(np.sqrt((X - cx) ** 2 + (Y - cy) ** 2) - r, 1.2 * edge)

@@ -251,14 +251,14 @@ ONSET_PERSIST = {
     "cardiomegaly": (0.06, 0.95),
     "mediastinal_widening": (0.015, 0.9),
     "effusion": (0.08, 0.6),
-    "pneumothorax": (0.02, 0.4),
+    "pneumothorax": (0.03, 0.45),
     "consolidation": (0.05, 0.45),
     "opacity": (0.05, 0.35),
     "edema": (0.04, 0.4),
     "atelectasis": (0.07, 0.4),
-    "lesion": (0.015, 0.95),
+    "lesion": (0.025, 0.95),
     "pleural_thickening": (0.01, 1.0),
-    "fracture": (0.01, 0.9),
+    "fracture": (0.02, 0.9),
     "ett": (0.02, 0.5),
     "ng_tube": (0.02, 0.5),
     "central_line": (0.03, 0.6),
@@ -477,7 +477,9 @@ class _Writer:
                 i = c((f"{_cap(deg)} {where} atelectasis.", f"{_cap(where)} atelectasis."))
         elif k == "lesion":
             where = _where(fd, self.rng)
-            size = c(LESION_SIZE[fd.level])
+            # The size is the nodule's own (fixed by its position), so it reads the same in
+            # findings and impression and from study to study.
+            size = LESION_SIZE[fd.level][int(round(abs(fd.dx) * 1000)) % 3]
             noun = "mass" if fd.level == 3 else "nodule"
             if fd.uncertain:
                 f = c((f"A possible nodule projects over the {where}.", f"There is a questionable {size} nodule in the {where}."))
