@@ -40,6 +40,10 @@ class ModelConfig:
     image_dim: int = 768     # D' of the image encoder (queries live here)
     text_dim: int = 768      # width of the text encoder
     llm_dim: int = 4096      # D of the decoder
+    # The official code pads prior reports to 100 tokens and attends over the padding too;
+    # rg4 masks it (a batch's padding then cannot change a study's tokens). Imported
+    # official weights set this to False to see what they were trained on.
+    mask_prior_padding: bool = True
     # Prompt
     prompt_version: str = "official-v1"
     context_max_tokens: int = 50   # "Human: {INDICATION/HISTORY} <Img>" budget (official: 50)

@@ -242,7 +242,8 @@ class RG4Model(nn.Module):
     # ---- fusion + embedding assembly -----------------------------------------------------
     def fuse(self, features: StudyFeatures) -> dict[str, Tensor]:
         f = features.to(self.device, self.fusion.queries.dtype)
-        out = self.fusion(f.frontal, lateral=f.lateral, prior=f.prior, prior_mask=f.prior_mask,
+        prior_mask = f.prior_mask if self.config.mask_prior_padding else None
+        out = self.fusion(f.frontal, lateral=f.lateral, prior=f.prior, prior_mask=prior_mask,
                           lateral_present=f.lateral_present, prior_present=f.prior_present)
         if isinstance(out, Tensor):
             out = {"fusion": out}
