@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import InputError, Rg4Error
 from .rewriting import RewriteReply, RewriteTask, build_messages, parse_reply
+from .sections import join_sections
 from .sentences import split_sentences
 
 GENERATORS = ("rules", "openai", "hf")
@@ -248,39 +249,45 @@ class RulesRewriter:
         self._projection: str | None = None
 
     def _cats_in(self, text: str, categories: set[str]) -> list:
-        """The finder's hits of these categories that the current inputs cannot support."""
+        """The finder's hits of these categories that the current inputs cannot support
+        ("portable AP view" with an AP frontal is supported, so it is not a hit)."""
+        return self._keep(self.finder.find(text), categories)
+
+    def _keep(self, hits: Sequence, categories: set[str]) -> list:
         out = []
-        for h in self.finder.find(text):
+        for h in hits:
             if h.category not in categories:
                 continue
             if h.category == "view" and self._setting is not None and views_supported(
                     list(h.views) if h.views else None, self._setting, self._projection):
-                continue  # "portable AP view" with an AP frontal: supported, keep it
+                continue
             out.append(h)
         return out
 
     def rewrite_text(self, text: str | None, categories: Sequence[str], setting: str | None = None,
-                     projection: str | None = None) -> str | None:
+                     projection: str | None = None, hits: Sequence | None = None) -> str | None:
         """The section with the flagged categories removed or rewritten (None if nothing is left).
 
         With `setting` (and the frontal `projection`), view phrases the inputs support
         are kept; without, every view phrase of a flagged view category is edited.
+        `hits`: the finder's hits on `text` when already known (offsets into `text`).
         """
         if not text:
             return text
         self._setting, self._projection = setting, projection
         cats = set(categories)
-        hits = self._cats_in(text, cats)
+        hits = self._cats_in(text, cats) if hits is None else self._keep(hits, cats)
         if not hits:
             return text
         spans = split_sentences(text)
         out: list[str] = []
         pos = 0
         for start, end in spans:
-            if not any(h.start < end and h.end > start for h in hits):
+            present = {h.category for h in hits if h.start < end and h.end > start}
+            if not present:
                 continue
             out.append(text[pos:start])
-            fixed = self.fix_sentence(text[start:end], cats)
+            fixed = self.fix_sentence(text[start:end], cats, present)
             if fixed is not None:
                 out.append(fixed)
             else:
@@ -290,9 +297,9 @@ class RulesRewriter:
         result = _SPACE_RE.sub(" ", "".join(out)).strip()
         return result or None
 
-    def fix_sentence(self, sentence: str, cats: set[str]) -> str | None:
-        """Rewrite one sentence; None deletes it."""
-        if "comm" in cats and self._cats_in(sentence, {"comm"}):
+    def fix_sentence(self, sentence: str, cats: set[str], present: set[str] | None = None) -> str | None:
+        """Rewrite one sentence; None deletes it. `present`: flagged categories known to be in it."""
+        if "comm" in cats and ("comm" in present if present is not None else self._cats_in(sentence, {"comm"})):
             # a communication is never rewritten: its clause goes, whole clauses stay
             sentence = self._drop_clauses(sentence, {"comm"}, self._STRONG_CLAUSE_RE)
             if sentence is None:
@@ -326,12 +333,27 @@ class RulesRewriter:
         s = " ".join(keep)
         return s if _contentful(s) else None
 
+    def _section_hits(self, findings: str | None, impression: str | None) -> tuple[list, list]:
+        """Hits per section, from one search of the text the judge read ("findings: F impression: I");
+        the loop has just judged that text, so a memoized finder answers from its cache."""
+        joined = join_sections(findings, impression)
+        f_at = joined.find(findings.strip()) if findings and findings.strip() else -1
+        i_at = joined.rfind(impression.strip()) if impression and impression.strip() else -1
+        f_hits, i_hits = [], []
+        for h in self.finder.find(joined):
+            for at, body, bucket in ((f_at, findings, f_hits), (i_at, impression, i_hits)):
+                if at >= 0 and at <= h.start and h.end <= at + len(body.strip()):
+                    lead = len(body) - len(body.lstrip())
+                    bucket.append(h._replace(start=h.start - at + lead, end=h.end - at + lead))
+        return f_hits, i_hits
+
     def rewrite(self, tasks: Sequence[RewriteTask]) -> list[RewriteReply]:
         out = []
         for t in tasks:
             ex = t.example
-            out.append(RewriteReply(self.rewrite_text(t.findings, t.categories, ex.setting, ex.view),
-                                    self.rewrite_text(t.impression, t.categories, ex.setting, ex.view)))
+            f_hits, i_hits = self._section_hits(t.findings, t.impression)
+            out.append(RewriteReply(self.rewrite_text(t.findings, t.categories, ex.setting, ex.view, f_hits),
+                                    self.rewrite_text(t.impression, t.categories, ex.setting, ex.view, i_hits)))
         return out
 
 
