@@ -13,32 +13,37 @@ def _compute_counter():
 
     def compute(items):
         calls.append(list(items))
-        return [torch.full((len(s), 3), float(len(s))) for s in items]
+        return [{"tokens": torch.full((len(s), 3), float(len(s))), "mask": torch.ones(len(s), dtype=torch.bool)}
+                for s in items]
 
     return compute, calls
 
 
 def test_cache_computes_once_and_persists(tmp_path):
     compute, calls = _compute_counter()
-    cache = FeatureCache(tmp_path, "enc1", shard_size=2)
+    cache = FeatureCache(tmp_path, "enc1", shard_size=4)  # tensors per shard
     inputs = ["aa", "bbb", "aa", "c"]
     keys = [content_key(s) for s in inputs]
     out = cache.features(keys, inputs, compute)
-    assert [o.shape[0] for o in out] == [2, 3, 2, 1]
+    assert [o["tokens"].shape[0] for o in out] == [2, 3, 2, 1]
+    assert out[0]["mask"].dtype == torch.bool
     assert calls == [["aa", "bbb", "c"]]  # the duplicate is computed once
     cache.flush()
-    assert len(list((tmp_path / "enc1").glob("*.safetensors"))) == 2  # shard_size 2: one full + the rest
+    assert len(list((tmp_path / "enc1").glob("*.safetensors"))) == 1  # 6 tensors: flushed once past 4
+    cache.features([content_key("dd")], ["dd"], compute)
+    cache.flush()
+    assert len(list((tmp_path / "enc1").glob("*.safetensors"))) == 2
 
     # A new instance (another epoch / run) reads the shards: nothing recomputed.
     again = FeatureCache(tmp_path, "enc1")
     out2 = again.features(keys, inputs, compute)
-    assert len(calls) == 1 and again.hits == 4 and again.misses == 0
-    assert all(torch.equal(a, b) for a, b in zip(out, out2))
+    assert len(calls) == 2 and again.hits == 4 and again.misses == 0
+    assert all(torch.equal(a["tokens"], b["tokens"]) and torch.equal(a["mask"], b["mask"]) for a, b in zip(out, out2))
 
     # Another encoder fingerprint never sees these features.
     other = FeatureCache(tmp_path, "enc2")
     other.features(keys[:1], inputs[:1], compute)
-    assert len(calls) == 2
+    assert len(calls) == 3
 
 
 def test_no_cache_always_computes():

@@ -66,6 +66,9 @@ def train(
                                            "epoch.")] = 0,
     val_limit: Annotated[Optional[int], typer.Option(
         "--val-limit", help="Generator: validate on the first N distinct studies of --val only.")] = None,
+    val_max_new_tokens: Annotated[Optional[int], typer.Option(
+        "--val-max-new-tokens", help="Generator validation: at most this many new tokens per report (default: "
+        "the decoding defaults of `rg4 generate`, 200).")] = None,
     tlw: Annotated[str, typer.Option(
         "--tlw", help="Token-level loss weighting from `sentence_weights`: paper (c_j in {1, λ}, mean over "
         "target tokens), official (mean CE + (λ-1) x mean CE of weighted tokens, the released code), off.")
@@ -125,7 +128,7 @@ def train(
             train_path=train_file, out_dir=output, preset=preset, fusion=fusion, stage=stage,
             init=str(init) if init else None, image_root=image_root, batch_size=batch_size, tlw=tlw, lam=lam,
             settings=settings, use_cache=not no_cache, cache_dir=cache_dir, val_path=str(val) if val else None,
-            val_limit=val_limit, on_error=on_error, log=_main_process_log)
+            val_limit=val_limit, val_max_new_tokens=val_max_new_tokens, on_error=on_error, log=_main_process_log)
         default_lr = 3e-4
         task_config = engine_task.describe()
     else:

@@ -10,8 +10,9 @@ different (or retrained) encoder never mix in. Shards are written whole to a
 temporary name and renamed (a killed run leaves no torn shard); each process writes
 its own shards, so DDP ranks never collide; every run reads all shards present.
 
-Features are stored unpadded (one tensor per input, e.g. [patches, D] or
-[text tokens, D]) in the dtype the encoder produced them in.
+An input's features are a few named tensors (image: {"tokens": [patches, D']};
+prior report: {"tokens": [T, Dt], "mask": [T]}), stored as "<key>/<name>" in the
+dtype the encoder produced them in.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 DEFAULT_SHARD_SIZE = 256
+Features = dict  # name -> Tensor, one input's features
 
 
 def default_cache_root() -> Path:
@@ -65,7 +67,8 @@ class FeatureCache:
         self.dir = Path(root) / fingerprint
         self.shard_size = shard_size
         self.writer_tag = writer_tag
-        self.index: dict[str, Path] = {}
+        self.index: dict[str, Path] = {}  # storage key "<content key>/<name>" -> shard
+        self._names: dict[str, set[str]] = {}  # content key -> tensor names stored for it
         self.pending: dict[str, torch.Tensor] = {}
         self.hits = 0
         self.misses = 0
@@ -84,6 +87,8 @@ class FeatureCache:
                 with safe_open(str(shard), framework="pt") as fh:
                     for key in fh.keys():
                         self.index.setdefault(key, shard)
+                        base, _, name = key.rpartition("/")
+                        self._names.setdefault(base, set()).add(name)
             except Exception:  # noqa: BLE001 - a damaged shard is only a cache miss
                 continue
 
@@ -94,6 +99,7 @@ class FeatureCache:
         return len(set(self.index) | set(self.pending))
 
     def get_many(self, keys: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Stored tensors by storage key (missing keys are absent from the result)."""
         from safetensors import safe_open
 
         out: dict[str, torch.Tensor] = {}
@@ -111,12 +117,11 @@ class FeatureCache:
             except Exception:  # noqa: BLE001 - vanished/damaged shard: recompute
                 for key in shard_keys:
                     self.index.pop(key, None)
+                    out.pop(key, None)
         return out
 
     def put(self, key: str, feature: torch.Tensor) -> None:
         self.pending[key] = feature.detach().to("cpu").contiguous()
-        if len(self.pending) >= self.shard_size:
-            self.flush()
 
     def flush(self) -> None:
         from safetensors.torch import save_file
@@ -132,25 +137,41 @@ class FeatureCache:
             self.index[key] = self.dir / name
         self.pending = {}
 
-    def features(self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[torch.Tensor]]
-                 ) -> list[torch.Tensor]:
-        """Features for `inputs` (keys[i] identifies inputs[i]); compute only the missing ones."""
-        found = self.get_many(list(dict.fromkeys(keys)))
-        missing = [i for i, k in enumerate(keys) if k not in found]
-        first_of: dict[str, int] = {}
-        todo = []
-        for i in missing:
-            if keys[i] not in first_of:
-                first_of[keys[i]] = i
+    def features(self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[Features]]
+                 ) -> list[Features]:
+        """Features for `inputs` (keys[i] identifies inputs[i]); compute only the missing ones.
+
+        A feature is a dict of named tensors (e.g. {"tokens": [T, D], "mask": [T]}); each
+        is stored as "<key>/<name>".
+        """
+        stored = self.get_many([k for k in dict.fromkeys(keys) for k in self._names_of(k)])
+        found: dict[str, Features] = {}
+        for storage_key, tensor in stored.items():
+            key, name = storage_key.rsplit("/", 1)
+            found.setdefault(key, {})[name] = tensor
+        todo: list[int] = []
+        seen: set[str] = set()
+        for i, k in enumerate(keys):
+            if k not in found and k not in seen:
+                seen.add(k)
                 todo.append(i)
-        self.hits += len(keys) - len(missing)
+        self.hits += sum(1 for k in keys if k in found)
         self.misses += len(todo)
         if todo:
             computed = compute([inputs[i] for i in todo])
             for i, feature in zip(todo, computed):
                 found[keys[i]] = feature
-                self.put(keys[i], feature)
+                for name, tensor in feature.items():
+                    self.put(f"{keys[i]}/{name}", tensor)
+                    self._names.setdefault(keys[i], set()).add(name)
+            if len(self.pending) >= self.shard_size:
+                self.flush()
         return [found[k] for k in keys]
+
+    def _names_of(self, key: str) -> list[str]:
+        if key not in self._names:
+            return []
+        return [f"{key}/{name}" for name in self._names[key]]
 
 
 class NoCache:
@@ -159,8 +180,8 @@ class NoCache:
     hits = 0
     misses = 0
 
-    def features(self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[torch.Tensor]]
-                 ) -> list[torch.Tensor]:
+    def features(self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[Features]]
+                 ) -> list[Features]:
         self.misses += len(inputs)
         return list(compute(list(inputs)))
 

@@ -1,0 +1,128 @@
+"""Generator training data: study records → examples; setting-homogeneous batch plans.
+
+Stage 1 learns from `sn` records only (frontal image → report; the paper's modality
+alignment). Stage 2 learns from all four settings (or those `--settings` names), each
+batch drawn from one setting and the settings interleaved: per epoch, each setting's
+examples are shuffled and cut into batches, then the batches of all settings are
+shuffled together (paper Table 5's mixed training; the order is a pure function of
+seed and epoch, so a resumed run sees the same batches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import InputError
+from ..record import SETTINGS, Study, resolve_image, setting_of
+from ..sections import join_sections
+from ..streams import RecordReader
+from .tlw import check_sentence_weights
+
+
+@dataclass
+class GeneratorExample:
+    line: int
+    study: Study
+    setting: str
+    target: str  # join_sections(findings, impression): what the decoder learns
+    spans: list[dict] = field(default_factory=list)  # validated sentence_weights
+    frontal: Path | None = None
+    lateral: Path | None = None
+
+
+def parse_settings(value: str | None) -> tuple[str, ...] | None:
+    if value is None or not value.strip():
+        return None
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    bad = [n for n in names if n not in SETTINGS]
+    if bad:
+        raise InputError(f"--settings: unknown setting {bad[0]!r}; expected a comma-separated subset of "
+                         f"{','.join(SETTINGS)}")
+    return names
+
+
+def read_generator_examples(path: str, *, image_root, stage: int, settings: tuple[str, ...] | None = None,
+                            on_error: str = "fail", log: Callable[[str], None] | None = None
+                            ) -> list[GeneratorExample]:
+    """Read and check training records: images exist, a target exists, weights fit the target."""
+    keep = ("sn",) if stage == 1 else (settings or SETTINGS)
+    if stage == 1 and settings and tuple(settings) != ("sn",):
+        raise InputError("--settings: stage 1 trains on sn records only (paper: modality alignment); "
+                         "drop --settings or use --stage 2")
+    reader = RecordReader(path, on_error=on_error, log=log)
+    examples: list[GeneratorExample] = []
+    dropped: dict[str, int] = {}
+    for lineno, rec in reader:
+        try:
+            study = Study.from_record(rec, source=reader.name, line=lineno, need_frontal=True)
+        except InputError as exc:
+            reader.reject(lineno, exc.field, exc.problem)
+            continue
+        setting = setting_of(rec)
+        if setting not in keep:
+            dropped[setting] = dropped.get(setting, 0) + 1
+            continue
+        target = join_sections(study.findings, study.impression)
+        if not target:
+            reader.reject(lineno, "findings", "no findings or impression to learn (both empty)")
+            continue
+        try:
+            frontal = resolve_image(image_root, study.frontal, field_name="frontal", source=reader.name, line=lineno)
+            lateral = (resolve_image(image_root, study.lateral, field_name="lateral", source=reader.name,
+                                     line=lineno) if study.lateral else None)
+            spans = check_sentence_weights(rec.get("sentence_weights"), target, source=reader.name, line=lineno)
+        except InputError as exc:
+            reader.reject(lineno, exc.field, exc.problem)
+            continue
+        examples.append(GeneratorExample(lineno, study, setting, target, spans, frontal, lateral))
+    if log is not None:
+        if dropped:
+            log(f"{reader.name}: left out {sum(dropped.values())} record(s) of settings "
+                + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items()))
+                + (" (stage 1 trains on sn)" if stage == 1 else " (--settings)"))
+        if reader.summary():
+            log(reader.summary())
+    if not examples:
+        raise InputError(f"no training records of setting(s) {', '.join(keep)}", source=reader.name)
+    return examples
+
+
+def plan_setting_batches(settings: list[str], batch_size: int, epoch: int, seed: int) -> list[list[int]]:
+    """Batches of one setting each, settings interleaved; a pure function of (seed, epoch)."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(settings):
+        groups.setdefault(s, []).append(i)
+    batches: list[list[int]] = []
+    for s in SETTINGS:  # fixed order, so the plan does not depend on dict order
+        idx = groups.get(s)
+        if not idx:
+            continue
+        order = [idx[j] for j in torch.randperm(len(idx), generator=gen).tolist()]
+        batches.extend(order[i:i + batch_size] for i in range(0, len(order), batch_size))
+    return [batches[j] for j in torch.randperm(len(batches), generator=gen).tolist()]
+
+
+class FileHasher:
+    """SHA-256 of file contents, remembered per (path, size, mtime) for the run."""
+
+    def __init__(self):
+        self._memo: dict[tuple[str, int, int], str] = {}
+
+    def __call__(self, path: Path) -> str:
+        st = os.stat(path)
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        digest = self._memo.get(key)
+        if digest is None:
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            digest = self._memo[key] = h.hexdigest()
+        return digest

@@ -1,0 +1,230 @@
+"""`rg4 train --task generator`: stage 1 / stage 2 of LLM-RG4 on the shared engine.
+
+- Stage 1 (`--stage 1`): a fresh model from `--preset` (or `--init DIR`), only the
+  fusion path trains, on `sn` records.
+- Stage 2 (`--stage 2 --init STAGE1_DIR`): the stage-1 model with a fresh LoRA
+  adapter; fusion + LoRA train on all settings (`--settings` restricts).
+
+Per micro-batch: frozen-encoder features come from the cache (or the encoders with
+`--no-cache`), the decoder reads prompt + fusion tokens + target with teacher
+forcing, and the TLW loss (tlw.py) weighs each target token by the sentence weight
+its characters fall in.
+
+For the tiny preset the frozen components (random encoders/decoder, tokenizers built
+from the training text) are saved once under OUT/checkpoints/init-model by the main
+process; the other DDP processes and a resumed run load them from there, so every
+process and every resume sees the very same frozen model and vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .cache import FeatureCache, NoCache, content_key, default_cache_root, encoder_fingerprint
+from .data import FileHasher, GeneratorExample, parse_settings, plan_setting_batches, read_generator_examples
+from .tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weights
+
+INIT_MODEL_DIR = "checkpoints/init-model"
+
+
+class GeneratorTask:
+    name = "generator"
+    # Fusion blocks of absent modalities (lateral / prior) get no gradient in sn batches.
+    find_unused_parameters = True
+
+    def __init__(self, train_path: str, out_dir: Path, *, preset: str = "tiny", fusion: str = "atf",
+                 stage: int = 1, init: str | None = None, image_root=None, batch_size: int = 16,
+                 tlw: str = "paper", lam: float | None = None, settings: str | None = None, use_cache: bool = True,
+                 cache_dir=None, val_path: str | None = None, val_limit: int | None = None,
+                 val_max_new_tokens: int | None = None, on_error: str = "fail", model_overrides: dict | None = None,
+                 log: Callable[[str], None] = lambda m: None):
+        if stage not in (1, 2):
+            raise InputError(f"--stage must be 1 or 2, got {stage!r}")
+        if stage == 2 and not init:
+            raise InputError("--stage 2 needs --init STAGE1_DIR (the model `rg4 train --stage 1` wrote)")
+        if tlw not in TLW_MODES:
+            raise InputError(f"--tlw must be one of {', '.join(TLW_MODES)}, got {tlw!r}")
+        if lam is not None and lam <= 0:
+            raise InputError(f"--lam must be positive, got {lam}")
+        self.out_dir = Path(out_dir)
+        self.preset, self.fusion, self.stage, self.init = preset, fusion, stage, init
+        self.image_root = image_root
+        self.batch_size = batch_size
+        self.tlw, self.lam = tlw, lam
+        self.settings = parse_settings(settings)
+        self.use_cache = use_cache
+        self.cache_root = Path(cache_dir) if cache_dir else default_cache_root()
+        self.model_overrides = model_overrides or {}
+        self.log = log
+        self.examples: list[GeneratorExample] = read_generator_examples(
+            train_path, image_root=image_root, stage=stage, settings=self.settings, on_error=on_error, log=log)
+        self.validator = None
+        if val_path:
+            from .validation import GeneratorValidator
+
+            self.validator = GeneratorValidator(val_path, image_root=image_root, limit=val_limit,
+                                                max_new_tokens=val_max_new_tokens, on_error=on_error, log=log)
+        self.model = None
+        self.hasher = FileHasher()
+        self.image_cache = self.text_cache = None
+
+    def describe(self) -> dict:
+        """The options a resumed run must share (compared by the engine)."""
+        return {"preset": self.preset, "fusion": self.fusion, "stage": self.stage, "init": self.init,
+                "tlw": self.tlw, "lam": self.lam, "settings": list(self.settings or []),
+                "examples": len(self.examples), **({"model": self.model_overrides} if self.model_overrides else {})}
+
+    # ---- model ----------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        from accelerate import PartialState
+
+        from ..model import build_model, load_model_dir, save_model_dir
+
+        state = PartialState()
+        device = state.device
+        if self.init:
+            model = load_model_dir(self.init, device=device, stage=self.stage)
+            if model.config.fusion != self.fusion:
+                self.log(f"--init {self.init} has {model.config.fusion} fusion; training it as such")
+                self.fusion = model.config.fusion
+        else:
+            init_dir = self.out_dir / INIT_MODEL_DIR
+            with state.main_process_first():
+                if (init_dir / "rg4_model.json").is_file():
+                    model = load_model_dir(init_dir, device=device, stage=self.stage)
+                else:
+                    texts = [ex.target for ex in self.examples]
+                    texts += [t for ex in self.examples for t in (ex.study.indication, ex.study.history,
+                                                                  ex.study.prior_report) if t]
+                    model = build_model(self.preset, tokenizer_texts=texts, fusion=self.fusion, stage=self.stage,
+                                        seed=0, device=device, **self.model_overrides)
+                    if state.is_main_process and self.preset == "tiny":
+                        # The tiny preset's frozen parts are random and its vocabularies built here:
+                        # keep them so the other processes and --resume use the same ones.
+                        save_model_dir(model, init_dir)
+        model.set_stage(self.stage)
+        model.train()
+        self.model = model
+        self._make_caches()
+        return model
+
+    def _make_caches(self) -> None:
+        from accelerate import PartialState
+
+        m = self.model
+        if not self.use_cache:
+            self.image_cache = self.text_cache = NoCache()
+            return
+        tag = f"{PartialState().process_index}"
+        proc = m.image_processor.to_dict() if hasattr(m.image_processor, "to_dict") else repr(m.image_processor)
+        img_fp = encoder_fingerprint(m.image_encoder, {"processor": proc, "kind": "image-patch-tokens",
+                                                       "dtype": str(m.image_encoder.dtype)})
+        self.image_cache = FeatureCache(self.cache_root, img_fp, writer_tag=tag)
+        vocab = json.dumps(m.text_tokenizer.get_vocab(), sort_keys=True)
+        txt_fp = encoder_fingerprint(m.text_encoder, {"vocab": content_key(vocab), "kind": "text-tokens",
+                                                      "max_length": m.config.text_max_length,
+                                                      "dtype": str(m.text_encoder.dtype)})
+        self.text_cache = FeatureCache(self.cache_root, txt_fp, writer_tag=tag)
+
+    # ---- features ---------------------------------------------------------------------
+    def _image_features(self, paths: list[Path]) -> list[torch.Tensor]:
+        from ..model import load_image
+
+        m = self.model
+
+        def compute(batch_paths):
+            images = [load_image(None, str(p)) for p in batch_paths]
+            tokens = m.encode_image(m.pixel_values(images))
+            return [{"tokens": t} for t in tokens]
+
+        keys = [self.hasher(p) for p in paths]
+        return [f["tokens"] for f in self.image_cache.features(keys, paths, compute)]
+
+    def _text_features(self, texts: list[str]) -> list[dict]:
+        m = self.model
+
+        def compute(batch_texts):
+            tokens, mask = m.encode_text(batch_texts)
+            return [{"tokens": t, "mask": k} for t, k in zip(tokens, mask)]
+
+        return self.text_cache.features([content_key(t) for t in texts], texts, compute)
+
+    def features(self, examples: list[GeneratorExample]):
+        from ..model import StudyFeatures
+
+        frontal = self._image_features([ex.frontal for ex in examples])
+        lat_idx = [i for i, ex in enumerate(examples) if ex.lateral is not None]
+        lateral = dict(zip(lat_idx, self._image_features([examples[i].lateral for i in lat_idx])))
+        prior: dict[int, dict] = {}
+        if self.model.config.fusion == "atf":  # interleaved fusion reads the prior report as prompt text
+            pri_idx = [i for i, ex in enumerate(examples) if ex.study.prior_report]
+            prior = dict(zip(pri_idx, self._text_features([examples[i].study.prior_report for i in pri_idx])))
+        items = []
+        for i in range(len(examples)):
+            item = {"frontal": frontal[i], "lateral": lateral.get(i)}
+            if i in prior:
+                item["prior"], item["prior_mask"] = prior[i]["tokens"], prior[i]["mask"]
+            items.append(item)
+        return StudyFeatures.stack(items)
+
+    # ---- engine interface ---------------------------------------------------------------
+    def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
+        self.flush_caches()  # features computed in the last epoch go to disk
+        return plan_setting_batches([ex.setting for ex in self.examples], self.batch_size, epoch, seed)
+
+    def flush_caches(self) -> None:
+        for cache in (self.image_cache, self.text_cache):
+            if cache is not None:
+                cache.flush()
+
+    def token_weights(self, examples: list[GeneratorExample], offsets: torch.Tensor, labels: torch.Tensor
+                      ) -> torch.Tensor:
+        weights = torch.ones(labels.shape, dtype=torch.float32)
+        for b, ex in enumerate(examples):
+            if not ex.spans:
+                continue
+            valid = (labels[b] != -100).nonzero().flatten().tolist()
+            offs = [tuple(offsets[b, j].tolist()) for j in valid]
+            for j, w in zip(valid, token_weights(offs, ex.spans, lam=self.lam)):
+                weights[b, j] = w
+        return weights.to(labels.device)
+
+    def loss(self, model: nn.Module, batch_indices: list[int], device) -> tuple[torch.Tensor, dict]:
+        examples = [self.examples[i] for i in batch_indices]
+        feats = self.features(examples)
+        batch = self.model.text_batch([ex.study for ex in examples], with_targets=True)
+        for ex, text in zip(examples, batch.target_texts):
+            if ex.spans and not text.startswith(ex.target):
+                raise InputError(f"the model's target text differs from findings+impression, so sentence_weights "
+                                 f"cannot be placed: {text[:60]!r}", line=ex.line, field="sentence_weights")
+        out = model(feats, batch)
+        weights = self.token_weights(examples, out.offsets, out.labels)
+        lam = self.lam if self.lam is not None else DEFAULT_LAMBDA
+        loss = lm_loss(out.logits, out.labels, weights, self.tlw, lam, shift=False)
+        mask = out.labels != -100
+        share = float((weights[mask] > 1).float().mean()) if mask.any() else 0.0
+        return loss, {"weighted_token_share": share}
+
+    def save(self, model: nn.Module, out_dir: Path) -> None:
+        from ..model import save_model_dir
+
+        self.flush_caches()
+        save_model_dir(model, out_dir, extra={"trained_by": "rg4 train", "stage": self.stage, "tlw": self.tlw,
+                                              "lam": self.lam, "settings": list(self.settings or []),
+                                              "train_examples": len(self.examples)})
+
+    def validate(self, model: nn.Module, accelerator) -> dict | None:
+        if self.validator is None:
+            return None
+        self.flush_caches()
+        return self.validator.run(self, accelerator.unwrap_model(model), accelerator)
+
+    def cache_stats(self) -> dict:
+        return {name: {"hits": c.hits, "misses": c.misses} for name, c in
+                (("image", self.image_cache), ("text", self.text_cache)) if c is not None}
