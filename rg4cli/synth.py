@@ -88,8 +88,10 @@ class Sentence:
     labels: dict[str, int] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
 
-    def to_dict(self, section: str) -> dict:
-        return {"section": section, "text": self.text, "labels": dict(self.labels), "categories": list(self.categories)}
+    def to_dict(self, section: str, start: int) -> dict:
+        """`start`/`end`: character span in the section's text (truth `findings` or `impression`)."""
+        return {"section": section, "start": start, "end": start + len(self.text), "text": self.text,
+                "labels": dict(self.labels), "categories": list(self.categories)}
 
 
 @dataclass
@@ -182,6 +184,15 @@ class StudySpec:
                 out[c].append(s.text)
         return out
 
+    def _sentence_records(self) -> list[dict]:
+        out, offset, current = [], 0, None
+        for section, sent in self.sentences():
+            if section != current:
+                current, offset = section, 0
+            out.append(sent.to_dict(section, offset))
+            offset += len(sent.text) + 1  # sections join their sentences with one space
+        return out
+
     def report_text(self) -> str:
         return render_report(self)
 
@@ -209,7 +220,7 @@ class StudySpec:
             "impression_labels": self.impression_labels,
             "input_agnostic": self.input_agnostic,
             "input_agnostic_sentences": self.input_agnostic_sentences,
-            "sentences": [s.to_dict(section) for section, s in self.sentences()],
+            "sentences": self._sentence_records(),
             "visual": [fd.to_dict() for fd in self.visual],
             "profile": self.profile,
         }

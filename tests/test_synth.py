@@ -108,6 +108,8 @@ def test_reports_parse_into_the_truth_sections(tree):
         assert sections["findings"] == t["findings"]
         assert sections["impression"] == t["impression"]
         assert sections["examination"] and sections["technique"] and sections["comparison"]
+        for sent in t["sentences"]:
+            assert t[sent["section"]][sent["start"]:sent["end"]] == sent["text"]
         assert (sections["indication"] or sections["history"])
 
 
