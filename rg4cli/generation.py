@@ -209,6 +209,10 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
         model = load_model_dir(model_dir, device=dev, dtype=None if dtype == "auto" else dtype,
                                trust_remote_code=trust_remote_code)
     model.eval()
+    if log is not None and rank == 0:
+        cfg = model.config
+        log(f"generate: model {model_dir} ({cfg.preset}, {cfg.fusion}, stage {cfg.stage}, N={cfg.num_queries}) on "
+            f"{model.device} {str(model.dtype).replace('torch.', '')}" + (f", {world} processes" if world > 1 else ""))
     torch.manual_seed(seed)
     summary = GenerateSummary(processes=world)
     done = done_ids(output_path) if resume else set()

@@ -32,6 +32,10 @@ _HOW = ("give a local directory with the files, or put it in the Hugging Face ca
 
 
 def _fail(what: str, source: str, exc: Exception) -> Rg4Error:
+    if isinstance(exc, ImportError):
+        # e.g. Vicuna's tokenizer.model needs `sentencepiece` when no tokenizer.json is present.
+        return Rg4Error(f"cannot load {what} {source!r}: a Python package is missing: "
+                        f"{str(exc).strip().splitlines()[0][:200]} (pip install it into rg4's environment)")
     detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc.__class__.__name__
     return Rg4Error(f"cannot load {what} {source!r}: not available locally ({detail}); {_HOW.replace('ID', source)}")
 
@@ -55,7 +59,7 @@ def load_image_encoder(source: str, *, dtype: torch.dtype = torch.float32, trust
                                           trust_remote_code=trust_remote_code)
         processor = AutoImageProcessor.from_pretrained(source, local_files_only=True,
                                                        trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, ImportError) as exc:
         raise _fail("image encoder", source, exc) from exc
     return freeze(model), processor
 
@@ -78,7 +82,7 @@ def load_text_encoder(source: str, *, dtype: torch.dtype = torch.float32, trust_
             model = BertModel.from_pretrained(source, dtype=dtype, local_files_only=True, add_pooling_layer=False)
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source or source, local_files_only=True,
                                                   trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, ImportError) as exc:
         raise _fail("text encoder", source, exc) from exc
     return freeze(model), tokenizer
 
@@ -90,7 +94,7 @@ def load_decoder(source: str, *, dtype: torch.dtype = torch.float32):
 
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, ImportError) as exc:
         raise _fail("decoder", source, exc) from exc
     return freeze(model)
 
@@ -100,7 +104,7 @@ def load_llm_tokenizer(source: str):
 
     try:
         tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, ImportError) as exc:
         raise _fail("tokenizer", source, exc) from exc
     if tok.pad_token_id is None:
         # Vicuna has no pad token; the official code pads with id 0 (<unk>).
