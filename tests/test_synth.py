@@ -7,7 +7,10 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -121,6 +124,19 @@ def test_same_seed_same_bytes_other_seed_differs(tree, tmp_path):
     write_mimic_tree(other, generate_studies(SUBJECTS, seed=SEED + 1, image_size=SIZE))
     assert _tree_digest(other) != _tree_digest(tree)
     assert (other / TRUTH_NAME).read_bytes() != (tree / TRUTH_NAME).read_bytes()
+
+
+def test_same_bytes_across_processes(tmp_path):
+    # str hashes differ per process (PYTHONHASHSEED): nothing may depend on them.
+    code = ("import sys; from rg4cli.synth import generate_studies, write_mimic_tree; "
+            "write_mimic_tree(sys.argv[1], generate_studies(4, seed=3, image_size=48))")
+    digests = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"run{hash_seed}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env, cwd=Path(__file__).parents[1])
+        digests.append(_tree_digest(out))
+    assert digests[0] == digests[1]
 
 
 # ---- subjects over time -----------------------------------------------------------

@@ -28,7 +28,7 @@ def synth(
 ) -> None:
     """Write phantom studies in MIMIC-CXR-JPG layout, for demos and tests.
 
-    Reads nothing. Writes under DIR: files/pNN/pSUBJECT/sSTUDY/DICOM.jpg (frontal PA/AP
+    Reads nothing. Writes under the -o directory: files/pNN/pSUBJECT/sSTUDY/DICOM.jpg (frontal PA/AP
     phantom and, for most studies, a lateral one), files/pNN/pSUBJECT/sSTUDY.txt (free-text
     report with MIMIC headers and ___ de-identification), mimic-cxr-2.0.0-metadata.csv.gz,
     mimic-cxr-2.0.0-split.csv.gz (by subject) and truth.jsonl (per study: split, labels of
