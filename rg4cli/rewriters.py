@@ -52,8 +52,8 @@ _REF = rf"(?:the\s+|a\s+|an\s+|all\s+)?{_PRIOR}\b(?:\s+{_EXAM})?{_DATE}"
 _ADV = r"(?:slightly|mildly|minimally|markedly|significantly|substantially|somewhat|further|much|essentially|" \
        r"grossly|relatively|largely|overall|probably|likely|very|only)"
 _CHANGE_ADJ = r"(?:unchanged|stable|persistent|persisting|increased|increasing|decreased|decreasing|improved|" \
-              r"improving|worsened|worsening|enlarging|enlarged|progressive|progressing|diminished|diminishing|" \
-              r"new|newly|re-?demonstrated|redemonstrated|similar|re-?accumulated|recurrent|developing|" \
+              r"improving|worsened|worsening|enlarging|progressive|progressing|diminished|diminishing|" \
+              r"new|newly|re-?demonstrated|redemonstrated|similar|re-?accumulated|recurrent|" \
               r"resolving|evolving|continued|interval|residual)"
 _DEGREE = r"(?:(?:significant|slight|mild|minimal|marked|substantial|further|some|continued|overall|" \
           r"considerable|modest|little|no\s+significant)\s+)"
@@ -79,6 +79,8 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     (("pc",), re.compile(r"\b(?:previously|formerly|recently)\s+(?:seen|noted|described|demonstrated|identified|"
                          r"reported|mentioned)\s+", _I), ""),
     (("pc",), re.compile(r"\bre-?demonstration\s+of\s+(?:the\s+)?", _I), ""),
+    (("pc",), re.compile(r"\b(?:is|are|has|have)\s+now\b", _I), lambda m: m.group(0).split()[0]),
+    (("pc",), re.compile(r"\bnow\s+(?=\w)", _I), ""),
     (("pc",), re.compile(r"\bre-?demonstrated\b", _I), "seen"),
     (("pc",), re.compile(r"\bre-?demonstrates?\b", _I), "shows"),
     (("pc",), re.compile(r"\bagain\s+(?:shows?|demonstrates?)\b", _I), "shows"),
@@ -88,16 +90,26 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     # "X has resolved" -> "No X"
     (("pc",), re.compile(r"^(?:the\s+)?(?P<x>[^,;]+?)\s+(?:has|have)\s+(?:almost\s+|nearly\s+|completely\s+|"
                          r"largely\s+|since\s+)?resolved\s*\.?$", _I), lambda m: f"No {m.group('x')}."),
+    # "X are stable and within normal limits" -> "X are within normal limits"
+    (("pc",), re.compile(rf"\b(is|are|was|were|remains?|appears?)\s+(?:{_ADV}\s+)?(?:unchanged|stable|similar)"
+                         rf"\s*(?:,\s*)?(?:and\s+)?(?=(?:within|normal|unremarkable|clear|top|mildly|moderately|"
+                         rf"severely|markedly|enlarged|small|large|low|high|elevated|prominent|in\s+normal)\b)", _I),
+     lambda m: ("are " if m.group(1).lower() in ("are", "were", "remain", "appear") else "is ")),
+    # "There is stable, mild cardiomegaly" -> "There is mild cardiomegaly"
+    (("pc",), re.compile(rf"\b(there\s+(?:is|are))\s+(?:{_ADV}\s+)?(?:unchanged|stable|persistent|similar|new|"
+                         rf"again|still|redemonstrated)\s*,?\s+(?=\w)", _I), r"\1 "),
     # "Mild cardiomegaly unchanged." -> "Mild cardiomegaly."
     (("pc",), re.compile(r"(?<![,;])(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s+(?:(?:essentially|grossly|relatively|"
                          r"largely)\s+)?(?:unchanged|stable|persists?|persisting|again\s+(?:seen|noted)|"
                          r"re-?demonstrated)\s*(?=[.;]|$)", _I), ""),
     # "X is unchanged/stable (in size)", "X remains stable", "X has increased" -> "X is present"
-    (("pc",), re.compile(rf"\b(?:is|are|was|were|has\s+been|have\s+been|remains?|appears?|appear\s+to\s+be|"
-                         rf"appears\s+to\s+be|has|have|is\s+now|are\s+now)\s+(?:{_ADV}\s+)?(?:unchanged|stable|"
-                         rf"similar|persistent|increased|decreased|improved|worsened|progressed|enlarged|"
+    (("pc",), re.compile(rf"\b(?:(?:is|are|was|were|has\s+been|have\s+been|remains?|appears?|appear\s+to\s+be|"
+                         rf"appears\s+to\s+be|is\s+now|are\s+now)\s+(?:{_ADV}\s+)?(?:unchanged|stable|"
+                         rf"similar|persistent|improved|worsened|"
                          rf"not\s+(?:significantly\s+|substantially\s+|appreciably\s+)?changed|"
-                         rf"without\s+(?:significant\s+|substantial\s+)?change)"
+                         rf"without\s+(?:significant\s+|substantial\s+)?change)|"
+                         rf"(?:has|have)\s+(?:{_ADV}\s+)?(?:increased|decreased|improved|worsened|progressed|"
+                         rf"enlarged|diminished|grown|changed))"
                          rf"(?:\s+(?:in|with\s+respect\s+to)\s+(?:size|appearance|position|extent|configuration|"
                          rf"severity|location|caliber|magnitude)(?:\s+and\s+(?:size|appearance|position|extent|"
                          rf"configuration))?)?(?:\s+in\s+the\s+interval)?"
