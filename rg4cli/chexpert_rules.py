@@ -21,6 +21,7 @@ Everything phrase-like lives in the JSON tables; this module holds only mechanic
 from __future__ import annotations
 
 import bisect
+from itertools import compress
 import json
 import re
 from dataclasses import dataclass
@@ -85,46 +86,150 @@ class Analysis:
 
 # ---- phrase syntax -> regex -----------------------------------------------------
 
+def expand_phrase(phrase: str) -> list[str]:
+    """Expand '(a|b)' and optional '(x )?' groups: '(is|are) not seen' -> ['is not seen', 'are not seen']."""
+    segments: list[list[str]] = []
+    i = 0
+    literal = []
+    while i < len(phrase):
+        ch = phrase[i]
+        if ch == "(" and ")" in phrase[i:]:
+            close = phrase.index(")", i)
+            if literal:
+                segments.append(["".join(literal)])
+                literal = []
+            options = phrase[i + 1:close].split("|")
+            i = close + 1
+            if i < len(phrase) and phrase[i] == "?":
+                options.append("")
+                i += 1
+            segments.append(options)
+            continue
+        literal.append(ch)
+        i += 1
+    if literal:
+        segments.append(["".join(literal)])
+    out = [""]
+    for options in segments:
+        out = [head + opt for head in out for opt in options]
+    return sorted({" ".join(o.split()) for o in out if o.strip()})
+
+
 def phrase_regex(phrase: str) -> str:
-    """Translate one table phrase into a regex (see the table's _doc for the syntax)."""
+    """The regex of one plain phrase (no groups) or raw 're:' entry."""
     if phrase.startswith("re:"):
         return phrase[3:]
-    if phrase == "?":
-        return r"\?"
-    out = []
-    for ch in phrase:
-        if ch == " ":
-            out.append(r"[\s\-]+")
-        elif ch == "*":
-            out.append(r"\w*")
-        elif ch == "(":
-            out.append("(?:")
-        elif ch in ")|":
-            out.append(ch)
-        elif ch == "?" and out and out[-1] == ")":
-            out.append("?")
-        else:
-            out.append(re.escape(ch))
-    body = "".join(out)
-    head = r"(?<!\w)" if (phrase[0].isalnum() or phrase[0] == "(") else ""
-    tail = r"(?!\w)" if (phrase[-1].isalnum() or phrase[-1] in "*)?") else ""
+    body = "".join(_units(phrase))
+    head = r"(?<!\w)" if phrase[0].isalnum() else ""
+    tail = r"(?!\w)" if (phrase[-1].isalnum() or phrase[-1] == "*") else ""
     return head + body + tail
 
 
 def compile_phrases(phrases: list[str]) -> re.Pattern | None:
-    """One alternation, longest phrases first so 'pleural effusion' wins over 'effusion'."""
+    """One pattern for a list of phrases, matching the longest phrase at each position.
+
+    Plain phrases (groups expanded) are merged into a character trie ("pleural effusion"
+    and "pleural thickening" share "pleural "), so the regex engine rejects a position
+    after one character test instead of trying every phrase: most of the labeler's
+    speed. Raw 're:' entries are tried first, as they are.
+    """
     if not phrases:
         return None
-    ordered = sorted(set(phrases), key=lambda p: (-len(p), p))
-    return re.compile("|".join(f"(?:{phrase_regex(p)})" for p in ordered))
+    raw = sorted({p for p in phrases if p.startswith("re:")}, key=lambda p: (-len(p), p))
+    plain = sorted({e for p in phrases if not p.startswith("re:") for e in expand_phrase(p)})
+    parts = [f"(?:{phrase_regex(p)})" for p in raw]
+    words = [p for p in plain if p[0].isalnum()]
+    signs = [p for p in plain if not p[0].isalnum()]
+    if words:
+        parts.append(r"(?<!\w)(?:" + _trie_regex(words) + ")")
+    if signs:
+        parts.append("(?:" + _trie_regex(signs) + ")")
+    return re.compile("|".join(parts))
 
 
-def compile_named(phrases: list[str]) -> tuple[re.Pattern | None, list[str]]:
-    """Like compile_phrases, but each phrase is a named group so a match says which entry hit."""
-    if not phrases:
-        return None, []
-    ordered = sorted(set(phrases), key=lambda p: (-len(p), p))
-    return re.compile("|".join(f"(?P<p{i}>{phrase_regex(p)})" for i, p in enumerate(ordered))), ordered
+_END = ""  # trie key marking the end of a phrase
+
+
+def _units(phrase: str) -> list[str]:
+    return [r"[\s\-]+" if c == " " else r"\w*" if c == "*" else re.escape(c) for c in phrase]
+
+
+def _trie_regex(phrases: list[str]) -> str:
+    trie: dict = {}
+    for phrase in phrases:
+        node = trie
+        for unit in _units(phrase):
+            node = node.setdefault(unit, {})
+        # The phrase ends on a word boundary when its last character is part of a word.
+        node[_END] = r"(?!\w)" if (phrase[-1].isalnum() or phrase[-1] == "*") else ""
+    return _emit(trie)
+
+
+def _emit(node: dict) -> str:
+    # Longer continuations first, then the end of a shorter phrase: the longest match wins.
+    alts = [unit + _emit(child) for unit, child in node.items() if unit != _END]
+    if _END in node:
+        alts.append(node[_END])
+    if len(alts) == 1:
+        return alts[0]
+    return "(?:" + "|".join(alts) + ")"
+
+
+# ---- one scan for every phrase list -------------------------------------------------
+
+class Scanner:
+    """Find the matches of many phrase lists ("channels") in one pass over a text.
+
+    Word-initial plain phrases of all channels go into one pattern that stops at each
+    word start and tries every channel's trie in a lookahead, so overlapping matches
+    of different channels ("enlarged heart" and "heart") are all seen while the text
+    is scanned once. Raw 're:' entries and phrases starting with a sign (";", "?")
+    are scanned per channel. Within a channel matches do not overlap (leftmost, then
+    longest), as with re.finditer.
+    """
+
+    def __init__(self, channels: dict[Any, list[str]]):
+        self.keys = list(channels)
+        groups = []
+        self.residual: dict[Any, re.Pattern] = {}
+        for n, key in enumerate(self.keys):
+            phrases = channels[key]
+            plain = sorted({e for p in phrases if not p.startswith("re:") for e in expand_phrase(p)})
+            words = [p for p in plain if p[0].isalnum()]
+            rest = [p for p in phrases if p.startswith("re:")] + [p for p in plain if not p[0].isalnum()]
+            if words:
+                groups.append(f"(?=(?P<c{n}>{_trie_regex(words)})|)")
+            if rest:
+                self.residual[key] = compile_phrases(rest)  # type: ignore[assignment]
+        self.combined = re.compile(r"(?<!\w)(?=\w)" + "".join(groups)) if groups else None
+        # Group number (in pattern order) -> channel key; channels without word phrases have no group.
+        self.group_order = [self.keys[int(name[1:])] for name in sorted(
+            self.combined.groupindex, key=self.combined.groupindex.get)] if self.combined is not None else []
+
+    def scan(self, text: str) -> dict[Any, list[tuple[int, int]]]:
+        found: dict[Any, list[tuple[int, int]]] = {key: [] for key in self.keys}
+        if self.combined is not None:
+            keys = self.group_order
+            for m in self.combined.finditer(text):
+                groups = m.groups()
+                if not any(groups):
+                    continue
+                start = m.start()
+                for n in compress(range(len(groups)), groups):
+                    spans = found[keys[n]]
+                    if spans and spans[-1][1] > start:
+                        continue  # inside the previous match of the same channel
+                    spans.append((start, start + len(groups[n])))
+        for key, pattern in self.residual.items():
+            extra = [(m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start()]
+            if extra:
+                merged = sorted(found[key] + extra, key=lambda se: (se[0], -se[1]))
+                spans = []
+                for se in merged:
+                    if not spans or se[0] >= spans[-1][1]:
+                        spans.append(se)
+                found[key] = spans
+        return found
 
 
 # ---- the tables, compiled once ----------------------------------------------------
@@ -132,28 +237,27 @@ def compile_named(phrases: list[str]) -> tuple[re.Pattern | None, list[str]]:
 @dataclass
 class ObservationRules:
     name: str
-    mentions: re.Pattern | None
-    anchors: re.Pattern | None
-    uncertain: re.Pattern | None
-    exclude: re.Pattern | None
     implies: dict[str, dict[str, int]]   # lower-cased phrase -> {observation: value}
 
 
 class RuleSet:
+    """The phrase tables, compiled into one Scanner; channel keys are tuples:
+    ("mention" | "uncertain" | "anchor" | "exclude", observation), ("cue", class, "pre" | "post"),
+    ("descriptor", class), ("terminator",), ("cue_exception",), ("other",)."""
+
     def __init__(self, table: dict[str, Any]):
         self.table = table
+        channels: dict[Any, list[str]] = {}
         self.observations: list[ObservationRules] = []
         for name in OBSERVATIONS[:13]:
             spec = table["observations"].get(name, {})
+            channels[("mention", name)] = spec.get("mentions", [])
+            channels[("uncertain", name)] = spec.get("uncertain_mentions", [])
+            channels[("anchor", name)] = spec.get("anchors", [])
+            channels[("exclude", name)] = spec.get("exclude", [])
             self.observations.append(ObservationRules(
-                name=name,
-                mentions=compile_phrases(spec.get("mentions", [])),
-                anchors=compile_phrases(spec.get("anchors", [])),
-                uncertain=compile_phrases(spec.get("uncertain_mentions", [])),
-                exclude=compile_phrases(spec.get("exclude", [])),
-                implies={k.lower(): v for k, v in spec.get("implies", {}).items()},
-            ))
-        self.other = compile_phrases(table.get("other_findings", []))
+                name=name, implies={k.lower(): v for k, v in spec.get("implies", {}).items()}))
+        channels[("other",)] = table.get("other_findings", [])
         unc = table["uncertainty"]
         short = set(unc.get("short_window", []))
         self.short_window = int(unc.get("short_window_words", 4))
@@ -162,8 +266,8 @@ class RuleSet:
         desc = table["anchor_descriptors"]
         pnu = table["pre_negation_uncertainty"]
         neg = table["negation"]
-        # (class, direction, pattern); direction "pre" cues precede the mention, "post" follow it.
-        self.general_cues: list[tuple[str, str, re.Pattern]] = []
+        # Cue direction: "pre" cues precede the mention they reach, "post" cues follow it.
+        self.cue_channels: list[tuple[str, str]] = []
         for cls, direction, phrases in (
             (PNU, "pre", pnu["pre"]), (PNU, "post", pnu["post"]),
             (NEG, "pre", neg["pre"]), (NEG, "post", neg["post"]),
@@ -172,21 +276,21 @@ class RuleSet:
             (UNC_SHORT, "pre", [p for p in unc["pre"] if p in short]),
             (UNC_SHORT, "post", [p for p in unc["post"] if p in short]),
         ):
-            pattern = compile_phrases(phrases)
-            if pattern is not None:
-                self.general_cues.append((cls, direction, pattern))
-        self.descriptor_cues: list[tuple[str, re.Pattern]] = []
+            channels[("cue", cls, direction)] = phrases
+            self.cue_channels.append((cls, direction))
+        self.descriptor_channels: list[str] = []
         for cls, key in ((A_NEG, "negative"), (A_UNC, "uncertain"), (A_POS, "positive")):
-            pattern = compile_phrases(desc.get(key, []))
-            if pattern is not None:
-                self.descriptor_cues.append((cls, pattern))
-        self.terminators = compile_phrases(table.get("terminators", []))
+            channels[("descriptor", cls)] = desc.get(key, [])
+            self.descriptor_channels.append(cls)
+        channels[("terminator",)] = table.get("terminators", [])
+        channels[("cue_exception",)] = table.get("cue_exceptions", [])
+        self.scanner = Scanner(channels)
         self.anchor_default = table.get("anchor_default", POSITIVE)
         self.label_implications = table.get("label_implications", [])
 
 
 def load_table() -> dict[str, Any]:
-    text = resources.files("rg4cli.data").joinpath(PHRASES_RESOURCE).read_text(encoding="utf-8")
+    text = resources.files("rg4cli").joinpath("data", PHRASES_RESOURCE).read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -247,22 +351,23 @@ class RulesEngine:
         def sentence_of(pos: int) -> int:
             return max(0, bisect.bisect_right(starts, pos) - 1)
 
+        found = rules.scanner.scan(low)
         # Cues and terminators, bucketed by sentence.
+        exceptions = found[("cue_exception",)]
         general: list[list[_Cue]] = [[] for _ in spans]
-        for cls, direction, pattern in rules.general_cues:
-            for m in pattern.finditer(low):
-                if m.end() > m.start():
-                    general[sentence_of(m.start())].append(_Cue(cls, direction, m.start(), m.end()))
+        for cls, direction in rules.cue_channels:
+            for cs, ce in found[("cue", cls, direction)]:
+                # "not seen on the prior" says nothing about today's study: drop cues inside it.
+                if exceptions and any(a <= cs and ce <= b for a, b in exceptions):
+                    continue
+                general[sentence_of(cs)].append(_Cue(cls, direction, cs, ce))
         descriptors: list[list[_Cue]] = [[] for _ in spans]
-        for cls, pattern in rules.descriptor_cues:
-            for m in pattern.finditer(low):
-                if m.end() > m.start():
-                    descriptors[sentence_of(m.start())].append(_Cue(cls, "both", m.start(), m.end()))
+        for cls in rules.descriptor_channels:
+            for cs, ce in found[("descriptor", cls)]:
+                descriptors[sentence_of(cs)].append(_Cue(cls, "both", cs, ce))
         terms: list[list[tuple[int, int]]] = [[] for _ in spans]
-        if rules.terminators is not None:
-            for m in rules.terminators.finditer(low):
-                if m.end() > m.start():
-                    terms[sentence_of(m.start())].append((m.start(), m.end()))
+        for ts, te in found[("terminator",)]:
+            terms[sentence_of(ts)].append((ts, te))
         resolved_general: list[list[_Cue] | None] = [None] * len(spans)
         resolved_anchor: list[list[_Cue] | None] = [None] * len(spans)
         resolved_terms: list[list[tuple[int, int]] | None] = [None] * len(spans)
@@ -282,20 +387,17 @@ class RulesEngine:
         mentions: list[Mention] = []
         implied: dict[str, int] = {}
         for obs in rules.observations:
-            excluded = [(m.start(), m.end()) for m in obs.exclude.finditer(low)] if obs.exclude else []
-            found: list[tuple[int, int, str]] = []  # (start, end, kind)
-            for kind, pattern in (("mention", obs.mentions), ("uncertain", obs.uncertain), ("anchor", obs.anchors)):
-                if pattern is None:
-                    continue
-                for m in pattern.finditer(low):
-                    s, e = m.start(), m.end()
-                    if e <= s or any(a < e and s < b for a, b in excluded):
+            excluded = found[("exclude", obs.name)]
+            hits: list[tuple[int, int, str]] = []  # (start, end, kind)
+            for kind in ("mention", "uncertain", "anchor"):
+                for s, e in found[(kind, obs.name)]:
+                    if excluded and any(a < e and s < b for a, b in excluded):
                         continue
                     # An anchor or inherent-uncertain phrase inside a real mention adds nothing.
-                    if any(fs < e and s < fe for fs, fe, _ in found):
+                    if any(fs < e and s < fe for fs, fe, _ in hits):
                         continue
-                    found.append((s, e, kind))
-            for s, e, kind in found:
+                    hits.append((s, e, kind))
+            for s, e, kind in hits:
                 i = sentence_of(s)
                 value, cue = self._classify(low, s, e, i, kind, cues_for)
                 mention = Mention(obs.name, value, s, e, spans[i][0], spans[i][1], text[s:e], cue)
@@ -306,11 +408,10 @@ class RulesEngine:
         mentions.sort(key=lambda m: (m.start, OBSERVATIONS.index(m.observation)))
 
         others: list[Mention] = []
-        if rules.other is not None:
+        if found[("other",)]:
             covered = [(m.start, m.end) for m in mentions]
-            for m in rules.other.finditer(low):
-                s, e = m.start(), m.end()
-                if e <= s or any(a < e and s < b for a, b in covered):
+            for s, e in found[("other",)]:
+                if any(a < e and s < b for a, b in covered):
                     continue
                 i = sentence_of(s)
                 value, cue = self._classify(low, s, e, i, "mention", cues_for)
@@ -332,14 +433,17 @@ class RulesEngine:
 
         in_scope: list[tuple[int, _Cue]] = []  # (distance in characters, cue)
         for c in cues:
+            short = c.cls == UNC_SHORT
             if c.direction in ("pre", "both") and c.start < s and c.end <= e:
                 # A cue may run into the mention ("no pleural" + "pleural effusion").
-                limit = rules.short_window if c.cls == UNC_SHORT else rules.pre_window
-                if words(c.end, s) <= limit and not blocked(c.end, s):
+                if short and "," in low[c.end:s]:
+                    continue  # "X or Y" joins neighbours, not list items across a comma
+                if words(c.end, s) <= (rules.short_window if short else rules.pre_window) and not blocked(c.end, s):
                     in_scope.append((max(0, s - c.end), c))
             elif c.direction in ("post", "both") and c.start >= e:
-                limit = rules.short_window if c.cls == UNC_SHORT else rules.post_window
-                if words(e, c.start) <= limit and not blocked(e, c.start):
+                if short and "," in low[e:c.start].rstrip(", "):
+                    continue  # "opacity, atelectasis versus pneumonia": the opacity is not in doubt
+                if words(e, c.start) <= (rules.short_window if short else rules.post_window) and not blocked(e, c.start):
                     in_scope.append((c.start - e, c))
         if kind == "anchor":
             if not in_scope:

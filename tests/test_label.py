@@ -1,0 +1,336 @@
+"""`rg4 label`: rules labeler conventions, finalize_labels, CheXbert checkpoint layout, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rg4cli.chexpert_rules import Scanner, expand_phrase, load_table
+from rg4cli.classifiers import CheXbertModel, tiny_bert_config
+from rg4cli.cli.app import app
+from rg4cli.errors import InputError
+from rg4cli.labeling import finalize_labels, make_labeler
+from rg4cli.observations import OBSERVATIONS
+from rg4cli.sections import join_sections
+from rg4cli.tokenizer import build_wordpiece_tokenizer
+
+from .conftest import REPORT_CORPUS
+
+RULES = make_labeler("rules")
+
+
+def lab(text: str) -> dict:
+    return RULES.label([text])[0]
+
+
+# ---- negation ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, obs", [
+    ("No pleural effusion.", "Pleural Effusion"),
+    ("There is no evidence of pneumothorax.", "Pneumothorax"),
+    ("The lungs are clear without focal consolidation.", "Consolidation"),
+    ("The lungs are free of focal airspace disease.", "Lung Opacity"),
+    ("The previously seen left effusion has resolved.", "Pleural Effusion"),
+    ("Resolved left pleural effusion.", "Pleural Effusion"),
+    ("A pneumothorax is not seen.", "Pneumothorax"),
+    ("Negative for acute displaced rib fracture.", "Fracture"),
+    ("There are no XXXX of a pleural effusion.", "Pleural Effusion"),
+    ("No ___ pneumothorax.", "Pneumothorax"),
+    ("The endotracheal tube has been removed.", "Support Devices"),
+    ("No pulmonary edema.", "Edema"),
+])
+def test_negation(text, obs):
+    assert lab(text)[obs] == 0
+
+
+def test_negation_of_anchors_and_normal_descriptors():
+    assert lab("Heart size is normal.")["Cardiomegaly"] == 0
+    assert lab("The heart is not enlarged.")["Cardiomegaly"] == 0
+    got = lab("The cardiomediastinal silhouette is within normal limits.")
+    assert got["Enlarged Cardiomediastinum"] == 0 and got["Cardiomegaly"] is None
+    got = lab("Normal heart size and mediastinal contours.")
+    assert got["Cardiomegaly"] == 0 and got["Enlarged Cardiomediastinum"] == 0
+
+
+def test_positive_mentions_and_modifiers_stay_positive():
+    got = lab("Stable moderate cardiomegaly. Small left pleural effusion. Mild bibasilar atelectasis.")
+    assert got["Cardiomegaly"] == 1 and got["Pleural Effusion"] == 1 and got["Atelectasis"] == 1
+    assert lab("The heart is mildly enlarged.")["Cardiomegaly"] == 1
+    assert lab("Unchanged position of the right internal jugular central venous catheter.")["Support Devices"] == 1
+
+
+# ---- uncertainty ---------------------------------------------------------------
+
+@pytest.mark.parametrize("text, obs", [
+    ("Possible left lower lobe pneumonia.", "Pneumonia"),
+    ("Pneumonia cannot be excluded.", "Pneumonia"),
+    ("Cannot exclude a small left pleural effusion.", "Pleural Effusion"),
+    ("Left basilar opacity may represent atelectasis.", "Atelectasis"),
+    ("Findings are suggestive of early pulmonary edema.", "Edema"),
+    ("Borderline heart size.", "Cardiomegaly"),
+    ("Heart size is stable.", "Cardiomegaly"),
+    ("Mild pulmonary vascular congestion.", "Edema"),
+    ("Questionable tiny right apical pneumothorax.", "Pneumothorax"),
+])
+def test_uncertainty(text, obs):
+    assert lab(text)[obs] == -1
+
+
+def test_x_versus_y_makes_both_uncertain_and_opacity_stays_positive():
+    got = lab("Left base opacity, atelectasis versus pneumonia.")
+    assert got["Atelectasis"] == -1 and got["Pneumonia"] == -1
+    assert got["Lung Opacity"] == 1
+
+
+def test_pre_negation_uncertainty_beats_negation():
+    got = lab("No definite consolidation, though early pneumonia cannot be excluded.")
+    assert got["Consolidation"] == 0
+    assert got["Pneumonia"] == -1
+
+
+# ---- lists and scopes ----------------------------------------------------------
+
+def test_negated_list():
+    got = lab("No effusion, pneumothorax or consolidation.")
+    assert got["Pleural Effusion"] == 0 and got["Pneumothorax"] == 0 and got["Consolidation"] == 0
+    got = lab("No focal consolidation, suspicious pulmonary opacity, large pleural effusion, or pneumothorax is identified.")
+    assert [got[o] for o in ("Consolidation", "Lung Opacity", "Pleural Effusion", "Pneumothorax")] == [0, 0, 0, 0]
+
+
+def test_but_ends_a_negation_scope():
+    got = lab("No pneumothorax, but there is a small left pleural effusion.")
+    assert got["Pneumothorax"] == 0 and got["Pleural Effusion"] == 1
+    got = lab("No focal consolidation; however, there is mild left basilar atelectasis.")
+    assert got["Consolidation"] == 0 and got["Atelectasis"] == 1
+
+
+def test_negation_does_not_cross_sentences():
+    got = lab("No pneumothorax. Moderate right pleural effusion.")
+    assert got["Pneumothorax"] == 0 and got["Pleural Effusion"] == 1
+
+
+def test_not_seen_on_prior_is_not_a_negation():
+    assert lab("New left lower lobe opacity, not seen on the prior study.")["Lung Opacity"] == 1
+
+
+def test_exclusions():
+    assert lab("Small pericardial effusion.")["Pleural Effusion"] is None
+    assert lab("Calcified granuloma in the right upper lobe.")["Lung Lesion"] is None
+
+
+# ---- No Finding and implications -------------------------------------------------
+
+def test_no_finding_logic():
+    got = lab("The lungs are clear. No acute cardiopulmonary process.")
+    assert got["No Finding"] == 1 and all(got[o] is None for o in OBSERVATIONS[:13])
+    assert lab("No pneumothorax or effusion. Heart size is normal.")["No Finding"] == 1
+    assert lab("Mild cardiomegaly.")["No Finding"] is None
+    assert lab("Possible small left effusion.")["No Finding"] is None
+    # Support Devices does not count as a finding.
+    got = lab("Left chest wall pacemaker with leads in good position. Lungs are clear.")
+    assert got["Support Devices"] == 1 and got["No Finding"] == 1
+    # A finding outside the 14 leaves No Finding blank (CheXpert), unless negated.
+    assert lab("Lungs are clear. Moderate thoracic scoliosis.")["No Finding"] is None
+    assert lab("Lungs are clear. No emphysema.")["No Finding"] == 1
+
+
+def test_chf_implies_uncertain_cardiomegaly():
+    got = lab("Findings consistent with CHF.")
+    assert got["Edema"] == 1 and got["Cardiomegaly"] == -1
+    assert lab("No evidence of CHF.")["Cardiomegaly"] is None
+
+
+def test_finalize_labels_is_pure_and_derives_no_finding():
+    raw = {"Support Devices": 1, "Pleural Effusion": 0, "No Finding": 0}
+    before = dict(raw)
+    out = finalize_labels(raw)
+    assert raw == before
+    assert list(out) == list(OBSERVATIONS)
+    assert out["No Finding"] == 1 and out["Support Devices"] == 1 and out["Cardiomegaly"] is None
+    assert finalize_labels({"Atelectasis": -1})["No Finding"] is None
+    assert finalize_labels({}, other_finding=True)["No Finding"] is None
+    rule = [{"if": "Consolidation", "values": [1], "then": "Lung Opacity", "value": 1}]
+    assert finalize_labels({"Consolidation": 1}, implications=rule)["Lung Opacity"] == 1
+    assert finalize_labels({"Consolidation": 1, "Lung Opacity": 0}, implications=rule)["Lung Opacity"] == 0
+    with pytest.raises(ValueError):
+        finalize_labels({"Edema": 2})
+
+
+def test_empty_text_labels_nothing():
+    assert RULES.label([""])[0] == {o: None for o in OBSERVATIONS}
+
+
+# ---- mentions / explain ------------------------------------------------------------
+
+def test_mentions_carry_spans_sentences_and_cues():
+    text = "Heart size is normal. No pleural effusion. Possible right lower lobe pneumonia."
+    ms = RULES.mentions(text)
+    by_obs = {m.observation: m for m in ms}
+    pe = by_obs["Pleural Effusion"]
+    assert text[pe.start:pe.end] == pe.phrase == "pleural effusion" and pe.value == 0 and pe.cue == "no"
+    assert text[pe.sentence_start:pe.sentence_end] == "No pleural effusion."
+    pna = by_obs["Pneumonia"]
+    assert pna.value == -1 and pna.cue == "possible"
+    assert by_obs["Cardiomegaly"].value == 0 and by_obs["Cardiomegaly"].cue == "is normal"
+    assert [m.start for m in ms] == sorted(m.start for m in ms)
+
+
+def test_phrase_syntax_and_scanner():
+    assert expand_phrase("(is|are) not (well )?seen") == ["are not seen", "are not well seen", "is not seen",
+                                                           "is not well seen"]
+    sc = Scanner({"a": ["pleural effusion*", "effusion*"], "b": ["effusion"], "c": ["re:\\d+ cm"]})
+    found = sc.scan("small pleural effusions, 2 cm")
+    assert found["a"] == [(6, 23)] and found["b"] == [] and found["c"] == [(25, 29)]
+    assert sc.scan("effusion")["b"] == [(0, 8)]
+    table = load_table()
+    assert set(table["observations"]) == set(OBSERVATIONS)
+
+
+def test_synth_reports_match_the_generator_truth():
+    from rg4cli.synth import generate_studies
+
+    studies = generate_studies(40, seed=7)
+    assert len(studies) >= 60
+    wrong = []
+    for s in studies:
+        got = RULES.label([join_sections(s.findings, s.impression)])[0]
+        if got != s.labels:
+            wrong.append((s.study_id, {o: (s.labels[o], got[o]) for o in OBSERVATIONS if s.labels[o] != got[o]}))
+    assert not wrong, wrong[:3]
+
+
+# ---- CheXbert backend ----------------------------------------------------------------
+
+def _official_checkpoint(tmp_path, winners: dict[str, int], no_finding: int):
+    """A chexbert.pth of exactly the public layout from a tiny BERT, and its --bert dir."""
+    tok = build_wordpiece_tokenizer(REPORT_CORPUS, vocab_size=300)
+    config = tiny_bert_config(len(tok), hidden_size=32, layers=1, heads=2)
+    bert_dir = tmp_path / "bert"
+    config.save_pretrained(bert_dir)
+    tok.save_pretrained(bert_dir)
+    torch.manual_seed(0)
+    ref = CheXbertModel(config).eval()
+    with torch.no_grad():
+        for head in ref.linear_heads:
+            head.weight.mul_(0.01)
+            head.bias.zero_()
+            head.bias[0] = 4.0
+        for obs, cls in winners.items():
+            ref.linear_heads[OBSERVATIONS.index(obs)].bias[cls] = 8.0
+        ref.linear_heads[13].bias[no_finding] = 8.0
+    state = {"module." + k: v for k, v in ref.state_dict().items()}
+    keys = sorted(state)
+    assert "module.linear_heads.0.weight" in keys and "module.linear_heads.13.bias" in keys
+    assert state["module.linear_heads.13.weight"].shape[0] == 2 and state["module.linear_heads.0.weight"].shape[0] == 4
+    torch.save({"model_state_dict": state, "epoch": 1}, tmp_path / "chexbert.pth")
+    return tmp_path / "chexbert.pth", bert_dir, ref
+
+
+def test_chexbert_checkpoint_layout_labels_as_the_heads_say(tmp_path):
+    # classes: 0 blank, 1 positive, 2 negative, 3 uncertain
+    pth, bert_dir, ref = _official_checkpoint(
+        tmp_path, {"Cardiomegaly": 1, "Pleural Effusion": 2, "Edema": 3}, no_finding=0)
+    labeler = make_labeler("chexbert", checkpoint=str(pth), bert=str(bert_dir), batch_size=2)
+    got = labeler.label(REPORT_CORPUS[:3] + [""])
+    for row in got[:3]:
+        assert list(row) == list(OBSERVATIONS)
+        assert row["Cardiomegaly"] == 1 and row["Pleural Effusion"] == 0 and row["Edema"] == -1
+        assert row["Atelectasis"] is None and row["No Finding"] is None
+    assert got[3] == {o: None for o in OBSERVATIONS}  # no text: nothing labelled, no model call
+    # the loaded weights are the saved ones: same logits as the reference model
+    enc = labeler.classifier.encode(REPORT_CORPUS[:2])
+    for a, b in zip(labeler.classifier.model(**enc), ref(**enc)):
+        assert torch.allclose(a, b, atol=1e-6)
+    # batching does not change the answer (padding is masked)
+    one = make_labeler("chexbert", checkpoint=str(pth), bert=str(bert_dir), batch_size=1)
+    assert one.label(REPORT_CORPUS) == labeler.label(REPORT_CORPUS)
+
+
+def test_chexbert_needs_a_checkpoint_and_a_known_backend():
+    with pytest.raises(InputError, match="--checkpoint"):
+        make_labeler("chexbert")
+    with pytest.raises(InputError, match="--backend"):
+        make_labeler("negbio")
+
+
+# ---- CLI -------------------------------------------------------------------------
+
+def _run(args, stdin=None):
+    runner = CliRunner()
+    try:
+        return CliRunner(mix_stderr=False).invoke(app, ["label", *args], input=stdin)
+    except TypeError:  # click >= 8.2 keeps stderr apart already
+        return runner.invoke(app, ["label", *args], input=stdin)
+
+
+def _write(path, records):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return path
+
+
+def test_cli_labels_records_in_order_and_keeps_fields(tmp_path):
+    src = _write(tmp_path / "in.jsonl", [
+        {"id": "a", "findings": "Mild cardiomegaly.", "impression": "No effusion.", "extra": [1, 2]},
+        {"id": "b", "report": "findings: Lungs are clear. impression: Normal chest."},
+    ])
+    res = _run([str(src)])
+    assert res.exit_code == 0, res.output
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["id"] for r in out] == ["a", "b"] and out[0]["extra"] == [1, 2]
+    assert out[0]["labels"]["Cardiomegaly"] == 1 and out[0]["labels"]["Pleural Effusion"] == 0
+    assert out[1]["labels"]["No Finding"] == 1
+
+
+def test_cli_into_text_and_explain(tmp_path):
+    src = _write(tmp_path / "in.jsonl", [
+        {"id": "a", "findings": "No pneumothorax.", "impression": "Possible pneumonia."}])
+    res = _run([str(src), "--text", "findings", "--into", "ref_labels", "--explain", "-o", str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 0, res.output
+    rec = json.loads((tmp_path / "o.jsonl").read_text())
+    assert "labels" not in rec
+    assert rec["ref_labels"]["Pneumothorax"] == 0 and rec["ref_labels"]["Pneumonia"] is None  # findings only
+    mention = rec["ref_labels_explain"]["mentions"][0]
+    assert mention["observation"] == "Pneumothorax" and mention["cue"] == "no"
+    assert "No pneumothorax."[mention["start"]:mention["end"]] == "pneumothorax"
+
+
+def test_cli_bad_json_line_names_file_and_line(tmp_path):
+    src = _write(tmp_path / "bad.jsonl", [{"id": "a", "findings": "No effusion."}, '{"id": "b", "findings": '])
+    res = _run([str(src)])
+    assert res.exit_code == 2
+    assert f"{src}:2" in res.stderr and "bad JSON" in res.stderr
+    res = _run([str(src), "--on-error", "skip"])
+    assert res.exit_code == 0 and len(res.stdout.splitlines()) == 1 and "skipped 1" in res.stderr
+
+
+def test_cli_record_without_text_is_an_error_naming_the_field(tmp_path):
+    src = _write(tmp_path / "in.jsonl", [{"id": "a", "findings": "No effusion."}, {"id": "b", "impression": None}])
+    res = _run([str(src), "--text", "findings"])
+    assert res.exit_code == 2 and f"{src}:2: findings: no text" in res.stderr
+    src = _write(tmp_path / "in2.jsonl", [{"id": "a", "findings": 3}])
+    res = _run([str(src)])
+    assert res.exit_code == 2 and "findings: expected a string" in res.stderr
+
+
+def test_cli_option_errors(tmp_path):
+    src = _write(tmp_path / "in.jsonl", [{"id": "a", "findings": "No effusion."}])
+    assert _run([str(src), "--text", "summary"]).exit_code == 2
+    assert _run([str(src), "--into", "a b"]).exit_code == 2
+    res = _run([str(src), "--backend", "chexbert"])
+    assert res.exit_code == 2 and "--checkpoint" in res.stderr
+    res = _run([str(src), "--backend", "chexbert", "--checkpoint", str(tmp_path / "nope.pth"), "--explain"])
+    assert res.exit_code == 2 and "--explain" in res.stderr
+
+
+def test_cli_chexbert_backend(tmp_path):
+    pth, bert_dir, _ = _official_checkpoint(tmp_path, {"Pneumothorax": 1}, no_finding=1)
+    src = _write(tmp_path / "in.jsonl", [{"id": str(i), "report": t} for i, t in enumerate(REPORT_CORPUS)])
+    res = _run([str(src), "--backend", "chexbert", "--checkpoint", str(pth), "--bert", str(bert_dir),
+                "--batch-size", "3", "--device", "cpu"])
+    assert res.exit_code == 0, res.stderr
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r["id"] for r in out] == ["0", "1", "2", "3"]
+    assert all(r["labels"]["Pneumothorax"] == 1 and r["labels"]["No Finding"] == 1 for r in out)
