@@ -423,6 +423,8 @@ class _Writer:
             size = LEVEL_SIZE[fd.level]
             if fd.uncertain:
                 f = c((f"Possible small {self._sided(side)} pleural effusion.",
+                       f"Questionable small {self._sided(side)} pleural effusion.",
+                       f"Probable small {self._sided(side)} pleural effusion.",
                        f"A small {self._sided(side)} pleural effusion cannot be excluded.",
                        f"A small {self._sided(side)} pleural effusion may be present."))
                 i = c((f"Possible small {self._sided(side)} pleural effusion.",
@@ -469,6 +471,7 @@ class _Writer:
             sev = LEVEL_SEVERITY[fd.level]
             if fd.uncertain:
                 f = c(("Possible mild pulmonary edema.", "Mild pulmonary edema cannot be excluded.",
+                       "Findings may reflect mild pulmonary edema.",
                        "Mild pulmonary edema may be present."))
                 i = c(("Possible mild pulmonary edema.", "Mild pulmonary edema cannot be excluded."))
             else:
@@ -583,7 +586,8 @@ class _Writer:
 
     NEG_SINGLE = {
         "Pleural Effusion": ("No pleural effusion.", "There is no pleural effusion.", "No pleural effusion is seen."),
-        "Pneumothorax": ("No pneumothorax.", "There is no pneumothorax.", "No pneumothorax is seen."),
+        "Pneumothorax": ("No pneumothorax.", "There is no pneumothorax.", "No pneumothorax is seen.",
+                         "No pneumothorax is identified.", "There is no evidence of pneumothorax."),
         "Consolidation": ("No focal consolidation.", "There is no focal consolidation.",
                           "No focal consolidation is seen."),
         "Edema": ("No pulmonary edema.", "There is no pulmonary edema.", "No evidence of pulmonary edema."),
@@ -592,6 +596,7 @@ class _Writer:
         "Atelectasis": ("No atelectasis.", "There is no atelectasis."),
         "Pneumonia": ("No evidence of pneumonia.", "There is no evidence of pneumonia."),
         "Cardiomegaly": ("Heart size is normal.", "The heart is normal in size.", "No cardiomegaly.",
+                         "Heart size is within normal limits.",
                          "The heart is not enlarged.", "Normal heart size."),
         "Enlarged Cardiomediastinum": ("The mediastinal contours are normal.", "Mediastinal contours are within normal limits.",
                                        "The mediastinum is not widened.", "Normal mediastinal contours."),
@@ -612,7 +617,8 @@ class _Writer:
                 if named else c(("This is new since the prior study.", "This is new compared to the prior exam."))
         elif fd.level > prev.level:
             txt = c((f"The {noun} has increased compared to the prior study.",
-                     f"Compared to the prior study, the {noun} has increased.")) if named else \
+                     f"Compared to the prior study, the {noun} has increased.",
+                     f"Compared with the radiograph from ___, the {noun} has slightly increased.")) if named else \
                 c(("This has increased since the prior radiograph.", "This has worsened compared to the prior study."))
         elif fd.level < prev.level:
             txt = c((f"The {noun} has decreased compared to the prior study.",
@@ -735,7 +741,11 @@ def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], proc
     parenchymal_present = any(fd.kind in PARENCHYMAL for fd in spec.visual)
     lead: list[Sentence] = []
     if not parenchymal_present and rng.random() < 0.6:
-        lead.append(Sentence(w.choose(("The lungs are clear.", "Lungs are clear.", "The lungs are well expanded and clear.")), {}))
+        if rng.random() < 0.25:
+            lead.append(Sentence("The lungs are clear without focal consolidation.", {"Consolidation": NEGATIVE}))
+        else:
+            lead.append(Sentence(w.choose(("The lungs are clear.", "Lungs are clear.",
+                                           "The lungs are well expanded and clear.")), {}))
     heart: list[Sentence] = []
     if "Cardiomegaly" in absent and rng.random() < 0.85:
         heart.append(w.negative("Cardiomegaly"))
