@@ -307,3 +307,38 @@ def test_cli_errors_are_one_line_exit_2(tmp_path):
     _tree(tmp_path)
     res = runner.invoke(app, ["build-data", str(tmp_path), "--generator", "openai"])
     assert res.exit_code == 2 and "--base-url is required" in res.stderr
+
+
+# ---- the hf generator on a tiny random causal LM ------------------------------------------
+def test_hf_rewriter_loads_a_local_causal_lm_and_counts_malformed_replies(tmp_path):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rg4cli.rewriters import HFRewriter
+    from rg4cli.rewriting import SYSTEM_PROMPT, RewriteTask
+    from rg4cli.tokenizer import build_bpe_tokenizer
+
+    torch.manual_seed(0)
+    tok = build_bpe_tokenizer([SYSTEM_PROMPT, "findings impression cardiomegaly effusion unchanged {} \" :"],
+                              vocab_size=300)
+    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
+                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    LlamaForCausalLM(cfg).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+
+    rw = HFRewriter(str(tmp_path), device="cpu", max_new_tokens=4, max_retries=1)
+    ex = Example("s1_sn", "sn", "Unchanged moderate cardiomegaly.", None, view="PA")
+    task = RewriteTask(ex, ex.findings, None, ["pc"], [], [], 1)
+    prompt = rw._prompt([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
+    assert prompt == "<|system|>S\n<|user|>U\n<|assistant|>"  # the tokenizer's chat template
+    [reply] = rw.rewrite([task])  # 4 random tokens are no JSON object: malformed, retried once, given up
+    assert reply.error and "malformed" in reply.error
+    assert rw.stats["malformed"] == 2 and rw.stats["failed"] == 1 and rw.stats["requests"] == 2
+
+    rw._generate = lambda prompts, sample: ['{"findings": "Moderate cardiomegaly.", "impression": null}'] * len(
+        prompts)
+    [out] = RewriteLoop(JUDGE, rw, LABELER, rounds=3).run([ex])
+    assert out.findings == "Moderate cardiomegaly." and out.resolved and out.dropped is None
