@@ -50,6 +50,13 @@ POSITIVE = {
         "Findings are redemonstrated.",
         "No new focal consolidation.",
         "COMPARISON: Chest radiograph from ___.",
+        "The left effusion is slightly larger.",
+        "The patient has been extubated.",
+        "Left pleural effusion is smaller today.",
+        "The previously noted nodule is no longer visualized.",
+        "The left lower lobe collapse has re-expanded.",
+        "Cardiac silhouette is enlarged but similar.",
+        "CT from ___ demonstrated a right upper lobe nodule.",
     ],
     "pp": [
         "The patient is status post median sternotomy and CABG.",
@@ -81,6 +88,8 @@ POSITIVE = {
         "Critical result notification documented through the system.",
         "I spoke with the covering resident about the pneumothorax.",
         "findings were called to the ordering physician .",
+        "Dr. ___ is aware of the findings.",
+        "A message was left with the covering physician.",
     ],
 }
 
@@ -97,6 +106,14 @@ NEGATIVE = {
         "The right heart border is normal compared to the left.",
         "Recommend follow-up radiograph to document resolution.",
         "Age-indeterminate compression deformity, as no prior studies are available.",
+        "Bibasilar opacities, right worse than left, likely atelectasis.",
+        "The right effusion is slightly larger than the left.",
+        "Recommend comparison with prior films if available.",
+        "Comparison examinations would be useful to establish stability.",
+        "The most recent study is not available for comparison.",
+        "Recommend high-resolution CT for further evaluation.",
+        "However, it has considerably more opacity on the right.",
+        "The patient is now status post coronary artery bypass grafting.",
     ],
     "pp": [
         "Heart size is normal.",
@@ -104,6 +121,9 @@ NEGATIVE = {
         "Endotracheal tube terminates 4 cm above the carina.",
         "Left PICC tip in the SVC.",
         "Post-traumatic deformity of the right clavicle.",
+        "Consider biopsy if clinically indicated.",
+        "Status post remote right humerus fracture.",
+        "Fracture through the surgical neck of the humerus.",
     ],
     "view": [
         "Blunting of the lateral costophrenic angle.",
@@ -114,6 +134,9 @@ NEGATIVE = {
         "Fluid tracks into the right major and minor fissures, oblique fissure thickening.",
         "Healed fracture of the lateral right sixth rib.",
         "Apparent lucency in the lateral aspect of the left upper lobe.",
+        "The Swan-Ganz catheter tip terminates in the PA.",
+        "A lateral view would be helpful.",
+        "If clinically indicated, a PA and lateral could be obtained for further evaluation.",
     ],
     "comm": [
         "Callus formation around the healed rib fracture.",
@@ -173,6 +196,16 @@ def test_view_hits_name_their_views():
 ])
 def test_verdict_per_setting(found, views, expected):
     assert {s: verdict(found, s, view_detail=views) for s in expected} == expected
+
+
+def test_negated_lateral_is_a_single_view_statement():
+    judge = make_judge()
+    for text in ("No lateral view was obtained.", "Lateral view was not obtained."):
+        sn, mn = judge.judge([text, text], ["sn", "mn"])
+        assert sn["views"] == ["single_view"] and not sn["input_agnostic"]
+        assert mn["unsupported"] == ["view"]
+    sn, mn = judge.judge(["Opacity better seen on the lateral view."] * 2, ["sn", "mn"])
+    assert sn["unsupported"] == ["view"] and not mn["input_agnostic"]
 
 
 def test_verdict_checks_projection_and_bad_settings():
