@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from .errors import InputError, Rg4Error
-from .rewriting import RewriteReply, RewriteTask, build_messages, parse_reply
+from .rewriting import RewriteReply, RewriteTask, build_messages, memoize_find, parse_reply
 from .sections import join_sections
 from .sentences import split_sentences
 
@@ -255,7 +255,7 @@ class RulesRewriter:
         if finder is None:
             from .hallucination import make_judge  # the phrase tables live there
             finder = make_judge("rules")
-        self.finder = finder
+        self.finder = memoize_find(finder)
         self.stats: Counter = Counter()
         self._setting: str | None = None
         self._projection: str | None = None

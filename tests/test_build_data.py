@@ -342,3 +342,26 @@ def test_hf_rewriter_loads_a_local_causal_lm_and_counts_malformed_replies(tmp_pa
         prompts)
     [out] = RewriteLoop(JUDGE, rw, LABELER, rounds=3).run([ex])
     assert out.findings == "Moderate cardiomegaly." and out.resolved and out.dropped is None
+
+
+def test_discbert_judge_and_chexbert_guard_run_through_the_cli(tmp_path):
+    # Tiny random models in rg4's own directory layout: this checks the wiring (model
+    # judge -> rules rewriter over the rules phrase finder -> model labeler guard).
+    from rg4cli.classifiers import new_classifier, save_classifier_dir, tiny_bert_config
+    from rg4cli.tokenizer import build_wordpiece_tokenizer
+
+    tok = build_wordpiece_tokenizer(["compared to the prior study small left effusion unchanged stable"] * 3,
+                                    vocab_size=120)
+    cfg = tiny_bert_config(len(tok), hidden_size=16, layers=1, heads=2)
+    disc = save_classifier_dir(new_classifier("discbert", tok, cfg), tmp_path / "disc")
+    lab = save_classifier_dir(new_classifier("labeler", tok, cfg), tmp_path / "lab")
+    root = tmp_path / "mimic"
+    root.mkdir()
+    _tree(root)
+    out = tmp_path / "o.jsonl"
+    res = CliRunner().invoke(app, ["build-data", str(root), "-o", str(out), "--judge", "discbert", "--judge-model",
+                                   str(disc), "--labeler", "chexbert", "--labeler-model", str(lab), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    recs = _records(out)
+    assert recs and {r["rewrite"]["judge"] for r in recs} == {"discbert"}
+    assert [r["id"] for r in recs][:2] == ["s50000001_sn", "s50000002_sn"]

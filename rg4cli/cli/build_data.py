@@ -30,11 +30,20 @@ def build_data(
     judge: Annotated[str, typer.Option(
         "--judge", help="Judge of input-agnostic content: rules or discbert (needs --judge-model).")] = "rules",
     judge_model: Annotated[Optional[str], typer.Option(
-        "--judge-model", help="DiscBERT checkpoint for --judge discbert.", show_default=False)] = None,
+        "--judge-model", help="DiscBERT for --judge discbert: a directory from `rg4 train --task discbert`, or "
+        "the official checkpoint (then also --judge-bert).", show_default=False)] = None,
+    judge_bert: Annotated[Optional[str], typer.Option(
+        "--judge-bert", help="bert-base-uncased directory (config + vocab) for an official DiscBERT checkpoint.",
+        show_default=False)] = None,
     labeler: Annotated[str, typer.Option(
-        "--labeler", help="Labeler of the label guard (rg4 label backends, e.g. rules).")] = "rules",
+        "--labeler", help="Labeler of the label guard: rules, or chexbert (the paper; needs --labeler-model).")
+    ] = "rules",
     labeler_model: Annotated[Optional[str], typer.Option(
-        "--labeler-model", help="Model for a model-backed --labeler.", show_default=False)] = None,
+        "--labeler-model", help="chexbert.pth (then also --labeler-bert) or a directory from `rg4 train --task "
+        "labeler`.", show_default=False)] = None,
+    labeler_bert: Annotated[Optional[str], typer.Option(
+        "--labeler-bert", help="bert-base-uncased directory for the official chexbert.pth.",
+        show_default=False)] = None,
     rounds: Annotated[int, typer.Option(
         "--rounds", help="Judge -> rewrite -> re-judge rounds at most (paper: 3).")] = 3,
     label_guard: Annotated[str, typer.Option(
@@ -143,7 +152,10 @@ def build_data(
 
     from ..hallucination import make_judge
 
-    the_judge = make_judge(judge, model=judge_model) if judge != "rules" else make_judge("rules")
+    if judge == "rules":
+        the_judge = make_judge("rules")
+    else:
+        the_judge = make_judge("discbert", model=judge_model, bert=judge_bert, device=_device(device))
     rewriter = None
     if not no_rewrite:
         if generator == "rules":
@@ -159,7 +171,10 @@ def build_data(
     if guard and rewriter is not None:
         from ..labeling import make_labeler
 
-        the_labeler = make_labeler(labeler, model=labeler_model) if labeler_model else make_labeler(labeler)
+        if labeler == "rules":
+            the_labeler = make_labeler("rules")
+        else:
+            the_labeler = make_labeler(labeler, checkpoint=labeler_model, bert=labeler_bert, device=_device(device))
     loop = RewriteLoop(the_judge, rewriter, the_labeler, rounds=rounds, guard=guard,
                        drop_unresolved=drop_unresolved)
 
@@ -201,6 +216,14 @@ def build_data(
             f"({', '.join(f'{k} {v}' for k, v in ex['written'].items())}); dropped "
             f"{sum(ex['dropped'].values())}; skipped {sum(summary['studies']['skipped'].values())} "
             f"stud{'y' if sum(summary['studies']['skipped'].values()) == 1 else 'ies'}")
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _complete_records(path):
