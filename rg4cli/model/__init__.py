@@ -9,6 +9,9 @@ Build / load / save
     model.set_stage(1|2)                          # 1: fusion only; 2: fusion + LoRA. Encoders never train.
     model.trainable_parameters() -> [(name, Parameter)]
     model.config: ModelConfig (JSON-able dataclass)
+    model.dtype = the decoder's dtype (bf16 for the paper preset on CUDA); fusion weights stay float32
+    rg4cli.model.official.load_official_weights(model, pth) / import_official_checkpoint(pth, out_dir):
+        released LLM-RG4 checkpoints (APPA_*/lateral_*/text_*/iit_*, llama_model.* LoRA) -> rg4
 
 Frozen features (cache them; they never change during training)
     model.pixel_values(pil_images) -> Tensor[B,3,H,W]   (the encoder's image processor)
