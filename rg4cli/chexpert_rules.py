@@ -242,7 +242,7 @@ class ObservationRules:
 
 class RuleSet:
     """The phrase tables, compiled into one Scanner; channel keys are tuples:
-    ("mention" | "uncertain" | "anchor" | "exclude", observation), ("cue", class, "pre" | "post"),
+    ("mention" | "uncertain" | "anchor" | "negated_only" | "exclude", observation), ("cue", class, "pre" | "post"),
     ("descriptor", class), ("terminator",), ("cue_exception",), ("other",)."""
 
     def __init__(self, table: dict[str, Any]):
@@ -255,6 +255,7 @@ class RuleSet:
             channels[("uncertain", name)] = spec.get("uncertain_mentions", [])
             channels[("anchor", name)] = spec.get("anchors", [])
             channels[("exclude", name)] = spec.get("exclude", [])
+            channels[("negated_only", name)] = spec.get("negated_only", [])
             self.observations.append(ObservationRules(
                 name=name, implies={k.lower(): v for k, v in spec.get("implies", {}).items()}))
         channels[("other",)] = table.get("other_findings", [])
@@ -389,7 +390,7 @@ class RulesEngine:
         for obs in rules.observations:
             excluded = found[("exclude", obs.name)]
             hits: list[tuple[int, int, str]] = []  # (start, end, kind)
-            for kind in ("mention", "uncertain", "anchor"):
+            for kind in ("mention", "uncertain", "anchor", "negated_only"):
                 for s, e in found[(kind, obs.name)]:
                     if excluded and any(a < e and s < b for a, b in excluded):
                         continue
@@ -400,6 +401,8 @@ class RulesEngine:
             for s, e, kind in hits:
                 i = sentence_of(s)
                 value, cue = self._classify(low, s, e, i, kind, cues_for)
+                if kind == "negated_only" and value != NEGATIVE:
+                    continue
                 mention = Mention(obs.name, value, s, e, spans[i][0], spans[i][1], text[s:e], cue)
                 mentions.append(mention)
                 if obs.implies and value in (POSITIVE, UNCERTAIN):
