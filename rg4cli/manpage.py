@@ -44,15 +44,12 @@ def _is_group(cmd) -> bool:
     return hasattr(cmd, "commands")
 
 
-def _param_line(param) -> tuple[str, str]:
-    names = ", ".join(param.opts + param.secondary_opts)
-    if param.is_flag:
-        metavar = ""
-    elif hasattr(param.type, "choices"):
-        metavar = " [" + "|".join(map(str, param.type.choices)) + "]"
-    else:
-        metavar = " " + param.type.name.upper()
-    return names + metavar, param.help or ""
+def _param_line(param, ctx) -> tuple[str, str]:
+    """The same (names, help) pair `--help` shows, defaults included."""
+    record = param.get_help_record(ctx)
+    if record is None:
+        return getattr(param, "name", "") or "", ""
+    return record[0], record[1]
 
 
 def render_command(cmd, name: str, parent: str = "rg4") -> str:
@@ -71,18 +68,12 @@ def render_command(cmd, name: str, parent: str = "rg4") -> str:
     ]
     arguments = [p for p in cmd.params if _is_argument(p)]
     options = [p for p in cmd.params if not _is_argument(p)]
-    if arguments:
-        parts.append(".SH ARGUMENTS")
-        for p in arguments:
-            arg_help = getattr(p, "help", None) or ""
-            parts += [".TP", f".B {_esc(p.human_readable_name)}", _esc(arg_help)]
-    if options:
-        parts.append(".SH OPTIONS")
-        for p in options:
-            names, help_text = _param_line(p)
-            default = p.default if p.show_default is not False else None
-            if default not in (None, False, "", ()) and not callable(default):
-                help_text = f"{help_text} (default: {default})"
+    ctx = cmd.context_class(cmd, info_name=full)
+    for title, params in ((".SH ARGUMENTS", arguments), (".SH OPTIONS", options)):
+        if params:
+            parts.append(title)
+        for p in params:
+            names, help_text = _param_line(p, ctx)
             parts += [".TP", f".B {_esc(names)}", _esc(help_text)]
     if _is_group(cmd):
         parts.append(".SH COMMANDS")
