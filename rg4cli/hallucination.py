@@ -591,8 +591,8 @@ def summarize(records: Iterable[dict]) -> dict:
                 c["unsupported"][cat] += cat in unsupported
     out = _rates(total)
     out["by_setting"] = {s: _rates(c) for s, c in by_setting.items() if c["reports"]}
-    out["backend"] = sorted(b for b in backends if b)[0] if len(backends) == 1 and None not in backends else (
-        sorted(b for b in backends if b) or None)
+    names = sorted(b for b in backends if b)
+    out["backend"] = names[0] if len(names) == 1 else (names or None)
     return out
 
 

@@ -299,6 +299,7 @@ def test_summary_numbers():
     assert s["by_setting"]["sw"]["present"]["pc"] == pytest.approx(1.0)
     assert s["by_setting"]["sw"]["unsupported"]["pc"] == 0
     assert s["by_setting"]["mw"]["rate"] == pytest.approx(1.0)
+    assert s["backend"] == "rules"
     assert summarize([])["rate"] is None
     with pytest.raises(InputError):
         summarize([{"id": "x"}])

@@ -102,7 +102,8 @@ def hallucination(
         for (record, body, _, _), result in zip(block, results):
             record["hallucination"] = result
             writer.write(record)
-            judged.append(result)
+            # The summary needs the flags only: keep memory flat on long inputs.
+            judged.append({k: v for k, v in result.items() if k not in ("sentences", "scores")})
             if explain:
                 log(explain_text(record.get("id"), body, result))
         block.clear()
