@@ -14,9 +14,9 @@ TASKS = ("generator", "labeler", "discbert")
 
 
 def _main_process_log(message: str) -> None:
-    from accelerate import PartialState
+    from ..training.engine import process_state
 
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         log(message)
 
 
@@ -149,9 +149,9 @@ def train(
         mixed_precision=precision, val_every=val_every, progress=not quiet, task_config=task_config)
     result = run_engine(engine_task, config, log=_main_process_log)
 
-    from accelerate import PartialState
+    from ..training.engine import process_state
 
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         summary = {"out_dir": str(output), "task": task, "steps": result.steps, "total_steps": result.total_steps,
                    "first_loss": result.first_loss, "final_loss": result.final_loss,
                    "best_score": result.best_score, "best_step": result.best_step,

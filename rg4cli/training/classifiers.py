@@ -165,7 +165,7 @@ class ClassifierTask:
 
     # ---- engine interface ---------------------------------------------------------
     def build_model(self) -> nn.Module:
-        from accelerate import PartialState
+        from .engine import process_state
 
         from ..tokenizer import build_wordpiece_tokenizer
 
@@ -174,7 +174,7 @@ class ClassifierTask:
             clf.model.train()
         else:
             tok_dir = self.out_dir / TOKENIZER_DIR
-            state = PartialState()
+            state = process_state()
             # One process builds the vocabulary, the others (and a resumed run) read it.
             with state.main_process_first():
                 if (tok_dir / "tokenizer.json").is_file():

@@ -140,15 +140,30 @@ def _resolve_precision(choice: str) -> str:
     return "no"
 
 
+def _cpu_processes() -> bool:
+    # Launched on several processes (torchrun / `accelerate launch --multi_gpu`) on a machine
+    # without GPUs: accelerate's CPU path (gloo) is only taken when asked for.
+    return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def process_state():
+    """accelerate's process state, set up the way the engine's Accelerator will be.
+
+    Use this (not a bare PartialState()) before training starts: the first call fixes
+    the process group, and a bare call on several CPU processes would set up none.
+    """
+    from accelerate import PartialState
+
+    return PartialState(cpu=_cpu_processes())
+
+
 def make_accelerator(config: EngineConfig, find_unused_parameters: bool):
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
     kwargs = [DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)]
-    # Launched on several processes (torchrun / `accelerate launch --multi_gpu`) on a machine
-    # without GPUs: accelerate's CPU path (gloo) is only taken when asked for.
-    cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(mixed_precision=_resolve_precision(config.mixed_precision), kwargs_handlers=kwargs, cpu=cpu)
+    return Accelerator(mixed_precision=_resolve_precision(config.mixed_precision), kwargs_handlers=kwargs,
+                       cpu=_cpu_processes())
 
 
 def shard_plan(plan: Sequence[list[int]], rank: int, world: int) -> list[list[int]]:

@@ -82,11 +82,11 @@ class GeneratorTask:
 
     # ---- model ----------------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        from accelerate import PartialState
+        from .engine import process_state
 
         from ..model import build_model, load_model_dir, save_model_dir
 
-        state = PartialState()
+        state = process_state()
         device = state.device
         if self.init:
             model = load_model_dir(self.init, device=device, stage=self.stage)
@@ -115,13 +115,13 @@ class GeneratorTask:
         return model
 
     def _make_caches(self) -> None:
-        from accelerate import PartialState
+        from .engine import process_state
 
         m = self.model
         if not self.use_cache:
             self.image_cache = self.text_cache = NoCache()
             return
-        tag = f"{PartialState().process_index}"
+        tag = f"{process_state().process_index}"
         proc = m.image_processor.to_dict() if hasattr(m.image_processor, "to_dict") else repr(m.image_processor)
         img_fp = encoder_fingerprint(m.image_encoder, {"processor": proc, "kind": "image-patch-tokens",
                                                        "dtype": str(m.image_encoder.dtype)})

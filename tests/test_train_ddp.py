@@ -1,0 +1,80 @@
+"""Two-process CPU DDP (gloo) through `accelerate launch`: the engine shards, syncs and saves once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rg4cli.classifiers import load_classifier, predict_chexbert
+
+from .test_train_classifiers import make_records, write_jsonl
+
+ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+# --multi_gpu selects accelerate's multi-process launcher (torchrun); without GPUs the engine
+# asks accelerate for its CPU path, so the processes join a gloo group.
+LAUNCH = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rg4cli"]
+
+
+def _env() -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(ACCELERATE is None, reason="accelerate CLI not installed")
+def test_two_process_labeler_run(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", make_records(32, 0))
+    val = write_jsonl(tmp_path / "val.jsonl", make_records(9, 1))  # odd: shards of 5 and 4, none repeated
+    out = tmp_path / "labeler"
+    proc = subprocess.run(LAUNCH + ["train", "--task", "labeler", "--epochs", "2", "--batch-size", "4",
+                                    "--grad-accum", "1", "--checkpoint-every", "2", "-q", "--val", str(val),
+                                    "-o", str(out), str(train)],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on 2 process(es)" in proc.stderr
+    summaries = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+    assert len(summaries) == 1  # only the main process prints
+    # 32 examples / batch 4 = 8 batches per epoch, 4 per process -> 4 steps per epoch
+    assert summaries[0]["steps"] == 8
+    vals = [r["val"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "val" in r]
+    assert vals and all(v["examples"] == 9 for v in vals)
+    ckpt = sorted((out / "checkpoints").glob("step-*"))[-1]
+    assert {p.name for p in ckpt.glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}
+    labels = predict_chexbert(load_classifier(out, "labeler"), ["No pleural effusion."])
+    assert len(labels) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(ACCELERATE is None, reason="accelerate CLI not installed")
+def test_two_process_generator_stage2_mixed_settings(tmp_path):
+    from .test_train_generator import phantom_records
+    from rg4cli.record import SETTINGS, setting_of
+    from rg4cli.training.engine import EngineConfig, train as run_engine
+    from rg4cli.training.generator import GeneratorTask
+
+    root = tmp_path / "phantom"
+    records = phantom_records(root, n_subjects=6)
+    sn = write_jsonl(root / "sn.jsonl", [r for r in records if setting_of(r) == "sn"][:4])
+    mixed = []
+    for s in SETTINGS:
+        mixed += [r for r in records if setting_of(r) == s][:2]
+    mixed_path = write_jsonl(root / "mixed.jsonl", mixed)
+    stage1 = tmp_path / "stage1"
+    run_engine(GeneratorTask(str(sn), stage1, image_root=root, batch_size=2, cache_dir=tmp_path / "cache"),
+               EngineConfig(out_dir=stage1, max_steps=1, grad_accum=1, progress=False))
+    out = tmp_path / "stage2"
+    proc = subprocess.run(LAUNCH + ["train", "--stage", "2", "--init", str(stage1), "--image-root", str(root),
+                                    "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", "-q",
+                                    "--cache-dir", str(tmp_path / "cache"), "-o", str(out), str(mixed_path)],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on 2 process(es)" in proc.stderr
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()

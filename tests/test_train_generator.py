@@ -1,0 +1,186 @@
+"""`rg4 train --task generator` on phantom studies: stage 1 → stage 2, exact resume, cache, TLW on tokens."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from rg4cli.cli.app import app
+from rg4cli.record import SETTINGS, setting_of
+from rg4cli.sections import join_sections
+from rg4cli.sentences import split_sentences
+from rg4cli.synth import generate_studies, write_mimic_tree
+from rg4cli.training.data import plan_setting_batches
+from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, train
+from rg4cli.training.generator import INIT_MODEL_DIR, GeneratorTask
+
+EMPHASIS = ("effusion", "pneumothorax", "opacity", "edema", "enlarged", "consolidation")
+
+
+def phantom_records(root: Path, n_subjects: int = 10) -> list[dict]:
+    """Study records in all four settings from `rg4 synth`'s phantom tree, with sentence weights."""
+    studies = generate_studies(n_subjects, seed=0, image_size=64)
+    write_mimic_tree(root, studies)
+    by_id = {s.study_id: s for s in studies}
+    records = []
+    for s in studies:
+        prior = by_id.get(s.prior_study_id)
+        prior_text = join_sections(prior.findings, prior.impression) if prior else None
+        target = join_sections(s.findings, s.impression)
+        spans = [{"start": a, "end": b, "score": 0.0,
+                  "weight": 1.75 if any(w in target[a:b].lower() for w in EMPHASIS) else 1.0}
+                 for a, b in split_sentences(target)]
+        base = {"frontal": s.frontal_path, "view": s.view, "indication": s.indication, "history": s.history,
+                "findings": s.findings, "impression": s.impression, "labels": s.labels, "sentence_weights": spans}
+        variants = {"sn": (None, None), "mn": (s.lateral_path, None), "sw": (None, prior_text),
+                    "mw": (s.lateral_path, prior_text)}
+        for name, (lateral, prior_report) in variants.items():
+            if (name[0] == "m" and not lateral) or (name[1] == "w" and not prior_report):
+                continue
+            records.append({"id": f"{s.study_id}_{name}", **base, "lateral": lateral, "prior_report": prior_report})
+    return records
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phantom")
+    records = phantom_records(root)
+    sn = [r for r in records if setting_of(r) == "sn"][:8]
+    mixed = []
+    for s in SETTINGS:  # 4 of each setting for stage 2
+        mixed += [r for r in records if setting_of(r) == s][:4]
+    return {"root": root, "sn": write_jsonl(root / "sn.jsonl", sn), "mixed": write_jsonl(root / "mixed.jsonl", mixed),
+            "cache": root / "cache"}
+
+
+def _losses(out: Path) -> list[float]:
+    return [r["loss"] for r in map(json.loads, (out / METRICS_FILE).read_text().splitlines()) if "loss" in r]
+
+
+@pytest.fixture(scope="module")
+def stage1(phantom, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("stage1") / "model"
+    task = GeneratorTask(str(phantom["sn"]), out, image_root=phantom["root"], batch_size=4, tlw="off",
+                         cache_dir=phantom["cache"])
+    train(task, EngineConfig(out_dir=out, epochs=12, lr=3e-3, grad_accum=1, progress=False, seed=0))
+    return out
+
+
+def test_plan_is_setting_homogeneous_interleaved_and_seeded():
+    settings = ["sn"] * 10 + ["sw"] * 7 + ["mn"] * 5 + ["mw"] * 3
+    plan = plan_setting_batches(settings, 4, epoch=0, seed=1)
+    assert sorted(i for b in plan for i in b) == list(range(len(settings)))
+    assert all(len({settings[i] for i in b}) == 1 for b in plan)
+    order = [settings[b[0]] for b in plan]
+    assert order != sorted(order, key=SETTINGS.index)  # settings interleaved, not one block after another
+    assert plan == plan_setting_batches(settings, 4, epoch=0, seed=1)
+    assert plan != plan_setting_batches(settings, 4, epoch=1, seed=1)
+
+
+def test_stage1_loss_falls(stage1):
+    losses = _losses(stage1)
+    assert len(losses) == 24
+    assert sum(losses[-4:]) / 4 < sum(losses[:3]) / 3 - 0.1
+    assert json.loads((stage1 / "rg4_model.json").read_text())["stage"] == 1
+    assert not (stage1 / "adapter").exists()
+
+
+def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_path):
+    out = tmp_path / "stage2"
+    task = GeneratorTask(str(phantom["mixed"]), out, stage=2, init=str(stage1), image_root=phantom["root"],
+                         batch_size=4, cache_dir=phantom["cache"])
+    assert Counter(ex.setting for ex in task.examples) == {s: 4 for s in SETTINGS}
+    model = task.build_model()
+    stage1_fusion = load_file(str(stage1 / "fusion.safetensors"))
+    assert all(torch.equal(p, stage1_fusion[k]) for k, p in model.fusion.state_dict().items())
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert any("lora_" in n for n in trainable) and any(n.startswith("fusion.") for n in trainable)
+    assert not any(n.startswith(("image_encoder.", "text_encoder.")) for n in trainable)
+
+    train(GeneratorTask(str(phantom["mixed"]), out, stage=2, init=str(stage1), image_root=phantom["root"],
+                        batch_size=4, cache_dir=phantom["cache"]),
+          EngineConfig(out_dir=out, max_steps=4, lr=1e-3, grad_accum=1, progress=False, seed=0))
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    from rg4cli.model import load_model_dir
+
+    assert load_model_dir(out).config.stage == 2
+
+
+def test_token_weights_land_on_the_emphasised_sentences(phantom, stage1):
+    task = GeneratorTask(str(phantom["sn"]), stage1.parent / "unused", stage=1, init=str(stage1),
+                         image_root=phantom["root"], batch_size=4, cache_dir=phantom["cache"])
+    model = task.build_model()
+    ex = next(e for e in task.examples if any(s["weight"] > 1 for s in e.spans))
+    batch = model.text_batch([ex.study], with_targets=True)
+    out = model(task.features([ex]), batch)
+    weights = task.token_weights([ex], out.offsets, out.labels)
+    n = int((out.labels[0] != -100).sum())
+    heavy = [tuple(out.offsets[0, j].tolist()) for j in range(n) if weights[0, j] > 1]
+    assert heavy
+    spans = [(s["start"], s["end"]) for s in ex.spans if s["weight"] > 1]
+    assert all(any(a < e and b > s for s, e in spans) for a, b in heavy)
+    light = [j for j in range(n) if weights[0, j] == 1]
+    assert light  # markers, plain sentences and EOS keep 1
+
+
+def test_cached_features_equal_fresh_ones(phantom, stage1):
+    task = GeneratorTask(str(phantom["mixed"]), stage1.parent / "unused2", stage=2, init=str(stage1),
+                         image_root=phantom["root"], batch_size=4, cache_dir=phantom["cache"])
+    task.build_model()
+    exs = [e for e in task.examples if e.setting == "mw"][:2]
+    first = task.features(exs)
+    task.flush_caches()
+    hits_before = task.image_cache.hits
+    again = task.features(exs)
+    assert task.image_cache.hits > hits_before
+    task.use_cache = False
+    task._make_caches()
+    fresh = task.features(exs)
+    for a, b, c in ((first.frontal, again.frontal, fresh.frontal), (first.lateral, again.lateral, fresh.lateral),
+                    (first.prior, again.prior, fresh.prior)):
+        assert torch.equal(a, b) and torch.allclose(a, c, atol=1e-5)
+
+
+@pytest.mark.slow  # three model loads; the classifier resume test covers the engine in the default run
+def test_generator_resume_after_kill_matches_uninterrupted(phantom, stage1, tmp_path):
+    def run(out, **kw):
+        task = GeneratorTask(str(phantom["mixed"]), out, stage=2, init=str(stage1), image_root=phantom["root"],
+                             batch_size=4, cache_dir=phantom["cache"])
+        return train(task, EngineConfig(out_dir=out, max_steps=5, checkpoint_every=2, lr=1e-3, grad_accum=1,
+                                        progress=False, seed=5, **kw))
+
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    with pytest.raises(SimulatedKill):
+        run(killed, stop_after_step=3)
+    assert run(killed, resume=True).resumed_from == 2
+    run(straight)
+    for name in ("fusion.safetensors", "adapter/adapter_model.safetensors"):
+        a, b = load_file(str(killed / name)), load_file(str(straight / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert _losses(killed) == _losses(straight)
+
+
+def test_cli_errors_name_the_problem(phantom, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "--stage", "2", "-o", str(tmp_path / "x"), str(phantom["sn"])])
+    assert res.exit_code == 2 and "--stage 2 needs --init" in res.output
+    recs = [json.loads(l) for l in phantom["sn"].read_text().splitlines()][:2]
+    recs[1]["sentence_weights"] = [{"start": 0, "end": 10_000, "weight": 1.75}]
+    bad = write_jsonl(tmp_path / "bad.jsonl", recs)
+    res = runner.invoke(app, ["train", "--image-root", str(phantom["root"]), "-o", str(tmp_path / "y"), str(bad)])
+    assert res.exit_code == 2 and "bad.jsonl:2: sentence_weights: item 0" in res.output
+    res = runner.invoke(app, ["train", "--stage", "2", "--init", str(tmp_path), "--settings", "sn,xx",
+                              "-o", str(tmp_path / "z"), str(phantom["sn"])])
+    assert res.exit_code == 2 and "unknown setting 'xx'" in res.output
