@@ -67,15 +67,18 @@ def main(argv=None) -> int:
         texts, source = synth_reports(args.n), "rg4 synth findings+impression"
     labeler = make_labeler("rules")
     labeler.label(texts[:20])  # compile the tables outside the timing
-    best = float("inf")
+    best = best_cpu = float("inf")
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         labeler.label(texts)
         best = min(best, time.perf_counter() - t0)
-    rate = len(texts) / best
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    rate, cpu_rate = len(texts) / best, len(texts) / best_cpu
     chars = sum(len(t) for t in texts) / len(texts)
+    # Wall time counts waiting for a busy core; CPU time is what one core actually spent.
     print(f"rules labeler: {len(texts)} reports ({source}, mean {chars:.0f} chars), best of {args.repeat}: "
-          f"{best:.3f} s -> {rate:.0f} reports/s on one core (target {TARGET:.0f}; {rate / TARGET:.2f}x)")
+          f"wall {best:.3f} s -> {rate:.0f} reports/s; CPU {best_cpu:.3f} s -> {cpu_rate:.0f} reports/s per core "
+          f"(target {TARGET:.0f}; {min(rate, cpu_rate) / TARGET:.2f}x by wall time)")
     return 0
 
 

@@ -318,14 +318,19 @@ def _lower(text: str) -> str:
 
 
 def _drop_contained(cues: list[_Cue]) -> list[_Cue]:
-    """A cue strictly inside a longer one is part of it ("not" in "not excluded")."""
+    """A cue strictly inside a longer one of the same direction is part of it ("no" in "no evidence of").
+
+    Cues of opposite directions both stay: in "there may be an effusion" the post cue
+    "may be" must not hide the pre cue "may".
+    """
     if len(cues) < 2:
         return cues
     keep = []
     for c in cues:
         inside = False
         for d in cues:
-            if d is not c and d.start <= c.start and c.end <= d.end and (d.end - d.start) > (c.end - c.start):
+            if (d is not c and d.start <= c.start and c.end <= d.end and (d.end - d.start) > (c.end - c.start)
+                    and (d.direction == c.direction or "both" in (d.direction, c.direction))):
                 inside = True
                 break
         if not inside:
