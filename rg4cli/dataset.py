@@ -180,7 +180,10 @@ def format_table1(stats_json: dict) -> str:
     lines.append("written per setting: " + ", ".join(f"{k} {v}" for k, v in ex["written"].items())
                  + f"; changed {ex['changed']}; unresolved kept {ex['unresolved_kept']}"
                  + (f"; resumed {ex['resumed']}" if ex["resumed"] else ""))
-    lines.append("dropped: " + (", ".join(f"{k}: {v}" for k, v in ex["dropped"].items()) or "none"))
+    lines.append("rewrite rounds per written example: " + ", ".join(f"{k}: {v}" for k, v in ex["rounds"].items()))
+    lines.append("dropped: " + (", ".join(f"{k}: {v}" for k, v in ex["dropped"].items()) or "none")
+                 + (" (by setting: " + ", ".join(f"{k} {v}" for k, v in ex["dropped_by_setting"].items()) + ")"
+                    if ex["dropped"] else ""))
     st = stats_json.get("studies")
     if st:
         lines.append(f"studies: {st['in_metadata']} in metadata, {st['used']} used; skipped: "

@@ -26,7 +26,7 @@ def _fix(text):
         return None
     for word in ("Unchanged ", "unchanged ", "Stable ", "stable "):
         text = text.replace(word, "")
-    return text
+    return text.replace(" is unchanged", " is present")
 
 
 class Server:
@@ -243,3 +243,29 @@ def test_dynamic_prompt_carries_earlier_attempts_and_judge_findings(server_facto
     assert 'phrase: "stable"' in second and "Judge on the original:" in second
     assert "anteroposterior (AP)" in second
     assert out.rounds == 2 and out.verdicts[0]["pc"] and out.verdicts[1]["pc"]
+
+
+def test_build_data_cli_with_the_openai_generator(server_factory, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from rg4cli.cli.app import app
+
+    from .test_build_data import _tree
+
+    srv = server_factory(script=["429", "500", "badjson"])
+    _tree(tmp_path)
+    monkeypatch.setenv("RG4_TEST_KEY", KEY)
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(app, ["build-data", str(tmp_path), "-o", str(out), "--generator", "openai",
+                                   "--base-url", srv.url, "--model-name", "test-model", "--api-key-env",
+                                   "RG4_TEST_KEY", "--workers", "2", "--backoff", "0.01", "--stats"])
+    assert res.exit_code == 0, res.output
+    assert KEY not in res.output
+    recs = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    sn = recs["s50000002_sn"]
+    assert (sn["findings"], sn["impression"]) == ("Left effusion is present.", "left effusion.")
+    assert sn["rewrite"]["generator"] == "openai" and sn["rewrite"]["resolved"]
+    sw = recs["s50000002_sw"]  # the prior report supports the comparison: never sent
+    assert sw["findings"] == sw["raw_findings"] and sw["rewrite"]["rounds"] == 0
+    assert "http_429 1" in res.stderr and "http_5xx 1" in res.stderr and "malformed 1" in res.stderr
+    assert all(h["Authorization"] == "Bearer " + KEY for h in srv.headers)
