@@ -14,6 +14,7 @@ pycocoevalcap's default, so every setting's CIDEr uses that setting's IDF).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -304,7 +305,9 @@ def wilcoxon_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
         return out
     ranks = rankdata(np.abs(nz))
     w_plus, w_minus = float(ranks[nz > 0].sum()), float(ranks[nz < 0].sum())
-    res = wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
+    with warnings.catch_warnings():  # scipy's notes on ties / normal approximation are not errors
+        warnings.simplefilter("ignore")
+        res = wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
     out.update(w_plus=w_plus, w_minus=w_minus, statistic=float(res.statistic), p_value=float(res.pvalue),
                higher="input" if w_plus > w_minus else "against" if w_minus > w_plus else "tie")
     return out

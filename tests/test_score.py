@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -77,38 +78,53 @@ def _corpus(n: int = 24) -> tuple[list[str], list[str]]:
     return hyps, refs
 
 
+def _pycocoevalcap_meteor_on(process: nlg.MeteorProcess, monkeypatch):
+    """pycocoevalcap's own Meteor object, talking to our JVM (started with its exact command)."""
+    from pycocoevalcap.meteor import meteor as pm
+
+    seen = {}
+
+    class FakePopen:
+        def __init__(self, cmd, cwd=None, **kw):
+            seen.update(cmd=cmd, cwd=cwd)
+            self.stdin, self.stdout = process._proc.stdin, process._proc.stdout
+
+    monkeypatch.setattr(pm.subprocess, "Popen", FakePopen)
+    meteor = pm.Meteor()
+    assert process._proc.args[:len(seen["cmd"])] == seen["cmd"]
+    assert Path(seen["cwd"]) == process._jar_dir
+    meteor.__class__ = type("BorrowedMeteor", (pm.Meteor,), {"__del__": lambda self: None})  # not its JVM to stop
+    return meteor
+
+
 @needs_java
-def test_nlg_equals_pycocoevalcap_direct_including_subsets():
+def test_nlg_equals_pycocoevalcap_direct_including_subsets(monkeypatch):
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
 
     hyps, refs = _corpus()
     groups = {"even": list(range(0, len(hyps), 2)), "tail": list(range(15, len(hyps))), "none": []}
     got = nlg.nlg_scores(hyps, refs, groups=groups)
-    meteor = Meteor()
-    try:
-        for name, idx in [("overall", list(range(len(hyps)))), ("even", groups["even"]), ("tail", groups["tail"])]:
-            gts = {i: [refs[i]] for i in idx}
-            res = {i: [hyps[i]] for i in idx}
-            bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
-            rouge, rouge_each = Rouge().compute_score(gts, res)
-            cider, cider_each = Cider().compute_score(gts, res)
-            met, met_each = meteor.compute_score(gts, res)
-            c = got[name].corpus
-            assert [c[f"bleu_{n}"] for n in range(1, 5)] == bleu
-            assert c["rouge_l"] == pytest.approx(rouge, abs=1e-15)
-            assert c["cider"] == cider
-            assert c["meteor"] == met
-            if name == "overall":
-                per = got[name].per_report
-                assert [per[f"bleu_{n}"] for n in range(1, 5)] == bleu_each
-                assert per["rouge_l"] == list(rouge_each)
-                assert per["cider"] == list(cider_each)
-                assert per["meteor"] == met_each
-    finally:
-        meteor.meteor_p.kill()
+    meteor = _pycocoevalcap_meteor_on(nlg.meteor_process(), monkeypatch)
+    for name, idx in [("overall", list(range(len(hyps)))), ("even", groups["even"]), ("tail", groups["tail"])]:
+        gts = {i: [refs[i]] for i in idx}
+        res = {i: [hyps[i]] for i in idx}
+        bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
+        rouge, rouge_each = Rouge().compute_score(gts, res)
+        cider, cider_each = Cider().compute_score(gts, res)
+        met, met_each = meteor.compute_score(gts, res)
+        c = got[name].corpus
+        assert [c[f"bleu_{n}"] for n in range(1, 5)] == bleu
+        assert c["rouge_l"] == pytest.approx(rouge, abs=1e-15)
+        assert c["cider"] == cider
+        assert c["meteor"] == met
+        if name == "overall":
+            per = got[name].per_report
+            assert [per[f"bleu_{n}"] for n in range(1, 5)] == bleu_each
+            assert per["rouge_l"] == list(rouge_each)
+            assert per["cider"] == list(cider_each)
+            assert per["meteor"] == met_each
     assert all(v is None for v in got["none"].corpus.values())
     assert got["tail"].corpus["cider"] != got["overall"].corpus["cider"]  # IDF from the subset
 
@@ -348,6 +364,14 @@ def test_cli_stdout_is_one_json_object(files):
     rows = [json.loads(x) for x in per.read_text().splitlines()]
     assert len(rows) == 24 and set(rows[0]) == {"id", "setting", "input_agnostic", *scoring.PER_REPORT_KEYS}
     assert math.isclose(sum(r["rouge_l"] for r in rows) / 24, summary["overall"]["rouge_l"])
+
+
+def test_cli_reads_stdin_and_writes_output_file(files):
+    out = files["dir"] / "summary.json"
+    result = CliRunner().invoke(app, ["score", "--ref", files["ref"], "--no-meteor", "-q", "-o", str(out)],
+                                input=open(files["good"]).read())
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "" and json.loads(out.read_text())["n"] == 24
 
 
 def test_cli_errors_exit_2(files, tmp_path):
