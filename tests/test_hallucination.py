@@ -57,6 +57,10 @@ POSITIVE = {
         "The left lower lobe collapse has re-expanded.",
         "Cardiac silhouette is enlarged but similar.",
         "CT from ___ demonstrated a right upper lobe nodule.",
+        "Little change in the appearance of the heart and lungs.",
+        "After thoracentesis, the right pleural effusion is smaller.",
+        "Tracheostomy tube remains in place.",
+        "Lungs are better aerated.",
     ],
     "pp": [
         "The patient is status post median sternotomy and CABG.",
@@ -90,6 +94,7 @@ POSITIVE = {
         "findings were called to the ordering physician .",
         "Dr. ___ is aware of the findings.",
         "A message was left with the covering physician.",
+        "The above findings were shared with the covering physician.",
     ],
 }
 
@@ -114,6 +119,9 @@ NEGATIVE = {
         "Recommend high-resolution CT for further evaluation.",
         "However, it has considerably more opacity on the right.",
         "The patient is now status post coronary artery bypass grafting.",
+        "It remains unclear whether this represents atelectasis or pneumonia.",
+        "The left lung is smaller than the right.",
+        "Evaluate prior to surgery.",
     ],
     "pp": [
         "Heart size is normal.",
@@ -123,6 +131,8 @@ NEGATIVE = {
         "Post-traumatic deformity of the right clavicle.",
         "Consider biopsy if clinically indicated.",
         "Status post remote right humerus fracture.",
+        "Evaluate prior to surgery.",
+        "Right PICC should be advanced 3 cm.",
         "Fracture through the surgical neck of the humerus.",
     ],
     "view": [
@@ -144,6 +154,8 @@ NEGATIVE = {
         "CT may be informative if clinically indicated.",
         "Recommend clinical correlation.",
         "So-called cardiophrenic fat pad.",
+        "The study and the report were reviewed by the staff radiologist.",
+        "Portable AP upright chest radiograph was obtained at 09:00 on ___.",
     ],
 }
 
