@@ -147,8 +147,7 @@ def load_image(image_root, rel: str, *, field_name: str = "frontal", source: str
             img.load()
             return img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        detail = str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
-        raise InputError(f"cannot read image {path}: {detail}", source=source, line=line,
+        raise InputError(f"cannot read image {path}: {_image_problem(exc, path)}", source=source, line=line,
                          field=field_name) from exc
 
 
@@ -162,10 +161,18 @@ def check_image(image_root, rel: str, *, field_name: str = "frontal", source: st
         with Image.open(path):
             pass
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        detail = str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
-        raise InputError(f"cannot read image {path}: {detail}", source=source, line=line,
+        raise InputError(f"cannot read image {path}: {_image_problem(exc, path)}", source=source, line=line,
                          field=field_name) from exc
     return path
+
+
+def _image_problem(exc: Exception, path: Path) -> str:
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image format PIL can decode (empty, truncated or another file type?)"
+    detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    return detail.replace(f"'{path}'", "").replace(str(path), "").strip(" :")[:160] or exc.__class__.__name__
 
 
 # ---- tiny preset components --------------------------------------------------------------
