@@ -13,6 +13,7 @@ from ..record import TEXT_FIELDS
 from ..streams import RecordReader, RecordWriter
 from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
 
+PROGRESS_EVERY = 10_000  # records between progress lines on stderr
 _FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
@@ -58,8 +59,10 @@ def label(
     into: Annotated[str, typer.Option(
         "--into", help="Name of the field the 14 labels are written to.")] = "labels",
     explain: Annotated[bool, typer.Option(
-        "--explain", help="Rules backend: also write NAME_explain: every mention with its observation, value, "
-        "character span (start, end) in the labelled text, sentence span, phrase and the cue that decided it.")] = False,
+        "--explain", help="Rules backend: also write NAME_explain: {mentions: every mention with its observation, "
+        "value, character span (start, end) in the labelled text, sentence span, phrase and the cue that decided "
+        "it; other_findings: findings outside the 14 that leave No Finding blank; implied: labels implied by a "
+        "phrase (CHF -> Cardiomegaly uncertain)}.")] = False,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", help="Reports per CheXbert forward pass (memory knob; rules ignore it).")] = 32,
     device: DeviceOpt = "auto",
@@ -71,7 +74,10 @@ def label(
     Reads JSONL records and writes them back with a `labels` field (or --into NAME):
     {observation: 1 positive, 0 negative, -1 uncertain, null not mentioned} for the
     14 CheXpert observations in CheXbert's order. No Finding is 1 or null (CheXpert:
-    it is 1 when none of the other 13 but Support Devices is positive or uncertain).
+    1 when none of the other 13 but Support Devices is positive or uncertain and no
+    other finding such as emphysema or scoliosis is reported). Rules follow CheXpert:
+    "stable heart size" is uncertain, "no new consolidation" uncertain, "stable
+    cardiomegaly" positive, "resolved effusion" negative, "X versus Y" both uncertain.
 
     The text is chosen by --text: by default `report` when present, else findings +
     impression. A record with no text to read is an error naming the field (exit 2);
@@ -124,6 +130,8 @@ def label(
             pending.append((record, body))
             if len(pending) >= block:
                 flush(writer)
+                if writer.count and writer.count % PROGRESS_EVERY < block:
+                    log(f"rg4 label: {writer.count} record(s) labelled")
         flush(writer)
         count = writer.count
     log(f"rg4 label: labelled {count} record(s) with the {backend} backend")
