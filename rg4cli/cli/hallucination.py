@@ -35,7 +35,8 @@ def hallucination(
         "--threshold", help="DiscBERT: a head's probability at or above this means the content is present.")] = 0.5,
     text: TextOpt = "auto",
     summary: Annotated[Optional[str], typer.Option(
-        "--summary", help="Also write the summary (rates overall, per setting, per category) to this JSON file.",
+        "--summary", help="Also write the summary (rates overall, per setting, per category; fractions "
+        "0..1, null without reports) to this JSON file.",
         show_default=False)] = None,
     explain: Annotated[bool, typer.Option(
         "--explain", help="On stderr, per report: the verdict and each flagged sentence with its categories and "
