@@ -256,8 +256,10 @@ class MimicImport:
                 raise InputError(f"study {study_id} listed under subjects {st.subject_id} and {subject_id}",
                                  source=str(path), line=line, field="subject_id")
             view = (row.get("ViewPosition") or "").strip().upper()
-            pixels = _int_field(row, "Rows", path, line, default=0) * _int_field(row, "Columns", path, line, default=0) \
-                if "Rows" in row and "Columns" in row else 0
+            pixels = 0
+            if "Rows" in row and "Columns" in row:
+                pixels = _int_field(row, "Rows", path, line, default=0) * _int_field(row, "Columns", path, line,
+                                                                                   default=0)
             st.images.append(Image(_id_field(row, "dicom_id", path, line), view, pixels))
         if not studies:
             raise InputError("no rows", source=str(path))

@@ -396,7 +396,7 @@ class OpenAIRewriter:
     def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", workers: int = 4,
                  timeout: float = 120.0, max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 60.0,
                  temperature: float = 0.0, max_tokens: int = 1024, seed: int | None = 0,
-                 extra_body: dict | None = None):
+                 extra_body: dict | None = None, system_prompt: str | None = None):
         if not base_url:
             raise InputError("--base-url is required for --generator openai")
         if not model:
@@ -417,6 +417,7 @@ class OpenAIRewriter:
         self.max_tokens = max_tokens
         self.seed = seed
         self.extra_body = extra_body or {}
+        self.system_prompt = system_prompt
         self.stats: Counter = Counter()
         self._lock = threading.Lock()
         self._fatal: Rg4Error | None = None
@@ -516,7 +517,7 @@ class OpenAIRewriter:
 
     def _one(self, task: RewriteTask) -> RewriteReply:
         try:
-            f, i, err = self.complete(build_messages(task))
+            f, i, err = self.complete(build_messages(task, self.system_prompt))
         except Rg4Error as exc:
             with self._lock:
                 self._fatal = self._fatal or exc
@@ -551,7 +552,8 @@ class HFRewriter:
     name = "hf"
 
     def __init__(self, model_path: str, *, device: str = "auto", max_new_tokens: int = 512, max_retries: int = 1,
-                 batch_size: int = 4, seed: int = 0, trust_remote_code: bool = False):
+                 batch_size: int = 4, seed: int = 0, trust_remote_code: bool = False,
+                 system_prompt: str | None = None):
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -575,6 +577,7 @@ class HFRewriter:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.tokenizer.padding_side = "left"
         self.max_new_tokens = max_new_tokens
+        self.system_prompt = system_prompt
         self.max_retries = max_retries
         self.batch_size = max(1, batch_size)
         self.seed = seed
@@ -599,7 +602,7 @@ class HFRewriter:
 
     def rewrite(self, tasks: Sequence[RewriteTask]) -> list[RewriteReply]:
         replies: list[RewriteReply | None] = [None] * len(tasks)
-        prompts = [self._prompt(build_messages(t)) for t in tasks]
+        prompts = [self._prompt(build_messages(t, self.system_prompt)) for t in tasks]
         todo = list(range(len(tasks)))
         self.torch.manual_seed(self.seed)
         for attempt in range(self.max_retries + 1):

@@ -191,7 +191,7 @@ Content categories (Nguyen et al. 2023):
 
 Rules:
 - Remove communication and prior procedure content.
-- Keep or rewrite prior comparison and view content so that it matches the inputs: without a prior report, state the current finding without comparing ("unchanged moderate cardiomegaly" -> "moderate cardiomegaly"); without a lateral image, do not mention the lateral view.
+- Keep or rewrite prior comparison and view content so that it matches the inputs: without a prior report, state the current finding without comparing ("unchanged moderate cardiomegaly" -> "moderate cardiomegaly"); with a prior report, comparisons may stay; without a lateral image, do not mention the lateral view.
 - Keep every positive and negative finding, its location, size and certainty, and keep medical recommendations.
 - Change nothing else; keep the wording of the sentences that are fine.
 Reply with one JSON object and nothing else: {"findings": "...", "impression": "..."}; use null for a section that is absent or becomes empty."""
@@ -222,7 +222,7 @@ def _issue_lines(categories: Sequence[str], issues: Sequence[dict]) -> list[str]
     return lines
 
 
-def build_messages(task: RewriteTask) -> list[dict]:
+def build_messages(task: RewriteTask, system_prompt: str | None = None) -> list[dict]:
     """Chat messages for one rewrite (the paper's dynamic prompt): the inputs, the
     original and the judge's findings on it, each earlier attempt with the judge's
     findings (and lost labels) on it, then the request to fix the current text."""
@@ -244,7 +244,8 @@ def build_messages(task: RewriteTask) -> list[dict]:
     lines += _issue_lines(task.categories, task.issues)
     lines += ["", "Rewrite the current text to fix these problems, following the rules. "
               "Reply with the JSON object only."]
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(lines)}]
+    return [{"role": "system", "content": system_prompt or SYSTEM_PROMPT},
+            {"role": "user", "content": "\n".join(lines)}]
 
 
 def parse_reply(text: str) -> tuple[str | None, str | None]:
@@ -380,9 +381,9 @@ class RewriteLoop:
         state = []
         for ex, res in zip(examples, results):
             v = verdict_of(res)
+            original = Attempt(ex.findings, ex.impression, v, issues_of(res, flagged(v), res["_text"]))
             state.append({"f": ex.findings, "i": ex.impression, "verdicts": [v], "result": res,
-                          "attempts": [], "error": None,
-                          "original": Attempt(ex.findings, ex.impression, v, issues_of(res, flagged(v), res["_text"]))})
+                          "attempts": [], "error": None, "original": original})
         if self.rewriter is not None:
             for rnd in range(1, self.rounds + 1):
                 todo = [k for k, s in enumerate(state)
@@ -393,8 +394,9 @@ class RewriteLoop:
                 for k in todo:
                     s = state[k]
                     cats = flagged(s["verdicts"][-1])
-                    tasks.append(RewriteTask(examples[k], s["f"], s["i"], cats, issues_of(s["result"], cats, s["result"]["_text"]),
-                                             list(s["attempts"]), rnd, s["original"]))
+                    issues = issues_of(s["result"], cats, s["result"]["_text"])
+                    tasks.append(RewriteTask(examples[k], s["f"], s["i"], cats, issues, list(s["attempts"]), rnd,
+                                             s["original"]))
                 replies = self.rewriter.rewrite(tasks)
                 judged_k, pairs = [], []
                 for k, reply in zip(todo, replies):

@@ -256,7 +256,9 @@ def test_build_data_cli_with_the_openai_generator(server_factory, monkeypatch, t
     _tree(tmp_path)
     monkeypatch.setenv("RG4_TEST_KEY", KEY)
     out = tmp_path / "out.jsonl"
+    (tmp_path / "prompt.txt").write_text("Edit the report. Answer in JSON.\n")
     res = CliRunner().invoke(app, ["build-data", str(tmp_path), "-o", str(out), "--generator", "openai",
+                                   "--system-prompt", str(tmp_path / "prompt.txt"),
                                    "--base-url", srv.url, "--model-name", "test-model", "--api-key-env",
                                    "RG4_TEST_KEY", "--workers", "2", "--backoff", "0.01", "--stats"])
     assert res.exit_code == 0, res.output
@@ -269,3 +271,4 @@ def test_build_data_cli_with_the_openai_generator(server_factory, monkeypatch, t
     assert sw["findings"] == sw["raw_findings"] and sw["rewrite"]["rounds"] == 0
     assert "http_429 1" in res.stderr and "http_5xx 1" in res.stderr and "malformed 1" in res.stderr
     assert all(h["Authorization"] == "Bearer " + KEY for h in srv.headers)
+    assert srv.requests[0]["messages"][0] == {"role": "system", "content": "Edit the report. Answer in JSON."}

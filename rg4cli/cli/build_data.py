@@ -94,6 +94,10 @@ def build_data(
         "--backoff", help="openai: first retry delay in seconds, doubled each retry.")] = 1.0,
     model: Annotated[Optional[str], typer.Option(
         "--model", help="hf: local causal LM directory.", show_default=False)] = None,
+    system_prompt: Annotated[Optional[Path], typer.Option(
+        "--system-prompt", help="openai/hf: a text file replacing the built-in system prompt (the instructions; "
+        "the user message with the report, earlier attempts and the judge's findings is built as usual).",
+        show_default=False)] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Build the four-scenario MIMIC-RG4 dataset from a MIMIC-CXR-JPG tree.
@@ -156,6 +160,11 @@ def build_data(
         the_judge = make_judge("rules")
     else:
         the_judge = make_judge("discbert", model=judge_model, bert=judge_bert, device=_device(device))
+    prompt_text = None
+    if system_prompt is not None:
+        if not system_prompt.is_file():
+            raise InputError(f"--system-prompt: no such file: {system_prompt}")
+        prompt_text = system_prompt.read_text(encoding="utf-8").strip() or None
     rewriter = None
     if not no_rewrite:
         if generator == "rules":
@@ -164,9 +173,10 @@ def build_data(
         elif generator == "openai":
             rewriter = make_rewriter("openai", base_url=base_url or "", model=model_name or "",
                                      api_key_env=api_key_env, workers=workers, timeout=timeout,
-                                     max_retries=max_retries, backoff=backoff)
+                                     max_retries=max_retries, backoff=backoff, system_prompt=prompt_text)
         else:
-            rewriter = make_rewriter("hf", model_path=model or "", device=device, max_retries=max_retries)
+            rewriter = make_rewriter("hf", model_path=model or "", device=device, max_retries=max_retries,
+                                     system_prompt=prompt_text)
     the_labeler = None
     if guard and rewriter is not None:
         from ..labeling import make_labeler
