@@ -99,7 +99,8 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     (("pc",), re.compile(rf"\b(there\s+(?:is|are))\s+(?:{_ADV}\s+)?(?:unchanged|stable|persistent|similar|new|"
                          rf"again|still|redemonstrated)\s*,?\s+(?=\w)", _I), r"\1 "),
     # "Mild cardiomegaly unchanged." -> "Mild cardiomegaly."
-    (("pc",), re.compile(r"(?<![,;])(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s+(?:(?:essentially|grossly|relatively|"
+    (("pc",), re.compile(r"(?<![,;])(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)(?<!\bappear)(?<!\bappears)(?<!\bremain)"
+                         r"(?<!\bremains)(?<!\bseem)(?<!\bseems)(?<!\bbeen)(?<!\bbe)\s+(?:(?:essentially|grossly|relatively|"
                          r"largely)\s+)?(?:unchanged|stable|persists?|persisting|again\s+(?:seen|noted)|"
                          r"re-?demonstrated)\s*(?=[.;]|$)", _I), ""),
     # "X is unchanged/stable (in size)", "X remains stable", "X has increased" -> "X is present"
@@ -115,11 +116,12 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
                          rf"configuration))?)?(?:\s+in\s+the\s+interval)?"
                          rf"(?=\s*(?:[.;,]|$|\b(?:and|with|but|from|since|compared|as|when|in\s+the|on|to|"
                          rf"given|allowing|accounting)\b))", _I),
-     lambda m: "are present" if re.match(r"(?:are|were|have|remain\b)", m.group(0), _I) else "is present"),
+     lambda m: "are present" if re.match(r"(?:are|were|have|remain\b|appear\b)", m.group(0), _I) else "is present"),
     (("pc",), re.compile(r"\b(?:persists?|persisting|remains?|continues?|continue\s+to\s+be)\s+(?=(?:present|"
                          r"seen|visible|noted)\b)", _I), "is "),
     (("pc",), re.compile(r"\b(?:persists?|continues?)\s*(?=[.;,]|$)", _I), "is present"),
-    (("pc",), re.compile(r"\b(?:remains?|continues?\s+to\s+be)\s+", _I), "is "),
+    (("pc",), re.compile(r"\b(remains?|continues?\s+to\s+be|continue\s+to\s+be)\s+", _I),
+     lambda m: "is " if m.group(1).lower().startswith(("remains", "continues")) else "are "),
     (("pc",), re.compile(rf"\b(?:similar|identical|comparable|unchanged|not\s+(?:significantly\s+)?changed|"
                          rf"little\s+changed|no\s+different)\s+(?:to|from|with|compared\s+to)\s+{_REF}", _I), ""),
     (("pc",), re.compile(r"^(?:there\s+(?:is|has\s+been)\s+)?no\s+(?:significant\s+|substantial\s+|interval\s+|"
