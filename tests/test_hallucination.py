@@ -83,6 +83,8 @@ POSITIVE = {
         "Two views of the chest.",
         "On the frontal view, there is a nodular opacity.",
         "EXAMINATION: CHEST (PA AND LAT).",
+        "Evaluation is limited due to significant patient rotation to the right.",
+        "Portable chest radiograph shows improved aeration at the right lung base.",
     ],
     "comm": [
         "Findings were discussed with Dr. ___ by telephone at 10:15 on ___.",
