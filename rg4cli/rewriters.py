@@ -199,6 +199,7 @@ heart cardiac cardiomediastinal mediastinal mediastinum hilar hila hilum contour
 size sizes appearance configuration lung lungs pulmonary thorax thoracic bony bones osseous structures structure
 aorta aortic vasculature vascular trachea diaphragm diaphragms hemidiaphragm hemidiaphragms soft tissues tissue
 right left bilateral bilaterally upper lower mid middle base bases apex apices zone zones lobe lobes aspect
+aeration expansion inflation volumes volume positioning position radiographic appearances
 """.split())
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+")
 # A sentence whose subject has none of these and which only said "is unchanged" has
