@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from .cleaning import r2gen_clean
 from .errors import Rg4Error
 
@@ -245,7 +247,7 @@ def _as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
     return [[r] if isinstance(r, str) else list(r) for r in refs]
 
 
-def _python_scores(hyps: list[str], refs: list[list[str]]) -> tuple[dict, dict]:
+def _python_scores(hyps: list[str], refs: list[list[str]], *, rouge: bool = True) -> tuple[dict, dict]:
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -258,8 +260,9 @@ def _python_scores(hyps: list[str], refs: list[list[str]]) -> tuple[dict, dict]:
     for n in range(4):
         corpus[f"bleu_{n + 1}"] = float(bleu[n])
         per[f"bleu_{n + 1}"] = [float(x) for x in bleu_each[n]]
-    rouge, rouge_each = Rouge().compute_score(gts, res)
-    corpus["rouge_l"], per["rouge_l"] = float(rouge), [float(x) for x in rouge_each]
+    if rouge:
+        rouge_mean, rouge_each = Rouge().compute_score(gts, res)
+        corpus["rouge_l"], per["rouge_l"] = float(rouge_mean), [float(x) for x in rouge_each]
     cider, cider_each = Cider().compute_score(gts, res)
     corpus["cider"], per["cider"] = float(cider), [float(x) for x in cider_each]
     return corpus, per
@@ -291,7 +294,10 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
         if not idx:
             out[name] = NlgScores({k: None for k in NLG_KEYS})
             continue
-        corpus, _ = _python_scores([hyps[i] for i in idx], [refs_l[i] for i in idx])
+        corpus, _ = _python_scores([hyps[i] for i in idx], [refs_l[i] for i in idx], rouge=False)
+        # Rouge.compute_score is the plain mean of per-report scores: take the subset's
+        # (same numbers, same order, same np.mean) instead of re-running the LCS.
+        corpus["rouge_l"] = float(np.mean(np.array([out["overall"].per_report["rouge_l"][i] for i in idx])))
         out[name] = NlgScores(corpus)
     if job is not None:
         stats = job.result()
