@@ -434,7 +434,8 @@ class DiscBertJudge:
     backend = "discbert"
 
     def __init__(self, model: str | Path | Any, device: str = "cpu", batch_size: int = 32,
-                 bert: str | Path | None = None, threshold: float = 0.5, rules: RulesJudge | None = None):
+                 bert: str | Path | None = None, threshold: float = 0.5, rules: RulesJudge | None = None,
+                 sentence_level: bool = True):
         from .classifiers import Classifier, load_classifier
 
         if model is None:
@@ -450,6 +451,7 @@ class DiscBertJudge:
         self.batch_size = batch_size
         self.threshold = threshold
         self.rules = rules or RulesJudge()
+        self.sentence_level = sentence_level
 
     def judge(self, texts: Sequence[str | None], settings: Sequence[str],
               projections: Sequence[str | None] | None = None) -> list[dict]:
@@ -468,7 +470,7 @@ class DiscBertJudge:
             idx = len(items)
             items.append(text)
             sents = []
-            for s, e in split_sentences(text):
+            for s, e in (split_sentences(text) if self.sentence_level else []):
                 sents.append((s, e, len(items)))
                 items.append(text[s:e])
             plan.append((idx, sents))
@@ -516,13 +518,14 @@ def _resolve_device(device: str) -> str:
 
 def make_judge(backend: str = "rules", model: str | Path | Any = None, device: str = "cpu", batch_size: int = 32,
                *, bert: str | Path | None = None, threshold: float = 0.5,
-               phrases: str | Path | dict | None = None) -> RulesJudge | DiscBertJudge:
+               phrases: str | Path | dict | None = None, sentence_level: bool = True) -> RulesJudge | DiscBertJudge:
     """A judge with `.judge(texts, settings, projections=None) -> list[dict]` (the record field).
 
     backend "rules": the phrase tables (`phrases`: another JSON file or dict); "discbert":
     `model` is an rg4 DiscBERT directory (`rg4 train --task discbert`), the official
     Lightning checkpoint (with `bert`: the bert-base-uncased config/tokenizer directory),
-    or a loaded `classifiers.Classifier`.
+    or a loaded `classifiers.Classifier`; `sentence_level=False` skips DiscBERT's per-sentence
+    pass (report flags only, `sentences` empty; half the model calls).
     """
     if backend == "rules":
         if model is not None:
@@ -530,7 +533,7 @@ def make_judge(backend: str = "rules", model: str | Path | Any = None, device: s
         return RulesJudge(phrases)
     if backend == "discbert":
         return DiscBertJudge(model, device=device, batch_size=batch_size, bert=bert, threshold=threshold,
-                             rules=RulesJudge(phrases))
+                             rules=RulesJudge(phrases), sentence_level=sentence_level)
     raise InputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 

@@ -366,6 +366,10 @@ def test_discbert_official_layout_loads_and_judges(tmp_path, head_outputs):
     assert res[1]["views"] == ["lateral", "pa"] and res[1]["unsupported"] == ["pc", "view"]
     assert len(res[0]["sentences"]) == 2  # both sentences flagged by the always-on heads
     assert res[2]["input_agnostic"] is False and res[2]["sentences"] == []
+    quick = make_judge("discbert", model=str(ckpt), bert=str(bert_dir), sentence_level=False)
+    fast = quick.judge(texts, ["sw", "sn", "mn"], ["PA", None, None])
+    assert [r["sentences"] for r in fast] == [[], [], []]
+    assert [r["unsupported"] for r in fast] == [r["unsupported"] for r in res]
 
 
 def test_discbert_rg4_directory_and_bad_checkpoints(tmp_path):
