@@ -56,9 +56,10 @@ def hallucination(
     views (views the text names), unsupported (categories the inputs cannot support),
     input_agnostic (the verdict), setting, backend, sentences: [{start, end,
     categories, unsupported, phrases}] (flagged sentences, character offsets in the
-    judged text)}. A summary goes to stderr (and to --summary FILE as JSON): the share
-    of input-agnostic reports (the paper's hall.) overall and per setting, and per
-    category the share of reports with that content and with it unsupported.
+    judged text)}. A summary goes to stderr as a table in percent (and to --summary
+    FILE as JSON, in fractions): the share of input-agnostic reports (the paper's
+    hall.) overall and per setting, and per category the share of reports with that
+    content (present) and with it unsupported by the inputs.
 
     Categories (Nguyen et al. 2023): pc prior comparison ("compared to the prior",
     "unchanged", "again seen", "interval", "new", "stable"); pp prior procedure
