@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,6 +17,7 @@ from ..streams import RecordReader, RecordWriter, write_json
 from .common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, log
 
 JUDGES = ("rules", "discbert")
+PROGRESS_EVERY_S = 30.0  # a progress line on stderr this often (LLM runs take hours)
 
 
 @handle_errors
@@ -202,9 +204,14 @@ def build_data(
     writer = RecordWriter(output, append=resume)
     reject_writer = RecordWriter(rejects, append=resume) if rejects is not None else None
     gen_name = None if rewriter is None else rewriter.name
+    last_log = time.monotonic()
     try:
         for rec in build_records(imported.studies(), loop, counts, generator=gen_name, judge=judge, done=done,
                                  batch_studies=batch, limit=limit):
+            if time.monotonic() - last_log >= PROGRESS_EVERY_S:
+                last_log = time.monotonic()
+                log(f"rg4 build-data: {counts.studies}/{imported.n_studies} studies, "
+                    f"{sum(counts.written.values())} written, {sum(counts.dropped.values())} dropped")
             if rec.get("dropped"):
                 if reject_writer is not None:
                     reject_writer.write(rec)
