@@ -161,13 +161,13 @@ def test_429_and_500_are_retried_with_backoff(server_factory, monkeypatch):
 
 
 def test_slow_reply_times_out_and_is_retried(server_factory, monkeypatch):
-    srv = server_factory(script=["slow"], slow_s=1.0)
-    rw = _client(srv.url, monkeypatch, timeout=0.3, workers=1)
+    srv = server_factory(script=["slow"], slow_s=4.0)
+    rw = _client(srv.url, monkeypatch, timeout=1.0, workers=1)
     t0 = time.monotonic()
     [reply] = rw.rewrite([_task()])
     assert reply.error is None and reply.findings == "moderate cardiomegaly."
     assert rw.stats["timeouts"] == 1
-    assert time.monotonic() - t0 < 1.5  # did not wait for the slow reply
+    assert time.monotonic() - t0 < 3.5  # gave up on the slow reply instead of waiting for it
 
 
 def test_malformed_replies_are_counted_and_retried(server_factory, monkeypatch):
