@@ -36,9 +36,9 @@ from .sentences import split_sentences
 PHRASES_RESOURCE = "chexpert_phrases.json"
 
 # Cue classes. PNU = pre-negation uncertainty (checked before negation, CheXpert).
-PNU, NEG, UNC, UNC_SHORT = "pnu", "neg", "unc", "unc_short"
+PNU, NEG, NEG_NEAR, UNC, UNC_SHORT = "pnu", "neg", "neg_near", "unc", "unc_short"
 A_NEG, A_UNC, A_POS = "anchor_neg", "anchor_unc", "anchor_pos"
-CUE_VALUE = {PNU: UNCERTAIN, NEG: NEGATIVE, UNC: UNCERTAIN, UNC_SHORT: UNCERTAIN,
+CUE_VALUE = {PNU: UNCERTAIN, NEG: NEGATIVE, NEG_NEAR: NEGATIVE, UNC: UNCERTAIN, UNC_SHORT: UNCERTAIN,
              A_NEG: NEGATIVE, A_UNC: UNCERTAIN, A_POS: POSITIVE}
 
 _WORD_RE = re.compile(r"\w+")
@@ -258,9 +258,11 @@ class RuleSet:
             self.observations.append(ObservationRules(
                 name=name, implies={k.lower(): v for k, v in spec.get("implies", {}).items()}))
         channels[("other",)] = table.get("other_findings", [])
+        channels[("other_exclude",)] = table.get("other_findings_exclude", [])
         unc = table["uncertainty"]
         short = set(unc.get("short_window", []))
         self.short_window = int(unc.get("short_window_words", 4))
+        self.near_window = int(table["negation"].get("post_near_window_words", 3))
         self.pre_window = int(table.get("pre_window_words", 14))
         self.post_window = int(table.get("post_window_words", 10))
         desc = table["anchor_descriptors"]
@@ -270,7 +272,7 @@ class RuleSet:
         self.cue_channels: list[tuple[str, str]] = []
         for cls, direction, phrases in (
             (PNU, "pre", pnu["pre"]), (PNU, "post", pnu["post"]),
-            (NEG, "pre", neg["pre"]), (NEG, "post", neg["post"]),
+            (NEG, "pre", neg["pre"]), (NEG, "post", neg["post"]), (NEG_NEAR, "post", neg.get("post_near", [])),
             (UNC, "pre", [p for p in unc["pre"] if p not in short]),
             (UNC, "post", [p for p in unc["post"] if p not in short]),
             (UNC_SHORT, "pre", [p for p in unc["pre"] if p in short]),
@@ -416,7 +418,8 @@ class RulesEngine:
 
         others: list[Mention] = []
         if found[("other",)]:
-            covered = [(m.start, m.end) for m in mentions]
+            # A mention of the 13 or an excluded phrase ("normal interstitial markings") covers it.
+            covered = [(m.start, m.end) for m in mentions] + found[("other_exclude",)]
             for s, e in found[("other",)]:
                 if any(a < e and s < b for a, b in covered):
                     continue
@@ -450,14 +453,18 @@ class RulesEngine:
             elif c.direction in ("post", "both") and c.start >= e:
                 if short and "," in low[e:c.start].rstrip(", "):
                     continue  # "opacity, atelectasis versus pneumonia": the opacity is not in doubt
-                if words(e, c.start) <= (rules.short_window if short else rules.post_window) and not blocked(e, c.start):
+                # "X is normal" reaches only its subject, except for anchors, whose descriptors reach
+                # across lists ("heart size, mediastinal contour, and vasculature are within normal limits").
+                near = c.cls == NEG_NEAR and kind != "anchor"
+                limit = rules.short_window if short else rules.near_window if near else rules.post_window
+                if words(e, c.start) <= limit and not blocked(e, c.start):
                     in_scope.append((c.start - e, c))
         if kind == "anchor":
             if not in_scope:
                 return rules.anchor_default, None
             _, best = min(in_scope, key=lambda dc: (dc[0], dc[1].direction != "post"))
             return CUE_VALUE[best.cls], low[best.start:best.end]
-        for cls in (PNU, NEG, UNC, UNC_SHORT):
+        for cls in (PNU, NEG, NEG_NEAR, UNC, UNC_SHORT):
             hits = [(d, c) for d, c in in_scope if c.cls == cls]
             if hits:
                 _, best = min(hits, key=lambda dc: dc[0])

@@ -112,6 +112,16 @@ def test_negation_does_not_cross_sentences():
     assert got["Pneumothorax"] == 0 and got["Pleural Effusion"] == 1
 
 
+def test_is_normal_reaches_only_its_subject():
+    assert lab("Interstitial markings are normal.")["Lung Opacity"] == 0
+    got = lab("Pleural effusion with heart size that is normal.")
+    assert got["Pleural Effusion"] == 1 and got["Cardiomegaly"] == 0
+    # an anchor's descriptor reaches across a list
+    got = lab("Heart size, mediastinal contour, and pulmonary vascularity are within normal limits.")
+    assert got["Cardiomegaly"] == 0 and got["Enlarged Cardiomediastinum"] == 0
+    assert lab("Normal interstitial markings.")["No Finding"] == 1
+
+
 def test_not_seen_on_prior_is_not_a_negation():
     assert lab("New left lower lobe opacity, not seen on the prior study.")["Lung Opacity"] == 1
 
