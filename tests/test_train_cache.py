@@ -52,6 +52,7 @@ def test_no_cache_always_computes():
     nc.features(["k"], ["x"], compute)
     nc.features(["k"], ["x"], compute)
     assert len(calls) == 2
+    assert nc.features([], [], compute) == [] and len(calls) == 2  # an encoder never sees an empty batch
 
 
 def test_fingerprint_changes_with_weights_and_preprocessing():

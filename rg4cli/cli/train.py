@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from .common import ImageRootOpt, InputArg, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
+from .common import ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
 
 TASKS = ("generator", "labeler", "discbert")
 
@@ -22,7 +22,8 @@ def _main_process_log(message: str) -> None:
 
 @handle_errors
 def train(
-    train_file: InputArg = "-",
+    train_file: Annotated[str, typer.Argument(
+        help="Training records (JSONL, .gz too); read once per run, so a file, not stdin.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Model directory to write (created). It also holds checkpoints/, metrics.jsonl, "
         "train_config.json and train_summary.json.")] = None,
@@ -43,6 +44,15 @@ def train(
         "--init", help="Start from this model directory (generator stage 2: the stage-1 output; classifiers: an "
         "rg4 classifier directory or a public checkpoint file).")] = None,
     image_root: ImageRootOpt = None,
+    image_encoder: Annotated[Optional[str], typer.Option(
+        "--image-encoder", help="--preset paper: image encoder directory or cached hub id (default "
+        "microsoft/rad-dino).")] = None,
+    text_encoder: Annotated[Optional[str], typer.Option(
+        "--text-encoder", help="--preset paper: text encoder (and its tokenizer) directory or cached hub id "
+        "(default microsoft/BiomedVLP-CXR-BERT-specialized).")] = None,
+    decoder: Annotated[Optional[str], typer.Option(
+        "--decoder", help="--preset paper: decoder LLM (and its tokenizer) directory or cached hub id (default "
+        "lmsys/vicuna-7b-v1.5).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Passes over the training data.")] = 2,
     max_steps: Annotated[Optional[int], typer.Option(
         "--max-steps", help="Stop after this many optimizer steps (overrides --epochs; the schedule spans "
@@ -96,7 +106,9 @@ def train(
     `rg4 label --backend chexbert --checkpoint DIR` or `rg4 hallucination --backend discbert
     --model DIR` read it), checkpoints/ for --resume, metrics.jsonl (one line per step and
     per validation) and train_summary.json. Prints the summary as JSON on stdout.
-    Runs on one device as is and on many with `accelerate launch -m rg4cli train ...`.
+    Runs on one device as is and on many with `accelerate launch -m rg4cli train ...`
+    (several CPU processes: `accelerate launch --multi_gpu --num_processes N -m rg4cli train
+    ...` on a machine without GPUs joins them in a gloo group).
 
     \b
     Example:
@@ -121,6 +133,15 @@ def train(
     if output.exists() and not output.is_dir():
         raise InputError(f"-o {output}: exists and is not a directory")
 
+    overrides: dict = {}
+    for key, value in (("image_encoder", image_encoder), ("text_encoder", text_encoder), ("decoder", decoder)):
+        if value is not None:
+            if preset != "paper" or task != "generator" or init is not None:
+                raise InputError(f"--{key.replace('_', '-')} applies to --task generator --preset paper without "
+                                 "--init (a model directory names its own components)")
+            overrides[key] = value
+            overrides[{"text_encoder": "text_tokenizer", "decoder": "tokenizer"}.get(key, key)] = value
+
     if task == "generator":
         from ..training.generator import GeneratorTask
 
@@ -128,7 +149,8 @@ def train(
             train_path=train_file, out_dir=output, preset=preset, fusion=fusion, stage=stage,
             init=str(init) if init else None, image_root=image_root, batch_size=batch_size, tlw=tlw, lam=lam,
             settings=settings, use_cache=not no_cache, cache_dir=cache_dir, val_path=str(val) if val else None,
-            val_limit=val_limit, val_max_new_tokens=val_max_new_tokens, on_error=on_error, log=_main_process_log)
+            val_limit=val_limit, val_max_new_tokens=val_max_new_tokens, on_error=on_error, model_overrides=overrides,
+            log=_main_process_log)
         default_lr = 3e-4
         task_config = engine_task.describe()
     else:

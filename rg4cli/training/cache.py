@@ -183,7 +183,7 @@ class NoCache:
     def features(self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[Features]]
                  ) -> list[Features]:
         self.misses += len(inputs)
-        return list(compute(list(inputs)))
+        return list(compute(list(inputs))) if inputs else []
 
     def flush(self) -> None:
         pass
