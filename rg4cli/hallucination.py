@@ -220,7 +220,8 @@ def _build_tables(data: dict) -> dict[str, _CategoryTable]:
             category=cat,
             regex=_compile(_fast_alternation("|".join(parts)), f"categories.{cat}"),
             rules=rules,
-            exclude=_compile("|".join(f"(?:{x})" for x in excl), f"categories.{cat}.exclude") if excl else None,
+            exclude=_compile(_fast_alternation("|".join(f"(?:{x})" for x in excl)), f"categories.{cat}.exclude")
+            if excl else None,
             sentence_filters=rule_filters,
         )
     return tables
@@ -235,7 +236,7 @@ def _fast_alternation(pattern: str) -> str:
     (a branch may start with any word character), the pattern is returned unchanged.
     """
     chars = _first_chars(pattern)
-    if not chars or len(chars) > 40:
+    if not chars or len(chars) > 45:
         return pattern
     cls = "".join(re.escape(c) for c in sorted(chars | {c.upper() for c in chars}))
     return f"(?=[{cls}])(?:{pattern})"
@@ -267,6 +268,8 @@ def _first_chars(pattern: str) -> set[str] | None:
                         out.add(chr(a).lower())
                     elif o is sre_c.RANGE and a[1] - a[0] < 40:
                         out |= {chr(x).lower() for x in range(a[0], a[1] + 1)}
+                    elif o is sre_c.CATEGORY and a is sre_c.CATEGORY_DIGIT:
+                        out |= set("0123456789")
                     else:
                         return None, False
                 return out, False
@@ -340,15 +343,20 @@ class RulesJudge:
             found = list(table.regex.finditer(text))
             if not found:
                 continue
-            excluded = [m.span() for m in table.exclude.finditer(text)] if table.exclude is not None else []
+            # Exclusions are looked for only in the sentences that hold a hit (they never
+            # cross a sentence): most of a report is never scanned twice.
+            excluded: dict[tuple[int, int], list[tuple[int, int]]] = {}
             for m in found:
                 start, end = m.span()
                 if start == end:
                     continue
-                if any(s < end and start < e for s, e in excluded):
-                    continue
-                group = m.lastgroup
                 sent = _sentence_of(spans, starts, start, end, len(text))
+                if table.exclude is not None:
+                    if sent not in excluded:
+                        excluded[sent] = [x.span() for x in table.exclude.finditer(text, sent[0], sent[1])]
+                    if any(s < end and start < e for s, e in excluded[sent]):
+                        continue
+                group = m.lastgroup
                 filt = table.sentence_filters.get(group)
                 if filt is not None and filt.search(text, sent[0], sent[1]):
                     continue
