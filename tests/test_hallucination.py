@@ -97,6 +97,7 @@ POSITIVE = {
         "Dr. ___ is aware of the findings.",
         "A message was left with the covering physician.",
         "The above findings were shared with the covering physician.",
+        "Clinical team aware.",
     ],
 }
 
@@ -124,6 +125,7 @@ NEGATIVE = {
         "It remains unclear whether this represents atelectasis or pneumonia.",
         "The left lung is smaller than the right.",
         "Evaluate prior to surgery.",
+        "Compared to the right lung, the left lung is more lucent.",
     ],
     "pp": [
         "Heart size is normal.",
