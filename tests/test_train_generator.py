@@ -181,6 +181,9 @@ def test_cli_errors_name_the_problem(phantom, tmp_path):
     bad = write_jsonl(tmp_path / "bad.jsonl", recs)
     res = runner.invoke(app, ["train", "--image-root", str(phantom["root"]), "-o", str(tmp_path / "y"), str(bad)])
     assert res.exit_code == 2 and "bad.jsonl:2: sentence_weights: item 0" in res.output
+    res = runner.invoke(app, ["train", "--stage", "2", "--init", str(tmp_path), "-o", str(tmp_path / "w"),
+                              str(phantom["sn"])])
+    assert res.exit_code == 2 and "not an rg4 model directory" in res.output
     res = runner.invoke(app, ["train", "--stage", "2", "--init", str(tmp_path), "--settings", "sn,xx",
                               "-o", str(tmp_path / "z"), str(phantom["sn"])])
     assert res.exit_code == 2 and "unknown setting 'xx'" in res.output

@@ -48,6 +48,10 @@ class GeneratorTask:
             raise InputError(f"--stage must be 1 or 2, got {stage!r}")
         if stage == 2 and not init:
             raise InputError("--stage 2 needs --init STAGE1_DIR (the model `rg4 train --stage 1` wrote)")
+        self.settings = parse_settings(settings)
+        if init and not (Path(init) / "rg4_model.json").is_file():
+            raise InputError(f"--init {init}: not an rg4 model directory (no rg4_model.json; "
+                             "`rg4 train --stage 1 -o DIR` writes one)")
         if tlw not in TLW_MODES:
             raise InputError(f"--tlw must be one of {', '.join(TLW_MODES)}, got {tlw!r}")
         if lam is not None and lam <= 0:
@@ -57,7 +61,6 @@ class GeneratorTask:
         self.image_root = image_root
         self.batch_size = batch_size
         self.tlw, self.lam = tlw, lam
-        self.settings = parse_settings(settings)
         self.use_cache = use_cache
         self.cache_root = Path(cache_dir) if cache_dir else default_cache_root()
         self.model_overrides = model_overrides or {}
@@ -156,6 +159,12 @@ class GeneratorTask:
         return self.text_cache.features([content_key(t) for t in texts], texts, compute)
 
     def features(self, examples: list[GeneratorExample]):
+        # The frozen encoders run in their own dtype, outside the trainer's autocast, so a
+        # cached feature is the same whichever precision the training run used.
+        with torch.autocast(self.model.device.type, enabled=False):
+            return self._features(examples)
+
+    def _features(self, examples: list[GeneratorExample]):
         from ..model import StudyFeatures
 
         frontal = self._image_features([ex.frontal for ex in examples])
