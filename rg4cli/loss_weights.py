@@ -25,14 +25,16 @@ Choices the paper leaves open, and rg4's defaults (each one a parameter):
   nodes; token attribution = sum over the embedding dimension (see attribution.py).
 - Sign: signed by default (a token that argues against the label scores below 0,
   matching Alg. 1's c_i = -1 start); `absolute=True` uses |attribution|.
-- Normalisation: each label's map is divided by its largest |attribution| over the
-  report's tokens (`normalize="label"`, scores in [-1, 1], so a weakly predicted
-  label still marks its sentence); `normalize="report"` takes the max over labels
-  first and divides by the report's largest |score|.
-- Smoothing: over the report's word pieces ([CLS]/[SEP] excluded), sigma in tokens
-  (default 1; 0 turns smoothing off); the kernel is truncated at 3 sigma and
-  renormalised to sum 1 where it overhangs the report's ends, so smoothing never
-  changes the scale the threshold is compared with.
+- Smoothing: over the report's word pieces ([CLS]/[SEP] excluded), sigma in word
+  pieces (default 1; 0 turns it off); the kernel is truncated at 3 sigma and
+  renormalised to sum 1 where it overhangs the report's ends.
+- Normalisation (after smoothing): each label's smoothed map is divided by its
+  largest |value| before the max over labels (`normalize="label"`, default: scores
+  in [-1, 1], and every attributed label's strongest region reaches 1, so a weakly
+  predicted label still marks its sentence); `normalize="report"` takes the max
+  over labels, smooths, and divides by the report's largest |score|. Normalising
+  after smoothing keeps the threshold relative to the strongest region whatever
+  sigma is (smoothing a one-token peak with sigma 1 would otherwise cut it to 0.4).
 - Word piece -> characters: the tokenizer's offsets; a word piece belongs to the
   sentence (rg4cli.sentences.split_sentences) that contains its first character;
   a sentence's score is the largest smoothed score of its word pieces.
@@ -118,18 +120,31 @@ def attribution_targets(labels: dict[str, Any]) -> list[tuple[str, int]]:
 
 # ---- from token scores to sentence weights ---------------------------------------
 
-def combine_label_maps(attributions: np.ndarray, normalize: str = "label", absolute: bool = False) -> np.ndarray:
-    """(labels, T) attributions -> (T,) per-token score: normalised, max over labels."""
-    attr = np.abs(attributions) if absolute else np.asarray(attributions, dtype=np.float64)
+def token_scores(attributions: np.ndarray, sigma: float = 1.0, normalize: str = "label",
+                 absolute: bool = False) -> np.ndarray:
+    """(labels, T) attributions -> (T,) per-token scores in [-1, 1] (Alg. 1 lines 1-7).
+
+    label: smooth each label's map, divide it by its largest |value|, max over labels;
+    report: max over labels, smooth, divide by the largest |value|. Smoothing is
+    linear, so smoothing before the max differs from Alg. 1's order only where two
+    labels' maps overlap; normalising after smoothing makes each label's (report's)
+    strongest region reach 1 whatever sigma is, so the threshold keeps its meaning.
+    """
+    attr = np.asarray(attributions, dtype=np.float64)
+    if absolute:
+        attr = np.abs(attr)
     if attr.shape[0] == 0:
-        return np.full(attr.shape[1], -1.0)
+        return np.full(attr.shape[1], -1.0)  # Alg. 1's initial c_i
     if normalize == "label":
-        scale = np.abs(attr).max(axis=1, keepdims=True)
-        attr = np.divide(attr, scale, out=np.zeros_like(attr), where=scale > 0)
-        return attr.max(axis=0)
-    combined = attr.max(axis=0)
-    scale = np.abs(combined).max()
-    return combined / scale if scale > 0 else np.zeros_like(combined)
+        return np.max([_unit(gaussian_smooth(row, sigma)) for row in attr], axis=0)
+    if normalize == "report":
+        return _unit(gaussian_smooth(attr.max(axis=0), sigma))
+    raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")
+
+
+def _unit(scores: np.ndarray) -> np.ndarray:
+    scale = np.abs(scores).max() if scores.size else 0.0
+    return scores / scale if scale > 0 else np.zeros_like(scores)
 
 
 def gaussian_smooth(scores: np.ndarray, sigma: float) -> np.ndarray:
@@ -140,8 +155,9 @@ def gaussian_smooth(scores: np.ndarray, sigma: float) -> np.ndarray:
     radius = max(1, int(math.ceil(3 * sigma)))
     k = np.arange(-radius, radius + 1)
     kernel = np.exp(-(k ** 2) / (2 * sigma ** 2))
-    num = np.convolve(scores, kernel, mode="same")
-    den = np.convolve(np.ones_like(scores), kernel, mode="same")
+    # Zero-padded "valid" convolution: exactly one output per token for any kernel length.
+    num = np.convolve(np.pad(scores, radius), kernel, mode="valid")
+    den = np.convolve(np.pad(np.ones_like(scores), radius), kernel, mode="valid")
     return num / den
 
 
@@ -247,8 +263,8 @@ class IGWeigher:
         """Alg. 1 lines 2-7: normalised max over labels, smoothed; None if nothing attributed."""
         if not attribution.targets:
             return None
-        combined = combine_label_maps(attribution.attributions, self.settings.normalize, self.settings.absolute)
-        return gaussian_smooth(combined, self.settings.sigma)
+        s = self.settings
+        return token_scores(attribution.attributions, s.sigma, s.normalize, s.absolute)
 
     def weigh(self, texts: Sequence[str], labels: Sequence[dict[str, Any] | None]) -> list[list[dict[str, Any]]]:
         """Sentence weights per text; a None label set is predicted by the labeler itself."""

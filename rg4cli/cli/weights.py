@@ -41,13 +41,13 @@ def weights(
     sigma: Annotated[float, typer.Option(
         "--sigma", help="Gaussian smoothing width in word pieces (0: off).")] = 1.0,
     normalize: Annotated[str, typer.Option(
-        "--normalize", help="label: divide each label's map by its max |attribution| before the max over labels; "
-        "report: max over labels first, then divide by the report's max |score|.")] = "label",
+        "--normalize", help="label: smooth each label's map and divide it by its max |value|, then max over "
+        "labels; report: max over labels, smooth, divide by the report's max |value|.")] = "label",
     absolute: Annotated[bool, typer.Option(
         "--abs/--signed", help="Use |attribution| instead of the signed attribution.")] = False,
     text: TextOpt = "auto",
     batch_size: Annotated[int, typer.Option(
-        "--batch-size", help="Interpolated sequences per IG forward/backward pass (memory knob).")] = 128,
+        "--batch-size", help="Interpolated sequences per IG forward pass (memory knob).")] = 128,
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
@@ -65,13 +65,15 @@ def weights(
     among the first 13 observations, Integrated Gradients of that head's positive
     (resp. uncertain) logit with respect to the word-piece embeddings (baseline
     --baseline, --steps Gauss-Legendre nodes, summed over the embedding dimension,
-    signed unless --abs); each label's map divided by its max |attribution|
-    (--normalize); max over labels; Gaussian smoothing over word pieces (--sigma);
-    word pieces mapped to sentences by their character offsets. A sentence whose best
+    signed unless --abs); Gaussian smoothing over word pieces (--sigma); each
+    label's map divided by its max |value| (--normalize), so its strongest region
+    scores 1; max over labels; word pieces mapped to sentences by their character
+    offsets (a sentence scores its best word piece). A sentence whose best
     score exceeds --threshold gets weight --lam, the others 1. Reports without a
     positive/uncertain label, and text past the labeler's 512 word pieces, get 1 with
-    score null. All (label, step) pairs of up to 32 reports go through the labeler
-    in chunks of --batch-size sequences, one forward/backward each.
+    score null. The interpolated sequences of up to 32 reports go through the labeler
+    in chunks of --batch-size: one forward pass per chunk (a report's labels share
+    it) and one backward pass per label.
 
     Rules backend: a sentence gets --lam when the rules labeler finds a positive or
     uncertain mention there (of the record's positive/uncertain observations, when
@@ -100,9 +102,10 @@ def weights(
     reader = RecordReader(input, on_error=on_error, log=log)
     if backend == "ig":
         from ..classifiers import load_classifier
+        from ..labeling import resolve_device
 
         clf = load_classifier(labeler, "labeler", bert=bert)
-        weigher = IGWeigher(clf, settings, device=_device(device), batch_size=batch_size)
+        weigher = IGWeigher(clf, settings, device=resolve_device(device), batch_size=batch_size)
         meta = {**settings.meta("ig"), "labeler": clf.source}
     else:
         weigher = RulesWeigher(settings)
@@ -152,13 +155,3 @@ def _text_field(record: dict, which: str) -> str:
         return which
     report = record.get("report")
     return "report" if isinstance(report, str) and report.strip() else "findings+impression"
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name != "auto":
-        return name
-    if torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
