@@ -218,6 +218,9 @@ class LazyLabeler:
             from .labeling import make_labeler
 
             c = self.config
+            if c.labeler == "chexbert" and not c.checkpoint:
+                raise InputError(f"labelling {len(texts)} report(s) with --labeler chexbert needs --checkpoint "
+                                 "(chexbert.pth with --bert DIR, or an rg4 labeler model dir)")
             self._labeler = make_labeler(backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert,
                                          device=c.device, batch_size=c.batch_size)
         return list(self._labeler.label(texts))

@@ -338,6 +338,9 @@ def test_bad_records_name_file_line_field(files, tmp_path):
     path = _write(tmp_path / "badlab.jsonl", recs)
     with pytest.raises(InputError, match=r":3: labels: unknown observation"):
         scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False))
+    with pytest.raises(InputError, match="--labeler chexbert needs --checkpoint"):
+        scoring.score_files(files["good"], files["ref"], scoring.ScoreConfig(meteor=False, relabel=True,
+                                                                             labeler="chexbert"))
     with pytest.raises(InputError, match="--tokenize"):
         scoring.score_files(files["good"], files["ref"], scoring.ScoreConfig(meteor=False, tokenize="bpe"))
 

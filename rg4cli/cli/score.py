@@ -78,7 +78,10 @@ rouge_l, cider, ce_f1_{{14,5}}_{{unc_pos,unc_neg}}, input_agnostic).
 
 NLG metrics are pycocoevalcap's scorers called directly on prepared text, as
 R2Gen, R2GenGPT and the LLM-RG4 code do (--tokenize r2gen, the default); CIDEr's
-IDF comes from the evaluated pairs; one METEOR 1.5 JVM per run. SPICE is not
+IDF comes from the evaluated pairs; one METEOR 1.5 JVM per run. The r2gen
+cleaning is what those papers apply to references (and what their models learn
+to write); applying it to text that is already cleaned changes only spacing
+around ":" (ROUGE-L splits on single spaces). SPICE is not
 offered (pycocoevalcap's SPICE downloads CoreNLP at run time). Clinical efficacy
 uses the records' labels (--labels-field) where present, otherwise --labeler;
 both uncertain conventions are always reported: unc_pos counts uncertain as
