@@ -205,25 +205,31 @@ def build_system(pairs: Sequence[Pair], config: ScoreConfig, *, input_name: str,
 # ---- labels ----------------------------------------------------------------------
 
 class LazyLabeler:
-    """`labeling.make_labeler(...)`, built on first use and shared by every side."""
+    """`labeling.make_labeler(...)`, built on first use and shared by every side.
+
+    Labels are cached by text: references are labelled once even with --against,
+    and repeated texts (templated normal reports) once.
+    """
 
     def __init__(self, config: ScoreConfig):
         self.config = config
         self._labeler = None
+        self._cache: dict[str, dict] = {}
 
     def label(self, texts: list[str]) -> list[dict]:
-        if not texts:
-            return []
-        if self._labeler is None:
-            from .labeling import make_labeler
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if todo:
+            if self._labeler is None:
+                from .labeling import make_labeler
 
-            c = self.config
-            if c.labeler == "chexbert" and not c.checkpoint:
-                raise InputError(f"labelling {len(texts)} report(s) with --labeler chexbert needs --checkpoint "
-                                 "(chexbert.pth with --bert DIR, or an rg4 labeler model dir)")
-            self._labeler = make_labeler(backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert,
-                                         device=c.device, batch_size=c.batch_size)
-        return list(self._labeler.label(texts))
+                c = self.config
+                if c.labeler == "chexbert" and not c.checkpoint:
+                    raise InputError(f"labelling {len(todo)} report(s) with --labeler chexbert needs --checkpoint "
+                                     "(chexbert.pth with --bert DIR, or an rg4 labeler model dir)")
+                self._labeler = make_labeler(backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert,
+                                             device=c.device, batch_size=c.batch_size)
+            self._cache.update(zip(todo, self._labeler.label(todo)))
+        return [dict(self._cache[t]) for t in texts]
 
 
 def collect_labels(records: Sequence[dict], lines: Sequence[int | None], texts: Sequence[str], *,

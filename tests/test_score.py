@@ -410,3 +410,21 @@ def test_cli_with_meteor_on_real_reports(iu_dir, tmp_path):
     s = json.loads(result.stdout)
     assert 0 < s["overall"]["meteor"] < 1 and 0 < s["overall"]["bleu_4"] < 1
     assert s["config"]["labels"]["ref"]["labeled"] == 60
+
+
+def test_labeler_labels_each_distinct_text_once():
+    calls = []
+
+    class Counting:
+        def label(self, texts):
+            calls.append(list(texts))
+            return [_lab(edema=1 if "edema" in t else None) for t in texts]
+
+    lab = scoring.LazyLabeler(scoring.ScoreConfig())
+    lab._labeler = Counting()
+    first = lab.label(["edema.", "clear.", "edema."])
+    again = lab.label(["clear.", "edema.", "new edema."])
+    assert calls == [["edema.", "clear."], ["new edema."]]
+    assert [x["Edema"] for x in first + again] == [1, None, 1, None, 1, 1]
+    first[0]["Edema"] = 0  # callers get copies, the cache stays intact
+    assert lab.label(["edema."])[0]["Edema"] == 1
