@@ -150,3 +150,21 @@ def test_cli_trains_and_reports_bad_records(data, tmp_path):
     res = runner.invoke(app, ["train", "--task", "labeler", "--settings", "sn", "-o", str(tmp_path / "b2"),
                               str(train_path)])
     assert res.exit_code == 2 and "--settings applies to --task generator only" in res.output
+
+
+def test_init_from_a_pretrained_bert_directory(data, tmp_path):
+    from transformers import BertModel
+
+    from rg4cli.classifiers import tiny_bert_config
+    from rg4cli.tokenizer import build_wordpiece_tokenizer
+
+    train_path, _ = data
+    tokenizer = build_wordpiece_tokenizer([r["findings"] for r in make_records(20)], vocab_size=300)
+    torch.manual_seed(7)
+    bert = BertModel(tiny_bert_config(len(tokenizer)), add_pooling_layer=False)
+    bert.save_pretrained(str(tmp_path / "bert"))
+    tokenizer.save_pretrained(str(tmp_path / "bert"))
+    task = ClassifierTask("labeler", str(train_path), tmp_path / "out", init=str(tmp_path / "bert"))
+    model = task.build_model()
+    assert all(torch.equal(v, bert.state_dict()[k]) for k, v in model.bert.state_dict().items())
+    assert len(model.linear_heads) == 14

@@ -42,7 +42,8 @@ def train(
                                        "STAGE1_DIR).")] = 1,
     init: Annotated[Optional[Path], typer.Option(
         "--init", help="Start from this model directory (generator stage 2: the stage-1 output; classifiers: an "
-        "rg4 classifier directory or a public checkpoint file).")] = None,
+        "rg4 classifier directory, a public checkpoint file, or a pretrained BERT directory to put new heads "
+        "on).")] = None,
     image_root: ImageRootOpt = None,
     image_encoder: Annotated[Optional[str], typer.Option(
         "--image-encoder", help="--preset paper: image encoder directory or cached hub id (default "
@@ -170,6 +171,10 @@ def train(
         lr=lr if lr is not None else default_lr, checkpoint_every=checkpoint_every, resume=resume, seed=seed,
         mixed_precision=precision, val_every=val_every, progress=not quiet, task_config=task_config)
     result = run_engine(engine_task, config, log=_main_process_log)
+    if hasattr(engine_task, "cache_stats") and not no_cache:
+        stats = engine_task.cache_stats()
+        _main_process_log("encoder cache (this process): " + ", ".join(
+            f"{name} {s['hits']} hit(s), {s['misses']} computed" for name, s in stats.items()))
 
     from ..training.engine import process_state
 

@@ -12,7 +12,8 @@
 Both read the report text chosen by `--text` (default auto: `report`, else findings
 + impression). From scratch (`--preset tiny|paper`) the WordPiece vocabulary is built
 from the training texts; `--init` continues from an rg4 classifier directory or a
-public checkpoint. The output directory is what `rg4 label --backend chexbert
+public checkpoint, or puts new heads on a pretrained BERT directory (config.json +
+weights + vocabulary, e.g. bert-base-uncased, as CheXbert started). The output directory is what `rg4 label --backend chexbert
 --checkpoint DIR` and `rg4 hallucination --backend discbert --model DIR` read.
 """
 
@@ -27,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..classifiers import (DISCBERT_HEADS, Classifier, load_classifier, save_classifier_dir, tiny_bert_config)
+from ..classifiers import (CLASSIFIER_CONFIG, DISCBERT_HEADS, Classifier, load_classifier, save_classifier_dir,
+                           tiny_bert_config)
 from ..errors import InputError
 from ..observations import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS
 from ..record import text_of
@@ -169,12 +171,20 @@ class ClassifierTask:
 
         from ..tokenizer import build_wordpiece_tokenizer
 
-        if self.init:
-            clf = load_classifier(self.init, self.task)
+        init = Path(self.init) if self.init else None
+        if init is not None and init.is_dir() and not (init / CLASSIFIER_CONFIG).is_file() \
+                and (init / "config.json").is_file():
+            clf = self._from_pretrained_bert(init)
+        elif init is not None:
+            clf = load_classifier(init, self.task)
             clf.model.train()
         else:
             tok_dir = self.out_dir / TOKENIZER_DIR
             state = process_state()
+            if state.is_main_process and not getattr(self, "resuming", False) and tok_dir.exists():
+                import shutil
+
+                shutil.rmtree(tok_dir)  # left by an earlier run that never checkpointed
             # One process builds the vocabulary, the others (and a resumed run) read it.
             with state.main_process_first():
                 if (tok_dir / "tokenizer.json").is_file():
@@ -195,6 +205,22 @@ class ClassifierTask:
         self.clf = clf
         self._encoded = self._encode(self.train.texts)
         return clf.model
+
+    def _from_pretrained_bert(self, path: Path) -> Classifier:
+        """New heads on a pretrained BERT directory (how CheXbert itself started: from BERT weights)."""
+        from transformers import AutoTokenizer, BertModel
+
+        from ..classifiers import new_classifier
+
+        try:
+            bert = BertModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"--init {path}: cannot load a BERT from it ({str(exc).splitlines()[0][:160]})") from exc
+        clf = new_classifier(self.task, tokenizer, bert.config)
+        clf.model.bert.load_state_dict(bert.state_dict())
+        clf.source = str(path)
+        return clf
 
     def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
         enc = self.clf.tokenizer(texts, padding="longest", truncation=True, max_length=self.clf.max_length,

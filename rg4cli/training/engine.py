@@ -294,6 +294,9 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
                          "or choose a new output directory", source=str(out_dir))
 
     set_seed(config.seed)
+    # Tasks keep run-specific build artefacts (vocabularies, the tiny preset's frozen parts) in
+    # OUT/checkpoints: a resumed run reuses them, a new run must not.
+    task.resuming = bool(config.resume and checkpoints)
     model = task.build_model()
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:

@@ -98,6 +98,10 @@ class GeneratorTask:
                 self.fusion = model.config.fusion
         else:
             init_dir = self.out_dir / INIT_MODEL_DIR
+            if state.is_main_process and not getattr(self, "resuming", False) and init_dir.exists():
+                import shutil
+
+                shutil.rmtree(init_dir)  # left by an earlier run that never checkpointed
             with state.main_process_first():
                 if (init_dir / "rg4_model.json").is_file():
                     model = load_model_dir(init_dir, device=device, stage=self.stage)
