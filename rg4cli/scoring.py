@@ -224,8 +224,9 @@ class LazyLabeler:
 
                 c = self.config
                 if c.labeler == "chexbert" and not c.checkpoint:
-                    raise InputError(f"labelling {len(todo)} report(s) with --labeler chexbert needs --checkpoint "
-                                     "(chexbert.pth with --bert DIR, or an rg4 labeler model dir)")
+                    raise InputError(f"labelling {len(todo)} report(s) with --labeler chexbert needs "
+                                     "--labeler-model (chexbert.pth with --labeler-bert DIR, or an rg4 labeler "
+                                     "model dir)")
                 self._labeler = make_labeler(backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert,
                                              device=c.device, batch_size=c.batch_size)
             self._cache.update(zip(todo, self._labeler.label(todo)))

@@ -338,7 +338,7 @@ def test_bad_records_name_file_line_field(files, tmp_path):
     path = _write(tmp_path / "badlab.jsonl", recs)
     with pytest.raises(InputError, match=r":3: labels: unknown observation"):
         scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False))
-    with pytest.raises(InputError, match="--labeler chexbert needs --checkpoint"):
+    with pytest.raises(InputError, match="--labeler chexbert needs --labeler-model"):
         scoring.score_files(files["good"], files["ref"], scoring.ScoreConfig(meteor=False, relabel=True,
                                                                              labeler="chexbert"))
     with pytest.raises(InputError, match="--tokenize"):
@@ -386,6 +386,9 @@ def test_cli_errors_exit_2(files, tmp_path):
     result = CliRunner().invoke(app, ["score", path, "--ref", files["ref"], "--no-meteor", "--on-missing", "skip",
                                       "-q"])
     assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 10
+    result = CliRunner().invoke(app, ["score", path, "--ref", files["ref"], "--on-missing", "skip", "--relabel",
+                                      "--labeler", "chexbert", "--no-meteor"])
+    assert result.exit_code == 2 and "--labeler-model" in result.stderr
 
 
 def test_cli_help_lists_keys():

@@ -30,10 +30,12 @@ def score(
                                           "Java), none (raw text, whitespace tokens).")] = "r2gen",
     labeler: Annotated[str, typer.Option("--labeler", help="Labeler for records without labels: rules or "
                                          "chexbert.")] = "rules",
-    checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="CheXbert checkpoint (chexbert.pth or an "
-                                                      "rg4 model dir) for --labeler chexbert.")] = None,
-    bert: Annotated[Optional[str], typer.Option("--bert", help="BERT config/tokenizer dir for --labeler "
-                                                "chexbert.")] = None,
+    checkpoint: Annotated[Optional[str], typer.Option("--labeler-model", "--checkpoint",
+                                                      help="For --labeler chexbert: chexbert.pth (then also "
+                                                      "--labeler-bert) or a directory from `rg4 train --task "
+                                                      "labeler`.")] = None,
+    bert: Annotated[Optional[str], typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for "
+                                                "the official chexbert.pth.")] = None,
     device: DeviceOpt = "cpu",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = 32,
     labels_field: Annotated[str, typer.Option("--labels-field", help="Record field holding precomputed labels "
