@@ -84,7 +84,7 @@ class ScoreConfig:
     labeler: str = "rules"
     checkpoint: str | None = None
     bert: str | None = None
-    device: str = "cpu"
+    device: str = "auto"
     batch_size: int = 32
     labels_field: str = "labels"
     relabel: bool = False

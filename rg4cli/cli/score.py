@@ -36,7 +36,7 @@ def score(
                                                       "labeler`.")] = None,
     bert: Annotated[Optional[str], typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for "
                                                 "the official chexbert.pth.")] = None,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = 32,
     labels_field: Annotated[str, typer.Option("--labels-field", help="Record field holding precomputed labels "
                                               "(used on both sides when present).")] = "labels",
