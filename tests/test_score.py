@@ -431,3 +431,20 @@ def test_labeler_labels_each_distinct_text_once():
     assert [x["Edema"] for x in first + again] == [1, None, 1, None, 1, 1]
     first[0]["Edema"] = 0  # callers get copies, the cache stays intact
     assert lab.label(["edema."])[0]["Edema"] == 1
+
+
+def test_settings_from_field_or_inputs_or_none(files, tmp_path):
+    refs = [{k: v for k, v in r.items() if k not in ("frontal", "lateral", "prior_report")} for r in files["refs"]]
+    plain = _write(tmp_path / "plain.jsonl", refs)
+    s = scoring.score_files(files["good"], plain, scoring.ScoreConfig(meteor=False)).summary
+    assert s["by_setting"] == {} and s["overall"]["n"] == 24  # no inputs, no setting field: overall only
+    recs = [json.loads(x) for x in open(files["good"])]
+    for i, r in enumerate(recs):
+        r["setting"] = "sw" if i < 20 else "mw"
+    stated = _write(tmp_path / "stated.jsonl", recs)
+    s = scoring.score_files(stated, plain, scoring.ScoreConfig(meteor=False)).summary
+    assert {k: v["n"] for k, v in s["by_setting"].items()} == {"sw": 20, "mw": 4}
+    recs[7]["setting"] = "xx"
+    bad = _write(tmp_path / "badsetting.jsonl", recs)
+    with pytest.raises(InputError, match=r":8: setting: expected one of sn, sw, mn, mw"):
+        scoring.score_files(bad, plain, scoring.ScoreConfig(meteor=False))
