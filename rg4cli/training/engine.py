@@ -27,6 +27,7 @@ number of steps, as accelerate's own `even_batches` does).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -258,6 +259,25 @@ def _trim_metrics(path: Path, up_to_step: int) -> None:
     path.write_text("".join(l + "\n" for l in kept), encoding="utf-8")
 
 
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send file descriptor 1 to stderr for a while: native libraries (the `tokenizers`
+    trainers' progress output) write there, and stdout carries data only."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no usable fd 1 (embedded use): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 @dataclass
 class TrainResult:
     out_dir: Path
@@ -297,7 +317,8 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
     # Tasks keep run-specific build artefacts (vocabularies, the tiny preset's frozen parts) in
     # OUT/checkpoints: a resumed run reuses them, a new run must not.
     task.resuming = bool(config.resume and checkpoints)
-    model = task.build_model()
+    with stdout_to_stderr():
+        model = task.build_model()
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise Rg4Error(f"task {task.name}: the model has no trainable parameters")
