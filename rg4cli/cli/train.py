@@ -151,7 +151,7 @@ def train(
             init=str(init) if init else None, image_root=image_root, batch_size=batch_size, tlw=tlw, lam=lam,
             settings=settings, use_cache=not no_cache, cache_dir=cache_dir, val_path=str(val) if val else None,
             val_limit=val_limit, val_max_new_tokens=val_max_new_tokens, on_error=on_error, model_overrides=overrides,
-            log=_main_process_log)
+            seed=seed, log=_main_process_log)
         default_lr = 3e-4
         task_config = engine_task.describe()
     else:

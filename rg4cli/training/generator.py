@@ -43,6 +43,7 @@ class GeneratorTask:
                  tlw: str = "paper", lam: float | None = None, settings: str | None = None, use_cache: bool = True,
                  cache_dir=None, val_path: str | None = None, val_limit: int | None = None,
                  val_max_new_tokens: int | None = None, on_error: str = "fail", model_overrides: dict | None = None,
+                 seed: int = 0,
                  log: Callable[[str], None] = lambda m: None):
         if stage not in (1, 2):
             raise InputError(f"--stage must be 1 or 2, got {stage!r}")
@@ -64,6 +65,7 @@ class GeneratorTask:
         self.use_cache = use_cache
         self.cache_root = Path(cache_dir) if cache_dir else default_cache_root()
         self.model_overrides = model_overrides or {}
+        self.seed = seed  # initialises the fusion (and the tiny preset's random components)
         self.log = log
         self.examples: list[GeneratorExample] = read_generator_examples(
             train_path, image_root=image_root, stage=stage, settings=self.settings, on_error=on_error, log=log)
@@ -110,7 +112,7 @@ class GeneratorTask:
                     texts += [t for ex in self.examples for t in (ex.study.indication, ex.study.history,
                                                                   ex.study.prior_report) if t]
                     model = build_model(self.preset, tokenizer_texts=texts, fusion=self.fusion, stage=self.stage,
-                                        seed=0, device=device, **self.model_overrides)
+                                        seed=self.seed, device=device, **self.model_overrides)
                     if state.is_main_process and self.preset == "tiny":
                         # The tiny preset's frozen parts are random and its vocabularies built here:
                         # keep them so the other processes and --resume use the same ones.
