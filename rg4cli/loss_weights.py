@@ -223,7 +223,7 @@ class IGWeigher:
         logits = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
         return torch.cat(logits[:13], dim=1)
 
-    def _encode(self, text: str) -> tuple[torch.Tensor, list[tuple[int, int]], torch.Tensor]:
+    def encode(self, text: str) -> tuple[torch.Tensor, list[tuple[int, int]], torch.Tensor]:
         enc = self.tokenizer(text, truncation=True, max_length=self.classifier.max_length,
                              return_offsets_mapping=True, return_special_tokens_mask=True)
         ids = torch.tensor(enc["input_ids"], device=self.device)
@@ -238,7 +238,7 @@ class IGWeigher:
     def attribute(self, texts: Sequence[str], labels: Sequence[dict[str, Any]]) -> list[TokenAttribution]:
         requests, metas = [], []
         for text, lab in zip(texts, labels):
-            ids, offsets, special = self._encode(text)
+            ids, offsets, special = self.encode(text)
             targets = attribution_targets(lab)
             with torch.no_grad():
                 embeds = self.embedding(ids)

@@ -63,7 +63,7 @@ def test_ig_completeness_attributions_sum_to_the_score_difference(method):
     texts = REPORT_CORPUS[1:3]
     maps = weigher.attribute(texts, labels)
     for text, lab, att in zip(texts, labels, maps):
-        ids, _, special = weigher._encode(text)
+        ids, _, special = weigher.encode(text)
         emb = weigher.embedding
         with torch.no_grad():
             req = IGRequest(emb(ids), emb(torch.where(special, ids, torch.full_like(ids, clf.tokenizer.pad_token_id))),
@@ -79,7 +79,7 @@ def test_batched_ig_equals_the_per_label_loop():
     weigher = IGWeigher(clf, WeightSettings(steps=12))
     reqs = []
     for text, targets in zip(REPORT_CORPUS, ([5, 7], [], [1, 39, 22], [4 * 9 + 3])):
-        ids, _, special = weigher._encode(text)
+        ids, _, special = weigher.encode(text)
         with torch.no_grad():
             emb = weigher.embedding(ids)
         reqs.append(IGRequest(emb, torch.where(special[:, None], emb, torch.zeros_like(emb)), targets))
