@@ -326,3 +326,23 @@ def test_cli_rules_backend_on_stdin():
     rec = json.loads(res.stdout)
     assert [w["weight"] for w in rec["sentence_weights"]] == [1.75, 1.0]
     assert rec["weights_meta"] == {"backend": "rules", "lam": 1.75, "text": "findings+impression"}
+
+
+def test_rules_backend_on_real_reports_follows_the_chexbert_labels(iu_dir):
+    """IU findings with CheXbert's labels: positive reports get an emphasised sentence, others none."""
+    reports = {}
+    with open(iu_dir / "reports.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            reports[rec["id"]] = rec
+    with open(iu_dir / "chexbert_labels.jsonl", encoding="utf-8") as fh:
+        labelled = [json.loads(line) for _, line in zip(range(200), fh)]
+    texts = [reports[r["id"]]["findings"] for r in labelled]
+    weights = RulesWeigher().weigh(texts, [r["labels"] for r in labelled])
+    positive = [bool(attribution_targets(r["labels"])) for r in labelled]
+    emphasised = [any(w["weight"] > 1 for w in ws) for ws in weights]
+    assert sum(positive) > 30
+    assert sum(e for e, p in zip(emphasised, positive) if p) >= 0.85 * sum(positive)
+    assert not any(e for e, p in zip(emphasised, positive) if not p)
+    for text, ws in zip(texts, weights):
+        assert [(w["start"], w["end"]) for w in ws] == split_sentences(text)
