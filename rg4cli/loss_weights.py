@@ -27,7 +27,10 @@ Choices the paper leaves open, and rg4's defaults (each one a parameter):
   matching Alg. 1's c_i = -1 start); `absolute=True` uses |attribution|.
 - Smoothing: over the report's word pieces ([CLS]/[SEP] excluded), sigma in word
   pieces (default 1; 0 turns it off); the kernel is truncated at 3 sigma and
-  renormalised to sum 1 where it overhangs the report's ends.
+  renormalised to sum 1 where it overhangs the report's ends. With the default
+  per-label normalisation each label's map is smoothed before the max over labels;
+  smoothing is linear, so this differs from Alg. 1's order only where two labels'
+  maps overlap.
 - Normalisation (after smoothing): each label's smoothed map is divided by its
   largest |value| before the max over labels (`normalize="label"`, default: scores
   in [-1, 1], and every attributed label's strongest region reaches 1, so a weakly
@@ -39,7 +42,9 @@ Choices the paper leaves open, and rg4's defaults (each one a parameter):
   sentence (rg4cli.sentences.split_sentences) that contains its first character;
   a sentence's score is the largest smoothed score of its word pieces.
 - Reports with no positive/uncertain label among the 13, and sentences past the
-  labeler's length limit (512 word pieces), get weight 1 and score null.
+  labeler's length limit (512 word pieces for CheXbert; what `rg4 train` saved for
+  its own labelers), get weight 1 and score null.
+- The labeler runs in eval mode (no dropout), in float32.
 Rules backend (offline, no BERT): a sentence gets lambda when the rules labeler finds
 a positive or uncertain mention of one of the report's positive/uncertain
 observations (of the 13) in it; its score is 1.0, other sentences 0.0.

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ..loss_weights import BACKENDS, BASELINES, NORMALIZATIONS, IGWeigher, RulesWeigher, WeightSettings, check_labels
+from ..loss_weights import BACKENDS, IGWeigher, RulesWeigher, WeightSettings, check_labels
 from ..record import text_of
 from ..streams import RecordReader, RecordWriter
 from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
