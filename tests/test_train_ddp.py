@@ -29,7 +29,7 @@ def _env() -> dict:
 
 
 @pytest.mark.skipif(ACCELERATE is None, reason="accelerate CLI not installed")
-def test_two_process_labeler_run(  # ~15 s on 2 idle cores: in the default runtmp_path):
+def test_two_process_labeler_run(tmp_path):  # ~15 s on 2 idle cores: in the default run
     train = write_jsonl(tmp_path / "train.jsonl", make_records(32, 0))
     val = write_jsonl(tmp_path / "val.jsonl", make_records(9, 1))  # odd: shards of 5 and 4, none repeated
     out = tmp_path / "labeler"
