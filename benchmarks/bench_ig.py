@@ -14,12 +14,15 @@ version: the number to plan `rg4 weights` over a training set with.
     .venv/bin/python benchmarks/bench_ig.py --threads 1     # tiny labeler (rg4's offline preset)
     .venv/bin/python benchmarks/bench_ig.py --size base --reports 4 --loop-reports 1 --repeats 1
 
-Measured (2-core shared CPU, x86_64, torch 2.13, 1 thread, best of 3, --batch-size 64):
-tiny, 2 labels/report 4.1x (30 reports/s), 3 labels 4.8x, 1 label 3.1x; max |diff|
-1.5e-10. BERT-base, 1 thread, 1 repeat, loaded machine: loop 70 s/report, batched
-45 s/report (1.5x, 0.02 reports/s): on a CPU a bert-base forward at batch 1 is
-already compute-bound, so batching pays on GPUs, where batch-1 passes are
-launch-bound.
+Measured (2-core shared CPU, x86_64, torch 2.13 CPU, --threads 1, --batch-size 64):
+- tiny (best of 3): 2 labels/report 4.4x (0.129 -> 0.029 s/report, 34 reports/s),
+  3 labels 4.5x, 1 label 3.1x; max |batched - loop| 1.5e-10. With 2 threads the
+  ratio reads 13-45x, but only because the batch-1 loop collapses when the two
+  threads compete with other jobs on a loaded machine: not a number to quote.
+- bert-base (1 repeat): loop 23.5 s/report, per-label 17.2, batched 13.4 s/report
+  (1.8x, 0.07 reports/s). On a CPU a bert-base pass is compute-bound even at
+  batch 1, so batching gains little there; on a GPU batch-1 passes are
+  launch-bound and batching is what makes IG over a training set feasible.
 """
 
 from __future__ import annotations
