@@ -185,11 +185,12 @@ def test_rules_sentence_weights_use_mention_spans():
 
 # ---- a labeler trained on rg4 synth reports ------------------------------------------
 
-def _train_labeler(texts: list[str], labels: list[dict], epochs: int, seed: int = 0):
+def _train_labeler(texts: list[str], labels: list[dict], epochs: int, seed: int = 0, lr: float = 4e-3,
+                   layers: int = 1):
     """A tiny CheXbert-shaped labeler trained from scratch (no dropout: it converges in seconds)."""
     tok = build_wordpiece_tokenizer(texts, vocab_size=500)
     torch.manual_seed(seed)
-    config = tiny_bert_config(len(tok), hidden_size=64, layers=1, heads=2, max_positions=256)
+    config = tiny_bert_config(len(tok), hidden_size=64, layers=layers, heads=2, max_positions=256)
     config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
     clf = new_classifier("labeler", tok, config)
     clf.model.dropout.p = 0.0
@@ -197,7 +198,7 @@ def _train_labeler(texts: list[str], labels: list[dict], epochs: int, seed: int 
                             for lab in labels])
     enc = tok(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
     model = clf.model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=4e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         order = torch.randperm(len(texts), generator=gen)
@@ -224,15 +225,17 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
     from rg4cli.synth import generate_studies
 
     torch.set_num_threads(1)
-    studies = generate_studies(150, seed=7)
+    # ~640 training reports: enough for a 1-layer labeler to learn every head from any seed
+    # (with ~380, some seeds stall at 0.82 label agreement and IG then explains a weak model).
+    studies = generate_studies(250, seed=7)
     train = [s for s in studies if s.split == "train"]
     test = [s for s in studies if s.split != "train"][:40]
     clf = _train_labeler([join_sections(s.findings, s.impression) for s in train], [s.labels for s in train],
-                         epochs=25)
+                         epochs=20)
     texts = [join_sections(s.findings, s.impression) for s in test]
     predicted = predict_chexbert(clf, texts)
     agreement = np.mean([p[o] == s.labels[o] for p, s in zip(predicted, test) for o in THIRTEEN])
-    assert agreement > 0.8, agreement  # it learned something: IG has a model to explain
+    assert agreement > 0.85, agreement  # it learned: IG has a model worth explaining
 
     weights = IGWeigher(clf, WeightSettings()).weigh(texts, [None] * len(texts))  # labels: the labeler's own
     finding, finding_lam, normal, normal_lam, labels_seen, labels_marked = 0, 0, 0, 0, 0, 0
@@ -253,10 +256,12 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
                 normal, normal_lam = normal + 1, normal_lam + lam
         labels_seen += len(marked)
         labels_marked += sum(marked.values())
-    assert finding > 40 and normal > 100
-    assert finding_lam / finding >= 0.8, (finding_lam, finding)
-    assert normal_lam / normal <= 0.25, (normal_lam, normal)
-    assert labels_marked / labels_seen >= 0.9, (labels_marked, labels_seen)
+    stats = (f"finding sentences {finding_lam}/{finding}, normal sentences {normal_lam}/{normal}, "
+             f"findings marked {labels_marked}/{labels_seen}, label agreement {agreement:.3f}")
+    assert finding > 60 and normal > 100, stats
+    assert finding_lam / finding >= 0.8, stats
+    assert normal_lam / normal <= 0.25, stats
+    assert labels_marked / labels_seen >= 0.9, stats
 
 
 # ---- CLI ---------------------------------------------------------------------
