@@ -13,6 +13,7 @@ version: the number to plan `rg4 weights` over a training set with.
 
     .venv/bin/python benchmarks/bench_ig.py --threads 1     # tiny labeler (rg4's offline preset)
     .venv/bin/python benchmarks/bench_ig.py --size base --reports 4 --loop-reports 1 --repeats 1
+    python benchmarks/bench_ig.py --size base --device cuda --reports 256 --loop-reports 4 --batch-size 512
 
 Measured (2-core shared CPU, x86_64, torch 2.13 CPU, --threads 1, --batch-size 64):
 - tiny (best of 3): 2 labels/report 4.4x (0.129 -> 0.029 s/report, 34 reports/s),
@@ -67,6 +68,7 @@ def make_requests(model: CheXbertModel, vocab: int, n: int, labels: int = 2,
                   tokens_per_word: float = 1.3) -> list[IGRequest]:
     g = torch.Generator().manual_seed(1)
     emb = model.input_embeddings()
+    device = emb.weight.device
     reqs = []
     for i in range(n):
         words = sum(len(SENTENCES[(i + j) % len(SENTENCES)].split()) for j in range(5))
@@ -75,7 +77,7 @@ def make_requests(model: CheXbertModel, vocab: int, n: int, labels: int = 2,
         ids[0], ids[-1] = 2, 3  # [CLS] ... [SEP]
         base_ids = ids.clone()
         base_ids[1:-1] = 0  # [PAD], [CLS]/[SEP] kept
-        reqs.append(IGRequest(emb(ids), emb(base_ids), TARGETS[:labels]))
+        reqs.append(IGRequest(emb(ids.to(device)), emb(base_ids.to(device)), TARGETS[:labels]))
     return reqs
 
 
@@ -89,11 +91,17 @@ def main() -> None:
                     help="positive/uncertain labels per report")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the GPU plan: run with --size base)")
     ap.add_argument("--repeats", type=int, default=3, help="time each variant this many times, keep the best "
                     "(a shared machine's noise only ever adds time)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model, vocab = build(args.size)
+    model.to(args.device)
+
+    def sync() -> None:  # CUDA runs asynchronously: wait before reading the clock
+        if str(args.device).startswith("cuda"):
+            torch.cuda.synchronize()
 
     def score_fn(e: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return torch.cat(model(inputs_embeds=e, attention_mask=m)[:13], dim=1)
@@ -110,21 +118,27 @@ def main() -> None:
 
     t_batched = t_loop = t_label = float("inf")
     for _ in range(args.repeats):  # interleaved, so load changes hit all three alike
+        sync()
         t0 = time.perf_counter()
         batched = integrated_gradients(score_fn, reqs, steps=args.steps, batch_size=args.batch_size)
+        sync()
         t_batched = min(t_batched, (time.perf_counter() - t0) / len(reqs))
         t0 = time.perf_counter()
         loop = integrated_gradients_per_label(score_fn, loop_reqs, steps=args.steps)
+        sync()
         t_loop = min(t_loop, (time.perf_counter() - t0) / len(loop_reqs))
         # per label with the steps batched (one target at a time, as Captum's IG)
         t0 = time.perf_counter()
         per_label_steps_batched()
+        sync()
         t_label = min(t_label, (time.perf_counter() - t0) / len(loop_reqs))
 
     diff = max((a - b).abs().max().item() for a, b in zip(batched, loop))
     scale = max(b.abs().max().item() for b in loop)
     mean_len = sum(r.embeds.shape[0] for r in reqs) / len(reqs)
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+    where = torch.cuda.get_device_name(args.device) if str(args.device).startswith("cuda") else \
+        f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}"
+    print(f"machine: {where}, "
           f"model {args.size}, {args.steps} steps, {args.labels} labels/report, "
           f"~{mean_len:.0f} word pieces/report, batch {args.batch_size} sequences, best of {args.repeats}")
     print(f"per-label per-step loop : {t_loop:8.3f} s/report  ({len(loop_reqs)} reports)")
