@@ -56,3 +56,11 @@ def test_man_page_renders():
     proc = subprocess.run(tool + [str(REPO / "man" / "rg4.1")], capture_output=True, text=True,
                           env={"MANPAGER": "cat", "PAGER": "cat", "PATH": "/usr/bin:/bin", "MANWIDTH": "80"})
     assert proc.returncode == 0 and "rg4" in proc.stdout
+
+
+def test_cli_start_up_does_not_load_torch():
+    # Every `rg4` call imports the whole CLI; torch/transformers (seconds of start-up) load only
+    # in the commands that run a model.
+    code = "import sys, rg4cli.cli.app; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

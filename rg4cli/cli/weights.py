@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from ..loss_weights import BACKENDS, IGWeigher, RulesWeigher, WeightSettings, check_labels
 from ..record import text_of
 from ..streams import RecordReader, RecordWriter
 from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
@@ -84,6 +83,9 @@ def weights(
       rg4 label train.jsonl | rg4 weights --labeler labeler/ > weighted.jsonl
       rg4 weights train.jsonl --backend rules -o weighted.jsonl
     """
+    # torch and transformers load only when the command runs, not for every `rg4` call.
+    from ..loss_weights import BACKENDS, IGWeigher, RulesWeigher, WeightSettings, check_labels
+
     if backend not in (*BACKENDS, "auto"):
         raise InputError(f"--backend must be ig, rules or auto, got {backend!r}")
     if backend == "auto":
