@@ -97,7 +97,7 @@ class RecordReader:
                     record = json.loads(text)
                 except json.JSONDecodeError as exc:
                     cut = "" if text.endswith("\n") else " (the line is cut short: truncated input?)"
-                    self.reject(lineno, None, f"bad JSON: {exc.msg} at column {exc.colno}{cut}")
+                    self.reject(lineno, None, f"bad JSON: {exc.msg} (column {exc.colno}){cut}")
                     continue
                 except UnicodeDecodeError as exc:  # pragma: no cover - depends on bytes
                     self.reject(lineno, None, f"not UTF-8 text: {exc.reason}")

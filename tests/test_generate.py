@@ -143,7 +143,7 @@ def test_model_errors(workdir, tmp_path):
     res = _run([str(root / "studies.jsonl"), *FAST])
     assert res.exit_code == 2 and "--model" in res.stderr
     res = _run([str(root / "studies.jsonl"), "--model", str(tmp_path / "nothing"), *FAST])
-    assert res.exit_code == 1 and "no such model directory" in res.stderr
+    assert res.exit_code == 2 and "no such model directory" in res.stderr
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import Rg4Error
+from ..errors import InputError, Rg4Error
 from ..streams import write_json
 from . import encoders as enc
 from .presets import TINY, ModelConfig, preset_config
@@ -89,7 +89,9 @@ def save_model_dir(model: RG4Model, out_dir: str | os.PathLike, *, extra: dict |
         shutil.rmtree(adapter)
     if model.has_lora:
         enc.quiet_hf()
-        model.decoder.save_pretrained(str(adapter), safe_serialization=True)
+        # The base weights (lm_head included) live in decoder/ or the hub model: the adapter
+        # needs only the LoRA matrices, also when LoRA targets lm_head (tiny preset).
+        model.decoder.save_pretrained(str(adapter), safe_serialization=True, save_embedding_layers=False)
         (adapter / "README.md").unlink(missing_ok=True)   # peft's model-card stub
     bundled = set(cfg.bundled)
     enc.quiet_hf()
@@ -129,9 +131,9 @@ def read_config(model_dir: str | os.PathLike) -> tuple[ModelConfig, dict]:
     path = Path(model_dir)
     cfg_path = path / CONFIG_FILE
     if not path.is_dir():
-        raise Rg4Error(f"--model {path}: no such model directory")
+        raise InputError(f"--model {path}: no such model directory")
     if not cfg_path.is_file():
-        raise Rg4Error(f"--model {path}: not an rg4 model dir (no {CONFIG_FILE}; rg4 train writes one)")
+        raise InputError(f"--model {path}: not an rg4 model dir (no {CONFIG_FILE}; rg4 train writes one)")
     try:
         data = json.loads(cfg_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
