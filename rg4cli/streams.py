@@ -282,3 +282,37 @@ def join_by_id(records: Iterable[tuple[int, dict]], ref: RefIndex, *, input_name
                          f"(first: {', '.join(map(repr, missing_in_input[:3]))})")
         raise InputError("; ".join(parts) + "; use --on-missing skip to score the common ids", field="id")
     return Joined(pairs, missing_in_ref, missing_in_input)
+
+
+def map_in_blocks(reader: RecordReader, writer: RecordWriter,
+                  prepare: Callable[[int, dict], Any],
+                  process: Callable[[list[tuple[dict, Any]]], Iterable[dict]],
+                  block_size: int = 64) -> None:
+    """The loop of every record-annotating command (label, hallucination, weights).
+
+    `prepare(lineno, record)` returns what the model needs for the record, or None after
+    calling `reader.reject` (the record is then skipped or the run stops). Records are
+    handed to `process` in blocks (batched models), which yields them annotated, in order.
+    When a later line stops the run, the block already read is still processed and
+    written first: nothing before the bad line is lost.
+    """
+    pending: list[tuple[dict, Any]] = []
+
+    def flush() -> None:
+        if pending:
+            for record in process(pending):
+                writer.write(record)
+            pending.clear()
+
+    try:
+        for lineno, record in reader:
+            item = prepare(lineno, record)
+            if item is None:
+                continue
+            pending.append((record, item))
+            if len(pending) >= block_size:
+                flush()
+        flush()
+    except InputError:
+        flush()
+        raise

@@ -98,3 +98,27 @@ def test_closed_pipe_ends_quietly(tmp_path):
                           executable="/bin/bash")
     assert proc.stdout.count("\n") == 2
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_map_in_blocks_writes_what_came_before_a_bad_line(tmp_path):
+    from rg4cli.streams import map_in_blocks
+
+    path = _write(tmp_path / "in.jsonl", ['{"id": "a"}', '{"id": "b"}', '{"id": "c", "bad": true}', '{"id": "d"}'])
+    out = tmp_path / "out.jsonl"
+    reader = RecordReader(path)
+    blocks = []
+
+    def prepare(lineno, record):
+        if record.get("bad"):
+            reader.reject(lineno, "bad", "not allowed")
+            return None
+        return record["id"].upper()
+
+    def process(block):
+        blocks.append([item for _, item in block])
+        return [{**record, "up": item} for record, item in block]
+
+    with RecordWriter(out) as writer, pytest.raises(InputError, match=":3: bad: not allowed"):
+        map_in_blocks(reader, writer, prepare, process, block_size=10)
+    assert [r for _, r in RecordReader(out)] == [{"id": "a", "up": "A"}, {"id": "b", "up": "B"}]
+    assert blocks == [["A", "B"]]

@@ -9,7 +9,7 @@ import typer
 from ..errors import InputError
 from ..hallucination import BACKENDS, CATEGORIES, format_summary, make_judge, summarize
 from ..record import Study, text_of
-from ..streams import RecordReader, RecordWriter, write_json
+from ..streams import RecordReader, RecordWriter, map_in_blocks, write_json
 from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
 
 # Records judged together (DiscBERT batches their reports and sentences in one pass).
@@ -93,44 +93,35 @@ def hallucination(
     judge = make_judge(backend, model, device=device, batch_size=batch_size, bert=bert, threshold=threshold,
                        phrases=phrases)
     reader = RecordReader(input, on_error=on_error, log=log)
-    writer = RecordWriter(output)
     judged: list[dict] = []
-    block: list[tuple[dict, str, str, str | None]] = []
 
-    def flush() -> None:
-        if not block:
-            return
-        results = judge.judge([b for _, b, _, _ in block], [s for _, _, s, _ in block], [p for _, _, _, p in block])
-        for (record, body, _, _), result in zip(block, results):
+    def prepare(lineno: int, record: dict) -> tuple[str, str, str | None] | None:
+        try:
+            study = Study.from_record(record, source=reader.name, line=lineno)
+        except InputError as exc:
+            reader.reject(lineno, exc.field, exc.problem)
+            return None
+        body = text_of(record, text)
+        if body is None:
+            wanted = "report, findings or impression" if text == "auto" else text
+            reader.reject(lineno, None if text == "auto" else text, f"no {wanted} text to judge (--text {text})")
+            return None
+        return body, study.setting, study.view
+
+    def process(block: list[tuple[dict, tuple[str, str, str | None]]]) -> list[dict]:
+        results = judge.judge([b for _, (b, _, _) in block], [s for _, (_, s, _) in block],
+                              [v for _, (_, _, v) in block])
+        for (record, (body, _, _)), result in zip(block, results):
             record["hallucination"] = result
-            writer.write(record)
             # The summary needs the flags only: keep memory flat on long inputs.
             judged.append({k: v for k, v in result.items() if k not in ("sentences", "scores")})
             if explain:
                 log(explain_text(record.get("id"), body, result))
-        block.clear()
+        return [record for record, _ in block]
 
-    try:
-        for lineno, record in reader:
-            try:
-                study = Study.from_record(record, source=reader.name, line=lineno)
-            except InputError as exc:
-                reader.reject(lineno, exc.field, exc.problem)
-                continue
-            body = text_of(record, text)
-            if body is None:
-                wanted = "report, findings or impression" if text == "auto" else text
-                reader.reject(lineno, None if text == "auto" else text, f"no {wanted} text to judge (--text {text})")
-                continue
-            block.append((record, body, study.setting, study.view))
-            if len(block) >= (batch_size if backend == "discbert" else BLOCK_RECORDS):
-                flush()
-        flush()
-    except InputError:
-        flush()  # the records before the bad line are good: write them before failing
-        raise
-    finally:
-        writer.close()
+    with RecordWriter(output) as writer:
+        map_in_blocks(reader, writer, prepare, process,
+                      block_size=batch_size if backend == "discbert" else BLOCK_RECORDS)
     if reader.summary():
         log(reader.summary())
     result = summarize(judged)

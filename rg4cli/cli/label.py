@@ -10,7 +10,7 @@ import typer
 from ..errors import InputError
 from ..labeling import BACKENDS, make_labeler
 from ..record import TEXT_FIELDS
-from ..streams import RecordReader, RecordWriter
+from ..streams import RecordReader, RecordWriter, map_in_blocks
 from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
 
 PROGRESS_EVERY = 10_000  # records between progress lines on stderr
@@ -102,37 +102,30 @@ def label(
     labeler = make_labeler(backend, checkpoint=checkpoint, bert=bert, device=device, batch_size=batch_size)
     reader = RecordReader(input, on_error=on_error, log=log)
     explain_field = f"{into}_explain"
-    block = batch_size if backend == "chexbert" else 1
-    pending: list[tuple[dict, str]] = []
 
-    def flush(writer: RecordWriter) -> None:
-        if not pending:
-            return
+    def prepare(lineno: int, record: dict) -> str | None:
+        body, bad_field, problem = _text(record, text)
+        if body is None:
+            reader.reject(lineno, bad_field, problem)
+        return body
+
+    def process(block: list[tuple[dict, str]]) -> list[dict]:
         if explain:
-            for record, body in pending:
+            for record, body in block:
                 ex = labeler.explain(body)  # type: ignore[union-attr]
                 record[into] = ex["labels"]
                 record[explain_field] = {"mentions": ex["mentions"], "other_findings": ex["other_findings"],
                                          "implied": ex["implied"]}
-                writer.write(record)
         else:
-            for (record, _), labels in zip(pending, labeler.label([body for _, body in pending])):
+            for (record, _), labels in zip(block, labeler.label([body for _, body in block])):
                 record[into] = labels
-                writer.write(record)
-        pending.clear()
+        done = writer.count + len(block)
+        if writer.count // PROGRESS_EVERY != done // PROGRESS_EVERY:
+            log(f"rg4 label: {done} record(s) labelled")
+        return [record for record, _ in block]
 
     with RecordWriter(output) as writer:
-        for lineno, record in reader:
-            body, bad_field, problem = _text(record, text)
-            if body is None:
-                reader.reject(lineno, bad_field, problem)
-                continue
-            pending.append((record, body))
-            if len(pending) >= block:
-                flush(writer)
-                if writer.count and writer.count % PROGRESS_EVERY < block:
-                    log(f"rg4 label: {writer.count} record(s) labelled")
-        flush(writer)
+        map_in_blocks(reader, writer, prepare, process, block_size=batch_size if backend == "chexbert" else 64)
         count = writer.count
     log(f"rg4 label: labelled {count} record(s) with the {backend} backend")
     summary = reader.summary()

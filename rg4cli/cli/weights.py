@@ -8,7 +8,7 @@ import typer
 
 from ..errors import InputError
 from ..record import text_of
-from ..streams import RecordReader, RecordWriter
+from ..streams import RecordReader, RecordWriter, map_in_blocks
 from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
 
 # Records attributed together: their IG rows share forward/backward chunks.
@@ -112,41 +112,30 @@ def weights(
     else:
         weigher = RulesWeigher(settings)
         meta = settings.meta("rules")
-    writer = RecordWriter(output)
-    block: list[tuple[dict, str, dict | None]] = []
 
-    def flush() -> None:
-        if not block:
-            return
-        results = weigher.weigh([t for _, t, _ in block], [lab for _, _, lab in block])
-        for (record, _, _), sentence_weights in zip(block, results):
+    def prepare(lineno: int, record: dict) -> tuple[str, dict | None] | None:
+        body = text_of(record, text)
+        if body is None:
+            wanted = "report, findings or impression" if text == "auto" else text
+            reader.reject(lineno, None, f"no {wanted} text to weight (--text {text})")
+            return None
+        labels = record.get("labels")
+        if labels is not None:
+            problem = check_labels(labels)
+            if problem:
+                reader.reject(lineno, "labels", problem)
+                return None
+        return body, labels
+
+    def process(block: list[tuple[dict, tuple[str, dict | None]]]) -> list[dict]:
+        results = weigher.weigh([t for _, (t, _) in block], [lab for _, (_, lab) in block])
+        for (record, _), sentence_weights in zip(block, results):
             record["sentence_weights"] = sentence_weights
             record["weights_meta"] = {**meta, "text": _text_field(record, text)}
-            writer.write(record)
-        block.clear()
+        return [record for record, _ in block]
 
-    try:
-        for lineno, record in reader:
-            body = text_of(record, text)
-            if body is None:
-                wanted = "report, findings or impression" if text == "auto" else text
-                reader.reject(lineno, None, f"no {wanted} text to weight (--text {text})")
-                continue
-            labels = record.get("labels")
-            if labels is not None:
-                problem = check_labels(labels)
-                if problem:
-                    reader.reject(lineno, "labels", problem)
-                    continue
-            block.append((record, body, labels))
-            if len(block) >= BLOCK_RECORDS:
-                flush()
-        flush()
-    except InputError:
-        flush()  # the records before the bad line are good: write them before failing
-        raise
-    finally:
-        writer.close()
+    with RecordWriter(output) as writer:
+        map_in_blocks(reader, writer, prepare, process, block_size=BLOCK_RECORDS)
     if reader.summary():
         log(reader.summary())
 
