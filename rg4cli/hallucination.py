@@ -41,6 +41,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
+from .devices import resolve_device
 from .errors import InputError
 from .record import SETTINGS
 from .sentences import split_sentences
@@ -455,7 +456,7 @@ class DiscBertJudge:
             raise InputError(f"--batch-size must be at least 1, got {batch_size}")
         if not 0.0 < threshold < 1.0:
             raise InputError(f"--threshold must be between 0 and 1, got {threshold}")
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.batch_size = batch_size
         self.threshold = threshold
         self.rules = rules or RulesJudge()
@@ -512,16 +513,6 @@ class DiscBertJudge:
                 })
             out.append(res)
         return out
-
-
-def _resolve_device(device: str) -> str:
-    if device in (None, "", "auto"):
-        import torch
-
-        if torch.cuda.is_available():
-            return "cuda"
-        return "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"
-    return device
 
 
 def make_judge(backend: str = "rules", model: str | Path | Any = None, device: str = "cpu", batch_size: int = 32,

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Protocol
 
 from .chexpert_rules import Analysis, Mention, RulesEngine, combine_values, default_rules
+from .devices import resolve_device
 from .errors import InputError
 from .observations import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
 
@@ -141,25 +142,6 @@ class CheXbertLabeler:
             for i, labels in zip(present, predicted):
                 out[i] = {obs: labels.get(obs) for obs in OBSERVATIONS}
         return out
-
-
-def resolve_device(device: str | None) -> str:
-    """'auto' -> cuda when available, else mps, else cpu; anything else is checked by torch."""
-    import torch
-
-    if device in (None, "", "auto"):
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    try:
-        torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"--device: not a torch device: {device!r}") from exc
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
-    return device
 
 
 def make_labeler(backend: str = "rules", checkpoint: str | None = None, bert: str | None = None,

@@ -104,7 +104,7 @@ def weights(
     reader = RecordReader(input, on_error=on_error, log=log)
     if backend == "ig":
         from ..classifiers import load_classifier
-        from ..labeling import resolve_device
+        from ..devices import resolve_device
 
         clf = load_classifier(labeler, "labeler", bert=bert)
         weigher = IGWeigher(clf, settings, device=resolve_device(device), batch_size=batch_size)

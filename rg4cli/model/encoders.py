@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..devices import resolve_device  # noqa: F401  (re-exported by rg4cli.model)
 from ..errors import InputError, Rg4Error
 from ..record import resolve_image
 
@@ -222,21 +223,3 @@ def dtype_of(name: str) -> torch.dtype:
                 "float16": torch.float16, "fp16": torch.float16}[name]
     except KeyError:
         raise InputError(f"--dtype must be auto, float32, bfloat16 or float16, got {name!r}") from None
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {name!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available here")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InputError("--device mps: MPS is not available here")
-    return dev
