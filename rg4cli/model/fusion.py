@@ -42,9 +42,9 @@ class PerceiverBlock(nn.Module):
         return h, query_out
 
 
-def _learnable_queries(n: int, dim: int) -> nn.Parameter:
+def _learnable_queries(n: int, dim: int, std: float = 0.02) -> nn.Parameter:
     q = nn.Parameter(torch.zeros(1, n, dim))
-    q.data.normal_(mean=0.0, std=0.02)
+    q.data.normal_(mean=0.0, std=std)
     return q
 
 
@@ -59,11 +59,11 @@ class AdaptiveTokenFusion(nn.Module):
     kind = "atf"
 
     def __init__(self, *, image_dim: int, text_dim: int, llm_dim: int, num_queries: int, num_heads: int,
-                 mlp_dim: int, dropout: float):
+                 mlp_dim: int, dropout: float, query_init_std: float = 0.02):
         super().__init__()
         self.llm_dim = llm_dim
         self.num_queries = num_queries
-        self.queries = _learnable_queries(num_queries, image_dim)
+        self.queries = _learnable_queries(num_queries, image_dim, query_init_std)
         self.frontal = PerceiverBlock(image_dim, image_dim, num_heads, mlp_dim, llm_dim, dropout)
         self.lateral = PerceiverBlock(image_dim, image_dim, num_heads, mlp_dim, llm_dim, dropout)
         self.prior = PerceiverBlock(image_dim, text_dim, num_heads, mlp_dim, llm_dim, dropout)
@@ -86,11 +86,11 @@ class InterleavedFusion(nn.Module):
     kind = "interleaved"
 
     def __init__(self, *, image_dim: int, llm_dim: int, num_queries: int, num_heads: int, mlp_dim: int,
-                 dropout: float, **_unused):
+                 dropout: float, query_init_std: float = 0.02, **_unused):
         super().__init__()
         self.llm_dim = llm_dim
         self.num_queries = num_queries
-        self.queries = _learnable_queries(num_queries, image_dim)
+        self.queries = _learnable_queries(num_queries, image_dim, query_init_std)
         self.image = PerceiverBlock(image_dim, image_dim, num_heads, mlp_dim, llm_dim, dropout)
 
     def forward(self, frontal: Tensor, lateral: Tensor | None = None, **_ignored) -> dict[str, Tensor]:
@@ -105,7 +105,8 @@ class InterleavedFusion(nn.Module):
 
 def build_fusion(cfg) -> nn.Module:
     kwargs = dict(image_dim=cfg.image_dim, text_dim=cfg.text_dim, llm_dim=cfg.llm_dim, num_queries=cfg.num_queries,
-                  num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim, dropout=cfg.dropout)
+                  num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim, dropout=cfg.dropout,
+                  query_init_std=cfg.query_init_std)
     if cfg.fusion == "atf":
         return AdaptiveTokenFusion(**kwargs)
     return InterleavedFusion(**kwargs)

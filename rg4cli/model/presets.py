@@ -37,6 +37,10 @@ class ModelConfig:
     num_heads: int = 12
     mlp_dim: int = 2048
     dropout: float = 0.1
+    # Std of the queries' normal init (official: 0.02). Queries that small meet every patch
+    # token with the same attention logit, so all N of them start as one mean-pooled vector;
+    # a 7B run has days to break that symmetry, the tiny preset's minutes do not (tiny: 1.0).
+    query_init_std: float = 0.02
     image_dim: int = 768     # D' of the image encoder (queries live here)
     text_dim: int = 768      # width of the text encoder
     llm_dim: int = 4096      # D of the decoder
@@ -102,15 +106,23 @@ TINY = dict(image_size=112, patch_size=14, image_hidden=64, image_layers=2, imag
             llm_intermediate=256, vocab_size=1000)
 
 
+# The tiny decoder is random-initialised, not a pretrained LLM: it has to learn the report
+# language in stage 2 through its adapter, which the paper's attention-only LoRA (q/v) on a
+# frozen random network cannot (the loss stays near ln(vocab)). So the tiny adapter covers
+# every linear layer and the output head at rank 32 (a quarter of the width).
+TINY_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
+TINY_QUERY_INIT_STD = 1.0
+
+
 def tiny_config(**overrides: Any) -> ModelConfig:
     cfg = ModelConfig(
         preset="tiny",
         image_encoder="image_encoder", text_encoder="text_encoder", decoder="decoder",
         tokenizer="tokenizer", text_tokenizer="text_encoder",
         bundled=["image_encoder", "text_encoder", "decoder", "tokenizer"],
-        num_queries=32, num_heads=4, mlp_dim=128, dropout=0.1,
+        num_queries=32, num_heads=4, mlp_dim=128, dropout=0.1, query_init_std=TINY_QUERY_INIT_STD,
         image_dim=TINY["image_hidden"], text_dim=TINY["text_hidden"], llm_dim=TINY["llm_hidden"],
-        lora_r=8, lora_alpha=16, lora_dropout=0.1, dtype="float32",
+        lora_r=32, lora_alpha=64, lora_dropout=0.1, lora_target_modules=list(TINY_LORA_TARGETS), dtype="float32",
     )
     return dataclasses.replace(cfg, **overrides)
 
