@@ -474,6 +474,10 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     accelerator.wait_for_everyone()
     accelerator.end_training()
+    # Tear the process group down explicitly: left to interpreter exit, gloo's destructor
+    # hung a 2-process CPU run after its work was done (seen under load in CI).
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     return TrainResult(out_dir, state.step, total_steps, last_loss, first_loss, state.best_score, state.best_step,
                        resumed_from, time.time() - t_start)
 
