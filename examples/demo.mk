@@ -26,9 +26,14 @@ IMAGE_SIZE ?= 112
 LABELER_STEPS ?= 40
 IG_STEPS ?= 8
 # Generator: stage 1 (fusion only, sn) and stage 2 (fusion + LoRA, all settings)
-STAGE1_STEPS ?= 30
+# Stage 1 is one step (a no-op inside the warm-up): with a random, frozen decoder it has
+# nothing to align to, and 30 steps made the fusion tokens of all images alike (their
+# spread across images fell 30-fold), after which stage 2 never learned to read them.
+# Stage 2 trains the fusion at a tenth of the LoRA's LR for the same reason.
+STAGE1_STEPS ?= 1
 STAGE2_STEPS ?= 800
 LR ?= 3e-3
+FUSION_LR ?= 3e-4
 BATCH ?= 16
 # Decoding: the official test script's beam 3, repetition penalty 2.0 and length penalty 2.0
 # (rg4 generate's defaults), without its 50-token minimum: phantom reports are shorter
@@ -80,9 +85,9 @@ $(OUT)/raw-stage1/rg4_model.json: $(OUT)/train.raw.weights.jsonl
 
 # 7. Stage 2: fusion + LoRA on all four settings, each batch one setting.
 $(OUT)/stage2/rg4_model.json: $(OUT)/train.weights.jsonl $(OUT)/stage1/rg4_model.json
-	$(RG4) train --stage 2 --init $(OUT)/stage1 $< --image-root $(P) -o $(OUT)/stage2 --max-steps $(STAGE2_STEPS) $(TRAIN_OPTS) > $(OUT)/stage2.summary.json
+	$(RG4) train --stage 2 --init $(OUT)/stage1 $< --image-root $(P) -o $(OUT)/stage2 --max-steps $(STAGE2_STEPS) --fusion-lr $(FUSION_LR) $(TRAIN_OPTS) > $(OUT)/stage2.summary.json
 $(OUT)/raw-stage2/rg4_model.json: $(OUT)/train.raw.weights.jsonl $(OUT)/raw-stage1/rg4_model.json
-	$(RG4) train --stage 2 --init $(OUT)/raw-stage1 $< --image-root $(P) -o $(OUT)/raw-stage2 --max-steps $(STAGE2_STEPS) $(TRAIN_OPTS) > $(OUT)/raw-stage2.summary.json
+	$(RG4) train --stage 2 --init $(OUT)/raw-stage1 $< --image-root $(P) -o $(OUT)/raw-stage2 --max-steps $(STAGE2_STEPS) --fusion-lr $(FUSION_LR) $(TRAIN_OPTS) > $(OUT)/raw-stage2.summary.json
 
 # 8. Reports for the held-out test studies; the blank-image copies keep everything but the pixels.
 $(OUT)/test.blank.jsonl: $(OUT)/test.jsonl

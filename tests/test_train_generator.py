@@ -118,6 +118,18 @@ def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_
     assert load_model_dir(out).config.stage == 2
 
 
+def test_fusion_lr_sets_the_fusion_its_own_learning_rate(phantom, stage1, tmp_path):
+    """--fusion-lr 0 keeps the stage-1 fusion exactly while the LoRA still trains at --lr."""
+    out = tmp_path / "stage2"
+    train(GeneratorTask(str(phantom["mixed"]), out, stage=2, init=str(stage1), image_root=phantom["root"],
+                        batch_size=4, cache_dir=phantom["cache"]),
+          EngineConfig(out_dir=out, max_steps=3, lr=1e-3, fusion_lr=0.0, grad_accum=1, progress=False, seed=0))
+    before, after = load_file(str(stage1 / "fusion.safetensors")), load_file(str(out / "fusion.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    lora_b = [v for k, v in load_file(str(out / "adapter" / "adapter_model.safetensors")).items() if "lora_B" in k]
+    assert lora_b and any(v.abs().sum() > 0 for v in lora_b)   # LoRA B starts at zero: it moved
+
+
 def test_token_weights_land_on_the_emphasised_sentences(phantom, stage1):
     task = GeneratorTask(str(phantom["sn"]), stage1.parent / "unused", stage=1, init=str(stage1),
                          image_root=phantom["root"], batch_size=4, cache_dir=phantom["cache"])

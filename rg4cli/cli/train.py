@@ -63,6 +63,9 @@ def train(
     lr: Annotated[Optional[float], typer.Option(
         "--lr", help="Peak learning rate of AdamW (cosine schedule, 10% linear warm-up). Default 3e-4; 2e-5 "
         "when fine-tuning a classifier from --init.")] = None,
+    fusion_lr: Annotated[Optional[float], typer.Option(
+        "--fusion-lr", help="--task generator: peak learning rate of the fusion module (default: --lr). The tiny "
+        "demo trains its fusion slower than the LoRA so it keeps the images apart while the decoder learns.")] = None,
     checkpoint_every: Annotated[int, typer.Option(
         "--checkpoint-every", help="Save a resumable checkpoint every N optimizer steps (0: none; the last two "
         "are kept).")] = 500,
@@ -157,7 +160,7 @@ def train(
     else:
         from ..training.classifiers import ClassifierTask
 
-        for name, given in (("--settings", settings), ("--lam", lam)):
+        for name, given in (("--settings", settings), ("--lam", lam), ("--fusion-lr", fusion_lr)):
             if given is not None:
                 raise InputError(f"{name} applies to --task generator only")
         engine_task = ClassifierTask(task, train_file, output, preset=preset, init=str(init) if init else None,
@@ -168,7 +171,8 @@ def train(
 
     config = EngineConfig(
         out_dir=output, epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
-        lr=lr if lr is not None else default_lr, checkpoint_every=checkpoint_every, resume=resume, seed=seed,
+        lr=lr if lr is not None else default_lr, fusion_lr=fusion_lr, checkpoint_every=checkpoint_every,
+        resume=resume, seed=seed,
         mixed_precision=precision, val_every=val_every, progress=not quiet, task_config=task_config)
     result = run_engine(engine_task, config, log=_main_process_log)
     if hasattr(engine_task, "cache_stats") and not no_cache:

@@ -39,7 +39,9 @@ class ModelConfig:
     dropout: float = 0.1
     # Std of the queries' normal init (official: 0.02). Queries that small meet every patch
     # token with the same attention logit, so all N of them start as one mean-pooled vector;
-    # a 7B run has days to break that symmetry, the tiny preset's minutes do not (tiny: 1.0).
+    # a 7B run has days to break that symmetry, the tiny preset's minutes do not (tiny: 8.0:
+    # queries that large attend to a few patches each, so the fusion tokens of two images
+    # differ by about half their size instead of a tenth, which the tiny decoder can pick up).
     query_init_std: float = 0.02
     image_dim: int = 768     # D' of the image encoder (queries live here)
     text_dim: int = 768      # width of the text encoder
@@ -111,7 +113,7 @@ TINY = dict(image_size=112, patch_size=14, image_hidden=64, image_layers=2, imag
 # frozen random network cannot (the loss stays near ln(vocab)). So the tiny adapter covers
 # every linear layer and the output head at rank 32 (a quarter of the width).
 TINY_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
-TINY_QUERY_INIT_STD = 1.0
+TINY_QUERY_INIT_STD = 8.0
 
 
 def tiny_config(**overrides: Any) -> ModelConfig:

@@ -53,7 +53,7 @@ _STEP_DIR_RE = re.compile(r"^step-(\d+)$")
 
 # Options whose change makes a resumed run a different run (the data plan and the
 # schedule depend on them); the rest (checkpoint frequency, progress) may change.
-RESUME_MUST_MATCH = ("task", "seed", "epochs", "max_steps", "grad_accum", "lr", "weight_decay", "warmup_ratio",
+RESUME_MUST_MATCH = ("task", "seed", "epochs", "max_steps", "grad_accum", "lr", "fusion_lr", "weight_decay", "warmup_ratio",
                      "max_grad_norm", "num_processes", "batch_size", "task_config")
 
 
@@ -65,6 +65,10 @@ class EngineConfig:
     batch_size: int = 16  # per process, per micro-batch (recorded; the task builds the batches)
     grad_accum: int = 1
     lr: float = 3e-4
+    # Peak LR of the parameters under the model's `fusion` module (None = lr). The tiny
+    # preset's random decoder cannot use the image tokens early on, so at the LoRA's LR the
+    # fusion learns to make them constant before the decoder could learn to read them.
+    fusion_lr: float | None = None
     weight_decay: float = 0.01  # torch's AdamW default; norms and biases get none
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
@@ -332,11 +336,15 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
     total_steps = config.max_steps if config.max_steps else per_epoch * config.epochs
     warmup_steps = math.ceil(config.warmup_ratio * total_steps)
 
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = []
+    for own_lr in (False, True):
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            if p.requires_grad and own_lr == (config.fusion_lr is not None and name.startswith("fusion.")):
+                (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
+        extra = {"lr": config.fusion_lr} if own_lr else {}
+        groups += [{"params": decay, "weight_decay": config.weight_decay, **extra},
+                   {"params": no_decay, "weight_decay": 0.0, **extra}]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
     scheduler = get_cosine_schedule_with_warmup(optimizer, warmup_steps, total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
