@@ -295,3 +295,25 @@ def test_official_checkpoint_names_map_onto_rg4(tmp_path):
     torch.save({"model": official, "args": __import__("argparse").Namespace(a=1)}, tmp_path / "pickled.pth")
     with pytest.raises(InputError, match="only plain tensor checkpoints"):
         load_official_weights(target, tmp_path / "pickled.pth")
+
+
+def test_sentencepiece_llama_tokenizer_loads(tmp_path):
+    # Vicuna-7B ships only a SentencePiece tokenizer.model: it must load (sentencepiece is a dependency).
+    import sentencepiece as spm
+
+    from rg4cli.model.encoders import load_llm_tokenizer
+    from tests.conftest import REPORT_CORPUS
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(REPORT_CORPUS * 20), encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(tmp_path / "tokenizer"), vocab_size=120,
+                                   model_type="bpe", bos_id=1, eos_id=2, unk_id=0, pad_id=-1, minloglevel=2)
+    tok_dir = tmp_path / "vicuna"
+    tok_dir.mkdir()
+    (tmp_path / "tokenizer.model").rename(tok_dir / "tokenizer.model")
+    (tok_dir / "tokenizer_config.json").write_text(
+        '{"tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}')
+    tok = load_llm_tokenizer(str(tok_dir))
+    ids = tok("the heart is enlarged", add_special_tokens=False)["input_ids"]
+    assert ids and tok.decode(ids).strip() == "the heart is enlarged"
+    assert tok.eos_token_id == 2
