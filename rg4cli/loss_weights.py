@@ -52,6 +52,8 @@ observations (of the 13) in it; its score is 1.0, other sentences 0.0.
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Sequence
@@ -279,8 +281,18 @@ class IGWeigher:
             for i, lab in zip(missing, self.predict_labels([texts[i] for i in missing])):
                 labels[i] = lab
         s = self.settings
-        return [sentence_weights_from_tokens(text, att.offsets, self.token_scores(att), s.threshold, s.lam)
-                for text, att in zip(texts, self.attribute(texts, labels))]
+        # A study's four settings mostly share one text (all of them, for raw reports): explain
+        # each distinct (text, labels) once and hand every record its own copy.
+        keys = [(text, json.dumps(lab, sort_keys=True)) for text, lab in zip(texts, labels)]
+        first: dict[tuple[str, str], int] = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        unique = list(first.values())
+        attributions = self.attribute([texts[i] for i in unique], [labels[i] for i in unique])
+        weights = {keys[i]: sentence_weights_from_tokens(texts[i], att.offsets, self.token_scores(att), s.threshold,
+                                                         s.lam)
+                   for i, att in zip(unique, attributions)}
+        return [copy.deepcopy(weights[key]) for key in keys]
 
 
 # ---- rules backend ---------------------------------------------------------------

@@ -94,6 +94,24 @@ def test_batched_ig_equals_the_per_label_loop():
         torch.testing.assert_close(b, l, atol=1e-4, rtol=0)
 
 
+def test_ig_weigher_explains_each_distinct_text_once(monkeypatch):
+    """The settings of a study repeat its text: one attribution per distinct (text, labels), same weights."""
+    clf = _random_labeler(hidden=32, init=0.3, seed=3)
+    weigher = IGWeigher(clf, WeightSettings(steps=8, threshold=0.0))
+    a, b = REPORT_CORPUS[1], REPORT_CORPUS[2]
+    la, lb = {"Cardiomegaly": 1, "Edema": -1}, {"Pneumothorax": 1}
+    alone = [weigher.weigh([t], [lab])[0] for t, lab in ((a, la), (b, lb), (a, lb))]
+    calls = []
+    real = weigher.attribute
+    monkeypatch.setattr(weigher, "attribute", lambda texts, labels: calls.append(list(texts)) or real(texts, labels))
+    got = weigher.weigh([a, b, a, a], [la, lb, dict(la), lb])
+    assert calls == [[a, b, a]]  # (a, la) twice -> once; (a, lb) is another question
+    assert got == [alone[0], alone[1], alone[0], alone[2]]
+    assert any(w["weight"] > 1 for w in got[0])  # the comparison means something
+    got[0][0]["weight"] = -1.0
+    assert got[2][0]["weight"] != -1.0  # copies, not one shared list
+
+
 def test_ig_rejects_bad_requests():
     with pytest.raises(ValueError):
         integration_nodes(0)
