@@ -162,6 +162,25 @@ def test_stages_train_the_right_parameters():
         model.set_stage(1)
 
 
+def test_train_decoder_trains_and_saves_the_base_decoder(tmp_path):
+    model = build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=2, train_decoder=True)
+    assert all(n.startswith("fusion.") for n, _ in model.trainable_parameters())  # stage 1: fusion only
+    model.set_stage(2)
+    names = [n for n, _ in model.trainable_parameters()]
+    assert any("lora_" in n for n in names) and any("embed_tokens" in n for n in names)
+    assert any(".base_layer." in n for n in names)   # the weights under the LoRA train too
+    with torch.no_grad():
+        model.decoder.get_input_embeddings().weight.mul_(3.0)
+    studies = _studies()
+    before = model.generate(_features(model, studies), model.text_batch(studies), FAST)
+    save_model_dir(model, tmp_path / "m")
+    loaded = load_model_dir(tmp_path / "m")
+    assert loaded.config.train_decoder
+    torch.testing.assert_close(loaded.decoder.get_input_embeddings().weight, model.decoder.get_input_embeddings().weight)
+    after = loaded.generate(_features(loaded, studies), loaded.text_batch(studies), FAST)
+    assert [g.ids for g in after] == [g.ids for g in before]
+
+
 def test_save_load_same_text(tmp_path):
     model = build_model("tiny", tokenizer_texts=REPORT_CORPUS, stage=2, seed=1)
     with torch.no_grad():   # make the adapter matter (LoRA B starts at zero)

@@ -199,3 +199,50 @@ def test_cli_errors_name_the_problem(phantom, tmp_path):
     res = runner.invoke(app, ["train", "--stage", "2", "--init", str(tmp_path), "--settings", "sn,xx",
                               "-o", str(tmp_path / "z"), str(phantom["sn"])])
     assert res.exit_code == 2 and "unknown setting 'xx'" in res.output
+
+
+def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom, tmp_path):
+    """--task decoder: a causal LM on the distinct report texts; --decoder DIR puts it under the tiny generator."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rg4cli.model import load_model_dir
+    from rg4cli.training.decoder_lm import read_decoder_texts
+
+    runner = CliRunner()
+    lm = tmp_path / "lm"
+    res = runner.invoke(app, ["train", "--task", "decoder", str(phantom["mixed"]), "-o", str(lm), "--max-steps", "30",
+                              "--batch-size", "8", "--grad-accum", "1", "--checkpoint-every", "0", "--seed", "0",
+                              "-q"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["final_loss"] < summary["first_loss"] - 1.0   # it learns the report language
+    records = [json.loads(line) for line in phantom["mixed"].read_text().splitlines()]
+    texts = read_decoder_texts(str(phantom["mixed"]))
+    targets = {join_sections(r["findings"], r["impression"]) for r in records}
+    assert targets <= set(texts) and len(texts) == len(set(texts))   # every target, each distinct text once
+    assert any(r["prior_report"] in texts for r in records if r["prior_report"])
+    decoder = AutoModelForCausalLM.from_pretrained(str(lm))       # a plain HF causal LM + tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(str(lm))
+
+    gen = tmp_path / "gen"
+    res = runner.invoke(app, ["train", "--stage", "1", str(phantom["sn"]), "--decoder", str(lm), "--image-root",
+                              str(phantom["root"]), "-o", str(gen), "--max-steps", "1", "--batch-size", "4",
+                              "--grad-accum", "1", "--checkpoint-every", "0", "--cache-dir", str(phantom["cache"]),
+                              "-q"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((gen / "rg4_model.json").read_text())
+    assert cfg["decoder"] == "decoder" and "decoder" in cfg["bundled"]   # a copy: the dir stands alone
+    model = load_model_dir(gen)
+    assert model.tokenizer.get_vocab() == tokenizer.get_vocab()
+    torch.testing.assert_close(model.decoder.get_input_embeddings().weight, decoder.get_input_embeddings().weight)
+    fresh = json.loads(runner.invoke(app, [
+        "train", "--stage", "1", str(phantom["sn"]), "--image-root", str(phantom["root"]), "-o", str(tmp_path / "r"),
+        "--max-steps", "1", "--batch-size", "4", "--grad-accum", "1", "--checkpoint-every", "0", "--cache-dir",
+        str(phantom["cache"]), "-q"]).stdout.strip().splitlines()[-1])["first_loss"]
+    assert json.loads(res.stdout.strip().splitlines()[-1])["first_loss"] < fresh - 1.0   # it starts knowing words
+
+    res = runner.invoke(app, ["train", "--task", "decoder", "--preset", "paper", str(phantom["sn"]), "-o",
+                              str(tmp_path / "p")])
+    assert res.exit_code == 2 and "tiny preset" in res.output
+    res = runner.invoke(app, ["train", "--task", "decoder", "--lam", "2", str(phantom["sn"]), "-o", str(tmp_path / "q")])
+    assert res.exit_code == 2 and "--lam does not apply to --task decoder" in res.output

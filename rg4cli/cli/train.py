@@ -10,7 +10,7 @@ import typer
 from ..errors import InputError
 from .common import ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
 
-TASKS = ("generator", "labeler", "discbert")
+TASKS = ("generator", "labeler", "discbert", "decoder")
 
 
 def _main_process_log(message: str) -> None:
@@ -30,7 +30,9 @@ def train(
     task: Annotated[str, typer.Option(
         "--task", help="generator: the report generator (stage 1/2). labeler: CheXbert-shaped BERT on `labels` "
         "(for `rg4 label --backend chexbert`, `rg4 weights`). discbert: BERT with 4 binary heads on "
-        "`hallucination` flags (for `rg4 hallucination --backend discbert`).")] = "generator",
+        "`hallucination` flags (for `rg4 hallucination --backend discbert`). decoder: the tiny preset's "
+        "decoder pretrained as a language model on the records' report text, a stand-in for the paper's "
+        "pretrained LLM (for `--task generator --decoder DIR`).")] = "generator",
     preset: Annotated[str, typer.Option(
         "--preset", help="tiny: small random-initialised components that train on a CPU. paper: the paper's "
         "components (generator: RAD-DINO, CXR-BERT, Vicuna-7B from local paths/cache; classifiers: BERT-base "
@@ -52,8 +54,9 @@ def train(
         "--text-encoder", help="--preset paper: text encoder (and its tokenizer) directory or cached hub id "
         "(default microsoft/BiomedVLP-CXR-BERT-specialized).")] = None,
     decoder: Annotated[Optional[str], typer.Option(
-        "--decoder", help="--preset paper: decoder LLM (and its tokenizer) directory or cached hub id (default "
-        "lmsys/vicuna-7b-v1.5).")] = None,
+        "--decoder", help="Decoder LLM (and its tokenizer): directory or cached hub id. --preset paper: default "
+        "lmsys/vicuna-7b-v1.5. --preset tiny: a `rg4 train --task decoder` directory instead of a random "
+        "decoder (copied into the model dir).")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="Passes over the training data.")] = 2,
     max_steps: Annotated[Optional[int], typer.Option(
         "--max-steps", help="Stop after this many optimizer steps (overrides --epochs; the schedule spans "
@@ -138,6 +141,9 @@ def train(
         raise InputError(f"-o {output}: exists and is not a directory")
 
     overrides: dict = {}
+    if decoder is not None and preset == "tiny" and task == "generator" and init is None:
+        overrides["decoder"] = overrides["tokenizer"] = decoder   # bundled: the model dir keeps a copy
+        decoder = None
     for key, value in (("image_encoder", image_encoder), ("text_encoder", text_encoder), ("decoder", decoder)):
         if value is not None:
             if preset != "paper" or task != "generator" or init is not None:
@@ -156,6 +162,16 @@ def train(
             val_limit=val_limit, val_max_new_tokens=val_max_new_tokens, on_error=on_error, model_overrides=overrides,
             seed=seed, log=_main_process_log)
         default_lr = 3e-4
+        task_config = engine_task.describe()
+    elif task == "decoder":
+        from ..training.decoder_lm import DecoderLMTask
+
+        for name, given in (("--settings", settings), ("--lam", lam), ("--fusion-lr", fusion_lr),
+                            ("--init", init), ("--val", val)):
+            if given is not None:
+                raise InputError(f"{name} does not apply to --task decoder")
+        engine_task = DecoderLMTask(train_file, output, preset=preset, batch_size=batch_size, on_error=on_error)
+        default_lr = 3e-3
         task_config = engine_task.describe()
     else:
         from ..training.classifiers import ClassifierTask

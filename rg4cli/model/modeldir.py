@@ -57,7 +57,15 @@ def build_model(preset: str = "tiny", *, tokenizer_texts: Iterable[str] | None =
         texts = [t for t in (tokenizer_texts or []) if t] + template_texts()
         image_encoder, processor = enc.tiny_image_encoder(TINY)
         text_encoder, text_tok = enc.tiny_text_encoder(TINY, texts)
-        decoder, tokenizer = enc.tiny_decoder(TINY, texts)
+        if cfg.decoder != "decoder":
+            # A pretrained stand-in (`rg4 train --task decoder`): its own vocabulary; bundled
+            # like the random one, so the model dir stays self-contained.
+            decoder = enc.load_decoder(cfg.decoder, dtype=torch.float32)
+            tokenizer = enc.load_llm_tokenizer(cfg.tokenizer)
+            cfg.llm_dim = decoder.config.hidden_size
+            cfg.decoder, cfg.tokenizer = "decoder", "tokenizer"
+        else:
+            decoder, tokenizer = enc.tiny_decoder(TINY, texts)
     else:
         image_encoder, processor = enc.load_image_encoder(cfg.image_encoder, dtype=torch_dtype,
                                                           trust_remote_code=trust_remote_code)

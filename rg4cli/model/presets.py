@@ -60,6 +60,9 @@ class ModelConfig:
     lora_alpha: int = 64
     lora_dropout: float = 0.1
     lora_target_modules: list[str] | None = None   # None = peft's default for the architecture
+    # Stage 2 also trains the decoder's own weights (beside the LoRA). Off for the paper's
+    # frozen 7B; a model dir always saves its bundled decoder, trained or not.
+    train_decoder: bool = False
     stage: int = 1
     dtype: str = "bfloat16"        # dtype on an accelerator; CPU runs float32
     format: int = CONFIG_FORMAT

@@ -168,7 +168,8 @@ class RG4Model(nn.Module):
 
     def set_stage(self, stage: int) -> None:
         """Stage 1: only the fusion path trains (decoder frozen, no LoRA).
-        Stage 2: fusion + LoRA (added here if the model has none yet). Encoders never train."""
+        Stage 2: fusion + LoRA (added here if the model has none yet), and the decoder's own
+        weights when the config says `train_decoder`. Encoders never train."""
         if stage not in (1, 2):
             raise Rg4Error(f"stage must be 1 or 2, got {stage!r}")
         if stage == 1 and self.has_lora:
@@ -182,7 +183,7 @@ class RG4Model(nn.Module):
             p.requires_grad_(True)
         if stage == 2:
             for name, p in self.decoder.named_parameters():
-                if "lora_" in name:
+                if "lora_" in name or self.config.train_decoder:
                     p.requires_grad_(True)
 
     def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
