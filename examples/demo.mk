@@ -42,7 +42,7 @@ IG_STEPS ?= 8
 # the images as well (0.58 CE F1 at 1,600 x 16 vs 0.40 at 800 x 16, measured).
 DECODER_STEPS ?= 400
 STAGE1_STEPS ?= 150
-STAGE2_STEPS ?= 1600
+STAGE2_STEPS ?= 2000
 LR ?= 1e-3
 STAGE1_LR ?= 1e-3
 FUSION_LR ?= 3e-4

@@ -11,7 +11,7 @@ from PIL import Image
 
 from rg4cli.errors import InputError, Rg4Error
 from rg4cli.model import (DecodeOptions, StudyFeatures, build_model, instruction, load_image, load_model_dir,
-                          save_model_dir)
+                          save_model_dir, template_texts)
 from rg4cli.model.encoders import load_image_encoder, load_text_encoder
 from rg4cli.model.fusion import AdaptiveTokenFusion
 from rg4cli.record import Study
@@ -336,3 +336,22 @@ def test_sentencepiece_llama_tokenizer_loads(tmp_path):
     ids = tok("the heart is enlarged", add_special_tokens=False)["input_ids"]
     assert ids and tok.decode(ids).strip() == "the heart is enlarged"
     assert tok.eos_token_id == 2
+
+
+def test_decoder_vocabulary_makes_the_prompt_template_a_few_tokens():
+    """The template is in every example: counted that often, its words merge (not one token per letter)."""
+    from rg4cli.model.encoders import tiny_decoder
+    from rg4cli.model.presets import TINY
+    from rg4cli.model.prompts import decoder_vocabulary_corpus
+    from rg4cli.sections import join_sections
+    from rg4cli.synth import generate_studies
+
+    studies = generate_studies(300, seed=3)   # enough text that report words fill the 1,000-token vocabulary
+    texts = list(dict.fromkeys([join_sections(s.findings, s.impression) for s in studies]
+                               + [t for s in studies for t in (s.indication, s.history) if t]))
+    fixed = "</Img> " + instruction("PA", "both") + ". \nAssistant:"
+    _, once = tiny_decoder(TINY, texts + template_texts())
+    _, weighted = tiny_decoder(TINY, decoder_vocabulary_corpus(texts))
+    n_once = len(once(fixed, add_special_tokens=False)["input_ids"])
+    n_weighted = len(weighted(fixed, add_special_tokens=False)["input_ids"])
+    assert n_weighted <= 25 < 40 <= n_once, (n_weighted, n_once)

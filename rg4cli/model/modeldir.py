@@ -28,7 +28,7 @@ from ..errors import InputError, Rg4Error
 from ..streams import write_json
 from . import encoders as enc
 from .presets import TINY, ModelConfig, preset_config
-from .prompts import template_texts
+from .prompts import decoder_vocabulary_corpus, template_texts
 from .rg4 import RG4Model
 
 CONFIG_FILE = "rg4_model.json"
@@ -54,7 +54,8 @@ def build_model(preset: str = "tiny", *, tokenizer_texts: Iterable[str] | None =
     torch_dtype = _runtime_dtype(cfg, dev, dtype)
     torch.manual_seed(seed)
     if cfg.preset == "tiny":
-        texts = [t for t in (tokenizer_texts or []) if t] + template_texts()
+        reports = [t for t in (tokenizer_texts or []) if t]
+        texts = reports + template_texts()
         image_encoder, processor = enc.tiny_image_encoder(TINY)
         text_encoder, text_tok = enc.tiny_text_encoder(TINY, texts)
         if cfg.decoder != "decoder":
@@ -65,7 +66,7 @@ def build_model(preset: str = "tiny", *, tokenizer_texts: Iterable[str] | None =
             cfg.llm_dim = decoder.config.hidden_size
             cfg.decoder, cfg.tokenizer = "decoder", "tokenizer"
         else:
-            decoder, tokenizer = enc.tiny_decoder(TINY, texts)
+            decoder, tokenizer = enc.tiny_decoder(TINY, decoder_vocabulary_corpus(reports))
     else:
         image_encoder, processor = enc.load_image_encoder(cfg.image_encoder, dtype=torch_dtype,
                                                           trust_remote_code=trust_remote_code)

@@ -80,7 +80,7 @@ class DecoderLMTask:
 
         from ..model import encoders as enc
         from ..model.presets import TINY
-        from ..model.prompts import template_texts
+        from ..model.prompts import decoder_vocabulary_corpus
         from .engine import process_state
 
         tok_dir = self.out_dir / TOKENIZER_DIR
@@ -89,10 +89,9 @@ class DecoderLMTask:
             import shutil
 
             shutil.rmtree(tok_dir)  # left by an earlier run that never checkpointed
-        # The same vocabulary the generator would build from these texts (template included).
-        texts = self.texts + template_texts()
+        # The vocabulary the generator would build from these texts (template included).
         with state.main_process_first():
-            model, tokenizer = enc.tiny_decoder(TINY, texts)
+            model, tokenizer = enc.tiny_decoder(TINY, decoder_vocabulary_corpus(self.texts))
             if (tok_dir / "tokenizer.json").is_file():
                 tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
             elif state.is_main_process:
