@@ -203,18 +203,23 @@ def tiny_text_encoder(sizes: dict, texts: list[str]):
 
 
 def tiny_decoder(sizes: dict, texts: list[str]):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from ..tokenizer import build_bpe_tokenizer
 
     tokenizer = build_bpe_tokenizer(texts, vocab_size=sizes["vocab_size"])
+    return tiny_decoder_model(sizes, tokenizer), tokenizer
+
+
+def tiny_decoder_model(sizes: dict, tokenizer):
+    """A random-initialised, frozen tiny Llama over `tokenizer`'s vocabulary."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=sizes["llm_hidden"],
                          num_hidden_layers=sizes["llm_layers"], num_attention_heads=sizes["llm_heads"],
                          num_key_value_heads=sizes["llm_heads"], intermediate_size=sizes["llm_intermediate"],
                          max_position_embeddings=2048, tie_word_embeddings=False,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
-    return freeze(LlamaForCausalLM(config)), tokenizer
+    return freeze(LlamaForCausalLM(config))
 
 
 def dtype_of(name: str) -> torch.dtype:

@@ -167,7 +167,7 @@ class ClassifierTask:
 
     # ---- engine interface ---------------------------------------------------------
     def build_model(self) -> nn.Module:
-        from .engine import process_state
+        from .engine import kept_tokenizer
 
         from ..tokenizer import build_wordpiece_tokenizer
 
@@ -179,21 +179,10 @@ class ClassifierTask:
             clf = load_classifier(init, self.task)
             clf.model.train()
         else:
-            tok_dir = self.out_dir / TOKENIZER_DIR
-            state = process_state()
-            if state.is_main_process and not getattr(self, "resuming", False) and tok_dir.exists():
-                import shutil
-
-                shutil.rmtree(tok_dir)  # left by an earlier run that never checkpointed
-            # One process builds the vocabulary, the others (and a resumed run) read it.
-            with state.main_process_first():
-                if (tok_dir / "tokenizer.json").is_file():
-                    from transformers import AutoTokenizer
-                    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
-                else:
-                    tokenizer = build_wordpiece_tokenizer(self.train.texts, vocab_size=self.vocab_size)
-                    if state.is_main_process:
-                        tokenizer.save_pretrained(str(tok_dir))
+            tokenizer = kept_tokenizer(
+                self.out_dir / TOKENIZER_DIR,
+                lambda: build_wordpiece_tokenizer(self.train.texts, vocab_size=self.vocab_size),
+                resuming=getattr(self, "resuming", False))
             if self.preset == "tiny":
                 config = tiny_bert_config(len(tokenizer))
             else:

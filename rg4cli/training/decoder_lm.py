@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..model.prompts import target_text
 from ..record import Study
-from ..sections import join_sections
 from ..streams import RecordReader
 from .classifiers import plan_shuffled_batches
 
@@ -44,7 +44,7 @@ def read_decoder_texts(path: str, on_error: str = "fail") -> list[str]:
         except InputError as exc:
             reader.reject(lineno, exc.field, exc.problem)
             continue
-        target = join_sections(study.findings, study.impression)
+        target = target_text(study)
         if not target:
             reader.reject(lineno, "findings", "no findings or impression to learn from")
             continue
@@ -76,26 +76,18 @@ class DecoderLMTask:
 
     # ---- engine interface ---------------------------------------------------------
     def build_model(self) -> nn.Module:
-        from transformers import AutoTokenizer
-
-        from ..model import encoders as enc
+        from ..model.encoders import tiny_decoder_model
         from ..model.presets import TINY
         from ..model.prompts import decoder_vocabulary_corpus
-        from .engine import process_state
+        from ..tokenizer import build_bpe_tokenizer
+        from .engine import kept_tokenizer
 
-        tok_dir = self.out_dir / TOKENIZER_DIR
-        state = process_state()
-        if state.is_main_process and not getattr(self, "resuming", False) and tok_dir.exists():
-            import shutil
-
-            shutil.rmtree(tok_dir)  # left by an earlier run that never checkpointed
         # The vocabulary the generator would build from these texts (template included).
-        with state.main_process_first():
-            model, tokenizer = enc.tiny_decoder(TINY, decoder_vocabulary_corpus(self.texts))
-            if (tok_dir / "tokenizer.json").is_file():
-                tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
-            elif state.is_main_process:
-                tokenizer.save_pretrained(str(tok_dir))
+        tokenizer = kept_tokenizer(
+            self.out_dir / TOKENIZER_DIR,
+            lambda: build_bpe_tokenizer(decoder_vocabulary_corpus(self.texts), vocab_size=TINY["vocab_size"]),
+            resuming=getattr(self, "resuming", False))
+        model = tiny_decoder_model(TINY, tokenizer)
         for p in model.parameters():
             p.requires_grad_(True)
         model.train()

@@ -162,6 +162,23 @@ def process_state():
     return PartialState(cpu=_cpu_processes())
 
 
+def kept_tokenizer(tok_dir: Path, build: Callable[[], Any], *, resuming: bool):
+    """A run's vocabulary, built once by the main process and kept in `tok_dir`, so the other
+    DDP processes and a resumed run load the very same one (a trainer may not be deterministic)."""
+    from transformers import AutoTokenizer
+
+    state = process_state()
+    if state.is_main_process and not resuming and tok_dir.exists():
+        shutil.rmtree(tok_dir)  # left by an earlier run that never checkpointed
+    with state.main_process_first():
+        if (tok_dir / "tokenizer.json").is_file():
+            return AutoTokenizer.from_pretrained(str(tok_dir))
+        tokenizer = build()
+        if state.is_main_process:
+            tokenizer.save_pretrained(str(tok_dir))
+        return tokenizer
+
+
 def make_accelerator(config: EngineConfig, find_unused_parameters: bool):
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
