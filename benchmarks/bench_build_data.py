@@ -44,12 +44,12 @@ class _Timed:
 
 
 def run_once(root: Path) -> dict:
-    from rg4cli.dataset import BuildStats, build_records
-    from rg4cli.hallucination import make_judge
-    from rg4cli.labeling import make_labeler
-    from rg4cli.mimic import MimicImport
-    from rg4cli.rewriters import make_rewriter
-    from rg4cli.rewriting import RewriteLoop
+    from rg4cli.build.assembly import BuildStats, build_records
+    from rg4cli.judges.backends import make_judge
+    from rg4cli.labelers.backends import make_labeler
+    from rg4cli.build.mimic import MimicImport
+    from rg4cli.build.rewriters import make_rewriter
+    from rg4cli.build.rewrite_loop import RewriteLoop
 
     judge = make_judge("rules")
     labeler = make_labeler("rules")
@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs; the fastest is reported")
     args = ap.parse_args()
 
-    from rg4cli.synth import generate_studies, write_mimic_tree
+    from rg4cli.synth.studies import generate_studies, write_mimic_tree
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 
 from rg4cli.model import DecodeOptions, build_model
-from rg4cli.record import SETTINGS, Study
-from rg4cli.synth import generate_studies, render_images
+from rg4cli.records.study import SETTINGS, Study
+from rg4cli.synth.studies import generate_studies, render_images
 
 
 def phantom_studies(n: int, seed: int):

@@ -21,8 +21,8 @@ TARGET = 1000.0  # reports per second per core (issue 5)
 
 
 def synth_texts(n: int) -> list[str]:
-    from rg4cli.sections import join_sections
-    from rg4cli.synth import generate_studies
+    from rg4cli.text.sections import join_sections
+    from rg4cli.synth.studies import generate_studies
 
     texts: list[str] = []
     seed = 0
@@ -40,7 +40,7 @@ def iu_texts(n: int) -> list[str] | None:
             break
     else:
         return None
-    from rg4cli.sections import join_sections
+    from rg4cli.text.sections import join_sections
 
     texts = []
     with open(path, encoding="utf-8") as fh:
@@ -81,7 +81,7 @@ def main() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     except (AttributeError, OSError):
         pass
-    from rg4cli.hallucination import make_judge
+    from rg4cli.judges.backends import make_judge
 
     judge = make_judge("rules")
     corpora = {"synth": synth_texts(args.reports)}

@@ -3,7 +3,7 @@
 Both compute the same attributions (checked: max |difference| printed); the batched
 one packs the (report, step) rows of all reports into chunks of --batch-size
 sequences, one forward pass per chunk and one backward pass per label slot
-(rg4cli.attribution.integrated_gradients); the reference does one forward/backward
+(rg4cli.weights.attribution.integrated_gradients); the reference does one forward/backward
 per label and step (integrated_gradients_per_label).
 A third timing runs the loop per label with the steps batched (what Captum's IG does
 for one target at a time), so the gain of batching labels and reports is visible too.
@@ -34,10 +34,10 @@ import time
 
 import torch
 
-from rg4cli.attribution import IGRequest, integrated_gradients, integrated_gradients_per_label
-from rg4cli.classifiers import CheXbertModel, tiny_bert_config
-from rg4cli.loss_weights import N_CLASSES
-from rg4cli.observations import OBSERVATIONS
+from rg4cli.weights.attribution import IGRequest, integrated_gradients, integrated_gradients_per_label
+from rg4cli.model.classifiers import CheXbertModel, tiny_bert_config
+from rg4cli.weights.backends import N_CLASSES
+from rg4cli.vocab import OBSERVATIONS
 
 SENTENCES = [
     "The heart is mildly enlarged.", "There is a small right pleural effusion.",

@@ -1,7 +1,7 @@
 """Throughput of the rules labeler: reports per second on one core (target >= 500).
 
 Labels real IU reports (findings + impression) when ../shared/data/iu is present,
-else synthetic MIMIC-style reports from `rg4cli.synth`; one process, one thread.
+else synthetic MIMIC-style reports from `rg4cli.synth.studies`; one process, one thread.
 
     .venv/bin/python benchmarks/bench_label.py [--n 2000] [--repeat 3]
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rg4cli.labeling import make_labeler  # noqa: E402
-from rg4cli.sections import join_sections  # noqa: E402
+from rg4cli.labelers.backends import make_labeler  # noqa: E402
+from rg4cli.text.sections import join_sections  # noqa: E402
 
 TARGET = 500.0
 
@@ -41,7 +41,7 @@ def iu_reports(n: int) -> list[str] | None:
 
 
 def synth_reports(n: int) -> list[str]:
-    from rg4cli.synth import generate_studies
+    from rg4cli.synth.studies import generate_studies
 
     texts: list[str] = []
     seed = 0

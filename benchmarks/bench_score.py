@@ -83,8 +83,8 @@ def main() -> None:
         print("overall: " + ", ".join(f"{k} {o[k]:.4f}" for k in ("bleu_1", "bleu_4", "meteor", "rouge_l", "cider"))
               + f", CE micro-14 F1 {o['ce']['micro_14_unc_pos']['f1']:.4f}")
         if not args.skip_core:
-            from rg4cli.nlg import close_meteor
-            from rg4cli.scoring import ScoreConfig, score_files
+            from rg4cli.metrics.nlg import close_meteor
+            from rg4cli.metrics.score import ScoreConfig, score_files
 
             t0, c0 = time.perf_counter(), cpu_seconds()
             score_files(str(hyp), str(ref), ScoreConfig())

@@ -59,8 +59,8 @@ def refuse(message: str) -> None:
 # ---- phantom inputs --------------------------------------------------------------------------
 def phantom_material(n: int, seed: int):
     """Studies that have a lateral and a prior (turned into each setting later) + tokenizer text."""
-    from rg4cli.record import Study
-    from rg4cli.synth import generate_studies
+    from rg4cli.records.study import Study
+    from rg4cli.synth.studies import generate_studies
 
     specs = generate_studies(max(16, n * 3), seed=seed, image_size=64)
     by_id = {s.study_id: s for s in specs}
@@ -80,7 +80,7 @@ def phantom_material(n: int, seed: int):
 
 
 def as_setting(study, setting: str, *, findings: str | None = None):
-    from rg4cli.record import Study
+    from rg4cli.records.study import Study
 
     return Study(id=study.id, frontal=study.frontal, view=study.view,
                  lateral=study.lateral if setting[0] == "m" else None,
@@ -93,7 +93,7 @@ def long_findings(studies, tokenizer, target_tokens: int) -> list[str]:
     """Findings text per study, other studies' sentences appended until the whole target
     ("findings: … impression: …") has about `target_tokens` tokens (MIMIC reports are longer
     than the phantom ones)."""
-    from rg4cli.sections import join_sections
+    from rg4cli.text.sections import join_sections
 
     pool = [s.findings for s in studies if s.findings]
     out = []
@@ -115,7 +115,7 @@ def build(fusion: str, shapes: dict, texts: list[str], device: torch.device, dty
 
     from rg4cli.model import RG4Model, paper_config
     from rg4cli.model.encoders import quiet_hf
-    from rg4cli.tokenizer import build_bpe_tokenizer, build_wordpiece_tokenizer
+    from rg4cli.model.tokenizers import build_bpe_tokenizer, build_wordpiece_tokenizer
 
     quiet_hf()
     s = shapes

@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from rg4cli.manpage import render_all
+from rg4cli.cli.manpage import render_all
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "man")
 out.mkdir(parents=True, exist_ok=True)

@@ -13,15 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.dataset import BuildStats, build_records
+from rg4cli.build.assembly import BuildStats, build_records
 from rg4cli.errors import InputError
-from rg4cli.hallucination import make_judge
-from rg4cli.labeling import make_labeler
-from rg4cli.mimic import SKIP_NO_FRONTAL, SKIP_NO_REPORT, SKIP_NO_SECTIONS, MimicImport
-from rg4cli.record import Study, setting_of
-from rg4cli.rewriters import RulesRewriter
-from rg4cli.rewriting import DROP_LABELS, DROP_UNRESOLVED, Example, RewriteLoop, RewriteReply
-from rg4cli.synth import generate_studies, write_mimic_tree
+from rg4cli.judges.backends import make_judge
+from rg4cli.labelers.backends import make_labeler
+from rg4cli.build.mimic import SKIP_NO_FRONTAL, SKIP_NO_REPORT, SKIP_NO_SECTIONS, MimicImport
+from rg4cli.records.study import Study, setting_of
+from rg4cli.build.rewriters import RulesRewriter
+from rg4cli.build.rewrite_loop import DROP_LABELS, DROP_UNRESOLVED, Example, RewriteLoop, RewriteReply
+from rg4cli.synth.studies import generate_studies, write_mimic_tree
 
 JUDGE = make_judge("rules")
 LABELER = make_labeler("rules")
@@ -240,7 +240,7 @@ def test_sn_output_is_clean_labels_unchanged_and_table1_drops(built):
 
 
 def _joined(r):
-    from rg4cli.sections import join_sections
+    from rg4cli.text.sections import join_sections
 
     return join_sections(r["findings"], r["impression"])
 
@@ -314,9 +314,9 @@ def test_hf_rewriter_loads_a_local_causal_lm_and_counts_malformed_replies(tmp_pa
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from rg4cli.rewriters import HFRewriter
-    from rg4cli.rewriting import SYSTEM_PROMPT, RewriteTask
-    from rg4cli.tokenizer import build_bpe_tokenizer
+    from rg4cli.build.rewriters import HFRewriter
+    from rg4cli.build.rewrite_loop import SYSTEM_PROMPT, RewriteTask
+    from rg4cli.model.tokenizers import build_bpe_tokenizer
 
     torch.manual_seed(0)
     tok = build_bpe_tokenizer([SYSTEM_PROMPT, "findings impression cardiomegaly effusion unchanged {} \" :"],
@@ -347,8 +347,8 @@ def test_hf_rewriter_loads_a_local_causal_lm_and_counts_malformed_replies(tmp_pa
 def test_discbert_judge_and_chexbert_guard_run_through_the_cli(tmp_path):
     # Tiny random models in rg4's own directory layout: this checks the wiring (model
     # judge -> rules rewriter over the rules phrase finder -> model labeler guard).
-    from rg4cli.classifiers import new_classifier, save_classifier_dir, tiny_bert_config
-    from rg4cli.tokenizer import build_wordpiece_tokenizer
+    from rg4cli.model.classifiers import new_classifier, save_classifier_dir, tiny_bert_config
+    from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
     tok = build_wordpiece_tokenizer(["compared to the prior study small left effusion unchanged stable"] * 3,
                                     vocab_size=120)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from rg4cli.classifiers import (DISCBERT_HEADS, CheXbertModel, DiscBertModel, load_classifier, new_classifier,
+from rg4cli.model.classifiers import (DISCBERT_HEADS, CheXbertModel, DiscBertModel, load_classifier, new_classifier,
                                 predict_chexbert, predict_discbert, save_classifier_dir, tiny_bert_config)
 from rg4cli.errors import InputError
-from rg4cli.observations import OBSERVATIONS
-from rg4cli.tokenizer import build_wordpiece_tokenizer
+from rg4cli.vocab import OBSERVATIONS
+from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
 from .conftest import REPORT_CORPUS
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from rg4cli import __version__
 from rg4cli.cli.app import COMMANDS, app
-from rg4cli.manpage import render_all
+from rg4cli.cli.manpage import render_all
 
 from .conftest import REPO
 

@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.generation import run_generate
+from rg4cli.generation.run import run_generate
 from rg4cli.model import DecodeOptions, build_model, load_model_dir, save_model_dir
 
 from .conftest import REPORT_CORPUS

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
 from rg4cli.errors import InputError
-from rg4cli.hallucination import (
+from rg4cli.judges.backends import (
     CATEGORIES,
     Hit,
     RulesJudge,
@@ -324,8 +324,8 @@ def test_summary_numbers():
 # ---- DiscBERT backend ----------------------------------------------------------------
 
 def _tiny_bert_dir(tmp_path: Path):
-    from rg4cli.classifiers import tiny_bert_config
-    from rg4cli.tokenizer import build_wordpiece_tokenizer
+    from rg4cli.model.classifiers import tiny_bert_config
+    from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
     tok = build_wordpiece_tokenizer(["compared to the prior study heart size normal lungs clear discussed with dr"]
                                     * 3, vocab_size=200)
@@ -338,7 +338,7 @@ def _tiny_bert_dir(tmp_path: Path):
 
 @pytest.mark.parametrize("head_outputs", [1, 2])
 def test_discbert_official_layout_loads_and_judges(tmp_path, head_outputs):
-    from rg4cli.classifiers import DISCBERT_HEADS, DiscBertModel
+    from rg4cli.model.classifiers import DISCBERT_HEADS, DiscBertModel
 
     torch.manual_seed(0)
     bert_dir, _, config = _tiny_bert_dir(tmp_path)
@@ -375,7 +375,7 @@ def test_discbert_official_layout_loads_and_judges(tmp_path, head_outputs):
 
 
 def test_discbert_rg4_directory_and_bad_checkpoints(tmp_path):
-    from rg4cli.classifiers import new_classifier, save_classifier_dir
+    from rg4cli.model.classifiers import new_classifier, save_classifier_dir
 
     _, tok, config = _tiny_bert_dir(tmp_path)
     clf = new_classifier("discbert", tok, config)
@@ -467,8 +467,8 @@ def test_cli_skips_bad_records_when_asked(tmp_path):
 # ---- rg4 synth: the generator's truth, exactly ---------------------------------------
 
 def test_rules_match_synth_truth_exactly():
-    synth = pytest.importorskip("rg4cli.synth")
-    from rg4cli.sections import join_sections
+    synth = pytest.importorskip("rg4cli.synth.studies")
+    from rg4cli.text.sections import join_sections
 
     studies = synth.generate_studies(60, seed=7)
     truths = [s.truth() for s in studies]

@@ -8,14 +8,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from rg4cli.chexpert_rules import Scanner, expand_phrase, load_table
-from rg4cli.classifiers import CheXbertModel, tiny_bert_config
+from rg4cli.labelers.rules import Scanner, expand_phrase, load_table
+from rg4cli.model.classifiers import CheXbertModel, tiny_bert_config
 from rg4cli.cli.app import app
 from rg4cli.errors import InputError
-from rg4cli.labeling import finalize_labels, make_labeler
-from rg4cli.observations import OBSERVATIONS
-from rg4cli.sections import join_sections
-from rg4cli.tokenizer import build_wordpiece_tokenizer
+from rg4cli.labelers.backends import finalize_labels, make_labeler
+from rg4cli.vocab import OBSERVATIONS
+from rg4cli.text.sections import join_sections
+from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
 from .conftest import REPORT_CORPUS
 
@@ -200,7 +200,7 @@ def test_phrase_syntax_and_scanner():
 
 
 def test_synth_reports_match_the_generator_truth():
-    from rg4cli.synth import generate_studies
+    from rg4cli.synth.studies import generate_studies
 
     studies = generate_studies(40, seed=7)
     assert len(studies) >= 60

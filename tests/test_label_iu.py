@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from rg4cli.labeling import make_labeler
+from rg4cli.labelers.backends import make_labeler
 
 from .conftest import REPO
 

@@ -14,7 +14,7 @@ from rg4cli.model import (DecodeOptions, StudyFeatures, build_model, instruction
                           save_model_dir, template_texts)
 from rg4cli.model.encoders import load_image_encoder, load_text_encoder
 from rg4cli.model.fusion import AdaptiveTokenFusion
-from rg4cli.record import Study
+from rg4cli.records.study import Study
 
 from .conftest import REPORT_CORPUS
 
@@ -227,7 +227,7 @@ def test_cxr_bert_layout_loads_into_plain_bert(tmp_path):
     from safetensors.torch import save_file
     from transformers import BertConfig, BertModel
 
-    from rg4cli.tokenizer import build_wordpiece_tokenizer
+    from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
     tok = build_wordpiece_tokenizer(REPORT_CORPUS, vocab_size=200)
     config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -343,8 +343,8 @@ def test_decoder_vocabulary_makes_the_prompt_template_a_few_tokens():
     from rg4cli.model.encoders import tiny_decoder
     from rg4cli.model.presets import TINY
     from rg4cli.model.prompts import decoder_vocabulary_corpus
-    from rg4cli.sections import join_sections
-    from rg4cli.synth import generate_studies
+    from rg4cli.text.sections import join_sections
+    from rg4cli.synth.studies import generate_studies
 
     studies = generate_studies(300, seed=3)   # enough text that report words fill the 1,000-token vocabulary
     texts = list(dict.fromkeys([join_sections(s.findings, s.impression) for s in studies]

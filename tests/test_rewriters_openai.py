@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from rg4cli.errors import Rg4Error
-from rg4cli.rewriters import OpenAIRewriter
-from rg4cli.rewriting import DROP_FAILED, Example, RewriteLoop, RewriteTask
+from rg4cli.build.rewriters import OpenAIRewriter
+from rg4cli.build.rewrite_loop import DROP_FAILED, Example, RewriteLoop, RewriteTask
 
 KEY = "sk-test-secret-123"
 

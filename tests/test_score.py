@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rg4cli import clinical, nlg, scoring
-from rg4cli.cleaning import r2gen_clean
+from rg4cli.metrics import clinical, nlg
+from rg4cli.metrics import score as scoring
+from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.cli.app import app
 from rg4cli.errors import InputError
-from rg4cli.observations import OBSERVATIONS
+from rg4cli.vocab import OBSERVATIONS
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR / PTB need Java")
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from rg4cli.errors import InputError
-from rg4cli.streams import RecordReader, RecordWriter, done_ids, index_by_id, join_by_id
+from rg4cli.records.streams import RecordReader, RecordWriter, done_ids, index_by_id, join_by_id
 
 
 def _write(path, lines):
@@ -82,7 +82,7 @@ def test_closed_pipe_ends_quietly(tmp_path):
     code = (
         "import sys\n"
         "from rg4cli.cli.common import handle_errors\n"
-        "from rg4cli.streams import RecordWriter\n"
+        "from rg4cli.records.streams import RecordWriter\n"
         "@handle_errors\n"
         "def emit():\n"
         "    w = RecordWriter(None)\n"
@@ -101,7 +101,7 @@ def test_closed_pipe_ends_quietly(tmp_path):
 
 
 def test_map_in_blocks_writes_what_came_before_a_bad_line(tmp_path):
-    from rg4cli.streams import map_in_blocks
+    from rg4cli.records.streams import map_in_blocks
 
     path = _write(tmp_path / "in.jsonl", ['{"id": "a"}', '{"id": "b"}', '{"id": "c", "bad": true}', '{"id": "d"}'])
     out = tmp_path / "out.jsonl"

@@ -20,10 +20,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.observations import OBSERVATIONS
-from rg4cli.phantom import Anatomy, VisualFinding, render_frontal, render_lateral
-from rg4cli.sections import parse_sections
-from rg4cli.synth import (
+from rg4cli.vocab import OBSERVATIONS
+from rg4cli.synth.images import Anatomy, VisualFinding, render_frontal, render_lateral
+from rg4cli.text.sections import parse_sections
+from rg4cli.synth.studies import (
     CATEGORIES,
     METADATA_NAME,
     SPLIT_NAME,
@@ -128,7 +128,7 @@ def test_same_seed_same_bytes_other_seed_differs(tree, tmp_path):
 
 def test_same_bytes_across_processes(tmp_path):
     # str hashes differ per process (PYTHONHASHSEED): nothing may depend on them.
-    code = ("import sys; from rg4cli.synth import generate_studies, write_mimic_tree; "
+    code = ("import sys; from rg4cli.synth.studies import generate_studies, write_mimic_tree; "
             "write_mimic_tree(sys.argv[1], generate_studies(4, seed=3, image_size=48))")
     digests = []
     for hash_seed in ("1", "2"):
@@ -210,8 +210,8 @@ def test_wording_varies(studies):
 
 
 def test_rules_labeler_and_judge_agree_with_truth(studies):
-    labeling = pytest.importorskip("rg4cli.labeling")
-    hallucination = pytest.importorskip("rg4cli.hallucination")
+    labeling = pytest.importorskip("rg4cli.labelers.backends")
+    hallucination = pytest.importorskip("rg4cli.judges.backends")
     labeler, judge = labeling.RulesLabeler(), hallucination.RulesJudge()
     texts = [" ".join(x for x in (s.findings, s.impression) if x) for s in studies]
     agree_labels = sum(labeler.label_one(t) == s.labels for t, s in zip(texts, studies))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rg4cli.cleaning import r2gen_clean
+from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.errors import InputError
-from rg4cli.record import Study, resolve_image, setting_of, text_of
-from rg4cli.sections import join_sections, parse_sections, split_sections
-from rg4cli.sentences import sentences, split_sentences
+from rg4cli.records.study import Study, resolve_image, setting_of, text_of
+from rg4cli.text.sections import join_sections, parse_sections, split_sections
+from rg4cli.text.sentences import sentences, split_sentences
 
 MIMIC_REPORT = """                                 FINAL REPORT
  EXAMINATION:  CHEST (PA AND LAT)

@@ -11,7 +11,7 @@ from .conftest import REPO, REPORT_CORPUS
 
 SCRIPT = (
     "import json, sys\n"
-    "from rg4cli.tokenizer import build_wordpiece_tokenizer, build_bpe_tokenizer\n"
+    "from rg4cli.model.tokenizers import build_wordpiece_tokenizer, build_bpe_tokenizer\n"
     "texts = json.loads(sys.argv[1])\n"
     "print(json.dumps([sorted(build_wordpiece_tokenizer(texts, 120).get_vocab().items()),\n"
     "                  sorted(build_bpe_tokenizer(texts, 400).get_vocab().items())]))\n"
@@ -30,7 +30,7 @@ def test_vocabulary_is_the_same_across_hash_seeds():
 
 
 def test_wordpiece_falls_back_to_characters_and_keeps_offsets():
-    from rg4cli.tokenizer import build_wordpiece_tokenizer
+    from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
     tok = build_wordpiece_tokenizer(REPORT_CORPUS, vocab_size=200)
     enc = tok("The hearts", return_offsets_mapping=True)

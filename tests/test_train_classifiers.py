@@ -10,9 +10,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from rg4cli.classifiers import load_classifier, predict_chexbert, predict_discbert
+from rg4cli.model.classifiers import load_classifier, predict_chexbert, predict_discbert
 from rg4cli.cli.app import app
-from rg4cli.observations import OBSERVATIONS
+from rg4cli.vocab import OBSERVATIONS
 from rg4cli.training.classifiers import ClassifierTask
 from rg4cli.training.engine import (METRICS_FILE, EngineConfig, SimulatedKill, list_checkpoints,
                                     shard_plan, train)
@@ -66,8 +66,8 @@ def bert_dir(tmp_path_factory) -> Path:
     """A small 'pretrained' BERT directory (config, weights, vocabulary) as --init takes it."""
     from transformers import BertModel
 
-    from rg4cli.classifiers import tiny_bert_config
-    from rg4cli.tokenizer import build_wordpiece_tokenizer
+    from rg4cli.model.classifiers import tiny_bert_config
+    from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
     path = tmp_path_factory.mktemp("bert")
     tokenizer = build_wordpiece_tokenizer([r["findings"] for r in make_records(40)], vocab_size=300)

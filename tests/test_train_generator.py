@@ -13,10 +13,10 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.record import SETTINGS, setting_of
-from rg4cli.sections import join_sections
-from rg4cli.sentences import split_sentences
-from rg4cli.synth import generate_studies, write_mimic_tree
+from rg4cli.records.study import SETTINGS, setting_of
+from rg4cli.text.sections import join_sections
+from rg4cli.text.sentences import split_sentences
+from rg4cli.synth.studies import generate_studies, write_mimic_tree
 from rg4cli.training.data import plan_setting_batches
 from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, train
 from rg4cli.training.generator import INIT_MODEL_DIR, GeneratorTask

@@ -11,17 +11,17 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from rg4cli.attribution import (METHODS, IGRequest, integrated_gradients, integrated_gradients_per_label,
+from rg4cli.weights.attribution import (METHODS, IGRequest, integrated_gradients, integrated_gradients_per_label,
                                 integration_nodes, score_difference)
-from rg4cli.classifiers import new_classifier, predict_chexbert, save_classifier_dir, tiny_bert_config
+from rg4cli.model.classifiers import new_classifier, predict_chexbert, save_classifier_dir, tiny_bert_config
 from rg4cli.cli.app import app
-from rg4cli.loss_weights import (IGWeigher, RulesWeigher, WeightSettings, attribution_targets, check_labels,
+from rg4cli.weights.backends import (IGWeigher, RulesWeigher, WeightSettings, attribution_targets, check_labels,
                                  gaussian_smooth, rules_sentence_weights, sentence_weights_from_tokens,
                                  token_scores)
-from rg4cli.observations import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS, THIRTEEN
-from rg4cli.sections import join_sections
-from rg4cli.sentences import split_sentences
-from rg4cli.tokenizer import build_wordpiece_tokenizer
+from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS, THIRTEEN
+from rg4cli.text.sections import join_sections
+from rg4cli.text.sentences import split_sentences
+from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
 from .conftest import REPORT_CORPUS
 
@@ -240,7 +240,7 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
     Scored on the findings the labeler got right (explaining a label it does not predict
     says nothing): the sentences that state them get lambda, normal sentences mostly not.
     """
-    from rg4cli.synth import generate_studies
+    from rg4cli.synth.studies import generate_studies
 
     torch.set_num_threads(1)
     # ~640 training reports: enough for a 1-layer labeler to learn every head from any seed

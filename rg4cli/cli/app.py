@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import __version__
-from . import build_data, generate, hallucination, label, score, synth, train, weights
+from rg4cli import __version__
+from rg4cli.cli import build_data, generate, hallucination, label, score, synth, train, weights
 
 app = typer.Typer(
     name="rg4",

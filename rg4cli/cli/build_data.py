@@ -8,13 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..dataset import BuildStats, build_records, format_table1
-from ..errors import InputError
-from ..mimic import MimicImport
-from ..rewriters import GENERATORS, make_rewriter
-from ..rewriting import GUARD_SECTIONS, RewriteLoop
-from ..streams import RecordReader, RecordWriter, write_json
-from .common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, log
+from rg4cli.build.assembly import BuildStats, build_records, format_table1
+from rg4cli.errors import InputError
+from rg4cli.build.mimic import MimicImport
+from rg4cli.build.rewriters import GENERATORS, make_rewriter
+from rg4cli.build.rewrite_loop import GUARD_SECTIONS, RewriteLoop
+from rg4cli.records.streams import RecordReader, RecordWriter, write_json
+from rg4cli.cli.common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, log
 
 JUDGES = ("rules", "discbert")
 PROGRESS_EVERY_S = 30.0  # a progress line on stderr this often (LLM runs take hours)
@@ -156,7 +156,7 @@ def build_data(
                            check_images=check_images,
                            splits=tuple(s.strip() for s in splits.split(",")) if splits else None)
 
-    from ..hallucination import make_judge
+    from rg4cli.judges.backends import make_judge
 
     if judge == "rules":
         the_judge = make_judge("rules")
@@ -181,7 +181,7 @@ def build_data(
                                      system_prompt=prompt_text)
     the_labeler = None
     if guard and rewriter is not None:
-        from ..labeling import make_labeler
+        from rg4cli.labelers.backends import make_labeler
 
         if labeler == "rules":
             the_labeler = make_labeler("rules")

@@ -2,7 +2,7 @@
 
 Command modules stay thin: parse options, call a core function, write records.
 Errors raised by the core (InputError, Rg4Error) become one line on stderr and the
-exit status of DESIGN.md (2 input/usage, 1 runtime); a closed stdout (`| head`)
+exit status of README "Conventions every command keeps" (2 input/usage, 1 runtime); a closed stdout (`| head`)
 ends the process quietly.
 """
 
@@ -17,7 +17,7 @@ from typing import Annotated, Callable, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import InputError, Rg4Error
+from rg4cli.errors import InputError, Rg4Error
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 

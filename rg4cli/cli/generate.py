@@ -1,4 +1,4 @@
-"""`rg4 generate`: studies in, reports out (thin layer over rg4cli.generation)."""
+"""`rg4 generate`: studies in, reports out (thin layer over rg4cli.generation.run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DeviceOpt, ImageRootOpt, InputArg, OnErrorOpt, OutputOpt, ResumeOpt, SeedOpt, handle_errors, log
+from rg4cli.cli.common import DeviceOpt, ImageRootOpt, InputArg, OnErrorOpt, OutputOpt, ResumeOpt, SeedOpt, handle_errors, log
 
 
 @handle_errors
@@ -48,9 +48,9 @@ def generate(
     Example:
       rg4 generate test.jsonl --model stage2/ --image-root mimic/ | rg4 score --ref test.jsonl
     """
-    from ..errors import InputError
-    from ..generation import run_generate
-    from ..model import DecodeOptions
+    from rg4cli.errors import InputError
+    from rg4cli.generation.run import run_generate
+    from rg4cli.model import DecodeOptions
 
     if model is None:
         raise InputError("--model DIR is required (a model dir written by rg4 train)")

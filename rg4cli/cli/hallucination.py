@@ -6,11 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
-from ..hallucination import BACKENDS, CATEGORIES, format_summary, make_judge, summarize
-from ..record import Study, text_of
-from ..streams import RecordReader, RecordWriter, map_in_blocks, write_json
-from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
+from rg4cli.errors import InputError
+from rg4cli.judges.backends import BACKENDS, CATEGORIES, format_summary, make_judge, summarize
+from rg4cli.records.study import Study, text_of
+from rg4cli.records.streams import RecordReader, RecordWriter, map_in_blocks, write_json
+from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
 
 # Records judged together (DiscBERT batches their reports and sentences in one pass).
 BLOCK_RECORDS = 64

@@ -7,11 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
-from ..labeling import BACKENDS, make_labeler
-from ..record import TEXT_FIELDS
-from ..streams import RecordReader, RecordWriter, map_in_blocks
-from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
+from rg4cli.errors import InputError
+from rg4cli.labelers.backends import BACKENDS, make_labeler
+from rg4cli.records.study import TEXT_FIELDS
+from rg4cli.records.streams import RecordReader, RecordWriter, map_in_blocks
+from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
 
 PROGRESS_EVERY = 10_000  # records between progress lines on stderr
 _FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -34,7 +34,7 @@ def _text(record: dict, which: str) -> tuple[str | None, str | None, str]:
         value = record.get(name)
         if value is not None and not isinstance(value, str):
             return None, name, f"expected a string or null, got {type(value).__name__}"
-    from ..record import text_of
+    from rg4cli.records.study import text_of
 
     text = text_of(record, which)
     if text is None or not text.strip():

@@ -11,9 +11,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..scoring import SUMMARY_KEYS_DOC, ScoreConfig, score_files
-from ..streams import RecordWriter, write_json
-from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
+from rg4cli.metrics.score import SUMMARY_KEYS_DOC, ScoreConfig, score_files
+from rg4cli.records.streams import RecordWriter, write_json
+from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
 
 TEXT_HELP = "auto (report if present, else findings+impression), report, findings, impression, findings+impression."
 

@@ -1,4 +1,4 @@
-"""`rg4 synth`: phantom studies in MIMIC-CXR-JPG layout (core: rg4cli.synth)."""
+"""`rg4 synth`: phantom studies in MIMIC-CXR-JPG layout (core: rg4cli.synth.studies)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InputError
-from ..synth import generate_studies, write_mimic_tree
-from .common import SeedOpt, handle_errors, log
+from rg4cli.errors import InputError
+from rg4cli.synth.studies import generate_studies, write_mimic_tree
+from rg4cli.cli.common import SeedOpt, handle_errors, log
 
 
 @handle_errors

@@ -7,14 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
-from .common import ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
+from rg4cli.errors import InputError
+from rg4cli.cli.common import ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
 
 TASKS = ("generator", "labeler", "discbert", "decoder")
 
 
 def _main_process_log(message: str) -> None:
-    from ..training.engine import process_state
+    from rg4cli.training.engine import process_state
 
     if process_state().is_main_process:
         log(message)
@@ -126,8 +126,8 @@ def train(
     """
     import json
 
-    from ..training.engine import EngineConfig
-    from ..training.engine import train as run_engine
+    from rg4cli.training.engine import EngineConfig
+    from rg4cli.training.engine import train as run_engine
 
     if task not in TASKS:
         raise InputError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -153,7 +153,7 @@ def train(
             overrides[{"text_encoder": "text_tokenizer", "decoder": "tokenizer"}.get(key, key)] = value
 
     if task == "generator":
-        from ..training.generator import GeneratorTask
+        from rg4cli.training.generator import GeneratorTask
 
         engine_task = GeneratorTask(
             train_path=train_file, out_dir=output, preset=preset, fusion=fusion, stage=stage,
@@ -164,7 +164,7 @@ def train(
         default_lr = 3e-4
         task_config = engine_task.describe()
     elif task == "decoder":
-        from ..training.decoder_lm import DecoderLMTask
+        from rg4cli.training.decoder_lm import DecoderLMTask
 
         for name, given in (("--settings", settings), ("--lam", lam), ("--fusion-lr", fusion_lr),
                             ("--init", init), ("--val", val)):
@@ -174,7 +174,7 @@ def train(
         default_lr = 3e-3
         task_config = engine_task.describe()
     else:
-        from ..training.classifiers import ClassifierTask
+        from rg4cli.training.classifiers import ClassifierTask
 
         for name, given in (("--settings", settings), ("--lam", lam), ("--fusion-lr", fusion_lr)):
             if given is not None:
@@ -196,7 +196,7 @@ def train(
         _main_process_log("encoder cache (this process): " + ", ".join(
             f"{name} {s['hits']} hit(s), {s['misses']} computed" for name, s in stats.items()))
 
-    from ..training.engine import process_state
+    from rg4cli.training.engine import process_state
 
     if process_state().is_main_process:
         summary = {"out_dir": str(output), "task": task, "steps": result.steps, "total_steps": result.total_steps,

@@ -6,10 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import InputError
-from ..record import text_of
-from ..streams import RecordReader, RecordWriter, map_in_blocks
-from .common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
+from rg4cli.errors import InputError
+from rg4cli.records.study import text_of
+from rg4cli.records.streams import RecordReader, RecordWriter, map_in_blocks
+from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
 
 # Records attributed together: their IG rows share forward/backward chunks.
 BLOCK_RECORDS = 32
@@ -84,7 +84,7 @@ def weights(
       rg4 weights train.jsonl --backend rules -o weighted.jsonl
     """
     # torch and transformers load only when the command runs, not for every `rg4` call.
-    from ..loss_weights import BACKENDS, IGWeigher, RulesWeigher, WeightSettings, check_labels
+    from rg4cli.weights.backends import BACKENDS, IGWeigher, RulesWeigher, WeightSettings, check_labels
 
     if backend not in (*BACKENDS, "auto"):
         raise InputError(f"--backend must be ig, rules or auto, got {backend!r}")
@@ -103,8 +103,8 @@ def weights(
     text_of({}, text)  # validates --text before any work
     reader = RecordReader(input, on_error=on_error, log=log)
     if backend == "ig":
-        from ..classifiers import load_classifier
-        from ..devices import resolve_device
+        from rg4cli.model.classifiers import load_classifier
+        from rg4cli.devices import resolve_device
 
         clf = load_classifier(labeler, "labeler", bert=bert)
         weigher = IGWeigher(clf, settings, device=resolve_device(device), batch_size=batch_size)

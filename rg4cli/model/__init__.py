@@ -1,4 +1,4 @@
-"""The shared LLM-RG4 model core (DESIGN.md "The model"; paper §Method).
+"""The shared LLM-RG4 model core (README "Design notes"; paper §Method).
 
 Build / load / save
     build_model(preset="tiny"|"paper", *, tokenizer_texts=None, fusion="atf"|"interleaved",
@@ -24,8 +24,8 @@ Frozen features (cache them; they never change during training)
     NOTE: the interleaved fusion ignores `prior` features: its prior report is prompt text.
 
 Training batch + forward
-    batch = model.text_batch(studies, with_targets=True)          # studies: rg4cli.record.Study
-        target text = rg4cli.sections.join_sections(findings, impression) + EOS; prompt asks for
+    batch = model.text_batch(studies, with_targets=True)          # studies: rg4cli.records.study.Study
+        target text = rg4cli.text.sections.join_sections(findings, impression) + EOS; prompt asks for
         the sections present. batch.target_offsets[b][j] = (start, end) characters of target
         token j in batch.target_texts[b] (EOS = (len, len)) -> map sentence_weights onto tokens.
     out = model(features, batch) -> LMOutput
@@ -38,14 +38,14 @@ Generation
     model.generate(features, model.text_batch(studies, sections="both"), DecodeOptions(...))
         -> [Generated(text, input_tokens, new_tokens)]; DecodeOptions defaults = official test
         script (beam 3, repetition 2.0, length 2.0, min 50 / max 200 new tokens).
-    rg4cli.generation.run_generate(...) is the streaming core of `rg4 generate`.
+    rg4cli.generation.run.run_generate(...) is the streaming core of `rg4 generate`.
 """
 
-from .encoders import load_image, resolve_device
-from .modeldir import build_model, load_model_dir, read_config, save_model_dir
-from .presets import PRESETS, ModelConfig, paper_config, preset_config, tiny_config
-from .prompts import PromptBuilder, TextBatch, instruction, template_texts
-from .rg4 import DecodeOptions, Generated, LMOutput, RG4Model, StudyFeatures
+from rg4cli.model.encoders import load_image, resolve_device
+from rg4cli.model.modeldir import build_model, load_model_dir, read_config, save_model_dir
+from rg4cli.model.presets import PRESETS, ModelConfig, paper_config, preset_config, tiny_config
+from rg4cli.model.prompts import PromptBuilder, TextBatch, instruction, template_texts
+from rg4cli.model.rg4 import DecodeOptions, Generated, LMOutput, RG4Model, StudyFeatures
 
 __all__ = [
     "build_model", "load_model_dir", "save_model_dir", "read_config", "ModelConfig", "PRESETS", "paper_config",

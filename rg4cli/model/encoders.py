@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..devices import resolve_device  # noqa: F401  (re-exported by rg4cli.model)
-from ..errors import InputError, Rg4Error
-from ..record import resolve_image
+from rg4cli.devices import resolve_device  # noqa: F401  (re-exported by rg4cli.model)
+from rg4cli.errors import InputError, Rg4Error
+from rg4cli.records.study import resolve_image
 
 _HOW = ("give a local directory with the files, or put it in the Hugging Face cache first "
         "(huggingface-cli download ID on a machine with access; HF_HOME points at the cache; "
@@ -193,7 +193,7 @@ def tiny_image_encoder(sizes: dict):
 def tiny_text_encoder(sizes: dict, texts: list[str]):
     from transformers import BertConfig, BertModel
 
-    from ..tokenizer import build_wordpiece_tokenizer
+    from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
     tokenizer = build_wordpiece_tokenizer(texts, vocab_size=sizes["vocab_size"])
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=sizes["text_hidden"],
@@ -203,7 +203,7 @@ def tiny_text_encoder(sizes: dict, texts: list[str]):
 
 
 def tiny_decoder(sizes: dict, texts: list[str]):
-    from ..tokenizer import build_bpe_tokenizer
+    from rg4cli.model.tokenizers import build_bpe_tokenizer
 
     tokenizer = build_bpe_tokenizer(texts, vocab_size=sizes["vocab_size"])
     return tiny_decoder_model(sizes, tokenizer), tokenizer

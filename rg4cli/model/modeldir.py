@@ -24,12 +24,12 @@ from typing import Any, Iterable
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import InputError, Rg4Error
-from ..streams import write_json
-from . import encoders as enc
-from .presets import TINY, ModelConfig, preset_config
-from .prompts import decoder_vocabulary_corpus, template_texts
-from .rg4 import RG4Model
+from rg4cli.errors import InputError, Rg4Error
+from rg4cli.records.streams import write_json
+from rg4cli.model import encoders as enc
+from rg4cli.model.presets import TINY, ModelConfig, preset_config
+from rg4cli.model.prompts import decoder_vocabulary_corpus, template_texts
+from rg4cli.model.rg4 import RG4Model
 
 CONFIG_FILE = "rg4_model.json"
 FUSION_FILE = "fusion.safetensors"

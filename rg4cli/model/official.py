@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InputError, Rg4Error
+from rg4cli.errors import InputError, Rg4Error
 
 BLOCKS = {"APPA": "frontal", "lateral": "lateral", "text": "prior"}
 LAYERS = {"crossattention_block": "attn", "layernorm_768_1": "norm_attn", "llama_proj_1": "proj_in",
@@ -103,7 +103,7 @@ def load_official_weights(model, path: str | os.PathLike) -> list[str]:
 
 def import_official_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLike, **paper_overrides) -> Path:
     """Paper preset (encoders/decoder from the hub cache or the paths given) + official weights -> model dir."""
-    from .modeldir import build_model, save_model_dir
+    from rg4cli.model.modeldir import build_model, save_model_dir
 
     model = build_model("paper", **paper_overrides)
     unused = load_official_weights(model, path)

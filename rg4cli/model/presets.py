@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Rg4Error
+from rg4cli.errors import Rg4Error
 
 PRESETS = ("paper", "tiny")
 FUSIONS = ("atf", "interleaved")
@@ -31,7 +31,7 @@ class ModelConfig:
     text_tokenizer: str = "text_encoder"    # text-encoder tokenizer
     bundled: list[str] = field(default_factory=list)
     trust_remote_code: bool = False
-    # Fusion (DESIGN.md "The model"): N learnable queries over frontal patch tokens.
+    # Fusion (README "Design notes"): N learnable queries over frontal patch tokens.
     fusion: str = "atf"
     num_queries: int = 128
     num_heads: int = 12

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..record import Study
-from ..sections import join_sections
+from rg4cli.records.study import Study
+from rg4cli.text.sections import join_sections
 
 PROMPT_VERSION = "official-v1"
 SECTIONS = ("both", "findings", "impression")

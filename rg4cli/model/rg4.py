@@ -10,12 +10,12 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..errors import Rg4Error
-from ..record import Study
-from .encoders import freeze, patch_tokens, text_tokens
-from .fusion import build_fusion
-from .presets import ModelConfig
-from .prompts import PromptBuilder, TextBatch
+from rg4cli.errors import Rg4Error
+from rg4cli.records.study import Study
+from rg4cli.model.encoders import freeze, patch_tokens, text_tokens
+from rg4cli.model.fusion import build_fusion
+from rg4cli.model.presets import ModelConfig
+from rg4cli.model.prompts import PromptBuilder, TextBatch
 
 
 @dataclass
@@ -25,7 +25,7 @@ class StudyFeatures:
     frontal [B,P,D'] patch tokens; lateral [B,P,D'] or None (no lateral in the batch);
     prior [B,T,Dt] text tokens + prior_mask [B,T] (True = real token) or None.
     `*_present` [B] bool mark which samples have the modality in a mixed batch; the
-    fusion zeroes the others (DESIGN: zeros for a missing modality).
+    fusion zeroes the others (README "Design notes": zeros for a missing modality).
     """
 
     frontal: Tensor

@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..classifiers import (CLASSIFIER_CONFIG, DISCBERT_HEADS, Classifier, load_classifier, save_classifier_dir,
+from rg4cli.model.classifiers import (CLASSIFIER_CONFIG, DISCBERT_HEADS, Classifier, load_classifier, save_classifier_dir,
                            tiny_bert_config)
-from ..errors import InputError
-from ..observations import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS
-from ..record import text_of
-from ..streams import RecordReader
+from rg4cli.errors import InputError
+from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS
+from rg4cli.records.study import text_of
+from rg4cli.records.streams import RecordReader
 
 TOKENIZER_DIR = "checkpoints/tokenizer"  # the run's vocabulary, kept so --resume rebuilds the same model
 CLASSIFIER_PRESETS = ("tiny", "paper")
@@ -167,9 +167,9 @@ class ClassifierTask:
 
     # ---- engine interface ---------------------------------------------------------
     def build_model(self) -> nn.Module:
-        from .engine import kept_tokenizer
+        from rg4cli.training.engine import kept_tokenizer
 
-        from ..tokenizer import build_wordpiece_tokenizer
+        from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
         init = Path(self.init) if self.init else None
         if init is not None and init.is_dir() and not (init / CLASSIFIER_CONFIG).is_file() \
@@ -188,7 +188,7 @@ class ClassifierTask:
             else:
                 from transformers import BertConfig
                 config = BertConfig(vocab_size=len(tokenizer))  # bert-base shape, from scratch
-            from ..classifiers import new_classifier
+            from rg4cli.model.classifiers import new_classifier
             clf = new_classifier(self.task, tokenizer, config)
         clf.max_length = min(self.max_length, clf.model.config.max_position_embeddings)
         self.clf = clf
@@ -199,7 +199,7 @@ class ClassifierTask:
         """New heads on a pretrained BERT directory (how CheXbert itself started: from BERT weights)."""
         from transformers import AutoTokenizer, BertModel
 
-        from ..classifiers import new_classifier
+        from rg4cli.model.classifiers import new_classifier
 
         try:
             bert = BertModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)

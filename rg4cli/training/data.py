@@ -18,11 +18,11 @@ from typing import Callable
 
 import torch
 
-from ..errors import InputError
-from ..record import SETTINGS, Study, resolve_image, setting_of
-from ..sections import join_sections
-from ..streams import RecordReader
-from .tlw import check_sentence_weights
+from rg4cli.errors import InputError
+from rg4cli.records.study import SETTINGS, Study, resolve_image, setting_of
+from rg4cli.text.sections import join_sections
+from rg4cli.records.streams import RecordReader
+from rg4cli.training.tlw import check_sentence_weights
 
 
 @dataclass

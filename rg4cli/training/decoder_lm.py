@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import InputError
-from ..model.prompts import target_text
-from ..record import Study
-from ..streams import RecordReader
-from .classifiers import plan_shuffled_batches
+from rg4cli.errors import InputError
+from rg4cli.model.prompts import target_text
+from rg4cli.records.study import Study
+from rg4cli.records.streams import RecordReader
+from rg4cli.training.classifiers import plan_shuffled_batches
 
 TOKENIZER_DIR = "checkpoints/tokenizer"  # the run's vocabulary, kept so --resume rebuilds the same model
 DECODER_INFO = "rg4_decoder.json"
@@ -76,11 +76,11 @@ class DecoderLMTask:
 
     # ---- engine interface ---------------------------------------------------------
     def build_model(self) -> nn.Module:
-        from ..model.encoders import tiny_decoder_model
-        from ..model.presets import TINY
-        from ..model.prompts import decoder_vocabulary_corpus
-        from ..tokenizer import build_bpe_tokenizer
-        from .engine import kept_tokenizer
+        from rg4cli.model.encoders import tiny_decoder_model
+        from rg4cli.model.presets import TINY
+        from rg4cli.model.prompts import decoder_vocabulary_corpus
+        from rg4cli.model.tokenizers import build_bpe_tokenizer
+        from rg4cli.training.engine import kept_tokenizer
 
         # The vocabulary the generator would build from these texts (template included).
         tokenizer = kept_tokenizer(
@@ -114,7 +114,7 @@ class DecoderLMTask:
         return out.loss, {}
 
     def save(self, model: nn.Module, out_dir: Path) -> None:
-        from ..model.encoders import quiet_hf
+        from rg4cli.model.encoders import quiet_hf
 
         quiet_hf()
         out_dir = Path(out_dir)

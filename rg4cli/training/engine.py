@@ -42,7 +42,7 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 from torch import nn
 
-from ..errors import InputError, Rg4Error
+from rg4cli.errors import InputError, Rg4Error
 
 CHECKPOINTS_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"

@@ -25,10 +25,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import InputError
-from .cache import FeatureCache, NoCache, content_key, default_cache_root, encoder_fingerprint
-from .data import FileHasher, GeneratorExample, parse_settings, plan_setting_batches, read_generator_examples
-from .tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weights
+from rg4cli.errors import InputError
+from rg4cli.training.cache import FeatureCache, NoCache, content_key, default_cache_root, encoder_fingerprint
+from rg4cli.training.data import FileHasher, GeneratorExample, parse_settings, plan_setting_batches, read_generator_examples
+from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weights
 
 INIT_MODEL_DIR = "checkpoints/init-model"
 
@@ -71,7 +71,7 @@ class GeneratorTask:
             train_path, image_root=image_root, stage=stage, settings=self.settings, on_error=on_error, log=log)
         self.validator = None
         if val_path:
-            from .validation import GeneratorValidator
+            from rg4cli.training.validation import GeneratorValidator
 
             self.validator = GeneratorValidator(val_path, image_root=image_root, limit=val_limit,
                                                 max_new_tokens=val_max_new_tokens, on_error=on_error, log=log)
@@ -87,9 +87,9 @@ class GeneratorTask:
 
     # ---- model ----------------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        from .engine import process_state
+        from rg4cli.training.engine import process_state
 
-        from ..model import build_model, load_model_dir, save_model_dir
+        from rg4cli.model import build_model, load_model_dir, save_model_dir
 
         state = process_state()
         device = state.device
@@ -124,7 +124,7 @@ class GeneratorTask:
         return model
 
     def _make_caches(self) -> None:
-        from .engine import process_state
+        from rg4cli.training.engine import process_state
 
         m = self.model
         if not self.use_cache:
@@ -143,7 +143,7 @@ class GeneratorTask:
 
     # ---- features ---------------------------------------------------------------------
     def _image_features(self, paths: list[Path]) -> list[torch.Tensor]:
-        from ..model import load_image
+        from rg4cli.model import load_image
 
         m = self.model
 
@@ -171,7 +171,7 @@ class GeneratorTask:
             return self._features(examples)
 
     def _features(self, examples: list[GeneratorExample]):
-        from ..model import StudyFeatures
+        from rg4cli.model import StudyFeatures
 
         frontal = self._image_features([ex.frontal for ex in examples])
         lat_idx = [i for i, ex in enumerate(examples) if ex.lateral is not None]
@@ -227,7 +227,7 @@ class GeneratorTask:
         return loss, {"weighted_token_share": share}
 
     def save(self, model: nn.Module, out_dir: Path) -> None:
-        from ..model import save_model_dir
+        from rg4cli.model import save_model_dir
 
         self.flush_caches()
         save_model_dir(model, out_dir, extra={"trained_by": "rg4 train", "stage": self.stage, "tlw": self.tlw,

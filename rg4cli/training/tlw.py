@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
+from rg4cli.errors import InputError
 
 TLW_MODES = ("paper", "official", "off")
 DEFAULT_LAMBDA = 1.75

@@ -6,8 +6,8 @@
   samples to even out the shards) before the results are gathered by index.
 - Batches hold one setting each (the model's prompt length is then the same).
 - Scores use the project's scorer pieces: R2Gen-cleaned text and pycocoevalcap BLEU-4
-  (`rg4cli.nlg`), micro-F1 over the 14 observations with uncertain counted positive
-  (`rg4cli.clinical`, the LLM-RG4 table's CE). Reference labels come from the
+  (`rg4cli.metrics.nlg`), micro-F1 over the 14 observations with uncertain counted positive
+  (`rg4cli.metrics.clinical`, the LLM-RG4 table's CE). Reference labels come from the
   record's `labels` when present, else from the rules labeler on the reference text;
   hypotheses are labelled with the rules labeler.
 - score = CE F1 + BLEU-4; the engine keeps the weights with the best score.
@@ -19,9 +19,9 @@ from typing import Callable
 
 import torch
 
-from ..errors import InputError
-from ..record import SETTINGS
-from .data import GeneratorExample, read_generator_examples
+from rg4cli.errors import InputError
+from rg4cli.records.study import SETTINGS
+from rg4cli.training.data import GeneratorExample, read_generator_examples
 
 
 class GeneratorValidator:
@@ -48,7 +48,7 @@ class GeneratorValidator:
 
     def _reference_labels(self) -> list[dict]:
         if self.ref_labels is None:
-            from ..labeling import make_labeler
+            from rg4cli.labelers.backends import make_labeler
 
             labeler = make_labeler("rules")
             need = [i for i, ex in enumerate(self.examples) if not isinstance(ex.study.extra.get("labels"), dict)]
@@ -58,7 +58,7 @@ class GeneratorValidator:
 
     @torch.no_grad()
     def generate(self, task, model, rank: int, world: int) -> list[tuple[int, str]]:
-        from ..model import DecodeOptions
+        from rg4cli.model import DecodeOptions
 
         options = DecodeOptions()
         if self.max_new_tokens is not None:
@@ -82,9 +82,9 @@ class GeneratorValidator:
     def run(self, task, model, accelerator) -> dict:
         from accelerate.utils import gather_object
 
-        from ..clinical import ce_scores
-        from ..labeling import make_labeler
-        from ..nlg import nlg_scores, prepare_texts
+        from rg4cli.metrics.clinical import ce_scores
+        from rg4cli.labelers.backends import make_labeler
+        from rg4cli.metrics.nlg import nlg_scores, prepare_texts
 
         was_training = model.training
         model.eval()

@@ -9,8 +9,8 @@ impression (here: and of the findings) before and after must match, else the exa
 is dropped.
 
 The loop is backend-agnostic: a judge with `.judge(texts, settings) -> [dict]`
-(rg4cli.hallucination), a labeler with `.label(texts) -> [dict]` (rg4cli.labeling),
-and a rewriter with `.rewrite(tasks) -> [RewriteReply]` (rg4cli.rewriters). Each
+(rg4cli.judges.backends), a labeler with `.label(texts) -> [dict]` (rg4cli.labelers.backends),
+and a rewriter with `.rewrite(tasks) -> [RewriteReply]` (rg4cli.build.rewriters). Each
 round sends every still-flagged example to the rewriter in one call, so the openai
 rewriter can run them concurrently and DiscBERT can judge them in one batch.
 """
@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from .sections import join_sections
+from rg4cli.text.sections import join_sections
 
 CATEGORIES = ("pc", "pp", "view", "comm")
 CATEGORY_NAMES = {
@@ -129,7 +129,7 @@ class Outcome:
 def verdict_of(result: dict) -> dict:
     """{pc, pp, view, comm, input_agnostic}: the categories the setting's inputs cannot support.
 
-    rg4cli.hallucination results carry `unsupported` (the categories behind the
+    rg4cli.judges.backends results carry `unsupported` (the categories behind the
     verdict) beside the content flags; a bare {pc, pp, ...} dict is read as unsupported.
     """
     h = result.get("hallucination", result)

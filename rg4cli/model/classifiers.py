@@ -31,8 +31,8 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
-from .errors import InputError, Rg4Error
-from .observations import CHEXBERT_CLASS_TO_LABEL, OBSERVATIONS
+from rg4cli.errors import InputError, Rg4Error
+from rg4cli.vocab import CHEXBERT_CLASS_TO_LABEL, OBSERVATIONS
 
 CLASSIFIER_CONFIG = "rg4_classifier.json"
 WEIGHTS_FILE = "model.safetensors"

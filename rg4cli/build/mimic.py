@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
-from .sections import join_sections, parse_sections
+from rg4cli.errors import InputError
+from rg4cli.text.sections import join_sections, parse_sections
 
 FRONTAL_VIEWS = ("PA", "AP")  # preference order
 LATERAL_VIEWS = ("LATERAL", "LL")

@@ -1,4 +1,4 @@
-"""The study record (DESIGN.md): typed view, validation, derived setting, text fields."""
+"""The study record (README "The study record"): typed view, validation, derived setting, text fields."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .sections import join_sections
+from rg4cli.errors import InputError
+from rg4cli.text.sections import join_sections
 
 SETTINGS: tuple[str, ...] = ("sn", "sw", "mn", "mw")
 VIEWS: tuple[str, ...] = ("PA", "AP")

@@ -50,8 +50,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .observations import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
-from .phantom import (
+from rg4cli.vocab import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
+from rg4cli.synth.images import (
     DEVICE_KINDS,
     KIND_OBSERVATION,
     Anatomy,
@@ -230,7 +230,7 @@ class StudySpec:
 def _finalize(labels: dict[str, int | None]) -> dict[str, int | None]:
     """No Finding (and any implied labels) by the labeler's convention when available."""
     try:
-        from .labeling import finalize_labels  # the one place the convention lives
+        from rg4cli.labelers.backends import finalize_labels  # the one place the convention lives
     except ImportError:
         finalize_labels = None
     if finalize_labels is not None:

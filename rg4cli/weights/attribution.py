@@ -17,7 +17,7 @@ Choices the paper leaves open, and what this module does (all configurable):
 - Integral: `gausslegendre` (default; Gauss-Legendre nodes on [0, 1], exact for
   polynomials up to degree 2*steps-1), `trapezoid` (steps points including both
   ends) or `riemann_middle`.
-- Output f: whatever `score_fn` returns; `LabelerAttributor` (rg4cli.loss_weights)
+- Output f: whatever `score_fn` returns; `LabelerAttributor` (rg4cli.weights.backends)
   picks one raw head logit (the positive class for a positive label, the uncertain
   class for an uncertain one), not a softmax probability, because a saturated
   probability has vanishing gradients.

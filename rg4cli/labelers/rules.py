@@ -30,8 +30,8 @@ from importlib import resources
 from itertools import compress
 from typing import Any
 
-from .observations import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
-from .sentences import split_sentences
+from rg4cli.vocab import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
+from rg4cli.text.sentences import split_sentences
 
 PHRASES_RESOURCE = "chexpert_phrases.json"
 

@@ -1,6 +1,6 @@
 """Generators for the rewrite loop: `rules` (offline default), `openai`, `hf`.
 
-Each has `.name` and `.rewrite(tasks) -> [RewriteReply]` (rg4cli.rewriting), one reply
+Each has `.name` and `.rewrite(tasks) -> [RewriteReply]` (rg4cli.build.rewrite_loop), one reply
 per task in task order; a task the generator gives up on gets `RewriteReply(error=...)`
 and the loop drops that example (counted), never the run.
 
@@ -32,10 +32,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
-from .errors import InputError, Rg4Error
-from .rewriting import RewriteReply, RewriteTask, build_messages, memoize_find, parse_reply
-from .sections import join_sections
-from .sentences import split_sentences
+from rg4cli.errors import InputError, Rg4Error
+from rg4cli.build.rewrite_loop import RewriteReply, RewriteTask, build_messages, memoize_find, parse_reply
+from rg4cli.text.sections import join_sections
+from rg4cli.text.sentences import split_sentences
 
 GENERATORS = ("rules", "openai", "hf")
 
@@ -256,7 +256,7 @@ class RulesRewriter:
 
     def __init__(self, finder: Any | None = None):
         if finder is None:
-            from .hallucination import make_judge  # the phrase tables live there
+            from rg4cli.judges.backends import make_judge  # the phrase tables live there
             finder = make_judge("rules")
         self.finder = memoize_find(finder)
         self.stats: Counter = Counter()
@@ -632,7 +632,7 @@ class HFRewriter:
 
 
 def views_supported(views, setting, projection):
-    from .hallucination import views_supported as supported
+    from rg4cli.judges.backends import views_supported as supported
 
     return supported(views, setting, projection)
 

@@ -19,8 +19,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from .mimic import MimicImport, MimicStudy
-from .rewriting import CATEGORIES, Example, Outcome, RewriteLoop
+from rg4cli.build.mimic import MimicImport, MimicStudy
+from rg4cli.build.rewrite_loop import CATEGORIES, Example, Outcome, RewriteLoop
 
 ROW_KEYS = ("n",) + CATEGORIES + ("input_agnostic",)
 

@@ -41,10 +41,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
 
-from .devices import resolve_device
-from .errors import InputError
-from .record import SETTINGS
-from .sentences import split_sentences
+from rg4cli.devices import resolve_device
+from rg4cli.errors import InputError
+from rg4cli.records.study import SETTINGS
+from rg4cli.text.sentences import split_sentences
 
 CATEGORIES: tuple[str, ...] = ("pc", "pp", "view", "comm")
 CATEGORY_NAMES = {"pc": "prior comparison", "pp": "prior procedure", "view": "view", "comm": "communication"}
@@ -445,7 +445,7 @@ class DiscBertJudge:
     def __init__(self, model: str | Path | Any, device: str = "cpu", batch_size: int = 32,
                  bert: str | Path | None = None, threshold: float = 0.5, rules: RulesJudge | None = None,
                  sentence_level: bool = True):
-        from .classifiers import Classifier, load_classifier
+        from rg4cli.model.classifiers import Classifier, load_classifier
 
         if model is None:
             raise InputError("--backend discbert needs --model (an rg4 DiscBERT directory or the official checkpoint)")
@@ -464,7 +464,7 @@ class DiscBertJudge:
 
     def judge(self, texts: Sequence[str | None], settings: Sequence[str],
               projections: Sequence[str | None] | None = None) -> list[dict]:
-        from .classifiers import predict_discbert
+        from rg4cli.model.classifiers import predict_discbert
 
         projs = _check_batch(texts, settings, projections)
         for s in settings:

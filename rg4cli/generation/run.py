@@ -25,10 +25,10 @@ from typing import Callable, Iterator
 
 import torch
 
-from .errors import InputError, Rg4Error
-from .record import SETTINGS, Study
-from .sections import join_sections, split_sections
-from .streams import RecordReader, RecordWriter, done_ids
+from rg4cli.errors import InputError, Rg4Error
+from rg4cli.records.study import SETTINGS, Study
+from rg4cli.text.sections import join_sections, split_sections
+from rg4cli.records.streams import RecordReader, RecordWriter, done_ids
 
 SECTIONS_CHOICES = ("both", "findings", "impression")
 
@@ -118,7 +118,7 @@ class _Generator:
                 self.emit(item)
 
     def run(self, setting: str) -> None:
-        from .model.encoders import load_image
+        from rg4cli.model.encoders import load_image
 
         batch, self.queues[setting] = self.queues[setting], []
         frontal, lateral, ok = [], [], []
@@ -161,7 +161,7 @@ class _Generator:
 
 def _studies(reader: RecordReader, done: set, summary: GenerateSummary, image_root, *, rank: int = 0,
              world: int = 1) -> Iterator[_Item]:
-    from .model.encoders import check_image
+    from rg4cli.model.encoders import check_image
 
     index = -1
     for lineno, rec in reader:
@@ -190,7 +190,7 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
                  on_error: str = "fail", sections: str = "both", trust_remote_code: bool = False,
                  window: int | None = None, log: Callable[[str], None] | None = None, model=None) -> GenerateSummary:
     """Generate reports for a JSONL of studies; returns the summary (the CLI logs it)."""
-    from .model import DecodeOptions, load_model_dir, resolve_device
+    from rg4cli.model import DecodeOptions, load_model_dir, resolve_device
 
     if sections not in SECTIONS_CHOICES:
         raise InputError(f"--sections must be one of {', '.join(SECTIONS_CHOICES)}, got {sections!r}")

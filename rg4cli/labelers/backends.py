@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Protocol
 
-from .chexpert_rules import Analysis, Mention, RulesEngine, combine_values, default_rules
-from .devices import resolve_device
-from .errors import InputError
-from .observations import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
+from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values, default_rules
+from rg4cli.devices import resolve_device
+from rg4cli.errors import InputError
+from rg4cli.vocab import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
 
 BACKENDS = ("rules", "chexbert")
 NO_FINDING = OBSERVATIONS[13]
@@ -123,7 +123,7 @@ class CheXbertLabeler:
     backend = "chexbert"
 
     def __init__(self, checkpoint: str, bert: str | None = None, device: str = "cpu", batch_size: int = 32):
-        from .classifiers import load_classifier
+        from rg4cli.model.classifiers import load_classifier
 
         if batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {batch_size}")
@@ -132,7 +132,7 @@ class CheXbertLabeler:
         self.batch_size = batch_size
 
     def label(self, texts: list[str]) -> list[dict[str, int | None]]:
-        from .classifiers import predict_chexbert
+        from rg4cli.model.classifiers import predict_chexbert
 
         present = [i for i, t in enumerate(texts) if t and t.strip()]
         out: list[dict[str, int | None]] = [empty_labels() for _ in texts]

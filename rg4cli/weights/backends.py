@@ -39,7 +39,7 @@ Choices the paper leaves open, and rg4's defaults (each one a parameter):
   after smoothing keeps the threshold relative to the strongest region whatever
   sigma is (smoothing a one-token peak with sigma 1 would otherwise cut it to 0.4).
 - Word piece -> characters: the tokenizer's offsets; a word piece belongs to the
-  sentence (rg4cli.sentences.split_sentences) that contains its first character;
+  sentence (rg4cli.text.sentences.split_sentences) that contains its first character;
   a sentence's score is the largest smoothed score of its word pieces.
 - Reports with no positive/uncertain label among the 13, and sentences past the
   labeler's length limit (512 word pieces for CheXbert; what `rg4 train` saved for
@@ -61,11 +61,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-from .attribution import METHODS, IGRequest, integrated_gradients
-from .classifiers import Classifier
-from .errors import InputError, Rg4Error
-from .observations import LABEL_TO_CHEXBERT_CLASS, NEGATIVE, OBSERVATIONS, POSITIVE, THIRTEEN, UNCERTAIN
-from .sentences import split_sentences
+from rg4cli.weights.attribution import METHODS, IGRequest, integrated_gradients
+from rg4cli.model.classifiers import Classifier
+from rg4cli.errors import InputError, Rg4Error
+from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, NEGATIVE, OBSERVATIONS, POSITIVE, THIRTEEN, UNCERTAIN
+from rg4cli.text.sentences import split_sentences
 
 BACKENDS = ("ig", "rules")
 BASELINES = ("pad", "zero")
@@ -238,7 +238,7 @@ class IGWeigher:
         return ids, [tuple(o) for o in enc["offset_mapping"]], special
 
     def predict_labels(self, texts: list[str]) -> list[dict[str, Any]]:
-        from .classifiers import predict_chexbert
+        from rg4cli.model.classifiers import predict_chexbert
 
         return predict_chexbert(self.classifier, texts, device=self.device)
 
@@ -319,7 +319,7 @@ def rules_sentence_weights(text: str, mentions: Iterable[Any], labels: dict[str,
 
 class RulesWeigher:
     def __init__(self, settings: WeightSettings | None = None):
-        from .labeling import make_labeler
+        from rg4cli.labelers.backends import make_labeler
 
         self.settings = (settings or WeightSettings()).check()
         self.labeler = make_labeler(backend="rules")

@@ -10,7 +10,7 @@ import inspect
 
 import typer
 
-from . import __version__
+from rg4cli import __version__
 
 
 def _esc(text: str) -> str:
@@ -92,7 +92,7 @@ def render_command(cmd, name: str, parent: str = "rg4") -> str:
 
 def render_all() -> dict[str, str]:
     """File name → page text for the top command and every subcommand."""
-    from .cli.app import app
+    from rg4cli.cli.app import app
 
     group = typer.main.get_command(app)
     pages = {"rg4.1": render_command(group, "rg4")}

@@ -1,6 +1,6 @@
 """All JSON Lines I/O of rg4: one reader, one writer, one join.
 
-Contract (DESIGN.md): a file or `-` (stdin) in, stdout or a file out, `.gz` both
+Contract (README "Conventions every command keeps"): a file or `-` (stdin) in, stdout or a file out, `.gz` both
 ways; each output record is flushed as soon as it is written, so a stopped job
 loses nothing; bad lines raise InputError naming file, line and field, or are
 skipped and counted with `on_error="skip"`.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
-from .errors import InputError
+from rg4cli.errors import InputError
 
 ON_ERROR_CHOICES = ("fail", "skip")
 

@@ -35,8 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .cleaning import r2gen_clean
-from .errors import Rg4Error
+from rg4cli.text.cleaning import r2gen_clean
+from rg4cli.errors import Rg4Error
 
 TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "ptb", "none")
 NLG_KEYS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")

@@ -20,10 +20,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import clinical, nlg
-from .errors import InputError, Rg4Error
-from .record import SETTINGS, TEXT_FIELDS, setting_of, text_of
-from .streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
+from rg4cli.metrics import clinical, nlg
+from rg4cli.errors import InputError, Rg4Error
+from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
+from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 
 HALL_CATEGORIES: tuple[str, ...] = ("pc", "pp", "view", "comm")
 ON_MISSING_CHOICES: tuple[str, ...] = ("fail", "skip")
@@ -220,7 +220,7 @@ class LazyLabeler:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
             if self._labeler is None:
-                from .labeling import make_labeler
+                from rg4cli.labelers.backends import make_labeler
 
                 c = self.config
                 if c.labeler == "chexbert" and not c.checkpoint:

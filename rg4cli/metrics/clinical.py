@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .observations import FIVE, OBSERVATIONS
+from rg4cli.vocab import FIVE, OBSERVATIONS
 
 UNCERTAIN_AS: dict[str, int] = {"unc_pos": 1, "unc_neg": 0}
 SUBSETS: dict[str, tuple[str, ...]] = {"14": OBSERVATIONS, "5": FIVE}

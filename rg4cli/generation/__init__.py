@@ -1,0 +1,1 @@
+"""rg4 generate: studies in, reports out."""

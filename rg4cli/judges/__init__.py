@@ -1,0 +1,1 @@
+"""rg4 hallucination: input-agnostic content judged against a study's inputs."""

@@ -1,0 +1,1 @@
+"""rg4 score: NLG metrics and clinical efficacy."""

@@ -1,0 +1,1 @@
+"""JSONL record streams and the typed study record."""

@@ -1,0 +1,1 @@
+"""rg4 synth: phantom studies, reports and images."""

@@ -1,0 +1,1 @@
+"""Report text: sections, sentence spans, R2Gen-family cleaning."""

@@ -1,0 +1,1 @@
+"""rg4 weights: token-level loss weights per sentence."""
