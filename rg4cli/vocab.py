@@ -1,4 +1,5 @@
-"""The 14 CheXpert observations, in CheXbert's head order, and the label values."""
+"""rg4's vocabulary, defined once: the 14 CheXpert observations (CheXbert's head order), label
+values, study settings and views, hallucination categories, report sections."""
 
 from __future__ import annotations
 
@@ -30,3 +31,23 @@ POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1  # and None: not mentioned
 # CheXbert head classes -> rg4 label values (0 blank, 1 positive, 2 negative, 3 uncertain).
 CHEXBERT_CLASS_TO_LABEL = {0: None, 1: POSITIVE, 2: NEGATIVE, 3: UNCERTAIN}
 LABEL_TO_CHEXBERT_CLASS = {v: k for k, v in CHEXBERT_CLASS_TO_LABEL.items()}
+
+NO_FINDING: str = OBSERVATIONS[13]
+SUPPORT_DEVICES: str = OBSERVATIONS[12]
+
+# Study settings (README "The study record"): s/m = frontal only / frontal + lateral,
+# n/w = without / with the prior report.
+SETTINGS: tuple[str, ...] = ("sn", "sw", "mn", "mw")
+VIEWS: tuple[str, ...] = ("PA", "AP")  # the frontal projection a record's `view` names
+
+# Input-agnostic content (Nguyen et al. 2023): what `rg4 hallucination` flags.
+CATEGORIES: tuple[str, ...] = ("pc", "pp", "view", "comm")
+CATEGORY_NAMES: dict[str, str] = {
+    "pc": "prior comparison",
+    "pp": "prior procedure",
+    "view": "view / projection statement",
+    "comm": "communication",
+}
+
+# Report sections a model is asked to write (`rg4 generate --sections`, the prompt).
+SECTIONS: tuple[str, ...] = ("both", "findings", "impression")

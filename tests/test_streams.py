@@ -45,11 +45,11 @@ def test_bad_json_names_file_line_and_truncation(tmp_path):
 
 
 def test_missing_and_mistyped_fields(tmp_path):
-    path = _write(tmp_path / "in.jsonl", ['{"id": 3}', '{"text": "x"}', '[1, 2]', '{"id": true}'])
+    path = _write(tmp_path / "in.jsonl", ['{"id": 3.5}', '{"text": "x"}', '[1, 2]', '{"id": true}'])
     reader = RecordReader(path, on_error="skip")
     assert list(reader) == []
     assert reader.skipped == 4
-    assert reader.skip_examples[0] == f"{path}:1: id: expected str, got int 3"
+    assert reader.skip_examples[0] == f"{path}:1: id: expected str, got float 3.5"
     assert reader.skip_examples[1] == f"{path}:2: id: missing field"
     assert "expected a JSON object" in reader.skip_examples[2]
 

@@ -25,14 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 from rg4cli.text.sections import join_sections
+from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES
 
-CATEGORIES = ("pc", "pp", "view", "comm")
-CATEGORY_NAMES = {
-    "pc": "prior comparison",
-    "pp": "prior procedure",
-    "view": "view / projection statement",
-    "comm": "communication",
-}
 GUARD_SECTIONS = ("impression", "findings")
 
 DROP_LABELS = "labels changed"

@@ -29,8 +29,8 @@ from rg4cli.errors import InputError, Rg4Error
 from rg4cli.records.study import SETTINGS, Study
 from rg4cli.text.sections import join_sections, split_sections
 from rg4cli.records.streams import RecordReader, RecordWriter, done_ids
+from rg4cli.vocab import SECTIONS as SECTIONS_CHOICES
 
-SECTIONS_CHOICES = ("both", "findings", "impression")
 
 
 @dataclass

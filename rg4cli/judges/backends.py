@@ -43,11 +43,9 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
-from rg4cli.records.study import SETTINGS
+from rg4cli.vocab import CATEGORIES, SETTINGS
 from rg4cli.text.sentences import split_sentences
 
-CATEGORIES: tuple[str, ...] = ("pc", "pp", "view", "comm")
-CATEGORY_NAMES = {"pc": "prior comparison", "pp": "prior procedure", "view": "view", "comm": "communication"}
 VIEW_KINDS: tuple[str, ...] = ("lateral", "frontal", "pa", "ap", "two_views", "single_view", "other")
 BACKENDS: tuple[str, ...] = ("rules", "discbert")
 PHRASES_FILE = "hallucination_phrases.json"

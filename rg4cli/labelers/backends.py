@@ -23,11 +23,9 @@ from typing import Any, Iterable, Protocol
 from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values, default_rules
 from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
-from rg4cli.vocab import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
+from rg4cli.vocab import NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 
 BACKENDS = ("rules", "chexbert")
-NO_FINDING = OBSERVATIONS[13]
-SUPPORT_DEVICES = OBSERVATIONS[12]
 # The observations whose positive/uncertain label means "a finding" (CheXpert: all but
 # Support Devices and No Finding itself).
 FINDING_OBSERVATIONS: tuple[str, ...] = tuple(o for o in OBSERVATIONS[:13] if o != SUPPORT_DEVICES)

@@ -23,9 +23,9 @@ import numpy as np
 from rg4cli.metrics import clinical, nlg
 from rg4cli.errors import InputError, Rg4Error
 from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
+from rg4cli.vocab import CATEGORIES as HALL_CATEGORIES
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 
-HALL_CATEGORIES: tuple[str, ...] = ("pc", "pp", "view", "comm")
 ON_MISSING_CHOICES: tuple[str, ...] = ("fail", "skip")
 LABELER_CHOICES: tuple[str, ...] = ("rules", "chexbert")
 INPUT_FIELDS: tuple[str, ...] = ("frontal", "lateral", "prior_report")

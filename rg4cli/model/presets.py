@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rg4cli.errors import Rg4Error
+from rg4cli.model.prompts import PROMPT_VERSION
 
 PRESETS = ("paper", "tiny")
 FUSIONS = ("atf", "interleaved")
@@ -51,7 +52,7 @@ class ModelConfig:
     # official weights set this to False to see what they were trained on.
     mask_prior_padding: bool = True
     # Prompt
-    prompt_version: str = "official-v1"
+    prompt_version: str = PROMPT_VERSION
     context_max_tokens: int = 50   # "Human: {INDICATION/HISTORY} <Img>" budget (official: 50)
     prior_max_tokens: int = 256    # interleaved only: prior report as prompt text
     text_max_length: int = 100     # text encoder input length (official: 100)

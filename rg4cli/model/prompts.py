@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 from rg4cli.records.study import Study
 from rg4cli.text.sections import join_sections
+from rg4cli.vocab import SECTIONS
 
 PROMPT_VERSION = "official-v1"
-SECTIONS = ("both", "findings", "impression")
 
 _VIEW_WORDS = {"PA": "posterior anterior", "AP": "anterior posterior"}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
 from rg4cli.errors import InputError
+from rg4cli.records.study import normalize_id
 
 ON_ERROR_CHOICES = ("fail", "skip")
 
@@ -78,6 +79,8 @@ class RecordReader:
             self.log(f"skipped: {err}")
 
     def check(self, line: int, record: dict) -> bool:
+        if "id" in record:
+            record["id"] = normalize_id(record["id"])  # an integer id is its decimal string
         for name, types in self.require.items():
             if name not in record or record[name] is None:
                 self.reject(line, name, "missing field")
@@ -184,7 +187,7 @@ def _drop_partial_last_line(path: Path) -> None:
             fh.truncate(data.rfind(b"\n") + 1)
 
 
-def done_ids(path: str | os.PathLike | None, key: Callable[[dict], Any] = lambda r: r.get("id")) -> set:
+def done_ids(path: str | os.PathLike | None, key: Callable[[dict], Any] = lambda r: normalize_id(r.get("id"))) -> set:
     """Keys of the complete records already in an output file (for `--resume`)."""
     if path in (None, "-") or not Path(path).exists():
         return set()

@@ -9,9 +9,8 @@ from typing import Any
 
 from rg4cli.errors import InputError
 from rg4cli.text.sections import join_sections
+from rg4cli.vocab import SETTINGS, VIEWS
 
-SETTINGS: tuple[str, ...] = ("sn", "sw", "mn", "mw")
-VIEWS: tuple[str, ...] = ("PA", "AP")
 TEXT_FIELDS: tuple[str, ...] = ("auto", "report", "findings", "impression", "findings+impression")
 
 _STRING_FIELDS = ("frontal", "view", "lateral", "prior_report", "indication", "history", "findings",
@@ -20,6 +19,18 @@ _STRING_FIELDS = ("frontal", "view", "lateral", "prior_report", "indication", "h
 
 def _present(value: Any) -> bool:
     return isinstance(value, str) and value.strip() != ""
+
+
+def normalize_id(value: Any) -> Any:
+    """A record id as rg4 compares and writes it: an integer id is its decimal string.
+
+    `12` and `"12"` are the same study (R2Gen-style files and many datasets number their
+    studies); any other non-string (float, bool, list) comes back unchanged for the
+    caller to reject with its own message.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def setting_of(record: dict) -> str:
@@ -56,11 +67,11 @@ class Study:
         def bad(field_name: str, problem: str) -> InputError:
             return InputError(problem, source=source, line=line, field=field_name)
 
-        rid = record.get("id")
+        rid = normalize_id(record.get("id"))
         if rid is None:
             raise bad("id", "missing field")
         if not isinstance(rid, str) or not rid:
-            raise bad("id", f"expected a non-empty string, got {rid!r}")
+            raise bad("id", f"expected a non-empty string or an integer, got {rid!r}")
         for name in _STRING_FIELDS:
             value = record.get(name)
             if value is not None and not isinstance(value, str):
@@ -123,3 +134,48 @@ def text_of(record: dict, which: str = "auto") -> str | None:
         return text or None
     value = record.get(which)
     return value if _present(value) else None
+
+
+def resolve_text_field(record: dict, which: str = "auto") -> str:
+    """The field `--text` resolves to for this record: auto -> report or findings+impression."""
+    if which not in TEXT_FIELDS:
+        raise InputError(f"--text must be one of {', '.join(TEXT_FIELDS)}, got {which!r}")
+    if which == "auto":
+        return "report" if _present(record.get("report")) else "findings+impression"
+    return which
+
+
+def fields_read(text_field: str) -> tuple[str, ...]:
+    """The record fields a resolved text field is made of."""
+    return ("findings", "impression") if text_field == "findings+impression" else (text_field,)
+
+
+@dataclass(frozen=True)
+class ChosenText:
+    """The text a command reads from a record, and the field it came from (its provenance)."""
+
+    field: str  # report, findings, impression or findings+impression
+    text: str
+
+
+def choose_text(record: dict, which: str = "auto", *, purpose: str = "read") -> ChosenText:
+    """The text `--text WHICH` picks from a record, or InputError naming the field at fault.
+
+    The one rule every annotating command (label, hallucination, weights) follows:
+    a field of the wrong type is an error naming it; no text at all (missing or
+    blank) is an error naming the field(s) read, `no text to PURPOSE`. Callers turn
+    the error into a rejected record (`RecordReader.reject(line, exc.field, exc.problem)`).
+    """
+    field_name = resolve_text_field(record, which)
+    parts = fields_read(field_name)
+    checked = ("report", "findings", "impression") if which == "auto" else parts
+    for name in checked:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"expected a string or null, got {type(value).__name__}", field=name)
+    text = text_of(record, field_name)
+    if text is None or not text.strip():
+        where = "report, findings or impression" if which == "auto" else " and ".join(parts)
+        raise InputError(f"no text to {purpose} (empty or missing {where})",
+                         field="report" if which == "auto" else "/".join(parts))
+    return ChosenText(field_name, text)

@@ -50,7 +50,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from rg4cli.vocab import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
+from rg4cli.vocab import CATEGORIES, NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 from rg4cli.synth.images import (
     DEVICE_KINDS,
     KIND_OBSERVATION,
@@ -61,7 +61,6 @@ from rg4cli.synth.images import (
     save_jpeg,
 )
 
-CATEGORIES = ("pc", "pp", "view", "comm")
 # Share of studies whose findings+impression carry each category (LLM-RG4 Table 1,
 # raw MIMIC-CXR; see the issue).
 CATEGORY_RATES = {"pc": 0.40, "pp": 0.15, "view": 0.05, "comm": 0.05}
@@ -75,8 +74,6 @@ METADATA_COLUMNS = (
 )
 SPLIT_COLUMNS = ("dicom_id", "study_id", "subject_id", "split")
 JPEG_QUALITY = 90
-NO_FINDING = "No Finding"
-SUPPORT_DEVICES = "Support Devices"
 
 
 # ---- the plain objects ---------------------------------------------------------
