@@ -441,12 +441,12 @@ def test_cli_text_choice(tmp_path):
 @pytest.mark.parametrize("records,args,message", [
     (['{"id": "a", "report": "x"', ], [], "in.jsonl:1: bad JSON"),
     ([{"id": "a", "report": "ok", "lateral": 3}], [], "in.jsonl:1: lateral: expected a string"),
-    ([{"id": "a", "frontal": "f.png"}], [], "in.jsonl:1: no report, findings or impression text"),
+    ([{"id": "a", "frontal": "f.png"}], [], "in.jsonl:1: report: no text to judge"),
     ([{"report": "x"}], [], "in.jsonl:1: id: missing field"),
     ([{"id": "a", "report": "x"}], ["--backend", "magic"], "--backend must be one of"),
-    ([{"id": "a", "report": "x"}], ["--model", "m/"], "--model is for --backend discbert"),
+    ([{"id": "a", "report": "x"}], ["--model", "m/"], "--judge-model is for --backend discbert"),
     ([{"id": "a", "report": "x"}], ["--text", "title"], "--text must be one of"),
-    ([{"id": "a", "report": "x"}], ["--backend", "discbert", "--model", "nowhere/"], "no such model"),
+    ([{"id": "a", "report": "x"}], ["--backend", "discbert", "--judge-model", "nowhere/"], "no such model"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, records, args, message):
     src = _write(tmp_path / "in.jsonl", records)

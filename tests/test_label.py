@@ -260,7 +260,7 @@ def test_chexbert_checkpoint_layout_labels_as_the_heads_say(tmp_path):
 
 
 def test_chexbert_needs_a_checkpoint_and_a_known_backend():
-    with pytest.raises(InputError, match="--checkpoint"):
+    with pytest.raises(InputError, match="--labeler-model"):
         make_labeler("chexbert")
     with pytest.raises(InputError, match="--backend"):
         make_labeler("negbio")
@@ -330,8 +330,8 @@ def test_cli_option_errors(tmp_path):
     assert _run([str(src), "--text", "summary"]).exit_code == 2
     assert _run([str(src), "--into", "a b"]).exit_code == 2
     res = _run([str(src), "--backend", "chexbert"])
-    assert res.exit_code == 2 and "--checkpoint" in res.stderr
-    res = _run([str(src), "--backend", "chexbert", "--checkpoint", str(tmp_path / "nope.pth"), "--explain"])
+    assert res.exit_code == 2 and "--labeler-model" in res.stderr
+    res = _run([str(src), "--backend", "chexbert", "--labeler-model", str(tmp_path / "nope.pth"), "--explain"])
     assert res.exit_code == 2 and "--explain" in res.stderr
 
 

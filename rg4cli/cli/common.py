@@ -45,14 +45,38 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results are d
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Keep the records already in -o FILE and skip their ids.")]
 
+# The BERT classifiers, spelled one way in every command: --labeler-model/--labeler-bert
+# for the CheXbert-shaped labeler, --judge-model/--judge-bert for DiscBERT.
+LabelerModelOpt = Annotated[Optional[str], typer.Option(
+    "--labeler-model", help="BERT labeler: the official chexbert.pth (then also --labeler-bert) or a directory "
+    "written by `rg4 train --task labeler`.", show_default=False)]
+LabelerBertOpt = Annotated[Optional[str], typer.Option(
+    "--labeler-bert", help="bert-base-uncased directory (config.json + vocab) for an official chexbert.pth.",
+    show_default=False)]
+JudgeModelOpt = Annotated[Optional[str], typer.Option(
+    "--judge-model", help="DiscBERT: a directory written by `rg4 train --task discbert`, or the official Lightning "
+    "checkpoint (then also --judge-bert).", show_default=False)]
+JudgeBertOpt = Annotated[Optional[str], typer.Option(
+    "--judge-bert", help="bert-base-uncased directory (config.json + vocab) for the official DiscBERT checkpoint.",
+    show_default=False)]
+# Spellings of earlier releases, still accepted and hidden from --help (one hidden option
+# each: typer cannot hide one name of an option); `alias` folds them into the new one.
+OldCheckpointOpt = Annotated[Optional[str], typer.Option("--checkpoint", hidden=True)]
+OldModelOpt = Annotated[Optional[str], typer.Option("--model", hidden=True)]
+OldLabelerOpt = Annotated[Optional[str], typer.Option("--labeler", hidden=True)]
+OldBertOpt = Annotated[Optional[str], typer.Option("--bert", hidden=True)]
+
+
+def alias(value: str | None, old_value: str | None, name: str, old_name: str) -> str | None:
+    """The option's value, given under its name or under the old spelling (not both, unless equal)."""
+    if value is not None and old_value is not None and value != old_value:
+        raise InputError(f"{old_name} is the old spelling of {name}: give one of them")
+    return value if value is not None else old_value
+
 
 def log(message: str) -> None:
     """One line of progress or accounting on stderr (never stdout: stdout is data)."""
     console.print(message, markup=False)
-
-
-def fail_usage(message: str) -> None:
-    raise InputError(message)
 
 
 def handle_errors(fn: F) -> F:
@@ -85,7 +109,3 @@ def quiet_broken_pipe() -> None:
     except (OSError, ValueError):
         pass
 
-
-def not_implemented(command: str) -> None:
-    console.print(f"rg4 {command}: not implemented yet", markup=False)
-    raise typer.Exit(2)

@@ -6,14 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from rg4cli.errors import InputError
-from rg4cli.judges.backends import BACKENDS, CATEGORIES, format_summary, make_judge, summarize
-from rg4cli.records.study import Study, text_of
-from rg4cli.records.streams import RecordReader, RecordWriter, map_in_blocks, write_json
-from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
-
-# Records judged together (DiscBERT batches their reports and sentences in one pass).
-BLOCK_RECORDS = 64
+from rg4cli.judges import JudgeSettings, format_summary, judge_records
+from rg4cli.records.streams import write_json
+from rg4cli.cli.common import (DeviceOpt, InputArg, JudgeBertOpt, JudgeModelOpt, OldBertOpt, OldModelOpt, OnErrorOpt,
+                               OutputOpt, TextOpt, alias, handle_errors, log)
 
 
 @handle_errors
@@ -21,13 +17,9 @@ def hallucination(
     input: InputArg = "-",
     backend: Annotated[str, typer.Option(
         "--backend", help="rules: phrase tables (offline default); discbert: BERT with four binary heads "
-        "(needs --model).")] = "rules",
-    model: Annotated[Optional[str], typer.Option(
-        "--model", help="DiscBERT for --backend discbert: a directory from `rg4 train --task discbert`, or the "
-        "official Lightning checkpoint (then also --bert).", show_default=False)] = None,
-    bert: Annotated[Optional[str], typer.Option(
-        "--bert", help="bert-base-uncased directory (config + vocab) for the official DiscBERT checkpoint.",
-        show_default=False)] = None,
+        "(needs --judge-model).")] = "rules",
+    judge_model: JudgeModelOpt = None,
+    judge_bert: JudgeBertOpt = None,
     phrases: Annotated[Optional[str], typer.Option(
         "--phrases", help="Another phrase-table JSON for the rules backend (same layout as "
         "rg4cli/data/hallucination_phrases.json).", show_default=False)] = None,
@@ -45,6 +37,8 @@ def hallucination(
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
+    model: OldModelOpt = None,
+    bert: OldBertOpt = None,
 ) -> None:
     """Flag input-agnostic content in reports, judged against each study's inputs.
 
@@ -56,7 +50,7 @@ def hallucination(
     views (views the text names), unsupported (categories the inputs cannot support),
     input_agnostic (the verdict), setting, backend, sentences: [{start, end,
     categories, unsupported, phrases}] (flagged sentences, character offsets in the
-    judged text)}. A summary goes to stderr as a table in percent (and to --summary
+    judged text)}, bound to the judged text (`provenance`). A summary goes to stderr as a table in percent (and to --summary
     FILE as JSON, in fractions): the share of input-agnostic reports (the paper's
     hall.) overall and per setting, and per category the share of reports with that
     content (present) and with it unsupported by the inputs.
@@ -81,65 +75,16 @@ def hallucination(
     Example:
       rg4 generate test.jsonl --model m/ | rg4 hallucination --summary hall.json > judged.jsonl
       rg4 hallucination reports.jsonl --explain -o /dev/null
-      rg4 hallucination test.jsonl --backend discbert --model discbert/ --text findings+impression
+      rg4 hallucination test.jsonl --backend discbert --judge-model discbert/ --text findings
     """
-    if backend not in BACKENDS:
-        raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "rules" and model:
-        raise InputError("--model is for --backend discbert; the rules backend takes no model")
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
-    text_of({}, text)  # validates --text before any work
-    judge = make_judge(backend, model, device=device, batch_size=batch_size, bert=bert, threshold=threshold,
-                       phrases=phrases)
-    reader = RecordReader(input, on_error=on_error, log=log)
-    judged: list[dict] = []
-
-    def prepare(lineno: int, record: dict) -> tuple[str, str, str | None] | None:
-        try:
-            study = Study.from_record(record, source=reader.name, line=lineno)
-        except InputError as exc:
-            reader.reject(lineno, exc.field, exc.problem)
-            return None
-        body = text_of(record, text)
-        if body is None:
-            wanted = "report, findings or impression" if text == "auto" else text
-            reader.reject(lineno, None if text == "auto" else text, f"no {wanted} text to judge (--text {text})")
-            return None
-        return body, study.setting, study.view
-
-    def process(block: list[tuple[dict, tuple[str, str, str | None]]]) -> list[dict]:
-        results = judge.judge([b for _, (b, _, _) in block], [s for _, (_, s, _) in block],
-                              [v for _, (_, _, v) in block])
-        for (record, (body, _, _)), result in zip(block, results):
-            record["hallucination"] = result
-            # The summary needs the flags only: keep memory flat on long inputs.
-            judged.append({k: v for k, v in result.items() if k not in ("sentences", "scores")})
-            if explain:
-                log(explain_text(record.get("id"), body, result))
-        return [record for record, _ in block]
-
-    with RecordWriter(output) as writer:
-        map_in_blocks(reader, writer, prepare, process,
-                      block_size=batch_size if backend == "discbert" else BLOCK_RECORDS)
-    if reader.summary():
-        log(reader.summary())
-    result = summarize(judged)
-    if judged:
-        log(format_summary(result))
+    settings = JudgeSettings(
+        backend=backend, model=alias(judge_model, model, "--judge-model", "--model"),
+        bert=alias(judge_bert, bert, "--judge-bert", "--bert"), phrases=phrases, threshold=threshold, text=text,
+        explain=explain, batch_size=batch_size, device=device, on_error=on_error)
+    done = judge_records(input, output, settings, log=log)
+    if done.skip_line:
+        log(done.skip_line)
+    if done.written:
+        log(format_summary(done.extra["summary"]))
     if summary:
-        write_json(summary, result)
-
-
-def explain_text(rid, body: str, result: dict) -> str:
-    """What matched, for a person: verdict line, then one line per flagged sentence."""
-    found = [c for c in CATEGORIES if result[c]]
-    head = (f"{rid} [{result['setting']}] " + ("INPUT-AGNOSTIC: " + ", ".join(result["unsupported"])
-                                                if result["input_agnostic"] else "ok")
-            + (f" (found: {', '.join(found)})" if found else ""))
-    lines = [head]
-    for s in result["sentences"]:
-        cats = ",".join(c + ("!" if c in s["unsupported"] else "") for c in s["categories"])
-        words = ("  <- " + "; ".join(repr(p) for p in s["phrases"])) if s["phrases"] else ""
-        lines.append(f"  [{cats}] {body[s['start']:s['end']]!r}{words}")
-    return "\n".join(lines)
+        write_json(summary, done.extra["summary"])

@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from rg4cli.errors import InputError
-from rg4cli.labelers.backends import BACKENDS, make_labeler
-from rg4cli.records.study import TEXT_FIELDS
-from rg4cli.records.streams import RecordReader, RecordWriter, map_in_blocks
-from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
-
-PROGRESS_EVERY = 10_000  # records between progress lines on stderr
-_FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-def _fields_read(which: str, record: dict) -> tuple[str, ...]:
-    """The record fields `--text` reads, for type checks and error messages."""
-    if which == "auto":
-        return ("report",) if isinstance(record.get("report"), str) and record["report"].strip() else (
-            "findings", "impression")
-    if which == "findings+impression":
-        return ("findings", "impression")
-    return (which,)
-
-
-def _text(record: dict, which: str) -> tuple[str | None, str | None, str]:
-    """(text, field at fault, problem): the text to label, or which field is wrong."""
-    fields = _fields_read(which, record)
-    for name in fields:
-        value = record.get(name)
-        if value is not None and not isinstance(value, str):
-            return None, name, f"expected a string or null, got {type(value).__name__}"
-    from rg4cli.records.study import text_of
-
-    text = text_of(record, which)
-    if text is None or not text.strip():
-        where = "report, findings or impression" if which == "auto" else " and ".join(fields)
-        return None, "/".join(fields) if which != "auto" else "report", f"no text to label (empty or missing {where})"
-    return text, None, ""
+from rg4cli.labelers import LabelSettings, label_records
+from rg4cli.cli.common import (DeviceOpt, InputArg, LabelerBertOpt, LabelerModelOpt, OldBertOpt, OldCheckpointOpt,
+                               OnErrorOpt, OutputOpt, TextOpt, alias, handle_errors, log)
 
 
 @handle_errors
@@ -48,13 +16,9 @@ def label(
     input: InputArg = "-",
     backend: Annotated[str, typer.Option(
         "--backend", help="rules: CheXpert-style phrase rules (offline, fast, explainable); chexbert: the "
-        "CheXbert model from --checkpoint.")] = "rules",
-    checkpoint: Annotated[Optional[str], typer.Option(
-        "--checkpoint", help="For --backend chexbert: the official chexbert.pth (then also --bert) or a directory "
-        "written by `rg4 train --task labeler`.", show_default=False)] = None,
-    bert: Annotated[Optional[str], typer.Option(
-        "--bert", help="bert-base-uncased directory (config.json + vocab) for an official chexbert.pth.",
-        show_default=False)] = None,
+        "CheXbert model from --labeler-model.")] = "rules",
+    labeler_model: LabelerModelOpt = None,
+    labeler_bert: LabelerBertOpt = None,
     text: TextOpt = "auto",
     into: Annotated[str, typer.Option(
         "--into", help="Name of the field the 14 labels are written to.")] = "labels",
@@ -68,6 +32,8 @@ def label(
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
+    checkpoint: OldCheckpointOpt = None,
+    bert: OldBertOpt = None,
 ) -> None:
     """Label the 14 CheXpert observations of every report.
 
@@ -81,53 +47,20 @@ def label(
 
     The text is chosen by --text: by default `report` when present, else findings +
     impression. A record with no text to read is an error naming the field (exit 2);
-    with --on-error skip it is left out and counted on stderr.
+    with --on-error skip it is left out and counted on stderr. The labels are bound to
+    the text they were computed from (a `provenance` entry: see README, The study record).
 
     \b
     Example:
       rg4 generate studies.jsonl --model m/ | rg4 label > labelled.jsonl
       rg4 label refs.jsonl --text findings --explain -o refs.labelled.jsonl
-      rg4 label refs.jsonl --backend chexbert --checkpoint chexbert.pth --bert bert-base-uncased/ --device cuda
+      rg4 label refs.jsonl --backend chexbert --labeler-model chexbert.pth --labeler-bert bert/
     """
-    if text not in TEXT_FIELDS:
-        raise InputError(f"--text must be one of {', '.join(TEXT_FIELDS)}, got {text!r}")
-    if backend not in BACKENDS:
-        raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if not _FIELD_NAME_RE.match(into):
-        raise InputError(f"--into must be a field name (letters, digits, _ . -), got {into!r}")
-    if explain and backend != "rules":
-        raise InputError("--explain needs --backend rules (a BERT labeler has no phrases to show)")
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
-    labeler = make_labeler(backend, checkpoint=checkpoint, bert=bert, device=device, batch_size=batch_size)
-    reader = RecordReader(input, on_error=on_error, log=log)
-    explain_field = f"{into}_explain"
-
-    def prepare(lineno: int, record: dict) -> str | None:
-        body, bad_field, problem = _text(record, text)
-        if body is None:
-            reader.reject(lineno, bad_field, problem)
-        return body
-
-    def process(block: list[tuple[dict, str]]) -> list[dict]:
-        if explain:
-            for record, body in block:
-                ex = labeler.explain(body)  # type: ignore[union-attr]
-                record[into] = ex["labels"]
-                record[explain_field] = {"mentions": ex["mentions"], "other_findings": ex["other_findings"],
-                                         "implied": ex["implied"]}
-        else:
-            for (record, _), labels in zip(block, labeler.label([body for _, body in block])):
-                record[into] = labels
-        done = writer.count + len(block)
-        if writer.count // PROGRESS_EVERY != done // PROGRESS_EVERY:
-            log(f"rg4 label: {done} record(s) labelled")
-        return [record for record, _ in block]
-
-    with RecordWriter(output) as writer:
-        map_in_blocks(reader, writer, prepare, process, block_size=batch_size if backend == "chexbert" else 64)
-        count = writer.count
-    log(f"rg4 label: labelled {count} record(s) with the {backend} backend")
-    summary = reader.summary()
-    if summary:
-        log(summary)
+    settings = LabelSettings(
+        backend=backend, checkpoint=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
+        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"), text=text, into=into, explain=explain,
+        batch_size=batch_size, device=device, on_error=on_error)
+    summary = label_records(input, output, settings, log=log)
+    log(f"rg4 label: labelled {summary.written} record(s) with the {summary.backend} backend")
+    if summary.skip_line:
+        log(summary.skip_line)

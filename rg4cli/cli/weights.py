@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from rg4cli.errors import InputError
-from rg4cli.records.study import text_of
-from rg4cli.records.streams import RecordReader, RecordWriter, map_in_blocks
-from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
-
-# Records attributed together: their IG rows share forward/backward chunks.
-BLOCK_RECORDS = 32
+from rg4cli.cli.common import (DeviceOpt, InputArg, LabelerBertOpt, LabelerModelOpt, OldBertOpt, OldLabelerOpt,
+                               OnErrorOpt, OutputOpt, TextOpt, alias, handle_errors, log)
 
 
 @handle_errors
@@ -20,14 +15,10 @@ def weights(
     input: InputArg = "-",
     backend: Annotated[str, typer.Option(
         "--backend", help="ig: Integrated Gradients over a BERT labeler (the paper); rules: a sentence with a "
-        "positive/uncertain rules-labeler mention gets --lam (offline, no model); auto: ig when --labeler is "
-        "given, else rules.")] = "auto",
-    labeler: Annotated[Optional[str], typer.Option(
-        "--labeler", help="BERT labeler for --backend ig: a directory from `rg4 train --task labeler`, or the "
-        "official chexbert.pth (then also --bert).", show_default=False)] = None,
-    bert: Annotated[Optional[str], typer.Option(
-        "--bert", help="bert-base-uncased directory (config + vocab) for an official chexbert.pth.",
-        show_default=False)] = None,
+        "positive/uncertain rules-labeler mention gets --lam (offline, no model); auto: ig when --labeler-model "
+        "is given, else rules.")] = "auto",
+    labeler_model: LabelerModelOpt = None,
+    labeler_bert: LabelerBertOpt = None,
     steps: Annotated[int, typer.Option("--steps", help="IG integration steps (quadrature nodes).")] = 50,
     method: Annotated[str, typer.Option(
         "--method", help="IG quadrature: gausslegendre, trapezoid or riemann_middle.")] = "gausslegendre",
@@ -50,6 +41,8 @@ def weights(
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
+    labeler: OldLabelerOpt = None,
+    bert: OldBertOpt = None,
 ) -> None:
     """Token-level loss weights (TLW): which sentences of a report the generator's loss emphasises.
 
@@ -57,10 +50,12 @@ def weights(
     else the marked target text "findings: ... impression: ..." that `rg4 train`
     learns) and writes them with `sentence_weights` added: one
     {start, end, weight, score} per sentence, in character offsets of that text, so
-    the weights do not depend on any tokenizer; `weights_meta` says how they were made.
+    the weights do not depend on any tokenizer; `weights_meta` says how they were made,
+    and `provenance` binds them to the text.
 
     IG backend (paper Alg. 1): labels come from the record's `labels` (e.g. `rg4
-    label`) or else from the labeler's own heads. For each positive or uncertain label
+    label`) when they were computed from the text weighed (their `provenance`; labels
+    of another text are ignored), or else from the labeler's own heads. For each positive or uncertain label
     among the first 13 observations, Integrated Gradients of that head's positive
     (resp. uncertain) logit with respect to the word-piece embeddings (baseline
     --baseline, --steps Gauss-Legendre nodes, summed over the embedding dimension,
@@ -80,69 +75,21 @@ def weights(
 
     \b
     Example:
-      rg4 label train.jsonl | rg4 weights --labeler labeler/ > weighted.jsonl
+      rg4 label train.jsonl | rg4 weights --labeler-model labeler/ > weighted.jsonl
       rg4 weights train.jsonl --backend rules -o weighted.jsonl
     """
     # torch and transformers load only when the command runs, not for every `rg4` call.
-    from rg4cli.weights.backends import BACKENDS, IGWeigher, RulesWeigher, WeightSettings, check_labels
+    from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
 
-    if backend not in (*BACKENDS, "auto"):
-        raise InputError(f"--backend must be ig, rules or auto, got {backend!r}")
-    if backend == "auto":
-        backend = "ig" if labeler else "rules"
-        if not labeler:
-            log("rg4 weights: no --labeler given: rules backend")
-    if backend == "ig" and not labeler:
-        raise InputError("--backend ig needs --labeler: a BERT labeler directory (train one with "
-                         "`rg4 train --task labeler -o labeler/`) or the official chexbert.pth with --bert DIR; "
-                         "or use --backend rules")
-    if batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
-    settings = WeightSettings(threshold=threshold, lam=lam, sigma=sigma, steps=steps, method=method,
-                              baseline=baseline, normalize=normalize, absolute=absolute).check()
-    text_of({}, text)  # validates --text before any work
-    reader = RecordReader(input, on_error=on_error, log=log)
-    if backend == "ig":
-        from rg4cli.model.classifiers import load_classifier
-        from rg4cli.devices import resolve_device
-
-        clf = load_classifier(labeler, "labeler", bert=bert)
-        weigher = IGWeigher(clf, settings, device=resolve_device(device), batch_size=batch_size)
-        meta = {**settings.meta("ig"), "labeler": clf.source}
-    else:
-        weigher = RulesWeigher(settings)
-        meta = settings.meta("rules")
-
-    def prepare(lineno: int, record: dict) -> tuple[str, dict | None] | None:
-        body = text_of(record, text)
-        if body is None:
-            wanted = "report, findings or impression" if text == "auto" else text
-            reader.reject(lineno, None, f"no {wanted} text to weight (--text {text})")
-            return None
-        labels = record.get("labels")
-        if labels is not None:
-            problem = check_labels(labels)
-            if problem:
-                reader.reject(lineno, "labels", problem)
-                return None
-        return body, labels
-
-    def process(block: list[tuple[dict, tuple[str, dict | None]]]) -> list[dict]:
-        results = weigher.weigh([t for _, (t, _) in block], [lab for _, (_, lab) in block])
-        for (record, _), sentence_weights in zip(block, results):
-            record["sentence_weights"] = sentence_weights
-            record["weights_meta"] = {**meta, "text": _text_field(record, text)}
-        return [record for record, _ in block]
-
-    with RecordWriter(output) as writer:
-        map_in_blocks(reader, writer, prepare, process, block_size=BLOCK_RECORDS)
-    if reader.summary():
-        log(reader.summary())
-
-
-def _text_field(record: dict, which: str) -> str:
-    """The field --text resolved to for this record (auto: report or findings+impression)."""
-    if which != "auto":
-        return which
-    report = record.get("report")
-    return "report" if isinstance(report, str) and report.strip() else "findings+impression"
+    settings = WeighSettings(
+        backend=backend, labeler=alias(labeler_model, labeler, "--labeler-model", "--labeler"),
+        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"), text=text, batch_size=batch_size,
+        device=device, on_error=on_error,
+        weighting=WeightSettings(threshold=threshold, lam=lam, sigma=sigma, steps=steps, method=method,
+                                 baseline=baseline, normalize=normalize, absolute=absolute))
+    summary = weigh_records(input, output, settings, log=log)
+    if summary.extra["stale_labels"]:
+        log(f"rg4 weights: {summary.extra['stale_labels']} record(s) had `labels` of another text; the "
+            f"{summary.backend} backend's own labels were used for them")
+    if summary.skip_line:
+        log(summary.skip_line)

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 import torch
 
 from rg4cli.errors import InputError, Rg4Error
+from rg4cli.records.provenance import drop_annotations_of
 from rg4cli.records.study import SETTINGS, Study
 from rg4cli.text.sections import join_sections, split_sections
 from rg4cli.records.streams import RecordReader, RecordWriter, done_ids
@@ -144,7 +145,7 @@ class _Generator:
             elapsed = time.perf_counter() - start
             for item, out in zip(ok, outs):
                 findings, impression = split_sections(out.text)
-                rec = dict(item.record)
+                rec = drop_annotations_of(dict(item.record))  # they describe the input's text, not this one
                 rec.update(report=join_sections(findings, impression), findings=findings, impression=impression,
                            setting=item.setting,
                            gen={"input_tokens": out.input_tokens, "new_tokens": out.new_tokens,

@@ -39,11 +39,12 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
 from rg4cli.vocab import CATEGORIES, SETTINGS
+from rg4cli.records.provenance import current_annotation
 from rg4cli.text.sentences import split_sentences
 
 VIEW_KINDS: tuple[str, ...] = ("lateral", "frontal", "pa", "ap", "two_views", "single_view", "other")
@@ -526,7 +527,7 @@ def make_judge(backend: str = "rules", model: str | Path | Any = None, device: s
     """
     if backend == "rules":
         if model is not None:
-            raise InputError("--model is for --backend discbert; the rules backend takes no model")
+            raise InputError("--judge-model is for --backend discbert; the rules backend takes no model")
         return RulesJudge(phrases)
     if backend == "discbert":
         return DiscBertJudge(model, device=device, batch_size=batch_size, bert=bert, threshold=threshold,
@@ -536,13 +537,16 @@ def make_judge(backend: str = "rules", model: str | Path | Any = None, device: s
 
 # ---- summary -----------------------------------------------------------------------
 
-def _field_of(item: dict) -> dict:
+def _field_of(item: dict, on_unbound: Callable[[str], None] | None = None) -> dict:
     if "input_agnostic" in item and "setting" in item:
         return item
     h = item.get("hallucination")
     if not isinstance(h, dict) or "input_agnostic" not in h:
         raise InputError("record has no `hallucination` field (run `rg4 hallucination` first)",
                          field="hallucination")
+    if current_annotation(item, "hallucination", on_unbound=on_unbound) is None:
+        raise InputError("was judged on another text than the record holds now (its report changed since); "
+                         "run `rg4 hallucination` again", field="hallucination")
     return h
 
 
@@ -566,10 +570,12 @@ def _rates(c: dict) -> dict:
     }
 
 
-def summarize(records: Iterable[dict]) -> dict:
+def summarize(records: Iterable[dict], *, on_unbound: Callable[[str], None] | None = None) -> dict:
     """Share of reports that are input-agnostic (the paper's *hall.*), overall and per setting.
 
-    Takes records with a `hallucination` field (or the fields themselves). Rates are
+    Takes records with a `hallucination` field (or the fields themselves); a record's
+    field counts only while it is bound to the record's current text (records.provenance:
+    otherwise InputError; a field without provenance counts, with `on_unbound`). Rates are
     fractions of the reports counted (null when there are none): `rate` = input-agnostic,
     `present[cat]` = reports with that content, `unsupported[cat]` = reports where that
     content is unsupported by the inputs (what makes them input-agnostic).
@@ -578,7 +584,7 @@ def summarize(records: Iterable[dict]) -> dict:
     by_setting = {s: _counts() for s in SETTINGS}
     backends = set()
     for item in records:
-        h = _field_of(item)
+        h = _field_of(item, on_unbound)
         setting = h["setting"]
         _check_setting(setting)
         backends.add(h.get("backend"))

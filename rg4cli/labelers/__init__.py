@@ -1,1 +1,90 @@
-"""rg4 label: the 14 CheXpert observations of a report (rules and BERT classifier backends)."""
+"""rg4 label: the 14 CheXpert observations of a report (rules and BERT classifier backends).
+
+Library entry: `label_records(input, output, LabelSettings(...))` reads JSONL study
+records, writes them back with the labels bound to the text they were computed from
+(records.provenance), and returns a `StageSummary`. `make_labeler` (labelers.backends)
+is the per-text API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from rg4cli.errors import InputError
+from rg4cli.labelers.backends import BACKENDS, make_labeler
+from rg4cli.records.provenance import bind
+from rg4cli.records.annotate import StageSummary, annotate_records
+from rg4cli.records.study import TEXT_FIELDS, ChosenText, choose_text
+
+PROGRESS_EVERY = 10_000  # records between progress lines
+FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+BLOCK_RECORDS = 64  # rules: records per block (a BERT labeler uses its batch size)
+
+__all__ = ["BACKENDS", "LabelSettings", "label_records", "make_labeler"]
+
+
+@dataclass
+class LabelSettings:
+    """What `rg4 label` does: which labeler, which text, where the labels go."""
+
+    backend: str = "rules"
+    checkpoint: str | None = None  # chexbert: the official chexbert.pth or an `rg4 train --task labeler` directory
+    bert: str | None = None  # bert-base-uncased directory for an official chexbert.pth
+    text: str = "auto"
+    into: str = "labels"
+    explain: bool = False
+    batch_size: int = 32
+    device: str = "auto"
+    on_error: str = "fail"
+
+    def check(self) -> "LabelSettings":
+        if self.text not in TEXT_FIELDS:
+            raise InputError(f"--text must be one of {', '.join(TEXT_FIELDS)}, got {self.text!r}")
+        if self.backend not in BACKENDS:
+            raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if not FIELD_NAME_RE.match(self.into):
+            raise InputError(f"--into must be a field name (letters, digits, _ . -), got {self.into!r}")
+        if self.explain and self.backend != "rules":
+            raise InputError("--explain needs --backend rules (a BERT labeler has no phrases to show)")
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        return self
+
+
+def label_records(input: str | os.PathLike | None, output: str | os.PathLike | None, settings: LabelSettings, *,
+                  labeler=None, log: Callable[[str], None] | None = None) -> StageSummary:
+    """Label every record of `input` (a JSONL path or `-`) into `output` (path, `-` or None: stdout).
+
+    `labeler`: an object from `make_labeler` to use instead of building one from the
+    settings. The labels go to `settings.into`, bound to the text read; with `explain`,
+    `INTO_explain` holds the mentions behind them.
+    """
+    settings.check()
+    if labeler is None:
+        labeler = make_labeler(settings.backend, checkpoint=settings.checkpoint, bert=settings.bert,
+                               device=settings.device, batch_size=settings.batch_size)
+    into, explain_field = settings.into, f"{settings.into}_explain"
+
+    def annotate(block: list[tuple[dict, ChosenText]]) -> None:
+        if settings.explain:
+            for record, chosen in block:
+                ex = labeler.explain(chosen.text)
+                bind(record, into, ex["labels"], text_field=chosen.field, text=chosen.text)
+                record[explain_field] = {"mentions": ex["mentions"], "other_findings": ex["other_findings"],
+                                         "implied": ex["implied"]}
+        else:
+            for (record, chosen), labels in zip(block, labeler.label([c.text for _, c in block])):
+                bind(record, into, labels, text_field=chosen.field, text=chosen.text)
+
+    def progress(before: int, after: int) -> None:
+        if log is not None and before // PROGRESS_EVERY != after // PROGRESS_EVERY:
+            log(f"rg4 label: {after} record(s) labelled")
+
+    summary = annotate_records(input, output, lambda line, record: choose_text(record, settings.text, purpose="label"),
+                               annotate, on_error=settings.on_error, log=log, on_progress=progress,
+                               block_size=settings.batch_size if labeler.backend == "chexbert" else BLOCK_RECORDS)
+    summary.backend = labeler.backend
+    return summary

@@ -149,7 +149,7 @@ def make_labeler(backend: str = "rules", checkpoint: str | None = None, bert: st
         return RulesLabeler()
     if backend == "chexbert":
         if not checkpoint:
-            raise InputError("--backend chexbert needs --checkpoint (the official chexbert.pth with --bert DIR, "
-                             "or a directory from `rg4 train --task labeler`)")
+            raise InputError("--backend chexbert needs --labeler-model (the official chexbert.pth with "
+                             "--labeler-bert DIR, or a directory from `rg4 train --task labeler`)")
         return CheXbertLabeler(checkpoint, bert=bert, device=device, batch_size=batch_size)
     raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

@@ -23,9 +23,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable
 
+from rg4cli.errors import InputError
+from rg4cli.records.study import TEXT_FIELDS, text_of
+
 PROVENANCE = "provenance"
 # The annotations rg4 itself writes; `--into NAME` adds others under their own names.
 ANNOTATIONS: tuple[str, ...] = ("labels", "hallucination", "sentence_weights")
+# Fields that describe an annotation and leave the record with it (besides NAME_explain).
+COMPANIONS: dict[str, tuple[str, ...]] = {"sentence_weights": ("weights_meta",)}
 DIGEST_CHARS = 16  # 64 bits of SHA-256: collisions between two texts of one record are not a concern
 
 
@@ -79,6 +84,44 @@ def annotation(record: dict, name: str, text: str | None, *,
     return None
 
 
+# The command that writes each annotation: what a consumer tells the user to run again.
+WRITERS: dict[str, str] = {"labels": "rg4 label", "hallucination": "rg4 hallucination",
+                           "sentence_weights": "rg4 weights"}
+
+
+def require_annotation(record: dict, name: str, text: str, *,
+                       on_unbound: Callable[[str], None] | None = None) -> Any:
+    """record[name] for `text` (None when absent), or InputError when it was computed from another text.
+
+    For consumers that cannot recompute the annotation (`rg4 train` reading
+    `sentence_weights`): one line naming the field and the command to run again.
+    """
+    if status(record, name, text) == "stale":
+        field = (binding(record, name) or {}).get("text", "text")
+        raise InputError(f"computed from another text than the one read here (its {field} changed since); run "
+                         f"`{WRITERS.get(name, 'the command that wrote it')}` on this file again", field=name)
+    return annotation(record, name, text, on_unbound=on_unbound)
+
+
+def current_annotation(record: dict, name: str, *,
+                       on_unbound: Callable[[str], None] | None = None) -> Any:
+    """record[name] when the text field its provenance names still holds the text it was computed from.
+
+    For consumers that do not read a text themselves (a summary of `hallucination`
+    fields): the binding says which field (`report`, `findings+impression`, ...) the
+    annotation came from, and that field's current text must still match. An
+    annotation without provenance is returned, with `on_unbound(name)`.
+    """
+    if record.get(name) is None:
+        return None
+    bound = binding(record, name)
+    if bound is None:
+        return annotation(record, name, None, on_unbound=on_unbound)
+    field = bound.get("text")
+    text = text_of(record, field) if field in TEXT_FIELDS and field != "auto" else None
+    return annotation(record, name, text) if text is not None else None
+
+
 def drop_annotations_of(record: dict, *, keep: tuple[str, ...] = ()) -> dict:
     """Remove every bound annotation, and rg4's own ones without provenance, except `keep`.
 
@@ -88,10 +131,13 @@ def drop_annotations_of(record: dict, *, keep: tuple[str, ...] = ()) -> dict:
     prov = record.get(PROVENANCE)
     names = set(ANNOTATIONS)
     if isinstance(prov, dict):
+        prov = record[PROVENANCE] = dict(prov)  # a copied record may share it with its source
         names |= set(prov)
     for name in names - set(keep):
         record.pop(name, None)
         record.pop(f"{name}_explain", None)
+        for companion in COMPANIONS.get(name, ()):
+            record.pop(companion, None)
         if isinstance(prov, dict):
             prov.pop(name, None)
     if isinstance(prov, dict) and not prov:

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from rg4cli.errors import InputError
+from rg4cli.records.provenance import UnboundWarning, require_annotation
 from rg4cli.records.study import SETTINGS, Study, resolve_image, setting_of
 from rg4cli.text.sections import join_sections
 from rg4cli.records.streams import RecordReader
@@ -56,6 +57,7 @@ def read_generator_examples(path: str, *, image_root, stage: int, settings: tupl
         raise InputError("--settings: stage 1 trains on sn records only (paper: modality alignment); "
                          "drop --settings or use --stage 2")
     reader = RecordReader(path, on_error=on_error, log=log)
+    unbound = UnboundWarning(log, "train") if log is not None else None
     examples: list[GeneratorExample] = []
     dropped: dict[str, int] = {}
     for lineno, rec in reader:
@@ -76,7 +78,8 @@ def read_generator_examples(path: str, *, image_root, stage: int, settings: tupl
             frontal = resolve_image(image_root, study.frontal, field_name="frontal", source=reader.name, line=lineno)
             lateral = (resolve_image(image_root, study.lateral, field_name="lateral", source=reader.name,
                                      line=lineno) if study.lateral else None)
-            spans = check_sentence_weights(rec.get("sentence_weights"), target, source=reader.name, line=lineno)
+            weights = require_annotation(rec, "sentence_weights", target, on_unbound=unbound)  # never another text's
+            spans = check_sentence_weights(weights, target, source=reader.name, line=lineno)
         except InputError as exc:
             reader.reject(lineno, exc.field, exc.problem)
             continue
