@@ -1,1 +1,1 @@
-"""JSONL record streams and the typed study record."""
+"""JSONL record streams, the study record, annotation provenance, the annotating record loop."""

@@ -3,25 +3,16 @@ never counts a verdict on another text."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from rg4cli.errors import InputError
 from rg4cli.judges import JudgeSettings, judge_records, summarize
 
-
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def _read(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
+from .jsonl import read_jsonl, write_jsonl
 
 
 def test_judge_records_writes_bound_verdicts_and_the_summary(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [
+    src = write_jsonl(tmp_path / "in.jsonl", [
         {"id": 1, "report": "Compared to the prior study, unchanged cardiomegaly."},
         {"id": "b", "report": "No acute disease.", "prior_report": "Clear lungs."},
     ])
@@ -31,16 +22,16 @@ def test_judge_records_writes_bound_verdicts_and_the_summary(tmp_path):
     assert done.written == 2 and done.extra["summary"]["reports"] == 2
     assert done.extra["summary"]["input_agnostic"] == 1  # pc without a prior report
     assert any(line.startswith("1 [sn] INPUT-AGNOSTIC: pc") for line in logged)
-    a, b = _read(out)
+    a, b = read_jsonl(out)
     assert a["hallucination"]["pc"] and a["provenance"]["hallucination"]["text"] == "report"
     assert summarize([a, b])["input_agnostic"] == 1
 
 
 def test_summary_refuses_a_verdict_on_another_text(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [{"id": "a", "report": "Compared to the prior, unchanged."}])
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "report": "Compared to the prior, unchanged."}])
     out = tmp_path / "out.jsonl"
     judge_records(src, out, JudgeSettings())
-    rec = _read(out)[0]
+    rec = read_jsonl(out)[0]
     rec["report"] = "No acute disease."  # the text changed after judging
     with pytest.raises(InputError, match="hallucination: was judged on another text"):
         summarize([rec])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from rg4cli.errors import InputError
@@ -11,18 +9,11 @@ from rg4cli.labelers import LabelSettings, label_records
 from rg4cli.records.provenance import annotation, text_digest
 from rg4cli.text.sections import join_sections
 
-
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def _read(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
+from .jsonl import read_jsonl, write_jsonl
 
 
 def test_label_records_binds_labels_to_the_text_read(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [
+    src = write_jsonl(tmp_path / "in.jsonl", [
         {"id": 1, "findings": "Mild cardiomegaly.", "impression": "No effusion."},
         {"id": "b", "report": "findings: Lungs are clear."},
         {"id": "c"},  # no text: skipped and counted
@@ -31,7 +22,7 @@ def test_label_records_binds_labels_to_the_text_read(tmp_path):
     summary = label_records(src, out, LabelSettings(on_error="skip"))
     assert (summary.written, summary.skipped, summary.backend) == (2, 1, "rules")
     assert "report: no text to label" in summary.skip_line
-    a, b = _read(out)
+    a, b = read_jsonl(out)
     assert a["id"] == "1"  # an integer id is its decimal string
     text_a = join_sections("Mild cardiomegaly.", "No effusion.")
     assert a["provenance"]["labels"] == {"text": "findings+impression", "sha256": text_digest(text_a)}
@@ -41,10 +32,10 @@ def test_label_records_binds_labels_to_the_text_read(tmp_path):
 
 
 def test_label_records_into_and_explain_and_bad_settings(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [{"id": "a", "findings": "No pneumothorax."}])
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "findings": "No pneumothorax."}])
     out = tmp_path / "out.jsonl"
     label_records(src, out, LabelSettings(text="findings", into="ref_labels", explain=True))
-    rec = _read(out)[0]
+    rec = read_jsonl(out)[0]
     assert rec["ref_labels"]["Pneumothorax"] == 0 and "ref_labels" in rec["provenance"]
     assert rec["ref_labels_explain"]["mentions"][0]["observation"] == "Pneumothorax"
     with pytest.raises(InputError, match="--into"):

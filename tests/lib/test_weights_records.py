@@ -3,30 +3,22 @@ another text never steer the weights."""
 
 from __future__ import annotations
 
-import json
 
 from rg4cli.records.provenance import bind, text_digest
 from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
 
+from .jsonl import read_jsonl, write_jsonl
+
 TEXT = "Moderate right pleural effusion. The heart size is normal."
 
 
-def _write(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def _read(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def _weights(tmp_path, record, name="w"):
-    src = _write(tmp_path / f"{name}.in.jsonl", [record])
+    src = write_jsonl(tmp_path / f"{name}.in.jsonl", [record])
     out = tmp_path / f"{name}.out.jsonl"
     logged = []
     summary = weigh_records(src, out, WeighSettings(backend="rules", text="report",
                                                     weighting=WeightSettings(lam=2.0)), log=logged.append)
-    rec = _read(out)[0]
+    rec = read_jsonl(out)[0]
     return [w["weight"] for w in rec["sentence_weights"]], rec, summary, logged
 
 
