@@ -32,6 +32,7 @@ from rg4cli.model.classifiers import (CLASSIFIER_CONFIG, DISCBERT_HEADS, Classif
                            tiny_bert_config)
 from rg4cli.errors import InputError
 from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS
+from rg4cli.records.provenance import require_annotation
 from rg4cli.records.study import text_of
 from rg4cli.records.streams import RecordReader
 
@@ -115,6 +116,11 @@ def read_classifier_examples(path: str, task: str, text: str = "auto", on_error:
         body = text_of(rec, text)
         if not body:
             reader.reject(lineno, text if text != "auto" else "report", "no report text to train on")
+            continue
+        try:
+            require_annotation(rec, field, body)  # never the annotation of another text
+        except InputError as exc:
+            reader.reject(lineno, field, exc.problem)
             continue
         if rec.get(field) is None:
             reader.reject(lineno, field, f"missing field (--task {task} trains on it"

@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from rg4cli.errors import InputError
+from rg4cli.records.provenance import annotation
 from rg4cli.records.study import SETTINGS
 from rg4cli.training.data import GeneratorExample, read_generator_examples
 
@@ -51,9 +52,10 @@ class GeneratorValidator:
             from rg4cli.labelers.backends import make_labeler
 
             labeler = make_labeler("rules")
-            need = [i for i, ex in enumerate(self.examples) if not isinstance(ex.study.extra.get("labels"), dict)]
+            given = [annotation(ex.study.extra, "labels", ex.target) for ex in self.examples]  # of the target only
+            need = [i for i, labels in enumerate(given) if not isinstance(labels, dict)]
             computed = dict(zip(need, labeler.label([self.examples[i].target for i in need]))) if need else {}
-            self.ref_labels = [computed.get(i) or ex.study.extra["labels"] for i, ex in enumerate(self.examples)]
+            self.ref_labels = [computed.get(i) or given[i] for i in range(len(self.examples))]
         return self.ref_labels
 
     @torch.no_grad()
