@@ -78,6 +78,7 @@ def label_records(input: str | os.PathLike | None, output: str | os.PathLike | N
         else:
             for (record, chosen), labels in zip(block, labeler.label([c.text for _, c in block])):
                 bind(record, into, labels, text_field=chosen.field, text=chosen.text)
+                record.pop(explain_field, None)  # an earlier run's explanation is of other labels
 
     def progress(before: int, after: int) -> None:
         if log is not None and before // PROGRESS_EVERY != after // PROGRESS_EVERY:

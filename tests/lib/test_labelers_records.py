@@ -40,3 +40,11 @@ def test_label_records_into_and_explain_and_bad_settings(tmp_path):
     assert rec["ref_labels_explain"]["mentions"][0]["observation"] == "Pneumothorax"
     with pytest.raises(InputError, match="--into"):
         label_records(src, out, LabelSettings(into="a b"))
+
+
+def test_relabelling_without_explain_drops_the_old_explanation(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "report": "No effusion.",
+                                               "labels_explain": {"mentions": ["of an older text"]}}])
+    out = tmp_path / "out.jsonl"
+    label_records(src, out, LabelSettings())
+    assert "labels_explain" not in read_jsonl(out)[0]
