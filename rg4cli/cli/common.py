@@ -71,6 +71,8 @@ def alias(value: str | None, old_value: str | None, name: str, old_name: str) ->
     """The option's value, given under its name or under the old spelling (not both, unless equal)."""
     if value is not None and old_value is not None and value != old_value:
         raise InputError(f"{old_name} is the old spelling of {name}: give one of them")
+    if old_value is not None and value is None:
+        log(f"rg4: note: {old_name} is now spelled {name} (the old spelling still works, for a while)")
     return value if value is not None else old_value
 
 

@@ -62,9 +62,8 @@ def weigh_records(input: str | os.PathLike | None, output: str | os.PathLike | N
     """Weigh every record of `input` into `output` (`sentence_weights` + `weights_meta`)."""
     settings.check()
     backend = settings.resolved_backend()
-    if settings.backend == "auto" and log is not None:
-        log(f"rg4 weights: {'--labeler-model given: ig' if backend == 'ig' else 'no --labeler-model given: rules'}"
-            " backend")
+    if settings.backend == "auto" and backend == "rules" and log is not None:
+        log("rg4 weights: no --labeler-model given: rules backend")
     if backend == "ig":
         from rg4cli.devices import resolve_device
         from rg4cli.model.classifiers import load_classifier
