@@ -444,7 +444,7 @@ def test_cli_text_choice(tmp_path):
     ([{"id": "a", "frontal": "f.png"}], [], "in.jsonl:1: report: no text to judge"),
     ([{"report": "x"}], [], "in.jsonl:1: id: missing field"),
     ([{"id": "a", "report": "x"}], ["--backend", "magic"], "--backend must be one of"),
-    ([{"id": "a", "report": "x"}], ["--model", "m/"], "--judge-model is for --backend discbert"),
+    ([{"id": "a", "report": "x"}], ["--judge-model", "m/"], "--judge-model is for --backend discbert"),
     ([{"id": "a", "report": "x"}], ["--text", "title"], "--text must be one of"),
     ([{"id": "a", "report": "x"}], ["--backend", "discbert", "--judge-model", "nowhere/"], "no such model"),
 ])

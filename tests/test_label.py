@@ -338,7 +338,7 @@ def test_cli_option_errors(tmp_path):
 def test_cli_chexbert_backend(tmp_path):
     pth, bert_dir, _ = _official_checkpoint(tmp_path, {"Pneumothorax": 1}, no_finding=1)
     src = _write(tmp_path / "in.jsonl", [{"id": str(i), "report": t} for i, t in enumerate(REPORT_CORPUS)])
-    res = _run([str(src), "--backend", "chexbert", "--checkpoint", str(pth), "--bert", str(bert_dir),
+    res = _run([str(src), "--backend", "chexbert", "--labeler-model", str(pth), "--labeler-bert", str(bert_dir),
                 "--batch-size", "3", "--device", "cpu"])
     assert res.exit_code == 0, res.stderr
     out = [json.loads(line) for line in res.stdout.splitlines()]

@@ -302,7 +302,7 @@ def test_cli_ig_adds_sentence_weights_and_keeps_everything_else(tmp_path, labele
                {"id": "b", "report": REPORT_CORPUS[0]},  # no labels: the labeler's own heads decide
                {"id": "c", "findings": "Lungs are clear.", "labels": {"Edema": 0}}]
     src = _write(tmp_path / "in.jsonl", records)
-    res = _runner().invoke(app, ["weights", str(src), "--labeler", str(labeler_dir), "--steps", "8",
+    res = _runner().invoke(app, ["weights", str(src), "--labeler-model", str(labeler_dir), "--steps", "8",
                                  "--batch-size", "5", "-o", str(tmp_path / "out.jsonl")])
     assert res.exit_code == 0, res.stderr
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -337,7 +337,7 @@ def test_cli_bad_records_name_line_and_field(tmp_path, labeler_dir):
     assert res.exit_code == 0
     assert [json.loads(l)["id"] for l in res.stdout.splitlines()] == ["a"]
     assert "skipped 2 record(s)" in res.stderr
-    res = _runner().invoke(app, ["weights", str(src), "--labeler", str(labeler_dir), "--steps", "0"])
+    res = _runner().invoke(app, ["weights", str(src), "--labeler-model", str(labeler_dir), "--steps", "0"])
     assert res.exit_code == 2 and "--steps" in res.stderr
 
 

@@ -12,7 +12,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -45,20 +45,23 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results are d
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Keep the records already in -o FILE and skip their ids.")]
 
+
+def _classifier_options(role: str, model_help: str, official: str) -> tuple[Any, Any]:
+    """--ROLE-model PATH and --ROLE-bert DIR: a BERT classifier and the BERT its official checkpoint needs."""
+    model = Annotated[Optional[str], typer.Option(f"--{role}-model", help=model_help, show_default=False)]
+    bert = Annotated[Optional[str], typer.Option(
+        f"--{role}-bert", help=f"bert-base-uncased directory (config.json + vocab) for {official}.", show_default=False)]
+    return model, bert
+
+
 # The BERT classifiers, spelled one way in every command: --labeler-model/--labeler-bert
 # for the CheXbert-shaped labeler, --judge-model/--judge-bert for DiscBERT.
-LabelerModelOpt = Annotated[Optional[str], typer.Option(
-    "--labeler-model", help="BERT labeler: the official chexbert.pth (then also --labeler-bert) or a directory "
-    "written by `rg4 train --task labeler`.", show_default=False)]
-LabelerBertOpt = Annotated[Optional[str], typer.Option(
-    "--labeler-bert", help="bert-base-uncased directory (config.json + vocab) for an official chexbert.pth.",
-    show_default=False)]
-JudgeModelOpt = Annotated[Optional[str], typer.Option(
-    "--judge-model", help="DiscBERT: a directory written by `rg4 train --task discbert`, or the official Lightning "
-    "checkpoint (then also --judge-bert).", show_default=False)]
-JudgeBertOpt = Annotated[Optional[str], typer.Option(
-    "--judge-bert", help="bert-base-uncased directory (config.json + vocab) for the official DiscBERT checkpoint.",
-    show_default=False)]
+LabelerModelOpt, LabelerBertOpt = _classifier_options(
+    "labeler", "BERT labeler: the official chexbert.pth (then also --labeler-bert) or a directory written by "
+    "`rg4 train --task labeler`.", "an official chexbert.pth")
+JudgeModelOpt, JudgeBertOpt = _classifier_options(
+    "judge", "DiscBERT: a directory written by `rg4 train --task discbert`, or the official Lightning checkpoint "
+    "(then also --judge-bert).", "the official DiscBERT checkpoint")
 # Spellings of earlier releases, still accepted and hidden from --help (one hidden option
 # each: typer cannot hide one name of an option); `alias` folds them into the new one.
 OldCheckpointOpt = Annotated[Optional[str], typer.Option("--checkpoint", hidden=True)]

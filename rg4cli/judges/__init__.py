@@ -16,7 +16,7 @@ from rg4cli.errors import InputError
 from rg4cli.judges.backends import BACKENDS, format_summary, make_judge, summarize
 from rg4cli.records.annotate import StageSummary, annotate_records
 from rg4cli.records.provenance import bind
-from rg4cli.records.study import TEXT_FIELDS, ChosenText, Study, choose_text
+from rg4cli.records.study import ChosenText, Study, choose_text, resolve_text_field
 from rg4cli.vocab import CATEGORIES
 
 FIELD = "hallucination"
@@ -48,8 +48,7 @@ class JudgeSettings:
             raise InputError("--judge-model is for --backend discbert; the rules backend takes no model")
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.text not in TEXT_FIELDS:
-            raise InputError(f"--text must be one of {', '.join(TEXT_FIELDS)}, got {self.text!r}")
+        resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
         return self
 
 

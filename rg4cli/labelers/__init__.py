@@ -17,7 +17,7 @@ from rg4cli.errors import InputError
 from rg4cli.labelers.backends import BACKENDS, make_labeler
 from rg4cli.records.provenance import bind
 from rg4cli.records.annotate import StageSummary, annotate_records
-from rg4cli.records.study import TEXT_FIELDS, ChosenText, choose_text
+from rg4cli.records.study import ChosenText, choose_text, resolve_text_field
 
 PROGRESS_EVERY = 10_000  # records between progress lines
 FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -41,8 +41,7 @@ class LabelSettings:
     on_error: str = "fail"
 
     def check(self) -> "LabelSettings":
-        if self.text not in TEXT_FIELDS:
-            raise InputError(f"--text must be one of {', '.join(TEXT_FIELDS)}, got {self.text!r}")
+        resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
         if self.backend not in BACKENDS:
             raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if not FIELD_NAME_RE.match(self.into):

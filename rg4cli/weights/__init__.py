@@ -17,7 +17,7 @@ from typing import Callable
 from rg4cli.errors import InputError
 from rg4cli.records.annotate import StageSummary, annotate_records
 from rg4cli.records.provenance import UnboundWarning, annotation, bind, status
-from rg4cli.records.study import TEXT_FIELDS, ChosenText, choose_text
+from rg4cli.records.study import ChosenText, choose_text, resolve_text_field
 from rg4cli.weights.backends import BACKENDS, IGWeigher, RulesWeigher, WeightSettings, check_labels
 
 FIELD = "sentence_weights"
@@ -51,8 +51,7 @@ class WeighSettings:
                              "--labeler-bert DIR; or use --backend rules")
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.text not in TEXT_FIELDS:
-            raise InputError(f"--text must be one of {', '.join(TEXT_FIELDS)}, got {self.text!r}")
+        resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
         self.weighting.check()
         return self
 
