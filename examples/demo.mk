@@ -88,7 +88,7 @@ $(OUT)/labeler/rg4_classifier.json: $(OUT)/train.labels.jsonl
 
 # 5. ... whose Integrated Gradients give the token-level loss weights (TLW).
 $(OUT)/%.weights.jsonl: $(OUT)/%.labels.jsonl $(OUT)/labeler/rg4_classifier.json
-	$(RG4) weights $< --labeler $(OUT)/labeler --steps $(IG_STEPS) -o $@
+	$(RG4) weights $< --labeler-model $(OUT)/labeler --steps $(IG_STEPS) -o $@
 
 # 6. The decoder, pretrained as a language model on the training text (no images).
 $(OUT)/decoder/config.json: $(OUT)/train.jsonl
