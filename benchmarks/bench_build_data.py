@@ -1,7 +1,8 @@
 """Throughput of `rg4 build-data` on the offline rules path (target: >= 200 studies/s).
 
 Writes a phantom MIMIC-CXR-JPG tree (`rg4 synth` core, small images), then times the
-whole core pipeline in one process, as the command runs it minus writing JSONL:
+library entry the command calls (rg4cli.build.build_dataset; records written to a
+discarded stdout):
 import (metadata, split, reports, image checks, priors) -> one example per setting ->
 rules judge -> rules rewriter (up to 3 rounds) -> rules-labeler guard on impression
 and findings -> records + Table 1 accounting. Fresh judge, labeler and caches, so no
@@ -14,6 +15,8 @@ this run, the target ratio, and where the time goes (judge, labeler, the rest).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import tempfile
 import time
 from pathlib import Path
@@ -44,26 +47,32 @@ class _Timed:
 
 
 def run_once(root: Path) -> dict:
-    from rg4cli.build.assembly import BuildStats, build_records
-    from rg4cli.judges.backends import make_judge
-    from rg4cli.labelers.backends import make_labeler
-    from rg4cli.build.mimic import MimicImport
-    from rg4cli.build.rewriters import make_rewriter
-    from rg4cli.build.rewrite_loop import RewriteLoop
+    from rg4cli.build import BuildSettings, build_dataset, make_loop
 
-    judge = make_judge("rules")
-    labeler = make_labeler("rules")
-    t_find = _Timed(judge, "find")  # the phrase search, shared by judge and rewriter
-    t_label = _Timed(labeler, "label")
-    loop = RewriteLoop(judge, make_rewriter("rules", finder=judge), labeler, rounds=3)
-    stats = BuildStats()
-    t0, c0 = time.perf_counter(), time.process_time()
-    imported = MimicImport(root)
-    n_records = sum(1 for _ in build_records(imported.studies(), loop, stats, generator="rules", judge="rules"))
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"studies": stats.studies, "records": n_records, "seconds": seconds, "cpu": cpu, "find": t_find.seconds,
-            "finds": t_find.calls, "label": t_label.seconds, "labeled": t_label.items,
-            "table": stats.to_json()["table1"]}
+    settings = BuildSettings(source=root, output=None)
+    timers: dict[str, _Timed] = {}
+    real_make_loop = make_loop
+
+    def timed_loop(s):  # the library's own wiring, with the judge and labeler timed
+        loop = real_make_loop(s)
+        timers["find"] = _Timed(loop.judge, "find")  # the phrase search, shared by judge and rewriter
+        timers["label"] = _Timed(loop.labels.labeler, "label")
+        return loop
+
+    import rg4cli.build as build
+
+    build.make_loop = timed_loop
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        with contextlib.redirect_stdout(io.StringIO()):  # the records go to stdout without -o
+            summary = build_dataset(settings)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        build.make_loop = real_make_loop
+    t_find, t_label = timers["find"], timers["label"]
+    return {"studies": summary["studies"]["used"], "records": sum(summary["examples"]["written"].values())
+            + sum(summary["examples"]["dropped"].values()), "seconds": seconds, "cpu": cpu, "find": t_find.seconds,
+            "finds": t_find.calls, "label": t_label.seconds, "labeled": t_label.items, "table": summary["table1"]}
 
 
 def main() -> None:
