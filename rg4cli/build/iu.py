@@ -9,6 +9,9 @@ Layout (SOURCE is the directory; a reports file may be given as SOURCE too):
          + indiana_projections.csv   findings, impression, ...; uid, filename, projection)
     annotation.json (optional)   R2Gen's split: {"train"|"val"|"test": [{id "CXR<uid>_IM-...",
                                  image_path ["CXR<uid>_IM-.../0.png", ...]}]}
+    chexbert_labels.jsonl (opt.)  {id, labeled_text, labels}: carried into the records as
+                                 `labels`, bound to that section's text; dropped from a
+                                 record whose rewrite changed that text
     images/                      the image files: images/<file> (Open-i names), or
                                  images/<R2Gen id>/<n>.png with annotation.json
 
@@ -33,8 +36,12 @@ from typing import Iterator
 
 from rg4cli.build.mimic import SKIP_FRONTAL_FILE, SKIP_NO_SECTIONS, MimicStudy
 from rg4cli.errors import InputError
+from rg4cli.records.provenance import bind
 from rg4cli.records.streams import RecordReader
+from rg4cli.records.study import text_of
 
+LABELS_NAME = "chexbert_labels.jsonl"  # optional: {id, labeled_text, labels} per study (CheXbert's)
+LABELED_TEXTS = ("findings", "impression", "findings+impression")
 SPLITS = {"train": "train", "val": "validate", "validate": "validate", "test": "test"}
 SKIP_NO_FRONTAL = "no Frontal projection among the study's images"
 SKIP_NOT_IN_REPORTS = "in annotation.json but not in the reports"
@@ -68,6 +75,8 @@ class IUImport:
         if annotation is None and (self.root / "annotation.json").is_file():
             annotation = self.root / "annotation.json"
         self.r2gen = self._read_annotation(Path(annotation)) if annotation is not None else None
+        labels = self.root / LABELS_NAME
+        self.labels = self._read_labels(labels) if labels.is_file() else {}
 
     @property
     def n_studies(self) -> int:
@@ -116,6 +125,29 @@ class IUImport:
                             "examination": _clean(row.get("image")),
                             "images": sorted(images.get(uid, []), key=lambda i: i["file"])}
         return out
+
+    def _read_labels(self, path: Path) -> dict[str, tuple[str, dict]]:
+        out = {}
+        reader = RecordReader(str(path))
+        for line, rec in reader:
+            field_name, labels = rec.get("labeled_text", "findings"), rec.get("labels")
+            if field_name not in LABELED_TEXTS or not isinstance(labels, dict):
+                raise InputError(f"expected labeled_text {' / '.join(LABELED_TEXTS)} and a labels object",
+                                 source=reader.name, line=line, field="labels")
+            out[_uid(rec["id"])] = (field_name, labels)
+        return out
+
+    def _annotations(self, uid: str, sections: dict) -> dict:
+        """Labels shipped with the reports, bound to the section text they were computed from."""
+        if uid not in self.labels:
+            return {}
+        field_name, labels = self.labels[uid]
+        text = text_of(sections, field_name)
+        if not text:
+            return {}
+        ann: dict = {}
+        bind(ann, "labels", labels, text_field=field_name, text=text)
+        return ann
 
     def _read_annotation(self, path: Path) -> dict[str, tuple[str, list[str]]]:
         try:
@@ -184,4 +216,5 @@ class IUImport:
             exam = (rec.get("examination") or "").upper()
             view = "PA" if re.search(r"\bPA\b", exam) else "AP" if re.search(r"\bAP\b", exam) else None
             yield MimicStudy(study_id=study_id, subject_id=study_id, split=split, frontal=frontal, view=view,
-                             lateral=lateral, prior_study_id=None, prior_report=None, sections=sections)
+                             lateral=lateral, prior_study_id=None, prior_report=None, sections=sections,
+                             annotations=self._annotations(uid, sections))

@@ -94,6 +94,9 @@ class MimicStudy:
     prior_report: str | None
     sections: dict[str, str | None]
     date: str = ""
+    # annotations that came with the study (labels, ...), record-shaped and bound to their text
+    # (records.provenance); assembly keeps one only while its text survives the rewrite
+    annotations: dict = field(default_factory=dict)
 
     @property
     def findings(self) -> str | None:

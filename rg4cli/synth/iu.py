@@ -2,8 +2,9 @@
 
 ROOT/reports.jsonl (id CXR<n>, indication, comparison, findings, impression, examination,
 images [{file, projection}], r2gen_split), ROOT/annotation.json (R2Gen's split and image
-paths), ROOT/images/CXR<n>_IM-<k>/<i>.png (the R2Gen layout; i follows the file names'
-order) and truth.jsonl. IU has no patient ids and no priors: every phantom study is its own
+paths), ROOT/chexbert_labels.jsonl (the phantoms' true labels, labeled_text
+findings+impression), ROOT/images/CXR<n>_IM-<k>/<i>.png (the R2Gen layout; i follows the
+file names' order) and truth.jsonl. IU has no patient ids and no priors: every phantom study is its own
 study, with its findings and impression as written for the MIMIC layout.
 """
 
@@ -25,7 +26,8 @@ def write_iu_tree(root: str | Path, studies: Sequence[StudySpec], image_format: 
     annotation: dict[str, list] = {"train": [], "val": [], "test": []}
     n_images = 0
     with open(root / "reports.jsonl", "w", encoding="utf-8") as reports, \
-            open(root / TRUTH_NAME, "w", encoding="utf-8") as truth:
+            open(root / TRUTH_NAME, "w", encoding="utf-8") as truth, \
+            open(root / "chexbert_labels.jsonl", "w", encoding="utf-8") as labels:
         for n, spec in enumerate(studies, start=1):
             r2gen_id = f"CXR{n}_IM-{1000 + n}"
             files, paths = [], []
@@ -44,6 +46,9 @@ def write_iu_tree(root: str | Path, studies: Sequence[StudySpec], image_format: 
             rec = {"id": f"CXR{n}", "comparison": None, "indication": spec.indication, "findings": spec.findings,
                    "impression": spec.impression, "examination": exam, "images": files, "r2gen_split": split}
             reports.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            # the phantom's true labels, as a labeler's output shipped beside the reports
+            labels.write(json.dumps({"id": f"CXR{n}", "labeled_text": "findings+impression",
+                                     "labels": spec.labels}) + "\n")
             if split is not None:
                 annotation[split].append({"id": r2gen_id, "report": " ".join(t for t in (spec.findings,
                                           spec.impression) if t), "image_path": paths, "split": split})

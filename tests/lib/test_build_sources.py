@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from rg4cli.build import BuildSettings, build_dataset
 from rg4cli.cli.app import app
+from rg4cli.records.provenance import annotation
 from rg4cli.records.streams import RecordReader
 from rg4cli.records.study import Study
 from rg4cli.synth.iu import write_iu_tree
@@ -40,6 +41,11 @@ def test_every_real_iu_report_is_read_and_accounted(iu_dir, tmp_path):
     for rec in records:
         Study.from_record(rec, need_frontal=True)          # every record is a valid study record
         assert rec["frontal"].startswith("images/") and rec["prior_report"] is None
+    # CheXbert labels shipped with the reports ride along only while their findings text does
+    labelled = [r for r in records if "labels" in r]
+    assert labelled and all(annotation(r, "labels", r["findings"]) == r["labels"] for r in labelled)
+    assert all(r["raw_findings"] == r["findings"] for r in labelled)
+    assert not any("labels" in r for r in records if r["raw_findings"] != r["findings"])
 
 
 def test_an_iu_shaped_tree_builds_with_r2gen_paths_and_16bit_images(tmp_path):
@@ -53,7 +59,10 @@ def test_an_iu_shaped_tree_builds_with_r2gen_paths_and_16bit_images(tmp_path):
     assert {r["setting"] for r in records} == {"sn", "mn"}
     annotation = json.loads((tmp_path / "iu" / "annotation.json").read_text())
     split_of = {item["id"].split("_")[0]: sp for sp, items in annotation.items() for item in items}
-    for rec in records:
+    changed = [r for r in records if r["rewrite"]["changed"]]
+    assert changed and len(changed) < len(records)
+    for rec in records:  # labels bound to findings+impression: kept exactly when the rewrite left it alone
+        assert ("labels" in rec) == (not rec["rewrite"]["changed"]), rec["id"]
         assert rec["split"] == {"val": "validate"}.get(split_of.get(rec["study_id"]), split_of.get(rec["study_id"]))
         assert rec["frontal"].endswith("/0.png") and (rec["lateral"] is None or rec["lateral"].endswith("/1.png"))
         check_image(tmp_path / "iu", rec["frontal"])
