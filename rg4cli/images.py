@@ -141,7 +141,8 @@ def _stretch(arr):
 def _check_size(width: int, height: int, frames: int = 1) -> None:
     if width * height * max(1, frames) > MAX_PIXELS:
         raise ValueError(f"{width} x {height}" + (f" x {frames} frames" if frames > 1 else "")
-                         + f" pixels is over the limit of {MAX_PIXELS:,} (not a chest radiograph?)")
+                         + f" pixels: its header claims more pixels than the limit of {MAX_PIXELS:,} "
+                         "(not a chest radiograph?)")
 
 
 def _open_pil(path: Path):
@@ -241,8 +242,10 @@ def _decode_dicom(path: Path):
 
 
 def _problem(exc: Exception, path: Path) -> str:
-    from PIL import UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
+    if isinstance(exc, Image.DecompressionBombError):  # PIL's own, larger limit hit first at open
+        return f"its header claims more pixels than the limit of {MAX_PIXELS:,} (not a chest radiograph?)"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image format PIL can decode (empty, truncated or another file type?)"
     detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
