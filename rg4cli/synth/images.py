@@ -486,7 +486,7 @@ IMAGE_SUFFIX = {"jpeg": ".jpg", "png": ".png", "png16": ".png", "dicom": ".dcm"}
 
 
 def save_image(unit: np.ndarray, path, image_format: str, *, quality: int = 90, tags: dict | None = None) -> None:
-    """Write a phantom (floats in [0, 1]) as jpeg / png (8-bit) / png16 / dicom (12-bit MONOCHROME2).
+    """Write a phantom (floats in [0, 1]) as jpeg / png (8-bit) / png16 / dicom (12-bit MONOCHROME2, windowed).
 
     jpeg and png hold exactly what the uint8 renderers return, so every format is a twin
     of the others (png16 and dicom to within one 8-bit level after rg4cli.images reads them).
@@ -498,7 +498,8 @@ def save_image(unit: np.ndarray, path, image_format: str, *, quality: int = 90, 
     elif image_format == "dicom":
         tags = dict(tags or {})
         uids = {k: tags.pop(k) for k in ("StudyInstanceUID", "SOPInstanceUID") if k in tags}
-        write_dicom(unit, path, uids=uids, view=tags.pop("ViewPosition", None), tags=tags)
+        # a full-range window, as a DX file carries one: the DICOM reads back as the 8-bit twin
+        write_dicom(unit, path, uids=uids, view=tags.pop("ViewPosition", None), tags=tags, window=(0.5, 1.0))
     else:
         pixels = (np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         if image_format == "png":
