@@ -86,7 +86,7 @@ def resolve_image(image_root: str | os.PathLike | None, rel: str, *, field_name:
     else:
         where = (f" under --image-root {os.fspath(image_root)} (paths that leave it are refused unless "
                  f"{ALLOW_OUTSIDE_FLAG})")
-    raise InputError(f"image not readable: {rel}: no readable file at that path{where}", source=source,
+    raise InputError(f"image not found: {rel} (no readable file at that path{where})", source=source,
                      line=line, field=field_name)
 
 

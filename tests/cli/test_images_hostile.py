@@ -85,6 +85,6 @@ def test_train_refuses_a_path_outside_the_root_and_skips_a_bomb(work, tmp_path):
               "2", "--grad-accum", "1", "--checkpoint-every", "0", "--cache-dir", str(tmp_path / "cache"), "-q"]
     res = CliRunner().invoke(app, ["train", "--stage", "1", str(studies), *common])
     assert res.exit_code == 2 and "Traceback" not in res.output
-    assert f"{studies}:2: frontal: image not readable" in res.stderr
+    assert f"{studies}:2: frontal: image not found" in res.stderr
     res = CliRunner().invoke(app, ["train", "--stage", "1", str(studies), "--on-error", "skip", *common])
     assert res.exit_code == 0, res.output
