@@ -28,7 +28,9 @@ impression: ...), so with `--scores-tokenizer` the importer tokenizes the cleane
 gives each cleaned word its highest token score, aligns the cleaned words with the words
 of rg4's target (case and the punctuation the cleaning strips ignored), and a sentence gets
 weight λ (rg4 train's default 1.75) when any of its words scored above 0, else 1; `score`
-is the highest score among its words. Without a tokenizer the scores cannot be placed:
+is the highest score among its words. The official loader keeps 100 tokens (max_length), so a
+release carries no scores past them: those sentences get weight 1, as the official loss never
+weighs them either. Without a tokenizer the scores cannot be placed:
 the records carry no sentence_weights (counted in the notes). `to_release_item` is the
 inverse (an rg4 record -> a released-format item), for exporting to the official code.
 """
@@ -98,8 +100,21 @@ def _aligned(cleaned_words, target_words) -> list[tuple[int, int]]:
 
 
 def _token_offsets(tokenizer, cleaned: str) -> list[tuple[int, int]]:
-    enc = tokenizer(cleaned, add_special_tokens=True, return_offsets_mapping=True)
+    try:
+        enc = tokenizer(cleaned, add_special_tokens=True, return_offsets_mapping=True)
+    except NotImplementedError:
+        raise InputError("--scores-tokenizer: character offsets need a fast tokenizer (tokenizer.json, or "
+                         "tokenizer.model with sentencepiece and protobuf installed)") from None
     return [tuple(o) for o in enc["offset_mapping"]]
+
+
+def _word_of(starts: list[int], words: list[tuple[int, int, str]], start: int, end: int) -> int | None:
+    """The word a token's characters [start, end) fall in (a SentencePiece piece may carry the space
+    before its word); None for BOS / EOS and bare spaces."""
+    if end <= start:
+        return None
+    n = bisect.bisect_right(starts, end - 1) - 1
+    return n if n >= 0 and words[n][1] > start else None
 
 
 def release_target(findings: str | None, impression: str | None) -> str:
@@ -120,10 +135,8 @@ def sentence_weights_from_scores(findings: str | None, impression: str | None, s
     word_score = [0.0] * len(cleaned_words)
     starts = [s for s, _, _ in cleaned_words]
     for (start, end), score in zip(_token_offsets(tokenizer, cleaned), scores):
-        if end <= start:
-            continue  # BOS / EOS: no characters
-        n = bisect.bisect_right(starts, start) - 1
-        if n >= 0 and start < cleaned_words[n][1]:
+        n = _word_of(starts, cleaned_words, start, end)
+        if n is not None:
             word_score[n] = max(word_score[n], float(score))
     pairs = _aligned(cleaned_words, target_words)
     offsets = [(target_words[b][0], target_words[b][1]) for _, b in pairs]
@@ -145,12 +158,12 @@ def release_scores(findings: str | None, impression: str | None, sentence_weight
     starts = [s for s, _, _ in cleaned_words]
     out = []
     for start, end in _token_offsets(tokenizer, cleaned)[:max_tokens]:
-        n = bisect.bisect_right(starts, start) - 1 if end > start else -1
-        out.append(1.0 if n >= 0 and start < cleaned_words[n][1] and hot_word[n] else 0.0)
+        n = _word_of(starts, cleaned_words, start, end)
+        out.append(1.0 if n is not None and hot_word[n] else 0.0)
     return out
 
 
-def to_release_item(record: dict, tokenizer=None) -> dict:
+def to_release_item(record: dict, tokenizer=None, *, max_tokens: int = 100) -> dict:
     """An rg4 study record -> one item of the released format (the file of its setting)."""
     def sec(value):
         return value if value else ABSENT
@@ -172,7 +185,7 @@ def to_release_item(record: dict, tokenizer=None) -> dict:
                     last_APPA_imagepath=f"files/p{subject[:2]}/p{subject}/s{prior}/" if prior else "")
     if tokenizer is not None and record.get("sentence_weights"):
         item["new_scores"] = release_scores(record.get("findings"), record.get("impression"),
-                                            record["sentence_weights"], tokenizer)
+                                            record["sentence_weights"], tokenizer, max_tokens)
     return item
 
 

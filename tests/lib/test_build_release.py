@@ -22,7 +22,22 @@ def _read(path) -> list[dict]:
     return [rec for _, rec in RecordReader(str(path))]
 
 
-def _records_with_weights(tmp: Path) -> tuple[list[dict], Path]:
+def _sentencepiece_like(texts: list[str]):
+    """A Llama-style tokenizer (Metaspace pieces whose offsets include the space before the word, BOS)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from rg4cli.build.release import release_target
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer, tok.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    tok.train_from_iterator([release_target(t, None) for t in texts],
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"]))
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def _records_with_weights(tmp: Path, kind: str = "wordpiece") -> tuple[list[dict], Path]:
     from rg4cli.model.tokenizers import build_wordpiece_tokenizer
     from rg4cli.synth.studies import generate_studies, write_mimic_tree
     from rg4cli.weights.backends import RulesWeigher
@@ -35,16 +50,17 @@ def _records_with_weights(tmp: Path) -> tuple[list[dict], Path]:
     targets = [join_sections(r["findings"], r["impression"]) for r in records]
     for rec, weights in zip(records, RulesWeigher().weigh(targets, [None] * len(records))):
         rec["sentence_weights"] = weights
-    tok = build_wordpiece_tokenizer(targets, vocab_size=400)
+    tok = build_wordpiece_tokenizer(targets, vocab_size=400) if kind == "wordpiece" else _sentencepiece_like(targets)
     tok_dir = tmp / "tokenizer"
     tok.save_pretrained(str(tok_dir))
     return records, tok_dir
 
 
-def test_a_released_format_file_imports_to_the_records_build_data_writes(tmp_path):
+@pytest.mark.parametrize("kind", ["wordpiece", "sentencepiece-like"])
+def test_a_released_format_file_imports_to_the_records_build_data_writes(tmp_path, kind):
     from transformers import AutoTokenizer
 
-    records, tok_dir = _records_with_weights(tmp_path)
+    records, tok_dir = _records_with_weights(tmp_path, kind)
     tok = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
     assert {r["setting"] for r in records} == {"sn", "sw", "mn", "mw"}
     assert any(w["weight"] > 1 for r in records for w in r["sentence_weights"])
@@ -53,7 +69,9 @@ def test_a_released_format_file_imports_to_the_records_build_data_writes(tmp_pat
     by_setting: dict[str, dict[str, list]] = {}
     for rec in records:
         split = {"validate": "val"}.get(rec["split"], rec["split"])
-        by_setting.setdefault(rec["setting"], {}).setdefault(split, []).append(to_release_item(rec, tok))
+        # no 100-token cut here: the mapping itself is under test (the cut is the official loader's)
+        by_setting.setdefault(rec["setting"], {}).setdefault(split, []).append(to_release_item(rec, tok,
+                                                                                               max_tokens=10_000))
     for setting, data in by_setting.items():
         (release / f"mimic_{setting}_annotation.json").write_text(json.dumps(data), encoding="utf-8")
 
@@ -91,6 +109,16 @@ def test_scores_land_on_the_sentence_whose_words_they_mark(tmp_path):
     target = join_sections(findings, impression)
     emphasised = [target[w["start"]:w["end"]] for w in weights if w["weight"] > 1]
     assert emphasised == ["Small left pleural effusion."]
+
+
+def test_sentences_past_the_official_100_tokens_get_weight_1(tmp_path):
+    from rg4cli.model.tokenizers import build_wordpiece_tokenizer
+
+    findings = " ".join(f"Finding number {k} is a small left pleural effusion." for k in range(30))
+    tok = build_wordpiece_tokenizer([findings], vocab_size=200)
+    weights = sentence_weights_from_scores(findings, None, [1.0] * 100, tok, 1.75)
+    flags = [w["weight"] > 1 for w in weights]
+    assert flags[0] and not flags[-1] and flags == sorted(flags, reverse=True)
 
 
 def test_a_broken_release_file_is_one_line_naming_the_item(tmp_path):
