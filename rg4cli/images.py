@@ -69,6 +69,13 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
+def file_under(root: str | os.PathLike, rel: str) -> bool:
+    """Whether `rel` names a file inside `root` (build-data's existence checks: a listing
+    cannot make them probe files elsewhere)."""
+    path = Path(root) / rel
+    return _inside(path, Path(root)) and path.is_file()
+
+
 def resolve_image(image_root: str | os.PathLike | None, rel: str, *, field_name: str = "frontal",
                   source: str | None = None, line: int | None = None) -> Path:
     """The file an image path names (see module doc); InputError with one message otherwise."""

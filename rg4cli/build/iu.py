@@ -36,6 +36,7 @@ from typing import Iterator
 
 from rg4cli.build.mimic import SKIP_FRONTAL_FILE, SKIP_NO_SECTIONS, MimicStudy
 from rg4cli.errors import InputError
+from rg4cli.images import file_under
 from rg4cli.records.provenance import bind
 from rg4cli.records.streams import RecordReader
 from rg4cli.records.study import text_of
@@ -178,12 +179,12 @@ class IUImport:
             return self.r2gen[uid][1][index]
         name = rec["images"][index]["file"]
         for rel in (f"images/{name}", f"images/images_normalized/{name}"):
-            if (self.root / rel).is_file():
+            if file_under(self.root, rel):
                 return rel
         return f"images/{name}"
 
     def _exists(self, rel: str) -> bool:
-        return not self.check_images or (self.root / rel).is_file()
+        return not self.check_images or file_under(self.root, rel)
 
     def _pick(self, uid: str, rec: dict, projection: str) -> tuple[str | None, bool]:
         candidates = [k for k, img in enumerate(rec["images"]) if str(img.get("projection")).lower() == projection]

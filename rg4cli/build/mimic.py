@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rg4cli.errors import InputError
+from rg4cli.images import file_under
 from rg4cli.text.sections import join_sections, parse_sections
 
 FRONTAL_VIEWS = ("PA", "AP")  # preference order
@@ -292,7 +293,7 @@ class MimicImport:
         """The image's path (.jpg, else .png or .dcm beside it); None when absent and checked."""
         for suffix in IMAGE_SUFFIXES:
             rel = image_relpath(subject_id, study_id, dicom_id, suffix)
-            if not self.check_images or (self.root / rel).is_file():
+            if not self.check_images or file_under(self.root, rel):
                 return rel
         return None
 
