@@ -1,8 +1,8 @@
 """Throughput of `rg4 build-data` on the offline rules path (target: >= 200 studies/s).
 
 Writes a phantom MIMIC-CXR-JPG tree (`rg4 synth` core, small images), then times the
-library entry the command calls (rg4cli.build.build_dataset; records written to a
-discarded stdout):
+library entry the command calls (rg4cli.build.build_dataset with its own wiring; the
+records are serialised to a discarded stdout, which the earlier hand-built loop skipped):
 import (metadata, split, reports, image checks, priors) -> one example per setting ->
 rules judge -> rules rewriter (up to 3 rounds) -> rules-labeler guard on impression
 and findings -> records + Table 1 accounting. Fresh judge, labeler and caches, so no
@@ -47,32 +47,36 @@ class _Timed:
 
 
 def run_once(root: Path) -> dict:
-    from rg4cli.build import BuildSettings, build_dataset, make_loop
+    import rg4cli.judges.backends as judges
+    import rg4cli.labelers.backends as labelers
+    from rg4cli.build import BuildSettings, build_dataset
 
-    settings = BuildSettings(source=root, output=None)
     timers: dict[str, _Timed] = {}
-    real_make_loop = make_loop
+    make_judge, make_labeler = judges.make_judge, labelers.make_labeler
 
-    def timed_loop(s):  # the library's own wiring, with the judge and labeler timed
-        loop = real_make_loop(s)
-        timers["find"] = _Timed(loop.judge, "find")  # the phrase search, shared by judge and rewriter
-        timers["label"] = _Timed(loop.labels.labeler, "label")
-        return loop
+    def timed_judge(*args, **kwargs):  # the judge the library wires, its phrase search timed
+        judge = make_judge(*args, **kwargs)
+        timers["find"] = _Timed(judge, "find")  # shared by judge and rules rewriter; before the loop's memo
+        return judge
 
-    import rg4cli.build as build
+    def timed_labeler(*args, **kwargs):
+        labeler = make_labeler(*args, **kwargs)
+        timers["label"] = _Timed(labeler, "label")
+        return labeler
 
-    build.make_loop = timed_loop
+    judges.make_judge, labelers.make_labeler = timed_judge, timed_labeler
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         with contextlib.redirect_stdout(io.StringIO()):  # the records go to stdout without -o
-            summary = build_dataset(settings)
+            summary = build_dataset(BuildSettings(source=root))
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
-        build.make_loop = real_make_loop
+        judges.make_judge, labelers.make_labeler = make_judge, make_labeler
     t_find, t_label = timers["find"], timers["label"]
-    return {"studies": summary["studies"]["used"], "records": sum(summary["examples"]["written"].values())
-            + sum(summary["examples"]["dropped"].values()), "seconds": seconds, "cpu": cpu, "find": t_find.seconds,
-            "finds": t_find.calls, "label": t_label.seconds, "labeled": t_label.items, "table": summary["table1"]}
+    ex = summary["examples"]
+    return {"studies": summary["studies"]["used"], "records": sum(ex["written"].values()) + sum(ex["dropped"].values()),
+            "seconds": seconds, "cpu": cpu, "find": t_find.seconds, "finds": t_find.calls, "label": t_label.seconds,
+            "labeled": t_label.items, "table": summary["table1"]}
 
 
 def main() -> None:
