@@ -170,8 +170,10 @@ def _decode_pil(path: Path):
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies
         with _open_pil(path) as img:
             img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+            if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I"):
                 arr = np.asarray(img, dtype=np.float64)
+                if arr.size and arr.min() < 0:  # signed data has no fixed full scale: its own range
+                    return _to_rgb8(_stretch(arr))
                 bits = png_significant_bits(path)
                 if bits is None:
                     top = float(arr.max()) if arr.size else 0.0
