@@ -80,9 +80,8 @@ class FolderImport:
                     try:
                         ds = pydicom.dcmread(path, stop_before_pixels=True)
                         uid = str(ds.StudyInstanceUID)
-                    except (InvalidDicomError, OSError, AttributeError, ValueError, KeyError, EOFError) as exc:
-                        del exc
-                        self._skip(SKIP_UNREADABLE, rel)
+                    except (InvalidDicomError, OSError, AttributeError, ValueError, KeyError, EOFError):
+                        self._skip(SKIP_UNREADABLE, rel)  # e.g. a DICOMDIR, or a cut-short file
                         continue
                     study = self.studies_found.setdefault(uid, {"id": uid, "images": [], "date": None})
                     study["date"] = study["date"] or (str(ds.get("StudyDate", "")) or None)

@@ -34,7 +34,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from rg4cli.build.mimic import SKIP_FRONTAL_FILE, SKIP_NO_SECTIONS, MimicStudy
+from rg4cli.build.mimic import NOTE_LATERAL_FILE, SKIP_FRONTAL_FILE, SKIP_NO_SECTIONS, SPLIT_ALIASES, MimicStudy
 from rg4cli.errors import InputError
 from rg4cli.images import file_under
 from rg4cli.records.provenance import bind
@@ -43,10 +43,8 @@ from rg4cli.records.study import text_of
 
 LABELS_NAME = "chexbert_labels.jsonl"  # optional: {id, labeled_text, labels} per study (CheXbert's)
 LABELED_TEXTS = ("findings", "impression", "findings+impression")
-SPLITS = {"train": "train", "val": "validate", "validate": "validate", "test": "test"}
 SKIP_NO_FRONTAL = "no Frontal projection among the study's images"
 SKIP_NOT_IN_REPORTS = "in annotation.json but not in the reports"
-NOTE_LATERAL_FILE = "lateral image file missing (treated as absent)"
 _UID = re.compile(r"^(?:CXR)?(\d+)")
 
 
@@ -163,7 +161,7 @@ class IUImport:
                 if not isinstance(item, dict) or not isinstance(item.get("id"), str):
                     raise InputError("expected an object with an id", source=str(path), field=f"{split}[{k}]")
                 paths = item.get("image_path") or []
-                out[_uid(item["id"])] = (SPLITS.get(split, split), [f"images/{p}" for p in paths])
+                out[_uid(item["id"])] = (SPLIT_ALIASES.get(split, split), [f"images/{p}" for p in paths])
         for uid in out.keys() - self.reports.keys():
             self._skip(SKIP_NOT_IN_REPORTS, f"CXR{uid}")
         return out
@@ -200,7 +198,7 @@ class IUImport:
             study_id = f"CXR{uid}"
             split = self.r2gen[uid][0] if self.r2gen is not None and uid in self.r2gen else None
             if self.r2gen is None and rec.get("r2gen_split"):
-                split = SPLITS.get(rec["r2gen_split"], rec["r2gen_split"])
+                split = SPLIT_ALIASES.get(rec["r2gen_split"], rec["r2gen_split"])
             if self.splits is not None and split not in self.splits:
                 continue
             frontal, had_frontal = self._pick(uid, rec, "frontal")

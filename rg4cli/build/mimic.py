@@ -54,6 +54,10 @@ NOTE_NO_SPLIT = "study not in the split file (split null)"
 NOTE_PRIOR_UNUSABLE = "previous study's report unusable (no prior_report)"
 NOTE_LATERAL_FILE = "lateral image file missing (treated as absent)"
 
+# Split names as MIMIC-CXR spells them; other sources' spellings map onto them (R2Gen and the
+# MIMIC-RG4 release say "val").
+SPLIT_ALIASES = {"train": "train", "val": "validate", "validate": "validate", "test": "test"}
+
 METADATA_NAMES = ("mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv")
 SPLIT_NAMES = ("mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-split.csv")
 METADATA_COLUMNS = ("dicom_id", "subject_id", "study_id", "ViewPosition", "StudyDate", "StudyTime")

@@ -45,13 +45,13 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Iterator
 
+from rg4cli.build.mimic import SPLIT_ALIASES
 from rg4cli.errors import InputError
 from rg4cli.records.provenance import bind
 from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.text.sections import join_sections
 
 ABSENT = "s"
-SPLITS = {"train": "train", "val": "validate", "validate": "validate", "test": "test"}
 GENERATOR = "mimic-rg4 release"
 NOTE_UNMAPPED = "new_scores not mapped to sentence_weights (no --scores-tokenizer)"
 NOTE_NO_SCORES = "no new_scores"
@@ -227,7 +227,7 @@ class ReleaseImport:
     def records(self) -> Iterator[dict]:
         for path in self.files:
             for split, items in self._load(path).items():
-                name = SPLITS.get(split, split)
+                name = SPLIT_ALIASES.get(split, split)
                 if self.splits is not None and name not in self.splits:
                     continue
                 for k, item in enumerate(items):
