@@ -1,6 +1,6 @@
 """The authors' released MIMIC-RG4 annotations -> rg4 study records (`build-data --from mimic-rg4`).
 
-Released format (read from dataset/data_helper_{sn,sw,mn,mw}.py of the official code): one
+Released format (as the official code's per-setting data loaders read it): one
 JSON file per setting, `{"train": [...], "val": [...], "test": [...]}`, each item a study:
 
     id, finding, impression           the (rewritten) target sections; 's' = section absent
@@ -20,9 +20,9 @@ impression. raw_findings / raw_impression are null (the release holds only the r
 text) and `rewrite` says {"generator": "mimic-rg4 release"}: the texts are the authors'.
 
 new_scores -> sentence_weights (the mapping): the official loss reads `new_scores[k]` as the
-weight of the k-th token (BOS first) of the target string `clean_report(finding + " " +
-impression)` under the LLM's tokenizer (Vicuna-7B v1.5), and adds 0.75 x the mean CE over
-the tokens whose score is non-zero (rg4 train --tlw official with λ = 1.75). rg4 keeps
+weight of the k-th token (BOS first) of the target string r2gen_clean(finding + " " +
+impression) (rg4cli.text.cleaning: the official cleaning) under the LLM's tokenizer
+(Vicuna-7B v1.5), and adds 0.75 x the mean CE over the tokens whose score is non-zero (rg4 train --tlw official with λ = 1.75). rg4 keeps
 weights per sentence, in character offsets of its own target text (findings: ...
 impression: ...), so with `--scores-tokenizer` the importer tokenizes the cleaned text,
 gives each cleaned word its highest token score, aligns the cleaned words with the words
@@ -118,7 +118,7 @@ def _word_of(starts: list[int], words: list[tuple[int, int, str]], start: int, e
 
 
 def release_target(findings: str | None, impression: str | None) -> str:
-    """The official target string `new_scores` index: clean_report(finding + ' ' + impression)."""
+    """The official target string `new_scores` index: r2gen_clean(finding + ' ' + impression)."""
     return r2gen_clean(" ".join(t for t in (findings, impression) if t))
 
 
