@@ -1,7 +1,8 @@
 """Throughput of `rg4 build-data` on the offline rules path (target: >= 200 studies/s).
 
 Writes a phantom MIMIC-CXR-JPG tree (`rg4 synth` core, small images), then times the
-whole core pipeline in one process, as the command runs it minus writing JSONL:
+library entry the command calls (rg4cli.build.build_dataset with its own wiring; the
+records are serialised to a discarded stdout, which the earlier hand-built loop skipped):
 import (metadata, split, reports, image checks, priors) -> one example per setting ->
 rules judge -> rules rewriter (up to 3 rounds) -> rules-labeler guard on impression
 and findings -> records + Table 1 accounting. Fresh judge, labeler and caches, so no
@@ -14,6 +15,8 @@ this run, the target ratio, and where the time goes (judge, labeler, the rest).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import tempfile
 import time
 from pathlib import Path
@@ -44,26 +47,36 @@ class _Timed:
 
 
 def run_once(root: Path) -> dict:
-    from rg4cli.build.assembly import BuildStats, build_records
-    from rg4cli.judges.backends import make_judge
-    from rg4cli.labelers.backends import make_labeler
-    from rg4cli.build.mimic import MimicImport
-    from rg4cli.build.rewriters import make_rewriter
-    from rg4cli.build.rewrite_loop import RewriteLoop
+    import rg4cli.judges.backends as judges
+    import rg4cli.labelers.backends as labelers
+    from rg4cli.build import BuildSettings, build_dataset
 
-    judge = make_judge("rules")
-    labeler = make_labeler("rules")
-    t_find = _Timed(judge, "find")  # the phrase search, shared by judge and rewriter
-    t_label = _Timed(labeler, "label")
-    loop = RewriteLoop(judge, make_rewriter("rules", finder=judge), labeler, rounds=3)
-    stats = BuildStats()
-    t0, c0 = time.perf_counter(), time.process_time()
-    imported = MimicImport(root)
-    n_records = sum(1 for _ in build_records(imported.studies(), loop, stats, generator="rules", judge="rules"))
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"studies": stats.studies, "records": n_records, "seconds": seconds, "cpu": cpu, "find": t_find.seconds,
-            "finds": t_find.calls, "label": t_label.seconds, "labeled": t_label.items,
-            "table": stats.to_json()["table1"]}
+    timers: dict[str, _Timed] = {}
+    make_judge, make_labeler = judges.make_judge, labelers.make_labeler
+
+    def timed_judge(*args, **kwargs):  # the judge the library wires, its phrase search timed
+        judge = make_judge(*args, **kwargs)
+        timers["find"] = _Timed(judge, "find")  # shared by judge and rules rewriter; before the loop's memo
+        return judge
+
+    def timed_labeler(*args, **kwargs):
+        labeler = make_labeler(*args, **kwargs)
+        timers["label"] = _Timed(labeler, "label")
+        return labeler
+
+    judges.make_judge, labelers.make_labeler = timed_judge, timed_labeler
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        with contextlib.redirect_stdout(io.StringIO()):  # the records go to stdout without -o
+            summary = build_dataset(BuildSettings(source=root))
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        judges.make_judge, labelers.make_labeler = make_judge, make_labeler
+    t_find, t_label = timers["find"], timers["label"]
+    ex = summary["examples"]
+    return {"studies": summary["studies"]["used"], "records": sum(ex["written"].values()) + sum(ex["dropped"].values()),
+            "seconds": seconds, "cpu": cpu, "find": t_find.seconds, "finds": t_find.calls, "label": t_label.seconds,
+            "labeled": t_label.items, "table": summary["table1"]}
 
 
 def main() -> None:

@@ -88,7 +88,7 @@ def test_missing_and_unreadable_images(workdir, tmp_path):
     (tmp_path / "garbage.png").write_bytes(b"\x89PNG but not really")
     bad = [dict(records[3], lateral=str(tmp_path / "garbage.png"))]
     res = _run([str(_write_jsonl(tmp_path / "b.jsonl", bad)), "--model", str(root / "model"),
-                "--image-root", str(root), *FAST])
+                "--image-root", str(root), "--allow-outside-image-root", *FAST])
     assert res.exit_code == 2
     errors = [line for line in res.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and f"{tmp_path / 'b.jsonl'}:1: lateral: cannot read image" in errors[0]
@@ -98,7 +98,7 @@ def test_missing_and_unreadable_images(workdir, tmp_path):
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     bad = [records[0], dict(records[2], frontal=str(tmp_path / "cut.png"))]
     res = _run([str(_write_jsonl(tmp_path / "d.jsonl", bad)), "--model", str(root / "model"),
-                "--image-root", str(root), *FAST])
+                "--image-root", str(root), "--allow-outside-image-root", *FAST])
     assert res.exit_code == 2 and f"{tmp_path / 'd.jsonl'}:2: frontal: cannot read image" in res.stderr
     # --on-error skip: the good records still come out, the bad ones are counted.
     mixed = [records[0], dict(records[1], frontal="img/absent.png"), records[2]]

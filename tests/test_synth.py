@@ -139,6 +139,39 @@ def test_same_bytes_across_processes(tmp_path):
     assert digests[0] == digests[1]
 
 
+@pytest.mark.parametrize("image_format", ["png16", "dicom"])
+def test_16bit_and_dicom_trees_are_deterministic_twins_of_the_jpeg_tree(tmp_path, image_format):
+    from rg4cli.images import read_image
+
+    specs = generate_studies(3, seed=2, image_size=48)
+    write_mimic_tree(tmp_path / "a", specs, image_format)
+    write_mimic_tree(tmp_path / "b", specs, image_format)
+    write_mimic_tree(tmp_path / "png", specs, "png")
+    assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b")
+    truth = _truth(tmp_path / "a")
+    suffix = {"png16": ".png", "dicom": ".dcm"}[image_format]
+    assert all(t["frontal"].endswith(suffix) and (tmp_path / "a" / t["frontal"]).is_file() for t in truth)
+    for t in truth:
+        got = np.asarray(read_image(tmp_path / "a" / t["frontal"]), dtype=int)
+        eight = np.asarray(read_image(tmp_path / "png" / t["frontal"].replace(suffix, ".png")), dtype=int)
+        assert np.abs(got - eight).max() <= 1  # the same phantom to one 8-bit level
+
+
+def test_the_iu_layout_is_what_build_data_reads(tmp_path):
+    result = CliRunner().invoke(app, ["synth", "--layout", "iu", "--subjects", "5", "--image-size", "32", "-o",
+                                      str(tmp_path / "iu")])
+    assert result.exit_code == 0, result.output
+    for name in ("reports.jsonl", "annotation.json", "chexbert_labels.jsonl", TRUTH_NAME):
+        assert (tmp_path / "iu" / name).is_file()
+    truth = _truth(tmp_path / "iu")
+    assert all((tmp_path / "iu" / t["frontal"]).is_file() for t in truth)
+    result = CliRunner().invoke(app, ["build-data", str(tmp_path / "iu"), "--from", "iu-xray", "-o",
+                                      str(tmp_path / "iu.jsonl")])
+    assert result.exit_code == 0, result.output
+    ids = {json.loads(line)["study_id"] for line in (tmp_path / "iu.jsonl").read_text().splitlines()}
+    assert ids == {t["id"] for t in truth}
+
+
 # ---- subjects over time -----------------------------------------------------------
 def test_priors_laterals_and_evolution(studies):
     by_id = {s.study_id: s for s in studies}
@@ -279,7 +312,7 @@ def test_written_images_show_effusion(tree):
 
 # ---- CLI errors -----------------------------------------------------------------------
 @pytest.mark.parametrize("args", [["--subjects", "0"], ["--image-size", "8"], ["--studies-per-subject", "0"],
-                                  ["--subjects", "many"]])
+                                  ["--subjects", "many"], ["--image-format", "gif"], ["--layout", "chexpert"]])
 def test_bad_options_exit_2(tmp_path, args):
     result = CliRunner().invoke(app, ["synth", "-o", str(tmp_path / "x"), *args])
     assert result.exit_code == 2

@@ -15,12 +15,15 @@ studies whose own inputs are sn (no lateral, no prior; the paper's "MIMIC-CXR" r
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from rg4cli.build.mimic import MimicImport, MimicStudy
 from rg4cli.build.rewrite_loop import CATEGORIES, Example, Outcome, RewriteLoop
+from rg4cli.records.provenance import PROVENANCE, drop_annotations_of, status
+from rg4cli.records.study import text_of
 
 ROW_KEYS = ("n",) + CATEGORIES + ("input_agnostic",)
 
@@ -66,11 +69,26 @@ def record_of(study: MimicStudy, outcome: Outcome, *, generator: str | None, jud
         "raw_impression": study.impression,
         "rewrite": outcome.rewrite_field(generator, judge),
     }
+    if study.annotations:
+        carry_annotations(rec, study.annotations)
     if outcome.dropped:
         rec["dropped"] = outcome.dropped
         if outcome.error:
             rec["error"] = outcome.error
     return rec
+
+
+def carry_annotations(rec: dict, annotations: dict) -> None:
+    """Copy the study's annotations into its record, keeping only those whose text is still there.
+
+    The rewriter may have replaced findings or impression: an annotation bound to the old
+    text leaves with it (drop_annotations_of), one bound to a text it left alone stays.
+    """
+    rec.update(json.loads(json.dumps(annotations)))  # a deep copy: records of one study share nothing
+    bound = rec.get(PROVENANCE) or {}
+    keep = tuple(name for name, b in bound.items()
+                 if isinstance(b, dict) and status(rec, name, text_of(rec, b.get("text", "auto"))) == "match")
+    drop_annotations_of(rec, keep=keep)
 
 
 def _row() -> dict:

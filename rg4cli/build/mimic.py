@@ -6,7 +6,7 @@ reports unpacked beside it):
     ROOT/mimic-cxr-2.0.0-metadata.csv(.gz)   dicom_id, subject_id, study_id, ViewPosition,
                                               Rows, Columns, StudyDate, StudyTime, ...
     ROOT/mimic-cxr-2.0.0-split.csv(.gz)      dicom_id, study_id, subject_id, split
-    ROOT/files/pNN/pSUBJECT/sSTUDY/DICOM.jpg
+    ROOT/files/pNN/pSUBJECT/sSTUDY/DICOM.jpg   (or .png / .dcm: rg4 synth --image-format)
     ROOT/files/pNN/pSUBJECT/sSTUDY.txt       free-text report (REPORTS may be another
                                               directory, or mimic-cxr-reports.zip)
 
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Iterator
 
 from rg4cli.errors import InputError
+from rg4cli.images import file_under
 from rg4cli.text.sections import join_sections, parse_sections
 
 FRONTAL_VIEWS = ("PA", "AP")  # preference order
@@ -52,6 +53,10 @@ SKIP_NO_SECTIONS = "report has neither findings nor impression"
 NOTE_NO_SPLIT = "study not in the split file (split null)"
 NOTE_PRIOR_UNUSABLE = "previous study's report unusable (no prior_report)"
 NOTE_LATERAL_FILE = "lateral image file missing (treated as absent)"
+
+# Split names as MIMIC-CXR spells them; other sources' spellings map onto them (R2Gen and the
+# MIMIC-RG4 release say "val").
+SPLIT_ALIASES = {"train": "train", "val": "validate", "validate": "validate", "test": "test"}
 
 METADATA_NAMES = ("mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv")
 SPLIT_NAMES = ("mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-split.csv")
@@ -94,6 +99,9 @@ class MimicStudy:
     prior_report: str | None
     sections: dict[str, str | None]
     date: str = ""
+    # annotations that came with the study (labels, ...), record-shaped and bound to their text
+    # (records.provenance); assembly keeps one only while its text survives the rewrite
+    annotations: dict = field(default_factory=dict)
 
     @property
     def findings(self) -> str | None:
@@ -205,8 +213,11 @@ class ReportSource:
             return None
 
 
-def image_relpath(subject_id: str, study_id: str, dicom_id: str) -> str:
-    return f"files/p{subject_id[:2]}/p{subject_id}/s{study_id}/{dicom_id}.jpg"
+IMAGE_SUFFIXES = (".jpg", ".png", ".dcm")  # MIMIC-CXR-JPG, then PNG / DICOM trees (rg4 synth --image-format)
+
+
+def image_relpath(subject_id: str, study_id: str, dicom_id: str, suffix: str = ".jpg") -> str:
+    return f"files/p{subject_id[:2]}/p{subject_id}/s{study_id}/{dicom_id}{suffix}"
 
 
 class MimicImport:
@@ -282,18 +293,24 @@ class MimicImport:
         return sum(len(v) for v in self.by_subject.values())
 
     # ---- choosing images ---------------------------------------------------------
-    def _exists(self, subject_id: str, study_id: str, dicom_id: str) -> bool:
-        return not self.check_images or (self.root / image_relpath(subject_id, study_id, dicom_id)).is_file()
+    def _file(self, subject_id: str, study_id: str, dicom_id: str) -> str | None:
+        """The image's path (.jpg, else .png or .dcm beside it); None when absent and checked."""
+        for suffix in IMAGE_SUFFIXES:
+            rel = image_relpath(subject_id, study_id, dicom_id, suffix)
+            if not self.check_images or file_under(self.root, rel):
+                return rel
+        return None
 
-    def _pick(self, st: StudyIndex, views: tuple[str, ...]) -> tuple[Image | None, bool]:
-        """Best image among `views` (preference order); (image, any candidate existed)."""
+    def _pick(self, st: StudyIndex, views: tuple[str, ...]) -> tuple[str | None, str | None, bool]:
+        """Best image among `views` (preference order); (path, view, any candidate existed)."""
         any_candidate = False
         for view in views:
             for img in sorted((i for i in st.images if i.view == view), key=Image.sort_key):
                 any_candidate = True
-                if self._exists(st.subject_id, st.study_id, img.dicom_id):
-                    return img, True
-        return None, any_candidate
+                path = self._file(st.subject_id, st.study_id, img.dicom_id)
+                if path is not None:
+                    return path, img.view, True
+        return None, None, any_candidate
 
     def _skip(self, reason: str, study_id: str) -> None:
         self.skipped[reason] += 1
@@ -320,7 +337,7 @@ class MimicImport:
         split = self.split_of.get(st.study_id)
         if self.splits is not None and split not in self.splits:
             return None
-        frontal, had_frontal = self._pick(st, FRONTAL_VIEWS)
+        frontal, view, had_frontal = self._pick(st, FRONTAL_VIEWS)
         if frontal is None:
             self._skip(SKIP_FRONTAL_FILE if had_frontal else SKIP_NO_FRONTAL, st.study_id)
             return None
@@ -331,7 +348,7 @@ class MimicImport:
         if not (sections.get("findings") or sections.get("impression")):
             self._skip(SKIP_NO_SECTIONS, st.study_id)
             return None
-        lateral, had_lateral = self._pick(st, LATERAL_VIEWS)
+        lateral, _, had_lateral = self._pick(st, LATERAL_VIEWS)
         if lateral is None and had_lateral:
             self.notes[NOTE_LATERAL_FILE] += 1
         prior_report = None
@@ -346,9 +363,9 @@ class MimicImport:
             study_id=st.study_id,
             subject_id=st.subject_id,
             split=split,
-            frontal=image_relpath(st.subject_id, st.study_id, frontal.dicom_id),
-            view=frontal.view,
-            lateral=None if lateral is None else image_relpath(st.subject_id, st.study_id, lateral.dicom_id),
+            frontal=frontal,
+            view=view,
+            lateral=lateral,
             prior_study_id=prior_id if prior_report else None,
             prior_report=prior_report,
             sections=sections,

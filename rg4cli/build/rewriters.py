@@ -565,8 +565,9 @@ class HFRewriter:
         if not model_path:
             raise InputError("--model is required for --generator hf (a local model directory)")
         self.torch = torch
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        from rg4cli.devices import resolve_device
+
+        device = str(resolve_device(device))  # the one --device resolution (auto -> cuda, mps or cpu)
         self.device = device
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)

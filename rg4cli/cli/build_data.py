@@ -1,250 +1,124 @@
-"""`rg4 build-data`: a MIMIC-CXR-JPG tree -> the four-scenario MIMIC-RG4 dataset."""
+"""`rg4 build-data`: options -> rg4cli.build.BuildSettings -> build_dataset."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from rg4cli.build.assembly import BuildStats, build_records, format_table1
-from rg4cli.errors import InputError
-from rg4cli.build.mimic import MimicImport
-from rg4cli.build.rewriters import GENERATORS, make_rewriter
-from rg4cli.build.rewrite_loop import GUARD_SECTIONS, RewriteLoop
-from rg4cli.records.streams import RecordReader, RecordWriter, write_json
+from rg4cli.build import SOURCES, BuildSettings, build_dataset, parse_guard, summary_line
+from rg4cli.build.assembly import format_table1
 from rg4cli.cli.common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, log
+from rg4cli.errors import InputError
+from rg4cli.records.streams import write_json
 
-JUDGES = ("rules", "discbert")
-PROGRESS_EVERY_S = 30.0  # a progress line on stderr this often (LLM runs take hours)
+
+Opt = typer.Option
+Str = Optional[str]
+OptPath = Optional[Path]
 
 
 @handle_errors
 def build_data(
-    mimic_root: Annotated[Path, typer.Argument(
-        help="MIMIC-CXR-JPG directory: metadata and split CSV(.gz), files/pNN/pSUBJECT/sSTUDY/*.jpg and the "
-        "report files files/pNN/pSUBJECT/sSTUDY.txt (or see --reports).", show_default=False)],
+    source: Annotated[Path, typer.Argument(
+        help="What to read (--from): a MIMIC-CXR-JPG directory (metadata and split CSV(.gz), files/pNN/pSUBJECT/"
+        "sSTUDY/*.jpg, report .txt files), an IU X-ray directory or reports file, a MIMIC-RG4 annotation JSON "
+        "(or a directory of them), or a folder of images / DICOM files.", metavar="SOURCE", show_default=False)],
     output: OutputOpt = None,
-    generator: Annotated[str, typer.Option(
-        "--generator", help="Rewriter: rules (deterministic, offline), openai (an OpenAI-compatible chat "
-        "endpoint, see --base-url) or hf (a local causal LM, see --model).")] = "rules",
-    judge: Annotated[str, typer.Option(
-        "--judge", help="Judge of input-agnostic content: rules or discbert (needs --judge-model).")] = "rules",
-    judge_model: Annotated[Optional[str], typer.Option(
-        "--judge-model", help="DiscBERT for --judge discbert: a directory from `rg4 train --task discbert`, or "
-        "the official checkpoint (then also --judge-bert).", show_default=False)] = None,
-    judge_bert: Annotated[Optional[str], typer.Option(
-        "--judge-bert", help="bert-base-uncased directory (config + vocab) for an official DiscBERT checkpoint.",
-        show_default=False)] = None,
-    labeler: Annotated[str, typer.Option(
-        "--labeler", help="Labeler of the label guard: rules, or chexbert (the paper; needs --labeler-model).")
-    ] = "rules",
-    labeler_model: Annotated[Optional[str], typer.Option(
-        "--labeler-model", help="chexbert.pth (then also --labeler-bert) or a directory from `rg4 train --task "
-        "labeler`.", show_default=False)] = None,
-    labeler_bert: Annotated[Optional[str], typer.Option(
-        "--labeler-bert", help="bert-base-uncased directory for the official chexbert.pth.",
-        show_default=False)] = None,
-    rounds: Annotated[int, typer.Option(
-        "--rounds", help="Judge -> rewrite -> re-judge rounds at most (paper: 3).")] = 3,
-    label_guard: Annotated[str, typer.Option(
-        "--label-guard", help="Sections whose labels must not change (else the example is dropped): "
-        "impression,findings, impression (the paper), findings, or none.")] = "impression,findings",
-    drop_unresolved: Annotated[bool, typer.Option(
-        "--drop-unresolved", help="Drop examples still flagged after the last round (default: keep them, "
-        "rewrite.resolved false, as the paper's dataset does).")] = False,
-    no_rewrite: Annotated[bool, typer.Option(
-        "--no-rewrite", help="Judge only: write the raw targets (for a model trained on raw reports).")] = False,
-    rejects: Annotated[Optional[Path], typer.Option(
-        "--rejects", help="Also write dropped examples here (with `dropped` reason); with --resume their ids "
-        "are not redone.", show_default=False)] = None,
+    source_format: Annotated[str, Opt("--from", help=f"Source kind: {', '.join(SOURCES)}.")] = "mimic-cxr",
+    generator: Annotated[str, Opt("--generator", help="Rewriter: rules (offline), openai (an OpenAI-compatible "
+                                   "endpoint, --base-url) or hf (a local causal LM, --model).")] = "rules",
+    judge: Annotated[str, Opt("--judge", help="Judge of input-agnostic content: rules or discbert "
+                               "(needs --judge-model).")] = "rules",
+    judge_model: Annotated[Str, Opt("--judge-model", help="DiscBERT: a directory from `rg4 train --task discbert`, "
+                                     "or the official checkpoint (then also --judge-bert).")] = None,
+    judge_bert: Annotated[Str, Opt("--judge-bert", help="bert-base-uncased directory for an official DiscBERT "
+                                    "checkpoint.")] = None,
+    labeler: Annotated[str, Opt("--labeler", help="Labeler of the label guard: rules, or chexbert (needs "
+                                 "--labeler-model).")] = "rules",
+    labeler_model: Annotated[Str, Opt("--labeler-model", help="chexbert.pth (then also --labeler-bert) or a "
+                                       "directory from `rg4 train --task labeler`.")] = None,
+    labeler_bert: Annotated[Str, Opt("--labeler-bert", help="bert-base-uncased directory for chexbert.pth.")] = None,
+    rounds: Annotated[int, Opt("--rounds", help="Judge -> rewrite -> re-judge rounds at most (paper: 3).")] = 3,
+    label_guard: Annotated[str, Opt("--label-guard", help="Sections whose labels must not change (else the example "
+                                     "is dropped): impression,findings, impression, findings or none.")
+                           ] = "impression,findings",
+    drop_unresolved: Annotated[bool, Opt("--drop-unresolved", help="Drop examples still flagged after the last "
+                                          "round (default: keep them, rewrite.resolved false).")] = False,
+    no_rewrite: Annotated[bool, Opt("--no-rewrite", help="Judge only: write the raw targets.")] = False,
+    rejects: Annotated[OptPath, Opt("--rejects", help="Also write dropped examples here (with `dropped`); with "
+                                     "--resume their ids are not redone.")] = None,
     resume: ResumeOpt = False,
-    stats: Annotated[bool, typer.Option(
-        "--stats", help="Print the paper's Table 1 for input and output, and the drop counts, to stderr.")] = False,
-    stats_json: Annotated[Optional[Path], typer.Option(
-        "--stats-json", help="Write the statistics as JSON here.", show_default=False)] = None,
-    splits: Annotated[Optional[str], typer.Option(
-        "--splits", help="Only these splits, comma-separated (e.g. train,validate,test).",
-        show_default=False)] = None,
-    limit: Annotated[Optional[int], typer.Option(
-        "--limit", help="Only the first N usable studies (in output order).", show_default=False)] = None,
-    metadata: Annotated[Optional[Path], typer.Option(
-        "--metadata", help="Metadata CSV(.gz) (default: the one in MIMIC_ROOT).", show_default=False)] = None,
-    split_file: Annotated[Optional[Path], typer.Option(
-        "--split-file", help="Split CSV(.gz) (default: the one in MIMIC_ROOT).", show_default=False)] = None,
-    reports: Annotated[Optional[Path], typer.Option(
-        "--reports", help="Where the report .txt files are: a directory holding files/pNN/... or "
-        "mimic-cxr-reports.zip (default: MIMIC_ROOT).", show_default=False)] = None,
-    check_images: Annotated[bool, typer.Option(
-        "--check-images/--no-check-images", help="Pass over images whose .jpg is missing (default) or trust "
-        "the metadata.")] = True,
-    batch: Annotated[int, typer.Option(
-        "--batch", help="Studies per judge/rewrite batch (the openai generator runs a batch concurrently).")] = 64,
-    base_url: Annotated[Optional[str], typer.Option(
-        "--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.", show_default=False)] = None,
-    model_name: Annotated[Optional[str], typer.Option(
-        "--model-name", help="openai: the model name the server serves.", show_default=False)] = None,
-    api_key_env: Annotated[str, typer.Option(
-        "--api-key-env", help="openai: environment variable holding the API key (never printed; may be unset "
-        "for local servers).")] = "OPENAI_API_KEY",
-    workers: Annotated[int, typer.Option("--workers", help="openai: concurrent requests.")] = 8,
-    timeout: Annotated[float, typer.Option("--timeout", help="openai: seconds per request.")] = 120.0,
-    max_retries: Annotated[int, typer.Option(
-        "--max-retries", help="openai/hf: retries per rewrite (429/5xx/timeout/malformed reply).")] = 5,
-    backoff: Annotated[float, typer.Option(
-        "--backoff", help="openai: first retry delay in seconds, doubled each retry.")] = 1.0,
-    model: Annotated[Optional[str], typer.Option(
-        "--model", help="hf: local causal LM directory.", show_default=False)] = None,
-    system_prompt: Annotated[Optional[Path], typer.Option(
-        "--system-prompt", help="openai/hf: a text file replacing the built-in system prompt (the instructions; "
-        "the user message with the report, earlier attempts and the judge's findings is built as usual).",
-        show_default=False)] = None,
+    stats: Annotated[bool, Opt("--stats", help="Print the paper's Table 1 and the counts to stderr.")] = False,
+    stats_json: Annotated[OptPath, Opt("--stats-json", help="Write the statistics as JSON here.")] = None,
+    splits: Annotated[Str, Opt("--splits", help="Only these splits, comma-separated (train,validate,test).")] = None,
+    limit: Annotated[Optional[int], Opt("--limit", help="Only the first N usable studies.")] = None,
+    metadata: Annotated[OptPath, Opt("--metadata", help="mimic-cxr: metadata CSV(.gz) (default: in SOURCE).")] = None,
+    split_file: Annotated[OptPath, Opt("--split-file", help="mimic-cxr: split CSV(.gz) (default: in SOURCE).")
+                          ] = None,
+    reports: Annotated[OptPath, Opt("--reports", help="mimic-cxr: a directory holding files/pNN/... or "
+                                     "mimic-cxr-reports.zip (default: SOURCE).")] = None,
+    annotation: Annotated[OptPath, Opt("--annotation", help="iu-xray: R2Gen's annotation.json (splits, image "
+                                        "paths; default: SOURCE/annotation.json when present).")] = None,
+    scores_tokenizer: Annotated[Str, Opt("--scores-tokenizer", help="mimic-rg4: the tokenizer directory the "
+                                          "released new_scores index (Vicuna-7B v1.5's).")] = None,
+    check_images: Annotated[bool, Opt("--check-images/--no-check-images", help="Pass over images whose file is "
+                                       "missing (default) or trust the listing.")] = True,
+    batch_size: Annotated[int, Opt("--batch-size", help="Studies per judge/rewrite batch (the openai generator "
+                                    "runs a batch concurrently).")] = 64,
+    batch: Annotated[Optional[int], Opt("--batch", hidden=True)] = None,  # old spelling
+    base_url: Annotated[Str, Opt("--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.")
+                        ] = None,
+    model_name: Annotated[Str, Opt("--model-name", help="openai: the model name the server serves.")] = None,
+    api_key_env: Annotated[str, Opt("--api-key-env", help="openai: environment variable holding the API key "
+                                     "(never printed; may be unset for local servers).")] = "OPENAI_API_KEY",
+    workers: Annotated[int, Opt("--workers", help="openai: concurrent requests.")] = 8,
+    timeout: Annotated[float, Opt("--timeout", help="openai: seconds per request.")] = 120.0,
+    max_retries: Annotated[int, Opt("--max-retries", help="openai/hf: retries per rewrite.")] = 5,
+    backoff: Annotated[float, Opt("--backoff", help="openai: first retry delay (s), doubled each retry.")] = 1.0,
+    model: Annotated[Str, Opt("--model", help="hf: local causal LM directory.")] = None,
+    system_prompt: Annotated[OptPath, Opt("--system-prompt", help="openai/hf: a text file replacing the built-in "
+                                           "system prompt.")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Build the four-scenario MIMIC-RG4 dataset from a MIMIC-CXR-JPG tree.
+    """Build study records in the four settings (sn, sw, mn, mw) from a dataset.
 
-    Reads MIMIC_ROOT: the metadata CSV (ViewPosition, StudyDate, StudyTime), the split
-    CSV and the free-text reports. Per study: the frontal image (PA over AP; the
-    largest, then lowest dicom_id), a lateral (LATERAL, else LL) if any, the subject's
-    previous study by StudyDate/StudyTime (its findings + impression become
-    `prior_report`), and the report's sections. Studies without a frontal image or
-    without findings and impression are skipped and counted.
-
-    Writes one JSONL study record per (study, setting) its inputs allow (sn always; mn
-    with a lateral; sw with a prior report; mw with both): id "s<study>_<setting>",
-    study_id, subject_id, split, setting, frontal/lateral (paths relative to
-    MIMIC_ROOT, so `--image-root MIMIC_ROOT` serves every later command), view,
-    prior_report, indication, history, findings and impression (the cleaned target),
-    raw_findings and raw_impression (the original), and `rewrite` (rounds, the judge's
-    verdict per round, generator, changed, resolved).
-
-    The target is cleaned for the setting's inputs (paper): the judge flags prior
-    comparison, prior procedure, view and communication content the inputs cannot
-    support; the generator rewrites; the judge checks again; at most --rounds rounds,
-    each prompt carrying the earlier attempts and the judge's findings. If the labels
-    of the impression (and findings, --label-guard) change, the example is dropped
-    (counted; --rejects keeps them). Order: subject, then study date, then sn, sw, mn, mw.
+    --from mimic-cxr (default): per study the frontal image (PA over AP), a lateral if
+    any, the subject's previous report (`prior_report`) and the report's sections; one
+    record per setting the inputs allow, the target cleaned for the setting's inputs by
+    judge -> rewrite -> re-judge (at most --rounds), dropped when the labels change.
+    --from iu-xray: IU X-ray reports (sn/mn, no priors), the same cleaning.
+    --from mimic-rg4: the released MIMIC-RG4 annotations, as released; new_scores become
+    sentence_weights (needs --scores-tokenizer). --from folder: images or a DICOM export,
+    one record per study without a report (for rg4 generate). README "rg4 build-data".
 
     \b
     Example:
       rg4 synth --subjects 50 --seed 1 -o phantom/
       rg4 build-data phantom/ -o rg4.jsonl --stats
+      rg4 build-data iu/ --from iu-xray -o iu.jsonl
       rg4 build-data mimic-cxr-jpg/ --generator openai --base-url http://localhost:8000/v1 \\
           --model-name meta-llama/Meta-Llama-3-70B-Instruct -o rg4.jsonl --resume --stats
     """
-    if judge not in JUDGES:
-        raise InputError(f"--judge must be one of {', '.join(JUDGES)}, got {judge!r}")
-    if generator not in GENERATORS:
-        raise InputError(f"--generator must be one of {', '.join(GENERATORS)}, got {generator!r}")
-    if rounds < 0:
-        raise InputError(f"--rounds must be >= 0, got {rounds}")
-    if batch < 1:
-        raise InputError(f"--batch must be >= 1, got {batch}")
-    if limit is not None and limit < 0:
-        raise InputError(f"--limit must be >= 0, got {limit}")
-    guard = () if label_guard.strip() == "none" else tuple(s.strip() for s in label_guard.split(",") if s.strip())
-    bad = [s for s in guard if s not in GUARD_SECTIONS]
-    if bad:
-        raise InputError(f"--label-guard: unknown section(s) {', '.join(bad)} (impression, findings or none)")
-    if resume and output in (None, "-"):
-        raise InputError("--resume needs -o FILE (the records already there are kept and skipped)")
-    if judge == "discbert" and not judge_model:
-        raise InputError("--judge discbert needs --judge-model (a DiscBERT checkpoint); or use --judge rules")
-
-    imported = MimicImport(mimic_root, metadata=metadata, split_file=split_file, reports=reports,
-                           check_images=check_images,
-                           splits=tuple(s.strip() for s in splits.split(",")) if splits else None)
-
-    from rg4cli.judges.backends import make_judge
-
-    if judge == "rules":
-        the_judge = make_judge("rules")
-    else:
-        the_judge = make_judge("discbert", model=judge_model, bert=judge_bert, device=_device(device))
     prompt_text = None
     if system_prompt is not None:
         if not system_prompt.is_file():
             raise InputError(f"--system-prompt: no such file: {system_prompt}")
         prompt_text = system_prompt.read_text(encoding="utf-8").strip() or None
-    rewriter = None
-    if not no_rewrite:
-        if generator == "rules":
-            finder = the_judge if judge == "rules" else make_judge("rules")
-            rewriter = make_rewriter("rules", finder=finder)
-        elif generator == "openai":
-            rewriter = make_rewriter("openai", base_url=base_url or "", model=model_name or "",
-                                     api_key_env=api_key_env, workers=workers, timeout=timeout,
-                                     max_retries=max_retries, backoff=backoff, system_prompt=prompt_text)
-        else:
-            rewriter = make_rewriter("hf", model_path=model or "", device=device, max_retries=max_retries,
-                                     system_prompt=prompt_text)
-    the_labeler = None
-    if guard and rewriter is not None:
-        from rg4cli.labelers.backends import make_labeler
-
-        if labeler == "rules":
-            the_labeler = make_labeler("rules")
-        else:
-            the_labeler = make_labeler(labeler, checkpoint=labeler_model, bert=labeler_bert, device=_device(device))
-    loop = RewriteLoop(the_judge, rewriter, the_labeler, rounds=rounds, guard=guard,
-                       drop_unresolved=drop_unresolved)
-
-    counts = BuildStats()
-    done: set[str] = set()
-    if resume:
-        for path in (output, rejects):
-            if path is not None and Path(path).exists():
-                for rec in _complete_records(path):
-                    done.add(rec["id"])
-                    counts.add(rec, resumed=True)
-        if done:
-            log(f"rg4 build-data: resuming: {len(done)} (study, setting) pair(s) already done")
-
-    writer = RecordWriter(output, append=resume)
-    reject_writer = RecordWriter(rejects, append=resume) if rejects is not None else None
-    gen_name = None if rewriter is None else rewriter.name
-    last_log = time.monotonic()
-    try:
-        for rec in build_records(imported.studies(), loop, counts, generator=gen_name, judge=judge, done=done,
-                                 batch_studies=batch, limit=limit):
-            if time.monotonic() - last_log >= PROGRESS_EVERY_S:
-                last_log = time.monotonic()
-                log(f"rg4 build-data: {counts.studies}/{imported.n_studies} studies, "
-                    f"{sum(counts.written.values())} written, {sum(counts.dropped.values())} dropped")
-            if rec.get("dropped"):
-                if reject_writer is not None:
-                    reject_writer.write(rec)
-            else:
-                writer.write(rec)
-    finally:
-        writer.close()
-        if reject_writer is not None:
-            reject_writer.close()
-
-    summary = counts.to_json(imported, dict(getattr(rewriter, "stats", {}) or {}))
+    settings = BuildSettings(
+        source=source, source_format=source_format, output=output, rejects=rejects, resume=resume,
+        generator=generator, judge=judge, judge_model=judge_model, judge_bert=judge_bert, labeler=labeler,
+        labeler_model=labeler_model, labeler_bert=labeler_bert, rounds=rounds, label_guard=parse_guard(label_guard),
+        drop_unresolved=drop_unresolved, no_rewrite=no_rewrite, batch_size=batch if batch is not None else batch_size,
+        device=device, system_prompt=prompt_text,
+        openai={"base_url": base_url or "", "model": model_name or "", "api_key_env": api_key_env,
+                "workers": workers, "timeout": timeout, "max_retries": max_retries, "backoff": backoff},
+        hf={"model_path": model or "", "max_retries": max_retries},
+        splits=tuple(s.strip() for s in splits.split(",")) if splits else None, limit=limit, metadata=metadata,
+        split_file=split_file, reports=reports, annotation=annotation, check_images=check_images,
+        scores_tokenizer=scores_tokenizer)
+    summary = build_dataset(settings, log=log)
     if stats_json is not None:
         write_json(stats_json, summary)
-    if stats:
-        log(format_table1(summary))
-    else:
-        ex = summary["examples"]
-        log(f"rg4 build-data: wrote {sum(ex['written'].values())} record(s) "
-            f"({', '.join(f'{k} {v}' for k, v in ex['written'].items())}); dropped "
-            f"{sum(ex['dropped'].values())}; skipped {sum(summary['studies']['skipped'].values())} "
-            f"stud{'y' if sum(summary['studies']['skipped'].values()) == 1 else 'ies'}")
-
-
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _complete_records(path):
-    """The complete records of an earlier run's output (a cut-short last line is ignored)."""
-    for _, rec in RecordReader(path, on_error="skip"):
-        yield rec
-
+    log(format_table1(summary) if stats else summary_line(summary))

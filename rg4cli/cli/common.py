@@ -34,7 +34,12 @@ OnErrorOpt = Annotated[
     str, typer.Option("--on-error", help="fail: stop at the first bad record (exit 2); skip: skip it and count it on stderr.")
 ]
 ImageRootOpt = Annotated[
-    Optional[Path], typer.Option("--image-root", help="Directory that relative image paths are resolved against.")
+    Optional[Path], typer.Option("--image-root", help="Directory that relative image paths are resolved against; "
+                                 "images must lie inside it (see --allow-outside-image-root).")
+]
+AllowOutsideImageRootOpt = Annotated[
+    bool, typer.Option("--allow-outside-image-root", help="Let image paths leave --image-root (absolute paths, "
+                       "'..', symlinks); off by default so a record cannot make rg4 read other files.")
 ]
 TextOpt = Annotated[
     str,

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rg4cli.cli.common import DeviceOpt, ImageRootOpt, InputArg, OnErrorOpt, OutputOpt, ResumeOpt, SeedOpt, handle_errors, log
+from rg4cli.cli.common import DeviceOpt, AllowOutsideImageRootOpt, ImageRootOpt, InputArg, OnErrorOpt, OutputOpt, ResumeOpt, SeedOpt, handle_errors, log
+from rg4cli.images import ImageRoot
 
 
 @handle_errors
@@ -16,6 +17,7 @@ def generate(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model dir written by rg4 train (rg4_model.json, "
                                         "fusion.safetensors, adapter/).", show_default=False)] = None,  # type: ignore[assignment]
     image_root: ImageRootOpt = None,
+    allow_outside_image_root: AllowOutsideImageRootOpt = False,
     output: OutputOpt = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Most tokens generated per report.")] = 200,
     min_new_tokens: Annotated[int, typer.Option("--min-new-tokens", help="Fewest tokens before EOS may end a report.")] = 50,
@@ -56,7 +58,7 @@ def generate(
         raise InputError("--model DIR is required (a model dir written by rg4 train)")
     decode = DecodeOptions(num_beams=num_beams, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                            repetition_penalty=repetition_penalty, length_penalty=length_penalty)
-    summary = run_generate(input, output, model_dir=model, image_root=image_root, decode=decode,
+    summary = run_generate(input, output, model_dir=model, image_root=ImageRoot.of(image_root, allow_outside_image_root), decode=decode,
                            batch_size=batch_size, device=device, dtype=dtype, seed=seed, resume=resume,
                            on_error=on_error, sections=sections, trust_remote_code=trust_remote_code, log=log)
     from accelerate import PartialState

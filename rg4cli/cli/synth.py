@@ -1,4 +1,4 @@
-"""`rg4 synth`: phantom studies in MIMIC-CXR-JPG layout (core: rg4cli.synth.studies)."""
+"""`rg4 synth`: phantom studies in MIMIC-CXR-JPG or IU X-ray layout (core: rg4cli.synth)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from rg4cli.errors import InputError
+from rg4cli.synth.images import IMAGE_FORMATS
 from rg4cli.synth.studies import generate_studies, write_mimic_tree
 from rg4cli.cli.common import SeedOpt, handle_errors, log
 
@@ -22,6 +23,12 @@ def synth(
     studies_per_subject: Annotated[int, typer.Option("--studies-per-subject", help="Most studies one subject can "
                                                      "have (1 means no prior studies).")] = 5,
     image_size: Annotated[int, typer.Option("--image-size", help="Image side in pixels (square JPEGs, 32..1024).")] = 128,
+    image_format: Annotated[str, typer.Option("--image-format", help="jpeg (MIMIC-CXR-JPG), png (8-bit), png16 "
+                                              "(16-bit grayscale) or dicom (12-bit MONOCHROME2, with study UIDs "
+                                              "and ViewPosition). Default: jpeg, png for --layout iu.",
+                                              show_default=False)] = "",
+    layout: Annotated[str, typer.Option("--layout", help="mimic (MIMIC-CXR-JPG tree) or iu (IU X-ray: "
+                                        "reports.jsonl, R2Gen annotation.json, images/).")] = "mimic",
     seed: SeedOpt = 0,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory (files with the same "
                                         "names are overwritten, others are left alone).")] = False,
@@ -36,7 +43,8 @@ def synth(
     carrying them, the drawn findings). Subjects have several studies whose findings
     evolve; reports carry prior comparisons (~40%), prior procedures (~15%), view
     statements and communications (~5% each). Same --seed, same bytes. Prints one summary
-    line on stderr, nothing on stdout.
+    line on stderr, nothing on stdout. --image-format png16 / dicom writes the same phantoms
+    as 16-bit PNG or DICOM (for the image reader's paths); --layout iu writes an IU X-ray tree.
 
     \b
     Example:
@@ -49,6 +57,11 @@ def synth(
         raise InputError(f"must be at least 1, got {studies_per_subject}", field="--studies-per-subject")
     if not 32 <= image_size <= 1024:
         raise InputError(f"must be between 32 and 1024, got {image_size}", field="--image-size")
+    if layout not in ("mimic", "iu"):
+        raise InputError(f"must be mimic or iu, got {layout!r}", field="--layout")
+    image_format = image_format or ("png" if layout == "iu" else "jpeg")
+    if image_format not in IMAGE_FORMATS:
+        raise InputError(f"must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}", field="--image-format")
     if output.exists() and not output.is_dir():
         raise InputError("exists and is not a directory", source=str(output), field="--output")
     if output.is_dir() and any(output.iterdir()) and not force:
@@ -57,7 +70,12 @@ def synth(
     start = time.perf_counter()
     studies = generate_studies(subjects, seed=seed, image_size=image_size,
                                max_studies_per_subject=studies_per_subject)
-    summary = write_mimic_tree(output, studies)
+    if layout == "iu":
+        from rg4cli.synth.iu import write_iu_tree
+
+        summary = write_iu_tree(output, studies, image_format)
+    else:
+        summary = write_mimic_tree(output, studies, image_format)
     elapsed = time.perf_counter() - start
     log(f"rg4 synth: {summary['subjects']} subjects, {summary['studies']} studies, {summary['images']} images "
         f"-> {output} ({elapsed:.1f} s)")

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from rg4cli.errors import InputError
-from rg4cli.cli.common import ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
+from rg4cli.cli.common import AllowOutsideImageRootOpt, ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
+from rg4cli.images import ImageRoot
 
 TASKS = ("generator", "labeler", "discbert", "decoder")
 
@@ -47,6 +48,7 @@ def train(
         "rg4 classifier directory, a public checkpoint file, or a pretrained BERT directory to put new heads "
         "on).")] = None,
     image_root: ImageRootOpt = None,
+    allow_outside_image_root: AllowOutsideImageRootOpt = False,
     image_encoder: Annotated[Optional[str], typer.Option(
         "--image-encoder", help="--preset paper: image encoder directory or cached hub id (default "
         "microsoft/rad-dino).")] = None,
@@ -157,7 +159,7 @@ def train(
 
         engine_task = GeneratorTask(
             train_path=train_file, out_dir=output, preset=preset, fusion=fusion, stage=stage,
-            init=str(init) if init else None, image_root=image_root, batch_size=batch_size, tlw=tlw, lam=lam,
+            init=str(init) if init else None, image_root=ImageRoot.of(image_root, allow_outside_image_root), batch_size=batch_size, tlw=tlw, lam=lam,
             settings=settings, use_cache=not no_cache, cache_dir=cache_dir, val_path=str(val) if val else None,
             val_limit=val_limit, val_max_new_tokens=val_max_new_tokens, on_error=on_error, model_overrides=overrides,
             seed=seed, log=_main_process_log)

@@ -25,7 +25,8 @@ from torch import nn
 
 from rg4cli.devices import resolve_device  # noqa: F401  (re-exported by rg4cli.model)
 from rg4cli.errors import InputError, Rg4Error
-from rg4cli.records.study import resolve_image
+# One image reader for every command (8/16-bit PNG/JPEG, DICOM; paths confined to --image-root).
+from rg4cli.images import check_image, load_image  # noqa: F401  (re-exported by rg4cli.model)
 
 _HOW = ("give a local directory with the files, or put it in the Hugging Face cache first "
         "(huggingface-cli download ID on a machine with access; HF_HOME points at the cache; "
@@ -137,45 +138,6 @@ def text_tokens(text_encoder: nn.Module, tokenizer, texts: list[str], max_length
 
 
 # ---- images -------------------------------------------------------------------------------
-def load_image(image_root, rel: str, *, field_name: str = "frontal", source: str | None = None,
-               line: int | None = None):
-    """Resolve and decode one image as RGB (grayscale X-rays are replicated to 3 channels)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = resolve_image(image_root, rel, field_name=field_name, source=source, line=line)
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"cannot read image {path}: {_image_problem(exc, path)}", source=source, line=line,
-                         field=field_name) from exc
-
-
-def check_image(image_root, rel: str, *, field_name: str = "frontal", source: str | None = None,
-                line: int | None = None) -> Path:
-    """Cheap early check (exists, header is an image) so errors name the record's line at once."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = resolve_image(image_root, rel, field_name=field_name, source=source, line=line)
-    try:
-        with Image.open(path):
-            pass
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"cannot read image {path}: {_image_problem(exc, path)}", source=source, line=line,
-                         field=field_name) from exc
-    return path
-
-
-def _image_problem(exc: Exception, path: Path) -> str:
-    from PIL import UnidentifiedImageError
-
-    if isinstance(exc, UnidentifiedImageError):
-        return "not an image format PIL can decode (empty, truncated or another file type?)"
-    detail = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-    return detail.replace(f"'{path}'", "").replace(str(path), "").strip(" :")[:160] or exc.__class__.__name__
-
-
 # ---- tiny preset components --------------------------------------------------------------
 def tiny_image_encoder(sizes: dict):
     from transformers import BitImageProcessorPil, Dinov2Config, Dinov2Model

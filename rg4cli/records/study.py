@@ -105,14 +105,10 @@ class Study:
 
 def resolve_image(image_root: str | os.PathLike | None, rel: str, *, field_name: str = "frontal",
                   source: str | None = None, line: int | None = None) -> Path:
-    """Resolve an image path against `--image-root`; error names the missing file."""
-    path = Path(rel)
-    if not path.is_absolute() and image_root is not None:
-        path = Path(image_root) / path
-    if not path.is_file():
-        hint = "" if image_root is not None else " (relative paths are resolved against --image-root)"
-        raise InputError(f"image not found: {path}{hint}", source=source, line=line, field=field_name)
-    return path
+    """Resolve an image path against `--image-root`, confined to it (rg4cli.images.resolve_image)."""
+    from rg4cli.images import resolve_image as resolve
+
+    return resolve(image_root, rel, field_name=field_name, source=source, line=line)
 
 
 def text_of(record: dict, which: str = "auto") -> str | None:

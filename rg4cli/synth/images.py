@@ -203,8 +203,9 @@ class _Frontal:
 
 
 def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatomy,
-                   rng: np.random.Generator, view: str = "PA", heart_level: int = 0) -> np.ndarray:
-    """Draw a frontal (PA/AP) phantom; returns a uint8 array (size x size)."""
+                   rng: np.random.Generator, view: str = "PA", heart_level: int = 0, unit: bool = False
+                   ) -> np.ndarray:
+    """Draw a frontal (PA/AP) phantom; returns a uint8 array (size x size), or floats in [0, 1] with `unit`."""
     f = _Frontal(size, anatomy)
     X, Y, a = f.X, f.Y, anatomy
     by_kind: dict[str, list[VisualFinding]] = {}
@@ -395,13 +396,13 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
             dd.line(_pts(pts, size), fill=1.0, width=wd + 1)
     devices = np.asarray(dev, dtype=np.float32)
     img = np.maximum(img, 0.95 * devices)
-    return _finish(img, a, rng, size)
+    return _finish(img, a, rng, size, unit)
 
 
 # ---- lateral -----------------------------------------------------------------
 def render_lateral(findings: Sequence[VisualFinding], size: int, anatomy: Anatomy,
-                   rng: np.random.Generator, heart_level: int = 0) -> np.ndarray:
-    """Draw a lateral phantom (anterior on the left); returns a uint8 array."""
+                   rng: np.random.Generator, heart_level: int = 0, unit: bool = False) -> np.ndarray:
+    """Draw a lateral phantom (anterior on the left); returns a uint8 array (floats in [0, 1] with `unit`)."""
     X, Y = _grid(size)
     a = anatomy
     edge = 1.5 / size
@@ -469,13 +470,42 @@ def render_lateral(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
         elif fd.kind == "chest_tube":
             dd.line(_pts(_curve((0.70, 0.72), (0.65, 0.45), (0.50, 0.22)), size), fill=1.0, width=wd + 1)
     img = np.maximum(img, 0.95 * np.asarray(dev, dtype=np.float32))
-    return _finish(img, a, rng, size)
+    return _finish(img, a, rng, size, unit)
 
 
-def _finish(img: np.ndarray, a: Anatomy, rng: np.random.Generator, size: int) -> np.ndarray:
+def _finish(img: np.ndarray, a: Anatomy, rng: np.random.Generator, size: int, unit: bool = False) -> np.ndarray:
     img = gaussian_filter(img, sigma=0.5)
     img = img * a.brightness + rng.normal(0.0, 0.012, size=img.shape).astype(np.float32)
-    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    img = np.clip(img, 0.0, 1.0)
+    # `unit`: the same phantom before 8-bit quantisation (16-bit PNG and DICOM output)
+    return img if unit else (img * 255.0 + 0.5).astype(np.uint8)
+
+
+IMAGE_FORMATS = ("jpeg", "png", "png16", "dicom")
+IMAGE_SUFFIX = {"jpeg": ".jpg", "png": ".png", "png16": ".png", "dicom": ".dcm"}
+
+
+def save_image(unit: np.ndarray, path, image_format: str, *, quality: int = 90, tags: dict | None = None) -> None:
+    """Write a phantom (floats in [0, 1]) as jpeg / png (8-bit) / png16 / dicom (12-bit MONOCHROME2, windowed).
+
+    jpeg and png hold exactly what the uint8 renderers return, so every format is a twin
+    of the others (png16 and dicom to within one 8-bit level after rg4cli.images reads them).
+    """
+    from rg4cli.images import write_dicom, write_png16
+
+    if image_format == "png16":
+        write_png16(unit, path)
+    elif image_format == "dicom":
+        tags = dict(tags or {})
+        uids = {k: tags.pop(k) for k in ("StudyInstanceUID", "SOPInstanceUID") if k in tags}
+        # a full-range window, as a DX file carries one: the DICOM reads back as the 8-bit twin
+        write_dicom(unit, path, uids=uids, view=tags.pop("ViewPosition", None), tags=tags, window=(0.5, 1.0))
+    else:
+        pixels = (np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        if image_format == "png":
+            Image.fromarray(pixels).save(path, format="PNG")
+        else:
+            save_jpeg(pixels, path, quality=quality)
 
 
 def save_jpeg(pixels: np.ndarray, path, quality: int = 90) -> None:

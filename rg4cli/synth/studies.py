@@ -58,7 +58,8 @@ from rg4cli.synth.images import (
     VisualFinding,
     render_frontal,
     render_lateral,
-    save_jpeg,
+    IMAGE_SUFFIX,
+    save_image,
 )
 
 # Share of studies whose findings+impression carry each category (LLM-RG4 Table 1,
@@ -120,6 +121,7 @@ class StudySpec:
     impression_sentences: list[Sentence] = field(default_factory=list)
     numbered_impression: bool = False
     seed: int = 0
+    image_suffix: str = ".jpg"  # .png / .dcm when written as png, png16 or dicom
 
     # -- paths (relative to the tree root) --
     @property
@@ -128,11 +130,11 @@ class StudySpec:
 
     @property
     def frontal_path(self) -> str:
-        return f"{self.study_dir}/{self.frontal_dicom}.jpg"
+        return f"{self.study_dir}/{self.frontal_dicom}{self.image_suffix}"
 
     @property
     def lateral_path(self) -> str | None:
-        return f"{self.study_dir}/{self.lateral_dicom}.jpg" if self.lateral_dicom else None
+        return f"{self.study_dir}/{self.lateral_dicom}{self.image_suffix}" if self.lateral_dicom else None
 
     @property
     def report_path(self) -> str:
@@ -1046,14 +1048,27 @@ def _split_subjects(n: int, rng: np.random.Generator) -> list[str]:
 
 
 # ---- writing ----------------------------------------------------------------------
-def render_images(spec: StudySpec) -> dict[str, np.ndarray]:
-    """dicom_id -> uint8 pixels for the study's images."""
+def render_images(spec: StudySpec, unit: bool = False) -> dict[str, np.ndarray]:
+    """dicom_id -> uint8 pixels for the study's images (floats in [0, 1] with `unit`)."""
     out = {}
     rng = np.random.default_rng([spec.seed, 4, spec.subject_index, spec.study_index])
-    out[spec.frontal_dicom] = render_frontal(spec.visual, spec.image_size, spec.anatomy, rng, view=spec.view)
+    out[spec.frontal_dicom] = render_frontal(spec.visual, spec.image_size, spec.anatomy, rng, view=spec.view,
+                                             unit=unit)
     if spec.lateral_dicom:
-        out[spec.lateral_dicom] = render_lateral(spec.visual, spec.image_size, spec.anatomy, rng)
+        out[spec.lateral_dicom] = render_lateral(spec.visual, spec.image_size, spec.anatomy, rng, unit=unit)
     return out
+
+
+def dicom_tags(spec: StudySpec, dicom: str) -> dict:
+    """What a PACS export carries per image: deterministic UIDs (same --seed, same bytes), view, patient, date."""
+    from pydicom.uid import generate_uid
+
+    view = spec.view if dicom == spec.frontal_dicom else spec.lateral_view
+    return {"StudyInstanceUID": generate_uid(entropy_srcs=["rg4-synth-study", spec.study_id]),
+            "SOPInstanceUID": generate_uid(entropy_srcs=["rg4-synth-image", dicom]),
+            "SeriesInstanceUID": generate_uid(entropy_srcs=["rg4-synth-series", dicom]),
+            "ViewPosition": view, "PatientID": spec.subject_id, "StudyDate": spec.study_date,
+            "AccessionNumber": spec.study_id[-8:]}
 
 
 def _write_csv_gz(path: Path, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
@@ -1080,19 +1095,22 @@ def metadata_rows(studies: Sequence[StudySpec]) -> list[list]:
     return rows
 
 
-def write_mimic_tree(root: str | Path, studies: Sequence[StudySpec]) -> dict:
+def write_mimic_tree(root: str | Path, studies: Sequence[StudySpec], image_format: str = "jpeg") -> dict:
     """Write images, reports, metadata/split CSVs and truth.jsonl under `root`.
 
+    `image_format`: jpeg (MIMIC-CXR-JPG), png, png16 or dicom (see synth.images.save_image).
     Returns counts: {"subjects", "studies", "images", "root", "truth"}.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    studies = [dataclasses.replace(s, image_suffix=IMAGE_SUFFIX[image_format]) for s in studies]
     n_images = 0
     for spec in studies:
         study_dir = root / spec.study_dir
         study_dir.mkdir(parents=True, exist_ok=True)
-        for dicom, pixels in render_images(spec).items():
-            save_jpeg(pixels, study_dir / f"{dicom}.jpg", quality=JPEG_QUALITY)
+        for dicom, unit in render_images(spec, unit=True).items():
+            save_image(unit, study_dir / f"{dicom}{spec.image_suffix}", image_format, quality=JPEG_QUALITY,
+                       tags=dicom_tags(spec, dicom) if image_format == "dicom" else None)
             n_images += 1
         (root / spec.report_path).write_text(spec.report_text(), encoding="utf-8")
     rows = metadata_rows(studies)

@@ -19,8 +19,9 @@ from typing import Callable
 import torch
 
 from rg4cli.errors import InputError
+from rg4cli.images import check_image  # resolve + header check: a bad image is this line's error
 from rg4cli.records.provenance import UnboundWarning, require_annotation
-from rg4cli.records.study import SETTINGS, Study, resolve_image, setting_of
+from rg4cli.records.study import SETTINGS, Study, setting_of
 from rg4cli.text.sections import join_sections
 from rg4cli.records.streams import RecordReader
 from rg4cli.training.tlw import check_sentence_weights
@@ -75,8 +76,8 @@ def read_generator_examples(path: str, *, image_root, stage: int, settings: tupl
             reader.reject(lineno, "findings", "no findings or impression to learn (both empty)")
             continue
         try:
-            frontal = resolve_image(image_root, study.frontal, field_name="frontal", source=reader.name, line=lineno)
-            lateral = (resolve_image(image_root, study.lateral, field_name="lateral", source=reader.name,
+            frontal = check_image(image_root, study.frontal, field_name="frontal", source=reader.name, line=lineno)
+            lateral = (check_image(image_root, study.lateral, field_name="lateral", source=reader.name,
                                      line=lineno) if study.lateral else None)
             weights = require_annotation(rec, "sentence_weights", target, on_unbound=unbound)  # never another text's
             spans = check_sentence_weights(weights, target, source=reader.name, line=lineno)
