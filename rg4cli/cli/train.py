@@ -10,7 +10,7 @@ import typer
 from rg4cli.errors import InputError
 from rg4cli.cli.common import ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
 
-TASKS = ("generator", "labeler", "discbert", "decoder")
+TASKS = ("generator", "labeler", "discbert", "decoder", "import")
 
 
 def _main_process_log(message: str) -> None:
@@ -22,8 +22,8 @@ def _main_process_log(message: str) -> None:
 
 @handle_errors
 def train(
-    train_file: Annotated[str, typer.Argument(
-        help="Training records (JSONL, .gz too); read once per run, so a file, not stdin.", show_default=False)],
+    train_file: Annotated[Optional[str], typer.Argument(
+        help="Training records (JSONL, .gz too); read once per run, so a file, not stdin.", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Model directory to write (created). It also holds checkpoints/, metrics.jsonl, "
         "train_config.json and train_summary.json.")] = None,
@@ -32,7 +32,9 @@ def train(
         "(for `rg4 label --backend chexbert`, `rg4 weights`). discbert: BERT with 4 binary heads on "
         "`hallucination` flags (for `rg4 hallucination --backend discbert`). decoder: the tiny preset's "
         "decoder pretrained as a language model on the records' report text, a stand-in for the paper's "
-        "pretrained LLM (for `--task generator --decoder DIR`).")] = "generator",
+        "pretrained LLM (for `--task generator --decoder DIR`). import: no training: the released LLM-RG4 or "
+        "DiscBERT checkpoint given as --init FILE becomes an rg4 model dir (LLM-RG4: with --preset paper; "
+        "DiscBERT: with --bert).")] = "generator",
     preset: Annotated[str, typer.Option(
         "--preset", help="tiny: small random-initialised components that train on a CPU. paper: the paper's "
         "components (generator: RAD-DINO, CXR-BERT, Vicuna-7B from local paths/cache; classifiers: BERT-base "
@@ -46,6 +48,9 @@ def train(
         "--init", help="Start from this model directory (generator stage 2: the stage-1 output; classifiers: an "
         "rg4 classifier directory, a public checkpoint file, or a pretrained BERT directory to put new heads "
         "on).")] = None,
+    bert: Annotated[Optional[str], typer.Option(
+        "--bert", help="--task import of DiscBERT: bert-base-uncased directory (config + vocab).",
+        show_default=False)] = None,
     image_root: ImageRootOpt = None,
     image_encoder: Annotated[Optional[str], typer.Option(
         "--image-encoder", help="--preset paper: image encoder directory or cached hub id (default "
@@ -133,12 +138,20 @@ def train(
         raise InputError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     if output is None:
         raise InputError("-o OUT_DIR is required (the model directory to write)")
+    if output.exists() and not output.is_dir():
+        raise InputError(f"-o {output}: exists and is not a directory")
+    if task == "import":
+        from rg4cli.model.official import import_released_checkpoint
+
+        if init is None or train_file is not None:
+            raise InputError("--task import takes the released checkpoint as --init FILE, and no training file")
+        typer.echo(json.dumps(import_released_checkpoint(init, output, preset=preset, bert=bert, decoder=decoder,
+                                                         image_encoder=image_encoder, text_encoder=text_encoder)))
+        return
     if train_file in (None, "-"):
         raise InputError("give the training file as an argument (training reads it more than once, so not stdin)")
     if epochs < 1 or (max_steps is not None and max_steps < 1) or batch_size < 1 or grad_accum < 1:
         raise InputError("--epochs, --max-steps, --batch-size and --grad-accum must be positive")
-    if output.exists() and not output.is_dir():
-        raise InputError(f"-o {output}: exists and is not a directory")
 
     overrides: dict = {}
     if decoder is not None and preset == "tiny" and task == "generator" and init is None:
