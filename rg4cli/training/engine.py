@@ -28,7 +28,6 @@ number of steps, as accelerate's own `even_batches` does).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -305,7 +304,7 @@ def load_run_state(path: Path, scheduler, state: "TrainerState", accelerator) ->
 
     sched = _read_json_state(path / SCHEDULER_STATE_FILE, "learning-rate schedule")
     trainer = _read_json_state(path / TRAINER_STATE_FILE, "trainer state")
-    fields = {f.name for f in dataclasses.fields(TrainerState)}
+    fields = set(asdict(TrainerState()))
     if not isinstance(sched, dict) or set(sched) - set(scheduler.state_dict()) or not isinstance(trainer, dict) \
             or set(trainer) - fields or not all(isinstance(trainer.get(k), int) and not isinstance(trainer.get(k), bool)
                        for k in ("step", "epoch", "micro_in_epoch")):
