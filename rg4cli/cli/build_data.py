@@ -11,7 +11,7 @@ import typer
 from rg4cli.build.assembly import BuildStats, build_records, format_table1
 from rg4cli.errors import InputError
 from rg4cli.build.mimic import MimicImport
-from rg4cli.build.rewriters import GENERATORS, make_rewriter
+from rg4cli.build.rewriters import GENERATORS, make_rewriter, unrewritten_error
 from rg4cli.build.rewrite_loop import GUARD_SECTIONS, RewriteLoop
 from rg4cli.records.streams import RecordReader, RecordWriter, write_json
 from rg4cli.cli.common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, log
@@ -233,6 +233,8 @@ def build_data(
             f"({', '.join(f'{k} {v}' for k, v in ex['written'].items())}); dropped "
             f"{sum(ex['dropped'].values())}; skipped {sum(summary['studies']['skipped'].values())} "
             f"stud{'y' if sum(summary['studies']['skipped'].values()) == 1 else 'ies'}")
+    if unrewritten_error(rewriter) is not None:
+        raise unrewritten_error(rewriter)
 
 
 def _device(name: str) -> str:
