@@ -436,9 +436,10 @@ class OpenAIRewriter:
                  extra_body: dict | None = None, system_prompt: str | None = None,
                  max_reply_bytes: int = MAX_REPLY_BYTES, max_consecutive_failures: int | None = None):
         if not base_url:
-            raise InputError("--base-url is required for --generator openai")
+            raise InputError("--base-url is required for openai (the chat-completions endpoint, e.g. "
+                             "http://localhost:8000/v1)")
         if not model:
-            raise InputError("--model-name is required for --generator openai")
+            raise InputError("--model-name is required for openai (the model name the server serves)")
         if not re.match(r"^https?://", base_url):
             raise InputError(f"--base-url must start with http:// or https://, got {base_url!r}")
         self.url = base_url.rstrip("/") + ("" if base_url.rstrip("/").endswith("/chat/completions")
@@ -688,10 +689,16 @@ class HFRewriter:
         new = out[:, enc["input_ids"].shape[1]:]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
-    def rewrite(self, tasks: Sequence[RewriteTask]) -> list[RewriteReply]:
-        replies: list[RewriteReply | None] = [None] * len(tasks)
-        prompts = [self._prompt(build_messages(t, self.system_prompt)) for t in tasks]
-        todo = list(range(len(tasks)))
+    def ask_batch(self, conversations: Sequence[list[dict]],
+                  parse: Callable[[str], Any] | Sequence[Callable[[str], Any]] = parse_reply
+                  ) -> list[tuple[Any, str | None]]:
+        """(parse(reply), None) per conversation, or (None, error) once it gives up: greedy
+        first, then sampled retries of the replies `parse` rejected (ValueError). `parse`
+        may be one parser per conversation."""
+        parsers = list(parse) if isinstance(parse, (list, tuple)) else [parse] * len(conversations)
+        results: list[tuple[Any, str | None]] = [(None, "no reply")] * len(conversations)
+        prompts = [self._prompt(messages) for messages in conversations]
+        todo = list(range(len(conversations)))
         self.torch.manual_seed(self.seed)
         for attempt in range(self.max_retries + 1):
             still = []
@@ -701,19 +708,22 @@ class HFRewriter:
                 self.stats["requests"] += len(idx)
                 for k, text in zip(idx, texts):
                     try:
-                        f, i = parse_reply(text)
-                        replies[k] = RewriteReply(f, i)
+                        results[k] = (parsers[k](text), None)
                         self.stats["replies_ok"] += 1
                     except ValueError as exc:
                         self.stats["malformed"] += 1
-                        replies[k] = RewriteReply(error=f"malformed reply: {exc}")
+                        results[k] = (None, f"malformed reply: {exc}")
                         still.append(k)
             todo = still
             if not todo:
                 break
             self.stats["retries"] += len(todo)
         self.stats["failed"] += len(todo)
-        return [r if r is not None else RewriteReply(error="no reply") for r in replies]
+        return results
+
+    def rewrite(self, tasks: Sequence[RewriteTask]) -> list[RewriteReply]:
+        answers = self.ask_batch([build_messages(t, self.system_prompt) for t in tasks])
+        return [RewriteReply(*parsed) if error is None else RewriteReply(error=error) for parsed, error in answers]
 
 
 def views_supported(views, setting, projection):

@@ -14,9 +14,9 @@ from rg4cli.build.mimic import MimicImport
 from rg4cli.build.rewriters import GENERATORS, make_rewriter, unrewritten_error
 from rg4cli.build.rewrite_loop import GUARD_SECTIONS, RewriteLoop
 from rg4cli.records.streams import RecordReader, RecordWriter, write_json
-from rg4cli.cli.common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, log
+from rg4cli.cli.common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, llm_client_options, log
 
-JUDGES = ("rules", "discbert")
+JUDGES = ("rules", "discbert", "openai", "hf")
 PROGRESS_EVERY_S = 30.0  # a progress line on stderr this often (LLM runs take hours)
 
 
@@ -30,7 +30,8 @@ def build_data(
         "--generator", help="Rewriter: rules (deterministic, offline), openai (an OpenAI-compatible chat "
         "endpoint, see --base-url) or hf (a local causal LM, see --model).")] = "rules",
     judge: Annotated[str, typer.Option(
-        "--judge", help="Judge of input-agnostic content: rules or discbert (needs --judge-model).")] = "rules",
+        "--judge", help="Judge of input-agnostic content: rules, discbert (needs --judge-model), openai (an LLM "
+        "at --base-url/--model-name, as the paper's judge) or hf (a local causal LM: --judge-model DIR).")] = "rules",
     judge_model: Annotated[Optional[str], typer.Option(
         "--judge-model", help="DiscBERT for --judge discbert: a directory from `rg4 train --task discbert`, or "
         "the official checkpoint (then also --judge-bert).", show_default=False)] = None,
@@ -149,8 +150,9 @@ def build_data(
         raise InputError(f"--label-guard: unknown section(s) {', '.join(bad)} (impression, findings or none)")
     if resume and output in (None, "-"):
         raise InputError("--resume needs -o FILE (the records already there are kept and skipped)")
-    if judge == "discbert" and not judge_model:
-        raise InputError("--judge discbert needs --judge-model (a DiscBERT checkpoint); or use --judge rules")
+    if judge in ("discbert", "hf") and not judge_model:
+        raise InputError(f"--judge {judge} needs --judge-model (a DiscBERT checkpoint or a causal LM directory); "
+                         "or use --judge rules")
 
     imported = MimicImport(mimic_root, metadata=metadata, split_file=split_file, reports=reports,
                            check_images=check_images,
@@ -161,7 +163,9 @@ def build_data(
     if judge == "rules":
         the_judge = make_judge("rules")
     else:
-        the_judge = make_judge("discbert", model=judge_model, bert=judge_bert, device=_device(device))
+        the_judge = make_judge(judge, model=judge_model, bert=judge_bert, device=_device(device),
+                               llm_options=llm_client_options(judge, base_url, model_name, api_key_env, workers=workers,
+                                                              timeout=timeout, max_retries=max_retries, backoff=backoff))
     prompt_text = None
     if system_prompt is not None:
         if not system_prompt.is_file():

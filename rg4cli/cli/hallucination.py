@@ -10,7 +10,8 @@ from rg4cli.errors import InputError
 from rg4cli.judges.backends import BACKENDS, CATEGORIES, format_summary, make_judge, summarize
 from rg4cli.records.study import Study, text_of
 from rg4cli.records.streams import RecordReader, RecordWriter, map_in_blocks, write_json
-from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, TextOpt, handle_errors, log
+from rg4cli.cli.common import (ApiKeyEnvOpt, BaseUrlOpt, DeviceOpt, InputArg, ModelNameOpt, OnErrorOpt, OutputOpt,
+                               TextOpt, handle_errors, llm_client_options as _llm, log)
 
 # Records judged together (DiscBERT batches their reports and sentences in one pass).
 BLOCK_RECORDS = 64
@@ -21,10 +22,14 @@ def hallucination(
     input: InputArg = "-",
     backend: Annotated[str, typer.Option(
         "--backend", help="rules: phrase tables (offline default); discbert: BERT with four binary heads "
-        "(needs --model).")] = "rules",
+        "(needs --model); openai: an LLM on an OpenAI-compatible endpoint (--base-url, --model-name); hf: a "
+        "local causal LM (--model DIR).")] = "rules",
     model: Annotated[Optional[str], typer.Option(
         "--model", help="DiscBERT for --backend discbert: a directory from `rg4 train --task discbert`, or the "
-        "official Lightning checkpoint (then also --bert).", show_default=False)] = None,
+        "official Lightning checkpoint (then also --bert); hf: the causal LM directory.", show_default=False)] = None,
+    base_url: BaseUrlOpt = None,
+    model_name: ModelNameOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     bert: Annotated[Optional[str], typer.Option(
         "--bert", help="bert-base-uncased directory (config + vocab) for the official DiscBERT checkpoint.",
         show_default=False)] = None,
@@ -91,7 +96,7 @@ def hallucination(
         raise InputError(f"--batch-size must be at least 1, got {batch_size}")
     text_of({}, text)  # validates --text before any work
     judge = make_judge(backend, model, device=device, batch_size=batch_size, bert=bert, threshold=threshold,
-                       phrases=phrases)
+                       phrases=phrases, llm_options=_llm(backend, base_url, model_name, api_key_env))
     reader = RecordReader(input, on_error=on_error, log=log)
     judged: list[dict] = []
 
