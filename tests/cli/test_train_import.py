@@ -71,9 +71,6 @@ def test_import_usage_errors(tmp_path):
 def test_released_discbert_imports_for_rg4_hallucination(tmp_path):
     bert = _bert_dir(tmp_path)
     released = ReleasedDiscBertLayout(bert).eval()
-    with torch.no_grad():
-        for h in ("ps_heads", "pp_heads", "view_heads", "comm_heads"):
-            getattr(released.labeler, h).weight.normal_(0, 1.0)
     pth = save_as_released(tmp_path, released.state_dict(), {"BertModel": str(bert)}, "discbert")
     res = CliRunner().invoke(app, ["train", "--task", "import", "--init", str(pth), "--bert", str(bert),
                                    "-o", str(tmp_path / "disc")])

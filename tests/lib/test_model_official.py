@@ -265,6 +265,9 @@ class ReleasedDiscBertLayout(nn.Module):
     def __init__(self, bert_dir):
         super().__init__()
         self.labeler = self.HallLabeler(bert_dir)
+        with torch.no_grad():   # heads far from their init, so the four probabilities differ
+            for h in ("ps_heads", "pp_heads", "view_heads", "comm_heads"):
+                getattr(self.labeler, h).weight.normal_(0, 1.0)
 
 
 def _bert_dir(tmp_path):
@@ -287,9 +290,6 @@ def test_released_discbert_imports_and_judges_as_the_released_code(tmp_path):
 
     bert = _bert_dir(tmp_path)
     released = ReleasedDiscBertLayout(bert).eval()
-    with torch.no_grad():
-        for h in ("ps_heads", "pp_heads", "view_heads", "comm_heads"):
-            getattr(released.labeler, h).weight.normal_(0, 1.0)
     pth = save_as_released(tmp_path, released.state_dict(), {"BertModel": str(bert), "learning_rate": 2e-5},
                            "discbert")
     summary = import_released_checkpoint(pth, tmp_path / "disc", bert=bert)

@@ -8,7 +8,6 @@ A crafted pickle dropped into a copied run directory is ignored or refused, neve
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
@@ -20,16 +19,9 @@ from rg4cli.training.classifiers import ClassifierTask
 from rg4cli.training.engine import EngineConfig, SimulatedKill, list_checkpoints, train
 
 from ..test_train_classifiers import make_records, write_jsonl
+from .test_model_official import Payload
 
 torch.set_num_threads(1)
-
-
-class Payload:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def _task(train_path, out):
