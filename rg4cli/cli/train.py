@@ -49,7 +49,8 @@ def train(
         "rg4 classifier directory, a public checkpoint file, or a pretrained BERT directory to put new heads "
         "on).")] = None,
     bert: Annotated[Optional[str], typer.Option(
-        "--bert", help="--task import of DiscBERT: bert-base-uncased directory (config + vocab).",
+        "--bert", help="bert-base-uncased directory (config + vocab) of a released DiscBERT or CheXbert "
+        "checkpoint given as --init (--task import, discbert, labeler).",
         show_default=False)] = None,
     image_root: ImageRootOpt = None,
     image_encoder: Annotated[Optional[str], typer.Option(
@@ -194,7 +195,7 @@ def train(
                 raise InputError(f"{name} applies to --task generator only")
         engine_task = ClassifierTask(task, train_file, output, preset=preset, init=str(init) if init else None,
                                      batch_size=batch_size, text=text, val_path=str(val) if val else None,
-                                     on_error=on_error)
+                                     on_error=on_error, bert=bert)
         default_lr = 2e-5 if init else 3e-4
         task_config = {"preset": preset, "init": str(init) if init else None, "text": text}
 

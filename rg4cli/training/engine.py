@@ -291,7 +291,7 @@ def _read_json_state(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Rg4Error(f"checkpoint {path.parent}: cannot read {path.name} ({what}): {exc}; "
+        raise InputError(f"checkpoint {path.parent}: cannot read {path.name} ({what}): {exc}; "
                        "resume from an intact run directory or train into a new one") from None
 
 
@@ -308,11 +308,11 @@ def load_run_state(path: Path, scheduler, state: "TrainerState", accelerator) ->
     if not isinstance(sched, dict) or set(sched) - set(scheduler.state_dict()) or not isinstance(trainer, dict) \
             or set(trainer) - fields or not all(isinstance(trainer.get(k), int) and not isinstance(trainer.get(k), bool)
                        for k in ("step", "epoch", "micro_in_epoch")):
-        raise Rg4Error(f"checkpoint {path}: {TRAINER_STATE_FILE} or {SCHEDULER_STATE_FILE} is not what rg4 writes")
+        raise InputError(f"checkpoint {path}: {TRAINER_STATE_FILE} or {SCHEDULER_STATE_FILE} is not what rg4 writes")
     try:
         scheduler.load_state_dict(sched)
     except (KeyError, TypeError, ValueError) as exc:
-        raise Rg4Error(f"checkpoint {path}: {SCHEDULER_STATE_FILE} does not fit this run's schedule ({exc})") from None
+        raise InputError(f"checkpoint {path}: {SCHEDULER_STATE_FILE} does not fit this run's schedule ({exc})") from None
     state.load_state_dict(trainer)
     rank = accelerator.process_index
     rng_file, tensor_file = path / RNG_STATE_FILE.format(rank=rank), path / RNG_TENSORS_FILE.format(rank=rank)
@@ -329,7 +329,7 @@ def load_run_state(path: Path, scheduler, state: "TrainerState", accelerator) ->
             if cuda:
                 torch.cuda.set_rng_state_all(cuda)
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
-        raise Rg4Error(f"checkpoint {path}: bad random state in {rng_file.name} or {tensor_file.name} ({exc})") from None
+        raise InputError(f"checkpoint {path}: bad random state in {rng_file.name} or {tensor_file.name} ({exc})") from None
 
 
 def load_checkpoint_dir(path: Path, accelerator, scheduler, state: "TrainerState") -> None:
@@ -339,7 +339,7 @@ def load_checkpoint_dir(path: Path, accelerator, scheduler, state: "TrainerState
     planted = sorted(p.name for p in path.glob("*.pkl"))
     if planted:
         # accelerate would unpickle custom_checkpoint_N.pkl in full; rg4 writes no .pkl at all.
-        raise Rg4Error(f"checkpoint {path} holds {planted[0]}, a pickle rg4 does not write and will not load "
+        raise InputError(f"checkpoint {path} holds {planted[0]}, a pickle rg4 does not write and will not load "
                        "(refused, nothing in it ran); resume from an intact run directory or train into a new one")
     try:
         accelerator.load_state(str(path), load_kwargs={"weights_only": True})
@@ -347,7 +347,7 @@ def load_checkpoint_dir(path: Path, accelerator, scheduler, state: "TrainerState
         if isinstance(exc, Rg4Error):
             raise
         reason = refusal_reason(exc)
-        raise Rg4Error(f"checkpoint {path}: " + (f"refused: {reason}; rg4 runs nothing from a checkpoint"
+        raise InputError(f"checkpoint {path}: " + (f"refused: {reason}; rg4 runs nothing from a checkpoint"
                                                  if reason else f"cannot load it ({exc.__class__.__name__})")
                        + "; resume from an intact run directory or train into a new one") from None
     load_run_state(path, scheduler, state, accelerator)

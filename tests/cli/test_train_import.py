@@ -87,3 +87,23 @@ def test_released_discbert_imports_for_rg4_hallucination(tmp_path):
         assert res.exit_code == 0, res.output
         out = [json.loads(line)["hallucination"] for line in res.stdout.splitlines()]
         assert [o["scores"]["pc"] for o in out] == [round(float(want[j]), 4) for j in range(2)]
+
+
+def test_the_released_discbert_fine_tunes_on_judged_flags(tmp_path):
+    from rg4cli.model.classifiers import load_classifier, predict_discbert
+
+    bert = _bert_dir(tmp_path)
+    pth = save_as_released(tmp_path, ReleasedDiscBertLayout(bert).state_dict(), {"BertModel": str(bert)}, "discbert")
+    flags = [{"pc": True, "pp": False, "view": False, "comm": True}, {"pc": False, "pp": False, "view": True,
+                                                                     "comm": False}]
+    records = [{"id": str(k), "report": t, "hallucination": f} for k, (t, f) in enumerate(zip(
+        ["compared to prior study, discussed with dr .", "lateral view . the heart is normal ."], flags))] * 4
+    (tmp_path / "judged.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    res = CliRunner().invoke(app, ["train", "--task", "discbert", "--init", str(pth), "--bert", str(bert),
+                                   "--max-steps", "3", "--batch-size", "4", "--lr", "1e-3", "-q",
+                                   "-o", str(tmp_path / "tuned"), "--val", str(tmp_path / "judged.jsonl"),
+                                   str(tmp_path / "judged.jsonl")])
+    assert res.exit_code == 0, res.output
+    clf = load_classifier(tmp_path / "tuned", "discbert")
+    assert clf.model.head_outputs == 2   # the released two-class heads, fine-tuned
+    assert len(predict_discbert(clf, ["lateral view ."])) == 1
