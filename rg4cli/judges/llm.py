@@ -178,7 +178,7 @@ def make_llm_judge(backend: str, model: str | None = None, *, device: str = "cpu
         if model is not None:
             raise InputError("the openai judge takes --base-url and --model-name, not a model directory")
         client = OpenAIRewriter(base_url or "", model_name or "", api_key_env=api_key_env, workers=workers,
-                                timeout=timeout, max_retries=max_retries, backoff=backoff, max_tokens=512)
+                                timeout=timeout, max_retries=max_retries, backoff=backoff, max_tokens=1024)
     elif backend == "hf":
         if not model:
             raise InputError("the hf judge needs a local causal LM directory (--model, or --judge-model in build-data)")

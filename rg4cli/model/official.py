@@ -213,7 +213,8 @@ def import_released_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLi
     from rg4cli.model.modeldir import build_model, save_model_dir
 
     overrides = {**released_model_overrides(state, hparams), **model_overrides}
-    model = build_model(preset, **overrides)
+    # Only the fusion and the adapter are written: the 7B decoder is loaded in bf16 (half the memory).
+    model = build_model(preset, dtype="bfloat16" if preset == "paper" else None, **overrides)
     unused = _load_released_state(model, state, path)
     record["unused_keys"] = unused[:20]
     save_model_dir(model, out_dir, extra=record)

@@ -67,6 +67,8 @@ def load_checkpoint(path: str | os.PathLike, *, what: str = "checkpoint") -> Any
     a torch checkpoint, or one that asks for anything else; nothing in it has run then.
     """
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p} is a directory; give the {what} file")
     if not p.is_file():
         raise InputError(f"no such {what}: {p}")
     try:

@@ -21,7 +21,6 @@ weights + vocabulary, e.g. bert-base-uncased, as CheXbert started). The output d
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
