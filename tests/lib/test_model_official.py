@@ -27,7 +27,7 @@ from torch import nn
 from rg4cli.errors import InputError
 from rg4cli.model import build_model, load_model_dir
 from rg4cli.model.official import import_released_checkpoint
-from rg4cli.model.safe_pickle import load_checkpoint
+from rg4cli.model.safe_pickle import ATTRIBUTE_DICT_PATHS, load_checkpoint
 
 torch.set_num_threads(1)
 
@@ -61,20 +61,43 @@ RELEASED_HPARAMS = {"stage_class": 2, "llm_use_lora": True, "llm_r": 8, "llm_alp
                     "weights": [0.5, 0.5], "delta_file": None, "learning_rate": 3e-4, "savedmodel_path": "save/x"}
 
 
-def save_as_released(tmp_path, state: dict[str, torch.Tensor], hparams: dict, name: str):
-    """torch.save the released way, `config` an AttributeDict of lightning.pytorch.utilities.parsing."""
-    pkg = tmp_path / "fake_lightning" / "lightning" / "pytorch" / "utilities"
+def save_as_released(tmp_path, state: dict[str, torch.Tensor], hparams: dict, name: str,
+                     module: str = "lightning.pytorch.utilities.parsing"):
+    """torch.save the released way, `config` an AttributeDict defined in `module` (lightning 2.0,
+    the released pin: lightning.pytorch.utilities.parsing)."""
+    root = tmp_path / f"fake_lightning_{module.replace('.', '_')}"
+    *packages, leaf = module.split(".")
+    pkg = root.joinpath(*packages)
     pkg.mkdir(parents=True, exist_ok=True)
-    for d in (pkg.parents[1], pkg.parent, pkg):
-        (d / "__init__.py").touch()
-    (pkg / "parsing.py").write_text(FAKE_LIGHTNING)
+    for depth in range(1, len(packages) + 1):
+        (root.joinpath(*packages[:depth]) / "__init__.py").touch()
+    (pkg / f"{leaf}.py").write_text(FAKE_LIGHTNING)
     save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp_path / f"{name}.safetensors"))
     (tmp_path / f"{name}.json").write_text(json.dumps(hparams))
     out = tmp_path / f"{name}.pth"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "fake_lightning")}
-    subprocess.run([sys.executable, "-c", SAVE_AS_RELEASED, str(tmp_path / f"{name}.safetensors"),
-                    str(tmp_path / f"{name}.json"), str(out)], check=True, env=env, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, "-c", SAVE_AS_RELEASED.replace("lightning.pytorch.utilities.parsing", module),
+                    str(tmp_path / f"{name}.safetensors"), str(tmp_path / f"{name}.json"), str(out)],
+                   check=True, env=env, timeout=300)
     return out
+
+
+@pytest.mark.parametrize("module", [path.rsplit(".", 1)[0] for path in ATTRIBUTE_DICT_PATHS])
+def test_lightning_hyperparameters_read_as_a_plain_dict(tmp_path, module):
+    pth = save_as_released(tmp_path, {"APPA_visual_query_tokens": torch.ones(1, 2, 4)}, RELEASED_HPARAMS, "hp",
+                           module=module)
+    assert f"c{module}\nAttributeDict\n".encode() in _pickle_bytes(pth)   # GLOBAL: the file names that class
+    obj = load_checkpoint(pth)
+    assert type(obj["config"]) is dict and obj["config"] == RELEASED_HPARAMS
+    assert obj["epoch"] == 1 and obj["step"] == 43152 and torch.equal(obj["model"]["APPA_visual_query_tokens"],
+                                                                      torch.ones(1, 2, 4))
+
+
+def _pickle_bytes(pth) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(pth) as z:
+        return z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
 
 
 class ReleasedLLMRG4Layout(nn.Module):
