@@ -384,3 +384,26 @@ def test_build_data_exits_1_and_counts_what_it_could_not_rewrite(server_factory,
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert n_failed >= 1 and written   # the examples that needed no rewrite are written
     assert all(r["rewrite"]["rounds"] == 0 for r in written)
+
+
+def test_garbage_instead_of_http_is_retried_then_given_up(monkeypatch):
+    # A raw TCP server: not HTTP at all, then a cut-short HTTP body.
+    replies = [b"\x00\x01 garbage, no status line\r\n\r\n",
+               b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"choices\": "]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve():
+        for k in range(4):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(replies[k % 2])
+
+    threading.Thread(target=serve, daemon=True).start()
+    rw = _client(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", monkeypatch, workers=1, max_retries=3)
+    [reply] = rw.rewrite([_task()])
+    listener.close()
+    assert reply.error and "gave up after 4 tries" in reply.error
+    assert rw.stats["failed"] == 1 and rw.stats["malformed"] + rw.stats["connection_errors"] == 4

@@ -22,6 +22,7 @@ and the loop drops that example (counted), never the run.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -538,6 +539,8 @@ class OpenAIRewriter:
             raise _Retryable("connection_errors", f"connection failed: {exc.reason}") from None
         except (ConnectionError, OSError) as exc:  # reset mid-read, remote closed, ...
             raise _Retryable("connection_errors", f"connection failed: {exc}") from None
+        except http.client.HTTPException as exc:   # garbage instead of HTTP, a cut-short body, ...
+            raise _Retryable("malformed", f"not an HTTP reply ({exc.__class__.__name__})") from None
         try:
             data = json.loads(raw.decode("utf-8"))
             content = data["choices"][0]["message"]["content"]
