@@ -280,42 +280,6 @@ def test_images_load_as_rgb_and_fail_clearly(tmp_path):
     assert str(err.value).startswith("s.jsonl:2: frontal: image not found")
 
 
-def test_official_checkpoint_names_map_onto_rg4(tmp_path):
-    """A checkpoint in the official layout (APPA_*/lateral_*/text_*/iit_*, llama_model.* LoRA) loads."""
-    from rg4cli.model.official import BLOCKS, LAYERS, load_official_weights
-
-    source = build_model("tiny", tokenizer_texts=REPORT_CORPUS[:2], stage=2, seed=5)
-    reverse_blocks = {v: k for k, v in BLOCKS.items()}
-    reverse_layers = {v: k for k, v in LAYERS.items()}
-    official = {}
-    for key, value in source.fusion.state_dict().items():
-        if key == "queries":
-            official["APPA_visual_query_tokens"] = value
-        elif key.startswith("out_proj."):
-            official["iit_proj." + key.split(".", 1)[1]] = value
-        elif key.startswith("out_norm."):
-            official["iit_layernorm." + key.split(".", 1)[1]] = value
-        else:
-            block, layer, param = key.split(".", 2)
-            official[f"{reverse_blocks[block]}_{reverse_layers[layer]}.{param}"] = value
-    lora = {k: torch.randn_like(p) for k, p in source.decoder.named_parameters() if "lora_" in k}
-    official.update({"llama_model." + k: v for k, v in lora.items()})
-    official["rag_crossattention_block.in_proj_weight"] = torch.zeros(3)   # other forks' extras: reported, unused
-    torch.save({"model": official, "epoch": 1}, tmp_path / "official.pth")
-    target = build_model("tiny", tokenizer_texts=REPORT_CORPUS[:2], seed=6)
-    unused = load_official_weights(target, tmp_path / "official.pth")
-    assert unused == ["rag_crossattention_block.in_proj_weight"]
-    for key, value in source.fusion.state_dict().items():
-        assert torch.equal(target.fusion.state_dict()[key], value), key
-    params = dict(target.decoder.named_parameters())
-    assert all(torch.equal(params[k], v) for k, v in lora.items())
-    assert target.config.stage == 2 and target.config.mask_prior_padding is False
-    # Pickled objects are refused (weights_only=True).
-    torch.save({"model": official, "args": __import__("argparse").Namespace(a=1)}, tmp_path / "pickled.pth")
-    with pytest.raises(InputError, match="only plain tensor checkpoints"):
-        load_official_weights(target, tmp_path / "pickled.pth")
-
-
 def test_sentencepiece_llama_tokenizer_loads(tmp_path):
     # Vicuna-7B ships only a SentencePiece tokenizer.model: it must load (sentencepiece is a dependency).
     import sentencepiece as spm

@@ -2,12 +2,14 @@
 
 The server runs in a thread and answers each request by a scripted behaviour:
 a valid completion, 429 / 500, a slow reply past the client timeout, a body that is
-not JSON, or a completion whose content is not the JSON object asked for.
+not JSON, or a completion whose content is not the JSON object asked for; a redirect
+to another server, a reply too large, one that trickles in byte by byte.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +35,9 @@ class Server:
     """Chat-completions stub. `script` is a list of behaviours consumed one per request
     (then `default`): ok, 429, 500, slow, badjson, badcontent, 401."""
 
-    def __init__(self, script=(), default="ok", slow_s=1.0):
+    def __init__(self, script=(), default="ok", slow_s=1.0, redirect_to=None, redirect_code=302):
+        self.redirect_to = redirect_to
+        self.redirect_code = redirect_code
         self.script = list(script)
         self.default = default
         self.slow_s = slow_s
@@ -90,6 +94,41 @@ class Server:
             return send(401, {"error": "bad key"})
         if what == "badjson":
             return send(200, b"{not json")
+        if what == "redirect":
+            return send(self.redirect_code, {"moved": True}, [("Location", self.redirect_to + "?token=abc")])
+        if what == "huge":   # declares 50 MB
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(50 << 20))
+            h.end_headers()
+            try:
+                h.wfile.write(b"{" * 1000)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return None
+        if what == "bigbody":   # no length, more bytes than the client takes
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.end_headers()
+            try:
+                for _ in range(64):
+                    h.wfile.write(b" " * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return None
+        if what == "drip":   # a byte every 0.25 s: each read is quick, the reply never completes in time
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", "1000")
+            h.end_headers()
+            try:
+                for _ in range(40):
+                    h.wfile.write(b" ")
+                    h.wfile.flush()
+                    time.sleep(0.25)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return None
         user = body["messages"][-1]["content"]
         # the current text is the last JSON object line of the prompt
         current = [json.loads(line) for line in user.splitlines() if line.startswith("{")][-1]
@@ -272,3 +311,99 @@ def test_build_data_cli_with_the_openai_generator(server_factory, monkeypatch, t
     assert "http_429 1" in res.stderr and "http_5xx 1" in res.stderr and "malformed 1" in res.stderr
     assert all(h["Authorization"] == "Bearer " + KEY for h in srv.headers)
     assert srv.requests[0]["messages"][0] == {"role": "system", "content": "Edit the report. Answer in JSON."}
+
+
+@pytest.mark.parametrize("code", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_so_the_key_stays_with_the_endpoint(server_factory, monkeypatch, code):
+    other = server_factory()   # another host:port; it must never see the request or the key
+    srv = server_factory(default="redirect", redirect_to=other.url + "/chat/completions", redirect_code=code)
+    rw = _client(srv.url, monkeypatch)
+    with pytest.raises(Rg4Error) as info:
+        rw.rewrite([_task(k) for k in range(3)])
+    message = str(info.value)
+    assert f"HTTP {code}" in message and "redirect" in message and other.url in message
+    assert KEY not in message and "token=abc" not in message
+    assert other.requests == [] and other.headers == []
+
+
+def test_oversized_replies_are_not_read_and_are_retried(server_factory, monkeypatch):
+    srv = server_factory(script=["huge", "bigbody"])
+    rw = _client(srv.url, monkeypatch, workers=1, max_reply_bytes=16384)
+    t0 = time.monotonic()
+    [reply] = rw.rewrite([_task()])
+    assert reply.error is None and reply.findings == "moderate cardiomegaly."
+    assert rw.stats["oversized"] == 2 and len(srv.requests) == 3
+    assert time.monotonic() - t0 < 10
+
+
+def test_a_reply_that_trickles_in_times_out(server_factory, monkeypatch):
+    srv = server_factory(script=["drip"])
+    rw = _client(srv.url, monkeypatch, workers=1, timeout=1.0)
+    t0 = time.monotonic()
+    [reply] = rw.rewrite([_task()])
+    assert reply.error is None and rw.stats["timeouts"] == 1
+    assert time.monotonic() - t0 < 6   # not the 10 s the drip would take
+
+
+def test_an_endpoint_that_keeps_failing_stops_the_run_with_the_count(server_factory, monkeypatch):
+    srv = server_factory(default="500")
+    rw = _client(srv.url, monkeypatch, workers=2, max_retries=1, max_consecutive_failures=3)
+    with pytest.raises(Rg4Error) as info:
+        rw.rewrite([_task(k) for k in range(20)])
+    message = str(info.value)
+    assert "keeps failing" in message and "HTTP 500" in message and "could not be done" in message
+    assert rw.stats["failed"] >= 3 and len(srv.requests) < 2 * 20   # stopped early, not every example tried
+    assert KEY not in message
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("endpoint", ["refused", "500"])
+def test_build_data_exits_1_and_counts_what_it_could_not_rewrite(server_factory, monkeypatch, tmp_path, endpoint):
+    from typer.testing import CliRunner
+
+    from rg4cli.cli.app import app
+
+    from .test_build_data import _tree
+
+    url = f"http://127.0.0.1:{_free_port()}/v1" if endpoint == "refused" else server_factory(default="500").url
+    _tree(tmp_path)
+    monkeypatch.setenv("RG4_TEST_KEY", KEY)
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(app, ["build-data", str(tmp_path), "-o", str(out), "--generator", "openai",
+                                   "--base-url", url, "--model-name", "m", "--api-key-env", "RG4_TEST_KEY",
+                                   "--workers", "2", "--max-retries", "1", "--backoff", "0.01", "--timeout", "5"])
+    assert res.exit_code == 1, res.output
+    last = res.stderr.strip().splitlines()[-1]
+    assert "could not be rewritten" in last and "Traceback" not in res.output and KEY not in res.output
+    n_failed = int(last.split("error: ")[1].split()[0])
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert n_failed >= 1 and written   # the examples that needed no rewrite are written
+    assert all(r["rewrite"]["rounds"] == 0 for r in written)
+
+
+def test_garbage_instead_of_http_is_retried_then_given_up(monkeypatch):
+    # A raw TCP server: not HTTP at all, then a cut-short HTTP body.
+    replies = [b"\x00\x01 garbage, no status line\r\n\r\n",
+               b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"choices\": "]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve():
+        for k in range(4):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(replies[k % 2])
+
+    threading.Thread(target=serve, daemon=True).start()
+    rw = _client(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", monkeypatch, workers=1, max_retries=3)
+    [reply] = rw.rewrite([_task()])
+    listener.close()
+    assert reply.error and "gave up after 4 tries" in reply.error
+    assert rw.stats["failed"] == 1 and rw.stats["malformed"] + rw.stats["connection_errors"] == 4

@@ -48,7 +48,8 @@ def test_two_process_labeler_run(tmp_path):  # ~15 s on 2 idle cores: in the def
     vals = [r["val"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "val" in r]
     assert vals and all(v["examples"] == 9 for v in vals)
     ckpt = sorted((out / "checkpoints").glob("step-*"))[-1]
-    assert {p.name for p in ckpt.glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}
+    assert {p.name for p in ckpt.glob("rng_state_*.json")} == {"rng_state_0.json", "rng_state_1.json"}
+    assert not list(ckpt.glob("*.pkl"))   # resume state without pickle
     labels = predict_chexbert(load_classifier(out, "labeler"), ["No pleural effusion."])
     assert len(labels) == 1
 

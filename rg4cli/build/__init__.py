@@ -92,8 +92,9 @@ class BuildSettings:
                 raise InputError(f"--{name} must be >= {low}, got {value}")
         if self.resume and self.output in (None, "-"):
             raise InputError("--resume needs -o FILE (the records already there are kept and skipped)")
-        if self.judge == "discbert" and not self.judge_model:
-            raise InputError("--judge discbert needs --judge-model (a DiscBERT checkpoint); or use --judge rules")
+        if self.judge in ("discbert", "hf") and not self.judge_model:
+            raise InputError(f"--judge {self.judge} needs --judge-model (a DiscBERT checkpoint or a causal LM "
+                             "directory); or use --judge rules")
 
 
 def parse_guard(text: str) -> tuple[str, ...]:
@@ -111,8 +112,13 @@ def make_loop(s: BuildSettings):
     def device() -> str:
         return str(resolve_device(s.device))
 
+    llm_options = None
+    if s.judge == "openai":  # the LLM judge speaks to the generator's endpoint (--base-url, --model-name)
+        llm_options = {k: v for k, v in s.openai.items() if k != "model"}
+        llm_options["model_name"] = s.openai.get("model")
     judge = (make_judge("rules") if s.judge == "rules"
-             else make_judge(s.judge, model=s.judge_model, bert=s.judge_bert, device=device()))
+             else make_judge(s.judge, model=s.judge_model, bert=s.judge_bert, device=device(),
+                             llm_options=llm_options))
     rewriter = None
     if not s.no_rewrite:
         if s.generator == "rules":
@@ -173,8 +179,13 @@ def _records(s: BuildSettings, source, loop, stats, done: set[str]) -> Iterator[
                              limit=s.limit)
 
 
-def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None) -> dict:
-    """Write the dataset `s` describes; return the statistics (Table 1, counts)."""
+def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None,
+                  on_summary: Callable[[dict], None] | None = None) -> dict:
+    """Write the dataset `s` describes; return the statistics (Table 1, counts).
+
+    When the generator gave up on examples, `on_summary(statistics)` runs first (so they are
+    reported) and then an Rg4Error says how many (exit status 1); the records written stay.
+    """
     from rg4cli.build.assembly import BuildStats
     from rg4cli.records.streams import RecordReader, RecordWriter
 
@@ -211,7 +222,16 @@ def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None)
         if reject_writer is not None:
             reject_writer.close()
     rewriter = None if loop is None else loop.rewriter
-    return stats.to_json(source, dict(getattr(rewriter, "stats", {}) or {}))
+    summary = stats.to_json(source, dict(getattr(rewriter, "stats", {}) or {}))
+    if on_summary is not None:
+        on_summary(summary)
+    if rewriter is not None:
+        from rg4cli.build.rewriters import unrewritten_error
+
+        failure = unrewritten_error(rewriter)
+        if failure is not None:
+            raise failure
+    return summary
 
 
 def summary_line(summary: dict) -> str:

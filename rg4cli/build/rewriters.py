@@ -14,11 +14,15 @@ and the loop drops that example (counted), never the run.
 - openai: any OpenAI-compatible chat-completions endpoint (vLLM, TGI, llama.cpp,
   hosted APIs), stdlib HTTP, bounded thread concurrency, retries with exponential
   backoff on 429/5xx/timeouts/connection errors, malformed replies counted and retried.
+  Redirects are not followed (the API key would go along to wherever they point), a
+  reply is read up to `max_reply_bytes` within `timeout` seconds, and an endpoint that
+  keeps failing stops the run (`max_consecutive_failures` examples in a row given up).
 - hf: a local transformers causal LM (chat template when the tokenizer has one).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -27,13 +31,15 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from rg4cli.errors import InputError, Rg4Error
-from rg4cli.build.rewrite_loop import RewriteReply, RewriteTask, build_messages, memoize_find, parse_reply
+from rg4cli.build.rewrite_loop import (DROP_FAILED, RewriteReply, RewriteTask, build_messages, memoize_find,
+                                       parse_reply)
 from rg4cli.text.sections import join_sections
 from rg4cli.text.sentences import split_sentences
 
@@ -375,6 +381,31 @@ class RulesRewriter:
 # =====================================================================================
 # openai-compatible chat completions
 # =====================================================================================
+MAX_REPLY_BYTES = 8 << 20   # a chat completion for one report is a few KB; more is a broken server
+_READ_CHUNK = 1 << 16
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Answer a 3xx with the 3xx itself: following it would send the Authorization header on."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102 - urllib's hook
+        return None
+
+
+def _without_query(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def unrewritten_error(rewriter: Any) -> Rg4Error | None:
+    """The run's failure to report when the generator gave up on examples (exit status 1)."""
+    failed = int((getattr(rewriter, "stats", None) or {}).get("failed", 0))
+    if not failed:
+        return None
+    return Rg4Error(f"{failed} example(s) could not be rewritten: the {rewriter.name} generator gave up on them "
+                    f"(dropped as '{DROP_FAILED}', not written to the output; the records written are complete)")
+
+
 class _Retryable(Exception):
     def __init__(self, kind: str, detail: str, retry_after: float | None = None):
         super().__init__(detail)
@@ -389,9 +420,13 @@ class OpenAIRewriter:
     local servers) and is only ever put in the Authorization header. 429, 5xx,
     timeouts and connection errors are retried with exponential backoff (honouring
     Retry-After, capped); a reply that is not the JSON object asked for is counted as
-    malformed and asked again. After `max_retries` retries the task fails
-    (RewriteReply.error) and the loop drops that example. 401/403/404 stop the run:
-    they are configuration errors that no retry fixes.
+    malformed and asked again, as is a reply over `max_reply_bytes` (not read further)
+    or one that does not arrive whole within `timeout`. After `max_retries` retries the
+    task fails (RewriteReply.error) and the loop drops that example. 401/403/404 and
+    redirects stop the run: they are configuration errors that no retry fixes (a
+    redirect is never followed, so the key goes to `base_url`'s host only). So does an
+    endpoint on which `max_consecutive_failures` examples in a row failed (default: twice
+    the workers, at least 8), saying how many examples could not be rewritten.
     """
 
     name = "openai"
@@ -399,11 +434,13 @@ class OpenAIRewriter:
     def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", workers: int = 4,
                  timeout: float = 120.0, max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 60.0,
                  temperature: float = 0.0, max_tokens: int = 1024, seed: int | None = 0,
-                 extra_body: dict | None = None, system_prompt: str | None = None):
+                 extra_body: dict | None = None, system_prompt: str | None = None,
+                 max_reply_bytes: int = MAX_REPLY_BYTES, max_consecutive_failures: int | None = None):
         if not base_url:
-            raise InputError("--base-url is required for --generator openai")
+            raise InputError("--base-url is required for openai (the chat-completions endpoint, e.g. "
+                             "http://localhost:8000/v1)")
         if not model:
-            raise InputError("--model-name is required for --generator openai")
+            raise InputError("--model-name is required for openai (the model name the server serves)")
         if not re.match(r"^https?://", base_url):
             raise InputError(f"--base-url must start with http:// or https://, got {base_url!r}")
         self.url = base_url.rstrip("/") + ("" if base_url.rstrip("/").endswith("/chat/completions")
@@ -425,6 +462,11 @@ class OpenAIRewriter:
         self._lock = threading.Lock()
         self._fatal: Rg4Error | None = None
         self._rng = random.Random(seed)
+        self.max_reply_bytes = max(1, int(max_reply_bytes))
+        self.max_consecutive_failures = (max(8, 2 * self.workers) if max_consecutive_failures is None
+                                         else max(1, int(max_consecutive_failures)))
+        self._failures_in_a_row = 0
+        self._opener = urllib.request.build_opener(_NoRedirect)
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIRewriter(url={self.url!r}, model={self.model!r}, key_env={self.api_key_env!r})"
@@ -432,6 +474,24 @@ class OpenAIRewriter:
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self.stats[key] += n
+
+    def _read_reply(self, resp, started: float) -> bytes:
+        """The body, at most max_reply_bytes, all of it within `timeout` seconds of the request."""
+        declared = resp.headers.get("Content-Length") if resp.headers else None
+        if declared and declared.strip().isdigit() and int(declared) > self.max_reply_bytes:
+            raise _Retryable("oversized", f"reply of {int(declared)} bytes is over the {self.max_reply_bytes}-byte "
+                             "limit")
+        chunks, size = [], 0
+        while True:
+            chunk = resp.read1(_READ_CHUNK)   # returns what one receive gave: a slow drip cannot hold it
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self.max_reply_bytes:
+                raise _Retryable("oversized", f"reply over the {self.max_reply_bytes}-byte limit")
+            if time.monotonic() - started > self.timeout:
+                raise _Retryable("timeouts", f"reply not complete after {self.timeout:g}s")
+            chunks.append(chunk)
 
     def _post(self, messages: list[dict]) -> str:
         body = {"model": self.model, "messages": messages, "temperature": self.temperature,
@@ -443,15 +503,18 @@ class OpenAIRewriter:
             headers["Authorization"] = "Bearer " + self._key
         req = urllib.request.Request(self.url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST")
         self._count("requests")
+        started = time.monotonic()
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
+            with self._opener.open(req, timeout=self.timeout) as resp:
+                raw = self._read_reply(resp, started)
         except urllib.error.HTTPError as exc:
             code = exc.code
-            try:
-                exc.read()
-            except Exception:  # noqa: BLE001 - the body is only informative
-                pass
+            location = exc.headers.get("Location") if exc.headers else None
+            exc.close()   # the body is only informative, and could be any size
+            if 300 <= code < 400:
+                where = f" to {_without_query(urllib.parse.urljoin(self.url, location))}" if location else ""
+                raise Rg4Error(f"{self.url}: HTTP {code}: the server redirects{where}; rg4 does not follow "
+                               "redirects (the API key would go along): give the final URL as --base-url") from None
             if code == 429 or 500 <= code < 600:
                 retry_after = None
                 ra = exc.headers.get("Retry-After") if exc.headers else None
@@ -476,6 +539,8 @@ class OpenAIRewriter:
             raise _Retryable("connection_errors", f"connection failed: {exc.reason}") from None
         except (ConnectionError, OSError) as exc:  # reset mid-read, remote closed, ...
             raise _Retryable("connection_errors", f"connection failed: {exc}") from None
+        except http.client.HTTPException as exc:   # garbage instead of HTTP, a cut-short body, ...
+            raise _Retryable("malformed", f"not an HTTP reply ({exc.__class__.__name__})") from None
         try:
             data = json.loads(raw.decode("utf-8"))
             content = data["choices"][0]["message"]["content"]
@@ -493,22 +558,26 @@ class OpenAIRewriter:
             jitter = self._rng.uniform(0, delay * 0.25)
         time.sleep(delay + jitter)
 
-    def complete(self, messages: list[dict]) -> tuple[str | None, str | None, str | None]:
-        """(findings, impression, error) for one prompt, with retries."""
+    def ask(self, messages: list[dict], parse: Callable[[str], Any] = parse_reply) -> tuple[Any, str | None]:
+        """(parse(reply), None) for one prompt, with retries, or (None, error) once it gives up.
+
+        `parse` raises ValueError on a reply that is not what was asked for (counted as
+        malformed and asked again)."""
         last = ""
         for attempt in range(self.max_retries + 1):
             if self._fatal is not None:
-                return None, None, "stopped"
+                return None, "stopped"
             try:
-                content = self._post(messages)
-                findings, impression = parse_reply(content)
+                parsed = parse(self._post(messages))
                 self._count("replies_ok")
-                return findings, impression, None
+                with self._lock:
+                    self._failures_in_a_row = 0
+                return parsed, None
             except _Retryable as exc:
                 self._count(exc.kind)
                 last = str(exc)
                 retry_after = exc.retry_after
-            except ValueError as exc:  # parse_reply: the model did not answer as asked
+            except ValueError as exc:  # the model did not answer as asked
                 self._count("malformed")
                 last = f"malformed reply: {exc}"
                 retry_after = None
@@ -516,28 +585,48 @@ class OpenAIRewriter:
                 self._count("retries")
                 self._sleep_before(attempt, retry_after)
         self._count("failed")
-        return None, None, f"gave up after {self.max_retries + 1} tries: {last}"
+        with self._lock:
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= self.max_consecutive_failures and self._fatal is None:
+                self._fatal = Rg4Error(
+                    f"{self.url}: the endpoint keeps failing ({self._failures_in_a_row} requests in a row given up "
+                    f"after {self.max_retries + 1} tries each; last: {last}): stopped; {self.stats['failed']} "
+                    "example(s) could not be done; the records written so far are kept (--resume continues)")
+        return None, f"gave up after {self.max_retries + 1} tries: {last}"
+
+    def complete(self, messages: list[dict]) -> tuple[str | None, str | None, str | None]:
+        """(findings, impression, error) for one rewrite prompt, with retries."""
+        parsed, error = self.ask(messages)
+        return (None, None, error) if error is not None else (*parsed, None)
+
+    def run_concurrently(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """fn over items, `workers` at a time, in item order; a stop (auth, redirect, an endpoint
+        that keeps failing) is raised once the batch has returned."""
+        def guarded(item):
+            try:
+                return fn(item)
+            except Rg4Error as exc:
+                with self._lock:
+                    self._fatal = self._fatal or exc
+                return None
+
+        if self.workers == 1 or len(items) <= 1:
+            out = [guarded(x) for x in items]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
+                out = list(pool.map(guarded, items))  # map keeps item order
+        if self._fatal is not None:
+            raise self._fatal
+        return out
 
     def _one(self, task: RewriteTask) -> RewriteReply:
-        try:
-            f, i, err = self.complete(build_messages(task, self.system_prompt))
-        except Rg4Error as exc:
-            with self._lock:
-                self._fatal = self._fatal or exc
-            return RewriteReply(error=str(exc))
+        f, i, err = self.complete(build_messages(task, self.system_prompt))
         return RewriteReply(f, i, err)
 
     def rewrite(self, tasks: Sequence[RewriteTask]) -> list[RewriteReply]:
         if not tasks:
             return []
-        if self.workers == 1 or len(tasks) == 1:
-            replies = [self._one(t) for t in tasks]
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.workers, len(tasks))) as pool:
-                replies = list(pool.map(self._one, tasks))  # map keeps task order
-        if self._fatal is not None:
-            raise self._fatal
-        return replies
+        return self.run_concurrently(self._one, list(tasks))
 
 
 # =====================================================================================
@@ -604,10 +693,16 @@ class HFRewriter:
         new = out[:, enc["input_ids"].shape[1]:]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
-    def rewrite(self, tasks: Sequence[RewriteTask]) -> list[RewriteReply]:
-        replies: list[RewriteReply | None] = [None] * len(tasks)
-        prompts = [self._prompt(build_messages(t, self.system_prompt)) for t in tasks]
-        todo = list(range(len(tasks)))
+    def ask_batch(self, conversations: Sequence[list[dict]],
+                  parse: Callable[[str], Any] | Sequence[Callable[[str], Any]] = parse_reply
+                  ) -> list[tuple[Any, str | None]]:
+        """(parse(reply), None) per conversation, or (None, error) once it gives up: greedy
+        first, then sampled retries of the replies `parse` rejected (ValueError). `parse`
+        may be one parser per conversation."""
+        parsers = list(parse) if isinstance(parse, (list, tuple)) else [parse] * len(conversations)
+        results: list[tuple[Any, str | None]] = [(None, "no reply")] * len(conversations)
+        prompts = [self._prompt(messages) for messages in conversations]
+        todo = list(range(len(conversations)))
         self.torch.manual_seed(self.seed)
         for attempt in range(self.max_retries + 1):
             still = []
@@ -617,19 +712,22 @@ class HFRewriter:
                 self.stats["requests"] += len(idx)
                 for k, text in zip(idx, texts):
                     try:
-                        f, i = parse_reply(text)
-                        replies[k] = RewriteReply(f, i)
+                        results[k] = (parsers[k](text), None)
                         self.stats["replies_ok"] += 1
                     except ValueError as exc:
                         self.stats["malformed"] += 1
-                        replies[k] = RewriteReply(error=f"malformed reply: {exc}")
+                        results[k] = (None, f"malformed reply: {exc}")
                         still.append(k)
             todo = still
             if not todo:
                 break
             self.stats["retries"] += len(todo)
         self.stats["failed"] += len(todo)
-        return [r if r is not None else RewriteReply(error="no reply") for r in replies]
+        return results
+
+    def rewrite(self, tasks: Sequence[RewriteTask]) -> list[RewriteReply]:
+        answers = self.ask_batch([build_messages(t, self.system_prompt) for t in tasks])
+        return [RewriteReply(*parsed) if error is None else RewriteReply(error=error) for parsed, error in answers]
 
 
 def views_supported(views, setting, projection):

@@ -29,8 +29,9 @@ def build_data(
     source_format: Annotated[str, Opt("--from", help=f"Source kind: {', '.join(SOURCES)}.")] = "mimic-cxr",
     generator: Annotated[str, Opt("--generator", help="Rewriter: rules (offline), openai (an OpenAI-compatible "
                                    "endpoint, --base-url) or hf (a local causal LM, --model).")] = "rules",
-    judge: Annotated[str, Opt("--judge", help="Judge of input-agnostic content: rules or discbert "
-                               "(needs --judge-model).")] = "rules",
+    judge: Annotated[str, Opt("--judge", help="Judge of input-agnostic content: rules, discbert (needs "
+                               "--judge-model), openai (an LLM at --base-url/--model-name, as the paper's judge) "
+                               "or hf (a local causal LM: --judge-model DIR).")] = "rules",
     judge_model: Annotated[Str, Opt("--judge-model", help="DiscBERT: a directory from `rg4 train --task discbert`, "
                                      "or the official checkpoint (then also --judge-bert).")] = None,
     judge_bert: Annotated[Str, Opt("--judge-bert", help="bert-base-uncased directory for an official DiscBERT "
@@ -118,7 +119,9 @@ def build_data(
         splits=tuple(s.strip() for s in splits.split(",")) if splits else None, limit=limit, metadata=metadata,
         split_file=split_file, reports=reports, annotation=annotation, check_images=check_images,
         scores_tokenizer=scores_tokenizer)
-    summary = build_dataset(settings, log=log)
-    if stats_json is not None:
-        write_json(stats_json, summary)
-    log(format_table1(summary) if stats else summary_line(summary))
+    def report(summary: dict) -> None:
+        if stats_json is not None:
+            write_json(stats_json, summary)
+        log(format_table1(summary) if stats else summary_line(summary))
+
+    build_dataset(settings, log=log, on_summary=report)

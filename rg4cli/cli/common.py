@@ -49,6 +49,22 @@ TextOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results are deterministic given it).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Keep the records already in -o FILE and skip their ids.")]
+# An OpenAI-compatible endpoint (build-data's openai generator and judge, hallucination --backend openai).
+BaseUrlOpt = Annotated[Optional[str], typer.Option(
+    "--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.", show_default=False)]
+ModelNameOpt = Annotated[Optional[str], typer.Option(
+    "--model-name", help="openai: the model name the server serves.", show_default=False)]
+ApiKeyEnvOpt = Annotated[str, typer.Option(
+    "--api-key-env", help="openai: environment variable holding the API key (never printed; may be unset for "
+    "local servers).")]
+
+
+def llm_client_options(backend: str, base_url: str | None, model_name: str | None, api_key_env: str,
+                       **more) -> dict | None:
+    """The openai client's options for a judge or generator, None for other backends."""
+    if backend != "openai":
+        return None
+    return {"base_url": base_url, "model_name": model_name, "api_key_env": api_key_env, **more}
 
 
 def _classifier_options(role: str, model_help: str, official: str) -> tuple[Any, Any]:

@@ -8,8 +8,9 @@ import typer
 
 from rg4cli.judges import JudgeSettings, format_summary, judge_records
 from rg4cli.records.streams import write_json
-from rg4cli.cli.common import (DeviceOpt, InputArg, JudgeBertOpt, JudgeModelOpt, OldBertOpt, OldModelOpt, OnErrorOpt,
-                               OutputOpt, TextOpt, alias, handle_errors, log)
+from rg4cli.cli.common import (ApiKeyEnvOpt, BaseUrlOpt, DeviceOpt, InputArg, JudgeBertOpt, JudgeModelOpt,
+                               ModelNameOpt, OldBertOpt, OldModelOpt, OnErrorOpt, OutputOpt, TextOpt, alias,
+                               handle_errors, llm_client_options, log)
 
 
 @handle_errors
@@ -17,9 +18,13 @@ def hallucination(
     input: InputArg = "-",
     backend: Annotated[str, typer.Option(
         "--backend", help="rules: phrase tables (offline default); discbert: BERT with four binary heads "
-        "(needs --judge-model).")] = "rules",
+        "(needs --judge-model); openai: an LLM on an OpenAI-compatible endpoint (--base-url, --model-name); hf: a "
+        "local causal LM (--judge-model DIR).")] = "rules",
     judge_model: JudgeModelOpt = None,
     judge_bert: JudgeBertOpt = None,
+    base_url: BaseUrlOpt = None,
+    model_name: ModelNameOpt = None,
+    api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
     phrases: Annotated[Optional[str], typer.Option(
         "--phrases", help="Another phrase-table JSON for the rules backend (same layout as "
         "rg4cli/data/hallucination_phrases.json).", show_default=False)] = None,
@@ -80,7 +85,8 @@ def hallucination(
     settings = JudgeSettings(
         backend=backend, model=alias(judge_model, model, "--judge-model", "--model"),
         bert=alias(judge_bert, bert, "--judge-bert", "--bert"), phrases=phrases, threshold=threshold, text=text,
-        explain=explain, batch_size=batch_size, device=device, on_error=on_error)
+        explain=explain, batch_size=batch_size, device=device, on_error=on_error,
+        llm_options=llm_client_options(backend, base_url, model_name, api_key_env))
     done = judge_records(input, output, settings, log=log)
     if done.skip_line:
         log(done.skip_line)

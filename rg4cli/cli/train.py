@@ -11,7 +11,7 @@ from rg4cli.errors import InputError
 from rg4cli.cli.common import AllowOutsideImageRootOpt, ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
 from rg4cli.images import ImageRoot
 
-TASKS = ("generator", "labeler", "discbert", "decoder")
+TASKS = ("generator", "labeler", "discbert", "decoder", "import")
 
 
 def _main_process_log(message: str) -> None:
@@ -23,8 +23,8 @@ def _main_process_log(message: str) -> None:
 
 @handle_errors
 def train(
-    train_file: Annotated[str, typer.Argument(
-        help="Training records (JSONL, .gz too); read once per run, so a file, not stdin.", show_default=False)],
+    train_file: Annotated[Optional[str], typer.Argument(
+        help="Training records (JSONL, .gz too); read once per run, so a file, not stdin.", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option(
         "--output", "-o", help="Model directory to write (created). It also holds checkpoints/, metrics.jsonl, "
         "train_config.json and train_summary.json.")] = None,
@@ -33,7 +33,9 @@ def train(
         "(for `rg4 label --backend chexbert`, `rg4 weights`). discbert: BERT with 4 binary heads on "
         "`hallucination` flags (for `rg4 hallucination --backend discbert`). decoder: the tiny preset's "
         "decoder pretrained as a language model on the records' report text, a stand-in for the paper's "
-        "pretrained LLM (for `--task generator --decoder DIR`).")] = "generator",
+        "pretrained LLM (for `--task generator --decoder DIR`). import: no training: the released LLM-RG4 or "
+        "DiscBERT checkpoint given as --init FILE becomes an rg4 model dir (LLM-RG4: with --preset paper; "
+        "DiscBERT: with --bert).")] = "generator",
     preset: Annotated[str, typer.Option(
         "--preset", help="tiny: small random-initialised components that train on a CPU. paper: the paper's "
         "components (generator: RAD-DINO, CXR-BERT, Vicuna-7B from local paths/cache; classifiers: BERT-base "
@@ -47,6 +49,10 @@ def train(
         "--init", help="Start from this model directory (generator stage 2: the stage-1 output; classifiers: an "
         "rg4 classifier directory, a public checkpoint file, or a pretrained BERT directory to put new heads "
         "on).")] = None,
+    bert: Annotated[Optional[str], typer.Option(
+        "--bert", help="bert-base-uncased directory (config + vocab) of a released DiscBERT or CheXbert "
+        "checkpoint given as --init (--task import, discbert, labeler).",
+        show_default=False)] = None,
     image_root: ImageRootOpt = None,
     allow_outside_image_root: AllowOutsideImageRootOpt = False,
     image_encoder: Annotated[Optional[str], typer.Option(
@@ -135,12 +141,20 @@ def train(
         raise InputError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     if output is None:
         raise InputError("-o OUT_DIR is required (the model directory to write)")
+    if output.exists() and not output.is_dir():
+        raise InputError(f"-o {output}: exists and is not a directory")
+    if task == "import":
+        from rg4cli.model.official import import_released_checkpoint
+
+        if init is None or train_file is not None:
+            raise InputError("--task import takes the released checkpoint as --init FILE, and no training file")
+        typer.echo(json.dumps(import_released_checkpoint(init, output, preset=preset, bert=bert, decoder=decoder,
+                                                         image_encoder=image_encoder, text_encoder=text_encoder)))
+        return
     if train_file in (None, "-"):
         raise InputError("give the training file as an argument (training reads it more than once, so not stdin)")
     if epochs < 1 or (max_steps is not None and max_steps < 1) or batch_size < 1 or grad_accum < 1:
         raise InputError("--epochs, --max-steps, --batch-size and --grad-accum must be positive")
-    if output.exists() and not output.is_dir():
-        raise InputError(f"-o {output}: exists and is not a directory")
 
     overrides: dict = {}
     if decoder is not None and preset == "tiny" and task == "generator" and init is None:
@@ -183,7 +197,7 @@ def train(
                 raise InputError(f"{name} applies to --task generator only")
         engine_task = ClassifierTask(task, train_file, output, preset=preset, init=str(init) if init else None,
                                      batch_size=batch_size, text=text, val_path=str(val) if val else None,
-                                     on_error=on_error)
+                                     on_error=on_error, bert=bert)
         default_lr = 2e-5 if init else 3e-4
         task_config = {"preset": preset, "init": str(init) if init else None, "text": text}
 

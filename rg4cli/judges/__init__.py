@@ -40,12 +40,16 @@ class JudgeSettings:
     batch_size: int = 32
     device: str = "auto"
     on_error: str = "fail"
+    llm_options: dict | None = None  # openai: base_url, model_name, api_key_env, ... (rg4cli.judges.llm)
 
     def check(self) -> "JudgeSettings":
         if self.backend not in BACKENDS:
             raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.backend == "rules" and self.model:
-            raise InputError("--judge-model is for --backend discbert; the rules backend takes no model")
+            raise InputError("--judge-model is for --backend discbert or hf; the rules backend takes no model")
+        if self.backend in ("discbert", "hf") and not self.model:
+            raise InputError(f"--backend {self.backend} needs --judge-model (a DiscBERT checkpoint or a causal LM "
+                             "directory)")
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
         resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
@@ -61,7 +65,8 @@ def judge_records(input: str | os.PathLike | None, output: str | os.PathLike | N
     settings.check()
     if judge is None:
         judge = make_judge(settings.backend, settings.model, device=settings.device, batch_size=settings.batch_size,
-                           bert=settings.bert, threshold=settings.threshold, phrases=settings.phrases)
+                           bert=settings.bert, threshold=settings.threshold, phrases=settings.phrases,
+                           llm_options=settings.llm_options)
     judged: list[dict] = []
 
     def prepare(line: int, record: dict) -> tuple[ChosenText, Study]:

@@ -48,7 +48,7 @@ from rg4cli.records.provenance import current_annotation
 from rg4cli.text.sentences import split_sentences
 
 VIEW_KINDS: tuple[str, ...] = ("lateral", "frontal", "pa", "ap", "two_views", "single_view", "other")
-BACKENDS: tuple[str, ...] = ("rules", "discbert")
+BACKENDS: tuple[str, ...] = ("rules", "discbert", "openai", "hf")
 PHRASES_FILE = "hallucination_phrases.json"
 
 VERDICT_RULE = """\
@@ -516,14 +516,17 @@ class DiscBertJudge:
 
 def make_judge(backend: str = "rules", model: str | Path | Any = None, device: str = "cpu", batch_size: int = 32,
                *, bert: str | Path | None = None, threshold: float = 0.5,
-               phrases: str | Path | dict | None = None, sentence_level: bool = True) -> RulesJudge | DiscBertJudge:
+               phrases: str | Path | dict | None = None, sentence_level: bool = True,
+               llm_options: dict | None = None) -> Any:
     """A judge with `.judge(texts, settings, projections=None) -> list[dict]` (the record field).
 
     backend "rules": the phrase tables (`phrases`: another JSON file or dict); "discbert":
     `model` is an rg4 DiscBERT directory (`rg4 train --task discbert`), the official
     Lightning checkpoint (with `bert`: the bert-base-uncased config/tokenizer directory),
     or a loaded `classifiers.Classifier`; `sentence_level=False` skips DiscBERT's per-sentence
-    pass (report flags only, `sentences` empty; half the model calls).
+    pass (report flags only, `sentences` empty; half the model calls). "openai" / "hf": an
+    LLM finds the content (rg4cli.judges.llm; `llm_options`: base_url, model_name,
+    api_key_env, workers, ... for openai; `model` is the causal LM directory for hf).
     """
     if backend == "rules":
         if model is not None:
@@ -532,6 +535,10 @@ def make_judge(backend: str = "rules", model: str | Path | Any = None, device: s
     if backend == "discbert":
         return DiscBertJudge(model, device=device, batch_size=batch_size, bert=bert, threshold=threshold,
                              rules=RulesJudge(phrases), sentence_level=sentence_level)
+    if backend in ("openai", "hf"):
+        from rg4cli.judges.llm import make_llm_judge
+
+        return make_llm_judge(backend, None if model is None else str(model), device=device, **(llm_options or {}))
     raise InputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 

@@ -10,8 +10,9 @@ Build / load / save
     model.trainable_parameters() -> [(name, Parameter)]
     model.config: ModelConfig (JSON-able dataclass)
     model.dtype = the decoder's dtype (bf16 for the paper preset on CUDA); fusion weights stay float32
-    rg4cli.model.official.load_official_weights(model, pth) / import_official_checkpoint(pth, out_dir):
-        released LLM-RG4 checkpoints (APPA_*/lateral_*/text_*/iit_*, llama_model.* LoRA) -> rg4
+    rg4cli.model.official.import_released_checkpoint(pth, out_dir, preset="paper", bert=None) (`rg4 train
+        --task import`): released LLM-RG4 (APPA_*/lateral_*/text_*/iit_*, llama_model.* LoRA) or DiscBERT
+        checkpoints -> rg4 model dirs, read by the restricted unpickler of rg4cli.model.safe_pickle
 
 Frozen features (cache them; they never change during training)
     model.pixel_values(pil_images) -> Tensor[B,3,H,W]   (the encoder's image processor)

@@ -11,8 +11,8 @@
 Checkpoints load from two layouts:
 - the public ones: `chexbert.pth` (`model_state_dict`, keys `module.bert.*`,
   `module.linear_heads.N.*`) and DiscBERT's Lightning file (`model` or `state_dict`,
-  keys `labeler.bert.*`, `labeler.{ps,pp,view,comm}_heads.*`), read with
-  `torch.load(weights_only=True)`; BERT config and tokenizer come from `--bert DIR`
+  keys `labeler.bert.*`, `labeler.{ps,pp,view,comm}_heads.*`), read by the restricted
+  unpickler of `safe_pickle` (tensors, containers, Lightning's hyperparameters); BERT config and tokenizer come from `--bert DIR`
   (bert-base-uncased for both);
 - rg4's own model directory: `rg4_classifier.json` + `model.safetensors` + tokenizer
   files, as written by `save_classifier_dir`.
@@ -164,11 +164,9 @@ def _load_rg4_dir(path: Path, task: str) -> Classifier:
 # ---- public checkpoints -----------------------------------------------------------
 
 def _torch_load(path: Path) -> dict:
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
-        raise InputError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]} "
-                         "(only plain tensor checkpoints load; pickled code is refused)") from exc
+    from rg4cli.model.safe_pickle import load_checkpoint
+
+    obj = load_checkpoint(path)  # tensors, containers and Lightning's hyperparameter dict only
     if not isinstance(obj, dict):
         raise InputError(f"checkpoint {path} holds a {type(obj).__name__}, expected a state dict")
     return obj
@@ -219,7 +217,11 @@ def load_chexbert_checkpoint(pth: str | os.PathLike, bert: str | os.PathLike | N
 def load_discbert_checkpoint(ckpt: str | os.PathLike, bert: str | os.PathLike | None = None) -> Classifier:
     path = Path(ckpt)
     raw = _torch_load(path)
-    state = raw.get("model", raw.get("state_dict", raw))
+    return discbert_from_state(raw.get("model", raw.get("state_dict", raw)), path, bert)
+
+
+def discbert_from_state(state: dict, path: str | os.PathLike, bert: str | os.PathLike | None = None) -> Classifier:
+    """DiscBERT from the released module's state dict (`labeler.bert.*`, `labeler.{ps,pp,view,comm}_heads.*`)."""
     if not isinstance(state, dict):
         raise InputError(f"{path}: expected a state dict under 'model' or 'state_dict'")
     state = _strip_state(state, "labeler.")

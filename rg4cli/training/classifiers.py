@@ -6,8 +6,10 @@
   cross-entropy (labels → CheXbert classes: null 0 blank, 1 positive, 0 → 2
   negative, -1 → 3 uncertain; No Finding: 1 present, else 0).
 - discbert: BERT + 4 binary heads (pc, pp, view, comm) trained on the records'
-  `hallucination` flags (whether the text carries that kind of content). Loss: mean
-  over the heads of binary cross-entropy with logits.
+  `hallucination` flags (whether the text carries that kind of content), from any
+  judge (`rg4 hallucination --backend rules|discbert|openai|hf`). Loss: mean over the
+  heads of binary cross-entropy with logits (cross-entropy for two-class heads, as the
+  released DiscBERT has, when fine-tuning it: `--init discbert.pth --bert DIR`).
 
 Both read the report text chosen by `--text` (default auto: `report`, else findings
 + impression). From scratch (`--preset tiny|paper`) the WordPiece vocabulary is built
@@ -19,7 +21,6 @@ weights + vocabulary, e.g. bert-base-uncased, as CheXbert started). The output d
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,7 @@ class ClassifierTask:
 
     def __init__(self, task: str, train_path: str, out_dir: Path, *, preset: str = "tiny", init: str | None = None,
                  batch_size: int = 16, text: str = "auto", val_path: str | None = None, vocab_size: int = 2000,
-                 max_length: int = 256, on_error: str = "fail"):
+                 max_length: int = 256, on_error: str = "fail", bert: str | None = None):
         if preset not in CLASSIFIER_PRESETS:
             raise InputError(f"--preset must be one of {', '.join(CLASSIFIER_PRESETS)}, got {preset!r}")
         self.name = task
@@ -163,6 +164,7 @@ class ClassifierTask:
         self.out_dir = Path(out_dir)
         self.preset = preset
         self.init = init
+        self.bert = bert   # BERT config + vocabulary of a public checkpoint given as init
         self.batch_size = batch_size
         self.vocab_size = vocab_size
         self.max_length = max_length
@@ -182,7 +184,7 @@ class ClassifierTask:
                 and (init / "config.json").is_file():
             clf = self._from_pretrained_bert(init)
         elif init is not None:
-            clf = load_classifier(init, self.task)
+            clf = load_classifier(init, self.task, bert=self.bert)
             clf.model.train()
         else:
             tokenizer = kept_tokenizer(
@@ -235,7 +237,8 @@ class ClassifierTask:
     def loss_from_outputs(self, outputs, targets: torch.Tensor) -> torch.Tensor:
         if self.task == "labeler":
             return torch.stack([F.cross_entropy(lg.float(), targets[:, i]) for i, lg in enumerate(outputs)]).mean()
-        return torch.stack([F.binary_cross_entropy_with_logits(outputs[cat].float(), targets[:, i])
+        return torch.stack([F.cross_entropy(outputs[cat].float(), targets[:, i].long()) if outputs[cat].ndim == 2
+                            else F.binary_cross_entropy_with_logits(outputs[cat].float(), targets[:, i])
                             for i, cat in enumerate(DISCBERT_HEADS)]).mean()
 
     def loss(self, model: nn.Module, batch_indices: list[int], device) -> tuple[torch.Tensor, dict]:
@@ -266,7 +269,8 @@ class ClassifierTask:
             if self.task == "labeler":
                 pred = torch.stack([lg.argmax(-1) for lg in out], dim=1).cpu()
             else:
-                pred = torch.stack([(out[c] > 0).long() for c in DISCBERT_HEADS], dim=1).cpu()
+                pred = torch.stack([out[c].argmax(-1) if out[c].ndim == 2 else (out[c] > 0).long()
+                                    for c in DISCBERT_HEADS], dim=1).cpu()
             rows.extend(zip(chunk, pred.tolist()))
         net.train(was_training)
         rows = dict(gather_object(rows))  # index -> prediction, all processes

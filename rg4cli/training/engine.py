@@ -49,6 +49,9 @@ METRICS_FILE = "metrics.jsonl"
 RUN_CONFIG_FILE = "train_config.json"
 TRAINABLE_WEIGHTS_FILE = "trainable.safetensors"
 TRAINER_STATE_FILE = "trainer_state.json"
+SCHEDULER_STATE_FILE = "scheduler.json"
+RNG_STATE_FILE = "rng_state_{rank}.json"            # Python's and NumPy's generators of one process
+RNG_TENSORS_FILE = "rng_state_{rank}.safetensors"   # torch's CPU and CUDA generators of one process
 _STEP_DIR_RE = re.compile(r"^step-(\d+)$")
 
 # Options whose change makes a resumed run a different run (the data plan and the
@@ -253,6 +256,103 @@ def _install_checkpoint_hooks(accelerator, model: nn.Module) -> None:
     accelerator.register_load_state_pre_hook(load_hook)
 
 
+# ---- resume state without pickle ------------------------------------------------------
+# A run directory is something users copy and hand over, so --resume must not unpickle
+# anything a file could turn into code. accelerate keeps custom objects (and loads them
+# with full pickle) and RNG states as pickles; the engine keeps the scheduler and the trainer
+# state as JSON and the RNG states as JSON + safetensors instead, and refuses a checkpoint
+# that holds a .pkl file (checkpoints of rg4 before this layout included). What accelerate
+# still writes, the optimizer state, it reads back with torch's restricted unpickler
+# (weights_only), and a refusal stops the resume with one line.
+
+def save_run_state(path: Path, scheduler, accelerator) -> None:
+    """The scheduler (main process) and this process's RNG states, next to accelerate's files."""
+    import random
+
+    import numpy as np
+    from safetensors.torch import save_file
+
+    rank = accelerator.process_index
+    if accelerator.is_main_process:
+        (path / SCHEDULER_STATE_FILE).write_text(json.dumps(scheduler.state_dict()) + "\n", encoding="utf-8")
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    rng = {"python": [version, list(internal), gauss], "numpy": [name, keys.tolist(), int(pos), int(has_gauss),
+                                                                  float(cached)]}
+    (path / RNG_STATE_FILE.format(rank=rank)).write_text(json.dumps(rng) + "\n", encoding="utf-8")
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"torch_cuda_{i}": t for i, t in enumerate(torch.cuda.get_rng_state_all())})
+    save_file(tensors, str(path / RNG_TENSORS_FILE.format(rank=rank)))
+    (path / f"random_states_{rank}.pkl").unlink(missing_ok=True)   # accelerate's pickled copy of the same
+
+
+def _read_json_state(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"checkpoint {path.parent}: cannot read {path.name} ({what}): {exc}; "
+                       "resume from an intact run directory or train into a new one") from None
+
+
+def load_run_state(path: Path, scheduler, state: "TrainerState", accelerator) -> None:
+    """Scheduler, trainer state and this process's RNG states of checkpoint `path` (JSON + safetensors)."""
+    import random
+
+    import numpy as np
+    from safetensors.torch import load_file
+
+    sched = _read_json_state(path / SCHEDULER_STATE_FILE, "learning-rate schedule")
+    trainer = _read_json_state(path / TRAINER_STATE_FILE, "trainer state")
+    fields = set(asdict(TrainerState()))
+    if not isinstance(sched, dict) or set(sched) - set(scheduler.state_dict()) or not isinstance(trainer, dict) \
+            or set(trainer) - fields or not all(isinstance(trainer.get(k), int) and not isinstance(trainer.get(k), bool)
+                       for k in ("step", "epoch", "micro_in_epoch")):
+        raise InputError(f"checkpoint {path}: {TRAINER_STATE_FILE} or {SCHEDULER_STATE_FILE} is not what rg4 writes")
+    try:
+        scheduler.load_state_dict(sched)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"checkpoint {path}: {SCHEDULER_STATE_FILE} does not fit this run's schedule ({exc})") from None
+    state.load_state_dict(trainer)
+    rank = accelerator.process_index
+    rng_file, tensor_file = path / RNG_STATE_FILE.format(rank=rank), path / RNG_TENSORS_FILE.format(rank=rank)
+    rng = _read_json_state(rng_file, "random state")
+    try:
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+        tensors = load_file(str(tensor_file))
+        torch.set_rng_state(tensors["torch_cpu"])
+        if torch.cuda.is_available():
+            cuda = [tensors[f"torch_cuda_{i}"] for i in range(torch.cuda.device_count()) if f"torch_cuda_{i}" in tensors]
+            if cuda:
+                torch.cuda.set_rng_state_all(cuda)
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise InputError(f"checkpoint {path}: bad random state in {rng_file.name} or {tensor_file.name} ({exc})") from None
+
+
+def load_checkpoint_dir(path: Path, accelerator, scheduler, state: "TrainerState") -> None:
+    """accelerate's part (trainable weights through the hook, optimizer with weights_only), then ours."""
+    from rg4cli.model.safe_pickle import refusal_reason
+
+    planted = sorted(p.name for p in path.glob("*.pkl"))
+    if planted:
+        # accelerate would unpickle custom_checkpoint_N.pkl in full; rg4 writes no .pkl at all.
+        raise InputError(f"checkpoint {path} holds {planted[0]}, a pickle rg4 does not write and will not load "
+                       "(refused, nothing in it ran); resume from an intact run directory or train into a new one")
+    try:
+        accelerator.load_state(str(path), load_kwargs={"weights_only": True})
+    except Exception as exc:  # noqa: BLE001 - a refused or damaged file is one line
+        if isinstance(exc, Rg4Error):
+            raise
+        reason = refusal_reason(exc)
+        raise InputError(f"checkpoint {path}: " + (f"refused: {reason}; rg4 runs nothing from a checkpoint"
+                                                 if reason else f"cannot load it ({exc.__class__.__name__})")
+                       + "; resume from an intact run directory or train into a new one") from None
+    load_run_state(path, scheduler, state, accelerator)
+
+
 def _check_resume_config(out_dir: Path, config: dict) -> None:
     path = out_dir / RUN_CONFIG_FILE
     if not path.is_file():
@@ -367,14 +467,13 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
     model, optimizer = accelerator.prepare(model, optimizer)
     state = TrainerState()
     # The scheduler steps once per optimizer step here (not prepared: accelerate would step it
-    # once per process); it is checkpointed like the trainer state.
-    accelerator.register_for_checkpointing(scheduler, state)
+    # once per process); it is checkpointed as JSON with the trainer state (save_run_state).
     _install_checkpoint_hooks(accelerator, model)
 
     resumed_from = None
     if config.resume and checkpoints:
         step_no, ckpt = checkpoints[-1]
-        accelerator.load_state(str(ckpt))
+        load_checkpoint_dir(ckpt, accelerator, scheduler, state)
         resumed_from = state.step
         log(f"resumed from {ckpt} (step {state.step} of {total_steps}, epoch {state.epoch + 1})")
     if accelerator.is_main_process:
@@ -398,6 +497,7 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
     def checkpoint() -> None:
         path = out_dir / CHECKPOINTS_DIR / f"step-{state.step}"
         accelerator.save_state(str(path))
+        save_run_state(path, scheduler, accelerator)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             # Written last: its presence marks the checkpoint complete.
