@@ -1,7 +1,7 @@
 """The LLM judge: a large language model finds the four categories, rg4 gives the verdict.
 
 The paper's judge is an LLM (Llama-3-70B) whose judgments DiscBERT then learns. Here the
-LLM is reached through the rewriter's clients (rg4cli.build.rewriters): `openai` (any
+LLM is reached through the rewriter's clients (rg4cli.llm.clients): `openai` (any
 OpenAI-compatible chat-completions endpoint: bounded concurrency, retries, reply size
 and time limits, redirects refused, the key never printed) or `hf` (a local
 transformers causal LM by path).
@@ -24,9 +24,9 @@ from collections import OrderedDict
 from typing import Any, Sequence
 
 from rg4cli.errors import InputError, Rg4Error
-from rg4cli.judges.backends import (CATEGORIES, CATEGORY_NAMES, VIEW_KINDS, _check_batch, _check_setting,
-                                    _empty_result, unsupported_categories)
+from rg4cli.judges.verdict import VIEW_KINDS, _check_batch, _check_setting, _empty_result, unsupported_categories
 from rg4cli.text.sentences import split_sentences
+from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES
 
 LLM_BACKENDS = ("openai", "hf")
 CACHE_SIZE = 50_000
@@ -172,17 +172,17 @@ def make_llm_judge(backend: str, model: str | None = None, *, device: str = "cpu
                    batch_size: int = 4, trust_remote_code: bool = False, system_prompt: str | None = None) -> LLMJudge:
     """backend "openai": base_url + model_name (+ api_key_env, workers, timeout, max_retries,
     backoff); "hf": `model`, a local causal LM directory."""
-    from rg4cli.build.rewriters import HFRewriter, OpenAIRewriter
+    from rg4cli.llm.clients import HFClient, OpenAIClient
 
     if backend == "openai":
         if model is not None:
             raise InputError("the openai judge takes --base-url and --model-name, not a model directory")
-        client = OpenAIRewriter(base_url or "", model_name or "", api_key_env=api_key_env, workers=workers,
+        client = OpenAIClient(base_url or "", model_name or "", api_key_env=api_key_env, workers=workers,
                                 timeout=timeout, max_retries=max_retries, backoff=backoff, max_tokens=1024)
     elif backend == "hf":
         if not model:
             raise InputError("the hf judge needs a local causal LM directory (--model, or --judge-model in build-data)")
-        client = HFRewriter(str(model), device=device, max_new_tokens=max_new_tokens, max_retries=max_retries,
+        client = HFClient(str(model), device=device, max_new_tokens=max_new_tokens, max_retries=max_retries,
                             batch_size=batch_size, trust_remote_code=trust_remote_code)
     else:
         raise InputError(f"unknown LLM judge {backend!r}; expected one of {', '.join(LLM_BACKENDS)}")

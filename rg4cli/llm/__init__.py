@@ -1,0 +1,1 @@
+"""LLM chat clients shared by the rewriters and the LLM judge (rg4cli.llm.clients)."""
