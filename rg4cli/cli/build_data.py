@@ -13,7 +13,7 @@ from rg4cli.errors import InputError
 from rg4cli.build.mimic import MimicImport
 from rg4cli.build.rewriters import GENERATORS, make_rewriter
 from rg4cli.build.rewrite_loop import GUARD_SECTIONS, RewriteLoop
-from rg4cli.records.streams import RecordReader, RecordWriter, write_json
+from rg4cli.records.streams import RecordWriter, resumed_records, write_json
 from rg4cli.cli.common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, log
 
 JUDGES = ("rules", "discbert")
@@ -194,8 +194,8 @@ def build_data(
     done: set[str] = set()
     if resume:
         for path in (output, rejects):
-            if path is not None and Path(path).exists():
-                for rec in _complete_records(path):
+            if path is not None:
+                for rec in resumed_records(path):
                     done.add(rec["id"])
                     counts.add(rec, resumed=True)
         if done:
@@ -241,10 +241,3 @@ def _device(name: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _complete_records(path):
-    """The complete records of an earlier run's output (a cut-short last line is ignored)."""
-    for _, rec in RecordReader(path, on_error="skip"):
-        yield rec
-
