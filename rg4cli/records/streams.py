@@ -98,8 +98,9 @@ def refuse_input_as_output(output: str | os.PathLike | None, inputs: Iterable[An
     read += [r.path for r in list(_LIVE_READERS) if r.path not in (None, "-")]
     for path in read:
         if same_file(output, path):
-            raise InputError(f"is also an input ({path}); an output never replaces an input: write to another file",
-                             source=str(output))
+            also = "" if str(path) == str(output) else f" ({path})"
+            raise InputError(f"is also an input of this command{also}; an output never replaces an input: "
+                             "write to another file", source=str(output))
 
 
 class _NonFinite:
@@ -279,7 +280,7 @@ def _write_error(path: str | os.PathLike, exc: OSError, extra: str = "") -> Rg4E
     """One line for a failed open or write: a bad path is the user's (exit 2), a full disk a runtime failure."""
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EROFS,
-                     errno.ENAMETOOLONG):
+                     errno.ENAMETOOLONG, errno.EEXIST):
         return InputError(f"cannot write: {reason}{extra}", source=str(path))
     return Rg4Error(f"{path}: cannot write: {reason}{extra}")
 
@@ -380,6 +381,8 @@ class RecordWriter:
         else:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise InputError(f"cannot write: {self.path.parent} is not a directory", source=str(self.path)) from None
             except OSError as exc:
                 raise _write_error(self.path, exc) from None
             self._lock = _Lock(partial_path(self.path), self.path)
