@@ -73,6 +73,11 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             console.print(f"rg4 {name}: interrupted", markup=False)
             raise typer.Exit(130)
+        except OSError as exc:   # a full disk or a vanished file where no writer named it: still one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            console.print(f"rg4 {name}: error: {where}{exc.strerror or exc}", markup=False)
+            quiet_broken_pipe()
+            raise typer.Exit(1)
 
     return wrapper  # type: ignore[return-value]
 

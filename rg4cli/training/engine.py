@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from rg4cli.errors import InputError, Rg4Error
-from rg4cli.records.streams import write_json
+from rg4cli.records.streams import dumps_json, write_json
 
 CHECKPOINTS_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -394,7 +394,7 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
 
     def emit(record: dict) -> None:
         if metrics_fh is not None:
-            metrics_fh.write(json.dumps(record) + "\n")
+            metrics_fh.write(dumps_json(record) + "\n")
             metrics_fh.flush()
 
     def checkpoint() -> None:
