@@ -303,3 +303,31 @@ def test_map_in_blocks_resume_passes_over_done_ids_and_places_unplaced_errors(tm
         assert map_in_blocks(reader, writer, prepare, process, resume=True) == 1
     assert [r["id"] for _, r in RecordReader(out)] == ["a", "b", "d"]
     assert reader.skip_examples == [f"{path}:3: t: expected a string"]
+
+
+def test_a_full_disk_keeps_the_old_file_and_the_records_written(tmp_path):
+    import errno
+
+    from rg4cli.errors import Rg4Error
+
+    out = _write(tmp_path / "out.jsonl", ['{"id": "old"}'])
+    writer = RecordWriter(out)
+    writer.write({"id": "a"})
+    real = writer._fh
+
+    class Full:   # the disk fills up on the second record
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+        def close(self):
+            real.close()
+
+    writer._fh = Full()
+    with pytest.raises(Rg4Error, match=r"out.jsonl: cannot write: No space left on device \(1 record\(s\) written"):
+        writer.write({"id": "b"})
+    writer.close()
+    assert out.read_text() == '{"id": "old"}\n'   # not replaced by a cut-short run
+    assert (tmp_path / "out.jsonl.partial").read_text() == '{"id": "a"}\n'   # --resume continues it
