@@ -42,9 +42,6 @@ ON_ERROR_CHOICES = ("fail", "skip")
 PARTIAL_SUFFIX = ".partial"
 GZIP_MAGIC = b"\x1f\x8b"
 
-# A line that may hold NaN, Infinity or a number too large for a float (1e309): parsed
-# again with strict hooks to name the field. Plain lines skip the slower strict parse.
-_MAYBE_NONFINITE = re.compile(r"NaN|Infinity|[0-9][eE][+]?[0-9]{3}")
 _MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 # Readers alive in this process: a writer refuses to replace a file one of them reads.
@@ -115,6 +112,21 @@ def _strict_float(text: str) -> float | _NonFinite:
     return value if math.isfinite(value) else _NonFinite(text)
 
 
+class _NotFinite(ValueError):
+    """NaN, Infinity or a number too large for a float (1e309) in a line."""
+
+
+def _refuse_constant(text: str) -> float:
+    raise _NotFinite(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
 def _first_path(obj: Any, bad: Callable[[Any], bool], path: str = "") -> tuple[str, Any] | None:
     """(field path, value) of the first value in `obj` for which `bad` holds."""
     if bad(obj):
@@ -141,7 +153,13 @@ def _has_surrogate(value: Any) -> bool:
 def parse_line(text: str) -> tuple[Any, str | None, str | None]:
     """(value, field, problem) of one JSONL line; problem None when it is good JSON."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotFinite:
+        # Parsed again with placeholders to name the field (bad lines only).
+        strict = json.loads(text, parse_constant=_NonFinite, parse_float=_strict_float)
+        path, bad = _first_path(strict, lambda v: isinstance(v, _NonFinite))
+        return None, path or None, (f"{bad.text} is not a finite number "
+                                    "(JSON has no NaN or Infinity; use null or a number in range)")
     except json.JSONDecodeError as exc:
         cut = "" if text.endswith("\n") else " (the line is cut short: truncated input?)"
         return None, None, f"bad JSON: {exc.msg} (column {exc.colno}){cut}"
@@ -149,12 +167,6 @@ def parse_line(text: str) -> tuple[Any, str | None, str | None]:
         return None, None, "bad JSON: nested too deeply"
     except ValueError as exc:   # e.g. an integer with more digits than Python converts
         return None, None, f"bad JSON: {str(exc).splitlines()[0][:120]}"
-    if _MAYBE_NONFINITE.search(text):
-        strict = json.loads(text, parse_constant=_NonFinite, parse_float=_strict_float)
-        found = _first_path(strict, lambda v: isinstance(v, _NonFinite))
-        if found is not None:
-            return None, found[0] or None, (f"{found[1].text} is not a finite number "
-                                            "(JSON has no NaN or Infinity; use null or a number in range)")
     if _MAYBE_SURROGATE.search(text):
         found = _first_path(value, _has_surrogate)
         if found is not None:
