@@ -127,6 +127,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder for every line (json.loads with hooks would build one per call).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def _first_path(obj: Any, bad: Callable[[Any], bool], path: str = "") -> tuple[str, Any] | None:
     """(field path, value) of the first value in `obj` for which `bad` holds."""
     if bad(obj):
@@ -153,7 +157,7 @@ def _has_surrogate(value: Any) -> bool:
 def parse_line(text: str) -> tuple[Any, str | None, str | None]:
     """(value, field, problem) of one JSONL line; problem None when it is good JSON."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except _NotFinite:
         # Parsed again with placeholders to name the field (bad lines only).
         strict = json.loads(text, parse_constant=_NonFinite, parse_float=_strict_float)
