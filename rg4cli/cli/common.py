@@ -83,7 +83,8 @@ def handle_errors(fn: F) -> F:
 
 
 # Parameters naming files a command reads and files it writes: an output never replaces an input.
-INPUT_PARAMS = ("input", "train_file", "ref", "against", "val", "phrases", "system_prompt", "metadata", "split_file")
+INPUT_PARAMS = ("input", "train_file", "ref", "against", "val", "phrases", "system_prompt", "metadata", "split_file",
+                "init", "model", "checkpoint", "judge_model", "labeler_model")
 OUTPUT_PARAMS = ("output", "per_report", "summary", "stats_json", "rejects")
 
 

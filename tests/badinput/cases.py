@@ -205,6 +205,8 @@ add(
          "{d}/in.jsonl:2: labels.Edema: NaN"),
     Case("train-out-is-input", ["train", "--task", "labeler", "-o", "{d}/in.jsonl", "{d}/in.jsonl"],
          {"in.jsonl": jl(LABELED)}, 2, "{d}/in.jsonl"),
+    Case("train-init-is-output", ["train", *TRAIN, "--init", "{d}/run", "{d}/in.jsonl"],
+         {"in.jsonl": jl(LABELED), "run/keep.txt": b"x"}, 2, "{d}/run: is also an input"),
     Case("train-second-writer", ["train", *TRAIN, "{d}/in.jsonl"], {"in.jsonl": jl(LABELED)}, 2,
          "{d}/run: another process is writing this directory", setup=("dirlock", "run")),
     Case("train-init-truncated", ["train", *TRAIN, "--init", "{d}/model", "{d}/in.jsonl"], {"in.jsonl": jl(LABELED)},

@@ -72,6 +72,7 @@ def test_bad_input(case: Case, shared, tmp_path):
     d = tmp_path / "case"
     d.mkdir()
     for name, data in case.files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
         (d / name).write_bytes(data)
     places = {"d": str(d), **{k: str(v) for k, v in shared.items()}}
     held = None
