@@ -362,6 +362,11 @@ class _Lock:
         os.close(self.fd)
         self.fd = -1
 
+    def __del__(self) -> None:   # a writer dropped without close(): the lock goes with it
+        if getattr(self, "fd", -1) >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
 
 class RecordWriter:
     """Write records as JSON Lines, one flush per record (see the module docstring).
