@@ -137,7 +137,8 @@ def test_resume_after_kill_reaches_the_uninterrupted_weights(data, bert_dir, tmp
     assert resumed.resumed_from == 8 and resumed.steps == 18
 
     straight = tmp_path / "straight"
-    train(task(straight), _config(straight))
+    whole = train(task(straight), _config(straight))
+    assert resumed.first_loss == whole.first_loss   # the run's first loss, not the resumed part's
     a = load_file(str(killed / "model.safetensors"))
     b = load_file(str(straight / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -20,6 +20,22 @@ ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) o
 # asks accelerate for its CPU path, so the processes join a gloo group.
 LAUNCH = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rg4cli"]
+# Two processes start torch, transformers and a gloo group: ~15 s on 2 idle cores, many times
+# that while other jobs load the machine. The limit only has to catch a hang.
+TIMEOUT_S = 1800
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now: the rendezvous of one run never meets another run's."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch(*args: str) -> list[str]:
+    return [*LAUNCH[:3], "--main_process_port", str(free_port()), *LAUNCH[3:], *args]
 
 
 def _env() -> dict:
@@ -30,21 +46,21 @@ def _env() -> dict:
 
 @pytest.mark.skipif(ACCELERATE is None, reason="accelerate CLI not installed")
 def test_two_process_labeler_run(tmp_path):  # ~15 s on 2 idle cores: in the default run
-    train = write_jsonl(tmp_path / "train.jsonl", make_records(32, 0))
+    train = write_jsonl(tmp_path / "train.jsonl", make_records(16, 0))
     val = write_jsonl(tmp_path / "val.jsonl", make_records(9, 1))  # odd: shards of 5 and 4, none repeated
     out = tmp_path / "labeler"
-    proc = subprocess.run(LAUNCH + ["train", "--task", "labeler", "--epochs", "2", "--batch-size", "4",
-                                    "--grad-accum", "1", "--checkpoint-every", "2", "-q", "--val", str(val),
-                                    "-o", str(out), str(train)],
-                          capture_output=True, text=True, env=_env(), timeout=300)
+    proc = subprocess.run(launch("train", "--task", "labeler", "--epochs", "2", "--batch-size", "4",
+                                 "--grad-accum", "1", "--checkpoint-every", "2", "-q", "--val", str(val),
+                                 "-o", str(out), str(train)),
+                          capture_output=True, text=True, env=_env(), timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "on 2 process(es)" in proc.stderr
     # stdout is data: one JSON summary from the main process, nothing else (no progress output)
     lines = proc.stdout.splitlines()
     assert len(lines) == 1, proc.stdout[:500]
     summaries = [json.loads(lines[0])]
-    # 32 examples / batch 4 = 8 batches per epoch, 4 per process -> 4 steps per epoch
-    assert summaries[0]["steps"] == 8
+    # 16 examples / batch 4 = 4 batches per epoch, 2 per process -> 2 steps per epoch
+    assert summaries[0]["steps"] == 4
     vals = [r["val"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "val" in r]
     assert vals and all(v["examples"] == 9 for v in vals)
     ckpt = sorted((out / "checkpoints").glob("step-*"))[-1]
@@ -73,10 +89,10 @@ def test_two_process_generator_stage2_mixed_settings(tmp_path):
     run_engine(GeneratorTask(str(sn), stage1, image_root=root, batch_size=2, cache_dir=tmp_path / "cache"),
                EngineConfig(out_dir=stage1, max_steps=1, grad_accum=1, progress=False))
     out = tmp_path / "stage2"
-    proc = subprocess.run(LAUNCH + ["train", "--stage", "2", "--init", str(stage1), "--image-root", str(root),
-                                    "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", "-q",
-                                    "--cache-dir", str(tmp_path / "cache"), "-o", str(out), str(mixed_path)],
-                          capture_output=True, text=True, env=_env(), timeout=300)
+    proc = subprocess.run(launch("train", "--stage", "2", "--init", str(stage1), "--image-root", str(root),
+                                 "--max-steps", "2", "--batch-size", "2", "--grad-accum", "1", "-q",
+                                 "--cache-dir", str(tmp_path / "cache"), "-o", str(out), str(mixed_path)),
+                          capture_output=True, text=True, env=_env(), timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "on 2 process(es)" in proc.stderr
     assert (out / "adapter" / "adapter_model.safetensors").is_file()

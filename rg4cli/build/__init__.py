@@ -187,7 +187,7 @@ def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None,
     reported) and then an Rg4Error says how many (exit status 1); the records written stay.
     """
     from rg4cli.build.assembly import BuildStats
-    from rg4cli.records.streams import RecordReader, RecordWriter
+    from rg4cli.records.streams import RecordWriter, resumed_records
 
     s.validate()
     say = log or (lambda _m: None)
@@ -196,8 +196,8 @@ def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None,
     done: set[str] = set()
     if s.resume:
         for path in (s.output, s.rejects):
-            if path is not None and Path(path).exists():
-                for _, rec in RecordReader(path, on_error="skip"):  # a cut-short last line is redone
+            if path is not None:
+                for rec in resumed_records(path):  # FILE.partial of a killed run, else FILE; a cut line is redone
                     done.add(rec["id"])
                     stats.add(rec, resumed=True)
         if done:

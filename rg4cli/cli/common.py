@@ -112,6 +112,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args, **kwargs):
         name = fn.__name__.replace("_", "-").rstrip("-")
         try:
+            check_options(kwargs)
             return fn(*args, **kwargs)
         except Rg4Error as exc:
             console.print(f"rg4 {name}: error: {exc}", markup=False)
@@ -122,8 +123,44 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             console.print(f"rg4 {name}: interrupted", markup=False)
             raise typer.Exit(130)
+        except OSError as exc:   # a full disk or a vanished file where no writer named it: still one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            console.print(f"rg4 {name}: error: {where}{exc.strerror or exc}", markup=False)
+            quiet_broken_pipe()
+            raise typer.Exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+# Parameters naming files a command reads and files it writes: an output never replaces an input.
+INPUT_PARAMS = ("input", "train_file", "ref", "against", "val", "phrases", "system_prompt", "metadata", "split_file",
+                "init", "model", "checkpoint", "judge_model", "labeler_model")
+OUTPUT_PARAMS = ("output", "per_report", "summary", "stats_json", "rejects")
+
+
+def check_options(options: dict) -> None:
+    """Refuse what no command can use: a float option that is NaN or infinite, an output that is
+    also an input, two outputs in one file."""
+    import math
+
+    from rg4cli.records.streams import refuse_input_as_output
+
+    for name, value in options.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"must be a finite number, got {value}", field="--" + name.replace("_", "-"))
+    inputs = [options[n] for n in INPUT_PARAMS if isinstance(options.get(n), (str, Path))]
+    outputs = [(n, options[n]) for n in OUTPUT_PARAMS if isinstance(options.get(n), (str, Path))]
+    for name, path in outputs:
+        refuse_input_as_output(path, inputs)
+    seen: dict[Path, str] = {}
+    for name, path in outputs:
+        if str(path) == "-":
+            continue
+        key = Path(path).resolve()
+        if key in seen:
+            raise InputError(f"--{seen[key].replace('_', '-')} and --{name.replace('_', '-')} name the same file",
+                             source=str(path))
+        seen[key] = name
 
 
 def quiet_broken_pipe() -> None:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rg4cli.metrics.score import SUMMARY_KEYS_DOC, ScoreConfig, score_files
-from rg4cli.records.streams import RecordWriter, write_json
+from rg4cli.records.streams import RecordWriter, dumps_json, write_json
 from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
 
 TEXT_HELP = "auto (report if present, else findings+impression), report, findings, impression, findings+impression."
@@ -67,7 +67,7 @@ def score(
     if output and output != "-":
         write_json(output, result.summary)
     else:
-        sys.stdout.write(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps_json(result.summary, indent=2) + "\n")
         sys.stdout.flush()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -206,7 +207,10 @@ def train(
         lr=lr if lr is not None else default_lr, fusion_lr=fusion_lr, checkpoint_every=checkpoint_every,
         resume=resume, seed=seed,
         mixed_precision=precision, val_every=val_every, progress=not quiet, task_config=task_config)
-    result = run_engine(engine_task, config, log=_main_process_log)
+    from rg4cli.records.streams import DirLock, dumps_json
+    from rg4cli.training.engine import process_state
+    with DirLock(output) if process_state().is_main_process else contextlib.nullcontext():  # one writer per -o DIR
+        result = run_engine(engine_task, config, log=_main_process_log)
     if hasattr(engine_task, "cache_stats") and not no_cache:
         stats = engine_task.cache_stats()
         _main_process_log("encoder cache (this process): " + ", ".join(
@@ -219,4 +223,4 @@ def train(
                    "first_loss": result.first_loss, "final_loss": result.final_loss,
                    "best_score": result.best_score, "best_step": result.best_step,
                    "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2)}
-        typer.echo(json.dumps(summary))
+        typer.echo(dumps_json(summary))

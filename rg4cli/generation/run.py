@@ -108,6 +108,15 @@ class _Generator:
                 self.run(oldest.setting)
             self.flush_ready()
 
+    def finish_before(self, line: int | None) -> None:
+        """After a bad input line stopped the run: generate and write the records read before it."""
+        for item in self.waiting.values():
+            if line is not None and item.line >= line:
+                item.skipped = True
+        for setting, queue in self.queues.items():
+            self.queues[setting] = [it for it in queue if not it.skipped]
+        self.finish()
+
     def flush_ready(self) -> None:
         while self.order:
             item = self.waiting[self.order[0]]
@@ -130,8 +139,13 @@ class _Generator:
                 l = (load_image(self.image_root, item.study.lateral, field_name="lateral", source=self.reader.name,
                                 line=item.line) if item.study.lateral else None)
             except InputError as exc:
-                self.reader.reject(item.line, exc.field, exc.problem)   # raises unless --on-error skip
                 item.skipped = True
+                try:
+                    self.reader.reject(item.line, exc.field, exc.problem)   # raises unless --on-error skip
+                except InputError:
+                    # Back to the queue, so finish_before() can still write the records before this one.
+                    self.queues[setting] = [it for it in batch if not it.skipped] + self.queues[setting]
+                    raise
                 self.summary.skipped += 1
                 continue
             frontal.append(f)
@@ -226,8 +240,12 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
                 summary.written += 1
             gen = _Generator(model, reader, emit, image_root=image_root, decode=decode, batch_size=batch_size,
                              sections=sections, window=window, log=log, summary=summary)
-            for item in _studies(reader, done, summary, image_root):
-                gen.add(item)
+            try:
+                for item in _studies(reader, done, summary, image_root):
+                    gen.add(item)
+            except InputError as exc:
+                gen.finish_before(exc.line)
+                raise
             gen.finish()
     else:
         _run_sharded(state, model, reader, done, summary, output_path, resume, image_root=image_root, decode=decode,

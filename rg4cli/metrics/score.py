@@ -174,8 +174,8 @@ def build_system(pairs: Sequence[Pair], config: ScoreConfig, *, input_name: str,
     sys_ = System([], [], [], [])
     skipped.setdefault("no_text", 0)
     for pair in pairs:
-        hyp_text = text_of(pair.hyp, config.text)
-        ref_text = text_of(pair.ref, config.ref_text)
+        hyp_text = text_of(pair.hyp, config.text, source=input_name, line=pair.hyp_line)
+        ref_text = text_of(pair.ref, config.ref_text, source=ref_name, line=pair.ref_line)
         missing = None
         if hyp_text is None:
             missing = InputError(f"no text to score (--text {config.text})", source=input_name,

@@ -150,14 +150,31 @@ def new_classifier(task: str, tokenizer: PreTrainedTokenizerBase, config: BertCo
 def _load_rg4_dir(path: Path, task: str) -> Classifier:
     from safetensors.torch import load_file
 
-    meta = json.loads((path / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
+    from rg4cli.model.modeldir import check_weights_file
+
+    try:
+        meta = json.loads((path / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:   # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise InputError(f"cannot read: {str(exc).splitlines()[0][:120]}", source=str(path / CLASSIFIER_CONFIG)) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("bert_config"), dict):
+        raise InputError("expected an object with bert_config (as rg4 train writes it)",
+                         source=str(path / CLASSIFIER_CONFIG))
     if meta.get("rg4_task") != task:
         raise InputError(f"{path} holds a {meta.get('rg4_task')!r} model, not a {task!r} one "
                          f"(train one with `rg4 train --task {task}`)")
     config = BertConfig.from_dict(meta["bert_config"])
     model = CheXbertModel(config) if task == "labeler" else DiscBertModel(config, meta.get("head_outputs") or 1)
-    model.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    check_weights_file(path / WEIGHTS_FILE)
+    try:
+        model.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+    except RuntimeError as exc:   # missing keys or another shape
+        raise InputError(f"does not match {CLASSIFIER_CONFIG}: {str(exc).strip().splitlines()[-1].strip()[:160]}",
+                         source=str(path / WEIGHTS_FILE)) from None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except Exception as exc:  # tokenizers raises its own exception types for damaged files
+        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
+        raise InputError(f"cannot load the tokenizer: {detail}", source=str(path)) from None
     return Classifier(task, model.eval(), tokenizer, str(path), meta.get("max_length", CHEXBERT_MAX_LENGTH))
 
 

@@ -136,6 +136,25 @@ def _save_base_decoder(model: RG4Model, path: Path) -> None:
         dec.generation_config.save_pretrained(str(path))
 
 
+def check_weights_file(path: str | os.PathLike) -> None:
+    """InputError naming `path` when it is not a complete safetensors file (truncated copy, empty file)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt"):
+            pass
+    except Exception as exc:  # safetensors raises its own error type for every malformed header
+        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
+        raise InputError(f"cannot read weights: {detail} (truncated or not a safetensors file); copy the model "
+                         "directory again or retrain it", source=str(path)) from None
+
+
+def check_weight_files(directory: str | os.PathLike) -> None:
+    """check_weights_file for every *.safetensors under `directory`."""
+    for file in sorted(Path(directory).rglob("*.safetensors")):
+        check_weights_file(file)
+
+
 def read_config(model_dir: str | os.PathLike) -> tuple[ModelConfig, dict]:
     path = Path(model_dir)
     cfg_path = path / CONFIG_FILE
@@ -146,7 +165,11 @@ def read_config(model_dir: str | os.PathLike) -> tuple[ModelConfig, dict]:
     try:
         data = json.loads(cfg_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise Rg4Error(f"{cfg_path}: bad JSON: {exc.msg} at line {exc.lineno}") from exc
+        raise InputError(f"bad JSON: {exc.msg}", source=str(cfg_path), line=exc.lineno) from None
+    except (OSError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise InputError(f"cannot read: {exc.__class__.__name__}: {str(exc)[:120]}", source=str(cfg_path)) from None
+    if not isinstance(data, dict):
+        raise InputError(f"expected a JSON object, got {type(data).__name__}", source=str(cfg_path))
     extra = data.pop("extra", {}) or {}
     return ModelConfig.from_dict(data, source=str(cfg_path)), extra
 
@@ -166,6 +189,17 @@ def load_model_dir(model_dir: str | os.PathLike, *, device: str | torch.device =
     def src(name: str, value: str) -> str:
         return str(path / value) if name in cfg.bundled else value
 
+    # Damaged weights (a cut-short copy) are named here, before a loader reports them obscurely.
+    fusion_file = path / FUSION_FILE
+    if not fusion_file.is_file():
+        raise InputError(f"--model {path}: missing {FUSION_FILE}")
+    check_weights_file(fusion_file)
+    for name in ("image_encoder", "text_encoder", "decoder"):
+        if name in cfg.bundled:
+            check_weight_files(src(name, getattr(cfg, name)))
+    if (path / ADAPTER_DIR).is_dir():
+        check_weight_files(path / ADAPTER_DIR)
+
     image_encoder, processor = enc.load_image_encoder(src("image_encoder", cfg.image_encoder), dtype=torch_dtype,
                                                       trust_remote_code=cfg.trust_remote_code)
     text_encoder, text_tok = enc.load_text_encoder(src("text_encoder", cfg.text_encoder), dtype=torch_dtype,
@@ -175,11 +209,12 @@ def load_model_dir(model_dir: str | os.PathLike, *, device: str | torch.device =
     tokenizer = enc.load_llm_tokenizer(src("tokenizer", cfg.tokenizer))
     model = RG4Model(cfg, image_encoder=image_encoder, image_processor=processor, text_encoder=text_encoder,
                      text_tokenizer=text_tok, decoder=decoder, tokenizer=tokenizer)
-    fusion_file = path / FUSION_FILE
-    if not fusion_file.is_file():
-        raise Rg4Error(f"--model {path}: missing {FUSION_FILE}")
     state = load_file(str(fusion_file))
-    missing, unexpected = model.fusion.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.fusion.load_state_dict(state, strict=False)
+    except RuntimeError as exc:   # a tensor of another shape
+        raise InputError(f"does not match the {cfg.fusion} fusion of the config: "
+                         f"{str(exc).strip().splitlines()[-1].strip()[:160]}", source=str(fusion_file)) from None
     if missing or unexpected:
         raise Rg4Error(f"{fusion_file}: does not match the {cfg.fusion} fusion of the config "
                        f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
@@ -191,7 +226,11 @@ def load_model_dir(model_dir: str | os.PathLike, *, device: str | torch.device =
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)   # peft calls a deprecated transformers alias
-            model.decoder = PeftModel.from_pretrained(model.decoder, str(adapter), is_trainable=True)
+            try:
+                model.decoder = PeftModel.from_pretrained(model.decoder, str(adapter), is_trainable=True)
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+                detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc.__class__.__name__
+                raise InputError(f"cannot load the LoRA adapter: {detail}", source=str(adapter)) from None
         model.has_lora = True
     model.place(dev, torch_dtype)
     model.set_stage(stage or cfg.stage)

@@ -111,7 +111,7 @@ def resolve_image(image_root: str | os.PathLike | None, rel: str, *, field_name:
     return resolve(image_root, rel, field_name=field_name, source=source, line=line)
 
 
-def text_of(record: dict, which: str = "auto") -> str | None:
+def text_of(record: dict, which: str = "auto", *, source: str | None = None, line: int | None = None) -> str | None:
     """The report text a command reads, chosen by `--text`.
 
     auto: `report` when present, else findings + impression. findings+impression
@@ -121,6 +121,11 @@ def text_of(record: dict, which: str = "auto") -> str | None:
     """
     if which not in TEXT_FIELDS:
         raise InputError(f"--text must be one of {', '.join(TEXT_FIELDS)}, got {which!r}")
+    for name in ("report", "findings", "impression") if which == "auto" else which.split("+"):
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):   # `findings: 0` is not an empty text
+            raise InputError(f"expected a string or null, got {type(value).__name__}", source=source, line=line,
+                             field=name)
     if which == "auto":
         if _present(record.get("report")):
             return record["report"]

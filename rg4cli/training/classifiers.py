@@ -114,7 +114,11 @@ def read_classifier_examples(path: str, task: str, text: str = "auto", on_error:
     reader = RecordReader(path, on_error=on_error)
     texts, targets, ids = [], [], []
     for lineno, rec in reader:
-        body = text_of(rec, text)
+        try:
+            body = text_of(rec, text)
+        except InputError as exc:
+            reader.reject(lineno, exc.field, exc.problem)
+            continue
         if not body:
             reader.reject(lineno, text if text != "auto" else "report", "no report text to train on")
             continue

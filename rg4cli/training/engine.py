@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from rg4cli.errors import InputError, Rg4Error
+from rg4cli.records.streams import dumps_json, write_json
 
 CHECKPOINTS_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -129,6 +130,7 @@ class TrainerState:
     micro_in_epoch: int = 0  # micro-batches of this process done in the current epoch
     best_score: float | None = None
     best_step: int | None = None
+    first_loss: float | None = None  # the run's first loss, kept across resumes
 
     def state_dict(self) -> dict:
         return asdict(self)
@@ -491,7 +493,7 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
 
     def emit(record: dict) -> None:
         if metrics_fh is not None:
-            metrics_fh.write(json.dumps(record) + "\n")
+            metrics_fh.write(dumps_json(record) + "\n")
             metrics_fh.flush()
 
     def checkpoint() -> None:
@@ -552,8 +554,11 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
                 state.micro_in_epoch += len(group)
                 mean_loss = torch.tensor(sum(losses) / len(losses), device=accelerator.device)
                 mean_loss = float(accelerator.reduce(mean_loss, reduction="mean"))
-                if first_loss is None:
-                    first_loss = mean_loss
+                if not math.isfinite(mean_loss):   # the same on every process: all stop, nothing is saved
+                    raise Rg4Error(f"step {state.step}: the loss is {mean_loss}; check the training data's "
+                                   "sentence_weights and --lr")
+                if state.first_loss is None:
+                    state.first_loss = mean_loss
                 last_loss = mean_loss
                 bar.update(1)
                 bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
@@ -585,6 +590,7 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         bar.close()
         if metrics_fh is not None:
             metrics_fh.close()
+    first_loss = state.first_loss
 
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
@@ -596,7 +602,7 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         summary = {"steps": state.step, "total_steps": total_steps, "first_loss": first_loss,
                    "final_loss": last_loss, "best_score": state.best_score, "best_step": state.best_step,
                    "resumed_from": resumed_from, "seconds": round(time.time() - t_start, 3)}
-        (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_json(out_dir / "train_summary.json", summary)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     # Tear the process group down explicitly: left to interpreter exit, gloo's destructor

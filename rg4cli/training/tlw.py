@@ -37,6 +37,8 @@ from rg4cli.errors import InputError
 TLW_MODES = ("paper", "official", "off")
 DEFAULT_LAMBDA = 1.75
 IGNORE_INDEX = -100
+# A sentence weight scales its tokens' loss; far above the paper's λ = 1.75 it only overflows the loss.
+MAX_WEIGHT = 100.0
 
 
 def check_sentence_weights(value, text: str, *, source: str | None = None, line: int | None = None) -> list[dict]:
@@ -55,8 +57,8 @@ def check_sentence_weights(value, text: str, *, source: str | None = None, line:
         start, end, weight = item.get("start"), item.get("end"), item.get("weight")
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
             raise bad(f"item {i}: start and end must be integers")
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
-            raise bad(f"item {i}: weight must be a positive number, got {weight!r}")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight <= MAX_WEIGHT:
+            raise bad(f"item {i}: weight must be a number in (0, {MAX_WEIGHT:g}], got {weight!r}")
         if not 0 <= start < end <= len(text):
             raise bad(f"item {i}: span [{start}, {end}) lies outside the target text (length {len(text)}); "
                       "were the weights computed on a different text? (rg4 weights --text findings+impression)")
