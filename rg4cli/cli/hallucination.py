@@ -9,7 +9,7 @@ import typer
 from rg4cli.judges import JudgeSettings, format_summary, judge_records
 from rg4cli.records.streams import write_json
 from rg4cli.cli.common import (ApiKeyEnvOpt, BaseUrlOpt, DeviceOpt, InputArg, JudgeBertOpt, JudgeModelOpt,
-                               ModelNameOpt, OldBertOpt, OldModelOpt, OnErrorOpt, OutputOpt, TextOpt, alias,
+                               ModelNameOpt, OldBertOpt, OldModelOpt, OnErrorOpt, ResumeOpt, OutputOpt, TextOpt, alias,
                                handle_errors, llm_client_options, log)
 
 
@@ -42,6 +42,7 @@ def hallucination(
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
+    resume: ResumeOpt = False,
     model: OldModelOpt = None,
     bert: OldBertOpt = None,
 ) -> None:
@@ -85,7 +86,7 @@ def hallucination(
     settings = JudgeSettings(
         backend=backend, model=alias(judge_model, model, "--judge-model", "--model"),
         bert=alias(judge_bert, bert, "--judge-bert", "--bert"), phrases=phrases, threshold=threshold, text=text,
-        explain=explain, batch_size=batch_size, device=device, on_error=on_error,
+        explain=explain, batch_size=batch_size, device=device, on_error=on_error, resume=resume,
         llm_options=llm_client_options(backend, base_url, model_name, api_key_env))
     done = judge_records(input, output, settings, log=log)
     if done.skip_line:

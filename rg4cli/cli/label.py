@@ -8,7 +8,7 @@ import typer
 
 from rg4cli.labelers import LabelSettings, label_records
 from rg4cli.cli.common import (DeviceOpt, InputArg, LabelerBertOpt, LabelerModelOpt, OldBertOpt, OldCheckpointOpt,
-                               OnErrorOpt, OutputOpt, TextOpt, alias, handle_errors, log)
+                               OnErrorOpt, ResumeOpt, OutputOpt, TextOpt, alias, handle_errors, log)
 
 
 @handle_errors
@@ -32,6 +32,7 @@ def label(
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
+    resume: ResumeOpt = False,
     checkpoint: OldCheckpointOpt = None,
     bert: OldBertOpt = None,
 ) -> None:
@@ -59,7 +60,7 @@ def label(
     settings = LabelSettings(
         backend=backend, checkpoint=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
         bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"), text=text, into=into, explain=explain,
-        batch_size=batch_size, device=device, on_error=on_error)
+        batch_size=batch_size, device=device, on_error=on_error, resume=resume)
     summary = label_records(input, output, settings, log=log)
     log(f"rg4 label: labelled {summary.written} record(s) with the {summary.backend} backend")
     if summary.skip_line:

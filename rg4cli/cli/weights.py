@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from rg4cli.cli.common import (DeviceOpt, InputArg, LabelerBertOpt, LabelerModelOpt, OldBertOpt, OldLabelerOpt,
-                               OnErrorOpt, OutputOpt, TextOpt, alias, handle_errors, log)
+                               OnErrorOpt, ResumeOpt, OutputOpt, TextOpt, alias, handle_errors, log)
 
 
 @handle_errors
@@ -41,6 +41,7 @@ def weights(
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
+    resume: ResumeOpt = False,
     labeler: OldLabelerOpt = None,
     bert: OldBertOpt = None,
 ) -> None:
@@ -84,7 +85,7 @@ def weights(
     settings = WeighSettings(
         backend=backend, labeler=alias(labeler_model, labeler, "--labeler-model", "--labeler"),
         bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"), text=text, batch_size=batch_size,
-        device=device, on_error=on_error,
+        device=device, on_error=on_error, resume=resume,
         weighting=WeightSettings(threshold=threshold, lam=lam, sigma=sigma, steps=steps, method=method,
                                  baseline=baseline, normalize=normalize, absolute=absolute))
     summary = weigh_records(input, output, settings, log=log)

@@ -40,6 +40,7 @@ class JudgeSettings:
     batch_size: int = 32
     device: str = "auto"
     on_error: str = "fail"
+    resume: bool = False  # keep the records already in the output, pass over their ids
     llm_options: dict | None = None  # openai: base_url, model_name, api_key_env, ... (rg4cli.judges.llm)
 
     def check(self) -> "JudgeSettings":
@@ -84,7 +85,7 @@ def judge_records(input: str | os.PathLike | None, output: str | os.PathLike | N
                 log(explain_text(study.id, chosen.text, result))
 
     block = settings.batch_size if settings.backend == "discbert" else BLOCK_RECORDS
-    summary = annotate_records(input, output, prepare, annotate, on_error=settings.on_error, block_size=block,
+    summary = annotate_records(input, output, prepare, annotate, on_error=settings.on_error, resume=settings.resume, block_size=block,
                                log=log)
     summary.backend = settings.backend
     summary.extra["summary"] = summarize(judged)

@@ -39,6 +39,7 @@ class LabelSettings:
     batch_size: int = 32
     device: str = "auto"
     on_error: str = "fail"
+    resume: bool = False  # keep the records already in the output, pass over their ids
 
     def check(self) -> "LabelSettings":
         resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
@@ -84,7 +85,7 @@ def label_records(input: str | os.PathLike | None, output: str | os.PathLike | N
             log(f"rg4 label: {after} record(s) labelled")
 
     summary = annotate_records(input, output, lambda line, record: choose_text(record, settings.text, purpose="label"),
-                               annotate, on_error=settings.on_error, log=log, on_progress=progress,
+                               annotate, on_error=settings.on_error, resume=settings.resume, log=log, on_progress=progress,
                                block_size=settings.batch_size if labeler.backend == "chexbert" else BLOCK_RECORDS)
     summary.backend = labeler.backend
     return summary

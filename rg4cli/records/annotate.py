@@ -30,13 +30,14 @@ class StageSummary:
 def annotate_records(input: str | os.PathLike | None, output: str | os.PathLike | None,
                      prepare: Callable[[int, dict], Any], annotate: Callable[[list[tuple[dict, Any]]], None], *,
                      on_error: str = "fail", block_size: int = 64, log: Callable[[str], None] | None = None,
-                     on_progress: Callable[[int, int], None] | None = None) -> StageSummary:
+                     on_progress: Callable[[int, int], None] | None = None, resume: bool = False) -> StageSummary:
     """Stream `input` to `output`, annotating records in place, block by block.
 
     `prepare(line, record)` returns what `annotate` needs for the record, or raises
     InputError (field, problem) to reject it. `annotate(block)` sets the annotation
     fields on each `(record, prepared)` of the block. `on_progress(before, after)` is
-    called with the count written before and after each block.
+    called with the count written before and after each block. `resume`: keep the
+    records already in `output` (or its FILE.partial after a kill) and pass over their ids.
     """
     reader = RecordReader(input, on_error=on_error, log=log)
 
@@ -53,6 +54,8 @@ def annotate_records(input: str | os.PathLike | None, output: str | os.PathLike 
             on_progress(writer.count, writer.count + len(block))
         return [record for record, _ in block]
 
-    with RecordWriter(output) as writer:
-        map_in_blocks(reader, writer, prepared, process, block_size=block_size)
+    with RecordWriter(output, append=resume) as writer:
+        resumed = map_in_blocks(reader, writer, prepared, process, block_size=block_size, resume=resume)
+    if resumed and log is not None:
+        log(f"resumed: {resumed} record(s) already in {output} passed over")
     return StageSummary(written=writer.count, skipped=reader.skipped, skip_line=reader.summary())

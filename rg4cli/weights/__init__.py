@@ -37,6 +37,7 @@ class WeighSettings:
     batch_size: int = 128  # interpolated sequences per IG forward pass
     device: str = "auto"
     on_error: str = "fail"
+    resume: bool = False  # keep the records already in the output, pass over their ids
     weighting: WeightSettings = field(default_factory=WeightSettings)
 
     def resolved_backend(self) -> str:
@@ -96,7 +97,7 @@ def weigh_records(input: str | os.PathLike | None, output: str | os.PathLike | N
             bind(record, FIELD, sentence_weights, text_field=chosen.field, text=chosen.text)
             record["weights_meta"] = {**meta, "text": chosen.field}
 
-    summary = annotate_records(input, output, prepare, annotate, on_error=settings.on_error,
+    summary = annotate_records(input, output, prepare, annotate, on_error=settings.on_error, resume=settings.resume,
                                block_size=BLOCK_RECORDS, log=log)
     summary.backend = backend
     summary.extra["stale_labels"] = stale
