@@ -534,7 +534,11 @@ class RulesEngine:
         if kind == "anchor":
             if not in_scope:
                 return rules.anchor_default, None
-            _, best = min(in_scope, key=lambda dc: (dc[0], dc[1].direction != "post"))
+            # "Stable"/"unchanged" says how the anchor compares with before, not what it is: a size
+            # descriptor in scope decides ("heart size is unchanged and within normal limits": normal).
+            sized = [dc for dc in in_scope if dc[1].cls in (A_NEG, A_POS, NEG_NEAR)]
+            pool = sized if sized and any(c.cls == A_UNC for _, c in in_scope) else in_scope
+            _, best = min(pool, key=lambda dc: (dc[0], dc[1].direction != "post"))
             return CUE_VALUE[best.cls], low[best.start:best.end]
         for cls in (PNU, NEG, NEG_NEAR, UNC, UNC_SHORT):
             hits = [(d, c) for d, c in in_scope if c.cls == cls]
