@@ -255,7 +255,10 @@ class RulesJudge:
                 continue
             # Exclusions are looked for only in the sentences that hold a hit (they never
             # cross a sentence): most of a report is never scanned twice.
-            excluded: dict[tuple[int, int], list[tuple[int, int]]] = {}
+            # Per sentence, computed once (a long sentence must not be re-scanned per hit): the
+            # ends of its exclusion matches (ordered, disjoint) and each filter's verdict.
+            excluded: dict[tuple[int, int], tuple[list[tuple[int, int]], list[int]]] = {}
+            filtered: dict[tuple[Any, tuple[int, int]], bool] = {}
             for m in found:
                 start, end = m.span()
                 if start == end:
@@ -263,13 +266,19 @@ class RulesJudge:
                 sent = _sentence_of(spans, starts, start, end, len(text))
                 if table.exclude is not None:
                     if sent not in excluded:
-                        excluded[sent] = [x.span() for x in table.exclude.finditer(text, sent[0], sent[1])]
-                    if any(s < end and start < e for s, e in excluded[sent]):
+                        ex = [x.span() for x in table.exclude.finditer(text, sent[0], sent[1])]
+                        excluded[sent] = (ex, [e for _, e in ex])
+                    ex, ex_ends = excluded[sent]
+                    n = bisect.bisect_right(ex_ends, start)  # the first exclusion ending after `start`
+                    if n < len(ex) and ex[n][0] < end:
                         continue
                 group = m.lastgroup
                 filt = table.sentence_filters.get(group)
-                if filt is not None and filt.search(text, sent[0], sent[1]):
-                    continue
+                if filt is not None:
+                    if (filt, sent) not in filtered:
+                        filtered[(filt, sent)] = filt.search(text, sent[0], sent[1]) is not None
+                    if filtered[(filt, sent)]:
+                        continue
                 entry = table.rules[group]
                 views = entry.get("views", ())
                 if views:
@@ -298,10 +307,7 @@ class RulesJudge:
             cats = [c for c in CATEGORIES if any(h.category == c for h in group)]
             sent_views = sorted({v for h in group for v in h.views}, key=VIEW_KINDS.index)
             found = {c: True for c in cats}
-            phrases: list[str] = []
-            for h in group:
-                if h.phrase not in phrases:
-                    phrases.append(h.phrase)
+            phrases = list(dict.fromkeys(h.phrase for h in group))  # first occurrences, in order
             out["sentences"].append({
                 "start": s, "end": e, "categories": cats,
                 "unsupported": unsupported_categories(found, setting, sent_views, projection),
@@ -404,6 +410,7 @@ class DiscBertJudge:
             for c in CATEGORIES:
                 res[c] = p[c] >= self.threshold
             view_hits = [h for h in self.rules.find(text) if h.category == "view"]
+            view_starts = [h.start for h in view_hits]  # ordered: find() sorts by start
             named = sorted({v for h in view_hits for v in h.views}, key=VIEW_KINDS.index)
             res["views"] = named
             detail = named if (res["view"] and named) else None
@@ -413,7 +420,8 @@ class DiscBertJudge:
                 cats = [c for c in CATEGORIES if probs[j][c] >= self.threshold]
                 if not cats:
                     continue
-                sent_named = sorted({v for h in view_hits if s <= h.start < e for v in h.views}, key=VIEW_KINDS.index)
+                in_sentence = view_hits[bisect.bisect_left(view_starts, s):bisect.bisect_left(view_starts, e)]
+                sent_named = sorted({v for h in in_sentence for v in h.views}, key=VIEW_KINDS.index)
                 found = {c: True for c in cats}
                 res["sentences"].append({
                     "start": s, "end": e, "categories": cats,

@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from itertools import compress
-from typing import Any
+from itertools import accumulate, compress
+from typing import Any, Iterable
 
 from rg4cli.vocab import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
 from rg4cli.text.sentences import split_sentences
@@ -242,7 +242,8 @@ class ObservationRules:
 class RuleSet:
     """The phrase tables, compiled into one Scanner; channel keys are tuples:
     ("mention" | "uncertain" | "anchor" | "negated_only" | "exclude", observation), ("cue", class, "pre" | "post"),
-    ("descriptor", class), ("terminator",), ("cue_exception",), ("other",)."""
+    ("descriptor", class), ("terminator",), ("list_terminator",), ("list_joiner",), ("cue_exception",),
+    ("other",)."""
 
     def __init__(self, table: dict[str, Any]):
         self.table = table
@@ -285,6 +286,8 @@ class RuleSet:
             channels[("descriptor", cls)] = desc.get(key, [])
             self.descriptor_channels.append(cls)
         channels[("terminator",)] = table.get("terminators", [])
+        channels[("list_terminator",)] = table.get("list_terminators", [])
+        channels[("list_joiner",)] = table.get("list_joiners", [])
         channels[("cue_exception",)] = table.get("cue_exceptions", [])
         self.scanner = Scanner(channels)
         self.anchor_default = table.get("anchor_default", POSITIVE)
@@ -318,25 +321,88 @@ def _lower(text: str) -> str:
     return low if len(low) == len(text) else "".join(c.lower()[:1] or c for c in text)
 
 
+class _Spans:
+    """Containment and overlap queries on a fixed set of spans (they may overlap), each O(log n).
+
+    The spans are sorted by start with a running maximum of their ends, so "is there a
+    span starting at or before x that reaches past y" is one bisection: no pairwise
+    loops, whatever the length of the text.
+    """
+
+    __slots__ = ("starts", "reach")
+
+    def __init__(self, spans: Iterable[tuple[int, int]]):
+        ordered = sorted(spans)
+        self.starts = [a for a, _ in ordered]
+        self.reach = list(accumulate((b for _, b in ordered), max))
+
+    def _reach(self, count: int) -> int:
+        return self.reach[count - 1] if count else -1
+
+    def covers(self, s: int, e: int) -> bool:
+        """Some span (a, b) has a <= s and e <= b."""
+        return self._reach(bisect.bisect_right(self.starts, s)) >= e
+
+    def covers_longer(self, s: int, e: int) -> bool:
+        """Some span strictly longer than (s, e) has a <= s and e <= b."""
+        return (self._reach(bisect.bisect_left(self.starts, s)) >= e
+                or self._reach(bisect.bisect_right(self.starts, s)) > e)
+
+    def overlaps(self, s: int, e: int) -> bool:
+        """Some span (a, b) has a < e and s < b."""
+        return self._reach(bisect.bisect_left(self.starts, e)) > s
+
+
 def _drop_contained(cues: list[_Cue]) -> list[_Cue]:
     """A cue strictly inside a longer one of the same direction is part of it ("no" in "no evidence of").
 
     Cues of opposite directions both stay: in "there may be an effusion" the post cue
-    "may be" must not hide the pre cue "may".
+    "may be" must not hide the pre cue "may". Order is kept.
     """
     if len(cues) < 2:
         return cues
-    keep = []
+    by_direction: dict[str, list[tuple[int, int]]] = {"pre": [], "post": [], "both": []}
     for c in cues:
-        inside = False
-        for d in cues:
-            if (d is not c and d.start <= c.start and c.end <= d.end and (d.end - d.start) > (c.end - c.start)
-                    and (d.direction == c.direction or "both" in (d.direction, c.direction))):
-                inside = True
-                break
-        if not inside:
-            keep.append(c)
-    return keep
+        by_direction[c.direction].append((c.start, c.end))
+    # A cue can be hidden by one of its own direction or a "both" one; a "both" cue by any.
+    hiders = {"pre": _Spans(by_direction["pre"] + by_direction["both"]),
+              "post": _Spans(by_direction["post"] + by_direction["both"])}
+    hiders["both"] = _Spans(by_direction["pre"] + by_direction["post"] + by_direction["both"])
+    return [c for c in cues if not hiders[c.direction].covers_longer(c.start, c.end)]
+
+
+@dataclass
+class _Scope:
+    """The cues and terminators of one sentence, indexed for the window around a mention."""
+
+    cues: list[_Cue]
+    term_starts: list[int]   # terminator starts, ascending
+    term_reach: list[int]    # term_reach[n]: the earliest end among terminators n, n+1, ...
+    pre_ends: list[int]      # ends of the cues that can precede a mention, ascending
+    pre_index: list[int]     # their positions in `cues`
+    post_starts: list[int]   # starts of the cues that can follow a mention, ascending
+    post_index: list[int]
+
+    @classmethod
+    def build(cls, cues: list[_Cue], terms: list[tuple[int, int]]) -> "_Scope":
+        pre = sorted((c.end, n) for n, c in enumerate(cues) if c.direction != "post")
+        post = sorted((c.start, n) for n, c in enumerate(cues) if c.direction != "pre")
+        terms = sorted(terms)
+        reach = list(accumulate((b for _, b in reversed(terms)), min))[::-1]
+        return cls(cues, [a for a, _ in terms], reach,
+                   [x for x, _ in pre], [n for _, n in pre], [x for x, _ in post], [n for _, n in post])
+
+    def blocked(self, a: int, b: int) -> bool:
+        """A terminator lies within [a, b]."""
+        n = bisect.bisect_left(self.term_starts, a)
+        return n < len(self.term_starts) and self.term_reach[n] <= b
+
+    def near(self, pre_from: int, s: int, e: int, post_to: int) -> list[_Cue]:
+        """Cues ending in [pre_from, e] or starting in [e, post_to], in their original order."""
+        picked = set(self.pre_index[bisect.bisect_left(self.pre_ends, pre_from):bisect.bisect_right(self.pre_ends, e)])
+        picked.update(self.post_index[bisect.bisect_left(self.post_starts, e):
+                                      bisect.bisect_right(self.post_starts, post_to)])
+        return [self.cues[n] for n in sorted(picked)]
 
 
 class RulesEngine:
@@ -345,6 +411,8 @@ class RulesEngine:
 
     # -- per text --
     def analyse(self, text: str | None) -> Analysis:
+        """Mentions and labels of one text; time and memory linear in its length (every
+        span query is a bisection over sorted spans, every scope a bounded window of words)."""
         raw: dict[str, int | None] = {name: None for name in OBSERVATIONS[:13]}
         if not text or not text.strip():
             return Analysis(raw, [], [], {})
@@ -360,12 +428,12 @@ class RulesEngine:
 
         found = rules.scanner.scan(low)
         # Cues and terminators, bucketed by sentence.
-        exceptions = found[("cue_exception",)]
+        exceptions = _Spans(found[("cue_exception",)])
         general: list[list[_Cue]] = [[] for _ in spans]
         for cls, direction in rules.cue_channels:
             for cs, ce in found[("cue", cls, direction)]:
                 # "not seen on the prior" says nothing about today's study: drop cues inside it.
-                if exceptions and any(a <= cs and ce <= b for a, b in exceptions):
+                if exceptions.covers(cs, ce):
                     continue
                 general[sentence_of(cs)].append(_Cue(cls, direction, cs, ce))
         descriptors: list[list[_Cue]] = [[] for _ in spans]
@@ -375,38 +443,46 @@ class RulesEngine:
         terms: list[list[tuple[int, int]]] = [[] for _ in spans]
         for ts, te in found[("terminator",)]:
             terms[sentence_of(ts)].append((ts, te))
-        resolved_general: list[list[_Cue] | None] = [None] * len(spans)
-        resolved_anchor: list[list[_Cue] | None] = [None] * len(spans)
-        resolved_terms: list[list[tuple[int, int]] | None] = [None] * len(spans)
+        # A list terminator (", small ...", "and the ...") ends a scope unless the sentence goes on
+        # as a list joined by "or"/"nor" ("no effusion, large pneumothorax, or consolidation").
+        last_joiner = [-1] * len(spans)
+        for js, _ in found[("list_joiner",)]:
+            last_joiner[sentence_of(js)] = js
+        for ts, te in found[("list_terminator",)]:
+            i = sentence_of(ts)
+            if last_joiner[i] < te:
+                terms[i].append((ts, te))
+        scopes: dict[tuple[int, bool], _Scope] = {}
 
-        def cues_for(i: int, anchor: bool) -> tuple[list[_Cue], list[tuple[int, int]]]:
-            if resolved_general[i] is None:
-                resolved_general[i] = _drop_contained(general[i])
-                both = general[i] + descriptors[i]
-                resolved_anchor[i] = _drop_contained(both) if descriptors[i] else resolved_general[i]
+        def scope_of(i: int, anchor: bool) -> _Scope:
+            key = (i, anchor)
+            if key not in scopes:
                 every = general[i] + descriptors[i]
                 # A terminator inside a cue is part of the cue ("likely" in "is likely").
-                resolved_terms[i] = [t for t in terms[i]
-                                     if not any(c.start <= t[0] and t[1] <= c.end and (c.end - c.start) > (t[1] - t[0])
-                                                for c in every)]
-            return (resolved_anchor[i] if anchor else resolved_general[i]), resolved_terms[i]  # type: ignore[return-value]
+                cue_spans = _Spans((c.start, c.end) for c in every)
+                kept_terms = [t for t in terms[i] if not cue_spans.covers_longer(*t)]
+                general_cues = _drop_contained(general[i])
+                cues = _drop_contained(every) if anchor and descriptors[i] else general_cues
+                scopes[key] = _Scope.build(cues, kept_terms)
+            return scopes[key]
 
+        words = _WordIndex(low)
         mentions: list[Mention] = []
         implied: dict[str, int] = {}
         for obs in rules.observations:
-            excluded = found[("exclude", obs.name)]
+            excluded = _Spans(found[("exclude", obs.name)])
             hits: list[tuple[int, int, str]] = []  # (start, end, kind)
+            taken = _Spans(())
             for kind in ("mention", "uncertain", "anchor", "negated_only"):
-                for s, e in found[(kind, obs.name)]:
-                    if excluded and any(a < e and s < b for a, b in excluded):
-                        continue
-                    # An anchor or inherent-uncertain phrase inside a real mention adds nothing.
-                    if any(fs < e and s < fe for fs, fe, _ in hits):
-                        continue
-                    hits.append((s, e, kind))
+                new = [(s, e, kind) for s, e in found[(kind, obs.name)]
+                       # An anchor or inherent-uncertain phrase inside a real mention adds nothing.
+                       if not excluded.overlaps(s, e) and not taken.overlaps(s, e)]
+                if new:
+                    hits += new
+                    taken = _Spans((s, e) for s, e, _ in hits)
             for s, e, kind in hits:
                 i = sentence_of(s)
-                value, cue = self._classify(low, s, e, i, kind, cues_for)
+                value, cue = self._classify(low, s, e, kind, scope_of(i, kind == "anchor"), words)
                 if kind == "negated_only" and value != NEGATIVE:
                     continue
                 mention = Mention(obs.name, value, s, e, spans[i][0], spans[i][1], text[s:e], cue)
@@ -419,50 +495,50 @@ class RulesEngine:
         others: list[Mention] = []
         if found[("other",)]:
             # A mention of the 13 or an excluded phrase ("normal interstitial markings") covers it.
-            covered = [(m.start, m.end) for m in mentions] + found[("other_exclude",)]
+            covered = _Spans([(m.start, m.end) for m in mentions] + found[("other_exclude",)])
             for s, e in found[("other",)]:
-                if any(a < e and s < b for a, b in covered):
+                if covered.overlaps(s, e):
                     continue
                 i = sentence_of(s)
-                value, cue = self._classify(low, s, e, i, "mention", cues_for)
+                value, cue = self._classify(low, s, e, "mention", scope_of(i, False), words)
                 others.append(Mention("other", value, s, e, spans[i][0], spans[i][1], text[s:e], cue))
 
         for m in mentions:
             raw[m.observation] = _combine(raw[m.observation], m.value)
         return Analysis(raw, mentions, others, implied)
 
-    def _classify(self, low: str, s: int, e: int, i: int, kind: str, cues_for) -> tuple[int, str | None]:
+    def _classify(self, low: str, s: int, e: int, kind: str, scope: _Scope,
+                  words: "_WordIndex") -> tuple[int, str | None]:
         rules = self.rules
-        cues, terms = cues_for(i, kind == "anchor")
-
-        def words(a: int, b: int) -> int:
-            return len(_WORD_RE.findall(low, a, b)) if b > a else 0
-
-        def blocked(a: int, b: int) -> bool:
-            return any(a <= ts and te <= b for ts, te in terms)
-
+        pre_reach = max(rules.pre_window, rules.short_window)
+        post_reach = max(rules.post_window, rules.near_window, rules.short_window)
         in_scope: list[tuple[int, _Cue]] = []  # (distance in characters, cue)
-        for c in cues:
+        for c in scope.near(words.reach_back(s, pre_reach), s, e, words.reach_forward(e, post_reach)):
             short = c.cls == UNC_SHORT
             if c.direction in ("pre", "both") and c.start < s and c.end <= e:
                 # A cue may run into the mention ("no pleural" + "pleural effusion").
-                if short and "," in low[c.end:s]:
+                if short and low.find(",", c.end, s) >= 0:
                     continue  # "X or Y" joins neighbours, not list items across a comma
-                if words(c.end, s) <= (rules.short_window if short else rules.pre_window) and not blocked(c.end, s):
+                if (words.count(c.end, s) <= (rules.short_window if short else rules.pre_window)
+                        and not scope.blocked(c.end, s)):
                     in_scope.append((max(0, s - c.end), c))
             elif c.direction in ("post", "both") and c.start >= e:
-                if short and "," in low[e:c.start].rstrip(", "):
+                if short and _comma_before_tail(low, e, c.start):
                     continue  # "opacity, atelectasis versus pneumonia": the opacity is not in doubt
                 # "X is normal" reaches only its subject, except for anchors, whose descriptors reach
                 # across lists ("heart size, mediastinal contour, and vasculature are within normal limits").
                 near = c.cls == NEG_NEAR and kind != "anchor"
                 limit = rules.short_window if short else rules.near_window if near else rules.post_window
-                if words(e, c.start) <= limit and not blocked(e, c.start):
+                if words.count(e, c.start) <= limit and not scope.blocked(e, c.start):
                     in_scope.append((c.start - e, c))
         if kind == "anchor":
             if not in_scope:
                 return rules.anchor_default, None
-            _, best = min(in_scope, key=lambda dc: (dc[0], dc[1].direction != "post"))
+            # "Stable"/"unchanged" says how the anchor compares with before, not what it is: a size
+            # descriptor in scope decides ("heart size is unchanged and within normal limits": normal).
+            sized = [dc for dc in in_scope if dc[1].cls in (A_NEG, A_POS, NEG_NEAR)]
+            pool = sized if sized and any(c.cls == A_UNC for _, c in in_scope) else in_scope
+            _, best = min(pool, key=lambda dc: (dc[0], dc[1].direction != "post"))
             return CUE_VALUE[best.cls], low[best.start:best.end]
         for cls in (PNU, NEG, NEG_NEAR, UNC, UNC_SHORT):
             hits = [(d, c) for d, c in in_scope if c.cls == cls]
@@ -472,6 +548,47 @@ class RulesEngine:
         if kind == "uncertain":
             return UNCERTAIN, None
         return POSITIVE, None
+
+
+class _WordIndex:
+    """The words (\\w+ runs) of a text, for counting words between two offsets in O(log n)."""
+
+    __slots__ = ("starts", "ends", "size")
+
+    def __init__(self, low: str):
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for m in _WORD_RE.finditer(low):
+            self.starts.append(m.start())
+            self.ends.append(m.end())
+        self.size = len(low)
+
+    def count(self, a: int, b: int) -> int:
+        """Words touching [a, b) (a word cut by either end counts), 0 when b <= a."""
+        if b <= a:
+            return 0
+        return bisect.bisect_left(self.starts, b) - bisect.bisect_right(self.ends, a)
+
+    def reach_back(self, pos: int, n: int) -> int:
+        """The smallest a with count(a, pos) <= n."""
+        k = bisect.bisect_left(self.starts, pos) - n - 1
+        return self.ends[k] if k >= 0 else 0
+
+    def reach_forward(self, pos: int, n: int) -> int:
+        """The largest b with count(pos, b) <= n."""
+        k = bisect.bisect_right(self.ends, pos) + n
+        return self.starts[k] if k < len(self.starts) else self.size
+
+
+def _comma_before_tail(low: str, a: int, b: int) -> bool:
+    """A comma in low[a:b] once trailing commas and spaces are stripped."""
+    comma = low.find(",", a, b)
+    if comma < 0:
+        return False
+    end = b
+    while end > comma and low[end - 1] in ", ":
+        end -= 1
+    return low.find(",", a, end) >= 0
 
 
 def _combine(old: int | None, new: int | None) -> int | None:

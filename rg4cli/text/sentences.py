@@ -22,39 +22,47 @@ _CANDIDATE_RE = re.compile(r"[.!?]+(?=[\s\"')\]]|$)|\n\s*\n")
 _LIST_MARK_RE = re.compile(r"(?:(?<=\s)|^)(\d{1,2})[.)]\s+(?=\S)")
 # rg4 target-text markers start a section, hence a sentence.
 _SECTION_MARK_RE = re.compile(r"(?:(?<=\s)|^)(?:findings?|impressions?)\s*:", re.IGNORECASE)
-_WORD_BEFORE_RE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+# The token before a candidate end: letters and periods ("Dr", "e.g"), starting with a letter.
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.")
+_NEXT_VISIBLE_RE = re.compile(r"\s*(\S?)")
+_TITLES = frozenset({"dr", "drs", "mr", "mrs", "ms", "prof", "vs", "v", "e.g", "i.e", "cf", "approx"})
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Return (start, end) character spans of the sentences of `text`, in order."""
+    """Return (start, end) character spans of the sentences of `text`, in order.
+
+    Linear in the length of `text`: every look-behind or look-ahead from a candidate
+    end stops at the nearest whitespace, and whitespace separates candidates.
+    """
     if not text:
         return []
     cuts: set[int] = set()
-    list_marks = {m.start(): m for m in _LIST_MARK_RE.finditer(text)}
-    list_mark_periods = {m.start(1) + len(m.group(1)) for m in list_marks.values()}
+    marks = list(_LIST_MARK_RE.finditer(text))
+    list_mark_periods = {m.end(1) for m in marks}
     for m in _CANDIDATE_RE.finditer(text):
         if m.group().startswith("\n"):
             cuts.add(m.end())
             continue
         if m.start() in list_mark_periods:
             continue  # the "1." of a numbered item
-        word = _WORD_BEFORE_RE.search(text[: m.start()])
-        if m.group() == "." and word and word.group(1).lower().rstrip(".") in ABBREVIATIONS:
+        word = _word_before(text, m.start())
+        if m.group() == "." and word and word.lower().rstrip(".") in ABBREVIATIONS:
             # "Dr. ___" / "vs. prior": not an end, unless a capitalised sentence start follows a non-title word
-            if word.group(1).lower() in {"dr", "drs", "mr", "mrs", "ms", "prof", "vs", "v", "e.g", "i.e", "cf", "approx"}:
+            if word.lower() in _TITLES:
                 continue
-            after = text[m.end():].lstrip()
-            if not after[:1].isupper():
+            after = _NEXT_VISIBLE_RE.match(text, m.end()).group(1)  # type: ignore[union-attr]
+            if not after.isupper():
                 continue
         cuts.add(m.end())
-    section_ends = set()
+    # After a section marker, the first list mark ("IMPRESSION: 1. No effusion.") stays with its header:
+    # remember where the first visible character after each marker is.
+    header_bodies = set()
     for m in _SECTION_MARK_RE.finditer(text):
         cuts.add(m.start())
-        section_ends.add(m.end())
-    for start in list_marks:
-        # "IMPRESSION: 1. No effusion." stays one sentence with its header.
-        if not any(text[e:start].strip() == "" for e in section_ends if e <= start):
-            cuts.add(start)
+        header_bodies.add(_NEXT_VISIBLE_RE.match(text, m.end()).start(1))  # type: ignore[union-attr]
+    for m in marks:
+        if m.start() not in header_bodies:
+            cuts.add(m.start())
     spans: list[tuple[int, int]] = []
     prev = 0
     for cut in sorted(cuts) + [len(text)]:
@@ -65,6 +73,24 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             spans.append(span)
         prev = cut
     return spans
+
+
+def _word_before(text: str, end: int) -> str | None:
+    """The longest run of letters and periods ending at `end` (or before a newline there), from its
+    first letter; None when there is no letter. Scans back only over that run."""
+    word = _run_before(text, end)
+    if word is None and end > 0 and text[end - 1] == "\n":
+        word = _run_before(text, end - 1)
+    return word
+
+
+def _run_before(text: str, end: int) -> str | None:
+    i = end
+    while i > 0 and text[i - 1] in _WORD_CHARS:
+        i -= 1
+    while i < end and text[i] == ".":
+        i += 1
+    return text[i:end] if i < end else None
 
 
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int] | None:

@@ -52,6 +52,7 @@ observations (of the 13) in it; its score is 1.0, other sentences 0.0.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import math
@@ -306,13 +307,17 @@ def rules_sentence_weights(text: str, mentions: Iterable[Any], labels: dict[str,
     """
     wanted = set(THIRTEEN) if labels is None else {obs for obs, _ in attribution_targets(labels)}
     spans = split_sentences(text)
+    starts = [s for s, _ in spans]
     hit = [False] * len(spans)
     for m in mentions:
         if m.observation not in wanted or m.value not in ATTRIBUTED:
             continue
-        for n, (start, end) in enumerate(spans):
-            if m.start < end and m.end > start:
+        # The sentences a mention overlaps, found by bisection (sentences are ordered and disjoint).
+        n = max(0, bisect.bisect_right(starts, m.start) - 1)
+        while n < len(spans) and spans[n][0] < m.end:
+            if m.start < spans[n][1]:
                 hit[n] = True
+            n += 1
     return [{"start": s, "end": e, "weight": lam if h else 1.0, "score": 1.0 if h else 0.0}
             for (s, e), h in zip(spans, hit)]
 
