@@ -75,7 +75,7 @@ for name, line, where in [("not-utf8", NOT_UTF8, ":2: not UTF-8"), ("nan", NAN, 
                           ("bad-json", b'{"id": "b", "report": }', ":2: bad JSON"),
                           ("array", b"[1, 2]", ":2: expected a JSON object"),
                           ("no-id", b'{"report": "x"}', ":2: id: missing field"),
-                          ("int-id", b'{"id": 7, "report": "x"}', ":2: id: expected str"),
+                          ("float-id", b'{"id": 7.5, "report": "x"}', ":2: id: expected"),
                           ("report-int", b'{"id": "b", "report": 0}', ":2: report: expected a string"),
                           ("no-text", b'{"id": "b"}', ":2: report: no text to label")]:
     add(Case(f"label-{name}", LABEL, {"in.jsonl": jl(A, line, C)}, 2, "{d}/in.jsonl" + where, ("out.jsonl", ["a"])))
