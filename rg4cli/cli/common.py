@@ -1,4 +1,4 @@
-"""What every command module shares: option types, stderr console, error handling.
+"""What every command module shares: the stderr console, error handling, the option types (options.py).
 
 Command modules stay thin: parse options, call a core function, write records.
 Errors raised by the core (InputError, Rg4Error) become one line on stderr and the
@@ -12,7 +12,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,81 +23,13 @@ console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable)
 
-# ---- shared option types ------------------------------------------------------
-InputArg = Annotated[
-    str, typer.Argument(help="Input JSONL (.jsonl or .jsonl.gz); '-' or omitted reads stdin.", show_default=False)
-]
-OutputOpt = Annotated[
-    Optional[str], typer.Option("--output", "-o", help="Write here instead of stdout ('.gz' compresses).")
-]
-OnErrorOpt = Annotated[
-    str, typer.Option("--on-error", help="fail: stop at the first bad record (exit 2); skip: skip it and count it on stderr.")
-]
-ImageRootOpt = Annotated[
-    Optional[Path], typer.Option("--image-root", help="Directory that relative image paths are resolved against; "
-                                 "images must lie inside it (see --allow-outside-image-root).")
-]
-AllowOutsideImageRootOpt = Annotated[
-    bool, typer.Option("--allow-outside-image-root", help="Let image paths leave --image-root (absolute paths, "
-                       "'..', symlinks); off by default so a record cannot make rg4 read other files.")
-]
-TextOpt = Annotated[
-    str,
-    typer.Option("--text", help="Text to read: auto (report if present, else findings+impression), report, "
-                 "findings, impression, findings+impression."),
-]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results are deterministic given it).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Keep the records already in -o FILE and skip their ids.")]
-# An OpenAI-compatible endpoint (build-data's openai generator and judge, hallucination --backend openai).
-BaseUrlOpt = Annotated[Optional[str], typer.Option(
-    "--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.", show_default=False)]
-ModelNameOpt = Annotated[Optional[str], typer.Option(
-    "--model-name", help="openai: the model name the server serves.", show_default=False)]
-ApiKeyEnvOpt = Annotated[str, typer.Option(
-    "--api-key-env", help="openai: environment variable holding the API key (never printed; may be unset for "
-    "local servers).")]
-
-
-def llm_client_options(backend: str, base_url: str | None, model_name: str | None, api_key_env: str,
-                       **more) -> dict | None:
-    """The openai client's options for a judge or generator, None for other backends."""
-    if backend != "openai":
-        return None
-    return {"base_url": base_url, "model_name": model_name, "api_key_env": api_key_env, **more}
-
-
-def _classifier_options(role: str, model_help: str, official: str) -> tuple[Any, Any]:
-    """--ROLE-model PATH and --ROLE-bert DIR: a BERT classifier and the BERT its official checkpoint needs."""
-    model = Annotated[Optional[str], typer.Option(f"--{role}-model", help=model_help, show_default=False)]
-    bert = Annotated[Optional[str], typer.Option(
-        f"--{role}-bert", help=f"bert-base-uncased directory (config.json + vocab) for {official}.", show_default=False)]
-    return model, bert
-
-
-# The BERT classifiers, spelled one way in every command: --labeler-model/--labeler-bert
-# for the CheXbert-shaped labeler, --judge-model/--judge-bert for DiscBERT.
-LabelerModelOpt, LabelerBertOpt = _classifier_options(
-    "labeler", "BERT labeler: the official chexbert.pth (then also --labeler-bert) or a directory written by "
-    "`rg4 train --task labeler`.", "an official chexbert.pth")
-JudgeModelOpt, JudgeBertOpt = _classifier_options(
-    "judge", "DiscBERT: a directory written by `rg4 train --task discbert`, or the official Lightning checkpoint "
-    "(then also --judge-bert).", "the official DiscBERT checkpoint")
-# Spellings of earlier releases, still accepted and hidden from --help (one hidden option
-# each: typer cannot hide one name of an option); `alias` folds them into the new one.
-OldCheckpointOpt = Annotated[Optional[str], typer.Option("--checkpoint", hidden=True)]
-OldModelOpt = Annotated[Optional[str], typer.Option("--model", hidden=True)]
-OldLabelerOpt = Annotated[Optional[str], typer.Option("--labeler", hidden=True)]
-OldBertOpt = Annotated[Optional[str], typer.Option("--bert", hidden=True)]
-
-
-def alias(value: str | None, old_value: str | None, name: str, old_name: str) -> str | None:
-    """The option's value, given under its name or under the old spelling (not both, unless equal)."""
-    if value is not None and old_value is not None and value != old_value:
-        raise InputError(f"{old_name} is the old spelling of {name}: give one of them")
-    if old_value is not None and value is None:
-        log(f"rg4: note: {old_name} is now spelled {name} (the old spelling still works, for a while)")
-    return value if value is not None else old_value
+# The shared option types live in rg4cli.cli.options; command modules import them from here too.
+from rg4cli.cli.options import (  # noqa: F401
+    InputArg, OutputOpt, OnErrorOpt, ImageRootOpt, AllowOutsideImageRootOpt, TextOpt,
+    SeedOpt, DeviceOpt, ResumeOpt, BaseUrlOpt, ModelNameOpt, ApiKeyEnvOpt,
+    llm_client_options, LabelerModelOpt, LabelerBertOpt, JudgeModelOpt, JudgeBertOpt, OldCheckpointOpt,
+    OldModelOpt, OldLabelerOpt, OldBertOpt, alias,
+)
 
 
 def log(message: str) -> None:
