@@ -188,7 +188,14 @@ class RG4Model(nn.Module):
         self.prompts.stage = stage
         for p in self.parameters():
             p.requires_grad_(False)
-        for p in self.fusion.parameters():
+        if self.frontal_only:
+            # The released stage 1 has the frontal block only: the projection and the other
+            # blocks neither learn nor decay until stage 2.
+            trained = [self.fusion.queries, *getattr(self.fusion, "frontal", getattr(self.fusion, "image", None)
+                                                     ).parameters()]
+        else:
+            trained = list(self.fusion.parameters())
+        for p in trained:
             p.requires_grad_(True)
         if stage == 2:
             for name, p in self.decoder.named_parameters():
