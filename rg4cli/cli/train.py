@@ -6,12 +6,14 @@ the preset's value (README "Presets": `--preset paper` = the released code's rec
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from rg4cli.cli.common import ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
+from rg4cli.training.settings import presets_help
 
 _P = " Default: the preset's (README \"Presets\")."
 
@@ -140,3 +142,6 @@ def train(
     summary = run_train(TrainSettings(**options), log=_main_process_log)
     if summary:
         typer.echo(json.dumps(summary))
+
+
+train.__doc__ += "\n\n" + textwrap.indent(presets_help(), "    ")   # the table in --help and rg4-train(1)

@@ -29,18 +29,40 @@ RECIPES: dict[str, dict] = {
 MODEL_OPTIONS = ("stage1_input", "prompt_tokenization", "report_text", "target_max_tokens", "mask_prior_padding")
 
 
-def preset_defaults(preset: str, stage: int = 2) -> dict:
-    """Every default `rg4 train --task generator --preset PRESET --stage STAGE` uses, by option name."""
+# peft's default LoRA targets for a Llama decoder (what `lora_target_modules: null` means).
+PEFT_LLAMA_TARGETS = ["q_proj", "v_proj"]
+
+
+def preset_defaults(preset: str) -> dict:
+    """Every default `rg4 train --task generator --preset PRESET` uses, by option or config field name
+    (batch_size: (stage 1, stage 2)). README "Presets" tables exactly these."""
     from rg4cli.model.presets import preset_config
 
-    recipe = RECIPES[preset]
     cfg = preset_config(preset)
-    out = {k: (v[stage] if isinstance(v, dict) else v) for k, v in recipe.items()}
-    out.update({k: getattr(cfg, k) for k in MODEL_OPTIONS})
-    out.update(query_init_std=cfg.query_init_std, lora_target_modules=cfg.lora_target_modules,
-               train_decoder=cfg.train_decoder, num_queries=cfg.num_queries, lora_r=cfg.lora_r,
-               lora_alpha=cfg.lora_alpha, dtype=cfg.dtype)
+    out = {k: ((v[1], v[2]) if isinstance(v, dict) else v) for k, v in RECIPES[preset].items()}
+    out.update({k: getattr(cfg, k) for k in MODEL_OPTIONS if k != "mask_prior_padding"})
+    out["prior_padding"] = "masked" if cfg.mask_prior_padding else "attended"
+    out.update(num_queries=cfg.num_queries, query_init_std=cfg.query_init_std, lora_r=cfg.lora_r,
+               lora_alpha=cfg.lora_alpha, lora_target_modules=cfg.lora_target_modules or PEFT_LLAMA_TARGETS,
+               train_decoder=cfg.train_decoder, dtype=cfg.dtype)
     return out
+
+
+def presets_help() -> str:
+    """The presets' defaults as a `\\b` block for `rg4 train --help` and rg4-train(1)."""
+    paper, tiny = preset_defaults("paper"), preset_defaults("tiny")
+
+    def show(value) -> str:
+        if isinstance(value, tuple):
+            return " / ".join(map(str, value)) + (" (stage 1 / 2)" if len(set(value)) > 1 else "")
+        if isinstance(value, list):
+            return ",".join(value) if len(value) < 3 else f"{len(value)} layers"
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    rows = [f"  {k.replace('_', '-'):<22}{show(paper[k]):<26}{show(tiny[k])}" for k in paper]
+    return ("\b\nPresets (README \"Presets\" says why each differs; config fields of rg4_model.json\n"
+            "are not options; the demo also sets --fusion-lr 3e-4 and --decoder):\n"
+            f"  {'default':<22}{'paper (released code)':<26}tiny (rg4, demo)\n" + "\n".join(rows))
 
 
 @dataclass
