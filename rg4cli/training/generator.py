@@ -99,6 +99,7 @@ class GeneratorTask:
         from rg4cli.training.engine import process_state
 
         from rg4cli.model import build_model, load_model_dir, save_model_dir
+        from rg4cli.model.prompts import prior_text, target_text
 
         state = process_state()
         device = state.device
@@ -118,9 +119,11 @@ class GeneratorTask:
                 if (init_dir / "rg4_model.json").is_file():
                     model = load_model_dir(init_dir, device=device, stage=self.stage)
                 else:
-                    texts = [ex.target for ex in self.examples]
+                    # The tiny preset's vocabularies: from the text the model will read and learn.
+                    form = self.model_options.get("report_text", "raw")
+                    texts = [target_text(ex.study, form) for ex in self.examples]
                     texts += [t for ex in self.examples for t in (ex.study.indication, ex.study.history,
-                                                                  ex.study.prior_report) if t]
+                                                                  prior_text(ex.study, form)) if t]
                     model = build_model(self.preset, tokenizer_texts=texts, fusion=self.fusion, stage=self.stage,
                                         seed=self.seed, device=device, **self.model_overrides, **self.model_options)
                     if state.is_main_process and self.preset == "tiny":

@@ -3,8 +3,8 @@
 `rg4 weights` writes `sentence_weights` as character spans of the raw target
 (`join_sections(findings, impression)`). When the model learns the cleaned text
 (rg4cli.text.cleaning.r2gen_clean), those spans must move with the characters: this
-module runs the same cleaning steps while tracking where each kept character came
-from, and maps every span onto the characters of the cleaned text it became.
+module runs the cleaning on a string that tracks where each kept character came from,
+and maps every span onto the characters of the cleaned text it became.
 
 The tracked cleaning is checked against `r2gen_clean` itself; if the two ever differ
 (a character whose lower case is not one character), the spans are not placed and
@@ -13,7 +13,7 @@ The tracked cleaning is checked against `r2gen_clean` itself; if the two ever di
 
 from __future__ import annotations
 
-from rg4cli.text.cleaning import _STRIP_CHARS_RE, r2gen_clean
+from rg4cli.text.cleaning import _STRIP_CHARS_RE, _report_cleaner, r2gen_clean
 
 NO_SOURCE = -1
 
@@ -70,29 +70,14 @@ class _Tracked:
         return _Tracked("".join(self.text[k] for k in keep), [self.origin[k] for k in keep])
 
 
-def _collapse(t: _Tracked, pair: str, rounds: int) -> _Tracked:
-    for _ in range(rounds):
-        t = t.replace(pair, pair[0])
-    return t
-
-
 def clean_with_origin(text: str) -> tuple[str, list[int]]:
-    """(r2gen_clean(text), raw index per cleaned character or NO_SOURCE), step for step as
-    rg4cli.text.cleaning does it."""
+    """(r2gen_clean(text), raw index per cleaned character or NO_SOURCE): rg4cli.text.cleaning's own
+    report step runs on the tracked string (it only calls replace/strip/lower/split), then its
+    per-sentence step is repeated here (a regular-expression deletion the tracked string does itself)."""
     if not text or not text.strip():
         return "", []
-    t = _Tracked(text, list(range(len(text)))).replace("\n", " ")
-    t = _collapse(t, "__", 7)
-    t = _collapse(t, "  ", 6)
-    t = _collapse(t, "..", 8)
-    t = t.replace("1. ", "")
-    for n in "2345":
-        t = t.replace(f". {n}. ", ". ")
-    for n in "2345":
-        t = t.replace(f" {n}. ", ". ")
-    t = t.replace(":", " :").strip().lower()
     out, org = [], []
-    for k, sentence in enumerate(t.split(". ")):
+    for k, sentence in enumerate(_report_cleaner(_Tracked(text, list(range(len(text)))))):
         s = sentence
         for ch in ('"', "/", "\\", "'"):
             s = s.replace(ch, "")
