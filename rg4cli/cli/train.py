@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from rg4cli.cli.common import ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
-from rg4cli.training.settings import presets_help
+from rg4cli.training.settings import PRESETS_HELP
 
 _P = " Default: the preset's (README \"Presets\")."
 
@@ -144,4 +144,4 @@ def train(
         typer.echo(json.dumps(summary))
 
 
-train.__doc__ += "\n\n" + textwrap.indent(presets_help(), "    ")   # the table in --help and rg4-train(1)
+train.__doc__ += "\n\n" + textwrap.indent(PRESETS_HELP, "    ")   # the table in --help and rg4-train(1)

@@ -224,3 +224,35 @@ def run_train(s: TrainSettings, log: Callable[[str], None]) -> dict:
     return {"out_dir": str(s.output), "task": s.task, "steps": result.steps, "total_steps": result.total_steps,
             "first_loss": result.first_loss, "final_loss": result.final_loss, "best_score": result.best_score,
             "best_step": result.best_step, "resumed_from": result.resumed_from, "seconds": round(result.seconds, 2)}
+
+
+# presets_help() written out: `rg4 train --help` must not import the model package (torch) to
+# show it; tests/lib/test_training_presets.py checks that the two agree.
+PRESETS_HELP = (
+    "\b\n"
+    'Presets (README "Presets" says why each differs; config fields of rg4_model.json\n'
+    'are not options; the demo also sets --fusion-lr 3e-4 and --decoder):\n'
+    '  default               paper (released code)     tiny (rg4, demo)\n'
+    '  batch-size            24 / 16 (stage 1 / 2)     16 / 16\n'
+    '  grad-accum            2                         2\n'
+    '  epochs                2                         2\n'
+    '  lr                    0.0003                    0.0003\n'
+    '  sampler               cycle                     once\n'
+    '  warmup                per-epoch                 ratio\n'
+    '  max-grad-norm         0.0                       1.0\n'
+    '  decay                 all                       matrices\n'
+    '  weight-decay          0.01                      0.01\n'
+    '  tlw                   official                  paper\n'
+    '  stage1-input          bos-image                 prompt\n'
+    '  prompt-tokenization   one-string                segments\n'
+    '  report-text           r2gen                     raw\n'
+    '  target-max-tokens     100                       0\n'
+    '  prior-padding         attended                  masked\n'
+    '  num-queries           128                       32\n'
+    '  query-init-std        0.02                      8.0\n'
+    '  lora-r                32                        32\n'
+    '  lora-alpha            64                        64\n'
+    '  lora-target-modules   q_proj,v_proj             8 layers\n'
+    '  train-decoder         false                     true\n'
+    '  dtype                 bfloat16                  float32'
+)

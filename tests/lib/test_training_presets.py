@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rg4cli.training.settings import RECIPES, TrainSettings, preset_defaults, presets_help
+from rg4cli.training.settings import PRESETS_HELP, RECIPES, TrainSettings, preset_defaults, presets_help
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -57,6 +57,7 @@ def test_help_table_shows_the_same_defaults():
     for key, value in preset_defaults("paper").items():
         assert key.replace("_", "-") in text
     assert "cycle" in text and "per-epoch" in text and "one-string" in text
+    assert PRESETS_HELP == text   # the copy `rg4 train --help` shows without importing torch
 
 
 @pytest.mark.parametrize("preset", ["paper", "tiny"])
