@@ -144,4 +144,4 @@ def train(
         typer.echo(json.dumps(summary))
 
 
-train.__doc__ += "\n\n" + textwrap.indent(PRESETS_HELP, "    ")   # the table in --help and rg4-train(1)
+train.__doc__ = train.__doc__.rstrip() + "\n\n" + textwrap.indent(PRESETS_HELP, "    ")   # the table in --help and rg4-train(1)
