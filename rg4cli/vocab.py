@@ -51,3 +51,7 @@ CATEGORY_NAMES: dict[str, str] = {
 
 # Report sections a model is asked to write (`rg4 generate --sections`, the prompt).
 SECTIONS: tuple[str, ...] = ("both", "findings", "impression")
+# What `rg4 generate --sections` may ask: a fixed choice, or "reference": the sections each
+# study's record has (findings only, impression only or both; both when it has neither),
+# as the released test code asks.
+SECTION_REQUESTS: tuple[str, ...] = ("reference",) + SECTIONS

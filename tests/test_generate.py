@@ -177,3 +177,37 @@ def test_data_parallel_under_accelerate_matches_one_process(workdir, tmp_path):
     assert [r["report"] for r in two] == [r["report"] for r in one]
     assert proc.stderr.count("generated 8 report(s)") == 1   # the summary comes from the main process only
     assert not list(tmp_path.glob("rg4-generate-*"))          # shards cleaned up
+
+
+def test_sections_reference_asks_for_the_sections_each_record_has(workdir, tmp_path):
+    """Default --sections reference: a findings-only record gets the findings instruction, a record
+    without a reference gets both (the released test code asks per reference)."""
+    from rg4cli.records.study import Study
+
+    root, records = workdir
+    recs = [dict(records[0], id="f"), dict(records[4], id="none", findings=None),
+            dict(records[0], id="i", findings=None, impression="impression text")]
+    path = _write_jsonl(tmp_path / "sections.jsonl", recs)
+    model = load_model_dir(root / "model")
+    asked = []
+    real_generate = model.generate
+
+    def spy(features, batch, options=None):
+        asked.extend(batch.prefixes)
+        return real_generate(features, batch, options)
+
+    model.generate = spy
+
+    def prefix(sections):
+        return model.text_batch([Study(id="x", frontal="f", view="PA", findings="x")], sections=sections).prefixes[0]
+
+    def run(sections):
+        asked.clear()
+        run_generate(str(path), str(tmp_path / f"{sections}.jsonl"), model_dir=root / "model", image_root=root,
+                     sections=sections, decode=DecodeOptions(num_beams=1, max_new_tokens=2, min_new_tokens=1),
+                     model=model)
+        return list(asked)
+
+    assert run("reference") == [prefix("findings"), prefix("both"), prefix("impression")]
+    assert len({str(p) for p in run("reference")}) == 3
+    assert run("both") == [prefix("both")] * 3

@@ -246,3 +246,35 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
     assert res.exit_code == 2 and "tiny preset" in res.output
     res = runner.invoke(app, ["train", "--task", "decoder", "--lam", "2", str(phantom["sn"]), "-o", str(tmp_path / "q")])
     assert res.exit_code == 2 and "--lam does not apply to --task decoder" in res.output
+
+
+def test_released_recipe_options_reach_the_run_and_the_model_dir(phantom, tmp_path):
+    """The paper preset's recipe on the tiny components, option by option: stage 1 on BOS + image,
+    then stage 2 on cycled settings with cleaned, cut targets and the released loss."""
+    runner = CliRunner()
+    released = ["--sampler", "cycle", "--warmup", "per-epoch", "--max-grad-norm", "0", "--decay", "all",
+                "--stage1-input", "bos-image", "--prompt-tokenization", "one-string", "--report-text", "r2gen",
+                "--target-max-tokens", "40", "--prior-padding", "attended", "--tlw", "official"]
+    common = ["--image-root", str(phantom["root"]), "--batch-size", "2", "--grad-accum", "1", "--epochs", "1",
+              "--checkpoint-every", "0", "--cache-dir", str(phantom["cache"]), "-q"]
+    s1, s2 = tmp_path / "s1", tmp_path / "s2"
+    res = runner.invoke(app, ["train", str(phantom["sn"]), "-o", str(s1), *common, *released])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((s1 / "rg4_model.json").read_text())
+    assert (cfg["stage1_input"], cfg["prompt_tokenization"], cfg["report_text"], cfg["target_max_tokens"],
+            cfg["mask_prior_padding"]) == ("bos-image", "one-string", "r2gen", 40, False)
+    run = json.loads((s1 / "train_config.json").read_text())
+    assert (run["warmup"], run["decay"], run["max_grad_norm"]) == ("per-epoch", "all", 0.0)
+    # Stage 1 trained the frontal block only: the projection is still at its initialisation.
+    init = load_file(str(s1 / "checkpoints" / INIT_MODEL_DIR.split("/", 1)[1] / "fusion.safetensors"))
+    final = load_file(str(s1 / "fusion.safetensors"))
+    assert torch.equal(init["out_proj.weight"], final["out_proj.weight"])
+    assert not torch.equal(init["frontal.proj_in.weight"], final["frontal.proj_in.weight"])
+
+    res = runner.invoke(app, ["train", "--stage", "2", "--init", str(s1), str(phantom["mixed"]), "-o", str(s2),
+                              *common, "--sampler", "cycle", "--tlw", "official"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["steps"] == 4 * 2   # 4 settings x ceil(4 sn / batch 2) rounds
+    assert not torch.equal(final["out_proj.weight"], load_file(str(s2 / "fusion.safetensors"))["out_proj.weight"])
+    assert json.loads((s2 / "train_config.json").read_text())["task_config"]["sampler"] == "cycle"

@@ -53,7 +53,8 @@ def test_losses_against_hand_computation():
     ce_a = _hand_ce(logits[1], 1)  # predicts label of position 2 (weight 1.75)
     ce_b = _hand_ce(logits[2], 2)  # predicts label of position 3 (weight 1)
     paper = (1.75 * ce_a + 1.0 * ce_b) / 2
-    official = (ce_a + ce_b) / 2 + 0.75 * ce_a
+    # The released form: sums over (count + 0.001).
+    official = (ce_a + ce_b) / 2.001 + 0.75 * ce_a / 1.001
     off = (ce_a + ce_b) / 2
     assert lm_loss(lg, lb, w, "paper").item() == pytest.approx(paper, rel=1e-6)
     assert lm_loss(lg, lb, w, "official", lam=1.75).item() == pytest.approx(official, rel=1e-6)
@@ -65,10 +66,15 @@ def test_losses_against_hand_computation():
     assert lm_loss(lg, lb, w, "paper", shift=False).item() == pytest.approx((1.75 * ce0 + ce1) / 2, rel=1e-6)
 
 
-def test_official_loss_without_weighted_tokens_is_plain_mean():
+def test_official_loss_is_the_released_form():
+    # loss.sum() / (count_nonzero(loss) + 0.001) + 0.75 * key.sum() / (count_nonzero(key) + 0.001)
     ce = torch.tensor([1.0, 2.0, 3.0])
-    assert weighted_token_loss(ce, torch.ones(3), "official").item() == pytest.approx(2.0)
-    assert weighted_token_loss(ce, torch.tensor([1.0, 1.75, 1.0]), "official").item() == pytest.approx(2.0 + 0.75 * 2)
+    assert weighted_token_loss(ce, torch.ones(3), "official").item() == pytest.approx(6.0 / 3.001, rel=1e-6)
+    assert weighted_token_loss(ce, torch.tensor([1.0, 1.75, 1.0]), "official").item() == pytest.approx(
+        6.0 / 3.001 + 0.75 * 2.0 / 1.001, rel=1e-6)
+    # A token whose CE is exactly 0 is not counted (count_nonzero), as in the released code.
+    ce0 = torch.tensor([0.0, 2.0, 4.0])
+    assert weighted_token_loss(ce0, torch.ones(3), "official").item() == pytest.approx(6.0 / 2.001, rel=1e-6)
     assert weighted_token_loss(ce, torch.tensor([1.75, 1.75, 1.75]), "paper").item() == pytest.approx(1.75 * 2.0)
     with pytest.raises(InputError):
         weighted_token_loss(ce, torch.ones(3), "sometimes")

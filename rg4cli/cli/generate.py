@@ -24,7 +24,9 @@ def generate(
     num_beams: Annotated[int, typer.Option("--num-beams", help="Beam width (1 = greedy).")] = 3,
     repetition_penalty: Annotated[float, typer.Option("--repetition-penalty", help="Penalty on repeated tokens.")] = 2.0,
     length_penalty: Annotated[float, typer.Option("--length-penalty", help="Beam length penalty (>1 favours long).")] = 2.0,
-    sections: Annotated[str, typer.Option("--sections", help="Sections to ask for: both, findings, impression.")] = "both",
+    sections: Annotated[str, typer.Option("--sections", help="Sections to ask for. reference: those the record's "
+                                          "findings/impression have (both when it has none), as the released test "
+                                          "code asks; or both, findings, impression for every study.")] = "reference",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Studies per batch (each batch is one setting).")] = 8,
     device: DeviceOpt = "auto",
     dtype: Annotated[str, typer.Option("--dtype", help="auto (bf16 on CUDA for the paper preset, else float32), "

@@ -30,8 +30,7 @@ from rg4cli.records.provenance import drop_annotations_of
 from rg4cli.records.study import SETTINGS, Study
 from rg4cli.text.sections import join_sections, split_sections
 from rg4cli.records.streams import RecordReader, RecordWriter, done_ids
-from rg4cli.vocab import SECTIONS as SECTIONS_CHOICES
-
+from rg4cli.vocab import SECTION_REQUESTS as SECTIONS_CHOICES
 
 
 @dataclass
@@ -155,7 +154,8 @@ class _Generator:
             start = time.perf_counter()
             studies = [it.study for it in ok]
             features = self.model.encode_studies(studies, frontal, lateral)
-            outs = self.model.generate(features, self.model.text_batch(studies, sections=self.sections), self.decode)
+            asked = None if self.sections == "reference" else self.sections
+            outs = self.model.generate(features, self.model.text_batch(studies, sections=asked), self.decode)
             elapsed = time.perf_counter() - start
             for item, out in zip(ok, outs):
                 findings, impression = split_sections(out.text)
@@ -202,7 +202,7 @@ def _studies(reader: RecordReader, done: set, summary: GenerateSummary, image_ro
 
 def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=None, batch_size: int = 8,
                  device: str = "auto", dtype: str = "auto", seed: int = 0, resume: bool = False,
-                 on_error: str = "fail", sections: str = "both", trust_remote_code: bool = False,
+                 on_error: str = "fail", sections: str = "reference", trust_remote_code: bool = False,
                  window: int | None = None, log: Callable[[str], None] | None = None, model=None) -> GenerateSummary:
     """Generate reports for a JSONL of studies; returns the summary (the CLI logs it)."""
     from rg4cli.model import DecodeOptions, load_model_dir, resolve_device

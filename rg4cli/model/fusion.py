@@ -72,10 +72,13 @@ class AdaptiveTokenFusion(nn.Module):
 
     def forward(self, frontal: Tensor, lateral: Tensor | None = None, prior: Tensor | None = None,
                 prior_mask: Tensor | None = None, lateral_present: Tensor | None = None,
-                prior_present: Tensor | None = None) -> Tensor:
-        """-> [B, N, D]. `lateral`/`prior` None = absent for the whole batch (zeros)."""
+                prior_present: Tensor | None = None, frontal_only: bool = False) -> Tensor:
+        """-> [B, N, D]. `lateral`/`prior` None = absent for the whole batch (zeros).
+        frontal_only: h_f itself, before the 3D->D projection (the released stage 1)."""
         batch = frontal.shape[0]
         h_f, query = self.frontal(self.queries.expand(batch, -1, -1).to(frontal.dtype), frontal)
+        if frontal_only:
+            return h_f
         zeros = torch.zeros_like(h_f)
         h_l = zeros if lateral is None else _keep(self.lateral(query, lateral)[0], lateral_present)
         h_t = zeros if prior is None else _keep(self.prior(query, prior, prior_mask)[0], prior_present)
@@ -93,12 +96,13 @@ class InterleavedFusion(nn.Module):
         self.queries = _learnable_queries(num_queries, image_dim, query_init_std)
         self.image = PerceiverBlock(image_dim, image_dim, num_heads, mlp_dim, llm_dim, dropout)
 
-    def forward(self, frontal: Tensor, lateral: Tensor | None = None, **_ignored) -> dict[str, Tensor]:
+    def forward(self, frontal: Tensor, lateral: Tensor | None = None, frontal_only: bool = False,
+                **_ignored) -> dict[str, Tensor]:
         """-> {"frontal": [B,N,D], "lateral": [B,N,D] (when given)}: one block per image."""
         batch = frontal.shape[0]
         queries = self.queries.expand(batch, -1, -1).to(frontal.dtype)
         blocks = {"frontal": self.image(queries, frontal)[0]}
-        if lateral is not None:
+        if lateral is not None and not frontal_only:
             blocks["lateral"] = self.image(queries, lateral)[0]
         return blocks
 

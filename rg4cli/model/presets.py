@@ -17,6 +17,9 @@ from rg4cli.model.prompts import PROMPT_VERSION
 
 PRESETS = ("paper", "tiny")
 FUSIONS = ("atf", "interleaved")
+STAGE1_INPUTS = ("bos-image", "prompt")
+PROMPT_TOKENIZATIONS = ("one-string", "segments")
+REPORT_TEXTS = ("r2gen", "raw")
 CONFIG_FORMAT = 1
 
 
@@ -51,8 +54,23 @@ class ModelConfig:
     # rg4 masks it (a batch's padding then cannot change a study's tokens). Imported
     # official weights set this to False to see what they were trained on.
     mask_prior_padding: bool = True
+    # Stage-1 input. "bos-image" (released code): BOS + the frontal block's N tokens straight
+    # from its perceiver, no prompt; the 3D->D projection (out_proj/out_norm) is first used,
+    # still at its initialisation, in stage 2. "prompt": the full prompt around the fused
+    # tokens, so stage 1 also trains the projection that stage 2 keeps.
+    stage1_input: str = "prompt"
     # Prompt
     prompt_version: str = PROMPT_VERSION
+    # "one-string" (released code): "Human: {context} <Img>" and "</Img> {instruction}.
+    # \nAssistant:" are each tokenized as one string. "segments": "Human: ", the context and
+    # " <Img>" apart (a SentencePiece tokenizer then puts an extra "▁" before the context).
+    prompt_tokenization: str = "segments"
+    # Report text. "r2gen" (released code): the target and the prior report R2Gen-cleaned
+    # (rg4cli.text.cleaning.r2gen_clean) before the LLM / text encoder read them. "raw": as written.
+    report_text: str = "raw"
+    # Answer length cap in LLM tokens, the answer's BOS included (released: 100, so at most 99
+    # learned tokens and no EOS when a report is cut); 0 = uncut.
+    target_max_tokens: int = 0
     context_max_tokens: int = 50   # "Human: {INDICATION/HISTORY} <Img>" budget (official: 50)
     prior_max_tokens: int = 256    # interleaved only: prior report as prompt text
     text_max_length: int = 100     # text encoder input length (official: 100)
@@ -86,12 +104,25 @@ class ModelConfig:
             raise Rg4Error(f"{source}: fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.stage not in (1, 2):
             raise Rg4Error(f"{source}: stage must be 1 or 2, got {self.stage!r}")
+        for name, allowed in (("stage1_input", STAGE1_INPUTS), ("prompt_tokenization", PROMPT_TOKENIZATIONS),
+                              ("report_text", REPORT_TEXTS)):
+            if getattr(self, name) not in allowed:
+                raise Rg4Error(f"{source}: {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.target_max_tokens < 0 or self.target_max_tokens == 1:
+            raise Rg4Error(f"{source}: target_max_tokens must be 0 (uncut) or at least 2, got {self.target_max_tokens}")
         if self.image_dim % self.num_heads:
             raise Rg4Error(f"{source}: image_dim {self.image_dim} is not divisible by num_heads {self.num_heads}")
 
 
+# What the paper preset takes from the released code (README "Presets"); every value has
+# rg4's alternative as a named option of `rg4 train`.
+PAPER_RELEASED = dict(stage1_input="bos-image", prompt_tokenization="one-string", report_text="r2gen",
+                      target_max_tokens=100, mask_prior_padding=False)
+
+
 def paper_config(**overrides: Any) -> ModelConfig:
-    """The paper's model: RAD-DINO, CXR-BERT specialized, Vicuna-7B v1.5, N=128, LoRA r32/a64."""
+    """The paper's model: RAD-DINO, CXR-BERT specialized, Vicuna-7B v1.5, N=128, LoRA r32/a64,
+    with the released code's input handling (PAPER_RELEASED)."""
     cfg = ModelConfig(
         preset="paper",
         image_encoder="microsoft/rad-dino",
@@ -101,7 +132,7 @@ def paper_config(**overrides: Any) -> ModelConfig:
         text_tokenizer="microsoft/BiomedVLP-CXR-BERT-specialized",
         num_queries=128, num_heads=12, mlp_dim=2048, dropout=0.1,
         image_dim=768, text_dim=768, llm_dim=4096,
-        lora_r=32, lora_alpha=64, lora_dropout=0.1, dtype="bfloat16",
+        lora_r=32, lora_alpha=64, lora_dropout=0.1, dtype="bfloat16", **PAPER_RELEASED,
     )
     return dataclasses.replace(cfg, **overrides)
 

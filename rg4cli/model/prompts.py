@@ -17,6 +17,14 @@ The interleaved variant reads `<Img>[frontal]</Img> <Img>[lateral]</Img> LAST RE
 
 A prefix is a list of segments: a list of token ids, or the name of a feature block
 ("fusion", "frontal", "lateral") that the model fills with N embeddings.
+
+Options (ModelConfig): `prompt_tokenization` "one-string" tokenizes "Human: {context} <Img>"
+and "</Img> {instruction}. \nAssistant:" as one string each, as the released code does
+(token ids equal the released prompt's); "segments" tokenizes the fixed pieces and the
+context apart. `stage1_input` "bos-image" makes a stage-1 prefix BOS + the frontal block
++ BOS (the released stage 1: no prompt). `report_text` "r2gen" cleans the target and
+the prior report (rg4cli.text.cleaning.r2gen_clean); `target_max_tokens` cuts the answer
+(BOS included) like the released tokenizer call (`max_length=100`, truncation).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rg4cli.records.study import Study
+from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.text.sections import join_sections
 from rg4cli.vocab import SECTIONS
 
@@ -67,9 +76,18 @@ def context_text(indication: str | None, history: str | None) -> str:
     return " ".join(parts)
 
 
-def target_text(study: Study) -> str:
-    """THE text the LLM learns: `findings: … impression: …` (sections.join_sections)."""
-    return join_sections(study.findings, study.impression)
+def target_text(study: Study, report_text: str = "raw") -> str:
+    """THE text the LLM learns: `findings: … impression: …` (sections.join_sections);
+    report_text "r2gen": R2Gen-cleaned ("findings : … impression : …", split_sections reads it)."""
+    text = join_sections(study.findings, study.impression)
+    return r2gen_clean(text) if report_text == "r2gen" else text
+
+
+def prior_text(study: Study, report_text: str = "raw") -> str | None:
+    """The prior report as the text encoder (or the interleaved prompt) reads it."""
+    if not study.prior_report:
+        return None
+    return r2gen_clean(study.prior_report) if report_text == "r2gen" else study.prior_report
 
 
 def decoder_vocabulary_corpus(texts: list[str]) -> list[str]:
@@ -112,11 +130,17 @@ class TextBatch:
 
 class PromptBuilder:
     def __init__(self, tokenizer, *, fusion: str = "atf", context_max_tokens: int = 50,
-                 prior_max_tokens: int = 256):
+                 prior_max_tokens: int = 256, tokenization: str = "segments", stage1_input: str = "prompt",
+                 report_text: str = "raw", target_max_tokens: int = 0):
         self.tok = tokenizer
         self.fusion = fusion
         self.context_max_tokens = context_max_tokens
         self.prior_max_tokens = prior_max_tokens
+        self.tokenization = tokenization
+        self.stage1_input = stage1_input
+        self.report_text = report_text
+        self.target_max_tokens = target_max_tokens
+        self.stage = 1
         self.bos = tokenizer.bos_token_id
         self.eos = tokenizer.eos_token_id
         if self.bos is None or self.eos is None:
@@ -131,38 +155,65 @@ class PromptBuilder:
                 self._cache[text] = hit
         return list(hit)
 
-    def prefix(self, study: Study, sections: str = "both") -> list:
+    def _head(self, ctx: str) -> list[int]:
+        """Token ids of "Human: {context} <Img>", at most context_max_tokens (the context is cut)."""
+        if self.tokenization == "one-string":
+            whole = self.tok(f"Human: {ctx} <Img>", add_special_tokens=False)["input_ids"]
+            if len(whole) <= self.context_max_tokens:
+                return list(whole)
+            # Too long: the released code cuts the string's tokens at 50, losing " <Img>"; rg4
+            # cuts the context and keeps the marker.
+            tail = self.ids(" <Img>")
+            lead = self.tok(f"Human: {ctx}", add_special_tokens=False)["input_ids"]
+            return list(lead[: max(0, self.context_max_tokens - len(tail))]) + tail
         head, tail = self.ids("Human: "), self.ids(" <Img>")
-        ctx = context_text(study.indication, study.history)
         ctx_ids = self.tok(ctx, add_special_tokens=False)["input_ids"] if ctx else []
         room = max(0, self.context_max_tokens - len(head) - len(tail))
-        segs: list = [[self.bos] + head + ctx_ids[:room] + tail]
-        instr = self.ids(" " + instruction(study.view, sections) + ". \nAssistant:")
+        return head + ctx_ids[:room] + tail
+
+    def _join(self, *pieces: str) -> list[int]:
+        if self.tokenization == "one-string":
+            return self.ids("".join(pieces))
+        return [i for p in pieces for i in self.ids(p)]
+
+    def prefix(self, study: Study, sections: str = "both") -> list:
+        if self.stage == 1 and self.stage1_input == "bos-image":
+            return [[self.bos], "fusion" if self.fusion == "atf" else "frontal", [self.bos]]
+        ctx = context_text(study.indication, study.history)
+        segs: list = [[self.bos] + self._head(ctx)]
+        instr = " " + instruction(study.view, sections) + ". \nAssistant:"
         if self.fusion == "atf":
-            segs += ["fusion", self.ids("</Img>") + instr + [self.bos]]
+            segs += ["fusion", self._join("</Img>", instr) + [self.bos]]
             return segs
         segs.append("frontal")
         if study.lateral:
             segs += [self.ids("</Img> <Img>"), "lateral"]
-        after = self.ids("</Img>")
-        if study.prior_report:
-            prior_ids = self.tok(" ".join(study.prior_report.split()), add_special_tokens=False)["input_ids"]
-            after = after + self.ids(" LAST REPORT: ") + prior_ids[: self.prior_max_tokens]
-        segs.append(after + instr + [self.bos])
+        prior = prior_text(study, self.report_text)
+        if prior:
+            prior_ids = self.tok(" ".join(prior.split()), add_special_tokens=False)["input_ids"]
+            after = self._join("</Img>", " LAST REPORT: ") + prior_ids[: self.prior_max_tokens]
+            segs.append(after + self.ids(instr) + [self.bos])
+        else:
+            segs.append(self._join("</Img>", instr) + [self.bos])
         return segs
 
     def target(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
         offsets = [tuple(map(int, o)) for o in enc["offset_mapping"]]
-        return list(enc["input_ids"]) + [self.eos], offsets + [(len(text), len(text))]
+        ids, offsets = list(enc["input_ids"]) + [self.eos], offsets + [(len(text), len(text))]
+        if self.target_max_tokens:
+            keep = self.target_max_tokens - 1   # the answer's BOS is the prefix's last token
+            ids, offsets = ids[:keep], offsets[:keep]
+        return ids, offsets
 
     def batch(self, studies: list[Study], *, with_targets: bool = False, sections: str | None = None) -> TextBatch:
-        """sections None = from each study's target (training); else the requested ones."""
+        """sections None = from each study's reference (training, and generation asking for the
+        sections the reference has: both when it has none); else the requested ones."""
         prefixes, tids, toffs, ttexts = [], [], [], []
         for study in studies:
             prefixes.append(self.prefix(study, sections or sections_of(study)))
             if with_targets:
-                text = target_text(study)
+                text = target_text(study, self.report_text)
                 ids, offs = self.target(text)
                 tids.append(ids)
                 toffs.append(offs)

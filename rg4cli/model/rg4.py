@@ -15,7 +15,7 @@ from rg4cli.records.study import Study
 from rg4cli.model.encoders import freeze, patch_tokens, text_tokens
 from rg4cli.model.fusion import build_fusion
 from rg4cli.model.presets import ModelConfig
-from rg4cli.model.prompts import PromptBuilder, TextBatch
+from rg4cli.model.prompts import PromptBuilder, TextBatch, prior_text
 
 
 @dataclass
@@ -119,9 +119,17 @@ class RG4Model(nn.Module):
         self.tokenizer = tokenizer
         self._check_dims()
         self.fusion = build_fusion(config)
-        self.prompts = PromptBuilder(tokenizer, fusion=config.fusion, context_max_tokens=config.context_max_tokens,
-                                     prior_max_tokens=config.prior_max_tokens)
+        self.rebuild_prompts()
         self.has_lora = False
+
+    def rebuild_prompts(self) -> None:
+        """The prompt builder for the current config (call after changing its prompt/text fields)."""
+        cfg = self.config
+        self.prompts = PromptBuilder(self.tokenizer, fusion=cfg.fusion, context_max_tokens=cfg.context_max_tokens,
+                                     prior_max_tokens=cfg.prior_max_tokens, tokenization=cfg.prompt_tokenization,
+                                     stage1_input=cfg.stage1_input, report_text=cfg.report_text,
+                                     target_max_tokens=cfg.target_max_tokens)
+        self.prompts.stage = cfg.stage
 
     # ---- set-up -------------------------------------------------------------------------
     def _check_dims(self) -> None:
@@ -177,9 +185,17 @@ class RG4Model(nn.Module):
         if stage == 2:
             self.add_lora()
         self.config.stage = stage
+        self.prompts.stage = stage
         for p in self.parameters():
             p.requires_grad_(False)
-        for p in self.fusion.parameters():
+        if self.frontal_only:
+            # The released stage 1 has the frontal block only: the projection and the other
+            # blocks neither learn nor decay until stage 2.
+            trained = [self.fusion.queries, *getattr(self.fusion, "frontal", getattr(self.fusion, "image", None)
+                                                     ).parameters()]
+        else:
+            trained = list(self.fusion.parameters())
+        for p in trained:
             p.requires_grad_(True)
         if stage == 2:
             for name, p in self.decoder.named_parameters():
@@ -227,12 +243,21 @@ class RG4Model(nn.Module):
             if len(idx) < len(lats):
                 lateral_present = torch.tensor([x is not None for x in lats], device=enc.device)
         prior = prior_mask = prior_present = None
-        priors = [s.prior_report for s in studies]
+        priors = [self.prior_text(s) for s in studies]
         if self.config.fusion == "atf" and any(priors):
             prior, prior_mask = self.encode_text([p or "" for p in priors])
             if not all(priors):
                 prior_present = torch.tensor([bool(p) for p in priors], device=prior.device)
         return StudyFeatures(frontal, lateral, prior, prior_mask, lateral_present, prior_present)
+
+    def prior_text(self, study: Study) -> str | None:
+        """The prior report as the text encoder reads it (R2Gen-cleaned when report_text is r2gen)."""
+        return prior_text(study, self.config.report_text)
+
+    @property
+    def frontal_only(self) -> bool:
+        """Stage 1 with the released input: the frontal block's tokens go to the LLM unprojected."""
+        return self.config.stage == 1 and self.config.stage1_input == "bos-image"
 
     # ---- text ------------------------------------------------------------------------------
     def text_batch(self, studies: Sequence[Study], *, with_targets: bool = False,
@@ -244,8 +269,11 @@ class RG4Model(nn.Module):
     def fuse(self, features: StudyFeatures) -> dict[str, Tensor]:
         f = features.to(self.device, self.fusion.queries.dtype)
         prior_mask = f.prior_mask if self.config.mask_prior_padding else None
-        out = self.fusion(f.frontal, lateral=f.lateral, prior=f.prior, prior_mask=prior_mask,
-                          lateral_present=f.lateral_present, prior_present=f.prior_present)
+        if self.frontal_only:
+            out = self.fusion(f.frontal, frontal_only=True)
+        else:
+            out = self.fusion(f.frontal, lateral=f.lateral, prior=f.prior, prior_mask=prior_mask,
+                              lateral_present=f.lateral_present, prior_present=f.prior_present)
         if isinstance(out, Tensor):
             out = {"fusion": out}
         return {k: v.to(self.dtype) for k, v in out.items()}

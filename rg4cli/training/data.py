@@ -2,10 +2,17 @@
 
 Stage 1 learns from `sn` records only (frontal image → report; the paper's modality
 alignment). Stage 2 learns from all four settings (or those `--settings` names), each
-batch drawn from one setting and the settings interleaved: per epoch, each setting's
-examples are shuffled and cut into batches, then the batches of all settings are
-shuffled together (paper Table 5's mixed training; the order is a pure function of
-seed and epoch, so a resumed run sees the same batches).
+batch drawn from one setting. Two samplers (`--sampler`; the order is a pure function
+of seed and epoch either way, so a resumed run sees the same batches):
+
+- `cycle` (the released code's BatchSchedulerSampler): each epoch runs ceil(L / B)
+  rounds, L the size of the largest setting (sn); a round takes one batch of B from
+  every setting in the order sn, sw, mn, mw, each setting walking through its own
+  shuffle and reshuffling when it runs out. An epoch is K x B x ceil(L / B) examples
+  for K settings (4 x |sn| when |sn| is a multiple of B): the smaller settings are
+  repeated up to the size of sn, and the batches rotate through the settings.
+- `once`: every example once per epoch; each setting's examples shuffled and cut into
+  batches, the batches of all settings shuffled together (mn/mw weigh by their size).
 """
 
 from __future__ import annotations
@@ -97,12 +104,46 @@ def read_generator_examples(path: str, *, image_root, stage: int, settings: tupl
     return examples
 
 
-def plan_setting_batches(settings: list[str], batch_size: int, epoch: int, seed: int) -> list[list[int]]:
-    """Batches of one setting each, settings interleaved; a pure function of (seed, epoch)."""
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+SAMPLERS = ("cycle", "once")
+
+
+def _setting_groups(settings: list[str]) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(settings):
         groups.setdefault(s, []).append(i)
+    return groups
+
+
+def plan_cycled_batches(settings: list[str], batch_size: int, epoch: int, seed: int) -> list[list[int]]:
+    """The released sampler: rounds of one batch per setting (sn, sw, mn, mw), each setting
+    cycling through its own reshuffled examples, until the largest setting is covered."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    groups = _setting_groups(settings)
+    present = [s for s in SETTINGS if groups.get(s)]
+    largest = max(len(groups[s]) for s in present)
+    orders = {s: [] for s in present}
+    batches: list[list[int]] = []
+    for _ in range(-(-largest // batch_size)):
+        for s in present:
+            batch = []
+            while len(batch) < batch_size:
+                if not orders[s]:
+                    idx = groups[s]
+                    orders[s] = [idx[j] for j in torch.randperm(len(idx), generator=gen).tolist()]
+                batch.append(orders[s].pop(0))
+            batches.append(batch)
+    return batches
+
+
+def plan_setting_batches(settings: list[str], batch_size: int, epoch: int, seed: int,
+                         sampler: str = "once") -> list[list[int]]:
+    """Batches of one setting each, settings interleaved; a pure function of (seed, epoch)."""
+    if sampler == "cycle":
+        return plan_cycled_batches(settings, batch_size, epoch, seed)
+    if sampler != "once":
+        raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    groups = _setting_groups(settings)
     batches: list[list[int]] = []
     for s in SETTINGS:  # fixed order, so the plan does not depend on dict order
         idx = groups.get(s)

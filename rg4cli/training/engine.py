@@ -7,10 +7,12 @@ rest:
 - accelerate runs it on one device (`rg4 train ...`) or many (`accelerate launch
   -m rg4cli train ...`, DDP; FSDP/DeepSpeed through accelerate's own config);
   bf16 autocast on GPU, full precision on CPU;
-- AdamW over the trainable parameters, cosine schedule with a linear warm-up over
-  the first 10% of the optimizer steps, the step count computed from the real
-  number of batches (after filtering and sharding), gradient accumulation and
-  gradient clipping;
+- AdamW over the trainable parameters, cosine schedule with a linear warm-up, the
+  step count computed from the real number of batches (after filtering and sharding),
+  gradient accumulation; warm-up length, gradient clipping and which parameters
+  decay are options (`warmup`, `max_grad_norm`, `decay`: the released recipe is
+  int(0.1 x total / epochs) warm-up steps, no clipping, decay on every parameter;
+  rg4's is 10% of the steps, clipping at 1.0, no decay on norms and biases);
 - a checkpoint every N optimizer steps under OUT/checkpoints/step-N (model's
   trainable weights, optimizer, scheduler, RNG states of every process, data
   position) and `resume=True` continues from the newest one so that the final
@@ -58,7 +60,9 @@ _STEP_DIR_RE = re.compile(r"^step-(\d+)$")
 # Options whose change makes a resumed run a different run (the data plan and the
 # schedule depend on them); the rest (checkpoint frequency, progress) may change.
 RESUME_MUST_MATCH = ("task", "seed", "epochs", "max_steps", "grad_accum", "lr", "fusion_lr", "weight_decay", "warmup_ratio",
-                     "max_grad_norm", "num_processes", "batch_size", "task_config")
+                     "warmup", "decay", "max_grad_norm", "num_processes", "batch_size", "task_config")
+WARMUPS = ("ratio", "per-epoch")   # per-epoch: int(warmup_ratio x total / epochs), the released code's
+DECAYS = ("matrices", "all")       # all: AdamW's weight decay on every parameter, the released code's
 
 
 @dataclass
@@ -73,9 +77,11 @@ class EngineConfig:
     # preset's random decoder cannot use the image tokens early on, so at the LoRA's LR the
     # fusion learns to make them constant before the decoder could learn to read them.
     fusion_lr: float | None = None
-    weight_decay: float = 0.01  # torch's AdamW default; norms and biases get none
+    weight_decay: float = 0.01  # torch's AdamW default
+    decay: str = "matrices"     # matrices: norms, biases and vectors get no decay; all: every parameter
     warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
+    warmup: str = "ratio"       # ratio: ceil(warmup_ratio x total); per-epoch: int(warmup_ratio x total / epochs)
+    max_grad_norm: float = 1.0  # 0 = no clipping
     checkpoint_every: int = 0  # optimizer steps; 0 = no intermediate checkpoints
     keep_checkpoints: int = 2
     resume: bool = False
@@ -201,6 +207,16 @@ def shard_plan(plan: Sequence[list[int]], rank: int, world: int) -> list[list[in
     if len(plan) % world:
         plan = plan + [plan[i % len(plan)] for i in range(world - len(plan) % world)]
     return plan[rank::world]
+
+
+def warmup_steps_of(config: EngineConfig, total_steps: int) -> int:
+    if config.warmup not in WARMUPS:
+        raise InputError(f"--warmup must be one of {', '.join(WARMUPS)}, got {config.warmup!r}")
+    if config.decay not in DECAYS:
+        raise InputError(f"--decay must be one of {', '.join(DECAYS)}, got {config.decay!r}")
+    if config.warmup == "per-epoch":
+        return int(config.warmup_ratio * total_steps / config.epochs)
+    return math.ceil(config.warmup_ratio * total_steps)
 
 
 def steps_per_epoch(n_micro: int, grad_accum: int) -> int:
@@ -453,14 +469,16 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
     micro_per_epoch = len(shard_plan(plan0, rank, world))
     per_epoch = steps_per_epoch(micro_per_epoch, config.grad_accum)
     total_steps = config.max_steps if config.max_steps else per_epoch * config.epochs
-    warmup_steps = math.ceil(config.warmup_ratio * total_steps)
+    warmup_steps = warmup_steps_of(config, total_steps)
 
     groups = []
     for own_lr in (False, True):
         decay, no_decay = [], []
         for name, p in model.named_parameters():
             if p.requires_grad and own_lr == (config.fusion_lr is not None and name.startswith("fusion.")):
-                (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
+                exempt = config.decay == "matrices" and (p.ndim < 2 or "norm" in name.lower()
+                                                          or name.endswith(".bias"))
+                (no_decay if exempt else decay).append(p)
         extra = {"lr": config.fusion_lr} if own_lr else {}
         groups += [{"params": decay, "weight_decay": config.weight_decay, **extra},
                    {"params": no_decay, "weight_decay": 0.0, **extra}]

@@ -27,7 +27,9 @@ from torch import nn
 
 from rg4cli.errors import InputError
 from rg4cli.training.cache import FeatureCache, NoCache, content_key, default_cache_root, encoder_fingerprint
-from rg4cli.training.data import FileHasher, GeneratorExample, parse_settings, plan_setting_batches, read_generator_examples
+from rg4cli.training.data import (SAMPLERS, FileHasher, GeneratorExample, parse_settings, plan_setting_batches,
+                                  read_generator_examples)
+from rg4cli.training.targets import clean_spans
 from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weights
 
 INIT_MODEL_DIR = "checkpoints/init-model"
@@ -43,7 +45,7 @@ class GeneratorTask:
                  tlw: str = "paper", lam: float | None = None, settings: str | None = None, use_cache: bool = True,
                  cache_dir=None, val_path: str | None = None, val_limit: int | None = None,
                  val_max_new_tokens: int | None = None, on_error: str = "fail", model_overrides: dict | None = None,
-                 seed: int = 0,
+                 model_options: dict | None = None, sampler: str = "once", seed: int = 0,
                  log: Callable[[str], None] = lambda m: None):
         if stage not in (1, 2):
             raise InputError(f"--stage must be 1 or 2, got {stage!r}")
@@ -65,6 +67,12 @@ class GeneratorTask:
         self.use_cache = use_cache
         self.cache_root = Path(cache_dir) if cache_dir else default_cache_root()
         self.model_overrides = model_overrides or {}
+        # Input-handling fields of the model config (stage1_input, prompt_tokenization, report_text,
+        # target_max_tokens, mask_prior_padding): set on a new model and on an --init one alike.
+        self.model_options = {k: v for k, v in (model_options or {}).items() if v is not None}
+        if sampler not in SAMPLERS:
+            raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        self.sampler = sampler
         self.seed = seed  # initialises the fusion (and the tiny preset's random components)
         self.log = log
         self.examples: list[GeneratorExample] = read_generator_examples(
@@ -82,19 +90,22 @@ class GeneratorTask:
     def describe(self) -> dict:
         """The options a resumed run must share (compared by the engine)."""
         return {"preset": self.preset, "fusion": self.fusion, "stage": self.stage, "init": self.init,
-                "tlw": self.tlw, "lam": self.lam, "settings": list(self.settings or []),
-                "examples": len(self.examples), **({"model": self.model_overrides} if self.model_overrides else {})}
+                "tlw": self.tlw, "lam": self.lam, "settings": list(self.settings or []), "sampler": self.sampler,
+                "examples": len(self.examples), **({"model": self.model_overrides} if self.model_overrides else {}),
+                **({"model_options": self.model_options} if self.model_options else {})}
 
     # ---- model ----------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         from rg4cli.training.engine import process_state
 
         from rg4cli.model import build_model, load_model_dir, save_model_dir
+        from rg4cli.model.prompts import prior_text, target_text
 
         state = process_state()
         device = state.device
         if self.init:
             model = load_model_dir(self.init, device=device, stage=self.stage)
+            self._apply_model_options(model)
             if model.config.fusion != self.fusion:
                 self.log(f"--init {self.init} has {model.config.fusion} fusion; training it as such")
                 self.fusion = model.config.fusion
@@ -108,20 +119,31 @@ class GeneratorTask:
                 if (init_dir / "rg4_model.json").is_file():
                     model = load_model_dir(init_dir, device=device, stage=self.stage)
                 else:
-                    texts = [ex.target for ex in self.examples]
+                    # The tiny preset's vocabularies: from the text the model will read and learn.
+                    form = self.model_options.get("report_text", "raw")
+                    texts = [target_text(ex.study, form) for ex in self.examples]
                     texts += [t for ex in self.examples for t in (ex.study.indication, ex.study.history,
-                                                                  ex.study.prior_report) if t]
+                                                                  prior_text(ex.study, form)) if t]
                     model = build_model(self.preset, tokenizer_texts=texts, fusion=self.fusion, stage=self.stage,
-                                        seed=self.seed, device=device, **self.model_overrides)
+                                        seed=self.seed, device=device, **self.model_overrides, **self.model_options)
                     if state.is_main_process and self.preset == "tiny":
                         # The tiny preset's frozen parts are random and its vocabularies built here:
                         # keep them so the other processes and --resume use the same ones.
                         save_model_dir(model, init_dir)
+            self._apply_model_options(model)   # a resumed run's saved init model, built before the options
         model.set_stage(self.stage)
         model.train()
         self.model = model
         self._make_caches()
         return model
+
+    def _apply_model_options(self, model) -> None:
+        if not self.model_options:
+            return
+        for key, value in self.model_options.items():
+            setattr(model.config, key, value)
+        model.config.validate(source="rg4 train")
+        model.rebuild_prompts()
 
     def _make_caches(self) -> None:
         from rg4cli.training.engine import process_state
@@ -179,7 +201,8 @@ class GeneratorTask:
         prior: dict[int, dict] = {}
         if self.model.config.fusion == "atf":  # interleaved fusion reads the prior report as prompt text
             pri_idx = [i for i, ex in enumerate(examples) if ex.study.prior_report]
-            prior = dict(zip(pri_idx, self._text_features([examples[i].study.prior_report for i in pri_idx])))
+            texts = [self.model.prior_text(examples[i].study) for i in pri_idx]
+            prior = dict(zip(pri_idx, self._text_features(texts)))
         items = []
         for i in range(len(examples)):
             item = {"frontal": frontal[i], "lateral": lateral.get(i)}
@@ -191,22 +214,39 @@ class GeneratorTask:
     # ---- engine interface ---------------------------------------------------------------
     def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
         self.flush_caches()  # features computed in the last epoch go to disk
-        return plan_setting_batches([ex.setting for ex in self.examples], self.batch_size, epoch, seed)
+        return plan_setting_batches([ex.setting for ex in self.examples], self.batch_size, epoch, seed, self.sampler)
 
     def flush_caches(self) -> None:
         for cache in (self.image_cache, self.text_cache):
             if cache is not None:
                 cache.flush()
 
-    def token_weights(self, examples: list[GeneratorExample], offsets: torch.Tensor, labels: torch.Tensor
-                      ) -> torch.Tensor:
+    def spans_on(self, ex: GeneratorExample, text: str) -> list[dict]:
+        """The example's sentence weights on the text the model learns (raw or R2Gen-cleaned)."""
+        if not ex.spans:
+            return []
+        if text.startswith(ex.target):
+            return ex.spans
+        if self.model.config.report_text == "r2gen":
+            moved = clean_spans(ex.target, ex.spans)
+            if moved is not None:
+                return moved
+            self.log(f"line {ex.line}: sentence_weights could not be moved onto the cleaned report; "
+                     "this example trains unweighted")
+            return []
+        raise InputError(f"the model's target text differs from findings+impression, so sentence_weights "
+                         f"cannot be placed: {text[:60]!r}", line=ex.line, field="sentence_weights")
+
+    def token_weights(self, examples: list[GeneratorExample], offsets: torch.Tensor, labels: torch.Tensor,
+                      spans: list[list[dict]] | None = None) -> torch.Tensor:
         weights = torch.ones(labels.shape, dtype=torch.float32)
         for b, ex in enumerate(examples):
-            if not ex.spans:
+            ex_spans = ex.spans if spans is None else spans[b]
+            if not ex_spans:
                 continue
             valid = (labels[b] != -100).nonzero().flatten().tolist()
             offs = [tuple(offsets[b, j].tolist()) for j in valid]
-            for j, w in zip(valid, token_weights(offs, ex.spans, lam=self.lam)):
+            for j, w in zip(valid, token_weights(offs, ex_spans, lam=self.lam)):
                 weights[b, j] = w
         return weights.to(labels.device)
 
@@ -214,12 +254,9 @@ class GeneratorTask:
         examples = [self.examples[i] for i in batch_indices]
         feats = self.features(examples)
         batch = self.model.text_batch([ex.study for ex in examples], with_targets=True)
-        for ex, text in zip(examples, batch.target_texts):
-            if ex.spans and not text.startswith(ex.target):
-                raise InputError(f"the model's target text differs from findings+impression, so sentence_weights "
-                                 f"cannot be placed: {text[:60]!r}", line=ex.line, field="sentence_weights")
+        spans = [self.spans_on(ex, text) for ex, text in zip(examples, batch.target_texts)]
         out = model(feats, batch)
-        weights = self.token_weights(examples, out.offsets, out.labels)
+        weights = self.token_weights(examples, out.offsets, out.labels, spans)
         lam = self.lam if self.lam is not None else DEFAULT_LAMBDA
         loss = lm_loss(out.logits, out.labels, weights, self.tlw, lam, shift=False)
         mask = out.labels != -100

@@ -17,12 +17,15 @@ Three losses, over the target tokens (label != -100) of a batch:
   absolute emphasis: an emphasised token's gradient is λ times larger whatever the
   rest of the batch holds, and a report whose every sentence is emphasised still
   differs from plain CE (with Σ c_j it would not).
-- `official`: mean CE over all target tokens + (λ − 1) · mean CE over the emphasised
-  tokens (λ = 1.75 gives the released code's 0.75); the second term is 0 for a
-  batch without emphasised tokens.
+- `official` (the released code's loss, exactly): ΣCE / (n + 0.001) + (λ − 1) ·
+  Σ_emph CE / (n_emph + 0.001), n and n_emph counting the target tokens (resp. the
+  emphasised ones) whose CE is non-zero, as its `count_nonzero` does (λ = 1.75 gives
+  the released `sentence_ratio` 0.75); the second term is 0 for a batch without
+  emphasised tokens.
 - `off`: mean CE over all target tokens.
 
-The default of `rg4 train` is `paper`.
+The default of `rg4 train` is `official` with `--preset paper` (the released recipe) and
+`paper` with `--preset tiny`.
 """
 
 from __future__ import annotations
@@ -92,9 +95,11 @@ def weighted_token_loss(ce: torch.Tensor, weights: torch.Tensor, mode: str, lam:
     weights = weights.to(ce.dtype)
     if mode == "paper":
         return (weights * ce).sum() / ce.numel()
-    emphasised = weights > 1
-    extra = ce[emphasised].mean() if emphasised.any() else ce.new_zeros(())
-    return ce.mean() + (lam - 1.0) * extra
+    # The released code: loss.sum() / (count_nonzero(loss) + 0.001) for both terms, its key
+    # term over loss * score with score 1 on the emphasised tokens.
+    key = ce * (weights > 1).to(ce.dtype)
+    average = ce.sum() / (torch.count_nonzero(ce) + 0.001)
+    return average + (lam - 1.0) * key.sum() / (torch.count_nonzero(key) + 0.001)
 
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None, mode: str,

@@ -4,7 +4,8 @@
   (counted in the log), and under DDP every process generates its own share
   (`studies[rank::world]`, no padding, unlike a distributed sampler that repeats
   samples to even out the shards) before the results are gathered by index.
-- Batches hold one setting each (the model's prompt length is then the same).
+- Batches hold one setting each (the model's prompt length is then the same); each
+  prompt asks for the sections its reference has (findings, impression or both).
 - Scores use the project's scorer pieces: R2Gen-cleaned text and pycocoevalcap BLEU-4
   (`rg4cli.metrics.nlg`), micro-F1 over the 14 observations with uncertain counted positive
   (`rg4cli.metrics.clinical`, the LLM-RG4 table's CE). Reference labels come from the
@@ -77,7 +78,8 @@ class GeneratorValidator:
                 chunk = idx[start:start + self.batch_size]
                 exs = [self.examples[i] for i in chunk]
                 feats = task.features(exs)
-                gens = model.generate(feats, model.text_batch([ex.study for ex in exs], sections="both"), options)
+                # Each prompt asks for the sections its reference has (the released validation does).
+                gens = model.generate(feats, model.text_batch([ex.study for ex in exs]), options)
                 out.extend((i, g.text) for i, g in zip(chunk, gens))
         return out
 
