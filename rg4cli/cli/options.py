@@ -84,7 +84,5 @@ def alias(value: str | None, old_value: str | None, name: str, old_name: str) ->
     if value is not None and old_value is not None and value != old_value:
         raise InputError(f"{old_name} is the old spelling of {name}: give one of them")
     if old_value is not None and value is None:
-        from rg4cli.cli.common import log  # the console lives there
-
-        log(f"rg4: note: {old_name} is now spelled {name} (the old spelling still works, for a while)")
+        typer.echo(f"rg4: note: {old_name} is now spelled {name} (the old spelling still works, for a while)", err=True)
     return value if value is not None else old_value
