@@ -84,10 +84,10 @@ def main() -> None:
               + f", CE micro-14 F1 {o['ce']['micro_14_unc_pos']['f1']:.4f}")
         if not args.skip_core:
             from rg4cli.metrics.nlg import close_meteor
-            from rg4cli.metrics.score import ScoreConfig, score_files
+            from rg4cli.metrics.score import ScoreSettings, score_files
 
             t0, c0 = time.perf_counter(), cpu_seconds()
-            score_files(str(hyp), str(ref), ScoreConfig())
+            score_files(str(hyp), str(ref), ScoreSettings())
             close_meteor()  # reaps the JVM so its CPU time is counted
             wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
             print(f"core score_files in-process (JVM start-up included, no CLI imports): {wall:.1f} s wall, "

@@ -5,9 +5,10 @@ way R2Gen's `compute_scores` (and R2GenGPT / LLM-RG4) call them: no PTB tokenize
 unless asked for, CIDEr's IDF from the evaluated set, BLEU with the "closest"
 reference length, METEOR 1.5 with `-l en -norm`. What this module adds:
 
-* text preparation named by one word (`prepare_texts`): `r2gen` (the R2Gen-family
-  cleaning, `cleaning.r2gen_clean`), `ptb` (pycocoevalcap's Stanford PTB tokenizer
-  and punctuation filter) or `none` (raw text, whitespace tokens);
+* text preparation named by one word (`prepare_texts`, table in `TOKENIZE_DOC`):
+  `r2gen` (the R2Gen-family cleaning, `cleaning.r2gen_clean`), `cvt2distilgpt2` (a
+  space before every ".", `cleaning.space_before_period`), `ptb` (pycocoevalcap's
+  Stanford PTB tokenizer and punctuation filter) or `none` (the text as given);
 * ONE METEOR JVM per process (`meteor_process()`), started lazily, reused by every
   call, closed at exit. Its start-up (about 8 s: it loads the paraphrase table)
   overlaps the Python scorers because `MeteorProcess` answers in a background
@@ -29,16 +30,31 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from rg4cli.text.cleaning import r2gen_clean
+from rg4cli.text.cleaning import r2gen_clean, space_before_period
 from rg4cli.errors import Rg4Error
 
-TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "ptb", "none")
+TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "cvt2distilgpt2", "ptb", "none")
+# Which mode reproduces which published pipeline (shown by `rg4 score --help` and the README).
+TOKENIZE_DOC = """\
+mode            reproduces
+r2gen           R2Gen / R2GenCMN (clean_report_mimic_cxr) and R2GenGPT /
+  (default)     LLM-RG4 (clean_report, ":" kept as a token) on raw text;
+                their own pre-tokenised outputs (already cleaned) are left
+                as they are, so these score as with `none`
+cvt2distilgpt2  CvT2DistilGPT2's COCOCaptionMetrics and the MIMIC-CXR code
+                that reuses it (MLRG, SEI, PriorRG, EVOKE, CoGaze): a space
+                before every ".", runs of spaces collapsed, nothing else
+none            pre-tokenised files of any pipeline: the text exactly as
+                given, as pycocoevalcap's scorers called directly see it
+ptb             the COCO caption evaluation (pycocoevalcap's PTBTokenizer,
+                lowercased, punctuation removed; needs Java)"""
 NLG_KEYS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
 METEOR_ARGS: tuple[str, ...] = ("-", "-", "-stdio", "-l", "en", "-norm")  # as pycocoevalcap runs it
 
@@ -49,8 +65,10 @@ def prepare_texts(texts: Sequence[str | None], tokenize: str = "r2gen") -> list[
     """Texts as the scorers will see them (tokens joined by spaces)."""
     if tokenize == "r2gen":
         return [r2gen_clean(t or "") for t in texts]
+    if tokenize == "cvt2distilgpt2":
+        return [space_before_period(t or "") for t in texts]
     if tokenize == "none":
-        return [" ".join((t or "").split()) for t in texts]
+        return [t or "" for t in texts]
     if tokenize == "ptb":
         return ptb_tokenize(texts)
     raise ValueError(f"tokenize must be one of {', '.join(TOKENIZE_CHOICES)}, got {tokenize!r}")
@@ -213,10 +231,12 @@ def close_meteor() -> None:
 class MeteorStats:
     """METEOR statistics computed in the background (the JVM works while Python scores)."""
 
-    def __init__(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]):
+    def __init__(self, hyps: Sequence[str], refs: Sequence[str | Sequence[str]]):
         self._result: list[str] | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(list(hyps), [list(r) for r in refs]), daemon=True)
+        self._t0 = time.perf_counter()
+        self.seconds = 0.0  # from start to the last statistic
+        self._thread = threading.Thread(target=self._run, args=(list(hyps), _as_refs(refs)), daemon=True)
         self._thread.start()
 
     def _run(self, hyps: list[str], refs: list[list[str]]) -> None:
@@ -224,6 +244,10 @@ class MeteorStats:
             self._result = meteor_process().stats(hyps, refs)
         except BaseException as exc:
             self._error = exc
+        self.seconds = time.perf_counter() - self._t0
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
 
     def result(self) -> list[str]:
         self._thread.join()
@@ -269,24 +293,29 @@ def _python_scores(hyps: list[str], refs: list[list[str]], *, rouge: bool = True
 
 
 def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
-               groups: dict[str, Sequence[int]] | None = None, meteor: bool = True) -> dict[str, NlgScores]:
+               groups: dict[str, Sequence[int]] | None = None, meteor: bool | MeteorStats = True,
+               progress: Callable[[str], None] | None = None) -> dict[str, NlgScores]:
     """NLG scores of prepared texts for the whole set and for each group of indices.
 
     Returns {"overall": NlgScores(corpus, per_report), group: NlgScores(corpus)}.
     Every group is scored as if pycocoevalcap were called on that subset alone
     (BLEU and CIDEr recomputed, so CIDEr's IDF comes from the subset; METEOR from
     the cached statistics; ROUGE-L is the mean of the per-report scores). An
-    empty set or group gives None scores.
+    empty set or group gives None scores. `meteor` may be a MeteorStats already
+    running on these texts (started early so the JVM works meanwhile).
     """
     hyps = list(hyps)
     refs_l = _as_refs(refs)
     if len(hyps) != len(refs_l):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs_l)} references")
-    job = MeteorStats(hyps, refs_l) if meteor and hyps else None
+    say = progress or (lambda _msg: None)
+    job = meteor if isinstance(meteor, MeteorStats) else MeteorStats(hyps, refs_l) if meteor and hyps else None
     out: dict[str, NlgScores] = {}
+    t0 = time.perf_counter()
     if not hyps:
         out["overall"] = NlgScores({k: None for k in NLG_KEYS}, {k: [] for k in NLG_KEYS})
     else:
+        say(f"BLEU-1..4, ROUGE-L, CIDEr on {len(hyps):,} pair(s)" + (" (METEOR aligning meanwhile)" if job else ""))
         corpus, per = _python_scores(hyps, refs_l)
         out["overall"] = NlgScores(corpus, per)
     subsets = {name: list(idx) for name, idx in (groups or {}).items()}
@@ -299,8 +328,14 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
         # (same numbers, same order, same np.mean) instead of re-running the LCS.
         corpus["rouge_l"] = float(np.mean(np.array([out["overall"].per_report["rouge_l"][i] for i in idx])))
         out[name] = NlgScores(corpus)
+    if hyps:
+        say(f"BLEU, ROUGE-L, CIDEr done ({time.perf_counter() - t0:.1f} s" +
+            (f"; {len(subsets)} subset(s))" if subsets else ")"))
     if job is not None:
+        if not job.done():
+            say("METEOR: waiting for its JVM to finish aligning")
         stats = job.result()
+        say(f"METEOR done ({job.seconds:.1f} s since it started)")
         mp = meteor_process()
         score, each = mp.evaluate(stats)
         out["overall"].corpus["meteor"] = score
