@@ -106,7 +106,9 @@ positive (LLM-RG4, the paper's CE = ce.micro_14_unc_pos.f1), unc_neg as negative
 (R2Gen's compute_ce). Any 0/0 in precision, recall or F1 is 0 (scikit-learn's
 default, as in both papers' code); a per-report F1 is 1 when neither report has a
 positive observation. Hallucination rates appear when hypotheses carry
-`hallucination` fields (rg4 hallucination).
+`hallucination` fields computed from the text scored (rg4 hallucination after
+rg4 generate); fields of another text are left out and counted
+(skipped.hallucination_stale).
 
 \b
 Summary keys (stable; a metric not computed is null):
