@@ -271,25 +271,57 @@ def _as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
     return [[r] if isinstance(r, str) else list(r) for r in refs]
 
 
-def _python_scores(hyps: list[str], refs: list[list[str]], *, rouge: bool = True) -> tuple[dict, dict]:
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
+@dataclass
+class _Cooked:
+    """pycocoevalcap's BLEU and CIDEr scorers with every pair's n-gram counts ("cooked").
+
+    `Bleu.compute_score` and `Cider.compute_score` are exactly: a fresh scorer, `+=`
+    each (hypothesis, references) pair, `compute_score()`. Counting is per pair, so a
+    subset's scorer is the same lists sliced -- identical numbers (CIDEr's document
+    frequencies are recomputed from the subset) without counting n-grams again.
+    """
+
+    bleu: object
+    cider: object
+
+    @classmethod
+    def of(cls, hyps: list[str], refs: list[list[str]]) -> "_Cooked":
+        from pycocoevalcap.bleu.bleu_scorer import BleuScorer
+        from pycocoevalcap.cider.cider_scorer import CiderScorer
+
+        bleu, cider = BleuScorer(n=4), CiderScorer(n=4, sigma=6.0)
+        for hyp, rs in zip(hyps, refs):
+            bleu += (hyp, rs)
+            cider += (hyp, rs)
+        return cls(bleu, cider)
+
+    def subset(self, idx: Sequence[int]) -> "_Cooked":
+        from pycocoevalcap.bleu.bleu_scorer import BleuScorer
+        from pycocoevalcap.cider.cider_scorer import CiderScorer
+
+        bleu, cider = BleuScorer(n=4), CiderScorer(n=4, sigma=6.0)
+        for old, new in ((self.bleu, bleu), (self.cider, cider)):
+            new.crefs = [old.crefs[i] for i in idx]
+            new.ctest = [old.ctest[i] for i in idx]
+        return _Cooked(bleu, cider)
+
+    def scores(self) -> tuple[dict, dict]:
+        corpus: dict[str, float | None] = {}
+        per: dict[str, list[float]] = {}
+        bleu, bleu_each = self.bleu.compute_score(option="closest", verbose=0)
+        for n in range(4):
+            corpus[f"bleu_{n + 1}"] = float(bleu[n])
+            per[f"bleu_{n + 1}"] = [float(x) for x in bleu_each[n]]
+        cider, cider_each = self.cider.compute_score()
+        corpus["cider"], per["cider"] = float(cider), [float(x) for x in cider_each]
+        return corpus, per
+
+
+def _rouge(hyps: list[str], refs: list[list[str]]) -> tuple[float, list[float]]:
     from pycocoevalcap.rouge.rouge import Rouge
 
-    gts = {i: r for i, r in enumerate(refs)}
-    res = {i: [h] for i, h in enumerate(hyps)}
-    corpus: dict[str, float | None] = {}
-    per: dict[str, list[float]] = {}
-    bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
-    for n in range(4):
-        corpus[f"bleu_{n + 1}"] = float(bleu[n])
-        per[f"bleu_{n + 1}"] = [float(x) for x in bleu_each[n]]
-    if rouge:
-        rouge_mean, rouge_each = Rouge().compute_score(gts, res)
-        corpus["rouge_l"], per["rouge_l"] = float(rouge_mean), [float(x) for x in rouge_each]
-    cider, cider_each = Cider().compute_score(gts, res)
-    corpus["cider"], per["cider"] = float(cider), [float(x) for x in cider_each]
-    return corpus, per
+    mean, each = Rouge().compute_score({i: r for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)})
+    return float(mean), [float(x) for x in each]
 
 
 def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
@@ -316,14 +348,16 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
         out["overall"] = NlgScores({k: None for k in NLG_KEYS}, {k: [] for k in NLG_KEYS})
     else:
         say(f"BLEU-1..4, ROUGE-L, CIDEr on {len(hyps):,} pair(s)" + (" (METEOR aligning meanwhile)" if job else ""))
-        corpus, per = _python_scores(hyps, refs_l)
+        cooked = _Cooked.of(hyps, refs_l)
+        corpus, per = cooked.scores()
+        corpus["rouge_l"], per["rouge_l"] = _rouge(hyps, refs_l)
         out["overall"] = NlgScores(corpus, per)
     subsets = {name: list(idx) for name, idx in (groups or {}).items()}
     for name, idx in subsets.items():
         if not idx:
             out[name] = NlgScores({k: None for k in NLG_KEYS})
             continue
-        corpus, _ = _python_scores([hyps[i] for i in idx], [refs_l[i] for i in idx], rouge=False)
+        corpus, _ = cooked.subset(idx).scores()
         # Rouge.compute_score is the plain mean of per-report scores: take the subset's
         # (same numbers, same order, same np.mean) instead of re-running the LCS.
         corpus["rouge_l"] = float(np.mean(np.array([out["overall"].per_report["rouge_l"][i] for i in idx])))
