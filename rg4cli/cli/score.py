@@ -59,7 +59,7 @@ def score(
                          bert=bert, device=device, batch_size=batch_size, labels_field=labels_field, relabel=relabel,
                          meteor=not no_meteor, on_missing=on_missing, on_error=on_error)
     result = score_files(None if input == "-" else input, ref, config, against=against, log=log,
-                         progress=None if quiet else log)
+                         progress=None if quiet else lambda message: log(f"rg4 score: {message}"))
     if per_report:
         with RecordWriter(per_report) as writer:
             for row in result.per_report:

@@ -268,11 +268,11 @@ class LazyLabeler:
         self._labeler = None
         self._cache: dict[str, dict] = {}
 
-    def label(self, texts: list[str]) -> list[dict]:
+    def label(self, texts: list[str], what: str = "text") -> list[dict]:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
             if self.progress is not None:
-                self.progress(f"labelling {len(todo):,} distinct text(s) with --labeler {self.config.labeler}")
+                self.progress(f"labelling {len(todo):,} distinct {what}(s) with --labeler {self.config.labeler}")
             if self._labeler is None:
                 from rg4cli.labelers.backends import make_labeler
 
@@ -288,7 +288,7 @@ class LazyLabeler:
 
 
 def collect_labels(records: Sequence[dict], lines: Sequence[int | None], texts: Sequence[str], *,
-                   source: str, config: ScoreSettings, labeler: LazyLabeler,
+                   source: str, config: ScoreSettings, labeler: LazyLabeler, what: str = "text",
                    on_unbound: Callable[[str], None] | None = None) -> tuple[list[dict], dict[str, int]]:
     """Labels from the records' labels field where computed from the text scored
     (records.provenance; unless relabel), else the labeler's."""
@@ -306,7 +306,7 @@ def collect_labels(records: Sequence[dict], lines: Sequence[int | None], texts: 
             raise InputError(problem, source=source, line=line, field=config.labels_field)
         labels[i] = value
     if todo:
-        for i, lab in zip(todo, labeler.label([texts[i] for i in todo])):
+        for i, lab in zip(todo, labeler.label([texts[i] for i in todo], what)):
             labels[i] = lab
     return labels, {"from_field": len(records) - len(todo), "labeled": len(todo),  # type: ignore[return-value]
                     "stale": stale}
@@ -427,10 +427,10 @@ def _prepare(path: str | None, ref: RefIndex, config: ScoreSettings, labeler: La
     unbound = UnboundWarning(log, "score") if log is not None else None
     sys_.hyp_labels, hyp_src = collect_labels([p.hyp for p in kept_pairs], [p.hyp_line for p in kept_pairs],
                                               sys_.hyp_texts, source=name, config=config, labeler=labeler,
-                                              on_unbound=unbound)
+                                              what="hypothesis text", on_unbound=unbound)
     sys_.ref_labels, ref_src = collect_labels([p.ref for p in kept_pairs], [p.ref_line for p in kept_pairs],
                                               sys_.ref_texts, source=ref.name, config=config, labeler=labeler,
-                                              on_unbound=unbound)
+                                              what="reference text", on_unbound=unbound)
     return sys_, skipped, {"hyp": hyp_src, "ref": ref_src}, name
 
 
