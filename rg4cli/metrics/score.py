@@ -145,6 +145,7 @@ class System:
     per_report: dict[str, list[float]] = field(default_factory=dict)
     empty: int = 0  # hypotheses scored as empty text
     prepared: tuple[list[str], list[str]] | None = None  # (hyps, refs) as the scorers see them
+    per_observation: dict[str, dict] = field(default_factory=dict)
     meteor_job: nlg.MeteorStats | None = None  # METEOR aligning in its JVM while Python works
 
 
@@ -355,17 +356,19 @@ def score_system(sys_: System, config: ScoreSettings, *, by_setting: bool = True
     job = sys_.meteor_job
     if job is None and config.meteor and hyps:
         job = nlg.MeteorStats(hyps, refs)
+    # CE first: everything that does not need METEOR is done before waiting for it.
+    ce = {"overall": clinical.ce_scores(sys_.hyp_labels, sys_.ref_labels)}
+    for s, idx in groups.items():
+        ce[s] = clinical.ce_scores([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
+    per_report_ce = clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels)
+    sys_.per_observation = {unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc)
+                            for unc in clinical.UNCERTAIN_AS}
     scores = nlg.nlg_scores(hyps, refs, groups=groups, meteor=job, progress=progress)
-    per = dict(scores["overall"].per_report)
-    per.update(clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels))
-    sys_.per_report = per
-    n = len(sys_.ids)
-    blocks = {"overall": _block(n, scores["overall"].corpus, clinical.ce_scores(sys_.hyp_labels, sys_.ref_labels),
+    sys_.per_report = {**scores["overall"].per_report, **per_report_ce}
+    blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"],
                                 hall_block(sys_.hallucination))}
     for s, idx in groups.items():
-        blocks[s] = _block(len(idx), scores[s].corpus,
-                           clinical.ce_scores([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx]),
-                           hall_block([sys_.hallucination[i] for i in idx]))
+        blocks[s] = _block(len(idx), scores[s].corpus, ce[s], hall_block([sys_.hallucination[i] for i in idx]))
     return blocks
 
 
@@ -456,8 +459,7 @@ def score_files(input_path: str | None, ref_path: str, config: ScoreSettings, *,
         "empty_hypotheses": sys_.empty,
         "overall": blocks.pop("overall"),
         "by_setting": blocks,
-        "per_observation": {unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc)
-                            for unc in clinical.UNCERTAIN_AS},
+        "per_observation": sys_.per_observation,
         "config": {
             "tokenize": config.tokenize, "text": config.text, "ref_text": config.ref_text,
             "labeler": config.labeler, "labels": label_src, "labels_field": config.labels_field,
