@@ -57,6 +57,9 @@ ptb             the COCO caption evaluation (pycocoevalcap's PTBTokenizer,
                 lowercased, punctuation removed; needs Java)"""
 NLG_KEYS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
 METEOR_ARGS: tuple[str, ...] = ("-", "-", "-stdio", "-l", "en", "-norm")  # as pycocoevalcap runs it
+# Pipe buffers to and from the JVM: answers are read in large chunks, so the reader thread
+# needs the GIL rarely while the main thread computes BLEU, ROUGE-L, CIDEr and labels.
+PIPE_BUFFER = 1 << 20
 
 
 # ---- text preparation ----------------------------------------------------------
@@ -137,7 +140,7 @@ class MeteorProcess:
         try:
             self._proc = subprocess.Popen(
                 ["java", "-jar", "-Xmx2G", pm.METEOR_JAR, *METEOR_ARGS], cwd=self._jar_dir,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=PIPE_BUFFER)
         except FileNotFoundError as exc:
             raise Rg4Error("METEOR needs Java (`java` is not on PATH); use --no-meteor to skip it") from exc
         self._lock = threading.Lock()
@@ -156,8 +159,9 @@ class MeteorProcess:
 
         def feed() -> None:
             try:
-                for line in lines:
-                    self._proc.stdin.write((line + "\n").encode("utf-8"))
+                # One write call: the thread gives up and retakes the GIL once, not once per
+                # 8 KB, so a busy main thread cannot hold METEOR's input back.
+                self._proc.stdin.write("".join(line + "\n" for line in lines).encode("utf-8"))
                 self._proc.stdin.flush()
             except BaseException as exc:  # reported after the reader returns
                 errors.append(exc)
