@@ -150,7 +150,7 @@ def main() -> None:
                 wall, cpu, out, err = timed(cmd)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
-                found = re.search(r"METEOR done \(([\d.]+) s since it started\)", err)
+                found = re.search(r"METEOR done \(([\d.]+) s after its JVM started\)", err)
                 if name == "rg4 score" and found:
                     meteor_path.append(float(found.group(1)))
                 outputs.setdefault(name, out)
@@ -173,7 +173,7 @@ def main() -> None:
     if meteor_path:
         path = statistics.median(meteor_path)
         print(f"inside rg4 score: METEOR's path (JVM start to last statistic) {path:.1f} s of {med['rg4 score']:.1f} s "
-              f"wall; everything else ran during it except start-up and the end ({med['rg4 score'] - path:.1f} s)")
+              f"wall; the rest ({med['rg4 score'] - path:.1f} s) is start-up before the JVM starts and the end")
     direct = outputs["pycocoevalcap direct"]
     diff = max(abs(summary["overall"][k] - direct[k]) for k in direct)
     ce = abs(summary["overall"]["ce"]["micro_14_unc_pos"]["f1"] - outputs["ce alone"]["ce_f1"])

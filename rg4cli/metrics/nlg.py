@@ -137,6 +137,7 @@ class MeteorProcess:
 
         self._jar_dir = Path(pm.__file__).resolve().parent
         self._stderr = tempfile.TemporaryFile()
+        self.started_at = time.perf_counter()
         try:
             self._proc = subprocess.Popen(
                 ["java", "-jar", "-Xmx2G", pm.METEOR_JAR, *METEOR_ARGS], cwd=self._jar_dir,
@@ -238,8 +239,7 @@ class MeteorStats:
     def __init__(self, hyps: Sequence[str], refs: Sequence[str | Sequence[str]]):
         self._result: list[str] | None = None
         self._error: BaseException | None = None
-        self._t0 = time.perf_counter()
-        self.seconds = 0.0  # from start to the last statistic
+        self.finished_at = 0.0  # time.perf_counter() when the last statistic arrived
         self._thread = threading.Thread(target=self._run, args=(list(hyps), _as_refs(refs)), daemon=True)
         self._thread.start()
 
@@ -248,7 +248,7 @@ class MeteorStats:
             self._result = meteor_process().stats(hyps, refs)
         except BaseException as exc:
             self._error = exc
-        self.seconds = time.perf_counter() - self._t0
+        self.finished_at = time.perf_counter()
 
     def done(self) -> bool:
         return not self._thread.is_alive()
@@ -373,7 +373,7 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
         if not job.done():
             say("METEOR: waiting for its JVM to finish aligning")
         stats = job.result()
-        say(f"METEOR done ({job.seconds:.1f} s since it started)")
+        say(f"METEOR done ({job.finished_at - meteor_process().started_at:.1f} s after its JVM started)")
         mp = meteor_process()
         score, each = mp.evaluate(stats)
         out["overall"].corpus["meteor"] = score
