@@ -57,7 +57,7 @@ def score(
 ) -> None:
     config = ScoreSettings(text=text, ref_text=ref_text, tokenize=tokenize, labeler=labeler, checkpoint=checkpoint,
                          bert=bert, device=device, batch_size=batch_size, labels_field=labels_field, relabel=relabel,
-                         meteor=not no_meteor, on_missing=on_missing, on_error=on_error)
+                         meteor=not no_meteor, on_missing=on_missing, on_error=on_error, yield_to_meteor=True)
     result = score_files(None if input == "-" else input, ref, config, against=against, log=log,
                          progress=None if quiet else lambda message: log(f"rg4 score: {message}"))
     if per_report:
