@@ -173,7 +173,8 @@ def main() -> None:
     if meteor_path:
         path = statistics.median(meteor_path)
         print(f"inside rg4 score: METEOR's path (JVM start to last statistic) {path:.1f} s of {med['rg4 score']:.1f} s "
-              f"wall; the rest ({med['rg4 score'] - path:.1f} s) is start-up before the JVM starts and the end")
+              f"wall; the rest ({med['rg4 score'] - path:.1f} s): start-up before the JVM starts, the Python side "
+              "when it ends after METEOR, and the end")
     direct = outputs["pycocoevalcap direct"]
     diff = max(abs(summary["overall"][k] - direct[k]) for k in direct)
     ce = abs(summary["overall"]["ce"]["micro_14_unc_pos"]["f1"] - outputs["ce alone"]["ce_f1"])
