@@ -44,8 +44,8 @@ def test_r2gen_clean_matches_published_cleaning(raw, cleaned):
     assert r2gen_clean(raw) == cleaned
 
 
-def test_prepare_none_is_raw_whitespace_tokens():
-    assert nlg.prepare_texts(["The  heart,\nnormal.", None], "none") == ["The heart, normal.", ""]
+def test_prepare_none_leaves_text_alone():
+    assert nlg.prepare_texts(["The  heart,\nnormal. ", None], "none") == ["The  heart,\nnormal. ", ""]
     with pytest.raises(ValueError):
         nlg.prepare_texts(["x"], "bogus")
 
@@ -266,14 +266,15 @@ def _keys(obj, prefix=""):
 
 
 def test_score_files_blocks_settings_hall_and_against(files):
-    config = scoring.ScoreConfig(meteor=False)
+    config = scoring.ScoreSettings(meteor=False)
     res = scoring.score_files(files["good"], files["ref"], config, against=files["bad"])
     s = res.summary
     assert s["n"] == 24 and set(s["by_setting"]) == {"sn", "mn"}
     assert s["by_setting"]["sn"]["n"] == 12 and s["by_setting"]["mn"]["n"] == 12
     assert s["overall"]["meteor"] is None
     # 4 of 24 hypotheses are the wrong report: CE from the records' labels
-    assert s["config"]["labels"] == {"hyp": {"from_field": 24, "labeled": 0}, "ref": {"from_field": 24, "labeled": 0}}
+    assert s["config"]["labels"] == {"hyp": {"from_field": 24, "labeled": 0, "stale": 0},
+                                   "ref": {"from_field": 24, "labeled": 0, "stale": 0}}
     direct = clinical.ce_scores([r["labels"] for r in files["good_recs"]], [r["labels"] for r in files["refs"]])
     assert s["overall"]["ce"] == direct
     assert s["overall"]["hall"] == {"n": 24, "rate": 8 / 24, "present": {"pc": 8 / 24, "pp": 0, "view": 0, "comm": 0},
@@ -300,12 +301,12 @@ def test_score_files_blocks_settings_hall_and_against(files):
 
 
 def _per_report_of(path, ref, key):
-    res = scoring.score_files(path, ref, scoring.ScoreConfig(meteor=False))
+    res = scoring.score_files(path, ref, scoring.ScoreSettings(meteor=False))
     return [r[key] for r in res.per_report]
 
 
 def test_identical_systems_tie(files):
-    s = scoring.score_files(files["good"], files["ref"], scoring.ScoreConfig(meteor=False),
+    s = scoring.score_files(files["good"], files["ref"], scoring.ScoreSettings(meteor=False),
                             against=files["good"]).summary
     t = s["against"]["tests"]["bleu_1"]
     assert t["higher"] == "tie" and t["p_value"] is None and t["n_nonzero"] == 0
@@ -315,13 +316,14 @@ def test_missing_and_duplicate_ids(files, tmp_path):
     recs = [json.loads(x) for x in open(files["good"])]
     short = _write(tmp_path / "short.jsonl", recs[:20] + [{"id": "zz", "report": "x"}])
     with pytest.raises(InputError) as err:
-        scoring.score_files(short, files["ref"], scoring.ScoreConfig(meteor=False))
+        scoring.score_files(short, files["ref"], scoring.ScoreSettings(meteor=False))
     assert "1 id(s)" in str(err.value) and "4 id(s)" in str(err.value) and "'zz'" in str(err.value)
-    s = scoring.score_files(short, files["ref"], scoring.ScoreConfig(meteor=False, on_missing="skip")).summary
-    assert s["n"] == 20 and s["skipped"] == {"not_in_ref": 1, "not_in_input": 4, "no_text": 0}
+    s = scoring.score_files(short, files["ref"], scoring.ScoreSettings(meteor=False, on_missing="skip")).summary
+    assert s["n"] == 20 and s["skipped"] == {"not_in_ref": 1, "not_in_input": 4, "no_text": 0,
+                                            "hallucination_stale": 0}
     dup = _write(tmp_path / "dup.jsonl", recs + recs[:2])
     with pytest.raises(InputError, match="duplicate id"):
-        scoring.score_files(dup, files["ref"], scoring.ScoreConfig(meteor=False))
+        scoring.score_files(dup, files["ref"], scoring.ScoreSettings(meteor=False))
 
 
 def test_bad_records_name_file_line_field(files, tmp_path):
@@ -329,29 +331,29 @@ def test_bad_records_name_file_line_field(files, tmp_path):
     recs[5] = {"id": "s5"}  # no text
     path = _write(tmp_path / "notext.jsonl", recs)
     with pytest.raises(InputError) as err:
-        scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False))
+        scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False))
     assert str(err.value).startswith(f"{path}:6: report: no text")
-    s = scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False, on_error="skip",
+    s = scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False, on_error="skip",
                                                                      on_missing="skip")).summary
     assert s["n"] == 23 and s["skipped"]["no_text"] == 1
     recs = [json.loads(x) for x in open(files["good"])]
     recs[2]["labels"] = {"Effusion": 1}
     path = _write(tmp_path / "badlab.jsonl", recs)
     with pytest.raises(InputError, match=r":3: labels: unknown observation"):
-        scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False))
+        scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False))
     with pytest.raises(InputError, match="--labeler chexbert needs --labeler-model"):
-        scoring.score_files(files["good"], files["ref"], scoring.ScoreConfig(meteor=False, relabel=True,
+        scoring.score_files(files["good"], files["ref"], scoring.ScoreSettings(meteor=False, relabel=True,
                                                                              labeler="chexbert"))
     with pytest.raises(InputError, match="--tokenize"):
-        scoring.score_files(files["good"], files["ref"], scoring.ScoreConfig(meteor=False, tokenize="bpe"))
+        scoring.score_files(files["good"], files["ref"], scoring.ScoreSettings(meteor=False, tokenize="bpe"))
 
 
 def test_labeler_fills_missing_labels(files, tmp_path):
     recs = [{k: v for k, v in json.loads(x).items() if k != "labels"} for x in open(files["good"])]
     path = _write(tmp_path / "nolabels.jsonl", recs)
-    s = scoring.score_files(path, files["ref"], scoring.ScoreConfig(meteor=False)).summary
-    assert s["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 24}
-    assert s["config"]["labels"]["ref"] == {"from_field": 24, "labeled": 0}
+    s = scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False)).summary
+    assert s["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 24, "stale": 0}
+    assert s["config"]["labels"]["ref"] == {"from_field": 24, "labeled": 0, "stale": 0}
     assert 0 < s["overall"]["ce"]["micro_14_unc_pos"]["f1"] <= 1
 
 
@@ -424,7 +426,7 @@ def test_labeler_labels_each_distinct_text_once():
             calls.append(list(texts))
             return [_lab(edema=1 if "edema" in t else None) for t in texts]
 
-    lab = scoring.LazyLabeler(scoring.ScoreConfig())
+    lab = scoring.LazyLabeler(scoring.ScoreSettings())
     lab._labeler = Counting()
     first = lab.label(["edema.", "clear.", "edema."])
     again = lab.label(["clear.", "edema.", "new edema."])
@@ -437,15 +439,15 @@ def test_labeler_labels_each_distinct_text_once():
 def test_settings_from_field_or_inputs_or_none(files, tmp_path):
     refs = [{k: v for k, v in r.items() if k not in ("frontal", "lateral", "prior_report")} for r in files["refs"]]
     plain = _write(tmp_path / "plain.jsonl", refs)
-    s = scoring.score_files(files["good"], plain, scoring.ScoreConfig(meteor=False)).summary
+    s = scoring.score_files(files["good"], plain, scoring.ScoreSettings(meteor=False)).summary
     assert s["by_setting"] == {} and s["overall"]["n"] == 24  # no inputs, no setting field: overall only
     recs = [json.loads(x) for x in open(files["good"])]
     for i, r in enumerate(recs):
         r["setting"] = "sw" if i < 20 else "mw"
     stated = _write(tmp_path / "stated.jsonl", recs)
-    s = scoring.score_files(stated, plain, scoring.ScoreConfig(meteor=False)).summary
+    s = scoring.score_files(stated, plain, scoring.ScoreSettings(meteor=False)).summary
     assert {k: v["n"] for k, v in s["by_setting"].items()} == {"sw": 20, "mw": 4}
     recs[7]["setting"] = "xx"
     bad = _write(tmp_path / "badsetting.jsonl", recs)
     with pytest.raises(InputError, match=r":8: setting: expected one of sn, sw, mn, mw"):
-        scoring.score_files(bad, plain, scoring.ScoreConfig(meteor=False))
+        scoring.score_files(bad, plain, scoring.ScoreSettings(meteor=False))

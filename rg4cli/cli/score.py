@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Optional
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
-from rg4cli.metrics.score import SUMMARY_KEYS_DOC, ScoreConfig, score_files
+from rg4cli.metrics import SUMMARY_KEYS_DOC, ScoreSettings, score_files, summary_tables
+from rg4cli.metrics.nlg import TOKENIZE_DOC
 from rg4cli.records.streams import RecordWriter, dumps_json, write_json
 from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
 
@@ -26,8 +24,9 @@ def score(
     text: Annotated[str, typer.Option("--text", help="Hypothesis text: " + TEXT_HELP)] = "auto",
     ref_text: Annotated[str, typer.Option("--ref-text", help="Reference text: " + TEXT_HELP)] = "auto",
     tokenize: Annotated[str, typer.Option("--tokenize", help="Text preparation for NLG metrics: r2gen (R2Gen/R2GenGPT/"
-                                          "LLM-RG4 cleaning, whitespace tokens), ptb (pycocoevalcap's PTB tokenizer, "
-                                          "Java), none (raw text, whitespace tokens).")] = "r2gen",
+                                          "LLM-RG4 cleaning; cleaned text left as is), cvt2distilgpt2 (a space before "
+                                          "every '.'), ptb (pycocoevalcap's PTB tokenizer, Java), none (the text as "
+                                          "given). Which reproduces which paper: table below.")] = "r2gen",
     labeler: Annotated[str, typer.Option("--labeler", help="Labeler for records without labels: rules or "
                                          "chexbert.")] = "rules",
     checkpoint: Annotated[Optional[str], typer.Option("--labeler-model", "--checkpoint",
@@ -52,18 +51,23 @@ def score(
     per_report: Annotated[Optional[str], typer.Option("--per-report", help="Write one JSONL line per id with its "
                                                       "scores.")] = None,
     output: OutputOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no table on stderr (warnings "
+                                        "stay).")] = False,
 ) -> None:
-    config = ScoreConfig(text=text, ref_text=ref_text, tokenize=tokenize, labeler=labeler, checkpoint=checkpoint,
+    config = ScoreSettings(text=text, ref_text=ref_text, tokenize=tokenize, labeler=labeler, checkpoint=checkpoint,
                          bert=bert, device=device, batch_size=batch_size, labels_field=labels_field, relabel=relabel,
-                         meteor=not no_meteor, on_missing=on_missing, on_error=on_error)
-    result = score_files(None if input == "-" else input, ref, config, against=against, log=log)
+                         meteor=not no_meteor, on_missing=on_missing, on_error=on_error, yield_to_meteor=True)
+    result = score_files(None if input == "-" else input, ref, config, against=against, log=log,
+                         progress=None if quiet else lambda message: log(f"rg4 score: {message}"))
     if per_report:
         with RecordWriter(per_report) as writer:
             for row in result.per_report:
                 writer.write(row)
     if not quiet:
-        print_tables(result.summary)
+        # Not a terminal (a log file, CI): render at full width instead of truncating numbers.
+        out = console if console.is_terminal else Console(stderr=True, width=132, highlight=False, soft_wrap=False)
+        for item in summary_tables(result.summary):
+            out.print(item, markup=False) if isinstance(item, str) else out.print(item)
     if output and output != "-":
         write_json(output, result.summary)
     else:
@@ -80,18 +84,30 @@ rouge_l, cider, ce_f1_{{14,5}}_{{unc_pos,unc_neg}}, input_agnostic).
 
 NLG metrics are pycocoevalcap's scorers called directly on prepared text, as
 R2Gen, R2GenGPT and the LLM-RG4 code do (--tokenize r2gen, the default); CIDEr's
-IDF comes from the evaluated pairs; one METEOR 1.5 JVM per run. The r2gen
-cleaning is what those papers apply to references (and what their models learn
-to write); applying it to text that is already cleaned changes only spacing
-around ":" (ROUGE-L splits on single spaces). SPICE is not
-offered (pycocoevalcap's SPICE downloads CoreNLP at run time). Clinical efficacy
-uses the records' labels (--labels-field) where present, otherwise --labeler;
+IDF comes from the evaluated pairs; one METEOR 1.5 JVM per run, aligning while
+the other metrics and the labeler run. The r2gen cleaning is what those papers
+apply to raw references; text already in its cleaned form (lowercase, none of the
+characters it deletes, every "." a token of its own) is left as it is, so the
+cleaning is idempotent and pre-tokenised files score as their authors scored
+them. SPICE is not offered (pycocoevalcap's SPICE downloads CoreNLP at run time).
+
+\b
+{TOKENIZE_DOC}
+
+An empty generated report (the text field present but blank) is scored as empty
+text, kept in n and counted (empty_hypotheses, and one line on stderr). Progress
+(labelling, each metric) goes to stderr; -q silences it and the table.
+
+Clinical efficacy uses the records' labels (--labels-field) where they were
+computed from the very text scored (their provenance), otherwise --labeler;
 both uncertain conventions are always reported: unc_pos counts uncertain as
 positive (LLM-RG4, the paper's CE = ce.micro_14_unc_pos.f1), unc_neg as negative
 (R2Gen's compute_ce). Any 0/0 in precision, recall or F1 is 0 (scikit-learn's
 default, as in both papers' code); a per-report F1 is 1 when neither report has a
 positive observation. Hallucination rates appear when hypotheses carry
-`hallucination` fields (rg4 hallucination).
+`hallucination` fields computed from the text scored (rg4 hallucination after
+rg4 generate); fields of another text are left out and counted
+(skipped.hallucination_stale).
 
 \b
 Summary keys (stable; a metric not computed is null):
@@ -103,37 +119,3 @@ Example:
     | rg4 score --ref test.jsonl --per-report per_id.jsonl > scores.json
   rg4 score new.jsonl --ref test.jsonl --against baseline.jsonl | jq .against.tests.bleu_4
 """
-
-
-def _fmt(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def print_tables(summary: dict) -> None:
-    # Not a terminal (a log file, CI): render at full width instead of truncating numbers.
-    out = console if console.is_terminal else Console(stderr=True, width=132, highlight=False, soft_wrap=False)
-    table = Table(title="rg4 score", title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("", "n", "B1", "B2", "B3", "B4", "MTR", "R-L", "CIDEr", "CE F1 14", "CE F1 5", "hall"):
-        table.add_column(col, justify="left" if col == "" else "right", no_wrap=True)
-    rows = [("overall", summary["overall"]), *summary["by_setting"].items()]
-    if summary.get("against"):
-        rows.append(("against", summary["against"]["overall"]))
-    for name, b in rows:
-        ce = b["ce"]
-        f14 = (ce.get("micro_14_unc_pos") or {}).get("f1")
-        f5 = (ce.get("micro_5_unc_pos") or {}).get("f1")
-        table.add_row(name, str(b["n"]), *(_fmt(b[k]) for k in ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor",
-                                                                  "rouge_l", "cider")),
-                      _fmt(f14), _fmt(f5), _fmt((b["hall"] or {}).get("rate")))
-    out.print(table)
-    out.print("CE: micro F1 with uncertain counted positive (LLM-RG4); more variants in the JSON.", markup=False)
-    if summary.get("against"):
-        t = Table(title=f"paired Wilcoxon vs {summary['against']['file']} (n={summary['against']['n']})",
-                  title_justify="left", box=box.SIMPLE_HEAD)
-        for col in ("metric", "input", "against", "diff", "p", "higher"):
-            t.add_column(col, justify="left" if col in ("metric", "higher") else "right", no_wrap=True)
-        for key, r in summary["against"]["tests"].items():
-            p = r["p_value"]
-            t.add_row(key, _fmt(r["mean_input"]), _fmt(r["mean_against"]), _fmt(r["mean_diff"], 4),
-                      "-" if p is None else f"{p:.2g}", r["higher"])
-        out.print(t)

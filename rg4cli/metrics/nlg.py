@@ -5,9 +5,10 @@ way R2Gen's `compute_scores` (and R2GenGPT / LLM-RG4) call them: no PTB tokenize
 unless asked for, CIDEr's IDF from the evaluated set, BLEU with the "closest"
 reference length, METEOR 1.5 with `-l en -norm`. What this module adds:
 
-* text preparation named by one word (`prepare_texts`): `r2gen` (the R2Gen-family
-  cleaning, `cleaning.r2gen_clean`), `ptb` (pycocoevalcap's Stanford PTB tokenizer
-  and punctuation filter) or `none` (raw text, whitespace tokens);
+* text preparation named by one word (`prepare_texts`, table in `TOKENIZE_DOC`):
+  `r2gen` (the R2Gen-family cleaning, `cleaning.r2gen_clean`), `cvt2distilgpt2` (a
+  space before every ".", `cleaning.space_before_period`), `ptb` (pycocoevalcap's
+  Stanford PTB tokenizer and punctuation filter) or `none` (the text as given);
 * ONE METEOR JVM per process (`meteor_process()`), started lazily, reused by every
   call, closed at exit. Its start-up (about 8 s: it loads the paraphrase table)
   overlaps the Python scorers because `MeteorProcess` answers in a background
@@ -29,18 +30,36 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from rg4cli.text.cleaning import r2gen_clean
+from rg4cli.text.cleaning import r2gen_clean, space_before_period
 from rg4cli.errors import Rg4Error
 
-TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "ptb", "none")
+TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "cvt2distilgpt2", "ptb", "none")
+# Which mode reproduces which published pipeline (shown by `rg4 score --help` and the README).
+TOKENIZE_DOC = """\
+mode            reproduces
+r2gen           R2Gen / R2GenCMN (clean_report_mimic_cxr) and R2GenGPT /
+  (default)     LLM-RG4 (clean_report, ":" kept as a token) on raw text;
+                their own pre-tokenised outputs (already cleaned) are left
+                as they are, so these score as with `none`
+cvt2distilgpt2  CvT2DistilGPT2's COCOCaptionMetrics and the MIMIC-CXR code
+                that reuses it (MLRG, SEI, PriorRG, EVOKE, CoGaze): a space
+                before every ".", runs of spaces collapsed, nothing else
+none            pre-tokenised files of any pipeline: the text exactly as
+                given, as pycocoevalcap's scorers called directly see it
+ptb             the COCO caption evaluation (pycocoevalcap's PTBTokenizer,
+                lowercased, punctuation removed; needs Java)"""
 NLG_KEYS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
 METEOR_ARGS: tuple[str, ...] = ("-", "-", "-stdio", "-l", "en", "-norm")  # as pycocoevalcap runs it
+# Pipe buffers to and from the JVM: answers are read in large chunks, so the reader thread
+# needs the GIL rarely while the main thread computes BLEU, ROUGE-L, CIDEr and labels.
+PIPE_BUFFER = 1 << 20
 
 
 # ---- text preparation ----------------------------------------------------------
@@ -49,8 +68,10 @@ def prepare_texts(texts: Sequence[str | None], tokenize: str = "r2gen") -> list[
     """Texts as the scorers will see them (tokens joined by spaces)."""
     if tokenize == "r2gen":
         return [r2gen_clean(t or "") for t in texts]
+    if tokenize == "cvt2distilgpt2":
+        return [space_before_period(t or "") for t in texts]
     if tokenize == "none":
-        return [" ".join((t or "").split()) for t in texts]
+        return [t or "" for t in texts]
     if tokenize == "ptb":
         return ptb_tokenize(texts)
     raise ValueError(f"tokenize must be one of {', '.join(TOKENIZE_CHOICES)}, got {tokenize!r}")
@@ -116,10 +137,11 @@ class MeteorProcess:
 
         self._jar_dir = Path(pm.__file__).resolve().parent
         self._stderr = tempfile.TemporaryFile()
+        self.started_at = time.perf_counter()
         try:
             self._proc = subprocess.Popen(
                 ["java", "-jar", "-Xmx2G", pm.METEOR_JAR, *METEOR_ARGS], cwd=self._jar_dir,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=PIPE_BUFFER)
         except FileNotFoundError as exc:
             raise Rg4Error("METEOR needs Java (`java` is not on PATH); use --no-meteor to skip it") from exc
         self._lock = threading.Lock()
@@ -138,8 +160,9 @@ class MeteorProcess:
 
         def feed() -> None:
             try:
-                for line in lines:
-                    self._proc.stdin.write((line + "\n").encode("utf-8"))
+                # One write call: the thread gives up and retakes the GIL once, not once per
+                # 8 KB, so a busy main thread cannot hold METEOR's input back.
+                self._proc.stdin.write("".join(line + "\n" for line in lines).encode("utf-8"))
                 self._proc.stdin.flush()
             except BaseException as exc:  # reported after the reader returns
                 errors.append(exc)
@@ -213,10 +236,11 @@ def close_meteor() -> None:
 class MeteorStats:
     """METEOR statistics computed in the background (the JVM works while Python scores)."""
 
-    def __init__(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]):
+    def __init__(self, hyps: Sequence[str], refs: Sequence[str | Sequence[str]]):
         self._result: list[str] | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(list(hyps), [list(r) for r in refs]), daemon=True)
+        self.finished_at = 0.0  # time.perf_counter() when the last statistic arrived
+        self._thread = threading.Thread(target=self._run, args=(list(hyps), _as_refs(refs)), daemon=True)
         self._thread.start()
 
     def _run(self, hyps: list[str], refs: list[list[str]]) -> None:
@@ -224,6 +248,10 @@ class MeteorStats:
             self._result = meteor_process().stats(hyps, refs)
         except BaseException as exc:
             self._error = exc
+        self.finished_at = time.perf_counter()
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
 
     def result(self) -> list[str]:
         self._thread.join()
@@ -247,60 +275,105 @@ def _as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
     return [[r] if isinstance(r, str) else list(r) for r in refs]
 
 
-def _python_scores(hyps: list[str], refs: list[list[str]], *, rouge: bool = True) -> tuple[dict, dict]:
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
+@dataclass
+class _Cooked:
+    """pycocoevalcap's BLEU and CIDEr scorers with every pair's n-gram counts ("cooked").
+
+    `Bleu.compute_score` and `Cider.compute_score` are exactly: a fresh scorer, `+=`
+    each (hypothesis, references) pair, `compute_score()`. Counting is per pair, so a
+    subset's scorer is the same lists sliced -- identical numbers (CIDEr's document
+    frequencies are recomputed from the subset) without counting n-grams again.
+    """
+
+    bleu: object
+    cider: object
+
+    @classmethod
+    def of(cls, hyps: list[str], refs: list[list[str]]) -> "_Cooked":
+        from pycocoevalcap.bleu.bleu_scorer import BleuScorer
+        from pycocoevalcap.cider.cider_scorer import CiderScorer
+
+        bleu, cider = BleuScorer(n=4), CiderScorer(n=4, sigma=6.0)
+        for hyp, rs in zip(hyps, refs):
+            bleu += (hyp, rs)
+            cider += (hyp, rs)
+        return cls(bleu, cider)
+
+    def subset(self, idx: Sequence[int]) -> "_Cooked":
+        from pycocoevalcap.bleu.bleu_scorer import BleuScorer
+        from pycocoevalcap.cider.cider_scorer import CiderScorer
+
+        bleu, cider = BleuScorer(n=4), CiderScorer(n=4, sigma=6.0)
+        for old, new in ((self.bleu, bleu), (self.cider, cider)):
+            new.crefs = [old.crefs[i] for i in idx]
+            new.ctest = [old.ctest[i] for i in idx]
+        return _Cooked(bleu, cider)
+
+    def scores(self) -> tuple[dict, dict]:
+        corpus: dict[str, float | None] = {}
+        per: dict[str, list[float]] = {}
+        bleu, bleu_each = self.bleu.compute_score(option="closest", verbose=0)
+        for n in range(4):
+            corpus[f"bleu_{n + 1}"] = float(bleu[n])
+            per[f"bleu_{n + 1}"] = [float(x) for x in bleu_each[n]]
+        cider, cider_each = self.cider.compute_score()
+        corpus["cider"], per["cider"] = float(cider), [float(x) for x in cider_each]
+        return corpus, per
+
+
+def _rouge(hyps: list[str], refs: list[list[str]]) -> tuple[float, list[float]]:
     from pycocoevalcap.rouge.rouge import Rouge
 
-    gts = {i: r for i, r in enumerate(refs)}
-    res = {i: [h] for i, h in enumerate(hyps)}
-    corpus: dict[str, float | None] = {}
-    per: dict[str, list[float]] = {}
-    bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
-    for n in range(4):
-        corpus[f"bleu_{n + 1}"] = float(bleu[n])
-        per[f"bleu_{n + 1}"] = [float(x) for x in bleu_each[n]]
-    if rouge:
-        rouge_mean, rouge_each = Rouge().compute_score(gts, res)
-        corpus["rouge_l"], per["rouge_l"] = float(rouge_mean), [float(x) for x in rouge_each]
-    cider, cider_each = Cider().compute_score(gts, res)
-    corpus["cider"], per["cider"] = float(cider), [float(x) for x in cider_each]
-    return corpus, per
+    mean, each = Rouge().compute_score({i: r for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)})
+    return float(mean), [float(x) for x in each]
 
 
 def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
-               groups: dict[str, Sequence[int]] | None = None, meteor: bool = True) -> dict[str, NlgScores]:
+               groups: dict[str, Sequence[int]] | None = None, meteor: bool | MeteorStats = True,
+               progress: Callable[[str], None] | None = None) -> dict[str, NlgScores]:
     """NLG scores of prepared texts for the whole set and for each group of indices.
 
     Returns {"overall": NlgScores(corpus, per_report), group: NlgScores(corpus)}.
     Every group is scored as if pycocoevalcap were called on that subset alone
     (BLEU and CIDEr recomputed, so CIDEr's IDF comes from the subset; METEOR from
     the cached statistics; ROUGE-L is the mean of the per-report scores). An
-    empty set or group gives None scores.
+    empty set or group gives None scores. `meteor` may be a MeteorStats already
+    running on these texts (started early so the JVM works meanwhile).
     """
     hyps = list(hyps)
     refs_l = _as_refs(refs)
     if len(hyps) != len(refs_l):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs_l)} references")
-    job = MeteorStats(hyps, refs_l) if meteor and hyps else None
+    say = progress or (lambda _msg: None)
+    job = meteor if isinstance(meteor, MeteorStats) else MeteorStats(hyps, refs_l) if meteor and hyps else None
     out: dict[str, NlgScores] = {}
+    t0 = time.perf_counter()
     if not hyps:
         out["overall"] = NlgScores({k: None for k in NLG_KEYS}, {k: [] for k in NLG_KEYS})
     else:
-        corpus, per = _python_scores(hyps, refs_l)
+        say(f"BLEU-1..4, ROUGE-L, CIDEr on {len(hyps):,} pair(s)" + (" (METEOR aligning meanwhile)" if job else ""))
+        cooked = _Cooked.of(hyps, refs_l)
+        corpus, per = cooked.scores()
+        corpus["rouge_l"], per["rouge_l"] = _rouge(hyps, refs_l)
         out["overall"] = NlgScores(corpus, per)
     subsets = {name: list(idx) for name, idx in (groups or {}).items()}
     for name, idx in subsets.items():
         if not idx:
             out[name] = NlgScores({k: None for k in NLG_KEYS})
             continue
-        corpus, _ = _python_scores([hyps[i] for i in idx], [refs_l[i] for i in idx], rouge=False)
+        corpus, _ = cooked.subset(idx).scores()
         # Rouge.compute_score is the plain mean of per-report scores: take the subset's
         # (same numbers, same order, same np.mean) instead of re-running the LCS.
         corpus["rouge_l"] = float(np.mean(np.array([out["overall"].per_report["rouge_l"][i] for i in idx])))
         out[name] = NlgScores(corpus)
+    if hyps:
+        say(f"BLEU, ROUGE-L, CIDEr done ({time.perf_counter() - t0:.1f} s" +
+            (f"; {len(subsets)} subset(s))" if subsets else ")"))
     if job is not None:
+        if not job.done():
+            say("METEOR: waiting for its JVM to finish aligning")
         stats = job.result()
+        say(f"METEOR done ({job.finished_at - meteor_process().started_at:.1f} s after its JVM started)")
         mp = meteor_process()
         score, each = mp.evaluate(stats)
         out["overall"].corpus["meteor"] = score

@@ -10,10 +10,22 @@ echoed under "config": text preparation (`tokenize`), which text is read
 (`text`, `ref_text`), where labels came from (`labels`), the uncertain-label
 convention (both are always reported), CIDEr's IDF source (the evaluated set,
 pycocoevalcap's default, so every setting's CIDEr uses that setting's IDF).
+
+Annotations are used only for the text they were computed from
+(records.provenance): a record's labels or hallucination fields computed on
+another text (a reference's labels kept by `rg4 generate`, say) never reach a
+metric; such labels are recomputed by the labeler, such hallucination fields are
+left out and counted.
+
+Order of work, for speed: the METEOR JVM starts first; as soon as the texts are
+read and prepared, METEOR aligns them in its own process while this one labels
+the texts and runs BLEU, ROUGE-L and CIDEr, so the wall time is about the longer
+of the two rather than their sum (benchmarks/bench_score.py).
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -21,7 +33,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from rg4cli.metrics import clinical, nlg
-from rg4cli.errors import InputError, Rg4Error
+from rg4cli.errors import InputError
+from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
 from rg4cli.vocab import CATEGORIES as HALL_CATEGORIES
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
@@ -56,15 +69,22 @@ by_setting.{sn,sw,mn,mw}
                        n = hypotheses with the field, rate = share input_agnostic
                        (the paper's hall.), present = share with that content,
                        unsupported = share where the inputs cannot support it
+empty_hypotheses       hypotheses whose text field is present but empty or blank:
+                       scored as empty text (all metrics 0 for that report), kept
+                       in n, as published evaluators do
 per_observation.{unc_pos,unc_neg}.<observation>
                        {tp, fp, fn, tn, support, predicted, precision, recall, f1}
                        over all pairs (support = reference positives)
 config                 {tokenize, text, ref_text, labeler, labels: {hyp, ref}:
-                       {from_field, labeled}, labels_field, meteor, cider_idf,
-                       zero_division, on_missing}
-skipped                {not_in_ref, not_in_input, no_text}: ids left out
-against                null without --against, else {file, n, overall (the other
-                       system's block over the paired ids), tests.<metric>}
+                       {from_field, labeled, stale}, labels_field, meteor,
+                       cider_idf, zero_division, on_missing}; stale = label
+                       fields computed from another text, relabelled
+skipped                {not_in_ref, not_in_input, no_text, hallucination_stale}:
+                       ids left out; hallucination_stale = hypotheses whose
+                       `hallucination` was computed from another text (not used)
+against                null without --against, else {file, n, empty_hypotheses,
+                       overall (the other system's block over the paired ids),
+                       tests.<metric>}
   tests.<metric>       for bleu_1..4, meteor, rouge_l, cider and
                        ce_f1_{14,5}_{unc_pos,unc_neg} (per-report scores):
                        {n, n_nonzero, mean_input, mean_against, mean_diff
@@ -77,7 +97,9 @@ PER_REPORT_KEYS: tuple[str, ...] = (*nlg.NLG_KEYS, *clinical.per_report_keys())
 
 
 @dataclass
-class ScoreConfig:
+class ScoreSettings:
+    """Everything `rg4 score` is told on its command line (names follow the options)."""
+
     text: str = "auto"
     ref_text: str = "auto"
     tokenize: str = "r2gen"
@@ -91,6 +113,10 @@ class ScoreConfig:
     meteor: bool = True
     on_missing: str = "fail"
     on_error: str = "fail"
+    # Lower this thread's CPU priority once METEOR aligns, so its JVM (the critical path)
+    # wins when both want the same core. For a process that ends with the scoring (the
+    # CLI): the thread keeps the lower priority afterwards.
+    yield_to_meteor: bool = False
 
     def check(self) -> None:
         for name, value, choices in (("--text", self.text, TEXT_FIELDS), ("--ref-text", self.ref_text, TEXT_FIELDS),
@@ -122,6 +148,10 @@ class System:
     ref_labels: list[dict] = field(default_factory=list)
     hallucination: list[dict | None] = field(default_factory=list)
     per_report: dict[str, list[float]] = field(default_factory=dict)
+    empty: int = 0  # hypotheses scored as empty text
+    prepared: tuple[list[str], list[str]] | None = None  # (hyps, refs) as the scorers see them
+    per_observation: dict[str, dict] = field(default_factory=dict)
+    meteor_job: nlg.MeteorStats | None = None  # METEOR aligning in its JVM while Python works
 
 
 # ---- reading ---------------------------------------------------------------------
@@ -167,14 +197,31 @@ def setting_for(pair: Pair, source: str) -> str | None:
     return None
 
 
-def build_system(pairs: Sequence[Pair], config: ScoreConfig, *, input_name: str, ref_name: str,
+def _blank_text(record: dict, which: str) -> bool:
+    """True when the field(s) `which` reads are present as strings, all blank (an empty report)."""
+    names = {"auto": ("report", "findings", "impression"),
+             "findings+impression": ("findings", "impression")}.get(which, (which,))
+    values = [record.get(n) for n in names if record.get(n) is not None]
+    return bool(values) and all(isinstance(v, str) and not v.strip() for v in values)
+
+
+def build_system(pairs: Sequence[Pair], config: ScoreSettings, *, input_name: str, ref_name: str,
                  skipped: dict[str, int], log: Callable[[str], None] | None = None) -> System:
-    """Texts, settings and hallucination fields of the pairs; a pair without text is
-    an error (or, with on_error=skip, left out and counted in skipped["no_text"])."""
+    """Texts, settings and hallucination fields of the pairs.
+
+    A hypothesis whose text field is present but empty is scored as "" and counted
+    (System.empty). A pair with no text field is an error (or, with on_error=skip,
+    left out and counted in skipped["no_text"]). A `hallucination` field computed
+    from another text is not used (counted in skipped["hallucination_stale"]).
+    """
     sys_ = System([], [], [], [])
     skipped.setdefault("no_text", 0)
+    skipped.setdefault("hallucination_stale", 0)
     for pair in pairs:
         hyp_text = text_of(pair.hyp, config.text, source=input_name, line=pair.hyp_line)
+        if hyp_text is None and _blank_text(pair.hyp, config.text):
+            hyp_text = ""
+            sys_.empty += 1
         ref_text = text_of(pair.ref, config.ref_text, source=ref_name, line=pair.ref_line)
         missing = None
         if hyp_text is None:
@@ -194,11 +241,21 @@ def build_system(pairs: Sequence[Pair], config: ScoreConfig, *, input_name: str,
         if hall is not None and not (isinstance(hall, dict) and "input_agnostic" in hall):
             raise InputError("expected an object with input_agnostic (as rg4 hallucination writes it)",
                              source=input_name, line=pair.hyp_line, field="hallucination")
+        if hall is not None and status(pair.hyp, "hallucination", hyp_text) == "stale":
+            hall = None
+            skipped["hallucination_stale"] += 1
         sys_.ids.append(pair.id)
         sys_.settings.append(setting_for(pair, input_name))
         sys_.hyp_texts.append(hyp_text)
         sys_.ref_texts.append(ref_text)
         sys_.hallucination.append(hall)
+    if log is not None:
+        if sys_.empty:
+            log(f"{input_name}: {sys_.empty} empty hypothes{'i' if sys_.empty == 1 else 'e'}s scored as empty text "
+                "(kept in n; summary: empty_hypotheses)")
+        if skipped["hallucination_stale"]:
+            log(f"{input_name}: {skipped['hallucination_stale']} `hallucination` field(s) were computed from another "
+                "text and are not used (run rg4 hallucination on these reports)")
     return sys_
 
 
@@ -211,14 +268,17 @@ class LazyLabeler:
     and repeated texts (templated normal reports) once.
     """
 
-    def __init__(self, config: ScoreConfig):
+    def __init__(self, config: ScoreSettings, progress: Callable[[str], None] | None = None):
         self.config = config
+        self.progress = progress
         self._labeler = None
         self._cache: dict[str, dict] = {}
 
-    def label(self, texts: list[str]) -> list[dict]:
+    def label(self, texts: list[str], what: str = "text") -> list[dict]:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
+            if self.progress is not None:
+                self.progress(f"labelling {len(todo):,} distinct {what}(s) with --labeler {self.config.labeler}")
             if self._labeler is None:
                 from rg4cli.labelers.backends import make_labeler
 
@@ -234,13 +294,17 @@ class LazyLabeler:
 
 
 def collect_labels(records: Sequence[dict], lines: Sequence[int | None], texts: Sequence[str], *,
-                   source: str, config: ScoreConfig, labeler: LazyLabeler) -> tuple[list[dict], dict[str, int]]:
-    """Labels from the records' labels field where present (unless relabel), else the labeler's."""
+                   source: str, config: ScoreSettings, labeler: LazyLabeler, what: str = "text",
+                   on_unbound: Callable[[str], None] | None = None) -> tuple[list[dict], dict[str, int]]:
+    """Labels from the records' labels field where computed from the text scored
+    (records.provenance; unless relabel), else the labeler's."""
     labels: list[dict | None] = [None] * len(records)
     todo: list[int] = []
+    stale = 0
     for i, (rec, line) in enumerate(zip(records, lines)):
-        value = None if config.relabel else rec.get(config.labels_field)
+        value = None if config.relabel else annotation(rec, config.labels_field, texts[i], on_unbound=on_unbound)
         if value is None:
+            stale += not config.relabel and status(rec, config.labels_field, texts[i]) == "stale"
             todo.append(i)
             continue
         problem = clinical.labels_problem(value)
@@ -248,9 +312,10 @@ def collect_labels(records: Sequence[dict], lines: Sequence[int | None], texts: 
             raise InputError(problem, source=source, line=line, field=config.labels_field)
         labels[i] = value
     if todo:
-        for i, lab in zip(todo, labeler.label([texts[i] for i in todo])):
+        for i, lab in zip(todo, labeler.label([texts[i] for i in todo], what)):
             labels[i] = lab
-    return labels, {"from_field": len(records) - len(todo), "labeled": len(todo)}  # type: ignore[return-value]
+    return labels, {"from_field": len(records) - len(todo), "labeled": len(todo),  # type: ignore[return-value]
+                    "stale": stale}
 
 
 # ---- metrics ---------------------------------------------------------------------
@@ -273,27 +338,42 @@ def _block(n: int, corpus: dict, ce: dict, hall: dict | None) -> dict[str, Any]:
     return {"n": n, **{k: corpus.get(k) for k in nlg.NLG_KEYS}, "ce": ce, "hall": hall}
 
 
-def score_system(sys_: System, config: ScoreConfig, *, by_setting: bool = True) -> dict[str, Any]:
+def prepare_system(sys_: System, config: ScoreSettings, *, start_meteor: bool = True) -> None:
+    """Prepare the texts for the scorers and, unless told not to, start METEOR on them now."""
+    sys_.prepared = (nlg.prepare_texts(sys_.hyp_texts, config.tokenize),
+                     nlg.prepare_texts(sys_.ref_texts, config.tokenize))
+    if start_meteor and config.meteor and sys_.ids:
+        sys_.meteor_job = nlg.MeteorStats(*sys_.prepared)
+
+
+def score_system(sys_: System, config: ScoreSettings, *, by_setting: bool = True,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """NLG + CE (+ hall) blocks for overall and each setting; fills sys_.per_report."""
-    hyps = nlg.prepare_texts(sys_.hyp_texts, config.tokenize)
-    refs = nlg.prepare_texts(sys_.ref_texts, config.tokenize)
+    if sys_.prepared is None:
+        prepare_system(sys_, config)
+    hyps, refs = sys_.prepared  # type: ignore[misc]
     groups: dict[str, list[int]] = {}
     if by_setting:
         for s in SETTINGS:
             idx = [i for i, x in enumerate(sys_.settings) if x == s]
             if idx:
                 groups[s] = idx
-    scores = nlg.nlg_scores(hyps, refs, groups=groups, meteor=config.meteor)
-    per = dict(scores["overall"].per_report)
-    per.update(clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels))
-    sys_.per_report = per
-    n = len(sys_.ids)
-    blocks = {"overall": _block(n, scores["overall"].corpus, clinical.ce_scores(sys_.hyp_labels, sys_.ref_labels),
+    job = sys_.meteor_job
+    if job is None and config.meteor and hyps:
+        job = nlg.MeteorStats(hyps, refs)
+    # CE first: everything that does not need METEOR is done before waiting for it.
+    ce = {"overall": clinical.ce_scores(sys_.hyp_labels, sys_.ref_labels)}
+    for s, idx in groups.items():
+        ce[s] = clinical.ce_scores([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
+    per_report_ce = clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels)
+    sys_.per_observation = {unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc)
+                            for unc in clinical.UNCERTAIN_AS}
+    scores = nlg.nlg_scores(hyps, refs, groups=groups, meteor=job, progress=progress)
+    sys_.per_report = {**scores["overall"].per_report, **per_report_ce}
+    blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"],
                                 hall_block(sys_.hallucination))}
     for s, idx in groups.items():
-        blocks[s] = _block(len(idx), scores[s].corpus,
-                           clinical.ce_scores([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx]),
-                           hall_block([sys_.hallucination[i] for i in idx]))
+        blocks[s] = _block(len(idx), scores[s].corpus, ce[s], hall_block([sys_.hallucination[i] for i in idx]))
     return blocks
 
 
@@ -343,37 +423,50 @@ class ScoreResult:
     per_report: list[dict[str, Any]]
 
 
-def _prepare(path: str | None, ref: RefIndex, config: ScoreConfig, labeler: LazyLabeler,
-             log: Callable[[str], None] | None) -> tuple[System, dict[str, int], dict[str, dict[str, int]], str]:
+def _prepare(path: str | None, ref: RefIndex, config: ScoreSettings, labeler: LazyLabeler,
+             log: Callable[[str], None] | None, *, start_meteor: bool = True,
+             ) -> tuple[System, dict[str, int], dict[str, dict[str, int]], str]:
     pairs, skipped, name = read_pairs(path, ref, on_missing=config.on_missing, on_error=config.on_error, log=log)
     sys_ = build_system(pairs, config, input_name=name, ref_name=ref.name, skipped=skipped, log=log)
+    # METEOR starts aligning before labelling: its JVM works while this process labels and scores.
+    prepare_system(sys_, config, start_meteor=start_meteor)
+    if config.yield_to_meteor and sys_.meteor_job is not None:
+        _yield_cpu()
     kept = {p.id: p for p in pairs}
     kept_pairs = [kept[i] for i in sys_.ids]
+    unbound = UnboundWarning(log, "score") if log is not None else None
     sys_.hyp_labels, hyp_src = collect_labels([p.hyp for p in kept_pairs], [p.hyp_line for p in kept_pairs],
-                                              sys_.hyp_texts, source=name, config=config, labeler=labeler)
+                                              sys_.hyp_texts, source=name, config=config, labeler=labeler,
+                                              what="hypothesis text", on_unbound=unbound)
     sys_.ref_labels, ref_src = collect_labels([p.ref for p in kept_pairs], [p.ref_line for p in kept_pairs],
-                                              sys_.ref_texts, source=ref.name, config=config, labeler=labeler)
+                                              sys_.ref_texts, source=ref.name, config=config, labeler=labeler,
+                                              what="reference text", on_unbound=unbound)
     return sys_, skipped, {"hyp": hyp_src, "ref": ref_src}, name
 
 
-def score_files(input_path: str | None, ref_path: str, config: ScoreConfig, *, against: str | None = None,
-                log: Callable[[str], None] | None = None) -> ScoreResult:
-    """Score hypotheses (file or stdin) against --ref; optionally compare with --against."""
+def score_files(input_path: str | None, ref_path: str, config: ScoreSettings, *, against: str | None = None,
+                log: Callable[[str], None] | None = None,
+                progress: Callable[[str], None] | None = None) -> ScoreResult:
+    """Score hypotheses (file or stdin) against --ref; optionally compare with --against.
+
+    `log` gets warnings and notes (skipped ids, empty hypotheses, unbound
+    annotations), `progress` one line per stage (labelling, each metric).
+    """
     config.check()
     if config.meteor:
         nlg.warm_up_meteor()  # the JVM loads while we read, label and run the Python scorers
     ref = index_by_id(ref_path)
-    labeler = LazyLabeler(config)
+    labeler = LazyLabeler(config, progress)
     sys_, skipped, label_src, _ = _prepare(input_path, ref, config, labeler, log)
     if not sys_.ids:
         raise InputError("no report pairs to score", source=display_name(input_path))
-    blocks = score_system(sys_, config)
+    blocks = score_system(sys_, config, progress=progress)
     summary: dict[str, Any] = {
         "n": len(sys_.ids),
+        "empty_hypotheses": sys_.empty,
         "overall": blocks.pop("overall"),
         "by_setting": blocks,
-        "per_observation": {unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc)
-                            for unc in clinical.UNCERTAIN_AS},
+        "per_observation": sys_.per_observation,
         "config": {
             "tokenize": config.tokenize, "text": config.text, "ref_text": config.ref_text,
             "labeler": config.labeler, "labels": label_src, "labels_field": config.labels_field,
@@ -384,7 +477,10 @@ def score_files(input_path: str | None, ref_path: str, config: ScoreConfig, *, a
         "against": None,
     }
     if against is not None:
-        other, _, _, other_name = _prepare(against, ref, config, labeler, log)
+        if progress is not None:
+            progress(f"--against {display_name(against)}")
+        # Its METEOR starts once the ids shared with the input are known (below).
+        other, _, _, other_name = _prepare(against, ref, config, labeler, log, start_meteor=False)
         common = set(sys_.ids) & set(other.ids)
         if config.on_missing == "fail" and (len(common) != len(sys_.ids) or len(common) != len(other.ids)):
             only = sorted(set(sys_.ids) ^ set(other.ids))
@@ -392,9 +488,10 @@ def score_files(input_path: str | None, ref_path: str, config: ScoreConfig, *, a
                              "use --on-missing skip to compare the common ids", source=other_name, field="id")
         keep = [i for i, rid in enumerate(other.ids) if rid in common]
         other = _subset(other, keep)
-        other_blocks = score_system(other, config, by_setting=False)
-        summary["against"] = {"file": other_name, **compare(sys_, other), "overall": other_blocks["overall"]}
-        summary["against"] = {k: summary["against"][k] for k in ("file", "n", "overall", "tests")}
+        other_blocks = score_system(other, config, by_setting=False, progress=progress)
+        summary["against"] = {"file": other_name, **compare(sys_, other), "empty_hypotheses": other.empty,
+                              "overall": other_blocks["overall"]}
+        summary["against"] = {k: summary["against"][k] for k in ("file", "n", "empty_hypotheses", "overall", "tests")}
     rows = []
     for i, rid in enumerate(sys_.ids):
         row: dict[str, Any] = {"id": rid, "setting": sys_.settings[i]}
@@ -406,9 +503,25 @@ def score_files(input_path: str | None, ref_path: str, config: ScoreConfig, *, a
     return ScoreResult(summary, rows)
 
 
+_YIELDED = False
+
+
+def _yield_cpu() -> None:
+    """nice +10 for the calling thread (Linux: per thread, so METEOR's I/O threads, started
+    before, and the JVM keep theirs); once per process."""
+    global _YIELDED
+    if not _YIELDED:
+        _YIELDED = True
+        try:
+            os.nice(10)
+        except OSError:
+            pass
+
+
 def _subset(sys_: System, keep: Iterable[int]) -> System:
     keep = list(keep)
     pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
+    empty = sum(1 for t in pick(sys_.hyp_texts) if not t.strip())
     return System(pick(sys_.ids), pick(sys_.settings), pick(sys_.hyp_texts), pick(sys_.ref_texts),
-                  pick(sys_.hyp_labels), pick(sys_.ref_labels), pick(sys_.hallucination))
+                  pick(sys_.hyp_labels), pick(sys_.ref_labels), pick(sys_.hallucination), empty=empty)
 
