@@ -28,7 +28,7 @@ from torch import nn
 from rg4cli.errors import InputError
 from rg4cli.training.cache import FeatureCache, NoCache, content_key, default_cache_root, encoder_fingerprint
 from rg4cli.training.data import FileHasher, GeneratorExample, parse_settings, plan_setting_batches, read_generator_examples
-from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weights
+from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weight_row
 
 INIT_MODEL_DIR = "checkpoints/init-model"
 
@@ -202,12 +202,8 @@ class GeneratorTask:
                       ) -> torch.Tensor:
         weights = torch.ones(labels.shape, dtype=torch.float32)
         for b, ex in enumerate(examples):
-            if not ex.spans:
-                continue
-            valid = (labels[b] != -100).nonzero().flatten().tolist()
-            offs = [tuple(offsets[b, j].tolist()) for j in valid]
-            for j, w in zip(valid, token_weights(offs, ex.spans, lam=self.lam)):
-                weights[b, j] = w
+            if ex.spans:   # padding has offsets (-1, -1): no characters, weight 1
+                weights[b] = token_weight_row(offsets[b], ex.spans, lam=self.lam)
         return weights.to(labels.device)
 
     def loss(self, model: nn.Module, batch_indices: list[int], device) -> tuple[torch.Tensor, dict]:
