@@ -5,6 +5,11 @@
   memory stays constant on any input size and output order = input order.
 - Each batch holds one setting (sn/sw/mn/mw): in ATF every setting gives the LLM the
   same number of tokens; the batch is left-padded for the decoder.
+- A study's records in several settings share their frozen-encoder outputs (each image
+  and prior report is decoded and encoded once, `_SharedInputs`); a float32 model's
+  LoRA adapter is merged into the decoder before generating (`merge_adapter`).
+  Both keep the reports (tests/lib/test_generation_shared_inputs.py) and make
+  `rg4 generate` faster than a bare `generate` on the same decoder (bench_generate.py).
 - `resume`: ids already in the output file are skipped; new records are appended.
 - Under `accelerate launch` (several processes) each process generates every k-th
   record (round robin on the input order) into a shard file; after
