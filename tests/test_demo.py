@@ -26,7 +26,7 @@ def test_demo_makefile_end_to_end(tmp_path):
            "SUBJECTS=24", "LABELER_STEPS=2", "IG_STEPS=2", "DECODER_STEPS=3", "STAGE1_STEPS=2", "STAGE2_STEPS=4",
            "BATCH=8", "TEST_STUDIES=6",
            "DECODE=--num-beams 1 --max-new-tokens 12 --min-new-tokens 0"]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     # Every intermediate file is kept.

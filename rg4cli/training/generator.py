@@ -78,6 +78,7 @@ class GeneratorTask:
         self.model = None
         self.hasher = FileHasher()
         self.image_cache = self.text_cache = None
+        self._token_rows: dict[int, tuple] = {}   # example index -> its prompt and target tokens
 
     def describe(self) -> dict:
         """The options a resumed run must share (compared by the engine)."""
@@ -206,10 +207,24 @@ class GeneratorTask:
                 weights[b] = token_weight_row(offsets[b], ex.spans, lam=self.lam)
         return weights.to(labels.device)
 
+    def text_batch(self, batch_indices: list[int]):
+        """The examples' prompt and target tokens, tokenised once per run (each comes back every epoch)."""
+        from rg4cli.model import TextBatch
+
+        rows = []
+        for i in batch_indices:
+            row = self._token_rows.get(i)
+            if row is None:
+                one = self.model.text_batch([self.examples[i].study], with_targets=True)
+                row = self._token_rows[i] = (one.prefixes[0], one.target_ids[0], one.target_offsets[0],
+                                             one.target_texts[0])
+            rows.append(row)
+        return TextBatch(*(list(column) for column in zip(*rows)))
+
     def loss(self, model: nn.Module, batch_indices: list[int], device) -> tuple[torch.Tensor, dict]:
         examples = [self.examples[i] for i in batch_indices]
         feats = self.features(examples)
-        batch = self.model.text_batch([ex.study for ex in examples], with_targets=True)
+        batch = self.text_batch(batch_indices)
         for ex, text in zip(examples, batch.target_texts):
             if ex.spans and not text.startswith(ex.target):
                 raise InputError(f"the model's target text differs from findings+impression, so sentence_weights "
