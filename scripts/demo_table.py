@@ -24,6 +24,11 @@ from collections import defaultdict
 from pathlib import Path
 
 SETTINGS = ("sn", "sw", "mn", "mw")
+# The claims' targets (README "make demo"): set so that each passes with margin on seeds 1-3.
+MIN_CE_F1 = 0.65          # the model reads the images
+MIN_BLANK_GAP = 0.25      # ... and blank images cost it that much CE F1
+MIN_RAW_HALL_SN = 0.30    # raw-report targets teach input-agnostic content
+MAX_DEMO_HALL_SN = 0.03   # rewritten targets do not
 SYSTEMS = (("gen", "rg4 (rewritten targets)"), ("gen.blank", "  same, blank images"),
            ("gen.raw", "raw-report targets"))
 
@@ -113,14 +118,15 @@ def main() -> None:
         print(f"  [{'PASS' if ok else 'MISS'}] {text}")
 
     print("Claims (paper -> this demo):")
-    check(f1 is not None and f1 >= 0.60, f"the model reads the images: CE F1 {fmt(f1)} (target >= 0.60)")
+    check(f1 is not None and f1 >= MIN_CE_F1, f"the model reads the images: CE F1 {fmt(f1)} (target >= {MIN_CE_F1:.2f})")
     gap = None if f1 is None or f1_blank is None else f1 - f1_blank
-    check(gap is not None and gap >= 0.20,
-          f"blank images cost CE F1 {fmt(gap)} ({fmt(f1)} -> {fmt(f1_blank)}; target >= 0.20)")
-    check(sn_raw is not None and sn_raw >= 0.30,
-          f"trained on raw reports, hall. in sn is {fmt(sn_raw, pct=True)}% (target >= 30%)")
-    check(sn_demo is not None and sn_demo <= 0.05,
-          f"trained on rewritten reports, hall. in sn is {fmt(sn_demo, pct=True)}% (target <= 5%)")
+    check(gap is not None and gap >= MIN_BLANK_GAP,
+          f"blank images cost CE F1 {fmt(gap)} ({fmt(f1)} -> {fmt(f1_blank)}; target >= {MIN_BLANK_GAP:.2f})")
+    check(sn_raw is not None and sn_raw >= MIN_RAW_HALL_SN,
+          f"trained on raw reports, hall. in sn is {fmt(sn_raw, pct=True)}% (target >= {100 * MIN_RAW_HALL_SN:.0f}%)")
+    check(sn_demo is not None and sn_demo <= MAX_DEMO_HALL_SN,
+          f"trained on rewritten reports, hall. in sn is {fmt(sn_demo, pct=True)}% "
+          f"(target <= {100 * MAX_DEMO_HALL_SN:.0f}%)")
     check(bool(same_len) and all(same_len),
           "ATF: every study's LLM input has the same length in all its settings "
           f"({sum(same_len)}/{len(same_len)} studies; mean per setting: "

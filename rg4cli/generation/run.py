@@ -5,6 +5,11 @@
   memory stays constant on any input size and output order = input order.
 - Each batch holds one setting (sn/sw/mn/mw): in ATF every setting gives the LLM the
   same number of tokens; the batch is left-padded for the decoder.
+- A study's records in several settings share their frozen-encoder outputs (each image
+  and prior report is decoded and encoded once, `_SharedInputs`); a float32 model's
+  LoRA adapter is merged into the decoder before generating (`merge_adapter`).
+  Both keep the reports (tests/lib/test_generation_shared_inputs.py) and make
+  `rg4 generate` faster than a bare `generate` on the same decoder (bench_generate.py).
 - `resume`: ids already in the output file are skipped; new records are appended.
 - Under `accelerate launch` (several processes) each process generates every k-th
   record (round robin on the input order) into a shard file; after
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections import OrderedDict
 import os
 import shutil
 import tempfile
@@ -25,7 +31,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from rg4cli.errors import InputError, Rg4Error
+from rg4cli.errors import InputError
 from rg4cli.records.provenance import drop_annotations_of
 from rg4cli.records.study import SETTINGS, Study
 from rg4cli.text.sections import join_sections, split_sections
@@ -81,6 +87,8 @@ class _Generator:
         self.window = max(window, batch_size)
         self.log = log
         self.summary = summary
+        # A record's inputs may be reused until `window` newer records have been read.
+        self.inputs = _SharedInputs(model, image_root, capacity=2 * self.window)
         self.queues: dict[str, list[_Item]] = {s: [] for s in SETTINGS}
         self.waiting: dict[int, _Item] = {}   # read, not yet written (by index)
         self.order: list[int] = []            # indices read, heap of the unwritten
@@ -127,16 +135,11 @@ class _Generator:
                 self.emit(item)
 
     def run(self, setting: str) -> None:
-        from rg4cli.model.encoders import load_image
-
         batch, self.queues[setting] = self.queues[setting], []
-        frontal, lateral, ok = [], [], []
+        ok = []
         for item in batch:
             try:
-                f = load_image(self.image_root, item.study.frontal, field_name="frontal", source=self.reader.name,
-                               line=item.line)
-                l = (load_image(self.image_root, item.study.lateral, field_name="lateral", source=self.reader.name,
-                                line=item.line) if item.study.lateral else None)
+                self.inputs.load(item.study, source=self.reader.name, line=item.line)
             except InputError as exc:
                 item.skipped = True
                 try:
@@ -147,13 +150,11 @@ class _Generator:
                     raise
                 self.summary.skipped += 1
                 continue
-            frontal.append(f)
-            lateral.append(l)
             ok.append(item)
         if ok:
             start = time.perf_counter()
             studies = [it.study for it in ok]
-            features = self.model.encode_studies(studies, frontal, lateral)
+            features = self.inputs.features(studies)
             asked = None if self.sections == "reference" else self.sections
             outs = self.model.generate(features, self.model.text_batch(studies, sections=asked), self.decode)
             elapsed = time.perf_counter() - start
@@ -172,6 +173,65 @@ class _Generator:
         if self.log is not None and time.monotonic() - self._last_log > 10:
             self._last_log = time.monotonic()
             self.log(f"generate: {self.summary.written} written, {len(self.waiting)} waiting")
+
+
+class _SharedInputs:
+    """Frozen-encoder outputs of the images and prior reports of recent records, by path / text.
+
+    A study's records in its several settings (build-data writes them next to each other)
+    share the frontal image, the lateral and the prior report, but each setting is its own
+    batch: each input is decoded and encoded once, when the first of them runs, and the
+    others reuse it. Least recently used entries go beyond `capacity` images (and as many
+    prior reports): the generator never holds more than its window of records.
+    """
+
+    def __init__(self, model, image_root, capacity: int):
+        self.model = model
+        self.image_root = image_root
+        self.capacity = capacity
+        self.images: OrderedDict[str, torch.Tensor] = OrderedDict()    # path -> patch tokens [P,D']
+        self.priors: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # text -> (tokens, mask)
+        self._pixels: dict[str, object] = {}   # loaded, not yet encoded
+
+    def load(self, study: Study, *, source: str, line: int) -> None:
+        """Decode the images of `study` not encoded yet (InputError names the record's field)."""
+        from rg4cli.model.encoders import load_image
+
+        for field_name, rel in (("frontal", study.frontal), ("lateral", study.lateral)):
+            if rel and rel not in self.images and rel not in self._pixels:
+                self._pixels[rel] = load_image(self.image_root, rel, field_name=field_name, source=source, line=line)
+
+    def features(self, studies: list[Study]):
+        from rg4cli.model import StudyFeatures
+
+        model = self.model
+        if self._pixels:
+            tokens = model.encode_image(model.pixel_values(list(self._pixels.values())))
+            self.images.update(zip(self._pixels, tokens))
+            self._pixels = {}
+        uses_prior = model.config.fusion == "atf"   # interleaved: the prior report is prompt text
+        if uses_prior:
+            missing = list(dict.fromkeys(s.prior_report for s in studies
+                                         if s.prior_report and s.prior_report not in self.priors))
+            if missing:
+                tokens, mask = model.encode_text(missing)
+                self.priors.update(zip(missing, zip(tokens, mask)))
+        items = []
+        for s in studies:
+            item = {"frontal": self.images[s.frontal], "lateral": self.images[s.lateral] if s.lateral else None}
+            if uses_prior and s.prior_report:
+                item["prior"], item["prior_mask"] = self.priors[s.prior_report]
+            items.append(item)
+        for s in studies:   # most recently used last
+            for key in (s.frontal, s.lateral):
+                if key:
+                    self.images.move_to_end(key)
+            if uses_prior and s.prior_report:
+                self.priors.move_to_end(s.prior_report)
+        for cache in (self.images, self.priors):
+            while len(cache) > self.capacity:
+                cache.popitem(last=False)
+        return StudyFeatures.stack(items)
 
 
 def _studies(reader: RecordReader, done: set, summary: GenerateSummary, image_root, *, rank: int = 0,
@@ -223,6 +283,7 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
     if model is None:
         model = load_model_dir(model_dir, device=dev, dtype=None if dtype == "auto" else dtype,
                                trust_remote_code=trust_remote_code)
+        merge_adapter(model)   # our own copy: nothing else sees the merged weights
     model.eval()
     if log is not None and rank == 0:
         cfg = model.config
@@ -252,6 +313,19 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
                      batch_size=batch_size, sections=sections, window=window, log=log)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def merge_adapter(model) -> bool:
+    """Fold a float32 model's LoRA adapter into its decoder weights (W + scale * B A), for
+    generation only: the same function without the adapter's extra matmuls and peft's
+    per-call Python (the tiny preset's adapter covers every linear layer: about a third
+    of a decoding step). Half precision keeps the adapter apart, where the merged sum
+    would be rounded to 8 mantissa bits. Returns whether it merged."""
+    if not model.has_lora or model.dtype != torch.float32:
+        return False
+    model.decoder = model.decoder.merge_and_unload()
+    model.has_lora = False
+    return True
 
 
 def _process_state():

@@ -482,7 +482,10 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         extra = {"lr": config.fusion_lr} if own_lr else {}
         groups += [{"params": decay, "weight_decay": config.weight_decay, **extra},
                    {"params": no_decay, "weight_decay": 0.0, **extra}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    # Fused: one kernel per parameter group and step instead of torch's default (on CPU) of
+    # about ten small ops per tensor; the same update up to float rounding (bench_train_step).
+    fused = True if accelerator.device.type in ("cpu", "cuda") else None
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, fused=fused)
     scheduler = get_cosine_schedule_with_warmup(optimizer, warmup_steps, total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     state = TrainerState()

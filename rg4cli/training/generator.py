@@ -30,7 +30,7 @@ from rg4cli.training.cache import FeatureCache, NoCache, content_key, default_ca
 from rg4cli.training.data import (SAMPLERS, FileHasher, GeneratorExample, parse_settings, plan_setting_batches,
                                   read_generator_examples)
 from rg4cli.training.targets import clean_spans
-from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weights
+from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weight_row
 
 INIT_MODEL_DIR = "checkpoints/init-model"
 
@@ -86,6 +86,7 @@ class GeneratorTask:
         self.model = None
         self.hasher = FileHasher()
         self.image_cache = self.text_cache = None
+        self._token_rows: dict[int, tuple] = {}   # example index -> its prompt and target tokens
 
     def describe(self) -> dict:
         """The options a resumed run must share (compared by the engine)."""
@@ -242,18 +243,28 @@ class GeneratorTask:
         weights = torch.ones(labels.shape, dtype=torch.float32)
         for b, ex in enumerate(examples):
             ex_spans = ex.spans if spans is None else spans[b]
-            if not ex_spans:
-                continue
-            valid = (labels[b] != -100).nonzero().flatten().tolist()
-            offs = [tuple(offsets[b, j].tolist()) for j in valid]
-            for j, w in zip(valid, token_weights(offs, ex_spans, lam=self.lam)):
-                weights[b, j] = w
+            if ex_spans:   # padding has offsets (-1, -1): no characters, weight 1
+                weights[b] = token_weight_row(offsets[b], ex_spans, lam=self.lam)
         return weights.to(labels.device)
+
+    def text_batch(self, batch_indices: list[int]):
+        """The examples' prompt and target tokens, tokenised once per run (each comes back every epoch)."""
+        from rg4cli.model import TextBatch
+
+        rows = []
+        for i in batch_indices:
+            row = self._token_rows.get(i)
+            if row is None:
+                one = self.model.text_batch([self.examples[i].study], with_targets=True)
+                row = self._token_rows[i] = (one.prefixes[0], one.target_ids[0], one.target_offsets[0],
+                                             one.target_texts[0])
+            rows.append(row)
+        return TextBatch(*(list(column) for column in zip(*rows)))
 
     def loss(self, model: nn.Module, batch_indices: list[int], device) -> tuple[torch.Tensor, dict]:
         examples = [self.examples[i] for i in batch_indices]
         feats = self.features(examples)
-        batch = self.model.text_batch([ex.study for ex in examples], with_targets=True)
+        batch = self.text_batch(batch_indices)
         spans = [self.spans_on(ex, text) for ex, text in zip(examples, batch.target_texts)]
         out = model(feats, batch)
         weights = self.token_weights(examples, out.offsets, out.labels, spans)
