@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from .conftest import REPO, REPORT_CORPUS
+from ..conftest import REPO, REPORT_CORPUS
 
 SCRIPT = (
     "import json, sys\n"
@@ -16,17 +16,6 @@ SCRIPT = (
     "print(json.dumps([sorted(build_wordpiece_tokenizer(texts, 120).get_vocab().items()),\n"
     "                  sorted(build_bpe_tokenizer(texts, 400).get_vocab().items())]))\n"
 )
-
-
-def test_vocabulary_is_the_same_across_hash_seeds():
-    texts = REPORT_CORPUS * 3 + ["Silhouette shadows hazy bodies; no acute disease."]
-    outs = []
-    for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(texts)], capture_output=True, text=True,
-                              env=env, cwd=REPO, check=True)
-        outs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    assert outs[0] == outs[1]
 
 
 def test_wordpiece_falls_back_to_characters_and_keeps_offsets():

@@ -16,7 +16,7 @@ from rg4cli.model.encoders import load_image_encoder, load_text_encoder
 from rg4cli.model.fusion import AdaptiveTokenFusion
 from rg4cli.records.study import Study
 
-from .conftest import REPORT_CORPUS
+from ..conftest import REPORT_CORPUS
 
 torch.set_num_threads(1)
 FAST = DecodeOptions(num_beams=2, max_new_tokens=5, min_new_tokens=2)

@@ -147,29 +147,6 @@ def test_resume_after_kill_reaches_the_uninterrupted_weights(data, bert_dir, tmp
     assert (killed / METRICS_FILE).read_text().count('"loss"') == 18
 
 
-def test_cli_trains_and_reports_bad_records(data, tmp_path):
-    train_path, _ = data
-    runner = CliRunner()
-    out = tmp_path / "cli"
-    args = ["train", "--task", "discbert", "--max-steps", "3", "--batch-size", "8", "--grad-accum", "2",
-            "--checkpoint-every", "2", "-q", "-o", str(out), str(train_path)]
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout.strip().splitlines()[-1])
-    assert summary["steps"] == 3 and summary["task"] == "discbert"
-    # a run's directory is not silently overwritten by a new run
-    res = runner.invoke(app, args)
-    assert res.exit_code == 2 and "pass --resume" in res.output
-
-    bad = write_jsonl(tmp_path / "bad.jsonl", [make_records(1)[0], {"id": "x", "findings": "Clear."}])
-    res = runner.invoke(app, ["train", "--task", "labeler", "-o", str(tmp_path / "bad"), str(bad)])
-    assert res.exit_code == 2
-    assert "bad.jsonl:2: labels: missing field" in res.output
-    res = runner.invoke(app, ["train", "--task", "labeler", "--settings", "sn", "-o", str(tmp_path / "b2"),
-                              str(train_path)])
-    assert res.exit_code == 2 and "--settings applies to --task generator only" in res.output
-
-
 def test_init_from_a_pretrained_bert_directory(data, bert_dir, tmp_path):
     from transformers import BertModel
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rg4cli.labelers.backends import make_labeler
 
-from .conftest import REPO
+from ..conftest import REPO
 
 
 def _eval_module():

@@ -12,7 +12,7 @@ from rg4cli import __version__
 from rg4cli.cli.app import COMMANDS, app
 from rg4cli.cli.manpage import render_all
 
-from .conftest import REPO
+from ..conftest import REPO
 
 EXPECTED = {"build-data", "label", "weights", "train", "generate", "score", "hallucination", "synth"}
 

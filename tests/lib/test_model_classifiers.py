@@ -10,7 +10,7 @@ from rg4cli.errors import InputError
 from rg4cli.vocab import OBSERVATIONS
 from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
-from .conftest import REPORT_CORPUS
+from ..conftest import REPORT_CORPUS
 
 
 def _bert_dir(tmp_path):

@@ -1,53 +1,21 @@
-"""`rg4 generate` on the tiny preset: settings, order, errors, resume, determinism."""
+"""CLI tests of generate (library tests: tests/lib/test_generation.py)."""
 
 from __future__ import annotations
 
 import json
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
-
 from rg4cli.cli.app import app
 from rg4cli.generation.run import run_generate
 from rg4cli.model import DecodeOptions, build_model, load_model_dir, save_model_dir
+from ..conftest import REPORT_CORPUS
 
-from .conftest import REPORT_CORPUS
-
-torch.set_num_threads(1)
-FAST = ["--max-new-tokens", "4", "--min-new-tokens", "2", "--num-beams", "2"]
-
-
-def _write_jsonl(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gen")
-    (root / "img").mkdir()
-    for i in range(8):
-        arr = (np.random.RandomState(i).rand(130, 120) * 255).astype("uint8")
-        Image.fromarray(arr).save(root / "img" / f"{i}.png")   # grayscale, like X-rays
-    model = build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0)
-    save_model_dir(model, root / "model")
-    records = []
-    for i, setting in enumerate(["sn", "mw", "sw", "mn", "sn", "mw", "mn", "sw"]):
-        rec = {"id": f"s{i}", "frontal": f"img/{i}.png", "view": "PA", "keep": i, "findings": "reference"}
-        if setting[0] == "m":
-            rec["lateral"] = f"img/{(i + 1) % 8}.png"
-        if setting[1] == "w":
-            rec["prior_report"] = "The lungs are clear."
-        records.append(rec)
-    _write_jsonl(root / "studies.jsonl", records)
-    return root, records
-
-
-def _run(args):
-    return CliRunner().invoke(app, ["generate", *args])
+from ..lib.test_generation import (  # noqa: F401 - helpers and fixtures shared with the library tests
+    FAST, _run, _write_jsonl, workdir,
+)
 
 
 def test_all_settings_in_input_order(workdir):
@@ -125,19 +93,6 @@ def test_resume_appends_only_missing_ids(workdir, tmp_path):
     assert "3 already in the output" in res.stderr
 
 
-def test_bounded_window_keeps_order(workdir, tmp_path):
-    """A small window forces partial batches; output order still = input order."""
-    root, records = workdir
-    model = load_model_dir(root / "model")
-    many = [dict(records[i % 8], id=f"r{i}") for i in range(12)]
-    out = tmp_path / "w.jsonl"
-    summary = run_generate(str(_write_jsonl(tmp_path / "many.jsonl", many)), str(out), model_dir=None,
-                           image_root=root, decode=DecodeOptions(num_beams=1, max_new_tokens=2, min_new_tokens=1),
-                           batch_size=4, window=3, model=model)
-    assert [json.loads(l)["id"] for l in out.read_text().splitlines()] == [r["id"] for r in many]
-    assert summary.written == 12 and sum(summary.per_setting.values()) == 12
-
-
 def test_model_errors(workdir, tmp_path):
     root, _ = workdir
     res = _run([str(root / "studies.jsonl"), *FAST])
@@ -162,7 +117,7 @@ def test_data_parallel_under_accelerate_matches_one_process(workdir, tmp_path):
             "--batch-size", "2"]
     single = _run(args + ["-o", str(tmp_path / "one.jsonl")])
     assert single.exit_code == 0
-    from .test_train_ddp import TIMEOUT_S, free_port
+    from ..cli.test_train_ddp import TIMEOUT_S, free_port
 
     cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--main_process_port",
            str(free_port()), "--num_processes", "2", "--cpu",
@@ -177,37 +132,3 @@ def test_data_parallel_under_accelerate_matches_one_process(workdir, tmp_path):
     assert [r["report"] for r in two] == [r["report"] for r in one]
     assert proc.stderr.count("generated 8 report(s)") == 1   # the summary comes from the main process only
     assert not list(tmp_path.glob("rg4-generate-*"))          # shards cleaned up
-
-
-def test_sections_reference_asks_for_the_sections_each_record_has(workdir, tmp_path):
-    """Default --sections reference: a findings-only record gets the findings instruction, a record
-    without a reference gets both (the released test code asks per reference)."""
-    from rg4cli.records.study import Study
-
-    root, records = workdir
-    recs = [dict(records[0], id="f"), dict(records[4], id="none", findings=None),
-            dict(records[0], id="i", findings=None, impression="impression text")]
-    path = _write_jsonl(tmp_path / "sections.jsonl", recs)
-    model = load_model_dir(root / "model")
-    asked = []
-    real_generate = model.generate
-
-    def spy(features, batch, options=None):
-        asked.extend(batch.prefixes)
-        return real_generate(features, batch, options)
-
-    model.generate = spy
-
-    def prefix(sections):
-        return model.text_batch([Study(id="x", frontal="f", view="PA", findings="x")], sections=sections).prefixes[0]
-
-    def run(sections):
-        asked.clear()
-        run_generate(str(path), str(tmp_path / f"{sections}.jsonl"), model_dir=root / "model", image_root=root,
-                     sections=sections, decode=DecodeOptions(num_beams=1, max_new_tokens=2, min_new_tokens=1),
-                     model=model)
-        return list(asked)
-
-    assert run("reference") == [prefix("findings"), prefix("both"), prefix("impression")]
-    assert len({str(p) for p in run("reference")}) == 3
-    assert run("both") == [prefix("both")] * 3

@@ -13,7 +13,7 @@ import pytest
 
 from rg4cli.model.classifiers import load_classifier, predict_chexbert
 
-from .test_train_classifiers import make_records, write_jsonl
+from ..lib.test_training_classifiers import make_records, write_jsonl
 
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
 # --multi_gpu selects accelerate's multi-process launcher (torchrun); without GPUs the engine
@@ -73,7 +73,7 @@ def test_two_process_labeler_run(tmp_path):  # ~15 s on 2 idle cores: in the def
 @pytest.mark.slow
 @pytest.mark.skipif(ACCELERATE is None, reason="accelerate CLI not installed")
 def test_two_process_generator_stage2_mixed_settings(tmp_path):
-    from .test_train_generator import phantom_records
+    from ..lib.test_training_generator import phantom_records
     from rg4cli.records.study import SETTINGS, setting_of
     from rg4cli.training.engine import EngineConfig, train as run_engine
     from rg4cli.training.generator import GeneratorTask
