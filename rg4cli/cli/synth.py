@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rg4cli.errors import InputError
-from rg4cli.synth.images import IMAGE_FORMATS
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
+from rg4cli.synth import SynthSettings, synthesize
 from rg4cli.cli.common import SeedOpt, handle_errors, log
 
 
@@ -51,31 +49,10 @@ def synth(
       rg4 synth --subjects 20 --seed 1 -o phantom/
       rg4 build-data phantom/ -o data.jsonl && rg4 label data.jsonl | head
     """
-    if subjects < 1:
-        raise InputError(f"must be at least 1, got {subjects}", field="--subjects")
-    if studies_per_subject < 1:
-        raise InputError(f"must be at least 1, got {studies_per_subject}", field="--studies-per-subject")
-    if not 32 <= image_size <= 1024:
-        raise InputError(f"must be between 32 and 1024, got {image_size}", field="--image-size")
-    if layout not in ("mimic", "iu"):
-        raise InputError(f"must be mimic or iu, got {layout!r}", field="--layout")
-    image_format = image_format or ("png" if layout == "iu" else "jpeg")
-    if image_format not in IMAGE_FORMATS:
-        raise InputError(f"must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}", field="--image-format")
-    if output.exists() and not output.is_dir():
-        raise InputError("exists and is not a directory", source=str(output), field="--output")
-    if output.is_dir() and any(output.iterdir()) and not force:
-        raise InputError("directory is not empty (use --force to write into it)", source=str(output),
-                         field="--output")
     start = time.perf_counter()
-    studies = generate_studies(subjects, seed=seed, image_size=image_size,
-                               max_studies_per_subject=studies_per_subject)
-    if layout == "iu":
-        from rg4cli.synth.iu import write_iu_tree
-
-        summary = write_iu_tree(output, studies, image_format)
-    else:
-        summary = write_mimic_tree(output, studies, image_format)
+    summary = synthesize(SynthSettings(output=output, subjects=subjects, studies_per_subject=studies_per_subject,
+                                       image_size=image_size, image_format=image_format, layout=layout, seed=seed,
+                                       force=force))
     elapsed = time.perf_counter() - start
     log(f"rg4 synth: {summary['subjects']} subjects, {summary['studies']} studies, {summary['images']} images "
         f"-> {output} ({elapsed:.1f} s)")
