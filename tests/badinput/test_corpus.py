@@ -26,7 +26,7 @@ def shared(tmp_path_factory) -> dict[str, Path]:
     from rg4cli.model.classifiers import new_classifier, save_classifier_dir, tiny_bert_config
     from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
-    from ..test_build_data import _tree
+    from ..lib.test_build_assembly import _tree
 
     root = tmp_path_factory.mktemp("badinput")
     tok = build_wordpiece_tokenizer(REPORT_CORPUS * 3, vocab_size=120)

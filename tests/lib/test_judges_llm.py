@@ -202,7 +202,7 @@ def test_hallucination_cli_with_the_openai_backend_then_discbert_learns_its_flag
 
 
 def test_build_data_with_the_openai_judge(llm, tmp_path):
-    from ..test_build_data import _tree
+    from .test_build_assembly import _tree
 
     srv = llm()
     _tree(tmp_path)

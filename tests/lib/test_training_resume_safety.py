@@ -18,7 +18,7 @@ from rg4cli.errors import Rg4Error
 from rg4cli.training.classifiers import ClassifierTask
 from rg4cli.training.engine import EngineConfig, SimulatedKill, list_checkpoints, train
 
-from ..test_train_classifiers import make_records, write_jsonl
+from .test_training_classifiers import make_records, write_jsonl
 from .test_model_official import Payload
 
 torch.set_num_threads(1)
