@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rg4cli.errors import InputError
-from rg4cli.synth.images import IMAGE_FORMATS
 
 LAYOUTS = ("mimic", "iu")
 
-__all__ = ["IMAGE_FORMATS", "LAYOUTS", "SynthSettings", "synthesize"]
+__all__ = ["LAYOUTS", "SynthSettings", "synthesize"]
 
 
 @dataclass
@@ -39,6 +38,8 @@ class SynthSettings:
             raise InputError(f"must be between 32 and 1024, got {self.image_size}", field="--image-size")
         if self.layout not in LAYOUTS:
             raise InputError(f"must be mimic or iu, got {self.layout!r}", field="--layout")
+        from rg4cli.synth.images import IMAGE_FORMATS  # numpy/scipy: loaded when synth runs, not at CLI start
+
         self.image_format = self.image_format or ("png" if self.layout == "iu" else "jpeg")
         if self.image_format not in IMAGE_FORMATS:
             raise InputError(f"must be one of {', '.join(IMAGE_FORMATS)}, got {self.image_format!r}",

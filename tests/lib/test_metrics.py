@@ -92,7 +92,9 @@ def _pycocoevalcap_meteor_on(process: nlg.MeteorProcess, monkeypatch):
 
     monkeypatch.setattr(pm.subprocess, "Popen", FakePopen)
     meteor = pm.Meteor()
-    assert process._proc.args[:len(seen["cmd"])] == seen["cmd"]
+    # pycocoevalcap's exact command, with only the JVM's garbage collector chosen (no effect on scores)
+    expected = [seen["cmd"][0], *nlg.METEOR_JVM_FLAGS, *seen["cmd"][1:]]
+    assert process._proc.args[:len(expected)] == expected
     assert Path(seen["cwd"]) == process._jar_dir
     meteor.__class__ = type("BorrowedMeteor", (pm.Meteor,), {"__del__": lambda self: None})  # not its JVM to stop
     return meteor
