@@ -25,7 +25,8 @@ def label(
     explain: Annotated[bool, typer.Option(
         "--explain", help="Rules backend: also write NAME_explain: {mentions: every mention with its observation, "
         "value, character span (start, end) in the labelled text, sentence span, phrase and the cue that decided "
-        "it; other_findings: findings outside the 14 that leave No Finding blank; implied: labels implied by a "
+        "it; other_findings: findings outside the 14 that leave No Finding blank; no_finding_blockers: phrases "
+        "that leave it blank even when denied ('no rib fracture'); implied: labels implied by a "
         "phrase (CHF -> Cardiomegaly uncertain)}.")] = False,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", help="Reports per CheXbert forward pass (memory knob; rules ignore it).")] = 32,

@@ -112,6 +112,7 @@ class RulesLabeler:
             "mentions": [m.to_dict() for m in analysis.mentions],
             "other_findings": [m.to_dict() for m in analysis.other_findings if m.value in (POSITIVE, UNCERTAIN)],
             "implied": dict(analysis.implied),
+            "no_finding_blockers": list(analysis.no_finding_blockers),
         }
 
 

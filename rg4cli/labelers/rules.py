@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from itertools import accumulate, compress
@@ -77,10 +77,12 @@ class Analysis:
     mentions: list[Mention]           # mentions of the 13 observations, in text order
     other_findings: list[Mention]     # findings outside the 14 (observation "other"): they block No Finding
     implied: dict[str, int]           # labels implied by phrases ("chf" -> Cardiomegaly uncertain)
+    # Phrases that leave No Finding blank whatever a cue says of them (table: no_finding_blockers).
+    no_finding_blockers: list[str] = field(default_factory=list)
 
     @property
     def blocks_no_finding(self) -> bool:
-        return any(m.value in (POSITIVE, UNCERTAIN) for m in self.other_findings)
+        return bool(self.no_finding_blockers) or any(m.value in (POSITIVE, UNCERTAIN) for m in self.other_findings)
 
 
 # ---- phrase syntax -> regex -----------------------------------------------------
@@ -260,6 +262,7 @@ class RuleSet:
                 name=name, implies={k.lower(): v for k, v in spec.get("implies", {}).items()}))
         channels[("other",)] = table.get("other_findings", [])
         channels[("other_exclude",)] = table.get("other_findings_exclude", [])
+        channels[("no_finding_blocker",)] = table.get("no_finding_blockers", [])
         unc = table["uncertainty"]
         short = set(unc.get("short_window", []))
         self.short_window = int(unc.get("short_window_words", 4))
@@ -505,7 +508,8 @@ class RulesEngine:
 
         for m in mentions:
             raw[m.observation] = _combine(raw[m.observation], m.value)
-        return Analysis(raw, mentions, others, implied)
+        blockers = [text[s:e] for s, e in found[("no_finding_blocker",)]]
+        return Analysis(raw, mentions, others, implied, blockers)
 
     def _classify(self, low: str, s: int, e: int, kind: str, scope: _Scope,
                   words: "_WordIndex") -> tuple[int, str | None]:

@@ -291,8 +291,8 @@ SIDED = {"effusion": (0.42, 0.30, 0.28), "pneumothorax": (0.5, 0.5, 0.0), "conso
          "pleural_thickening": (0.5, 0.5, 0.0), "fracture": (0.5, 0.5, 0.0), "central_line": (0.8, 0.2, 0.0)}
 ZONED = {"consolidation": (0.25, 0.25, 0.5), "opacity": (0.3, 0.3, 0.4), "lesion": (0.5, 0.3, 0.2)}
 # Surgical histories a prior-procedure sentence can mention: no device word ("wires",
-# "clips", "valve") and nothing the labeler counts as another finding ("sternotomy",
-# "lobectomy", "postoperative changes" block No Finding), so the sentence changes no label.
+# "clips", "valve") and nothing the labeler counts as another finding ("lobectomy",
+# "resection" block No Finding), so the sentence changes no label.
 PROCEDURES = {
     "cardiac": ("coronary artery bypass grafting", "cardiac surgery", "coronary artery bypass surgery"),
     "oncology": ("esophagectomy", "chemoradiation", "Whipple procedure"),
@@ -599,7 +599,10 @@ class _Writer:
                          "The heart is not enlarged.", "Normal heart size."),
         "Enlarged Cardiomediastinum": ("The mediastinal contours are normal.", "Mediastinal contours are within normal limits.",
                                        "The mediastinum is not widened.", "Normal mediastinal contours."),
-        "Fracture": ("No displaced rib fracture is seen.", "No fracture is identified.", "No acute rib fracture."),
+        # Denied without the word "fracture": the labeler (as CheXbert) reads "no displaced rib fracture" as
+        # uncertain and leaves No Finding blank in a report that discusses fractures.
+        "Fracture": ("No acute bony abnormality is seen.", "No acute bony abnormality is identified.",
+                     "No acute bony abnormality."),
     }
 
     def negative(self, obs: str) -> Sentence:

@@ -36,7 +36,7 @@ def lab(text: str) -> dict:
     ("The previously seen left effusion has resolved.", "Pleural Effusion"),
     ("Resolved left pleural effusion.", "Pleural Effusion"),
     ("A pneumothorax is not seen.", "Pneumothorax"),
-    ("Negative for acute displaced rib fracture.", "Fracture"),
+    ("Negative for acute rib fracture.", "Fracture"),
     ("There are no XXXX of a pleural effusion.", "Pleural Effusion"),
     ("No ___ pneumothorax.", "Pneumothorax"),
     ("The endotracheal tube has been removed.", "Support Devices"),
@@ -44,6 +44,26 @@ def lab(text: str) -> dict:
 ])
 def test_negation(text, obs):
     assert lab(text)[obs] == 0
+
+
+def test_denied_displaced_fracture_leaves_a_nondisplaced_one_open():
+    # CheXbert reads "no displaced rib fractures" as uncertain/positive in most IU reports.
+    assert lab("Negative for acute displaced rib fracture.")["Fracture"] == -1
+    assert lab("No displaced rib fractures.")["Fracture"] == -1
+    assert lab("No acute fracture.")["Fracture"] == 0
+
+
+def test_no_finding_blockers_and_findings_outside_the_14():
+    normal = "The lungs are clear. Heart size is normal."
+    assert lab(normal)["No Finding"] == 1
+    # A report that discusses fractures, even to deny them, is not labelled No Finding (CheXbert).
+    assert lab(normal + " No acute fracture.")["No Finding"] is None
+    assert lab(normal + " Tracheostomy tube in place.")["No Finding"] is None
+    # Findings outside the 14 leave it blank; post-surgical changes and spondylosis do not (CheXbert on IU).
+    assert lab(normal + " Degenerative changes of the spine.")["No Finding"] is None
+    assert lab(normal + " Thoracic spondylosis.")["No Finding"] == 1
+    assert lab(normal + " Sternotomy wires and mediastinal clips.")["No Finding"] == 1
+    assert RULES.explain(normal + " No acute fracture.")["no_finding_blockers"] == ["fracture"]
 
 
 def test_negation_of_anchors_and_normal_descriptors():
