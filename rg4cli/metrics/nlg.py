@@ -16,9 +16,11 @@ reference length, METEOR 1.5 with `-l en -norm`. What this module adds:
   desynchronise the line protocol and hang the reader for ever;
 * per-report scores for every metric (BLEU-n per report is pycocoevalcap's
   sentence-level BLEU from the same call) and corpus scores for any number of
-  subsets (settings) from one METEOR alignment pass: METEOR's `EVAL` aggregates the
-  cached per-segment statistics of just that subset, which is exactly what
-  `Meteor.compute_score` on the subset returns.
+  subsets (settings) from one METEOR alignment pass: the JVM aligns once and returns
+  per-segment sufficient statistics; the scores are METEOR's own arithmetic on them
+  (`meteor_scores`, what its `EVAL` command computes: summed statistics for a corpus),
+  done here so that no round trip to the JVM follows the alignment. `MeteorProcess.evaluate`
+  asks the JVM itself, and the tests hold the two equal.
 
 SPICE is not offered: pycocoevalcap's SPICE downloads Stanford CoreNLP at run time.
 """
@@ -64,6 +66,10 @@ METEOR_JVM_FLAGS: tuple[str, ...] = ("-XX:+UseSerialGC",)
 # Pipe buffers to and from the JVM: answers are read in large chunks, so the reader thread
 # needs the GIL rarely while the main thread computes BLEU, ROUGE-L, CIDEr and labels.
 PIPE_BUFFER = 1 << 20
+# METEOR 1.5's parameters for `-l en` (task "default"): alpha, beta, gamma, delta, and the weights of
+# its four matching stages (exact, stem, synonym, paraphrase). tests/lib checks them against the JVM.
+METEOR_PARAMS = (0.85, 0.2, 0.6, 0.75)
+METEOR_STAGE_WEIGHTS = (1.0, 0.6, 0.8, 0.6)
 
 
 # ---- text preparation ----------------------------------------------------------
@@ -237,6 +243,67 @@ def close_meteor() -> None:
             _METEOR = None
 
 
+def _meteor_score(v: Sequence[float]) -> float:
+    """METEOR's score of one statistics vector: MeteorScorer.computeMetrics, operation for operation.
+
+    Layout (MeteorStats.toString): test length, reference length, test function words, reference
+    function words, then per stage (test content, reference content, test function, reference
+    function) matches, then chunks, test word matches, reference word matches.
+    """
+    alpha, beta, gamma, delta = METEOR_PARAMS
+    n = len(METEOR_STAGE_WEIGHTS)
+    t_len, r_len, t_fun, r_fun = v[0], v[1], v[2], v[3]
+    stage = [v[4 + 4 * i: 8 + 4 * i] for i in range(n)]
+    chunks, t_words, r_words = v[4 + 4 * n], v[5 + 4 * n], v[6 + 4 * n]
+    t_total = r_total = 0.0
+    for tc, rc, tf, rf in stage:  # summed as MeteorStats(String) reads them
+        t_total += tc
+        r_total += rc
+        t_total += tf
+        r_total += rf
+    t_wlen = delta * (t_len - t_fun) + (1.0 - delta) * t_fun
+    r_wlen = delta * (r_len - r_fun) + (1.0 - delta) * r_fun
+    t_wm = r_wm = 0.0
+    for w, (tc, _, _, _) in zip(METEOR_STAGE_WEIGHTS, stage):
+        t_wm += tc * w * delta
+    for w, (_, rc, _, _) in zip(METEOR_STAGE_WEIGHTS, stage):
+        r_wm += rc * w * delta
+    for w, (_, _, tf, _) in zip(METEOR_STAGE_WEIGHTS, stage):
+        t_wm += tf * w * (1.0 - delta)
+    for w, (_, _, _, rf) in zip(METEOR_STAGE_WEIGHTS, stage):
+        r_wm += rf * w * (1.0 - delta)
+    # Java's double division: x/0 is inf or NaN, never an exception; NaN scores become 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.float64(t_wm) / np.float64(t_wlen)
+        recall = np.float64(r_wm) / np.float64(r_wlen)
+        f_mean = 1.0 / ((1.0 - alpha) / precision + alpha / recall)
+        if t_total == t_len and r_total == r_len and chunks == 1.0:
+            frag = np.float64(0.0)
+        else:
+            frag = np.float64(chunks) / ((t_words + r_words) / 2.0)
+        penalty = gamma * np.power(frag, beta)
+        score = float(f_mean * (1.0 - penalty))
+    return 0.0 if score != score else max(score, 0.0)
+
+
+def meteor_scores(stats: Sequence[str]) -> tuple[float, list[float]]:
+    """(corpus score, per-segment scores) from `MeteorProcess.stats` lines: what METEOR's
+    `EVAL` returns (the corpus score is that of the summed statistics), computed here."""
+    if not stats:
+        return float("nan"), []
+    vectors = [[float(x) for x in line.split()] for line in stats]
+    chunks_at = 4 + 4 * len(METEOR_STAGE_WEIGHTS)
+    total = [0.0] * len(vectors[0])
+    for vec in vectors:  # MeteorStats.addStats, segment by segment
+        # addStats leaves out the single chunk of a segment whose every word matched.
+        matched_all = (sum(vec[4:chunks_at:4]) + sum(vec[6:chunks_at:4]) == vec[0]
+                       and sum(vec[5:chunks_at:4]) + sum(vec[7:chunks_at:4]) == vec[1] and vec[chunks_at] == 1.0)
+        total = [a + b for a, b in zip(total, vec)]
+        if matched_all:
+            total[chunks_at] -= 1.0
+    return _meteor_score(total), [_meteor_score(vec) for vec in vectors]
+
+
 class MeteorStats:
     """METEOR statistics computed in the background (the JVM works while Python scores)."""
 
@@ -378,13 +445,12 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
             say("METEOR: waiting for its JVM to finish aligning")
         stats = job.result()
         say(f"METEOR done ({job.finished_at - meteor_process().started_at:.1f} s after its JVM started)")
-        mp = meteor_process()
-        score, each = mp.evaluate(stats)
+        score, each = meteor_scores(stats)
         out["overall"].corpus["meteor"] = score
         out["overall"].per_report["meteor"] = each
         for name, idx in subsets.items():
             if idx:
-                out[name].corpus["meteor"] = mp.evaluate([stats[i] for i in idx])[0]
+                out[name].corpus["meteor"] = meteor_scores([stats[i] for i in idx])[0]
     for res in out.values():
         res.corpus = {k: res.corpus.get(k) for k in NLG_KEYS}
     return out

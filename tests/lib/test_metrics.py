@@ -148,6 +148,22 @@ def test_meteor_survives_line_breaks_and_separators():
     assert nlg.meteor_process() is nlg.meteor_process()  # one JVM per process
 
 
+@needs_java
+def test_meteor_arithmetic_equals_the_jvm_eval():
+    # rg4 scores METEOR's statistics in Python (no round trip after the alignment): the numbers
+    # must be the JVM's EVAL answers bit for bit, corpus and segments, for any subset. Segments
+    # cover a perfect match (addStats leaves its chunk out), an empty hypothesis, no match at all,
+    # stems and function words.
+    hyps, refs = _corpus(40)
+    hyps += ["the heart is normal .", "", "zebra", "the lungs are clearly expanding .", "no"]
+    refs += ["the heart is normal .", "the heart is normal .", "lungs clear", "the lung is clear and expanded .",
+             "no effusion"]
+    mp = nlg.meteor_process()
+    stats = mp.stats(hyps, [[r] for r in refs])
+    for subset in (stats, stats[::3], stats[-5:], stats[40:41], stats[1:2]):
+        assert nlg.meteor_scores(subset) == mp.evaluate(subset)
+
+
 def test_nlg_without_meteor_and_empty():
     hyps, refs = _corpus(6)
     got = nlg.nlg_scores(hyps, refs, meteor=False)
