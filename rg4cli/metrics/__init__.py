@@ -3,9 +3,29 @@
 Library entry: `score_files(input_path, ref_path, ScoreSettings(...), against=None,
 log=None, progress=None) -> ScoreResult(summary, per_report)`; `summary_tables`
 renders a summary for a terminal. Text preparation modes: `nlg.TOKENIZE_DOC`.
+
+The names load on first use, so that `rg4cli.metrics.meteor_jvm` can be imported (and
+METEOR's JVM started) before numpy and the scorers are.
 """
 
-from rg4cli.metrics.score import SUMMARY_KEYS_DOC, ScoreResult, ScoreSettings, score_files
-from rg4cli.metrics.tables import summary_tables
+from __future__ import annotations
 
-__all__ = ["SUMMARY_KEYS_DOC", "ScoreResult", "ScoreSettings", "score_files", "summary_tables"]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {"SUMMARY_KEYS_DOC": "rg4cli.metrics.score", "ScoreResult": "rg4cli.metrics.score",
+            "ScoreSettings": "rg4cli.metrics.score", "score_files": "rg4cli.metrics.score",
+            "summary_tables": "rg4cli.metrics.tables"}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from rg4cli.metrics.score import SUMMARY_KEYS_DOC, ScoreResult, ScoreSettings, score_files  # noqa: F401
+    from rg4cli.metrics.tables import summary_tables  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

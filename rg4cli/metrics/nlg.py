@@ -27,7 +27,6 @@ SPICE is not offered: pycocoevalcap's SPICE downloads Stanford CoreNLP at run ti
 
 from __future__ import annotations
 
-import atexit
 import os
 import subprocess
 import tempfile
@@ -39,8 +38,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rg4cli.text.cleaning import r2gen_clean, space_before_period
 from rg4cli.errors import Rg4Error
+# The JVM lives in meteor_jvm (importable without numpy); its names stay reachable from here.
+from rg4cli.metrics.meteor_jvm import (METEOR_ARGS, METEOR_JVM_FLAGS, MeteorProcess, close_meteor,  # noqa: F401
+                                       meteor_process, meteor_safe, one_line)
+from rg4cli.text.cleaning import r2gen_clean, space_before_period
 
 TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "cvt2distilgpt2", "ptb", "none")
 # Which mode reproduces which published pipeline (shown by `rg4 score --help` and the README).
@@ -58,14 +60,6 @@ none            pre-tokenised files of any pipeline: the text exactly as
 ptb             the COCO caption evaluation (pycocoevalcap's PTBTokenizer,
                 lowercased, punctuation removed; needs Java)"""
 NLG_KEYS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
-METEOR_ARGS: tuple[str, ...] = ("-", "-", "-stdio", "-l", "en", "-norm")  # as pycocoevalcap runs it
-# The serial collector: the JVM's default parallel GC threads compete with this process's
-# own scoring on a small machine (2 cores: rg4 score 17.4 s -> 15.6 s on 2,000 pairs, the
-# same METEOR statistics); METEOR's heap work is small and single-threaded anyway.
-METEOR_JVM_FLAGS: tuple[str, ...] = ("-XX:+UseSerialGC",)
-# Pipe buffers to and from the JVM: answers are read in large chunks, so the reader thread
-# needs the GIL rarely while the main thread computes BLEU, ROUGE-L, CIDEr and labels.
-PIPE_BUFFER = 1 << 20
 # METEOR 1.5's parameters for `-l en` (task "default"): alpha, beta, gamma, delta, and the weights of
 # its four matching stages (exact, stem, synonym, paraphrase). tests/lib checks them against the JVM.
 METEOR_PARAMS = (0.85, 0.2, 0.6, 0.75)
@@ -87,11 +81,6 @@ def prepare_texts(texts: Sequence[str | None], tokenize: str = "r2gen") -> list[
     raise ValueError(f"tokenize must be one of {', '.join(TOKENIZE_CHOICES)}, got {tokenize!r}")
 
 
-def _one_line(text: str) -> str:
-    # str.splitlines() knows every line boundary Java's readers might honour.
-    return " ".join((text or "").splitlines())
-
-
 def ptb_tokenize(texts: Sequence[str | None]) -> list[str]:
     """pycocoevalcap's PTBTokenizer (same jar, flags and punctuation filter).
 
@@ -104,7 +93,7 @@ def ptb_tokenize(texts: Sequence[str | None]) -> list[str]:
     if not texts:
         return []
     jar_dir = Path(ptb.__file__).resolve().parent
-    lines = [_one_line(t) for t in texts]
+    lines = [one_line(t) for t in texts]
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
         fh.write("\n".join(lines))
         tmp = fh.name
@@ -126,122 +115,6 @@ def ptb_tokenize(texts: Sequence[str | None]) -> list[str]:
 
 
 # ---- METEOR: one JVM per process -------------------------------------------------
-
-def meteor_safe(text: str) -> str:
-    """A text the METEOR line protocol cannot choke on: one line, no field separator."""
-    text = _one_line(text)
-    while "|||" in text:
-        text = text.replace("|||", "")
-    return text
-
-
-class MeteorProcess:
-    """A running `meteor-1.5.jar -stdio` (the command pycocoevalcap's Meteor runs).
-
-    `stats()` returns per-segment sufficient statistics; `evaluate()` aggregates any
-    list of them (per-segment scores + corpus score) without re-aligning.
-    """
-
-    def __init__(self) -> None:
-        from pycocoevalcap.meteor import meteor as pm
-
-        self._jar_dir = Path(pm.__file__).resolve().parent
-        self._stderr = tempfile.TemporaryFile()
-        self.started_at = time.perf_counter()
-        try:
-            self._proc = subprocess.Popen(
-                ["java", *METEOR_JVM_FLAGS, "-jar", "-Xmx2G", pm.METEOR_JAR, *METEOR_ARGS], cwd=self._jar_dir,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=PIPE_BUFFER)
-        except FileNotFoundError as exc:
-            raise Rg4Error("METEOR needs Java (`java` is not on PATH); use --no-meteor to skip it") from exc
-        self._lock = threading.Lock()
-
-    def _readline(self) -> str:
-        line = self._proc.stdout.readline()
-        if not line:
-            self._stderr.seek(0)
-            tail = self._stderr.read().decode(errors="replace").strip()[-400:]
-            raise Rg4Error(f"METEOR (java) stopped unexpectedly: {tail or 'no message'}")
-        return line.decode("utf-8").strip()
-
-    def _converse(self, lines: list[str], n_answers: int) -> list[str]:
-        """Send lines and read answers concurrently (no pipe-buffer deadlock)."""
-        errors: list[BaseException] = []
-
-        def feed() -> None:
-            try:
-                # One write call: the thread gives up and retakes the GIL once, not once per
-                # 8 KB, so a busy main thread cannot hold METEOR's input back.
-                self._proc.stdin.write("".join(line + "\n" for line in lines).encode("utf-8"))
-                self._proc.stdin.flush()
-            except BaseException as exc:  # reported after the reader returns
-                errors.append(exc)
-
-        with self._lock:
-            writer = threading.Thread(target=feed, daemon=True)
-            writer.start()
-            try:
-                answers = [self._readline() for _ in range(n_answers)]
-            finally:
-                writer.join()
-        if errors:
-            raise Rg4Error(f"METEOR (java) stopped unexpectedly: {errors[0]}")
-        return answers
-
-    def stats(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> list[str]:
-        lines = []
-        for hyp, rs in zip(hyps, refs):
-            # pycocoevalcap's _stat also turns "  " into " " in the hypothesis.
-            hyp = meteor_safe(hyp).replace("  ", " ")
-            lines.append(" ||| ".join(("SCORE", " ||| ".join(meteor_safe(r) for r in rs), hyp)))
-        return self._converse(lines, len(lines)) if lines else []
-
-    def evaluate(self, stats: Sequence[str]) -> tuple[float, list[float]]:
-        if not stats:
-            return float("nan"), []
-        answers = self._converse(["EVAL ||| " + " ||| ".join(stats)], len(stats) + 1)
-        return float(answers[-1]), [float(a) for a in answers[:-1]]
-
-    def close(self) -> None:
-        proc = self._proc
-        if proc.poll() is None:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for fh in (proc.stdout, self._stderr):
-            try:
-                fh.close()
-            except OSError:
-                pass
-
-
-_METEOR: MeteorProcess | None = None
-_METEOR_LOCK = threading.Lock()
-
-
-def meteor_process() -> MeteorProcess:
-    """The process-wide METEOR JVM, started on first use and closed at exit."""
-    global _METEOR
-    with _METEOR_LOCK:
-        if _METEOR is None or _METEOR._proc.poll() is not None:
-            _METEOR = MeteorProcess()
-            atexit.register(_METEOR.close)
-        return _METEOR
-
-
-def close_meteor() -> None:
-    global _METEOR
-    with _METEOR_LOCK:
-        if _METEOR is not None:
-            _METEOR.close()
-            _METEOR = None
-
 
 def _meteor_score(v: Sequence[float]) -> float:
     """METEOR's score of one statistics vector: MeteorScorer.computeMetrics, operation for operation.

@@ -64,3 +64,24 @@ def test_cli_start_up_does_not_load_torch():
     code = "import sys, rg4cli.cli.app; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_console_entry_starts_meteor_only_for_a_scoring_run():
+    from rg4cli.cli.launch import _will_score_meteor
+
+    assert _will_score_meteor(["score", "gen.jsonl", "--ref", "test.jsonl"])
+    assert not _will_score_meteor(["score", "gen.jsonl", "--ref", "test.jsonl", "--no-meteor"])
+    assert not _will_score_meteor(["score", "--help"])
+    assert not _will_score_meteor(["label", "test.jsonl"])
+    assert not _will_score_meteor([])
+
+
+def test_a_failing_score_does_not_wait_for_the_jvm_it_started(tmp_path):
+    # The entry starts METEOR's JVM before reading anything; an input error must still end at once
+    # (the JVM is killed, not waited for through its start-up), with the usual one line and status 2.
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text('{"id": "a", "findings": "No effusion."}\n', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "rg4cli", "score", str(tmp_path / "missing.jsonl"), "--ref", str(ref)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 2
+    assert "missing.jsonl" in proc.stderr and "Traceback" not in proc.stderr
