@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import pytest
-from rg4cli.errors import Rg4Error
-from rg4cli.build.rewriters import OpenAIRewriter
-from rg4cli.build.rewrite_loop import DROP_FAILED, Example, RewriteLoop, RewriteTask
 
-from ..lib.test_build_rewriters_openai import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    KEY, Server, _client, _fix, _free_port, _task, server_factory,
-)
+import pytest
+
+from ..lib.test_build_rewriters_openai import KEY, _free_port, server_factory  # noqa: F401 - fixture shared with the library tests
 
 
 def test_build_data_cli_with_the_openai_generator(server_factory, monkeypatch, tmp_path):

@@ -12,13 +12,14 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from rg4cli.errors import Rg4Error
 from rg4cli.build.rewriters import OpenAIRewriter
 from rg4cli.build.rewrite_loop import DROP_FAILED, Example, RewriteLoop, RewriteTask
+
+from ..chat_stub import ChatServer
 
 KEY = "sk-test-secret-123"
 
@@ -31,60 +32,19 @@ def _fix(text):
     return text.replace(" is unchanged", " is present")
 
 
-class Server:
+class Server(ChatServer):
     """Chat-completions stub. `script` is a list of behaviours consumed one per request
-    (then `default`): ok, 429, 500, slow, badjson, badcontent, 401."""
+    (then `default`): ok, 429, 500, slow, badjson, badcontent, 401, redirect, huge, bigbody, drip, busy."""
 
     def __init__(self, script=(), default="ok", slow_s=1.0, redirect_to=None, redirect_code=302):
         self.redirect_to = redirect_to
         self.redirect_code = redirect_code
-        self.script = list(script)
-        self.default = default
         self.slow_s = slow_s
-        self.requests: list[dict] = []
-        self.headers: list[dict] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep pytest output clean
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.requests.append(body)
-                    outer.headers.append(dict(self.headers))
-                    what = outer.script.pop(0) if outer.script else outer.default
-                    outer.in_flight += 1
-                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
-                try:
-                    outer.respond(self, what, body)
-                finally:
-                    with outer.lock:
-                        outer.in_flight -= 1
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(script, default)
 
     def respond(self, h, what, body):
         def send(code, payload, headers=()):
-            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            h.send_response(code)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(data)))
-            for k, v in headers:
-                h.send_header(k, v)
-            h.end_headers()
-            try:
-                h.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            self.send(h, code, payload, headers)
 
         if what == "429":
             return send(429, {"error": "rate limited"}, [("Retry-After", "0")])
@@ -138,13 +98,7 @@ class Server:
             time.sleep(self.slow_s)
         if what == "busy":
             time.sleep(0.15)
-        send(200, {"id": "x", "object": "chat.completion",
-                   "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                "finish_reason": "stop"}]})
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        send(200, self.completion(content))
 
 
 @pytest.fixture

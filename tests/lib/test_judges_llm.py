@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
@@ -20,6 +18,8 @@ from rg4cli.cli.app import app
 from rg4cli.errors import Rg4Error
 from rg4cli.judges.backends import make_judge
 from rg4cli.judges.llm import parse_judgement
+
+from ..chat_stub import ChatServer
 
 KEY = "sk-judge-secret-456"
 KEYWORDS = {"pc": ("compared", "unchanged", "stable"), "pp": ("status post",), "view": ("lateral view", "pa view"),
@@ -38,55 +38,18 @@ def llm_answer(user: str) -> dict:
     return {"sentences": found}
 
 
-class FakeLLM:
-    def __init__(self, script=()):
-        self.script = list(script)
-        self.requests, self.headers = [], []
-        self.lock = threading.Lock()
-        self.in_flight = self.max_in_flight = 0
-        outer = self
+class FakeLLM(ChatServer):
+    """Plays the LLM judge: behaviours "ok" (the keyword answer), "500", "badnumber" (a sentence
+    number the report does not have)."""
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.requests.append(body)
-                    outer.headers.append(dict(self.headers))
-                    what = outer.script.pop(0) if outer.script else "ok"
-                    outer.in_flight += 1
-                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
-                try:
-                    if what == "500":
-                        code, content = 500, None
-                    else:
-                        code = 200
-                        answer = llm_answer(body["messages"][-1]["content"])
-                        if what == "badnumber":
-                            answer = {"sentences": [{"n": 99, "categories": ["pc"]}]}
-                        content = "```json\n" + json.dumps(answer) + "\n```"
-                    time.sleep(0.05)
-                    data = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}
-                                      if code == 200 else {"error": "x"}).encode()
-                    self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                finally:
-                    with outer.lock:
-                        outer.in_flight -= 1
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def respond(self, h, what, body):
+        if what == "500":
+            return self.send(h, 500, {"error": "x"})
+        answer = llm_answer(body["messages"][-1]["content"])
+        if what == "badnumber":
+            answer = {"sentences": [{"n": 99, "categories": ["pc"]}]}
+        time.sleep(0.05)
+        return self.send(h, 200, self.completion("```json\n" + json.dumps(answer) + "\n```"))
 
 
 @pytest.fixture
