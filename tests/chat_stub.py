@@ -35,11 +35,11 @@ class ChatServer:
                     what = outer.script.pop(0) if outer.script else outer.default
                     outer.in_flight += 1
                     outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                self.in_flight = True
                 try:
                     outer.respond(self, what, body)
                 finally:
-                    with outer.lock:
-                        outer.in_flight -= 1
+                    outer.release(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -50,8 +50,16 @@ class ChatServer:
     def respond(self, handler: BaseHTTPRequestHandler, what: str, body: dict) -> None:
         raise NotImplementedError
 
-    @staticmethod
-    def send(handler: BaseHTTPRequestHandler, code: int, payload, headers=()) -> None:
+    def release(self, handler: BaseHTTPRequestHandler) -> None:
+        """The request leaves the in-flight count: when its answer starts, before the client can
+        read it (a client that retries at once must not meet its own finished request here)."""
+        with self.lock:
+            if getattr(handler, "in_flight", False):
+                handler.in_flight = False
+                self.in_flight -= 1
+
+    def send(self, handler: BaseHTTPRequestHandler, code: int, payload, headers=()) -> None:
+        self.release(handler)
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         handler.send_response(code)
         handler.send_header("Content-Type", "application/json")
