@@ -39,9 +39,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from rg4cli.errors import Rg4Error
-# The JVM lives in meteor_jvm (importable without numpy); its names stay reachable from here.
-from rg4cli.metrics.meteor_jvm import (METEOR_ARGS, METEOR_JVM_FLAGS, MeteorProcess, close_meteor,  # noqa: F401
-                                       meteor_process, meteor_safe, one_line)
+from rg4cli.metrics.meteor_jvm import meteor_process, one_line
 from rg4cli.text.cleaning import r2gen_clean, space_before_period
 
 TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "cvt2distilgpt2", "ptb", "none")
@@ -116,6 +114,22 @@ def ptb_tokenize(texts: Sequence[str | None]) -> list[str]:
 
 # ---- METEOR: one JVM per process -------------------------------------------------
 
+_CHUNKS = 4 + 4 * len(METEOR_STAGE_WEIGHTS)  # index of "chunks" in a statistics vector
+
+
+def _full_match_in_one_chunk(v: Sequence[float]) -> bool:
+    """Every test and reference word matched, in one chunk: METEOR then charges no fragmentation,
+    and addStats leaves that chunk out of a sum. Total matches summed as MeteorStats(String) reads
+    them (per stage: test content, reference content, test function, reference function)."""
+    t_total = r_total = 0.0
+    for i in range(4, _CHUNKS, 4):
+        t_total += v[i]
+        r_total += v[i + 1]
+        t_total += v[i + 2]
+        r_total += v[i + 3]
+    return t_total == v[0] and r_total == v[1] and v[_CHUNKS] == 1.0
+
+
 def _meteor_score(v: Sequence[float]) -> float:
     """METEOR's score of one statistics vector: MeteorScorer.computeMetrics, operation for operation.
 
@@ -127,13 +141,7 @@ def _meteor_score(v: Sequence[float]) -> float:
     n = len(METEOR_STAGE_WEIGHTS)
     t_len, r_len, t_fun, r_fun = v[0], v[1], v[2], v[3]
     stage = [v[4 + 4 * i: 8 + 4 * i] for i in range(n)]
-    chunks, t_words, r_words = v[4 + 4 * n], v[5 + 4 * n], v[6 + 4 * n]
-    t_total = r_total = 0.0
-    for tc, rc, tf, rf in stage:  # summed as MeteorStats(String) reads them
-        t_total += tc
-        r_total += rc
-        t_total += tf
-        r_total += rf
+    chunks, t_words, r_words = v[_CHUNKS], v[_CHUNKS + 1], v[_CHUNKS + 2]
     t_wlen = delta * (t_len - t_fun) + (1.0 - delta) * t_fun
     r_wlen = delta * (r_len - r_fun) + (1.0 - delta) * r_fun
     t_wm = r_wm = 0.0
@@ -150,7 +158,7 @@ def _meteor_score(v: Sequence[float]) -> float:
         precision = np.float64(t_wm) / np.float64(t_wlen)
         recall = np.float64(r_wm) / np.float64(r_wlen)
         f_mean = 1.0 / ((1.0 - alpha) / precision + alpha / recall)
-        if t_total == t_len and r_total == r_len and chunks == 1.0:
+        if _full_match_in_one_chunk(v):
             frag = np.float64(0.0)
         else:
             frag = np.float64(chunks) / ((t_words + r_words) / 2.0)
@@ -165,15 +173,11 @@ def meteor_scores(stats: Sequence[str]) -> tuple[float, list[float]]:
     if not stats:
         return float("nan"), []
     vectors = [[float(x) for x in line.split()] for line in stats]
-    chunks_at = 4 + 4 * len(METEOR_STAGE_WEIGHTS)
     total = [0.0] * len(vectors[0])
     for vec in vectors:  # MeteorStats.addStats, segment by segment
-        # addStats leaves out the single chunk of a segment whose every word matched.
-        matched_all = (sum(vec[4:chunks_at:4]) + sum(vec[6:chunks_at:4]) == vec[0]
-                       and sum(vec[5:chunks_at:4]) + sum(vec[7:chunks_at:4]) == vec[1] and vec[chunks_at] == 1.0)
         total = [a + b for a, b in zip(total, vec)]
-        if matched_all:
-            total[chunks_at] -= 1.0
+        if _full_match_in_one_chunk(vec):
+            total[_CHUNKS] -= 1.0
     return _meteor_score(total), [_meteor_score(vec) for vec in vectors]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rg4cli.metrics import clinical, nlg
+from rg4cli.metrics import clinical, meteor_jvm, nlg
 from rg4cli.metrics import score as scoring
 from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.cli.app import app
@@ -79,7 +79,7 @@ def _corpus(n: int = 24) -> tuple[list[str], list[str]]:
     return hyps, refs
 
 
-def _pycocoevalcap_meteor_on(process: nlg.MeteorProcess, monkeypatch):
+def _pycocoevalcap_meteor_on(process: meteor_jvm.MeteorProcess, monkeypatch):
     """pycocoevalcap's own Meteor object, talking to our JVM (started with its exact command)."""
     from pycocoevalcap.meteor import meteor as pm
 
@@ -93,7 +93,7 @@ def _pycocoevalcap_meteor_on(process: nlg.MeteorProcess, monkeypatch):
     monkeypatch.setattr(pm.subprocess, "Popen", FakePopen)
     meteor = pm.Meteor()
     # pycocoevalcap's exact command, with only the JVM's garbage collector chosen (no effect on scores)
-    expected = [seen["cmd"][0], *nlg.METEOR_JVM_FLAGS, *seen["cmd"][1:]]
+    expected = [seen["cmd"][0], *meteor_jvm.METEOR_JVM_FLAGS, *seen["cmd"][1:]]
     assert process._proc.args[:len(expected)] == expected
     assert Path(seen["cwd"]) == process._jar_dir
     meteor.__class__ = type("BorrowedMeteor", (pm.Meteor,), {"__del__": lambda self: None})  # not its JVM to stop
@@ -109,7 +109,7 @@ def test_nlg_equals_pycocoevalcap_direct_including_subsets(monkeypatch):
     hyps, refs = _corpus()
     groups = {"even": list(range(0, len(hyps), 2)), "tail": list(range(15, len(hyps))), "none": []}
     got = nlg.nlg_scores(hyps, refs, groups=groups)
-    meteor = _pycocoevalcap_meteor_on(nlg.meteor_process(), monkeypatch)
+    meteor = _pycocoevalcap_meteor_on(meteor_jvm.meteor_process(), monkeypatch)
     for name, idx in [("overall", list(range(len(hyps)))), ("even", groups["even"]), ("tail", groups["tail"])]:
         gts = {i: [refs[i]] for i in idx}
         res = {i: [hyps[i]] for i in idx}
@@ -145,7 +145,7 @@ def test_meteor_survives_line_breaks_and_separators():
     assert not worker.is_alive(), "METEOR hung on a newline or '|||'"
     per = result["scores"]["overall"].per_report["meteor"]
     assert len(per) == 2 and all(0 < s <= 1 for s in per)
-    assert nlg.meteor_process() is nlg.meteor_process()  # one JVM per process
+    assert meteor_jvm.meteor_process() is meteor_jvm.meteor_process()  # one JVM per process
 
 
 @needs_java
@@ -158,7 +158,7 @@ def test_meteor_arithmetic_equals_the_jvm_eval():
     hyps += ["the heart is normal .", "", "zebra", "the lungs are clearly expanding .", "no"]
     refs += ["the heart is normal .", "the heart is normal .", "lungs clear", "the lung is clear and expanded .",
              "no effusion"]
-    mp = nlg.meteor_process()
+    mp = meteor_jvm.meteor_process()
     stats = mp.stats(hyps, [[r] for r in refs])
     for subset in (stats, stats[::3], stats[-5:], stats[40:41], stats[1:2]):
         assert nlg.meteor_scores(subset) == mp.evaluate(subset)
