@@ -73,9 +73,7 @@ def label_records(input: str | os.PathLike | None, output: str | os.PathLike | N
             for record, chosen in block:
                 ex = labeler.explain(chosen.text)
                 bind(record, into, ex["labels"], text_field=chosen.field, text=chosen.text)
-                record[explain_field] = {"mentions": ex["mentions"], "other_findings": ex["other_findings"],
-                                         "no_finding_blockers": ex["no_finding_blockers"],
-                                         "implied": ex["implied"]}
+                record[explain_field] = {k: v for k, v in ex.items() if k != "labels"}  # the labels go to `into`
         else:
             for (record, chosen), labels in zip(block, labeler.label([c.text for _, c in block])):
                 bind(record, into, labels, text_field=chosen.field, text=chosen.text)

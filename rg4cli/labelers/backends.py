@@ -111,8 +111,8 @@ class RulesLabeler:
             "labels": self.labels_of(analysis, text),
             "mentions": [m.to_dict() for m in analysis.mentions],
             "other_findings": [m.to_dict() for m in analysis.other_findings if m.value in (POSITIVE, UNCERTAIN)],
-            "implied": dict(analysis.implied),
             "no_finding_blockers": list(analysis.no_finding_blockers),
+            "implied": dict(analysis.implied),
         }
 
 
