@@ -19,8 +19,12 @@ reference length, METEOR 1.5 with `-l en -norm`. What this module adds:
   subsets (settings) from one METEOR alignment pass: the JVM aligns once and returns
   per-segment sufficient statistics; the scores are METEOR's own arithmetic on them
   (`meteor_scores`, what its `EVAL` command computes: summed statistics for a corpus),
-  done here so that no round trip to the JVM follows the alignment. `MeteorProcess.evaluate`
-  asks the JVM itself, and the tests hold the two equal.
+  done here so that only one short round trip follows the alignment (Java's Math.pow,
+  which no Python function matches bit for bit on every CPU, `jvm_penalty_factors`).
+  `MeteorProcess.evaluate` asks the JVM itself, and the tests hold the two equal;
+* ROUGE-L and CIDEr with pycocoevalcap's arithmetic but not its speed (a bit-parallel
+  LCS; CIDEr vectorised over pairs, its sums still added one term at a time), equal
+  to the library's numbers bit for bit (tested).
 
 SPICE is not offered: pycocoevalcap's SPICE downloads Stanford CoreNLP at run time.
 """
@@ -30,8 +34,10 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import itertools
 import threading
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -130,18 +136,28 @@ def _full_match_in_one_chunk(v: Sequence[float]) -> bool:
     return t_total == v[0] and r_total == v[1] and v[_CHUNKS] == 1.0
 
 
-def _meteor_score(v: Sequence[float]) -> float:
+def _fragmentation(v: Sequence[float]) -> np.float64:
+    """METEOR's fragmentation: chunks over the mean of test and reference word matches (0 for a
+    full match in one chunk; NaN for no match at all)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if _full_match_in_one_chunk(v):
+            return np.float64(0.0)
+        return np.float64(v[_CHUNKS]) / ((v[_CHUNKS + 1] + v[_CHUNKS + 2]) / 2.0)
+
+
+def _meteor_score(v: Sequence[float], factors: dict[float, float] | None = None) -> float:
     """METEOR's score of one statistics vector: MeteorScorer.computeMetrics, operation for operation.
 
     Layout (MeteorStats.toString): test length, reference length, test function words, reference
     function words, then per stage (test content, reference content, test function, reference
-    function) matches, then chunks, test word matches, reference word matches.
+    function) matches, then chunks, test word matches, reference word matches. `factors` maps a
+    fragmentation to the JVM's own 1 - gamma * Math.pow(frag, beta) (`jvm_penalty_factors`);
+    without it numpy's power stands in, which can differ from Java's in the last bit.
     """
     alpha, beta, gamma, delta = METEOR_PARAMS
     n = len(METEOR_STAGE_WEIGHTS)
     t_len, r_len, t_fun, r_fun = v[0], v[1], v[2], v[3]
     stage = [v[4 + 4 * i: 8 + 4 * i] for i in range(n)]
-    chunks, t_words, r_words = v[_CHUNKS], v[_CHUNKS + 1], v[_CHUNKS + 2]
     t_wlen = delta * (t_len - t_fun) + (1.0 - delta) * t_fun
     r_wlen = delta * (r_len - r_fun) + (1.0 - delta) * r_fun
     t_wm = r_wm = 0.0
@@ -158,27 +174,64 @@ def _meteor_score(v: Sequence[float]) -> float:
         precision = np.float64(t_wm) / np.float64(t_wlen)
         recall = np.float64(r_wm) / np.float64(r_wlen)
         f_mean = 1.0 / ((1.0 - alpha) / precision + alpha / recall)
-        if _full_match_in_one_chunk(v):
-            frag = np.float64(0.0)
-        else:
-            frag = np.float64(chunks) / ((t_words + r_words) / 2.0)
-        penalty = gamma * np.power(frag, beta)
-        score = float(f_mean * (1.0 - penalty))
+        frag = _fragmentation(v)
+        factor = factors.get(float(frag)) if factors else None
+        if factor is None:
+            factor = 1.0 - gamma * np.power(frag, beta)
+        score = float(f_mean * factor)
     return 0.0 if score != score else max(score, 0.0)
 
 
-def meteor_scores(stats: Sequence[str]) -> tuple[float, list[float]]:
-    """(corpus score, per-segment scores) from `MeteorProcess.stats` lines: what METEOR's
-    `EVAL` returns (the corpus score is that of the summed statistics), computed here."""
-    if not stats:
-        return float("nan"), []
-    vectors = [[float(x) for x in line.split()] for line in stats]
+def _stats_vectors(stats: Sequence[str]) -> list[list[float]]:
+    return [[float(x) for x in line.split()] for line in stats]
+
+
+def _summed(vectors: Sequence[Sequence[float]]) -> list[float]:
+    """MeteorStats.addStats over the segments in order: a full match in one chunk adds no chunk."""
     total = [0.0] * len(vectors[0])
-    for vec in vectors:  # MeteorStats.addStats, segment by segment
+    for vec in vectors:
         total = [a + b for a, b in zip(total, vec)]
         if _full_match_in_one_chunk(vec):
             total[_CHUNKS] -= 1.0
-    return _meteor_score(total), [_meteor_score(vec) for vec in vectors]
+    return total
+
+
+def jvm_penalty_factors(vectors: Sequence[Sequence[float]], process) -> dict[float, float]:
+    """1 - gamma * Math.pow(frag, beta) as METEOR's JVM computes it, for each vector's fragmentation.
+
+    Java's Math.pow is not libm's nor numpy's: on some CPUs they differ from it in the last bit
+    for a few percent of arguments, and METEOR's score is f_mean times this factor. One EVAL asks
+    the JVM for it: per distinct fragmentation, a vector whose f_mean is exactly 1.0 (every word
+    matched exactly: precision and recall 1.0) with that fragmentation (chunks and word matches
+    doubled: the same quotient, and never a one-chunk full match), so its score is the factor.
+    """
+    wanted: dict[float, tuple[float, float]] = {}
+    for v in vectors:
+        frag = float(_fragmentation(v))
+        if frag > 0 and frag == frag and frag not in wanted:   # 0 and NaN need no power
+            wanted[frag] = (v[_CHUNKS], v[_CHUNKS + 1] + v[_CHUNKS + 2])
+    if not wanted:
+        return {}
+    zeros = " ".join(["0"] * (4 * len(METEOR_STAGE_WEIGHTS) - 2))
+    lines = [f"1 1 0 0 1 1 {zeros} {2 * chunks!r} {words!r} {words!r}" for chunks, words in wanted.values()]
+    _, factors = process.evaluate(lines)
+    return dict(zip(wanted, factors))
+
+
+def meteor_scores(stats: Sequence[str], process=None,
+                  subsets: dict[str, Sequence[int]] | None = None) -> tuple[float, list[float], dict[str, float]]:
+    """(corpus score, per-segment scores, corpus score per subset) from `MeteorProcess.stats` lines:
+    what METEOR's `EVAL` returns for them (a corpus score is that of the summed statistics),
+    computed here from the statistics. With the JVM `process`, Math.pow's values come from it
+    (`jvm_penalty_factors`, one short round trip), so every number is the JVM's bit for bit."""
+    if not stats:
+        return float("nan"), [], {}
+    vectors = _stats_vectors(stats)
+    totals = {name: _summed([vectors[i] for i in idx]) for name, idx in (subsets or {}).items() if idx}
+    total = _summed(vectors)
+    factors = jvm_penalty_factors([*vectors, total, *totals.values()], process) if process is not None else None
+    return (_meteor_score(total, factors), [_meteor_score(vec, factors) for vec in vectors],
+            {name: _meteor_score(t, factors) for name, t in totals.items()})
 
 
 class MeteorStats:
@@ -223,39 +276,228 @@ def _as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
     return [[r] if isinstance(r, str) else list(r) for r in refs]
 
 
+# ---- BLEU, ROUGE-L, CIDEr: pycocoevalcap's numbers, computed faster ----------------
+#
+# BLEU is pycocoevalcap's BleuScorer itself. ROUGE-L and CIDEr are pycocoevalcap's
+# Rouge and CiderScorer operation for operation, with their slow parts replaced by
+# equivalents that give the same bits (tests/lib/test_metrics.py compares them with
+# the library on thousands of texts): the LCS table becomes a bit-parallel LCS (an
+# integer either way), CIDEr's per-n-gram `np.log` of the document frequency is taken
+# once per n-gram and subset instead of once per occurrence, and its scalar arithmetic
+# runs on Python floats (the same IEEE operations as numpy's float64 scalars, in the
+# same order; `pow(x, 2)` kept as pow: it is not always x * x).
+
+ROUGE_BETA = 1.2   # pycocoevalcap's Rouge.beta
+CIDER_N, CIDER_SIGMA = 4, 6.0   # pycocoevalcap's Cider(): n-grams up to 4, length penalty sigma
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence of two token lists (pycocoevalcap's `my_lcs`).
+
+    Bit-parallel (Crochemore et al. 2001): bit i of `v` is 1 while a[i] is not yet used by
+    the LCS so far; one big-integer step per token of b instead of a row of the len(a) x
+    len(b) table in Python.
+    """
+    positions: dict[str, int] = {}
+    for i, tok in enumerate(a):
+        positions[tok] = positions.get(tok, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for tok in b:
+        match = positions.get(tok)
+        if match:
+            u = v & match
+            v = ((v + u) | (v - u)) & full
+    return len(a) - v.bit_count()
+
+
+def rouge_l(hyp: str, refs: Sequence[str]) -> float:
+    """pycocoevalcap's `Rouge.calc_score` for one hypothesis (tokens split on single spaces)."""
+    token_c = hyp.split(" ")
+    prec, rec = [], []
+    for reference in refs:
+        token_r = reference.split(" ")
+        lcs = lcs_length(token_r, token_c)
+        prec.append(lcs / float(len(token_c)))
+        rec.append(lcs / float(len(token_r)))
+    prec_max, rec_max = max(prec), max(rec)
+    if prec_max != 0 and rec_max != 0:
+        return ((1 + ROUGE_BETA ** 2) * prec_max * rec_max) / float(rec_max + ROUGE_BETA ** 2 * prec_max)
+    return 0.0
+
+
+def _rouge(hyps: list[str], refs: list[list[str]]) -> tuple[float, list[float]]:
+    each = np.array([rouge_l(h, r) for h, r in zip(hyps, refs)])
+    return float(np.mean(each)), [float(x) for x in each]
+
+
+def ngram_counts(text: str, n: int = CIDER_N) -> dict[tuple[str, ...], int]:
+    """Counts of the 1..n-grams of a whitespace-split text: pycocoevalcap's `precook`, the same
+    dict in the same order (all unigrams in order of first appearance, then bigrams, ...)."""
+    words = text.split()
+    counts: Counter = Counter()
+    for k in range(1, n + 1):
+        counts.update(zip(*(words[i:] for i in range(k))))
+    return counts
+
+
+def _ordered_sums(values: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per row, the sum of its values added one at a time from 0.0 in array order.
+
+    What `total += x` in a Python loop gives, bit for bit (numpy's own sum adds pairwise,
+    which rounds differently): element k of every row is added in one vector step.
+    """
+    acc = np.zeros(n_rows)
+    if not len(values):
+        return acc
+    by_row = np.argsort(row, kind="stable")
+    sorted_rows = row[by_row]
+    first = np.searchsorted(sorted_rows, sorted_rows, side="left")
+    pos = np.empty(len(row), dtype=np.int64)
+    pos[by_row] = np.arange(len(row)) - first        # k: the element's place within its row
+    by_pos = np.argsort(pos, kind="stable")
+    bounds = np.searchsorted(pos[by_pos], np.arange(int(pos.max()) + 2))
+    for k in range(len(bounds) - 1):
+        take = by_pos[bounds[k]:bounds[k + 1]]
+        acc[row[take]] += values[take]                # one element per row: no repeated index
+    return acc
+
+
+@dataclass
+class _CiderPair:
+    """One pair's n-grams as integer ids, in pycocoevalcap's `precook` order, and what of
+    them CIDEr needs that does not depend on the IDF (so a subset reuses it)."""
+
+    ids: np.ndarray             # the hypothesis's n-grams
+    tf: np.ndarray              # their counts in the hypothesis
+    order: np.ndarray           # n - 1
+    length: int                 # CIDEr's "length": the hypothesis's bigram count
+    refs: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]]  # per reference: ids, tf, order,
+    #                             length, and the counts of the hypothesis's n-grams in it (0: absent)
+    ref_ngrams: np.ndarray      # distinct n-grams of all references (one document for the IDF)
+
+
+class _CiderTable:
+    """pycocoevalcap's CiderScorer (CIDEr with its length penalty, sigma 6) on cooked pairs.
+
+    `scores(idx)` equals `Cider().compute_score` on those pairs alone, bit for bit:
+    the same IEEE operations in the same order, vectorised over pairs (`np.log` and
+    `pow` are taken per value as the library takes them, through the same functions).
+    """
+
+    def __init__(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]):
+        vocab: dict[tuple, int] = defaultdict(itertools.count().__next__)   # n-gram -> id, in order of appearance
+
+        def encode(counts: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+            ids = np.array(list(map(vocab.__getitem__, counts)), dtype=np.int64)
+            tf = np.array(list(counts.values()), dtype=np.float64)
+            order = np.array(list(map(len, counts)), dtype=np.int64) - 1
+            return ids, tf, order, int(tf[order == 1].sum())
+
+        self.pairs: list[_CiderPair] = []
+        for hyp, rs in zip(hyps, refs):
+            hc = ngram_counts(hyp)
+            ids, tf, order, length = encode(hc)
+            cooked_refs = []
+            for r in rs:
+                rc = ngram_counts(r)
+                in_ref = np.array(list(map(rc.get, hc, itertools.repeat(0))), dtype=np.float64)
+                cooked_refs.append((*encode(rc), in_ref))
+            ref_ngrams = np.unique(np.concatenate([c[0] for c in cooked_refs])) if cooked_refs else ids[:0]
+            self.pairs.append(_CiderPair(ids, tf, order, length, cooked_refs, ref_ngrams))
+        self.vocab_size = len(vocab)
+
+    def scores(self, idx: Sequence[int] | None = None) -> tuple[float, list[float]]:
+        pairs = self.pairs if idx is None else [self.pairs[i] for i in idx]
+        n_pairs = len(pairs)
+        # IDF from the references of these pairs: log(max(1, df)) per distinct df value, as
+        # the library computes it per n-gram (same input, same np.log, same result).
+        doc_freq = np.bincount(np.concatenate([p.ref_ngrams for p in pairs]), minlength=self.vocab_size)
+        ref_len = np.log(float(n_pairs))
+        dfs, where = np.unique(doc_freq, return_inverse=True)
+        log_df = np.array([np.log(max(1.0, float(d))) for d in dfs])
+        idf = ref_len - log_df[where]
+
+        # Texts: every hypothesis, then every reference of every pair.
+        texts = [(p.ids, p.tf, p.order) for p in pairs]
+        owner = []   # (pair, reference) for each reference text
+        for pi, p in enumerate(pairs):
+            for ri, r in enumerate(p.refs):
+                texts.append(r[:3])
+                owner.append((pi, ri))
+        lens = np.array([len(t[0]) for t in texts], dtype=np.int64)
+        row = np.repeat(np.arange(len(texts)), lens)
+        ids = np.concatenate([t[0] for t in texts])
+        tf = np.concatenate([t[1] for t in texts])
+        order = np.concatenate([t[2] for t in texts])
+        value = tf * idf[ids]
+        square = np.array(list(map(pow, value.tolist(), itertools.repeat(2))))
+        norm = np.sqrt(_ordered_sums(square, row * CIDER_N + order, len(texts) * CIDER_N)).reshape(-1, CIDER_N)
+
+        # Similarity of each hypothesis with each of its references: sum over the hypothesis's
+        # n-grams, in its order, of min(h, r) * r with r = 0 for n-grams the reference lacks.
+        hyp_value = np.split(value[: int(lens[:n_pairs].sum())], np.cumsum(lens[:n_pairs])[:-1])
+        sim_vals, sim_rows = [], []
+        for k, (pi, ri) in enumerate(owner):
+            p = pairs[pi]
+            r_value = p.refs[ri][4] * idf[p.ids]
+            sim_vals.append(np.minimum(hyp_value[pi], r_value) * r_value)
+            sim_rows.append(k * CIDER_N + p.order)
+        val = _ordered_sums(np.concatenate(sim_vals) if sim_vals else np.zeros(0),
+                            np.concatenate(sim_rows) if sim_rows else np.zeros(0, dtype=np.int64),
+                            len(owner) * CIDER_N).reshape(-1, CIDER_N)
+        pair_of = np.array([pi for pi, _ in owner], dtype=np.int64)
+        slot_of = np.array([ri for _, ri in owner], dtype=np.int64)
+        norm_h, norm_r = norm[pair_of], norm[n_pairs:]
+        both = (norm_h != 0) & (norm_r != 0)
+        val = np.where(both, val / np.where(both, norm_h * norm_r, 1.0), val)
+        # The length penalty, one Python float per (pair, reference), as the library writes it.
+        deltas = [float(pairs[pi].length - pairs[pi].refs[ri][3]) for pi, ri in owner]
+        val = val * np.array([np.e ** (-(d ** 2) / (2 * CIDER_SIGMA ** 2)) for d in deltas])[:, None]
+        # Summed over a pair's references in their order, from 0.0.
+        score = np.zeros((n_pairs, CIDER_N))
+        for slot in range(int(slot_of.max()) + 1 if len(owner) else 0):
+            at = slot_of == slot
+            score[pair_of[at]] += val[at]
+        scores = []
+        for pi, p in enumerate(pairs):
+            score_avg = np.mean(np.array(score[pi]))
+            score_avg /= len(p.refs)
+            score_avg *= 10.0
+            scores.append(score_avg)
+        each = np.array(scores)
+        return float(np.mean(each)), [float(x) for x in each]
+
+
 @dataclass
 class _Cooked:
-    """pycocoevalcap's BLEU and CIDEr scorers with every pair's n-gram counts ("cooked").
+    """Every pair's n-gram counts ("cooked"), for BLEU (pycocoevalcap's BleuScorer) and CIDEr.
 
-    `Bleu.compute_score` and `Cider.compute_score` are exactly: a fresh scorer, `+=`
-    each (hypothesis, references) pair, `compute_score()`. Counting is per pair, so a
-    subset's scorer is the same lists sliced -- identical numbers (CIDEr's document
-    frequencies are recomputed from the subset) without counting n-grams again.
+    Both scorers count per pair, so a subset is the same lists sliced: identical
+    numbers to a fresh call on the subset (CIDEr's document frequencies are
+    recomputed from it) without counting n-grams again.
     """
 
     bleu: object
-    cider: object
+    cider: _CiderTable
+    idx: Sequence[int] | None = None   # the pairs of this subset (None: all)
 
     @classmethod
     def of(cls, hyps: list[str], refs: list[list[str]]) -> "_Cooked":
         from pycocoevalcap.bleu.bleu_scorer import BleuScorer
-        from pycocoevalcap.cider.cider_scorer import CiderScorer
 
-        bleu, cider = BleuScorer(n=4), CiderScorer(n=4, sigma=6.0)
+        bleu = BleuScorer(n=4)
         for hyp, rs in zip(hyps, refs):
             bleu += (hyp, rs)
-            cider += (hyp, rs)
-        return cls(bleu, cider)
+        return cls(bleu, _CiderTable(hyps, refs))
 
     def subset(self, idx: Sequence[int]) -> "_Cooked":
         from pycocoevalcap.bleu.bleu_scorer import BleuScorer
-        from pycocoevalcap.cider.cider_scorer import CiderScorer
 
-        bleu, cider = BleuScorer(n=4), CiderScorer(n=4, sigma=6.0)
-        for old, new in ((self.bleu, bleu), (self.cider, cider)):
-            new.crefs = [old.crefs[i] for i in idx]
-            new.ctest = [old.ctest[i] for i in idx]
-        return _Cooked(bleu, cider)
+        bleu = BleuScorer(n=4)
+        bleu.crefs = [self.bleu.crefs[i] for i in idx]
+        bleu.ctest = [self.bleu.ctest[i] for i in idx]
+        return _Cooked(bleu, self.cider, list(idx))
 
     def scores(self) -> tuple[dict, dict]:
         corpus: dict[str, float | None] = {}
@@ -264,16 +506,8 @@ class _Cooked:
         for n in range(4):
             corpus[f"bleu_{n + 1}"] = float(bleu[n])
             per[f"bleu_{n + 1}"] = [float(x) for x in bleu_each[n]]
-        cider, cider_each = self.cider.compute_score()
-        corpus["cider"], per["cider"] = float(cider), [float(x) for x in cider_each]
+        corpus["cider"], per["cider"] = self.cider.scores(self.idx)
         return corpus, per
-
-
-def _rouge(hyps: list[str], refs: list[list[str]]) -> tuple[float, list[float]]:
-    from pycocoevalcap.rouge.rouge import Rouge
-
-    mean, each = Rouge().compute_score({i: r for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)})
-    return float(mean), [float(x) for x in each]
 
 
 def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
@@ -322,12 +556,11 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
             say("METEOR: waiting for its JVM to finish aligning")
         stats = job.result()
         say(f"METEOR done ({job.finished_at - meteor_process().started_at:.1f} s after its JVM started)")
-        score, each = meteor_scores(stats)
+        score, each, by_subset = meteor_scores(stats, meteor_process(), {k: v for k, v in subsets.items() if v})
         out["overall"].corpus["meteor"] = score
         out["overall"].per_report["meteor"] = each
-        for name, idx in subsets.items():
-            if idx:
-                out[name].corpus["meteor"] = meteor_scores([stats[i] for i in idx])[0]
+        for name, value in by_subset.items():
+            out[name].corpus["meteor"] = value
     for res in out.values():
         res.corpus = {k: res.corpus.get(k) for k in NLG_KEYS}
     return out
