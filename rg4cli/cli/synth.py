@@ -39,7 +39,8 @@ def synth(
     mimic-cxr-2.0.0-split.csv.gz (by subject) and truth.jsonl (per study: split, labels of
     the 14 observations, findings/impression, input-agnostic categories and the sentences
     carrying them, the drawn findings). Subjects have several studies whose findings
-    evolve; reports carry prior comparisons (~40%), prior procedures (~15%), view
+    evolve; reports carry prior comparisons (~40% of studies without a prior, as in
+    LLM-RG4's Table 1, ~85% of those with one), prior procedures (~15%), view
     statements and communications (~5% each). Same --seed, same bytes. Prints one summary
     line on stderr, nothing on stdout. --image-format png16 / dicom writes the same phantoms
     as 16-bit PNG or DICOM (for the image reader's paths); --layout iu writes an IU X-ray tree.

@@ -281,11 +281,13 @@ def _as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
 # BLEU is pycocoevalcap's BleuScorer itself. ROUGE-L and CIDEr are pycocoevalcap's
 # Rouge and CiderScorer operation for operation, with their slow parts replaced by
 # equivalents that give the same bits (tests/lib/test_metrics.py compares them with
-# the library on thousands of texts): the LCS table becomes a bit-parallel LCS (an
-# integer either way), CIDEr's per-n-gram `np.log` of the document frequency is taken
-# once per n-gram and subset instead of once per occurrence, and its scalar arithmetic
-# runs on Python floats (the same IEEE operations as numpy's float64 scalars, in the
-# same order; `pow(x, 2)` kept as pow: it is not always x * x).
+# the library on token soups, multi-reference pairs and subsets): the LCS table becomes
+# a bit-parallel LCS (an integer either way); CIDEr counts each text's n-grams once for
+# all subsets, takes `np.log` once per distinct document frequency instead of once per
+# n-gram occurrence, and runs its per-n-gram arithmetic as numpy vector operations,
+# which are the same IEEE operations as the library's scalar ones; its sums are added
+# one term at a time in the library's order (`_ordered_sums`), and `pow(x, 2)` stays a
+# libm pow (it is not always x * x).
 
 ROUGE_BETA = 1.2   # pycocoevalcap's Rouge.beta
 CIDER_N, CIDER_SIGMA = 4, 6.0   # pycocoevalcap's Cider(): n-grams up to 4, length penalty sigma

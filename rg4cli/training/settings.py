@@ -272,7 +272,7 @@ PRESETS_HELP = (
     '  query-init-std        0.02                      8.0\n'
     '  lora-r                32                        32\n'
     '  lora-alpha            64                        64\n'
-    '  lora-target-modules   q_proj,v_proj             8 layers\n'
+    '  lora-target-modules   q_proj,v_proj             q_proj,v_proj\n'
     '  train-decoder         false                     true\n'
     '  dtype                 bfloat16                  float32'
 )

@@ -32,7 +32,7 @@ def test_demo_makefile_end_to_end(tmp_path):
     # Every intermediate file is kept.
     for name in ("phantom/truth.jsonl", "train.jsonl", "train.raw.jsonl", "test.jsonl", "train.labels.jsonl",
                  "train.weights.jsonl", "labeler/rg4_classifier.json", "decoder/config.json",
-                 "raw-decoder/config.json", "stage1/rg4_model.json",
+                 "raw-decoder/config.json", "stage1/rg4_model.json", "raw-stage1/rg4_model.json",
                  "stage2/rg4_model.json", "raw-stage2/rg4_model.json", "gen.jsonl", "gen.blank.jsonl",
                  "gen.judged.jsonl", "table.txt"):
         assert (out / name).exists(), name

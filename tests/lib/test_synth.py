@@ -116,12 +116,17 @@ def test_input_agnostic_rates(studies):
     n = len(studies)
     assert n >= 120
     rates = {c: sum(s.input_agnostic[c] for s in studies) / n for c in CATEGORIES}
-    assert 0.33 <= rates["pc"] <= 0.47, rates
     assert 0.10 <= rates["pp"] <= 0.20, rates
     assert 0.02 <= rates["view"] <= 0.08, rates
     assert 0.02 <= rates["comm"] <= 0.08, rates
-    # a comparison only where there is something to compare with
-    assert all(s.prior_study_id for s in studies if s.input_agnostic["pc"])
+    # comparisons as in LLM-RG4 Table 1: 40% of the studies without a prior in the dataset (an
+    # outside exam), more of those with one
+    first = [s for s in studies if not s.prior_study_id]
+    later = [s for s in studies if s.prior_study_id]
+    assert len(first) >= 20 and len(later) >= 20
+    pc_first = sum(s.input_agnostic["pc"] for s in first) / len(first)
+    pc_later = sum(s.input_agnostic["pc"] for s in later) / len(later)
+    assert 0.33 <= pc_first <= 0.47 and 0.78 <= pc_later <= 0.92, (pc_first, pc_later)
     for s in studies:
         for c in CATEGORIES:
             assert bool(s.input_agnostic_sentences[c]) == s.input_agnostic[c]
