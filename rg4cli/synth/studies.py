@@ -1050,6 +1050,8 @@ def generate_studies(n_subjects: int, seed: int = 0, image_size: int = 128,
         _clinical_context(spec, rng, sex)
         prior = by_id.get(spec.prior_study_id) if spec.prior_study_id else None
         _build_report(spec, prior, cats[i], procedure, rng)
+        if "pc" in cats[i]:
+            spec.comparison = "___"   # the exam compared with, even one outside the dataset
     return studies
 
 
