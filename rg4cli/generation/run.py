@@ -318,8 +318,8 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
 def merge_adapter(model) -> bool:
     """Fold a float32 model's LoRA adapter into its decoder weights (W + scale * B A), for
     generation only: the same function without the adapter's extra matmuls and peft's
-    per-call Python in every decoding step. Half precision keeps the adapter apart, where the merged sum
-    would be rounded to 8 mantissa bits. Returns whether it merged."""
+    per-call Python in every decoding step. Half precision keeps the adapter apart, where
+    the merged sum would be rounded to 8 mantissa bits. Returns whether it merged."""
     if not model.has_lora or model.dtype != torch.float32:
         return False
     model.decoder = model.decoder.merge_and_unload()

@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 import itertools
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -365,17 +365,22 @@ def _ordered_sums(values: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarra
     return acc
 
 
+class _CookedText(NamedTuple):
+    """One text's n-grams as integer ids, in pycocoevalcap's `precook` order."""
+
+    ids: np.ndarray             # the n-grams
+    tf: np.ndarray              # their counts in the text
+    order: np.ndarray           # n - 1
+    length: int                 # CIDEr's "length": the text's bigram count
+
+
 @dataclass
 class _CiderPair:
-    """One pair's n-grams as integer ids, in pycocoevalcap's `precook` order, and what of
-    them CIDEr needs that does not depend on the IDF (so a subset reuses it)."""
+    """What CIDEr needs of one pair that does not depend on the IDF (so a subset reuses it)."""
 
-    ids: np.ndarray             # the hypothesis's n-grams
-    tf: np.ndarray              # their counts in the hypothesis
-    order: np.ndarray           # n - 1
-    length: int                 # CIDEr's "length": the hypothesis's bigram count
-    refs: list[tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]]  # per reference: ids, tf, order,
-    #                             length, and the counts of the hypothesis's n-grams in it (0: absent)
+    hyp: _CookedText
+    refs: list[_CookedText]
+    in_refs: list[np.ndarray]   # per reference, the counts of the hypothesis's n-grams in it (0: absent)
     ref_ngrams: np.ndarray      # distinct n-grams of all references (one document for the IDF)
 
 
@@ -390,23 +395,21 @@ class _CiderTable:
     def __init__(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]):
         vocab: dict[tuple, int] = defaultdict(itertools.count().__next__)   # n-gram -> id, in order of appearance
 
-        def encode(counts: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        def encode(counts: dict) -> _CookedText:
             ids = np.array(list(map(vocab.__getitem__, counts)), dtype=np.int64)
             tf = np.array(list(counts.values()), dtype=np.float64)
             order = np.array(list(map(len, counts)), dtype=np.int64) - 1
-            return ids, tf, order, int(tf[order == 1].sum())
+            return _CookedText(ids, tf, order, int(tf[order == 1].sum()))
 
         self.pairs: list[_CiderPair] = []
         for hyp, rs in zip(hyps, refs):
             hc = ngram_counts(hyp)
-            ids, tf, order, length = encode(hc)
-            cooked_refs = []
-            for r in rs:
-                rc = ngram_counts(r)
-                in_ref = np.array(list(map(rc.get, hc, itertools.repeat(0))), dtype=np.float64)
-                cooked_refs.append((*encode(rc), in_ref))
-            ref_ngrams = np.unique(np.concatenate([c[0] for c in cooked_refs])) if cooked_refs else ids[:0]
-            self.pairs.append(_CiderPair(ids, tf, order, length, cooked_refs, ref_ngrams))
+            ref_counts = [ngram_counts(r) for r in rs]
+            cooked = encode(hc)
+            cooked_refs = [encode(rc) for rc in ref_counts]
+            in_refs = [np.array(list(map(rc.get, hc, itertools.repeat(0))), dtype=np.float64) for rc in ref_counts]
+            ref_ngrams = np.unique(np.concatenate([c.ids for c in cooked_refs])) if cooked_refs else cooked.ids[:0]
+            self.pairs.append(_CiderPair(cooked, cooked_refs, in_refs, ref_ngrams))
         self.vocab_size = len(vocab)
 
     def scores(self, idx: Sequence[int] | None = None) -> tuple[float, list[float]]:
@@ -421,17 +424,17 @@ class _CiderTable:
         idf = ref_len - log_df[where]
 
         # Texts: every hypothesis, then every reference of every pair.
-        texts = [(p.ids, p.tf, p.order) for p in pairs]
+        texts = [p.hyp for p in pairs]
         owner = []   # (pair, reference) for each reference text
         for pi, p in enumerate(pairs):
             for ri, r in enumerate(p.refs):
-                texts.append(r[:3])
+                texts.append(r)
                 owner.append((pi, ri))
-        lens = np.array([len(t[0]) for t in texts], dtype=np.int64)
+        lens = np.array([len(t.ids) for t in texts], dtype=np.int64)
         row = np.repeat(np.arange(len(texts)), lens)
-        ids = np.concatenate([t[0] for t in texts])
-        tf = np.concatenate([t[1] for t in texts])
-        order = np.concatenate([t[2] for t in texts])
+        ids = np.concatenate([t.ids for t in texts])
+        tf = np.concatenate([t.tf for t in texts])
+        order = np.concatenate([t.order for t in texts])
         value = tf * idf[ids]
         square = np.array(list(map(pow, value.tolist(), itertools.repeat(2))))
         norm = np.sqrt(_ordered_sums(square, row * CIDER_N + order, len(texts) * CIDER_N)).reshape(-1, CIDER_N)
@@ -442,9 +445,9 @@ class _CiderTable:
         sim_vals, sim_rows = [], []
         for k, (pi, ri) in enumerate(owner):
             p = pairs[pi]
-            r_value = p.refs[ri][4] * idf[p.ids]
+            r_value = p.in_refs[ri] * idf[p.hyp.ids]
             sim_vals.append(np.minimum(hyp_value[pi], r_value) * r_value)
-            sim_rows.append(k * CIDER_N + p.order)
+            sim_rows.append(k * CIDER_N + p.hyp.order)
         val = _ordered_sums(np.concatenate(sim_vals) if sim_vals else np.zeros(0),
                             np.concatenate(sim_rows) if sim_rows else np.zeros(0, dtype=np.int64),
                             len(owner) * CIDER_N).reshape(-1, CIDER_N)
@@ -454,7 +457,7 @@ class _CiderTable:
         both = (norm_h != 0) & (norm_r != 0)
         val = np.where(both, val / np.where(both, norm_h * norm_r, 1.0), val)
         # The length penalty, one Python float per (pair, reference), as the library writes it.
-        deltas = [float(pairs[pi].length - pairs[pi].refs[ri][3]) for pi, ri in owner]
+        deltas = [float(pairs[pi].hyp.length - pairs[pi].refs[ri].length) for pi, ri in owner]
         val = val * np.array([np.e ** (-(d ** 2) / (2 * CIDER_SIGMA ** 2)) for d in deltas])[:, None]
         # Summed over a pair's references in their order, from 0.0.
         score = np.zeros((n_pairs, CIDER_N))
@@ -558,7 +561,7 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
             say("METEOR: waiting for its JVM to finish aligning")
         stats = job.result()
         say(f"METEOR done ({job.finished_at - meteor_process().started_at:.1f} s after its JVM started)")
-        score, each, by_subset = meteor_scores(stats, meteor_process(), {k: v for k, v in subsets.items() if v})
+        score, each, by_subset = meteor_scores(stats, meteor_process(), subsets)
         out["overall"].corpus["meteor"] = score
         out["overall"].per_report["meteor"] = each
         for name, value in by_subset.items():

@@ -1040,7 +1040,7 @@ def generate_studies(n_subjects: int, seed: int = 0, image_size: int = 128,
                          ("pp", with_history, round(CATEGORY_RATES["pp"] * n)),
                          ("view", list(range(n)), round(CATEGORY_RATES["view"] * n)),
                          ("comm", comm_pool, round(CATEGORY_RATES["comm"] * n))):
-        for i in chooser.permutation(len(pool))[:min(len(pool), int(k))]:
+        for i in chooser.permutation(len(pool))[:k]:
             cats[pool[int(i)]].add(cat)
 
     by_id = {s.study_id: s for s in studies}
