@@ -62,7 +62,9 @@ DECODER_STEPS ?= 300
 # Phantom reports that compare with the prior as often as MIMIC-CXR's (rg4 synth) make the
 # text more telling still: seed 3, CE F1 0.696, gap 0.207 from 600 steps; 0.738, 0.320
 # from 1,000 (with 300 decoder steps). Stage 1 is the cheap stage (no decoder weights train).
-STAGE1_STEPS ?= 1000
+# 1,500 steps, paid for by the length sampler (below): seed 2, CE F1 0.660, gap 0.250 from
+# 1,000 steps without it; 0.680, 0.325 from 1,500 with it, 42 s sooner.
+STAGE1_STEPS ?= 1500
 STAGE2_STEPS ?= 2000
 LR ?= 1e-3
 STAGE1_LR ?= 1e-3
@@ -78,6 +80,11 @@ DECODE ?= --num-beams 3 --min-new-tokens 0 --max-new-tokens 120 --sections both
 
 P := $(OUT)/phantom
 TRAIN_OPTS := --grad-accum 1 --checkpoint-every 0 --seed $(SEED) -q
+# Batches of examples of similar token length (`--sampler length`, transformers'
+# group_by_length): padding was 49% of the decoder pretraining's positions (batches of 32
+# reports of 20-160 tokens) and 18% of the generator's; grouped, the decoder steps take
+# half the time and the generator's 9% less (seed 2: 75 -> 38 s, stage 1 87 -> 73 ms a step).
+SAMPLER ?= length
 export RG4_CACHE := $(OUT)/cache
 export OMP_NUM_THREADS ?= 1
 
@@ -119,21 +126,21 @@ $(OUT)/%.weights.jsonl: $(OUT)/%.labels.jsonl $(OUT)/labeler/rg4_classifier.json
 
 # 6. The decoder, pretrained as a language model on the training text (no images).
 $(OUT)/decoder/config.json: $(OUT)/train.jsonl
-	$(RG4) train --task decoder $< -o $(OUT)/decoder --max-steps $(DECODER_STEPS) --batch-size 32 --lr 3e-3 $(TRAIN_OPTS) > $(OUT)/decoder.summary.json
+	$(RG4) train --task decoder $< -o $(OUT)/decoder --max-steps $(DECODER_STEPS) --batch-size 32 --lr 3e-3 --sampler $(SAMPLER) $(TRAIN_OPTS) > $(OUT)/decoder.summary.json
 $(OUT)/raw-decoder/config.json: $(OUT)/train.raw.jsonl
-	$(RG4) train --task decoder $< -o $(OUT)/raw-decoder --max-steps $(DECODER_STEPS) --batch-size 32 --lr 3e-3 $(TRAIN_OPTS) > $(OUT)/raw-decoder.summary.json
+	$(RG4) train --task decoder $< -o $(OUT)/raw-decoder --max-steps $(DECODER_STEPS) --batch-size 32 --lr 3e-3 --sampler $(SAMPLER) $(TRAIN_OPTS) > $(OUT)/raw-decoder.summary.json
 
 # 7. Stage 1: the fusion path on sn studies, the pretrained decoder frozen.
 $(OUT)/stage1/rg4_model.json: $(OUT)/train.weights.jsonl $(OUT)/decoder/config.json
-	$(RG4) train --stage 1 $< --decoder $(OUT)/decoder --image-root $(P) -o $(OUT)/stage1 --max-steps $(STAGE1_STEPS) --batch-size $(BATCH) --lr $(STAGE1_LR) $(TRAIN_OPTS) > $(OUT)/stage1.summary.json
+	$(RG4) train --stage 1 $< --decoder $(OUT)/decoder --image-root $(P) -o $(OUT)/stage1 --max-steps $(STAGE1_STEPS) --batch-size $(BATCH) --lr $(STAGE1_LR) --sampler $(SAMPLER) $(TRAIN_OPTS) > $(OUT)/stage1.summary.json
 $(OUT)/raw-stage1/rg4_model.json: $(OUT)/train.raw.weights.jsonl $(OUT)/raw-decoder/config.json
-	$(RG4) train --stage 1 $< --decoder $(OUT)/raw-decoder --image-root $(P) -o $(OUT)/raw-stage1 --max-steps $(STAGE1_STEPS) --batch-size $(BATCH) --lr $(STAGE1_LR) $(TRAIN_OPTS) > $(OUT)/raw-stage1.summary.json
+	$(RG4) train --stage 1 $< --decoder $(OUT)/raw-decoder --image-root $(P) -o $(OUT)/raw-stage1 --max-steps $(STAGE1_STEPS) --batch-size $(BATCH) --lr $(STAGE1_LR) --sampler $(SAMPLER) $(TRAIN_OPTS) > $(OUT)/raw-stage1.summary.json
 
 # 8. Stage 2: fusion + LoRA (+ the tiny decoder) on all four settings, each batch one setting.
 $(OUT)/stage2/rg4_model.json: $(OUT)/train.weights.jsonl $(OUT)/stage1/rg4_model.json
-	$(RG4) train --stage 2 --init $(OUT)/stage1 $< --image-root $(P) -o $(OUT)/stage2 --max-steps $(STAGE2_STEPS) --batch-size $(BATCH) --lr $(LR) --fusion-lr $(FUSION_LR) $(TRAIN_OPTS) > $(OUT)/stage2.summary.json
+	$(RG4) train --stage 2 --init $(OUT)/stage1 $< --image-root $(P) -o $(OUT)/stage2 --max-steps $(STAGE2_STEPS) --batch-size $(BATCH) --lr $(LR) --fusion-lr $(FUSION_LR) --sampler $(SAMPLER) $(TRAIN_OPTS) > $(OUT)/stage2.summary.json
 $(OUT)/raw-stage2/rg4_model.json: $(OUT)/train.raw.weights.jsonl $(OUT)/raw-stage1/rg4_model.json
-	$(RG4) train --stage 2 --init $(OUT)/raw-stage1 $< --image-root $(P) -o $(OUT)/raw-stage2 --max-steps $(STAGE2_STEPS) --batch-size $(BATCH) --lr $(LR) --fusion-lr $(FUSION_LR) $(TRAIN_OPTS) > $(OUT)/raw-stage2.summary.json
+	$(RG4) train --stage 2 --init $(OUT)/raw-stage1 $< --image-root $(P) -o $(OUT)/raw-stage2 --max-steps $(STAGE2_STEPS) --batch-size $(BATCH) --lr $(LR) --fusion-lr $(FUSION_LR) --sampler $(SAMPLER) $(TRAIN_OPTS) > $(OUT)/raw-stage2.summary.json
 
 # 9. Reports for the held-out test studies; the blank-image copies keep everything but the pixels.
 $(OUT)/test.blank.jsonl: $(OUT)/test.jsonl

@@ -68,9 +68,10 @@ def train(
         "Default 3e-4 (decoder 3e-3; 2e-5 when fine-tuning a classifier from --init).")] = None,
     fusion_lr: Annotated[Optional[float], _opt("--fusion-lr", "Generator: peak learning rate of the fusion module "
         "(default: --lr; the tiny demo trains its fusion slower than the LoRA).")] = None,
-    sampler: Annotated[Optional[str], _opt("--sampler", "Generator batches per epoch. cycle: rounds of one batch "
-        "per setting (sn, sw, mn, mw), each setting repeated up to the size of the largest (the released "
-        "sampler). once: every example once, batches shuffled.", True)] = None,
+    sampler: Annotated[Optional[str], _opt("--sampler", "Batches per epoch (generator; decoder: once or length). "
+        "cycle: rounds of one batch per setting (sn, sw, mn, mw), each setting repeated up to the size of the largest (the released "
+        "sampler). once: every example once, batches shuffled. length: once, each batch from examples of "
+        "similar token length (less padding; transformers' group_by_length).", True)] = None,
     warmup: Annotated[Optional[str], _opt("--warmup", "Linear warm-up length. per-epoch: int(0.1 x total / "
         "epochs) steps (released). ratio: 10% of all steps.", True)] = None,
     max_grad_norm: Annotated[Optional[float], _opt("--max-grad-norm", "Clip the gradient norm at this value; 0 = "

@@ -36,6 +36,7 @@ from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS
 from rg4cli.records.provenance import require_annotation
 from rg4cli.records.study import text_of
 from rg4cli.records.streams import RecordReader
+from rg4cli.training.data import group_by_length
 
 TOKENIZER_DIR = "checkpoints/tokenizer"  # the run's vocabulary, kept so --resume rebuilds the same model
 CLASSIFIER_PRESETS = ("tiny", "paper")
@@ -146,11 +147,16 @@ def read_classifier_examples(path: str, task: str, text: str = "auto", on_error:
     return ClassifierExamples(texts, torch.tensor(targets, dtype=dtype), ids)
 
 
-def plan_shuffled_batches(n: int, batch_size: int, epoch: int, seed: int) -> list[list[int]]:
-    """A seeded permutation of 0..n-1 cut into batches (last one may be short)."""
+def plan_shuffled_batches(n: int, batch_size: int, epoch: int, seed: int,
+                          lengths: list[int] | None = None) -> list[list[int]]:
+    """A seeded permutation of 0..n-1 cut into batches (last one may be short); with `lengths`,
+    batches of similar length (the `length` sampler), in shuffled order."""
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(n, generator=gen).tolist()
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    if lengths is None:
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    batches = group_by_length(order, lengths, batch_size)
+    return [batches[j] for j in torch.randperm(len(batches), generator=gen).tolist()]
 
 
 class ClassifierTask:

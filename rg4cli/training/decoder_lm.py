@@ -61,18 +61,21 @@ class DecoderLMTask:
     find_unused_parameters = False
 
     def __init__(self, train_path: str, out_dir: Path, *, preset: str = "tiny", batch_size: int = 32,
-                 on_error: str = "fail"):
+                 on_error: str = "fail", sampler: str = "once"):
         if preset != "tiny":
             raise InputError("--task decoder builds the tiny preset's decoder; the paper preset starts from a "
                              "pretrained LLM (--decoder on --task generator)")
         self.out_dir = Path(out_dir)
+        if sampler not in ("once", "length"):
+            raise InputError(f"--sampler {sampler} applies to --task generator only (decoder: once or length)")
         self.batch_size = batch_size
+        self.sampler = sampler
         self.texts = read_decoder_texts(train_path, on_error)
         self.tokenizer = None
         self._ids: list[list[int]] = []
 
     def describe(self) -> dict:
-        return {"preset": "tiny", "texts": len(self.texts)}
+        return {"preset": "tiny", "texts": len(self.texts), "sampler": self.sampler}
 
     # ---- engine interface ---------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -98,7 +101,8 @@ class DecoderLMTask:
         return model
 
     def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
-        return plan_shuffled_batches(len(self._ids), self.batch_size, epoch, seed)
+        lengths = [len(ids) for ids in self._ids] if self.sampler == "length" else None
+        return plan_shuffled_batches(len(self._ids), self.batch_size, epoch, seed, lengths)
 
     def loss(self, model: nn.Module, batch_indices: list[int], device) -> tuple[torch.Tensor, dict]:
         rows = [self._ids[i] for i in batch_indices]

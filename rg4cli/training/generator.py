@@ -87,6 +87,7 @@ class GeneratorTask:
         self.hasher = FileHasher()
         self.image_cache = self.text_cache = None
         self._token_rows: dict[int, tuple] = {}   # example index -> its prompt and target tokens
+        self._lengths: list[int] | None = None     # token_lengths(), once computed
 
     def describe(self) -> dict:
         """The options a resumed run must share (compared by the engine)."""
@@ -215,7 +216,19 @@ class GeneratorTask:
     # ---- engine interface ---------------------------------------------------------------
     def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
         self.flush_caches()  # features computed in the last epoch go to disk
-        return plan_setting_batches([ex.setting for ex in self.examples], self.batch_size, epoch, seed, self.sampler)
+        lengths = self.token_lengths() if self.sampler == "length" else None
+        return plan_setting_batches([ex.setting for ex in self.examples], self.batch_size, epoch, seed, self.sampler,
+                                    lengths)
+
+    def token_lengths(self) -> list[int]:
+        """Each example's prompt-text plus target tokens (feature blocks left out: ATF's are the
+        same size in every example), for the `length` sampler. Tokenises every example now,
+        which the first epoch would do anyway (text_batch keeps the rows)."""
+        if self._lengths is None:
+            rows = self.text_batch(list(range(len(self.examples))))
+            self._lengths = [sum(len(seg) for seg in prefix if not isinstance(seg, str)) + len(target)
+                             for prefix, target in zip(rows.prefixes, rows.target_ids)]
+        return self._lengths
 
     def flush_caches(self) -> None:
         for cache in (self.image_cache, self.text_cache):

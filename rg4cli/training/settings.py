@@ -153,9 +153,11 @@ class TrainSettings:
         if self.output.exists() and not self.output.is_dir():
             raise InputError(f"-o {self.output}: exists and is not a directory")
         if self.task != "generator":
-            given = [k for k in ("sampler", "stage1_input", "prompt_tokenization", "report_text",
-                                 "target_max_tokens", "prior_padding", "settings", "lam", "fusion_lr")
-                     if getattr(self, k) is not None]
+            generator_only = ("stage1_input", "prompt_tokenization", "report_text", "target_max_tokens",
+                              "prior_padding", "settings", "lam", "fusion_lr")
+            if self.task != "decoder":   # the decoder's batches take --sampler once or length
+                generator_only = ("sampler",) + generator_only
+            given = [k for k in generator_only if getattr(self, k) is not None]
             if given:
                 name = "--" + given[0].replace("_", "-")
                 raise InputError(f"{name} does not apply to --task decoder" if self.task == "decoder"
@@ -214,7 +216,7 @@ def run_train(s: TrainSettings, log: Callable[[str], None]) -> dict:
             if given is not None:
                 raise InputError(f"{name} does not apply to --task decoder")
         task = DecoderLMTask(s.train_file, s.output, preset=s.preset, batch_size=recipe["batch_size"],
-                             on_error=s.on_error)
+                             on_error=s.on_error, sampler=recipe["sampler"])
         default_lr, task_config = 3e-3, task.describe()
     else:
         from rg4cli.training.classifiers import ClassifierTask

@@ -52,7 +52,7 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
     lm = tmp_path / "lm"
     res = runner.invoke(app, ["train", "--task", "decoder", str(phantom["mixed"]), "-o", str(lm), "--max-steps", "30",
                               "--batch-size", "8", "--grad-accum", "1", "--checkpoint-every", "0", "--seed", "0",
-                              "-q"])
+                              "--sampler", "length", "-q"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["final_loss"] < summary["first_loss"] - 1.0   # it learns the report language
@@ -86,6 +86,9 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
     assert res.exit_code == 2 and "tiny preset" in res.output
     res = runner.invoke(app, ["train", "--task", "decoder", "--lam", "2", str(phantom["sn"]), "-o", str(tmp_path / "q")])
     assert res.exit_code == 2 and "--lam does not apply to --task decoder" in res.output
+    res = runner.invoke(app, ["train", "--task", "decoder", "--sampler", "cycle", str(phantom["sn"]), "-o",
+                              str(tmp_path / "c")])
+    assert res.exit_code == 2 and "--sampler cycle applies to --task generator only" in res.output
 
 
 def test_released_recipe_options_reach_the_run_and_the_model_dir(phantom, tmp_path):

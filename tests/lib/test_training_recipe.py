@@ -10,7 +10,8 @@ from torch import nn
 
 from rg4cli.errors import InputError
 from rg4cli.text.cleaning import r2gen_clean
-from rg4cli.training.data import plan_setting_batches
+from rg4cli.training.classifiers import plan_shuffled_batches
+from rg4cli.training.data import LENGTH_POOL_BATCHES, plan_setting_batches
 from rg4cli.training.engine import EngineConfig, warmup_steps_of
 from rg4cli.training.targets import clean_spans, clean_with_origin
 
@@ -51,6 +52,44 @@ def test_once_sampler_uses_each_example_once():
     assert sorted(i for b in plan for i in b) == list(range(len(settings)))
     with pytest.raises(InputError, match="--sampler"):
         plan_setting_batches(settings, 4, epoch=0, seed=0, sampler="weighted")
+
+
+def _padded(plan, lengths):
+    return sum(max(lengths[i] for i in b) * len(b) for b in plan)
+
+
+def test_length_sampler_batches_examples_of_similar_length_once_each():
+    """`--sampler length`: every example once, one setting per batch, batches cut from
+    length-sorted pools of a shuffle (so far less padding than `once`), still shuffled."""
+    gen = torch.Generator().manual_seed(0)
+    settings = _settings({"sn": 900, "sw": 500, "mn": 300, "mw": 130})
+    lengths = torch.randint(20, 240, (len(settings),), generator=gen).tolist()
+    plan = plan_setting_batches(settings, 8, epoch=0, seed=5, sampler="length", lengths=lengths)
+    assert sorted(i for b in plan for i in b) == list(range(len(settings)))
+    assert all(len({settings[i] for i in b}) == 1 for b in plan)
+    once = plan_setting_batches(settings, 8, epoch=0, seed=5, sampler="once")
+    real = sum(lengths)
+    assert _padded(plan, lengths) - real < 0.25 * (_padded(once, lengths) - real)
+    # Not simply sorted: batch order is shuffled, and each pool is its own random draw.
+    maxima = [max(lengths[i] for i in b) for b in plan]
+    assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
+    assert plan == plan_setting_batches(settings, 8, epoch=0, seed=5, sampler="length", lengths=lengths)
+    assert plan != plan_setting_batches(settings, 8, epoch=1, seed=5, sampler="length", lengths=lengths)
+    with pytest.raises(ValueError, match="one length per example"):
+        plan_setting_batches(settings, 8, epoch=0, seed=5, sampler="length")
+
+
+def test_length_grouped_shuffled_batches_for_the_decoder_task():
+    lengths = [(7 * i) % 150 + 5 for i in range(1000)]
+    plan = plan_shuffled_batches(len(lengths), 32, epoch=0, seed=1, lengths=lengths)
+    assert sorted(i for b in plan for i in b) == list(range(1000))
+    plain = plan_shuffled_batches(len(lengths), 32, epoch=0, seed=1)
+    assert _padded(plan, lengths) < 0.75 * _padded(plain, lengths)
+    # Pools are slices of the shuffle the plain plan cuts: the first pool's examples make whole batches.
+    lengths = lengths * 3
+    plan = plan_shuffled_batches(len(lengths), 32, epoch=0, seed=1, lengths=lengths)
+    first_pool = set(sum(plan_shuffled_batches(len(lengths), 32, epoch=0, seed=1), [])[:32 * LENGTH_POOL_BATCHES])
+    assert sum(1 for b in plan if set(b) <= first_pool) == LENGTH_POOL_BATCHES
 
 
 def test_released_warmup_is_a_tenth_of_one_epoch():
