@@ -36,7 +36,7 @@ from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS
 from rg4cli.records.provenance import require_annotation
 from rg4cli.records.study import text_of
 from rg4cli.records.streams import RecordReader
-from rg4cli.training.data import group_by_length
+from rg4cli.training.data import cut_batches, group_by_length
 
 TOKENIZER_DIR = "checkpoints/tokenizer"  # the run's vocabulary, kept so --resume rebuilds the same model
 CLASSIFIER_PRESETS = ("tiny", "paper")
@@ -154,8 +154,8 @@ def plan_shuffled_batches(n: int, batch_size: int, epoch: int, seed: int,
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(n, generator=gen).tolist()
     if lengths is None:
-        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-    batches = group_by_length(order, lengths, batch_size)
+        return cut_batches(order, batch_size)
+    batches = cut_batches(group_by_length(order, lengths, batch_size), batch_size)
     return [batches[j] for j in torch.randperm(len(batches), generator=gen).tolist()]
 
 

@@ -144,13 +144,18 @@ def plan_cycled_batches(settings: list[str], batch_size: int, epoch: int, seed: 
     return batches
 
 
-def group_by_length(order: list[int], lengths: list[int], batch_size: int) -> list[list[int]]:
-    """A shuffled `order` cut into batches of similar `lengths[i]`: pools of LENGTH_POOL_BATCHES
-    batches, each sorted longest first (sorted() is stable: ties keep the shuffle's order)."""
+def cut_batches(order: list[int], batch_size: int) -> list[list[int]]:
+    """`order` cut into consecutive batches (the last one may be short)."""
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def group_by_length(order: list[int], lengths: list[int], batch_size: int) -> list[int]:
+    """A shuffled `order` rearranged so that consecutive batches hold similar `lengths[i]`:
+    pools of LENGTH_POOL_BATCHES batches, each sorted longest first (sorted() is stable: ties
+    keep the shuffle's order)."""
     pool = batch_size * LENGTH_POOL_BATCHES
-    grouped = [i for start in range(0, len(order), pool)
-               for i in sorted(order[start:start + pool], key=lambda i: -lengths[i])]
-    return [grouped[i:i + batch_size] for i in range(0, len(grouped), batch_size)]
+    return [i for start in range(0, len(order), pool)
+            for i in sorted(order[start:start + pool], key=lambda i: -lengths[i])]
 
 
 def plan_setting_batches(settings: list[str], batch_size: int, epoch: int, seed: int,
@@ -171,8 +176,9 @@ def plan_setting_batches(settings: list[str], batch_size: int, epoch: int, seed:
         if not idx:
             continue
         order = [idx[j] for j in torch.randperm(len(idx), generator=gen).tolist()]
-        batches.extend(group_by_length(order, lengths, batch_size) if sampler == "length"
-                       else [order[i:i + batch_size] for i in range(0, len(order), batch_size)])
+        if sampler == "length":
+            order = group_by_length(order, lengths, batch_size)
+        batches.extend(cut_batches(order, batch_size))
     return [batches[j] for j in torch.randperm(len(batches), generator=gen).tolist()]
 
 
