@@ -625,11 +625,12 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
                    "resumed_from": resumed_from, "seconds": round(time.time() - t_start, 3)}
         write_json(out_dir / "train_summary.json", summary)
     accelerator.wait_for_everyone()
-    accelerator.end_training()
-    # Tear the process group down explicitly: left to interpreter exit, gloo's destructor
-    # hung a 2-process CPU run after its work was done (seen under load in CI).
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    # No accelerator.end_training(): it would destroy the process group while the DDP wrapper
+    # still holds it, so the group died later in the wrapper's dealloc, which joins gloo's worker
+    # threads with the GIL held; a worker still releasing the last barrier's tensors waits for
+    # the GIL, and the run hung after its work was done (a 2-process CPU run, about 1 run in 16
+    # under load, seen with py-spy). The group stays up; whoever owns the process ends it (the
+    # CLI: rg4cli.cli.launch). There are no trackers to finish.
     return TrainResult(out_dir, state.step, total_steps, last_loss, first_loss, state.best_score, state.best_step,
                        resumed_from, time.time() - t_start)
 

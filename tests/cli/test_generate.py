@@ -117,14 +117,13 @@ def test_data_parallel_under_accelerate_matches_one_process(workdir, tmp_path):
             "--batch-size", "2"]
     single = _run(args + ["-o", str(tmp_path / "one.jsonl")])
     assert single.exit_code == 0
-    from ..cli.test_train_ddp import TIMEOUT_S, free_port
+    from ..cli.test_train_ddp import free_port, run_launched
 
     cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--main_process_port",
            str(free_port()), "--num_processes", "2", "--cpu",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rg4cli", "generate",
            *args, "-o", str(tmp_path / "two.jsonl")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    proc = run_launched(cmd, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     one = [json.loads(l) for l in (tmp_path / "one.jsonl").read_text().splitlines()]
     two = [json.loads(l) for l in (tmp_path / "two.jsonl").read_text().splitlines()]
