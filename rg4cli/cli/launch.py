@@ -66,11 +66,12 @@ def _end_distributed_worker(status: int) -> None:
     """End a launched worker once its command has returned: outputs flushed, then `os._exit`.
 
     By now the command's last collective (a barrier after the final save) is behind every
-    process, and what is left is teardown. Tearing a gloo group down from Python can deadlock:
-    its destructor joins gloo's worker threads while holding the GIL, and a worker still
-    releasing a finished collective's tensors needs the GIL (a finished 2-process CPU run hung
-    so in CI). On CPU nothing needs that teardown, the OS closes gloo's sockets, so a gloo
-    worker skips it, and with it the interpreter's own finalisation. NCCL (and other device
+    process, and what is left is teardown. A gloo group's teardown can deadlock: when its last
+    reference goes with a DDP wrapper, its destructor joins gloo's worker threads with the GIL
+    held, and a worker still releasing a finished collective's tensors needs the GIL (a finished
+    2-process CPU run hung so in CI; the engine no longer destroys the group, see its end). On
+    CPU nothing needs that teardown, the OS closes gloo's sockets, so a gloo worker skips it,
+    and with it the interpreter's own finalisation. NCCL (and other device
     backends) destroy their communicators first, as PyTorch asks, under a watchdog that prints
     every thread's stack and ends the process should that hang.
     """
