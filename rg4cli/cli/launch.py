@@ -71,9 +71,9 @@ def _end_distributed_worker(status: int) -> None:
     held, and a worker still releasing a finished collective's tensors needs the GIL (a finished
     2-process CPU run hung so in CI; the engine no longer destroys the group, see its end). On
     CPU nothing needs that teardown, the OS closes gloo's sockets, so a gloo worker skips it,
-    and with it the interpreter's own finalisation. NCCL (and other device
-    backends) destroy their communicators first, as PyTorch asks, under a watchdog that prints
-    every thread's stack and ends the process should that hang.
+    and with it the interpreter's own finalisation. NCCL (and other device backends) destroy
+    their communicators first, as PyTorch asks, under a watchdog that prints every thread's
+    stack and ends the process should that hang.
     """
     import torch.distributed as dist
 
