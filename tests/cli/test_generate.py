@@ -105,7 +105,6 @@ def test_model_errors(workdir, tmp_path):
 def test_data_parallel_under_accelerate_matches_one_process(workdir, tmp_path):
     """`accelerate launch` with 2 CPU processes: shards merged in input order, same reports."""
     import shutil
-    import subprocess
     import sys
     from pathlib import Path
 
