@@ -1,7 +1,7 @@
 """Throughput of `rg4 build-data` on the offline rules path (target: >= 200 studies/s).
 
 Writes a phantom MIMIC-CXR-JPG tree (`rg4 synth` core, small images), then times the
-library entry the command calls (rg4cli.build.build_dataset with its own wiring; the
+library entry the command calls (rg4cli.dataset.build_dataset with its own wiring; the
 records are serialised to a discarded stdout, which the earlier hand-built loop skipped):
 import (metadata, split, reports, image checks, priors) -> one example per setting ->
 rules judge -> rules rewriter (up to 3 rounds) -> rules-labeler guard on impression
@@ -49,7 +49,7 @@ class _Timed:
 def run_once(root: Path) -> dict:
     import rg4cli.judges.backends as judges
     import rg4cli.labelers.backends as labelers
-    from rg4cli.build import BuildSettings, build_dataset
+    from rg4cli.dataset import BuildSettings, build_dataset
 
     timers: dict[str, _Timed] = {}
     make_judge, make_labeler = judges.make_judge, labelers.make_labeler
@@ -74,9 +74,17 @@ def run_once(root: Path) -> dict:
         judges.make_judge, labelers.make_labeler = make_judge, make_labeler
     t_find, t_label = timers["find"], timers["label"]
     ex = summary["examples"]
-    return {"studies": summary["studies"]["used"], "records": sum(ex["written"].values()) + sum(ex["dropped"].values()),
-            "seconds": seconds, "cpu": cpu, "find": t_find.seconds, "finds": t_find.calls, "label": t_label.seconds,
-            "labeled": t_label.items, "table": summary["table1"]}
+    return {
+        "studies": summary["studies"]["used"],
+        "records": sum(ex["written"].values()) + sum(ex["dropped"].values()),
+        "seconds": seconds,
+        "cpu": cpu,
+        "find": t_find.seconds,
+        "finds": t_find.calls,
+        "label": t_label.seconds,
+        "labeled": t_label.items,
+        "table": summary["table1"],
+    }
 
 
 def main() -> None:
@@ -96,15 +104,23 @@ def main() -> None:
     rate = best["studies"] / best["seconds"]
     rest = best["seconds"] - best["find"] - best["label"]
     t_in, t_out = best["table"]["input_all_sn"]["all"], best["table"]["output_sn"]["all"]
-    print(f"build-data rules path: {best['studies']} studies -> {best['records']} records in "
-          f"{best['seconds']:.2f} s (best of {len(runs)})")
-    print(f"  {rate:.0f} studies/s wall, {best['studies'] / best['cpu']:.0f} studies per CPU-second "
-          f"({best['records'] / best['seconds']:.0f} examples/s); target {TARGET:.0f} studies/s: ratio "
-          f"{rate / TARGET:.2f} ({'met' if rate >= TARGET else 'NOT met'})")
-    print(f"  time: judge phrase search {best['find']:.2f} s ({best['finds']} texts), labeler {best['label']:.2f} s "
-          f"({best['labeled']} texts), import + rewriter + bookkeeping {rest:.2f} s")
-    print(f"  sn reports with any input-agnostic content: input {t_in['input_agnostic']:.1f}% -> "
-          f"output {t_out['input_agnostic']:.1f}%")
+    print(
+        f"build-data rules path: {best['studies']} studies -> {best['records']} records in "
+        f"{best['seconds']:.2f} s (best of {len(runs)})"
+    )
+    print(
+        f"  {rate:.0f} studies/s wall, {best['studies'] / best['cpu']:.0f} studies per CPU-second "
+        f"({best['records'] / best['seconds']:.0f} examples/s); target {TARGET:.0f} studies/s: ratio "
+        f"{rate / TARGET:.2f} ({'met' if rate >= TARGET else 'NOT met'})"
+    )
+    print(
+        f"  time: judge phrase search {best['find']:.2f} s ({best['finds']} texts), labeler {best['label']:.2f} s "
+        f"({best['labeled']} texts), import + rewriter + bookkeeping {rest:.2f} s"
+    )
+    print(
+        f"  sn reports with any input-agnostic content: input {t_in['input_agnostic']:.1f}% -> "
+        f"output {t_out['input_agnostic']:.1f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -35,9 +35,9 @@ MID_SIZE = dict(image_size=224, patch_size=14, image_hidden=384, image_layers=12
 
 
 def make_records(root: Path, n_subjects: int) -> Path:
+    from rg4cli.synth.studies import generate_studies, write_mimic_tree
     from rg4cli.text.sections import join_sections
     from rg4cli.text.sentences import split_sentences
-    from rg4cli.synth.studies import generate_studies, write_mimic_tree
 
     studies = generate_studies(n_subjects, seed=0, image_size=256)
     write_mimic_tree(root, studies)
@@ -47,14 +47,26 @@ def make_records(root: Path, n_subjects: int) -> Path:
         prior = by_id.get(s.prior_study_id)
         prior_text = join_sections(prior.findings, prior.impression) if prior else None
         target = join_sections(s.findings, s.impression)
-        spans = [{"start": a, "end": b, "weight": 1.75 if "effusion" in target[a:b].lower() else 1.0}
-                 for a, b in split_sentences(target)]
+        spans = [
+            {"start": a, "end": b, "weight": 1.75 if "effusion" in target[a:b].lower() else 1.0}
+            for a, b in split_sentences(target)
+        ]
         for lateral in {None, s.lateral_path}:
             for prior_report in {None, prior_text}:
-                lines.append(json.dumps({"id": f"{s.study_id}-{bool(lateral)}-{bool(prior_report)}",
-                                         "frontal": s.frontal_path, "lateral": lateral, "prior_report": prior_report,
-                                         "view": s.view, "findings": s.findings, "impression": s.impression,
-                                         "sentence_weights": spans}))
+                lines.append(
+                    json.dumps(
+                        {
+                            "id": f"{s.study_id}-{bool(lateral)}-{bool(prior_report)}",
+                            "frontal": s.frontal_path,
+                            "lateral": lateral,
+                            "prior_report": prior_report,
+                            "view": s.view,
+                            "findings": s.findings,
+                            "impression": s.impression,
+                            "sentence_weights": spans,
+                        }
+                    )
+                )
     path = root / "train.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -73,8 +85,7 @@ def epoch(task, model, optimizer, seed: int) -> tuple[float, float]:
 
 
 def bench(name: str, sizes: dict | None, train_path: Path, root: Path, work: Path, batch_size: int) -> dict:
-    from rg4cli.model import build_model, save_model_dir
-    from rg4cli.model import presets
+    from rg4cli.model import build_model, presets, save_model_dir
     from rg4cli.training.generator import GeneratorTask
 
     saved = dict(presets.TINY)
@@ -89,8 +100,16 @@ def bench(name: str, sizes: dict | None, train_path: Path, root: Path, work: Pat
         presets.TINY.update(saved)
     times = {}
     for mode in ("cached", "none"):
-        task = GeneratorTask(str(train_path), work / f"{name}-{mode}", stage=2, init=str(stage1), image_root=root,
-                             batch_size=batch_size, use_cache=mode == "cached", cache_dir=work / f"{name}-cache")
+        task = GeneratorTask(
+            str(train_path),
+            work / f"{name}-{mode}",
+            stage=2,
+            init=str(stage1),
+            image_root=root,
+            batch_size=batch_size,
+            use_cache=mode == "cached",
+            cache_dir=work / f"{name}-cache",
+        )
         torch.manual_seed(0)
         model = task.build_model()
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -120,10 +139,13 @@ def main() -> None:
         for name, sizes in (("tiny", None), ("mid (ViT-S/14, 224 px)", MID_SIZE)):
             key = name.split()[0]
             r = bench(key, sizes, train_path, root, work, args.batch_size)
-            print(f"{name:24s} {r['examples']} examples/epoch, wall (CPU) seconds: cold {r['cold'][0]:.2f} "
-                  f"({r['cold'][1]:.2f})  warm cache {r['warm'][0]:.2f} ({r['warm'][1]:.2f})  --no-cache "
-                  f"{r['none'][0]:.2f} ({r['none'][1]:.2f})  ->  {r['ratio_wall']:.1f}x wall, "
-                  f"{r['ratio_cpu']:.1f}x CPU faster with the cache", flush=True)
+            print(
+                f"{name:24s} {r['examples']} examples/epoch, wall (CPU) seconds: cold {r['cold'][0]:.2f} "
+                f"({r['cold'][1]:.2f})  warm cache {r['warm'][0]:.2f} ({r['warm'][1]:.2f})  --no-cache "
+                f"{r['none'][0]:.2f} ({r['none'][1]:.2f})  ->  {r['ratio_wall']:.1f}x wall, "
+                f"{r['ratio_cpu']:.1f}x CPU faster with the cache",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

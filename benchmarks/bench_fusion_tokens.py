@@ -40,11 +40,24 @@ def phantom_studies(n: int, seed: int):
             continue
         images = render_images(spec)
         prior_text = " ".join(t for t in (prior.findings, prior.impression) if t)
-        study = Study(id=spec.study_id, frontal="f", lateral="l", view=spec.view, prior_report=prior_text,
-                      indication=spec.indication, history=spec.history, findings=spec.findings,
-                      impression=spec.impression)
-        out.append((study, Image.fromarray(images[spec.frontal_dicom]).convert("RGB"),
-                    Image.fromarray(images[spec.lateral_dicom]).convert("RGB")))
+        study = Study(
+            id=spec.study_id,
+            frontal="f",
+            lateral="l",
+            view=spec.view,
+            prior_report=prior_text,
+            indication=spec.indication,
+            history=spec.history,
+            findings=spec.findings,
+            impression=spec.impression,
+        )
+        out.append(
+            (
+                study,
+                Image.fromarray(images[spec.frontal_dicom]).convert("RGB"),
+                Image.fromarray(images[spec.lateral_dicom]).convert("RGB"),
+            )
+        )
         if len(out) == n:
             break
     # The tokenizer learns from everything a training set holds: reports and clinical context.
@@ -52,10 +65,15 @@ def phantom_studies(n: int, seed: int):
 
 
 def as_setting(study: Study, setting: str) -> Study:
-    return Study(id=study.id, frontal=study.frontal, view=study.view,
-                 lateral=study.lateral if setting[0] == "m" else None,
-                 prior_report=study.prior_report if setting[1] == "w" else None,
-                 indication=study.indication, history=study.history)
+    return Study(
+        id=study.id,
+        frontal=study.frontal,
+        view=study.view,
+        lateral=study.lateral if setting[0] == "m" else None,
+        prior_report=study.prior_report if setting[1] == "w" else None,
+        indication=study.indication,
+        history=study.history,
+    )
 
 
 def study_token_count(model, study: Study, segments: list) -> int:
@@ -81,15 +99,21 @@ def main() -> None:
 
     items, corpus = phantom_studies(args.studies, args.seed)
     extra = {"num_queries": args.num_queries} if args.num_queries else {}
-    models = {kind: build_model("tiny", tokenizer_texts=corpus, fusion=kind, seed=args.seed, **extra)
-              for kind in ("atf", "interleaved")}
+    models = {
+        kind: build_model("tiny", tokenizer_texts=corpus, fusion=kind, seed=args.seed, **extra)
+        for kind in ("atf", "interleaved")
+    }
     # Same number of new tokens for both, so latency compares the inputs only.
     decode = DecodeOptions(num_beams=args.beams, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
     n = models["atf"].config.num_queries
-    print(f"tiny preset, N={n} fusion tokens, {len(items)} phantom studies per setting, beam {args.beams}, "
-          f"{args.new_tokens} new tokens, {torch.get_num_threads()} thread(s)")
-    print(f"{'setting':8} {'input ATF':>9} {'inter':>7} {'ratio':>6} | {'study ATF':>9} {'inter':>7} {'ratio':>6} | "
-          f"{'ATF s':>7} {'inter s':>7} {'ratio':>6}")
+    print(
+        f"tiny preset, N={n} fusion tokens, {len(items)} phantom studies per setting, beam {args.beams}, "
+        f"{args.new_tokens} new tokens, {torch.get_num_threads()} thread(s)"
+    )
+    print(
+        f"{'setting':8} {'input ATF':>9} {'inter':>7} {'ratio':>6} | {'study ATF':>9} {'inter':>7} {'ratio':>6} | "
+        f"{'ATF s':>7} {'inter s':>7} {'ratio':>6}"
+    )
     for setting in SETTINGS:
         studies = [as_setting(s, setting) for s, _, _ in items]
         fronts = [f for _, f, _ in items]
@@ -98,9 +122,10 @@ def main() -> None:
         for kind, model in models.items():
             batch = model.text_batch(studies)
             tokens[kind] = statistics.mean(model.input_tokens(batch))
-            study_tokens[kind] = statistics.mean(study_token_count(model, s, segs)
-                                                 for s, segs in zip(studies, batch.prefixes))
-        for _ in range(args.repeats):   # alternate the two so machine load hits both alike
+            study_tokens[kind] = statistics.mean(
+                study_token_count(model, s, segs) for s, segs in zip(studies, batch.prefixes)
+            )
+        for _ in range(args.repeats):  # alternate the two so machine load hits both alike
             for kind, model in models.items():
                 start = time.perf_counter()
                 feats = model.encode_studies(studies, fronts, lats)
@@ -110,8 +135,10 @@ def main() -> None:
         t_atf, t_int = statistics.median(seconds["atf"]), statistics.median(seconds["interleaved"])
         a, i = tokens["atf"], tokens["interleaved"]
         sa, si = study_tokens["atf"], study_tokens["interleaved"]
-        print(f"{setting:8} {a:9.1f} {i:7.1f} {i / a:5.2f}x | {sa:9.1f} {si:7.1f} {si / sa:5.2f}x | "
-              f"{t_atf:7.3f} {t_int:7.3f} {t_int / t_atf:5.2f}x")
+        print(
+            f"{setting:8} {a:9.1f} {i:7.1f} {i / a:5.2f}x | {sa:9.1f} {si:7.1f} {si / sa:5.2f}x | "
+            f"{t_atf:7.3f} {t_int:7.3f} {t_int / t_atf:5.2f}x"
+        )
 
 
 if __name__ == "__main__":

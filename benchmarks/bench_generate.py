@@ -65,12 +65,14 @@ def bare_inputs(model, records: list[dict], image_root: Path, batch_size: int):
     for setting in SETTINGS:
         group = [s for s in studies if s.setting == setting]
         for i in range(0, len(group), batch_size):
-            chunk = group[i:i + batch_size]
+            chunk = group[i : i + batch_size]
             front = [load_image(image_root, s.frontal) for s in chunk]
             lat = [load_image(image_root, s.lateral) if s.lateral else None for s in chunk]
             with torch.no_grad():
                 feats = model.encode_studies(chunk, front, lat)
-                embeds, mask = model._prefix_embeds(model.fuse(feats), model.text_batch(chunk, sections="both").prefixes)
+                embeds, mask = model._prefix_embeds(
+                    model.fuse(feats), model.text_batch(chunk, sections="both").prefixes
+                )
             batches.append(([s.id for s in chunk], embeds, mask))
     return batches
 
@@ -81,9 +83,15 @@ def bare_generate(decoder, tokenizer, batches, kwargs) -> tuple[tuple[float, flo
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for names, embeds, mask in batches:
-            out = decoder.generate(inputs_embeds=embeds, attention_mask=mask, do_sample=False,
-                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                                   bos_token_id=tokenizer.bos_token_id, **kwargs)
+            out = decoder.generate(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                do_sample=False,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+                bos_token_id=tokenizer.bos_token_id,
+                **kwargs,
+            )
             for name, row in zip(names, out.tolist()):
                 ids[name] = row
     return (time.perf_counter() - start, time.process_time() - cpu), ids
@@ -128,34 +136,53 @@ def main() -> None:
         for r in records:
             key = ("m" if r.get("lateral") else "s") + ("w" if r.get("prior_report") else "n")
             settings[key] = settings.get(key, 0) + 1
-        print(f"tiny preset, {n} records ({', '.join(f'{k} {v}' for k, v in sorted(settings.items()))}) from "
-              f"{len({r['frontal'] for r in records})} studies, beam {args.beams}, {args.new_tokens} new tokens, "
-              f"batch {args.batch_size}, {torch.get_num_threads()} thread(s)", flush=True)
+        print(
+            f"tiny preset, {n} records ({', '.join(f'{k} {v}' for k, v in sorted(settings.items()))}) from "
+            f"{len({r['frontal'] for r in records})} studies, beam {args.beams}, {args.new_tokens} new tokens, "
+            f"batch {args.batch_size}, {torch.get_num_threads()} thread(s)",
+            flush=True,
+        )
 
         times = {"rg4": [], "bare": []}
         rg4_out = bare_ids = None
         for rep in range(args.repeats):
             out = work / f"gen{rep}.jsonl"
             start, cpu = time.perf_counter(), time.process_time()
-            run_generate(str(test_path), str(out), model_dir=model_dir, image_root=root, decode=decode,
-                         batch_size=args.batch_size, device="cpu")
+            run_generate(
+                str(test_path),
+                str(out),
+                model_dir=model_dir,
+                image_root=root,
+                decode=decode,
+                batch_size=args.batch_size,
+                device="cpu",
+            )
             times["rg4"].append((time.perf_counter() - start, time.process_time() - cpu))
             rg4_out = {r["id"]: r for r in map(json.loads, out.open(encoding="utf-8"))}
             seconds, bare_ids = bare_generate(bare_model.decoder, bare_model.tokenizer, batches, decode.as_kwargs())
             times["bare"].append(seconds)
-            print(f"  repeat {rep + 1}: wall (CPU) seconds: rg4 {times['rg4'][-1][0]:.2f} ({times['rg4'][-1][1]:.2f}), "
-                  f"bare generate {seconds[0]:.2f} ({seconds[1]:.2f})", flush=True)
+            print(
+                f"  repeat {rep + 1}: wall (CPU) seconds: rg4 {times['rg4'][-1][0]:.2f} ({times['rg4'][-1][1]:.2f}), "
+                f"bare generate {seconds[0]:.2f} ({seconds[1]:.2f})",
+                flush=True,
+            )
         assert set(rg4_out) == set(bare_ids)
         differ = sum(rg4_out[k]["report"] != report_text(bare_model.tokenizer, ids) for k, ids in bare_ids.items())
         wall = {k: statistics.median(t[0] for t in v) for k, v in times.items()}
         cpu = {k: statistics.median(t[1] for t in v) for k, v in times.items()}
-        print(f"rg4 generate  {n / wall['rg4']:7.2f} studies/s wall, {n / cpu['rg4']:7.2f} per CPU second (model "
-              f"load, JPEG decoding, encoders, fusion and JSONL included)")
-        print(f"bare generate {n / wall['bare']:7.2f} studies/s wall, {n / cpu['bare']:7.2f} per CPU second "
-              f"(generate calls only)")
+        print(
+            f"rg4 generate  {n / wall['rg4']:7.2f} studies/s wall, {n / cpu['rg4']:7.2f} per CPU second (model "
+            f"load, JPEG decoding, encoders, fusion and JSONL included)"
+        )
+        print(
+            f"bare generate {n / wall['bare']:7.2f} studies/s wall, {n / cpu['bare']:7.2f} per CPU second "
+            f"(generate calls only)"
+        )
         print(f"same reports on both sides: {n - differ}/{n}")
-        print(f"ratio rg4 / bare time per study: {wall['rg4'] / wall['bare']:.2f}x wall, "
-              f"{cpu['rg4'] / cpu['bare']:.2f}x CPU (target <= 1.10; CPU time is the fair one on a shared machine)")
+        print(
+            f"ratio rg4 / bare time per study: {wall['rg4'] / wall['bare']:.2f}x wall, "
+            f"{cpu['rg4'] / cpu['bare']:.2f}x CPU (target <= 1.10; CPU time is the fair one on a shared machine)"
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ TARGET = 1000.0  # reports per second per core (issue 5)
 
 
 def synth_texts(n: int) -> list[str]:
-    from rg4cli.text.sections import join_sections
     from rg4cli.synth.studies import generate_studies
+    from rg4cli.text.sections import join_sections
 
     texts: list[str] = []
     seed = 0
@@ -64,7 +64,7 @@ def measure(judge, texts: list[str], repeat: int) -> tuple[float, float]:
     best_cpu = best_wall = float("inf")
     for _ in range(repeat):
         wall, cpu = time.perf_counter(), time.process_time()
-        judge.judge(texts, settings[:len(texts)])
+        judge.judge(texts, settings[: len(texts)])
         best_cpu = min(best_cpu, time.process_time() - cpu)
         best_wall = min(best_wall, time.perf_counter() - wall)
     return len(texts) / best_cpu, len(texts) / best_wall
@@ -91,8 +91,10 @@ def main() -> None:
     for name, texts in corpora.items():
         chars = sum(len(t) for t in texts) / len(texts)
         rate, wall = measure(judge, texts, args.repeat)
-        print(f"rules judge, {name}: {len(texts)} reports (mean {chars:.0f} chars): {rate:,.0f} reports per CPU-second "
-              f"on one core = {rate / TARGET:.1f}x the {TARGET:,.0f}/s target (wall clock: {wall:,.0f}/s)")
+        print(
+            f"rules judge, {name}: {len(texts)} reports (mean {chars:.0f} chars): {rate:,.0f} reports per CPU-second "
+            f"on one core = {rate / TARGET:.1f}x the {TARGET:,.0f}/s target (wall clock: {wall:,.0f}/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -34,20 +34,28 @@ import time
 
 import torch
 
-from rg4cli.weights.attribution import IGRequest, integrated_gradients, integrated_gradients_per_label
 from rg4cli.model.classifiers import CheXbertModel, tiny_bert_config
-from rg4cli.weights.backends import N_CLASSES
 from rg4cli.vocab import OBSERVATIONS
+from rg4cli.weights.attribution import IGRequest, integrated_gradients, integrated_gradients_per_label
+from rg4cli.weights.backends import N_CLASSES
 
 SENTENCES = [
-    "The heart is mildly enlarged.", "There is a small right pleural effusion.",
-    "No pneumothorax is seen.", "Patchy opacity at the left base may reflect atelectasis or pneumonia.",
-    "A right internal jugular catheter terminates in the mid SVC.", "The lungs are otherwise clear.",
-    "Mild pulmonary vascular congestion.", "No acute osseous abnormality.",
+    "The heart is mildly enlarged.",
+    "There is a small right pleural effusion.",
+    "No pneumothorax is seen.",
+    "Patchy opacity at the left base may reflect atelectasis or pneumonia.",
+    "A right internal jugular catheter terminates in the mid SVC.",
+    "The lungs are otherwise clear.",
+    "Mild pulmonary vascular congestion.",
+    "No acute osseous abnormality.",
 ]
 # Positive/uncertain labels attributed per report (--labels picks how many of these).
-TARGETS = [OBSERVATIONS.index("Cardiomegaly") * N_CLASSES + 1, OBSERVATIONS.index("Pleural Effusion") * N_CLASSES + 3,
-           OBSERVATIONS.index("Edema") * N_CLASSES + 1, OBSERVATIONS.index("Atelectasis") * N_CLASSES + 3]
+TARGETS = [
+    OBSERVATIONS.index("Cardiomegaly") * N_CLASSES + 1,
+    OBSERVATIONS.index("Pleural Effusion") * N_CLASSES + 3,
+    OBSERVATIONS.index("Edema") * N_CLASSES + 1,
+    OBSERVATIONS.index("Atelectasis") * N_CLASSES + 3,
+]
 
 
 def build(size: str) -> tuple[CheXbertModel, int]:
@@ -64,8 +72,9 @@ def build(size: str) -> tuple[CheXbertModel, int]:
     return model, config.vocab_size
 
 
-def make_requests(model: CheXbertModel, vocab: int, n: int, labels: int = 2,
-                  tokens_per_word: float = 1.3) -> list[IGRequest]:
+def make_requests(
+    model: CheXbertModel, vocab: int, n: int, labels: int = 2, tokens_per_word: float = 1.3
+) -> list[IGRequest]:
     g = torch.Generator().manual_seed(1)
     emb = model.input_embeddings()
     device = emb.weight.device
@@ -87,13 +96,18 @@ def main() -> None:
     ap.add_argument("--reports", type=int, default=16, help="reports for the batched run")
     ap.add_argument("--loop-reports", type=int, default=4, help="reports for the (slow) per-label loops")
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--labels", type=int, default=2, choices=range(1, len(TARGETS) + 1),
-                    help="positive/uncertain labels per report")
+    ap.add_argument(
+        "--labels", type=int, default=2, choices=range(1, len(TARGETS) + 1), help="positive/uncertain labels per report"
+    )
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (the GPU plan: run with --size base)")
-    ap.add_argument("--repeats", type=int, default=3, help="time each variant this many times, keep the best "
-                    "(a shared machine's noise only ever adds time)")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="time each variant this many times, keep the best (a shared machine's noise only ever adds time)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model, vocab = build(args.size)
@@ -113,8 +127,9 @@ def main() -> None:
     def per_label_steps_batched() -> None:
         for r in loop_reqs:
             for target in r.targets:
-                integrated_gradients(score_fn, [IGRequest(r.embeds, r.baseline, [target])], steps=args.steps,
-                                     batch_size=args.steps)
+                integrated_gradients(
+                    score_fn, [IGRequest(r.embeds, r.baseline, [target])], steps=args.steps, batch_size=args.steps
+                )
 
     t_batched = t_loop = t_label = float("inf")
     for _ in range(args.repeats):  # interleaved, so load changes hit all three alike
@@ -136,15 +151,19 @@ def main() -> None:
     diff = max((a - b).abs().max().item() for a, b in zip(batched, loop))
     scale = max(b.abs().max().item() for b in loop)
     mean_len = sum(r.embeds.shape[0] for r in reqs) / len(reqs)
-    where = torch.cuda.get_device_name(args.device) if str(args.device).startswith("cuda") else \
-        f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}"
-    print(f"machine: {where}, "
-          f"model {args.size}, {args.steps} steps, {args.labels} labels/report, "
-          f"~{mean_len:.0f} word pieces/report, batch {args.batch_size} sequences, best of {args.repeats}")
+    where = (
+        torch.cuda.get_device_name(args.device)
+        if str(args.device).startswith("cuda")
+        else f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"machine: {where}, "
+        f"model {args.size}, {args.steps} steps, {args.labels} labels/report, "
+        f"~{mean_len:.0f} word pieces/report, batch {args.batch_size} sequences, best of {args.repeats}"
+    )
     print(f"per-label per-step loop : {t_loop:8.3f} s/report  ({len(loop_reqs)} reports)")
     print(f"per-label, steps batched: {t_label:8.3f} s/report")
-    print(f"batched (all rows)      : {t_batched:8.3f} s/report  ({len(reqs)} reports) "
-          f"= {1 / t_batched:.2f} reports/s")
+    print(f"batched (all rows)      : {t_batched:8.3f} s/report  ({len(reqs)} reports) = {1 / t_batched:.2f} reports/s")
     print(f"speed-up vs loop        : {t_loop / t_batched:.1f}x")
     print(f"speed-up vs per-label   : {t_label / t_batched:.2f}x")
     print(f"max |batched - loop|    : {diff:.2e} (attribution scale {scale:.2e})")

@@ -116,8 +116,10 @@ def agreement() -> str | None:
     spec.loader.exec_module(ev)  # type: ignore[union-attr]
     rows = ev.load(data)
     res = ev.evaluate(rows, make_labeler("rules").label([t for _, t, _ in rows]))
-    return (f"agreement with CheXbert on {len(rows)} IU findings: micro-F1 {res['micro_f1']:.4f} over the 14 "
-            f"(positive+uncertain as positive), strict 4-way {res['strict_agreement']:.4f}")
+    return (
+        f"agreement with CheXbert on {len(rows)} IU findings: micro-F1 {res['micro_f1']:.4f} over the 14 "
+        f"(positive+uncertain as positive), strict 4-way {res['strict_agreement']:.4f}"
+    )
 
 
 def main(argv=None) -> int:
@@ -138,14 +140,20 @@ def main(argv=None) -> int:
     rate, cpu_rate = rules_rate(texts, args.repeat)
     chars = sum(len(t) for t in texts) / len(texts)
     # Wall time counts waiting for a busy core; CPU time is what one core actually spent.
-    print(f"rules labeler: {len(texts)} reports ({source}, mean {chars:.0f} chars), best of {args.repeat}: "
-          f"{rate:.0f} reports/s wall, {cpu_rate:.0f} reports/s CPU (target {TARGET:.0f}; "
-          f"{min(rate, cpu_rate) / TARGET:.2f}x by wall time)", flush=True)
+    print(
+        f"rules labeler: {len(texts)} reports ({source}, mean {chars:.0f} chars), best of {args.repeat}: "
+        f"{rate:.0f} reports/s wall, {cpu_rate:.0f} reports/s CPU (target {TARGET:.0f}; "
+        f"{min(rate, cpu_rate) / TARGET:.2f}x by wall time)",
+        flush=True,
+    )
     if args.bert_n > 0:
-        subset = texts[:args.bert_n]
+        subset = texts[: args.bert_n]
         b_rate, b_cpu = bert_rate(subset, max(1, min(args.repeat, 2)))
-        print(f"BERT-base CheXbert-shaped labeler (random init, batch 32, 1 thread): {len(subset)} reports: "
-              f"{b_rate:.1f} reports/s wall, {b_cpu:.1f} reports/s CPU", flush=True)
+        print(
+            f"BERT-base CheXbert-shaped labeler (random init, batch 32, 1 thread): {len(subset)} reports: "
+            f"{b_rate:.1f} reports/s wall, {b_cpu:.1f} reports/s CPU",
+            flush=True,
+        )
         print(f"rules / BERT-base: {rate / b_rate:.0f}x by wall time, {cpu_rate / b_cpu:.0f}x by CPU time")
     line = agreement()
     print(line if line else "agreement: no IU CheXbert labels (../shared/data/iu) on this machine")

@@ -41,14 +41,23 @@ SHARED = Path(os.environ.get("RG4_SHARED", REPO.parent / "shared"))
 IU = SHARED / "data" / "iu" / "reports.jsonl"
 TARGET = 1.1
 
-SENTENCES = ["The heart is normal in size.", "There is no pleural effusion.", "No pneumothorax is seen.",
-             "Mild cardiomegaly is unchanged.", "Left basilar atelectasis.", "The lungs are clear.",
-             "Small right pleural effusion.", "A right internal jugular catheter ends in the SVC.",
-             "No focal consolidation.", "Pulmonary vascular congestion without frank edema.",
-             "Patchy opacity may represent pneumonia.", "Degenerative changes of the thoracic spine."]
+SENTENCES = [
+    "The heart is normal in size.",
+    "There is no pleural effusion.",
+    "No pneumothorax is seen.",
+    "Mild cardiomegaly is unchanged.",
+    "Left basilar atelectasis.",
+    "The lungs are clear.",
+    "Small right pleural effusion.",
+    "A right internal jugular catheter ends in the SVC.",
+    "No focal consolidation.",
+    "Pulmonary vascular congestion without frank edema.",
+    "Patchy opacity may represent pneumonia.",
+    "Degenerative changes of the thoracic spine.",
+]
 
 # One metric (or all four, as R2Gen's compute_scores) computed the way a user calls the library.
-ALONE = r'''
+ALONE = r"""
 import json, sys
 from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.records.study import text_of
@@ -81,7 +90,7 @@ else:
         from pycocoevalcap.cider.cider import Cider
         out["cider"], _ = Cider().compute_score(gts, res)
 print(json.dumps(out))
-'''
+"""
 
 
 def reports(n: int) -> tuple[list[dict], str]:
@@ -91,8 +100,9 @@ def reports(n: int) -> tuple[list[dict], str]:
         if len(rows) >= n:
             return [{"findings": r["findings"], "impression": r["impression"]} for r in rows[:n]], "IU X-ray"
     rng = random.Random(0)
-    return [{"findings": " ".join(rng.sample(SENTENCES, 4)), "impression": rng.choice(SENTENCES)}
-            for _ in range(n)], "synthetic"
+    return [
+        {"findings": " ".join(rng.sample(SENTENCES, 4)), "impression": rng.choice(SENTENCES)} for _ in range(n)
+    ], "synthetic"
 
 
 def write_pairs(tmp: Path, n: int) -> tuple[Path, Path, str]:
@@ -105,13 +115,22 @@ def write_pairs(tmp: Path, n: int) -> tuple[Path, Path, str]:
             fr.write(json.dumps({"id": f"b{i}", **r}) + "\n")
             # a realistic wrong-ish hypothesis: another study's findings, this study's impression
             other = rows[rng.randrange(len(rows))]
-            fh.write(json.dumps({"id": f"b{i}", "findings": other["findings"], "impression": r["impression"],
-                                 "setting": settings[i % 4]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"b{i}",
+                        "findings": other["findings"],
+                        "impression": r["impression"],
+                        "setting": settings[i % 4],
+                    }
+                )
+                + "\n"
+            )
     return hyp, ref, source
 
 
 def children_cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)   # includes the JVMs the children waited for
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)  # includes the JVMs the children waited for
     return r.ru_utime + r.ru_stime
 
 
@@ -137,8 +156,10 @@ def main() -> None:
         alone = tmp / "alone.py"
         alone.write_text(ALONE)
         # rg4 score with its progress lines: they say how long METEOR's path took inside it
-        contenders = {"rg4 score": [py, "-m", "rg4cli", "score", str(hyp), "--ref", str(ref)],
-                      "pycocoevalcap direct": [py, str(alone), "all", str(hyp), str(ref)]}
+        contenders = {
+            "rg4 score": [py, "-m", "rg4cli", "score", str(hyp), "--ref", str(ref)],
+            "pycocoevalcap direct": [py, str(alone), "all", str(hyp), str(ref)],
+        }
         for metric in ("bleu", "meteor", "rouge", "cider", "ce"):
             contenders[f"{metric} alone"] = [py, str(alone), metric, str(hyp), str(ref)]
         walls: dict[str, list[float]] = {name: [] for name in contenders}
@@ -154,34 +175,49 @@ def main() -> None:
                 if name == "rg4 score" and found:
                     meteor_path.append(float(found.group(1)))
                 outputs.setdefault(name, out)
-            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in walls.items()),
-                  file=sys.stderr, flush=True)
+            print(
+                f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in walls.items()),
+                file=sys.stderr,
+                flush=True,
+            )
     med = {name: statistics.median(v) for name, v in walls.items()}
     summary = outputs["rg4 score"]
     print(f"texts: {source}; pairs: {summary['n']}; rounds: {args.rounds} (median wall seconds, fresh processes)")
     print(f"  {'':22s} {'wall':>7s} {'CPU':>7s}   (wall of each run)")
     for name, seconds in med.items():
-        print(f"  {name:22s} {seconds:6.1f}s {statistics.median(cpus[name]):6.1f}s   "
-              f"({', '.join(f'{x:.1f}' for x in walls[name])})")
+        print(
+            f"  {name:22s} {seconds:6.1f}s {statistics.median(cpus[name]):6.1f}s   "
+            f"({', '.join(f'{x:.1f}' for x in walls[name])})"
+        )
     slowest = max((n for n in med if n.endswith("alone")), key=med.get)
     ratio = med["rg4 score"] / med[slowest]
-    print(f"rg4 score / slowest metric alone ({slowest}): {ratio:.2f} (target <= {TARGET}) -> "
-          f"{'OK' if ratio <= TARGET else 'SLOW'}")
-    print(f"rg4 score / pycocoevalcap direct (NLG only, no CE, no per-setting blocks): "
-          f"{med['rg4 score'] / med['pycocoevalcap direct']:.2f}")
-    print(f"sum of the metrics alone / rg4 score: {sum(v for n, v in med.items() if n.endswith('alone')) / med['rg4 score']:.2f}")
+    print(
+        f"rg4 score / slowest metric alone ({slowest}): {ratio:.2f} (target <= {TARGET}) -> "
+        f"{'OK' if ratio <= TARGET else 'SLOW'}"
+    )
+    print(
+        f"rg4 score / pycocoevalcap direct (NLG only, no CE, no per-setting blocks): "
+        f"{med['rg4 score'] / med['pycocoevalcap direct']:.2f}"
+    )
+    print(
+        f"sum of the metrics alone / rg4 score: {sum(v for n, v in med.items() if n.endswith('alone')) / med['rg4 score']:.2f}"
+    )
     if meteor_path:
         path = statistics.median(meteor_path)
-        print(f"inside rg4 score: METEOR's path (JVM start to last statistic) {path:.1f} s of {med['rg4 score']:.1f} s "
-              f"wall; the rest ({med['rg4 score'] - path:.1f} s): start-up before the JVM starts, the Python side "
-              "when it ends after METEOR, and the end")
+        print(
+            f"inside rg4 score: METEOR's path (JVM start to last statistic) {path:.1f} s of {med['rg4 score']:.1f} s "
+            f"wall; the rest ({med['rg4 score'] - path:.1f} s): start-up before the JVM starts, the Python side "
+            "when it ends after METEOR, and the end"
+        )
     direct = outputs["pycocoevalcap direct"]
     diff = max(abs(summary["overall"][k] - direct[k]) for k in direct)
     ce = abs(summary["overall"]["ce"]["micro_14_unc_pos"]["f1"] - outputs["ce alone"]["ce_f1"])
     print(f"same numbers: max |rg4 - pycocoevalcap| = {diff:.1e} over {', '.join(direct)}; CE F1 difference {ce:.1e}")
-    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. rg4 score overlaps METEOR's JVM "
-          "with its own Python work, which pays off only where a core is free: on a machine already busier than "
-          "its cores, wall time follows total CPU time instead.")
+    print(
+        f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. rg4 score overlaps METEOR's JVM "
+        "with its own Python work, which pays off only where a core is free: on a machine already busier than "
+        "its cores, wall time follows total CPU time instead."
+    )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,11 @@ def main() -> None:
         summary = write_mimic_tree(Path(tmp) / "mimic", studies)
         done = time.perf_counter()
     total = done - start
-    print(f"synth: {summary['studies']} studies ({summary['images']} images, {args.image_size} px) in {total:.2f} s "
-          f"= {summary['studies'] / total:.1f} studies/s (generate {made - start:.2f} s, write {done - made:.2f} s); "
-          f"target: 200 studies < 30 s -> {'OK' if total * 200 / summary['studies'] < 30 else 'TOO SLOW'}")
+    print(
+        f"synth: {summary['studies']} studies ({summary['images']} images, {args.image_size} px) in {total:.2f} s "
+        f"= {summary['studies'] / total:.1f} studies/s (generate {made - start:.2f} s, write {done - made:.2f} s); "
+        f"target: 200 studies < 30 s -> {'OK' if total * 200 / summary['studies'] < 30 else 'TOO SLOW'}"
+    )
 
 
 if __name__ == "__main__":

@@ -107,8 +107,10 @@ def main(argv=None) -> int:
             ratios[name] = per_mb[-1] / per_mb[sizes.index(MB)]
     if ratios:
         big = sizes[-1] / MB
-        print(f"time per byte at {big:g} MB / at 1 MB (1.0 = linear; {big:g} = quadratic): "
-              + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+        print(
+            f"time per byte at {big:g} MB / at 1 MB (1.0 = linear; {big:g} = quadratic): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
+        )
     return 0
 
 

@@ -45,16 +45,21 @@ def build_stage1_dir(train_path: Path, out: Path, seed: int) -> Path:
     from rg4cli.model import build_model, save_model_dir
 
     records = [json.loads(line) for line in train_path.read_text(encoding="utf-8").splitlines()]
-    texts = [t for r in records for t in (r.get("findings"), r.get("impression"), r.get("prior_report"),
-                                          r.get("indication"), r.get("history")) if t]
+    texts = [
+        t
+        for r in records
+        for t in (r.get("findings"), r.get("impression"), r.get("prior_report"), r.get("indication"), r.get("history"))
+        if t
+    ]
     return save_model_dir(build_model("tiny", tokenizer_texts=texts, stage=1, seed=seed), out)
 
 
 def task_for(train_path: Path, root: Path, init: Path, out: Path, cache: Path, batch_size: int):
     from rg4cli.training.generator import GeneratorTask
 
-    return GeneratorTask(str(train_path), out, stage=2, init=str(init), image_root=root, batch_size=batch_size,
-                         cache_dir=cache)
+    return GeneratorTask(
+        str(train_path), out, stage=2, init=str(init), image_root=root, batch_size=batch_size, cache_dir=cache
+    )
 
 
 def engine_run(train_path, root, init, work: Path, cache: Path, batch_size: int, steps: int, tag: str):
@@ -63,8 +68,9 @@ def engine_run(train_path, root, init, work: Path, cache: Path, batch_size: int,
 
     out = work / f"rg4-{tag}-{steps}"
     task = task_for(train_path, root, init, out, cache, batch_size)
-    config = EngineConfig(out_dir=out, max_steps=steps, batch_size=batch_size, lr=1e-3, fusion_lr=3e-4,
-                          progress=False, seed=1)
+    config = EngineConfig(
+        out_dir=out, max_steps=steps, batch_size=batch_size, lr=1e-3, fusion_lr=3e-4, progress=False, seed=1
+    )
     start, cpu = time.perf_counter(), time.process_time()
     train(task, config)
     return time.perf_counter() - start, time.process_time() - cpu
@@ -83,7 +89,7 @@ def bare_batches(task, plan: list[list[int]]):
             for segs, target in zip(batch.prefixes, batch.target_ids):
                 ids, is_fusion = [], []
                 for seg in segs:
-                    if isinstance(seg, str):   # the N fusion tokens go here
+                    if isinstance(seg, str):  # the N fusion tokens go here
                         ids += [0] * model.config.num_queries
                         is_fusion += [True] * model.config.num_queries
                     else:
@@ -113,8 +119,14 @@ def bare_run(task, batches, steps: int) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     for step in range(steps):
         feats, input_ids, mask, positions, fusion_pos, labels = batches[step % len(batches)]
-        fused = model.fusion(feats.frontal, lateral=feats.lateral, prior=feats.prior, prior_mask=feats.prior_mask,
-                             lateral_present=feats.lateral_present, prior_present=feats.prior_present)
+        fused = model.fusion(
+            feats.frontal,
+            lateral=feats.lateral,
+            prior=feats.prior,
+            prior_mask=feats.prior_mask,
+            lateral_present=feats.lateral_present,
+            prior_present=feats.prior_present,
+        )
         embeds = embed(input_ids).masked_scatter(fusion_pos.unsqueeze(-1), fused)
         loss = model.decoder(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, labels=labels).loss
         loss.backward()
@@ -147,12 +159,15 @@ def main() -> None:
         bare_task = task_for(train_path, root, init, work / "bare", cache, args.batch_size)
         bare_task.build_model()
         plan = bare_task.plan_epoch(0, 1)
-        batches = bare_batches(bare_task, plan)   # also fills the feature cache both sides read
+        batches = bare_batches(bare_task, plan)  # also fills the feature cache both sides read
         bare_task.flush_caches()
         n_examples = len(bare_task.examples)
-        print(f"tiny preset, stage 2, {n_examples} examples, {len(plan)} batches of <= {args.batch_size} (one "
-              f"setting each), {torch.get_num_threads()} thread(s); rg4 per step = (run of {args.long} - run of "
-              f"{args.short} steps) / {steps}", flush=True)
+        print(
+            f"tiny preset, stage 2, {n_examples} examples, {len(plan)} batches of <= {args.batch_size} (one "
+            f"setting each), {torch.get_num_threads()} thread(s); rg4 per step = (run of {args.long} - run of "
+            f"{args.short} steps) / {steps}",
+            flush=True,
+        )
 
         per_step = {"rg4": [], "bare": []}
         for rep in range(args.repeats):
@@ -162,14 +177,19 @@ def main() -> None:
             bare = bare_run(bare_task, batches, steps)
             per_step["bare"].append((bare[0] / steps, bare[1] / steps))
             r, b = per_step["rg4"][-1], per_step["bare"][-1]
-            print(f"  repeat {rep + 1}: ms per step, wall (CPU): rg4 {1000 * r[0]:.1f} ({1000 * r[1]:.1f}), "
-                  f"bare {1000 * b[0]:.1f} ({1000 * b[1]:.1f})", flush=True)
+            print(
+                f"  repeat {rep + 1}: ms per step, wall (CPU): rg4 {1000 * r[0]:.1f} ({1000 * r[1]:.1f}), "
+                f"bare {1000 * b[0]:.1f} ({1000 * b[1]:.1f})",
+                flush=True,
+            )
         wall = {k: statistics.median(t[0] for t in v) for k, v in per_step.items()}
         cpu = {k: statistics.median(t[1] for t in v) for k, v in per_step.items()}
         print(f"rg4 train step   {1000 * wall['rg4']:7.1f} ms wall, {1000 * cpu['rg4']:7.1f} ms CPU")
         print(f"bare torch+peft  {1000 * wall['bare']:7.1f} ms wall, {1000 * cpu['bare']:7.1f} ms CPU")
-        print(f"ratio rg4 / bare time per step: {wall['rg4'] / wall['bare']:.2f}x wall, "
-              f"{cpu['rg4'] / cpu['bare']:.2f}x CPU (target <= 1.10; CPU time is the fair one on a shared machine)")
+        print(
+            f"ratio rg4 / bare time per step: {wall['rg4'] / wall['bare']:.2f}x wall, "
+            f"{cpu['rg4'] / cpu['bare']:.2f}x CPU (target <= 1.10; CPU time is the fair one on a shared machine)"
+        )
 
 
 if __name__ == "__main__":

@@ -40,15 +40,53 @@ import torch
 SETTINGS = ("sn", "sw", "mn", "mw")
 
 # The paper's components (config shapes of RAD-DINO, CXR-BERT-specialized, Vicuna-7B v1.5).
-PAPER = dict(image_size=518, patch_size=14, image_hidden=768, image_layers=12, image_heads=12, image_mlp=3072,
-             text_hidden=768, text_layers=12, text_heads=12, text_mlp=3072, text_vocab=30522,
-             llm_hidden=4096, llm_layers=32, llm_heads=32, llm_mlp=11008, llm_vocab=32000,
-             num_queries=128, fusion_heads=12, fusion_mlp=2048, lora_r=32, lora_alpha=64)
+PAPER = dict(
+    image_size=518,
+    patch_size=14,
+    image_hidden=768,
+    image_layers=12,
+    image_heads=12,
+    image_mlp=3072,
+    text_hidden=768,
+    text_layers=12,
+    text_heads=12,
+    text_mlp=3072,
+    text_vocab=30522,
+    llm_hidden=4096,
+    llm_layers=32,
+    llm_heads=32,
+    llm_mlp=11008,
+    llm_vocab=32000,
+    num_queries=128,
+    fusion_heads=12,
+    fusion_mlp=2048,
+    lora_r=32,
+    lora_alpha=64,
+)
 # --shrink: the same code path at sizes a CPU runs in seconds.
-SHRUNK = dict(image_size=112, patch_size=14, image_hidden=64, image_layers=2, image_heads=4, image_mlp=128,
-              text_hidden=64, text_layers=2, text_heads=4, text_mlp=128, text_vocab=1000,
-              llm_hidden=128, llm_layers=2, llm_heads=4, llm_mlp=256, llm_vocab=1000,
-              num_queries=32, fusion_heads=4, fusion_mlp=128, lora_r=8, lora_alpha=16)
+SHRUNK = dict(
+    image_size=112,
+    patch_size=14,
+    image_hidden=64,
+    image_layers=2,
+    image_heads=4,
+    image_mlp=128,
+    text_hidden=64,
+    text_layers=2,
+    text_heads=4,
+    text_mlp=128,
+    text_vocab=1000,
+    llm_hidden=128,
+    llm_layers=2,
+    llm_heads=4,
+    llm_mlp=256,
+    llm_vocab=1000,
+    num_queries=32,
+    fusion_heads=4,
+    fusion_mlp=128,
+    lora_r=8,
+    lora_alpha=16,
+)
 
 
 def refuse(message: str) -> None:
@@ -70,10 +108,20 @@ def phantom_material(n: int, seed: int):
         if prior is None or not spec.has_lateral:
             continue
         prior_text = " ".join(t for t in (prior.findings, prior.impression) if t)
-        studies.append(Study(id=spec.study_id, frontal="f", lateral="l", view=spec.view, prior_report=prior_text,
-                             indication=spec.indication, history=spec.history, findings=spec.findings,
-                             impression=spec.impression))
-    while len(studies) < n:   # few subjects with priors in a small draw: reuse them
+        studies.append(
+            Study(
+                id=spec.study_id,
+                frontal="f",
+                lateral="l",
+                view=spec.view,
+                prior_report=prior_text,
+                indication=spec.indication,
+                history=spec.history,
+                findings=spec.findings,
+                impression=spec.impression,
+            )
+        )
+    while len(studies) < n:  # few subjects with priors in a small draw: reuse them
         studies += studies[: n - len(studies)]
     texts = [t for s in specs for t in (s.findings, s.impression, s.indication, s.history) if t]
     return studies[:n], texts
@@ -82,11 +130,17 @@ def phantom_material(n: int, seed: int):
 def as_setting(study, setting: str, *, findings: str | None = None):
     from rg4cli.records.study import Study
 
-    return Study(id=study.id, frontal=study.frontal, view=study.view,
-                 lateral=study.lateral if setting[0] == "m" else None,
-                 prior_report=study.prior_report if setting[1] == "w" else None,
-                 indication=study.indication, history=study.history,
-                 findings=findings if findings is not None else study.findings, impression=study.impression)
+    return Study(
+        id=study.id,
+        frontal=study.frontal,
+        view=study.view,
+        lateral=study.lateral if setting[0] == "m" else None,
+        prior_report=study.prior_report if setting[1] == "w" else None,
+        indication=study.indication,
+        history=study.history,
+        findings=findings if findings is not None else study.findings,
+        impression=study.impression,
+    )
 
 
 def long_findings(studies, tokenizer, target_tokens: int) -> list[str]:
@@ -110,8 +164,15 @@ def long_findings(studies, tokenizer, target_tokens: int) -> list[str]:
 # ---- the model -------------------------------------------------------------------------------
 def build(fusion: str, shapes: dict, texts: list[str], device: torch.device, dtype: torch.dtype):
     """RG4Model (paper config, stage 2 with LoRA) from random-initialised components."""
-    from transformers import BertConfig, BertModel, BitImageProcessorPil, Dinov2Config, Dinov2Model
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import (
+        BertConfig,
+        BertModel,
+        BitImageProcessorPil,
+        Dinov2Config,
+        Dinov2Model,
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
 
     from rg4cli.model import RG4Model, paper_config
     from rg4cli.model.encoders import quiet_hf
@@ -126,30 +187,71 @@ def build(fusion: str, shapes: dict, texts: list[str], device: torch.device, dty
     # take ~28 GB of host memory and minutes.
     with torch.device(device):
         image_encoder = Dinov2Model._from_config(
-            Dinov2Config(hidden_size=s["image_hidden"], num_hidden_layers=s["image_layers"],
-                         num_attention_heads=s["image_heads"], mlp_ratio=s["image_mlp"] // s["image_hidden"],
-                         image_size=s["image_size"], patch_size=s["patch_size"]), dtype=dtype)
+            Dinov2Config(
+                hidden_size=s["image_hidden"],
+                num_hidden_layers=s["image_layers"],
+                num_attention_heads=s["image_heads"],
+                mlp_ratio=s["image_mlp"] // s["image_hidden"],
+                image_size=s["image_size"],
+                patch_size=s["patch_size"],
+            ),
+            dtype=dtype,
+        )
         text_encoder = BertModel._from_config(
-            BertConfig(vocab_size=max(len(text_tok), s["text_vocab"]), hidden_size=s["text_hidden"],
-                       num_hidden_layers=s["text_layers"], num_attention_heads=s["text_heads"],
-                       intermediate_size=s["text_mlp"], max_position_embeddings=512), dtype=dtype,
-            add_pooling_layer=False)
+            BertConfig(
+                vocab_size=max(len(text_tok), s["text_vocab"]),
+                hidden_size=s["text_hidden"],
+                num_hidden_layers=s["text_layers"],
+                num_attention_heads=s["text_heads"],
+                intermediate_size=s["text_mlp"],
+                max_position_embeddings=512,
+            ),
+            dtype=dtype,
+            add_pooling_layer=False,
+        )
         decoder = LlamaForCausalLM._from_config(
-            LlamaConfig(vocab_size=max(len(llm_tok), s["llm_vocab"]), hidden_size=s["llm_hidden"],
-                        num_hidden_layers=s["llm_layers"], num_attention_heads=s["llm_heads"],
-                        num_key_value_heads=s["llm_heads"], intermediate_size=s["llm_mlp"],
-                        max_position_embeddings=4096, tie_word_embeddings=False,
-                        bos_token_id=llm_tok.bos_token_id, eos_token_id=llm_tok.eos_token_id,
-                        pad_token_id=llm_tok.pad_token_id), dtype=dtype)
+            LlamaConfig(
+                vocab_size=max(len(llm_tok), s["llm_vocab"]),
+                hidden_size=s["llm_hidden"],
+                num_hidden_layers=s["llm_layers"],
+                num_attention_heads=s["llm_heads"],
+                num_key_value_heads=s["llm_heads"],
+                intermediate_size=s["llm_mlp"],
+                max_position_embeddings=4096,
+                tie_word_embeddings=False,
+                bos_token_id=llm_tok.bos_token_id,
+                eos_token_id=llm_tok.eos_token_id,
+                pad_token_id=llm_tok.pad_token_id,
+            ),
+            dtype=dtype,
+        )
     size = s["image_size"]
     processor = BitImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
-    cfg = paper_config(fusion=fusion, image_encoder="random", text_encoder="random", decoder="random",
-                       tokenizer="random", text_tokenizer="random", num_queries=s["num_queries"],
-                       num_heads=s["fusion_heads"], mlp_dim=s["fusion_mlp"], image_dim=s["image_hidden"],
-                       text_dim=s["text_hidden"], llm_dim=s["llm_hidden"], lora_r=s["lora_r"],
-                       lora_alpha=s["lora_alpha"])
-    model = RG4Model(cfg, image_encoder=image_encoder, image_processor=processor, text_encoder=text_encoder,
-                     text_tokenizer=text_tok, decoder=decoder, tokenizer=llm_tok)
+    cfg = paper_config(
+        fusion=fusion,
+        image_encoder="random",
+        text_encoder="random",
+        decoder="random",
+        tokenizer="random",
+        text_tokenizer="random",
+        num_queries=s["num_queries"],
+        num_heads=s["fusion_heads"],
+        mlp_dim=s["fusion_mlp"],
+        image_dim=s["image_hidden"],
+        text_dim=s["text_hidden"],
+        llm_dim=s["llm_hidden"],
+        lora_r=s["lora_r"],
+        lora_alpha=s["lora_alpha"],
+    )
+    model = RG4Model(
+        cfg,
+        image_encoder=image_encoder,
+        image_processor=processor,
+        text_encoder=text_encoder,
+        text_tokenizer=text_tok,
+        decoder=decoder,
+        tokenizer=llm_tok,
+    )
     model.place(device, dtype)
     model.set_stage(2)
     return model
@@ -161,7 +263,7 @@ def features(model, studies, pixels: torch.Tensor):
 
     n = len(studies)
     frontal = model.encode_image(pixels[:n])
-    lateral = model.encode_image(pixels[n: 2 * n]) if studies[0].lateral else None
+    lateral = model.encode_image(pixels[n : 2 * n]) if studies[0].lateral else None
     prior = mask = None
     if model.config.fusion == "atf" and studies[0].prior_report:
         prior, mask = model.encode_text([s.prior_report for s in studies])
@@ -212,21 +314,33 @@ def train_step_cost(model, studies, findings, pixels, args, device, dtype) -> di
         optimizer.zero_grad(set_to_none=True)
         sync(device)
         t2 = time.perf_counter()
-        if step:   # step 0 warms up kernels and allocator
+        if step:  # step 0 warms up kernels and allocator
             times.append(t2 - t0)
             enc_times.append(t1 - t0)
     del optimizer
-    return {"batch": len(batch_studies), "setting": "mw", "input_tokens": int(out.input_tokens.max()),
-            "target_tokens": int((out.labels != -100).sum(1).max()), "seconds_per_step": statistics.median(times),
-            "encoder_seconds": statistics.median(enc_times), "peak_gb": peak_gb(device),
-            "trainable_params": sum(p.numel() for p in params), "loss": float(loss.detach())}
+    return {
+        "batch": len(batch_studies),
+        "setting": "mw",
+        "input_tokens": int(out.input_tokens.max()),
+        "target_tokens": int((out.labels != -100).sum(1).max()),
+        "seconds_per_step": statistics.median(times),
+        "encoder_seconds": statistics.median(enc_times),
+        "peak_gb": peak_gb(device),
+        "trainable_params": sum(p.numel() for p in params),
+        "loss": float(loss.detach()),
+    }
 
 
 def generation_cost(model, studies, pixels, args, device) -> dict:
     from rg4cli.model import DecodeOptions
 
-    options = DecodeOptions(num_beams=args.beams, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
-                            repetition_penalty=2.0, length_penalty=2.0)
+    options = DecodeOptions(
+        num_beams=args.beams,
+        max_new_tokens=args.new_tokens,
+        min_new_tokens=args.new_tokens,
+        repetition_penalty=2.0,
+        length_penalty=2.0,
+    )
     model.eval()
     out = {}
     for setting in SETTINGS:
@@ -234,12 +348,12 @@ def generation_cost(model, studies, pixels, args, device) -> dict:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         runs, tokens = [], []
-        for rep in range(2):   # the first pass warms up this setting's shapes
+        for _rep in range(2):  # the first pass warms up this setting's shapes
             sync(device)
             t0 = time.perf_counter()
             for i in range(0, len(chosen), args.gen_batch):
-                part = chosen[i: i + args.gen_batch]
-                px = torch.cat([pixels[i: i + len(part)], pixels[len(chosen) + i: len(chosen) + i + len(part)]])
+                part = chosen[i : i + args.gen_batch]
+                px = torch.cat([pixels[i : i + len(part)], pixels[len(chosen) + i : len(chosen) + i + len(part)]])
                 with torch.no_grad():
                     feats = features(model, part, px)
                 text = model.text_batch(part, sections="both")
@@ -248,9 +362,14 @@ def generation_cost(model, studies, pixels, args, device) -> dict:
             sync(device)
             runs.append(time.perf_counter() - t0)
         seconds = runs[-1]
-        out[setting] = {"studies": len(chosen), "input_tokens": statistics.mean(tokens),
-                        "new_tokens": args.new_tokens, "seconds": seconds,
-                        "studies_per_s": len(chosen) / seconds, "peak_gb": peak_gb(device)}
+        out[setting] = {
+            "studies": len(chosen),
+            "input_tokens": statistics.mean(tokens),
+            "new_tokens": args.new_tokens,
+            "seconds": seconds,
+            "studies_per_s": len(chosen) / seconds,
+            "peak_gb": peak_gb(device),
+        }
     return out
 
 
@@ -285,8 +404,10 @@ def main() -> None:
             args.target_tokens = min(args.target_tokens, 60)
     else:
         if not torch.cuda.is_available():
-            refuse("needs a CUDA GPU (a 7B decoder in bf16, batch 16: about 40-80 GB); none is visible here. "
-                   "--shrink runs the same code path at small shapes on the CPU.")
+            refuse(
+                "needs a CUDA GPU (a 7B decoder in bf16, batch 16: about 40-80 GB); none is visible here. "
+                "--shrink runs the same code path at small shapes on the CPU."
+            )
         device = torch.device(args.device or "cuda")
         if device.type != "cuda":
             refuse(f"--device {device} is not a GPU; paper shapes are only measured on CUDA (--shrink for a debug run)")
@@ -303,11 +424,19 @@ def main() -> None:
     gen = torch.Generator().manual_seed(args.seed)
     pixels = torch.randn(n_px, 3, shapes["image_size"], shapes["image_size"], generator=gen).to(device, dtype)
 
-    report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "shrink": args.shrink, "dtype": str(dtype).replace("torch.", ""), "shapes": shapes,
-              "torch": torch.__version__, "results": {}}
-    print(f"gpu_paper_scale: {report['device']}, {report['dtype']}, "
-          f"{'SHRUNK debug shapes' if args.shrink else 'paper shapes'}", file=sys.stderr)
+    report = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "shrink": args.shrink,
+        "dtype": str(dtype).replace("torch.", ""),
+        "shapes": shapes,
+        "torch": torch.__version__,
+        "results": {},
+    }
+    print(
+        f"gpu_paper_scale: {report['device']}, {report['dtype']}, "
+        f"{'SHRUNK debug shapes' if args.shrink else 'paper shapes'}",
+        file=sys.stderr,
+    )
     for fusion in fusions:
         t0 = time.perf_counter()
         model = build(fusion, shapes, texts, device, dtype)
@@ -323,8 +452,10 @@ def main() -> None:
             except torch.OutOfMemoryError:
                 model.zero_grad(set_to_none=True)
                 torch.cuda.empty_cache()
-                print(f"  {fusion}: out of memory at batch {args.batch}; retrying with gradient checkpointing",
-                      file=sys.stderr)
+                print(
+                    f"  {fusion}: out of memory at batch {args.batch}; retrying with gradient checkpointing",
+                    file=sys.stderr,
+                )
                 model.decoder.gradient_checkpointing_enable()
                 res["train"] = train_step_cost(model, studies, findings, pixels, args, device, dtype)
                 res["train"]["grad_checkpointing"] = True
@@ -343,29 +474,42 @@ def main() -> None:
 
 
 def print_table(report: dict, args) -> None:
-    gb = (lambda v: "-" if v is None else f"{v:.1f}")
-    print(f"# {report['device']} ({report['dtype']}; {'SHRUNK shapes, not the paper' if report['shrink'] else 'paper shapes'})")
+    def gb(v):
+        return "-" if v is None else f"{v:.1f}"
+
+    print(
+        f"# {report['device']} ({report['dtype']}; {'SHRUNK shapes, not the paper' if report['shrink'] else 'paper shapes'})"
+    )
     print("training step (stage 2, fusion + LoRA)")
     print(f"{'fusion':<12}{'batch':>6}{'input':>7}{'target':>7}{'s/step':>9}{'enc s':>8}{'peak GB':>9}  grad-ckpt")
     for fusion, res in report["results"].items():
         t = res.get("train")
         if t:
-            print(f"{fusion:<12}{t['batch']:>6}{t['input_tokens']:>7}{t['target_tokens']:>7}{t['seconds_per_step']:>9.3f}"
-                  f"{t['encoder_seconds']:>8.3f}{gb(t['peak_gb']):>9}  {'yes' if t['grad_checkpointing'] else 'no'}")
-    print(f"generation (beam {args.beams}, {args.new_tokens} new tokens, batch {args.gen_batch}): "
-          "LLM input tokens / studies per second")
+            print(
+                f"{fusion:<12}{t['batch']:>6}{t['input_tokens']:>7}{t['target_tokens']:>7}{t['seconds_per_step']:>9.3f}"
+                f"{t['encoder_seconds']:>8.3f}{gb(t['peak_gb']):>9}  {'yes' if t['grad_checkpointing'] else 'no'}"
+            )
+    print(
+        f"generation (beam {args.beams}, {args.new_tokens} new tokens, batch {args.gen_batch}): "
+        "LLM input tokens / studies per second"
+    )
     print(f"{'fusion':<12}" + "".join(f"{s:>16}" for s in SETTINGS))
     for fusion, res in report["results"].items():
         g = res.get("generate")
         if g:
-            print(f"{fusion:<12}" + "".join(f"{g[s]['input_tokens']:>8.0f} {g[s]['studies_per_s']:>7.2f}" for s in SETTINGS))
+            print(
+                f"{fusion:<12}"
+                + "".join(f"{g[s]['input_tokens']:>8.0f} {g[s]['studies_per_s']:>7.2f}" for s in SETTINGS)
+            )
     if "atf" in report["results"] and "interleaved" in report["results"]:
         a, i = report["results"]["atf"].get("generate"), report["results"]["interleaved"].get("generate")
         if a and i:
-            print("interleaved / ATF: input tokens " + ", ".join(
-                f"{s} {i[s]['input_tokens'] / a[s]['input_tokens']:.2f}x" for s in SETTINGS)
-                + "; ATF speed-up " + ", ".join(
-                f"{s} {a[s]['studies_per_s'] / i[s]['studies_per_s']:.2f}x" for s in SETTINGS))
+            print(
+                "interleaved / ATF: input tokens "
+                + ", ".join(f"{s} {i[s]['input_tokens'] / a[s]['input_tokens']:.2f}x" for s in SETTINGS)
+                + "; ATF speed-up "
+                + ", ".join(f"{s} {a[s]['studies_per_s'] / i[s]['studies_per_s']:.2f}x" for s in SETTINGS)
+            )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,7 @@ class InputError(Rg4Error):
 
     exit_code = 2
 
-    def __init__(self, problem: str, *, source: str | None = None, line: int | None = None,
-                 field: str | None = None):
+    def __init__(self, problem: str, *, source: str | None = None, line: int | None = None, field: str | None = None):
         self.problem = problem
         self.source = source
         self.line = line

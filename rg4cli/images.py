@@ -57,7 +57,7 @@ class ImageRoot(os.PathLike):
         return f"ImageRoot({str(self.path)!r}, allow_outside={self.allow_outside})"
 
     @classmethod
-    def of(cls, path: str | os.PathLike | None, allow_outside: bool = False) -> "ImageRoot | None":
+    def of(cls, path: str | os.PathLike | None, allow_outside: bool = False) -> ImageRoot | None:
         return None if path is None else cls(path, allow_outside=allow_outside)
 
 
@@ -76,8 +76,14 @@ def file_under(root: str | os.PathLike, rel: str) -> bool:
     return _inside(path, Path(root)) and path.is_file()
 
 
-def resolve_image(image_root: str | os.PathLike | None, rel: str, *, field_name: str = "frontal",
-                  source: str | None = None, line: int | None = None) -> Path:
+def resolve_image(
+    image_root: str | os.PathLike | None,
+    rel: str,
+    *,
+    field_name: str = "frontal",
+    source: str | None = None,
+    line: int | None = None,
+) -> Path:
     """The file an image path names (see module doc); InputError with one message otherwise."""
     path = Path(rel)
     if image_root is not None:
@@ -91,10 +97,12 @@ def resolve_image(image_root: str | os.PathLike | None, rel: str, *, field_name:
     if image_root is None:
         where = " (relative paths are resolved against --image-root, else the working directory)"
     else:
-        where = (f" under --image-root {os.fspath(image_root)} (paths that leave it are refused unless "
-                 f"{ALLOW_OUTSIDE_FLAG})")
-    raise InputError(f"image not found: {rel} (no readable file at that path{where})", source=source,
-                     line=line, field=field_name)
+        where = (
+            f" under --image-root {os.fspath(image_root)} (paths that leave it are refused unless {ALLOW_OUTSIDE_FLAG})"
+        )
+    raise InputError(
+        f"image not found: {rel} (no readable file at that path{where})", source=source, line=line, field=field_name
+    )
 
 
 # ---- decoding -----------------------------------------------------------------------
@@ -147,9 +155,12 @@ def _stretch(arr):
 
 def _check_size(width: int, height: int, frames: int = 1) -> None:
     if width * height * max(1, frames) > MAX_PIXELS:
-        raise ValueError(f"{width} x {height}" + (f" x {frames} frames" if frames > 1 else "")
-                         + f" pixels: its header claims more pixels than the limit of {MAX_PIXELS:,} "
-                         "(not a chest radiograph?)")
+        raise ValueError(
+            f"{width} x {height}"
+            + (f" x {frames} frames" if frames > 1 else "")
+            + f" pixels: its header claims more pixels than the limit of {MAX_PIXELS:,} "
+            "(not a chest radiograph?)"
+        )
 
 
 def _open_pil(path: Path):
@@ -178,7 +189,7 @@ def _decode_pil(path: Path):
                 if bits is None:
                     top = float(arr.max()) if arr.size else 0.0
                     bits = 12 if top < 4096 else 14 if top < 16384 else 16
-                return _to_rgb8(arr / float(2 ** bits - 1))
+                return _to_rgb8(arr / float(2**bits - 1))
             if img.mode == "F":
                 return _to_rgb8(_stretch(np.asarray(img, dtype=np.float64)))
             return img.convert("RGB")
@@ -198,8 +209,10 @@ def _dicom_decoder_problem(ds) -> str | None:
     if decoder.is_available:
         return None
     missing = "; ".join(decoder.missing_dependencies) or "a decoding plugin"
-    return (f"compressed transfer syntax {uid.name} needs one of pydicom's optional decoders, none is installed "
-            f"({missing}): e.g. pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg, or python-gdcm")
+    return (
+        f"compressed transfer syntax {uid.name} needs one of pydicom's optional decoders, none is installed "
+        f"({missing}): e.g. pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg, or python-gdcm"
+    )
 
 
 def _dicom_header(path: Path):
@@ -264,9 +277,21 @@ def _problem(exc: Exception, path: Path) -> str:
 def _image_errors() -> tuple[type[BaseException], ...]:
     from PIL import Image, UnidentifiedImageError
 
-    errors: list[type[BaseException]] = [UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
-                                         MemoryError, Image.DecompressionBombError, KeyError, IndexError,
-                                         AttributeError, TypeError, RuntimeError, NotImplementedError]
+    errors: list[type[BaseException]] = [
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        MemoryError,
+        Image.DecompressionBombError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        TypeError,
+        RuntimeError,
+        NotImplementedError,
+    ]
     try:
         from pydicom.errors import InvalidDicomError
 
@@ -276,19 +301,22 @@ def _image_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def read_image(path: str | os.PathLike, *, field_name: str = "frontal", source: str | None = None,
-               line: int | None = None):
+def read_image(
+    path: str | os.PathLike, *, field_name: str = "frontal", source: str | None = None, line: int | None = None
+):
     """Decode one image file (see module doc) to 8-bit RGB; InputError naming the path otherwise."""
     path = Path(path)
     try:
         return _decode_dicom(path) if is_dicom(path) else _decode_pil(path)
     except _image_errors() as exc:
-        raise InputError(f"cannot read image {path}: {_problem(exc, path)}", source=source, line=line,
-                         field=field_name) from None
+        raise InputError(
+            f"cannot read image {path}: {_problem(exc, path)}", source=source, line=line, field=field_name
+        ) from None
 
 
-def probe_image(path: str | os.PathLike, *, field_name: str = "frontal", source: str | None = None,
-                line: int | None = None) -> Path:
+def probe_image(
+    path: str | os.PathLike, *, field_name: str = "frontal", source: str | None = None, line: int | None = None
+) -> Path:
     """The cheap check: the header is an image of an acceptable size and can be decoded here."""
     path = Path(path)
     try:
@@ -298,20 +326,23 @@ def probe_image(path: str | os.PathLike, *, field_name: str = "frontal", source:
             with _open_pil(path):
                 pass
     except _image_errors() as exc:
-        raise InputError(f"cannot read image {path}: {_problem(exc, path)}", source=source, line=line,
-                         field=field_name) from None
+        raise InputError(
+            f"cannot read image {path}: {_problem(exc, path)}", source=source, line=line, field=field_name
+        ) from None
     return path
 
 
-def load_image(image_root, rel: str, *, field_name: str = "frontal", source: str | None = None,
-               line: int | None = None):
+def load_image(
+    image_root, rel: str, *, field_name: str = "frontal", source: str | None = None, line: int | None = None
+):
     """Resolve (resolve_image) and decode (read_image) one image of a record."""
     path = resolve_image(image_root, rel, field_name=field_name, source=source, line=line)
     return read_image(path, field_name=field_name, source=source, line=line)
 
 
-def check_image(image_root, rel: str, *, field_name: str = "frontal", source: str | None = None,
-                line: int | None = None) -> Path:
+def check_image(
+    image_root, rel: str, *, field_name: str = "frontal", source: str | None = None, line: int | None = None
+) -> Path:
     """Resolve and probe one image of a record, so errors name the record's line at once."""
     path = resolve_image(image_root, rel, field_name=field_name, source=source, line=line)
     return probe_image(path, field_name=field_name, source=source, line=line)
@@ -327,9 +358,19 @@ def write_png16(unit: Any, path: str | os.PathLike) -> None:
     Image.fromarray(values).save(path, format="PNG")
 
 
-def write_dicom(unit: Any, path: str | os.PathLike, *, bits: int = 12, monochrome1: bool = False,
-                window: tuple[float, float] | None = None, slope: float = 1.0, intercept: float = 0.0,
-                uids: dict | None = None, view: str | None = None, tags: dict | None = None) -> None:
+def write_dicom(
+    unit: Any,
+    path: str | os.PathLike,
+    *,
+    bits: int = 12,
+    monochrome1: bool = False,
+    window: tuple[float, float] | None = None,
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    uids: dict | None = None,
+    view: str | None = None,
+    tags: dict | None = None,
+) -> None:
     """[H, W] float array in [0, 1] -> an uncompressed DICOM Digital X-Ray object (rg4 synth).
 
     Stored value s = round(unit * (2**bits - 1)), inverted for MONOCHROME1, so that the
@@ -340,10 +381,10 @@ def write_dicom(unit: Any, path: str | os.PathLike, *, bits: int = 12, monochrom
     (StudyInstanceUID, ViewPosition, PatientID, ...).
     """
     import numpy as np
-    from pydicom.dataset import FileMetaDataset, Dataset
+    from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    top = 2 ** bits - 1
+    top = 2**bits - 1
     stored = np.clip(np.asarray(unit, dtype=np.float64), 0.0, 1.0) * top
     if monochrome1:
         stored = top - stored

@@ -25,12 +25,11 @@ from pathlib import Path
 
 SETTINGS = ("sn", "sw", "mn", "mw")
 # The claims' targets (README "make demo"): set so that each passes with margin on seeds 1-3.
-MIN_CE_F1 = 0.65          # the model reads the images
-MIN_BLANK_GAP = 0.25      # ... and blank images cost it that much CE F1
-MIN_RAW_HALL_SN = 0.30    # raw-report targets teach input-agnostic content
-MAX_DEMO_HALL_SN = 0.03   # rewritten targets do not
-SYSTEMS = (("gen", "rg4 (rewritten targets)"), ("gen.blank", "  same, blank images"),
-           ("gen.raw", "raw-report targets"))
+MIN_CE_F1 = 0.65  # the model reads the images
+MIN_BLANK_GAP = 0.25  # ... and blank images cost it that much CE F1
+MIN_RAW_HALL_SN = 0.30  # raw-report targets teach input-agnostic content
+MAX_DEMO_HALL_SN = 0.03  # rewritten targets do not
+SYSTEMS = (("gen", "rg4 (rewritten targets)"), ("gen.blank", "  same, blank images"), ("gen.raw", "raw-report targets"))
 
 
 def load_json(path: Path) -> dict:
@@ -63,9 +62,17 @@ def fmt(value, pct: bool = False) -> str:
 def block_row(label: str, setting: str, b: dict, tokens: float | None) -> str:
     ce = (b.get("ce") or {}).get("micro_14_unc_pos") or {}
     hall = (b.get("hall") or {}).get("rate")
-    cells = [fmt(ce.get("precision")), fmt(ce.get("recall")), fmt(ce.get("f1")), fmt(b.get("bleu_1")),
-             fmt(b.get("bleu_4")), fmt(b.get("rouge_l")), fmt(b.get("meteor")), fmt(hall, pct=True),
-             "-" if tokens is None else f"{tokens:.1f}"]
+    cells = [
+        fmt(ce.get("precision")),
+        fmt(ce.get("recall")),
+        fmt(ce.get("f1")),
+        fmt(b.get("bleu_1")),
+        fmt(b.get("bleu_4")),
+        fmt(b.get("rouge_l")),
+        fmt(b.get("meteor")),
+        fmt(hall, pct=True),
+        "-" if tokens is None else f"{tokens:.1f}",
+    ]
     return f"{label:<26}{setting:<8}{b['n']:>4}" + "".join(f"{c:>8}" for c in cells)
 
 
@@ -92,8 +99,9 @@ def main() -> None:
         gen = d / f"{key}.jsonl"
         tokens[key], studies[key] = input_tokens(gen) if gen.is_file() else ({}, {})
 
-    head = (f"{'system':<26}{'setting':<8}{'n':>4}" + "".join(
-        f"{c:>8}" for c in ("P", "R", "F1", "BLEU-1", "BLEU-4", "ROUGE-L", "METEOR", "hall.%", "LLM in")))
+    head = f"{'system':<26}{'setting':<8}{'n':>4}" + "".join(
+        f"{c:>8}" for c in ("P", "R", "F1", "BLEU-1", "BLEU-4", "ROUGE-L", "METEOR", "hall.%", "LLM in")
+    )
     print("Held-out phantom test studies (CE: micro over 14 observations, uncertain = positive;")
     print("hall.: % of reports with input-agnostic content; LLM in: mean input tokens)")
     print(head)
@@ -102,8 +110,11 @@ def main() -> None:
         s = scores[key]
         for setting in SETTINGS:
             if setting in s["by_setting"]:
-                print(block_row(label if setting == "sn" else "", setting, s["by_setting"][setting],
-                                tokens[key].get(setting)))
+                print(
+                    block_row(
+                        label if setting == "sn" else "", setting, s["by_setting"][setting], tokens[key].get(setting)
+                    )
+                )
         all_tokens = [t for st in studies[key].values() for t in st.values()]
         print(block_row("", "all", s["overall"], statistics.mean(all_tokens) if all_tokens else None))
     print()
@@ -118,19 +129,30 @@ def main() -> None:
         print(f"  [{'PASS' if ok else 'MISS'}] {text}")
 
     print("Claims (paper -> this demo):")
-    check(f1 is not None and f1 >= MIN_CE_F1, f"the model reads the images: CE F1 {fmt(f1)} (target >= {MIN_CE_F1:.2f})")
+    check(
+        f1 is not None and f1 >= MIN_CE_F1, f"the model reads the images: CE F1 {fmt(f1)} (target >= {MIN_CE_F1:.2f})"
+    )
     gap = None if f1 is None or f1_blank is None else f1 - f1_blank
-    check(gap is not None and gap >= MIN_BLANK_GAP,
-          f"blank images cost CE F1 {fmt(gap)} ({fmt(f1)} -> {fmt(f1_blank)}; target >= {MIN_BLANK_GAP:.2f})")
-    check(sn_raw is not None and sn_raw >= MIN_RAW_HALL_SN,
-          f"trained on raw reports, hall. in sn is {fmt(sn_raw, pct=True)}% (target >= {100 * MIN_RAW_HALL_SN:.0f}%)")
-    check(sn_demo is not None and sn_demo <= MAX_DEMO_HALL_SN,
-          f"trained on rewritten reports, hall. in sn is {fmt(sn_demo, pct=True)}% "
-          f"(target <= {100 * MAX_DEMO_HALL_SN:.0f}%)")
-    check(bool(same_len) and all(same_len),
-          "ATF: every study's LLM input has the same length in all its settings "
-          f"({sum(same_len)}/{len(same_len)} studies; mean per setting: "
-          + ", ".join(f"{s} {per_setting[s]:.1f}" for s in SETTINGS if s in per_setting) + ")")
+    check(
+        gap is not None and gap >= MIN_BLANK_GAP,
+        f"blank images cost CE F1 {fmt(gap)} ({fmt(f1)} -> {fmt(f1_blank)}; target >= {MIN_BLANK_GAP:.2f})",
+    )
+    check(
+        sn_raw is not None and sn_raw >= MIN_RAW_HALL_SN,
+        f"trained on raw reports, hall. in sn is {fmt(sn_raw, pct=True)}% (target >= {100 * MIN_RAW_HALL_SN:.0f}%)",
+    )
+    check(
+        sn_demo is not None and sn_demo <= MAX_DEMO_HALL_SN,
+        f"trained on rewritten reports, hall. in sn is {fmt(sn_demo, pct=True)}% "
+        f"(target <= {100 * MAX_DEMO_HALL_SN:.0f}%)",
+    )
+    check(
+        bool(same_len) and all(same_len),
+        "ATF: every study's LLM input has the same length in all its settings "
+        f"({sum(same_len)}/{len(same_len)} studies; mean per setting: "
+        + ", ".join(f"{s} {per_setting[s]:.1f}" for s in SETTINGS if s in per_setting)
+        + ")",
+    )
 
 
 if __name__ == "__main__":

@@ -42,13 +42,13 @@ NO_COMPARISON_RE = re.compile(r"^\s*(?:none\b|no\s+(?:prior|previous|comparison)
 # Words worth a look in sentences the judge did not flag (--negatives).
 SUSPICIOUS = {
     "pc": r"\b(?:prior|previous\w*|compar\w*|since|before|earlier|recent\w*|known|chang\w*|now|today|again|old|new\w*|"
-          r"increas\w*|decreas\w*|larger|smaller|resolv\w*|improv\w*|persist\w*)\b",
+    r"increas\w*|decreas\w*|larger|smaller|resolv\w*|improv\w*|persist\w*)\b",
     "pp": r"\b(?:post\w*|prior|previous|placed|insert\w*|remov\w*|clips?|wires?|hardware|graft\w*|prosthe\w*|"
-          r"implant\w*|stent\w*|surg\w*|\w+ectomy|\w+otomy|\w+plasty|procedure|s/p)\b",
+    r"implant\w*|stent\w*|surg\w*|\w+ectomy|\w+otomy|\w+plasty|procedure|s/p)\b",
     "view": r"\b(?:lateral|frontal|PA|AP|views?|projections?|portable|upright|supine|erect|decubitus|oblique|"
-            r"lordotic|rotat\w*|technique|positioning|images?)\b",
+    r"lordotic|rotat\w*|technique|positioning|images?)\b",
     "comm": r"\b(?:dr|doctor|physician|clinician|nurse|call\w*|phone|discuss\w*|informed?|notif\w*|communicat\w*|"
-            r"convey\w*|relay\w*|contact\w*|spoke|page\w*|\d+:\d+)\b",
+    r"convey\w*|relay\w*|contact\w*|spoke|page\w*|\d+:\d+)\b",
 }
 
 
@@ -78,7 +78,7 @@ def marked(text: str, hits, start: int = 0, end: int | None = None) -> str:
     for h in sorted(hits, key=lambda h: h.start):
         if h.start < pos or not (start <= h.start < end):
             continue
-        out += [text[pos:h.start], "[", text[h.start:h.end], "]"]
+        out += [text[pos : h.start], "[", text[h.start : h.end], "]"]
         pos = h.end
     out.append(text[pos:end])
     return "".join(out)
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
                 for s, e in split_sentences(text):
                     m = rx.search(text, s, e)
                     if (s, e) not in covered and m:
-                        print(f"{rec['id']}: {text[s:m.start()]}<<{m.group()}>>{text[m.end():e]}")
+                        print(f"{rec['id']}: {text[s : m.start()]}<<{m.group()}>>{text[m.end() : e]}")
                         shown += 1
             elif mine:
                 print(f"{rec['id']}: {marked(text, mine)}")
@@ -151,8 +151,10 @@ def main(argv=None) -> int:
     for side in ("with", "without"):
         k = proxy[(side, "n")]
         if k:
-            print(f"  prior-comparison language in reports {side} a comparison study: "
-                  f"{100 * proxy[(side, 'pc')] / k:5.1f}% of {k}")
+            print(
+                f"  prior-comparison language in reports {side} a comparison study: "
+                f"{100 * proxy[(side, 'pc')] / k:5.1f}% of {k}"
+            )
 
     if args.labels:
         gold = {}
@@ -163,7 +165,7 @@ def main(argv=None) -> int:
                     gold[rec["id"]] = rec
         counts = {c: Counter() for c in CATEGORIES}
         errors = []
-        for rec, text, hits in rows:
+        for rec, _text, hits in rows:
             g = gold.get(rec["id"])
             if g is None:
                 continue
@@ -172,13 +174,14 @@ def main(argv=None) -> int:
                 want, got = bool(g.get(c)), c in cats
                 counts[c]["tp" if want and got else "fp" if got else "fn" if want else "tn"] += 1
                 if want != got:
-                    errors.append((rec["id"], c, "FP" if got else "FN",
-                                   [h.phrase for h in hits if h.category == c]))
+                    errors.append((rec["id"], c, "FP" if got else "FN", [h.phrase for h in hits if h.category == c]))
         print(f"against {len(gold)} hand judgments ({args.labels}):")
         for c in CATEGORIES:
             p, r = prf(counts[c]["tp"], counts[c]["fp"], counts[c]["fn"])
-            print(f"  {c:<5} precision {p:.3f}  recall {r:.3f}  (tp {counts[c]['tp']}, fp {counts[c]['fp']}, "
-                  f"fn {counts[c]['fn']})")
+            print(
+                f"  {c:<5} precision {p:.3f}  recall {r:.3f}  (tp {counts[c]['tp']}, fp {counts[c]['fp']}, "
+                f"fn {counts[c]['fn']})"
+            )
         for rid, c, kind, phrases in errors[: args.limit]:
             print(f"  {kind} {c} {rid} {phrases}")
     return 0

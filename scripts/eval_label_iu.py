@@ -88,8 +88,10 @@ def main(argv=None) -> int:
     predicted = labeler.label([t for _, t, _ in rows])
     res = evaluate(rows, predicted)
     print(f"IU reports: {len(rows)} (CheXbert labels on findings)")
-    print(f"micro-F1 (pos+unc as positive) over 14: {res['micro_f1']:.4f}  "
-          f"(P {res['micro_precision']:.4f}, R {res['micro_recall']:.4f})")
+    print(
+        f"micro-F1 (pos+unc as positive) over 14: {res['micro_f1']:.4f}  "
+        f"(P {res['micro_precision']:.4f}, R {res['micro_recall']:.4f})"
+    )
     print(f"strict 4-way agreement over 14: {res['strict_agreement']:.4f}")
     print(f"{'observation':28s} {'tp':>5s} {'fp':>5s} {'fn':>5s} {'F1':>6s} {'agree':>6s}")
     for obs, c in res["per"].items():
@@ -110,8 +112,14 @@ def main(argv=None) -> int:
                     print(f"    {m.phrase!r} -> {m.value} cue={m.cue!r}")
             if obs == NO_FINDING:
                 ex = labeler.explain(text)
-                print("    pos mentions:", [(m["observation"], m["phrase"], m["value"]) for m in ex["mentions"]
-                                            if m["value"] in (1, -1) and m["observation"] != "Support Devices"])
+                print(
+                    "    pos mentions:",
+                    [
+                        (m["observation"], m["phrase"], m["value"])
+                        for m in ex["mentions"]
+                        if m["value"] in (1, -1) and m["observation"] != "Support Devices"
+                    ],
+                )
                 print("    other:", [(m["phrase"], m["value"]) for m in ex["other_findings"]])
             shown += 1
             if shown >= args.limit:

@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
 
     records: list[dict] = []
-    studies_of: dict[str, list[str]] = defaultdict(list)   # subject -> its study ids, file order
+    studies_of: dict[str, list[str]] = defaultdict(list)  # subject -> its study ids, file order
     with open(args.input, encoding="utf-8") as fh:
         for line in fh:
             if not line.strip():
@@ -40,14 +40,17 @@ def main() -> None:
             if study not in studies_of[subject]:
                 studies_of[subject].append(study)
     rng = random.Random(args.seed)
-    kept = {rng.choice(studies) for studies in list(studies_of.values())[:args.studies]}
+    kept = {rng.choice(studies) for studies in list(studies_of.values())[: args.studies]}
     n = 0
     for rec in records:
         if str(rec.get("study_id") or rec["id"]) in kept:
             sys.stdout.write(json.dumps(rec) + "\n")
             n += 1
-    print(f"pick_studies: {len(kept)} studies of {len(kept)} subjects ({n} records) from "
-          f"{len(studies_of)} subjects in {args.input}", file=sys.stderr)
+    print(
+        f"pick_studies: {len(kept)} studies of {len(kept)} subjects ({n} records) from "
+        f"{len(studies_of)} subjects in {args.input}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -74,9 +74,11 @@ class ChatServer:
 
     @staticmethod
     def completion(content: str | None) -> dict:
-        return {"id": "x", "object": "chat.completion",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "finish_reason": "stop"}]}
+        return {
+            "id": "x",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        }
 
     def close(self) -> None:
         self.httpd.shutdown()

@@ -11,25 +11,43 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import typer
 from rich.console import Console
 
+# The shared option types live in rg4cli.cli.options; command modules import them from here too.
+from rg4cli.cli.options import (  # noqa: F401
+    AllowOutsideImageRootOpt,
+    ApiKeyEnvOpt,
+    BaseUrlOpt,
+    DeviceOpt,
+    ImageRootOpt,
+    InputArg,
+    JudgeBertOpt,
+    JudgeModelOpt,
+    LabelerBertOpt,
+    LabelerModelOpt,
+    ModelNameOpt,
+    OldBertOpt,
+    OldCheckpointOpt,
+    OldLabelerOpt,
+    OldModelOpt,
+    OnErrorOpt,
+    OutputOpt,
+    ResumeOpt,
+    SeedOpt,
+    TextOpt,
+    alias,
+    llm_client_options,
+)
 from rg4cli.errors import InputError, Rg4Error
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable)
-
-# The shared option types live in rg4cli.cli.options; command modules import them from here too.
-from rg4cli.cli.options import (  # noqa: F401
-    InputArg, OutputOpt, OnErrorOpt, ImageRootOpt, AllowOutsideImageRootOpt, TextOpt,
-    SeedOpt, DeviceOpt, ResumeOpt, BaseUrlOpt, ModelNameOpt, ApiKeyEnvOpt,
-    llm_client_options, LabelerModelOpt, LabelerBertOpt, JudgeModelOpt, JudgeBertOpt, OldCheckpointOpt,
-    OldModelOpt, OldLabelerOpt, OldBertOpt, alias,
-)
 
 
 def log(message: str) -> None:
@@ -48,25 +66,39 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except Rg4Error as exc:
             console.print(f"rg4 {name}: error: {exc}", markup=False)
-            raise typer.Exit(exc.exit_code)
+            raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:
             quiet_broken_pipe()
-            raise typer.Exit(0)
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:
             console.print(f"rg4 {name}: interrupted", markup=False)
-            raise typer.Exit(130)
-        except OSError as exc:   # a full disk or a vanished file where no writer named it: still one line
+            raise typer.Exit(130) from None
+        except OSError as exc:  # a full disk or a vanished file where no writer named it: still one line
             where = f"{exc.filename}: " if exc.filename else ""
             console.print(f"rg4 {name}: error: {where}{exc.strerror or exc}", markup=False)
             quiet_broken_pipe()
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 # Parameters naming files a command reads and files it writes: an output never replaces an input.
-INPUT_PARAMS = ("input", "train_file", "ref", "against", "val", "phrases", "system_prompt", "metadata", "split_file",
-                "init", "model", "checkpoint", "judge_model", "labeler_model")
+INPUT_PARAMS = (
+    "input",
+    "train_file",
+    "ref",
+    "against",
+    "val",
+    "phrases",
+    "system_prompt",
+    "metadata",
+    "split_file",
+    "init",
+    "model",
+    "checkpoint",
+    "judge_model",
+    "labeler_model",
+)
 OUTPUT_PARAMS = ("output", "per_report", "summary", "stats_json", "rejects")
 
 
@@ -82,7 +114,7 @@ def check_options(options: dict) -> None:
             raise InputError(f"must be a finite number, got {value}", field="--" + name.replace("_", "-"))
     inputs = [options[n] for n in INPUT_PARAMS if isinstance(options.get(n), (str, Path))]
     outputs = [(n, options[n]) for n in OUTPUT_PARAMS if isinstance(options.get(n), (str, Path))]
-    for name, path in outputs:
+    for _name, path in outputs:
         refuse_input_as_output(path, inputs)
     seen: dict[Path, str] = {}
     for name, path in outputs:
@@ -90,8 +122,9 @@ def check_options(options: dict) -> None:
             continue
         key = Path(path).resolve()
         if key in seen:
-            raise InputError(f"--{seen[key].replace('_', '-')} and --{name.replace('_', '-')} name the same file",
-                             source=str(path))
+            raise InputError(
+                f"--{seen[key].replace('_', '-')} and --{name.replace('_', '-')} name the same file", source=str(path)
+            )
         seen[key] = name
 
 
@@ -103,4 +136,3 @@ def quiet_broken_pipe() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-

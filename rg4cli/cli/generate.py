@@ -3,39 +3,78 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from rg4cli.cli.common import DeviceOpt, AllowOutsideImageRootOpt, ImageRootOpt, InputArg, OnErrorOpt, OutputOpt, ResumeOpt, SeedOpt, handle_errors, log
+from rg4cli.cli.common import (
+    AllowOutsideImageRootOpt,
+    DeviceOpt,
+    ImageRootOpt,
+    InputArg,
+    OnErrorOpt,
+    OutputOpt,
+    ResumeOpt,
+    SeedOpt,
+    handle_errors,
+    log,
+)
 from rg4cli.images import ImageRoot
 
 
 @handle_errors
 def generate(
     input: InputArg = "-",
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model dir written by rg4 train (rg4_model.json, "
-                                        "fusion.safetensors, adapter/).", show_default=False)] = None,  # type: ignore[assignment]
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model dir written by rg4 train (rg4_model.json, fusion.safetensors, adapter/).",
+            show_default=False,
+        ),
+    ] = None,  # type: ignore[assignment]
     image_root: ImageRootOpt = None,
     allow_outside_image_root: AllowOutsideImageRootOpt = False,
     output: OutputOpt = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Most tokens generated per report.")] = 200,
-    min_new_tokens: Annotated[int, typer.Option("--min-new-tokens", help="Fewest tokens before EOS may end a report.")] = 50,
+    min_new_tokens: Annotated[
+        int, typer.Option("--min-new-tokens", help="Fewest tokens before EOS may end a report.")
+    ] = 50,
     num_beams: Annotated[int, typer.Option("--num-beams", help="Beam width (1 = greedy).")] = 3,
-    repetition_penalty: Annotated[float, typer.Option("--repetition-penalty", help="Penalty on repeated tokens.")] = 2.0,
-    length_penalty: Annotated[float, typer.Option("--length-penalty", help="Beam length penalty (>1 favours long).")] = 2.0,
-    sections: Annotated[str, typer.Option("--sections", help="Sections to ask for. reference: those the record's "
-                                          "findings/impression have (both when it has none), as the released test "
-                                          "code asks; or both, findings, impression for every study.")] = "reference",
+    repetition_penalty: Annotated[
+        float, typer.Option("--repetition-penalty", help="Penalty on repeated tokens.")
+    ] = 2.0,
+    length_penalty: Annotated[
+        float, typer.Option("--length-penalty", help="Beam length penalty (>1 favours long).")
+    ] = 2.0,
+    sections: Annotated[
+        str,
+        typer.Option(
+            "--sections",
+            help="Sections to ask for. reference: those the record's "
+            "findings/impression have (both when it has none), as the released test "
+            "code asks; or both, findings, impression for every study.",
+        ),
+    ] = "reference",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Studies per batch (each batch is one setting).")] = 8,
     device: DeviceOpt = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="auto (bf16 on CUDA for the paper preset, else float32), "
-                                       "float32, bfloat16, float16.")] = "auto",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype", help="auto (bf16 on CUDA for the paper preset, else float32), float32, bfloat16, float16."
+        ),
+    ] = "auto",
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
     on_error: OnErrorOpt = "fail",
-    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow a model dir whose encoders "
-                                                    "need remote code (never needed for RAD-DINO / CXR-BERT).")] = False,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-remote-code",
+            help="Allow a model dir whose encoders need remote code (never needed for RAD-DINO / CXR-BERT).",
+        ),
+    ] = False,
 ) -> None:
     """Generate reports for studies.
 
@@ -58,11 +97,29 @@ def generate(
 
     if model is None:
         raise InputError("--model DIR is required (a model dir written by rg4 train)")
-    decode = DecodeOptions(num_beams=num_beams, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                           repetition_penalty=repetition_penalty, length_penalty=length_penalty)
-    summary = run_generate(input, output, model_dir=model, image_root=ImageRoot.of(image_root, allow_outside_image_root), decode=decode,
-                           batch_size=batch_size, device=device, dtype=dtype, seed=seed, resume=resume,
-                           on_error=on_error, sections=sections, trust_remote_code=trust_remote_code, log=log)
+    decode = DecodeOptions(
+        num_beams=num_beams,
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens,
+        repetition_penalty=repetition_penalty,
+        length_penalty=length_penalty,
+    )
+    summary = run_generate(
+        input,
+        output,
+        model_dir=model,
+        image_root=ImageRoot.of(image_root, allow_outside_image_root),
+        decode=decode,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        seed=seed,
+        resume=resume,
+        on_error=on_error,
+        sections=sections,
+        trust_remote_code=trust_remote_code,
+        log=log,
+    )
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -2,42 +2,83 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
+from rg4cli.cli.common import (
+    ApiKeyEnvOpt,
+    BaseUrlOpt,
+    DeviceOpt,
+    InputArg,
+    JudgeBertOpt,
+    JudgeModelOpt,
+    ModelNameOpt,
+    OldBertOpt,
+    OldModelOpt,
+    OnErrorOpt,
+    OutputOpt,
+    ResumeOpt,
+    TextOpt,
+    alias,
+    handle_errors,
+    llm_client_options,
+    log,
+)
 from rg4cli.judges import JudgeSettings, format_summary, judge_records
 from rg4cli.records.streams import write_json
-from rg4cli.cli.common import (ApiKeyEnvOpt, BaseUrlOpt, DeviceOpt, InputArg, JudgeBertOpt, JudgeModelOpt,
-                               ModelNameOpt, OldBertOpt, OldModelOpt, OnErrorOpt, ResumeOpt, OutputOpt, TextOpt, alias,
-                               handle_errors, llm_client_options, log)
 
 
 @handle_errors
 def hallucination(
     input: InputArg = "-",
-    backend: Annotated[str, typer.Option(
-        "--backend", help="rules: phrase tables (offline default); discbert: BERT with four binary heads "
-        "(needs --judge-model); openai: an LLM on an OpenAI-compatible endpoint (--base-url, --model-name); hf: a "
-        "local causal LM (--judge-model DIR).")] = "rules",
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="rules: phrase tables (offline default); discbert: BERT with four binary heads "
+            "(needs --judge-model); openai: an LLM on an OpenAI-compatible endpoint (--base-url, --model-name); hf: a "
+            "local causal LM (--judge-model DIR).",
+        ),
+    ] = "rules",
     judge_model: JudgeModelOpt = None,
     judge_bert: JudgeBertOpt = None,
     base_url: BaseUrlOpt = None,
     model_name: ModelNameOpt = None,
     api_key_env: ApiKeyEnvOpt = "OPENAI_API_KEY",
-    phrases: Annotated[Optional[str], typer.Option(
-        "--phrases", help="Another phrase-table JSON for the rules backend (same layout as "
-        "rg4cli/data/hallucination_phrases.json).", show_default=False)] = None,
-    threshold: Annotated[float, typer.Option(
-        "--threshold", help="DiscBERT: a head's probability at or above this means the content is present.")] = 0.5,
+    phrases: Annotated[
+        str | None,
+        typer.Option(
+            "--phrases",
+            help="Another phrase-table JSON for the rules backend (same layout as "
+            "rg4cli/data/hallucination_phrases.json).",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold", help="DiscBERT: a head's probability at or above this means the content is present."
+        ),
+    ] = 0.5,
     text: TextOpt = "auto",
-    summary: Annotated[Optional[str], typer.Option(
-        "--summary", help="Also write the summary (rates overall, per setting, per category; fractions "
-        "0..1, null without reports) to this JSON file.",
-        show_default=False)] = None,
-    explain: Annotated[bool, typer.Option(
-        "--explain", help="On stderr, per report: the verdict and each flagged sentence with its categories and "
-        "the words that matched.")] = False,
+    summary: Annotated[
+        str | None,
+        typer.Option(
+            "--summary",
+            help="Also write the summary (rates overall, per setting, per category; fractions "
+            "0..1, null without reports) to this JSON file.",
+            show_default=False,
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="On stderr, per report: the verdict and each flagged sentence with its categories and "
+            "the words that matched.",
+        ),
+    ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="DiscBERT texts per forward pass.")] = 32,
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
@@ -84,10 +125,19 @@ def hallucination(
       rg4 hallucination test.jsonl --backend discbert --judge-model discbert/ --text findings
     """
     settings = JudgeSettings(
-        backend=backend, model=alias(judge_model, model, "--judge-model", "--model"),
-        bert=alias(judge_bert, bert, "--judge-bert", "--bert"), phrases=phrases, threshold=threshold, text=text,
-        explain=explain, batch_size=batch_size, device=device, on_error=on_error, resume=resume,
-        llm_options=llm_client_options(backend, base_url, model_name, api_key_env))
+        backend=backend,
+        model=alias(judge_model, model, "--judge-model", "--model"),
+        bert=alias(judge_bert, bert, "--judge-bert", "--bert"),
+        phrases=phrases,
+        threshold=threshold,
+        text=text,
+        explain=explain,
+        batch_size=batch_size,
+        device=device,
+        on_error=on_error,
+        resume=resume,
+        llm_options=llm_client_options(backend, base_url, model_name, api_key_env),
+    )
     done = judge_records(input, output, settings, log=log)
     if done.skip_line:
         log(done.skip_line)

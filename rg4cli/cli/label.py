@@ -6,30 +6,53 @@ from typing import Annotated
 
 import typer
 
+from rg4cli.cli.common import (
+    DeviceOpt,
+    InputArg,
+    LabelerBertOpt,
+    LabelerModelOpt,
+    OldBertOpt,
+    OldCheckpointOpt,
+    OnErrorOpt,
+    OutputOpt,
+    ResumeOpt,
+    TextOpt,
+    alias,
+    handle_errors,
+    log,
+)
 from rg4cli.labelers import LabelSettings, label_records
-from rg4cli.cli.common import (DeviceOpt, InputArg, LabelerBertOpt, LabelerModelOpt, OldBertOpt, OldCheckpointOpt,
-                               OnErrorOpt, ResumeOpt, OutputOpt, TextOpt, alias, handle_errors, log)
 
 
 @handle_errors
 def label(
     input: InputArg = "-",
-    backend: Annotated[str, typer.Option(
-        "--backend", help="rules: CheXpert-style phrase rules (offline, fast, explainable); chexbert: the "
-        "CheXbert model from --labeler-model.")] = "rules",
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="rules: CheXpert-style phrase rules (offline, fast, explainable); chexbert: the "
+            "CheXbert model from --labeler-model.",
+        ),
+    ] = "rules",
     labeler_model: LabelerModelOpt = None,
     labeler_bert: LabelerBertOpt = None,
     text: TextOpt = "auto",
-    into: Annotated[str, typer.Option(
-        "--into", help="Name of the field the 14 labels are written to.")] = "labels",
-    explain: Annotated[bool, typer.Option(
-        "--explain", help="Rules backend: also write NAME_explain: {mentions: every mention with its observation, "
-        "value, character span (start, end) in the labelled text, sentence span, phrase and the cue that decided "
-        "it; other_findings: findings outside the 14 that leave No Finding blank; no_finding_blockers: phrases "
-        "that leave it blank even when denied ('no rib fracture'); implied: labels implied by a "
-        "phrase (CHF -> Cardiomegaly uncertain)}.")] = False,
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", help="Reports per CheXbert forward pass (memory knob; rules ignore it).")] = 32,
+    into: Annotated[str, typer.Option("--into", help="Name of the field the 14 labels are written to.")] = "labels",
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Rules backend: also write NAME_explain: {mentions: every mention with its observation, "
+            "value, character span (start, end) in the labelled text, sentence span, phrase and the cue that decided "
+            "it; other_findings: findings outside the 14 that leave No Finding blank; no_finding_blockers: phrases "
+            "that leave it blank even when denied ('no rib fracture'); implied: labels implied by a "
+            "phrase (CHF -> Cardiomegaly uncertain)}.",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Reports per CheXbert forward pass (memory knob; rules ignore it).")
+    ] = 32,
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
@@ -59,9 +82,17 @@ def label(
       rg4 label refs.jsonl --backend chexbert --labeler-model chexbert.pth --labeler-bert bert/
     """
     settings = LabelSettings(
-        backend=backend, checkpoint=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"), text=text, into=into, explain=explain,
-        batch_size=batch_size, device=device, on_error=on_error, resume=resume)
+        backend=backend,
+        checkpoint=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
+        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        text=text,
+        into=into,
+        explain=explain,
+        batch_size=batch_size,
+        device=device,
+        on_error=on_error,
+        resume=resume,
+    )
     summary = label_records(input, output, settings, log=log)
     log(f"rg4 label: labelled {summary.written} record(s) with the {summary.backend} backend")
     if summary.skip_line:

@@ -52,7 +52,7 @@ TEARDOWN_LIMIT_S = 120
 
 
 def _joined_a_process_group() -> bool:
-    torch = sys.modules.get("torch")   # never imported just to ask
+    torch = sys.modules.get("torch")  # never imported just to ask
     return torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
@@ -80,7 +80,7 @@ def _end_distributed_worker(status: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):   # a closed pipe: nothing more can be written anyway
+        except (OSError, ValueError):  # a closed pipe: nothing more can be written anyway
             pass
     if dist.get_backend() != "gloo":
         faulthandler.dump_traceback_later(TEARDOWN_LIMIT_S, exit=True)

@@ -79,10 +79,12 @@ def render_command(cmd, name: str, parent: str = "rg4") -> str:
         parts.append(".SH COMMANDS")
         for sub_name, sub in cmd.commands.items():
             parts += [".TP", f".BR {parent}\\-{_esc(sub_name)} (1)", _esc(sub.get_short_help_str(limit=200))]
-    parts += [".SH EXIT STATUS",
-              "0 success (also when a downstream pipe closes early); 1 runtime failure; "
-              "2 usage or input error (the message names file, line and field).",
-              ".SH SEE ALSO"]
+    parts += [
+        ".SH EXIT STATUS",
+        "0 success (also when a downstream pipe closes early); 1 runtime failure; "
+        "2 usage or input error (the message names file, line and field).",
+        ".SH SEE ALSO",
+    ]
     if _is_group(cmd):
         parts.append(", ".join(f".BR {parent}\\-{_esc(n)} (1)" for n in cmd.commands).replace(", .BR", "\n.BR"))
     else:

@@ -6,7 +6,7 @@ Old spellings stay accepted as hidden options; `alias` folds them into the new o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -16,39 +16,61 @@ InputArg = Annotated[
     str, typer.Argument(help="Input JSONL (.jsonl or .jsonl.gz); '-' or omitted reads stdin.", show_default=False)
 ]
 OutputOpt = Annotated[
-    Optional[str], typer.Option("--output", "-o", help="Write here instead of stdout ('.gz' compresses).")
+    str | None, typer.Option("--output", "-o", help="Write here instead of stdout ('.gz' compresses).")
 ]
 OnErrorOpt = Annotated[
-    str, typer.Option("--on-error", help="fail: stop at the first bad record (exit 2); skip: skip it and count it on stderr.")
+    str,
+    typer.Option(
+        "--on-error", help="fail: stop at the first bad record (exit 2); skip: skip it and count it on stderr."
+    ),
 ]
 ImageRootOpt = Annotated[
-    Optional[Path], typer.Option("--image-root", help="Directory that relative image paths are resolved against; "
-                                 "images must lie inside it (see --allow-outside-image-root).")
+    Path | None,
+    typer.Option(
+        "--image-root",
+        help="Directory that relative image paths are resolved against; "
+        "images must lie inside it (see --allow-outside-image-root).",
+    ),
 ]
 AllowOutsideImageRootOpt = Annotated[
-    bool, typer.Option("--allow-outside-image-root", help="Let image paths leave --image-root (absolute paths, "
-                       "'..', symlinks); off by default so a record cannot make rg4 read other files.")
+    bool,
+    typer.Option(
+        "--allow-outside-image-root",
+        help="Let image paths leave --image-root (absolute paths, "
+        "'..', symlinks); off by default so a record cannot make rg4 read other files.",
+    ),
 ]
 TextOpt = Annotated[
     str,
-    typer.Option("--text", help="Text to read: auto (report if present, else findings+impression), report, "
-                 "findings, impression, findings+impression."),
+    typer.Option(
+        "--text",
+        help="Text to read: auto (report if present, else findings+impression), report, "
+        "findings, impression, findings+impression.",
+    ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (results are deterministic given it).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Keep the records already in -o FILE and skip their ids.")]
 # An OpenAI-compatible endpoint (build-data's openai generator and judge, hallucination --backend openai).
-BaseUrlOpt = Annotated[Optional[str], typer.Option(
-    "--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.", show_default=False)]
-ModelNameOpt = Annotated[Optional[str], typer.Option(
-    "--model-name", help="openai: the model name the server serves.", show_default=False)]
-ApiKeyEnvOpt = Annotated[str, typer.Option(
-    "--api-key-env", help="openai: environment variable holding the API key (never printed; may be unset for "
-    "local servers).")]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.", show_default=False),
+]
+ModelNameOpt = Annotated[
+    str | None, typer.Option("--model-name", help="openai: the model name the server serves.", show_default=False)
+]
+ApiKeyEnvOpt = Annotated[
+    str,
+    typer.Option(
+        "--api-key-env",
+        help="openai: environment variable holding the API key (never printed; may be unset for local servers).",
+    ),
+]
 
 
-def llm_client_options(backend: str, base_url: str | None, model_name: str | None, api_key_env: str,
-                       **more) -> dict | None:
+def llm_client_options(
+    backend: str, base_url: str | None, model_name: str | None, api_key_env: str, **more
+) -> dict | None:
     """The openai client's options for a judge or generator, None for other backends."""
     if backend != "openai":
         return None
@@ -57,26 +79,38 @@ def llm_client_options(backend: str, base_url: str | None, model_name: str | Non
 
 def _classifier_options(role: str, model_help: str, official: str) -> tuple[Any, Any]:
     """--ROLE-model PATH and --ROLE-bert DIR: a BERT classifier and the BERT its official checkpoint needs."""
-    model = Annotated[Optional[str], typer.Option(f"--{role}-model", help=model_help, show_default=False)]
-    bert = Annotated[Optional[str], typer.Option(
-        f"--{role}-bert", help=f"bert-base-uncased directory (config.json + vocab) for {official}.", show_default=False)]
+    model = Annotated[str | None, typer.Option(f"--{role}-model", help=model_help, show_default=False)]
+    bert = Annotated[
+        str | None,
+        typer.Option(
+            f"--{role}-bert",
+            help=f"bert-base-uncased directory (config.json + vocab) for {official}.",
+            show_default=False,
+        ),
+    ]
     return model, bert
 
 
 # The BERT classifiers, spelled one way in every command: --labeler-model/--labeler-bert
 # for the CheXbert-shaped labeler, --judge-model/--judge-bert for DiscBERT.
 LabelerModelOpt, LabelerBertOpt = _classifier_options(
-    "labeler", "BERT labeler: the official chexbert.pth (then also --labeler-bert) or a directory written by "
-    "`rg4 train --task labeler`.", "an official chexbert.pth")
+    "labeler",
+    "BERT labeler: the official chexbert.pth (then also --labeler-bert) or a directory written by "
+    "`rg4 train --task labeler`.",
+    "an official chexbert.pth",
+)
 JudgeModelOpt, JudgeBertOpt = _classifier_options(
-    "judge", "DiscBERT: a directory written by `rg4 train --task discbert`, or the official Lightning checkpoint "
-    "(then also --judge-bert).", "the official DiscBERT checkpoint")
+    "judge",
+    "DiscBERT: a directory written by `rg4 train --task discbert`, or the official Lightning checkpoint "
+    "(then also --judge-bert).",
+    "the official DiscBERT checkpoint",
+)
 # Spellings of earlier releases, still accepted and hidden from --help (one hidden option
 # each: typer cannot hide one name of an option); `alias` folds them into the new one.
-OldCheckpointOpt = Annotated[Optional[str], typer.Option("--checkpoint", hidden=True)]
-OldModelOpt = Annotated[Optional[str], typer.Option("--model", hidden=True)]
-OldLabelerOpt = Annotated[Optional[str], typer.Option("--labeler", hidden=True)]
-OldBertOpt = Annotated[Optional[str], typer.Option("--bert", hidden=True)]
+OldCheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", hidden=True)]
+OldModelOpt = Annotated[str | None, typer.Option("--model", hidden=True)]
+OldLabelerOpt = Annotated[str | None, typer.Option("--labeler", hidden=True)]
+OldBertOpt = Annotated[str | None, typer.Option("--bert", hidden=True)]
 
 
 def alias(value: str | None, old_value: str | None, name: str, old_name: str) -> str | None:

@@ -3,62 +3,118 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
 from rg4cli.metrics import SUMMARY_KEYS_DOC, ScoreSettings, score_files, summary_tables
 from rg4cli.metrics.nlg import TOKENIZE_DOC
 from rg4cli.records.streams import RecordWriter, dumps_json, write_json
-from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
 
 TEXT_HELP = "auto (report if present, else findings+impression), report, findings, impression, findings+impression."
 
 
 @handle_errors
 def score(
-    ref: Annotated[str, typer.Option("--ref", help="References (JSONL, joined by id): generated-report records or "
-                                     "plain study records.", show_default=False)],
+    ref: Annotated[
+        str,
+        typer.Option(
+            "--ref",
+            help="References (JSONL, joined by id): generated-report records or plain study records.",
+            show_default=False,
+        ),
+    ],
     input: InputArg = "-",
     text: Annotated[str, typer.Option("--text", help="Hypothesis text: " + TEXT_HELP)] = "auto",
     ref_text: Annotated[str, typer.Option("--ref-text", help="Reference text: " + TEXT_HELP)] = "auto",
-    tokenize: Annotated[str, typer.Option("--tokenize", help="Text preparation for NLG metrics: r2gen (R2Gen/R2GenGPT/"
-                                          "LLM-RG4 cleaning; cleaned text left as is), cvt2distilgpt2 (a space before "
-                                          "every '.'), ptb (pycocoevalcap's PTB tokenizer, Java), none (the text as "
-                                          "given). Which reproduces which paper: table below.")] = "r2gen",
-    labeler: Annotated[str, typer.Option("--labeler", help="Labeler for records without labels: rules or "
-                                         "chexbert.")] = "rules",
-    checkpoint: Annotated[Optional[str], typer.Option("--labeler-model", "--checkpoint",
-                                                      help="For --labeler chexbert: chexbert.pth (then also "
-                                                      "--labeler-bert) or a directory from `rg4 train --task "
-                                                      "labeler`.")] = None,
-    bert: Annotated[Optional[str], typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for "
-                                                "the official chexbert.pth.")] = None,
+    tokenize: Annotated[
+        str,
+        typer.Option(
+            "--tokenize",
+            help="Text preparation for NLG metrics: r2gen (R2Gen/R2GenGPT/"
+            "LLM-RG4 cleaning; cleaned text left as is), cvt2distilgpt2 (a space before "
+            "every '.'), ptb (pycocoevalcap's PTB tokenizer, Java), none (the text as "
+            "given). Which reproduces which paper: table below.",
+        ),
+    ] = "r2gen",
+    labeler: Annotated[
+        str, typer.Option("--labeler", help="Labeler for records without labels: rules or chexbert.")
+    ] = "rules",
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--labeler-model",
+            "--checkpoint",
+            help="For --labeler chexbert: chexbert.pth (then also "
+            "--labeler-bert) or a directory from `rg4 train --task "
+            "labeler`.",
+        ),
+    ] = None,
+    bert: Annotated[
+        str | None,
+        typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for the official chexbert.pth."),
+    ] = None,
     device: DeviceOpt = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = 32,
-    labels_field: Annotated[str, typer.Option("--labels-field", help="Record field holding precomputed labels "
-                                              "(used on both sides when present).")] = "labels",
-    relabel: Annotated[bool, typer.Option("--relabel", help="Ignore label fields; label every text with "
-                                          "--labeler.")] = False,
-    no_meteor: Annotated[bool, typer.Option("--no-meteor", help="Skip METEOR (no Java needed; meteor is "
-                                            "null).")] = False,
-    on_missing: Annotated[str, typer.Option("--on-missing", help="fail: ids missing on either side are an error "
-                                            "(exit 2); skip: score the common ids and count the rest.")] = "fail",
+    labels_field: Annotated[
+        str,
+        typer.Option(
+            "--labels-field", help="Record field holding precomputed labels (used on both sides when present)."
+        ),
+    ] = "labels",
+    relabel: Annotated[
+        bool, typer.Option("--relabel", help="Ignore label fields; label every text with --labeler.")
+    ] = False,
+    no_meteor: Annotated[
+        bool, typer.Option("--no-meteor", help="Skip METEOR (no Java needed; meteor is null).")
+    ] = False,
+    on_missing: Annotated[
+        str,
+        typer.Option(
+            "--on-missing",
+            help="fail: ids missing on either side are an error "
+            "(exit 2); skip: score the common ids and count the rest.",
+        ),
+    ] = "fail",
     on_error: OnErrorOpt = "fail",
-    against: Annotated[Optional[str], typer.Option("--against", help="Another system's hypotheses (same ids): "
-                                                   "paired Wilcoxon tests per metric.")] = None,
-    per_report: Annotated[Optional[str], typer.Option("--per-report", help="Write one JSONL line per id with its "
-                                                      "scores.")] = None,
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="Another system's hypotheses (same ids): paired Wilcoxon tests per metric."),
+    ] = None,
+    per_report: Annotated[
+        str | None, typer.Option("--per-report", help="Write one JSONL line per id with its scores.")
+    ] = None,
     output: OutputOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no table on stderr (warnings "
-                                        "stay).")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress and no table on stderr (warnings stay).")
+    ] = False,
 ) -> None:
-    config = ScoreSettings(text=text, ref_text=ref_text, tokenize=tokenize, labeler=labeler, checkpoint=checkpoint,
-                         bert=bert, device=device, batch_size=batch_size, labels_field=labels_field, relabel=relabel,
-                         meteor=not no_meteor, on_missing=on_missing, on_error=on_error, yield_to_meteor=True)
-    result = score_files(None if input == "-" else input, ref, config, against=against, log=log,
-                         progress=None if quiet else lambda message: log(f"rg4 score: {message}"))
+    config = ScoreSettings(
+        text=text,
+        ref_text=ref_text,
+        tokenize=tokenize,
+        labeler=labeler,
+        checkpoint=checkpoint,
+        bert=bert,
+        device=device,
+        batch_size=batch_size,
+        labels_field=labels_field,
+        relabel=relabel,
+        meteor=not no_meteor,
+        on_missing=on_missing,
+        on_error=on_error,
+        yield_to_meteor=True,
+    )
+    result = score_files(
+        None if input == "-" else input,
+        ref,
+        config,
+        against=against,
+        log=log,
+        progress=None if quiet else lambda message: log(f"rg4 score: {message}"),
+    )
     if per_report:
         with RecordWriter(per_report) as writer:
             for row in result.per_report:

@@ -8,28 +8,55 @@ from typing import Annotated
 
 import typer
 
-from rg4cli.synth import SynthSettings, synthesize
 from rg4cli.cli.common import SeedOpt, handle_errors, log
+from rg4cli.synth import SynthSettings, synthesize
 
 
 @handle_errors
 def synth(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the tree into (created; must be "
-                                         "empty unless --force).", show_default=False)],
-    subjects: Annotated[int, typer.Option("--subjects", help="Number of subjects; each has 1..--studies-per-subject "
-                                          "studies over time.")] = 20,
-    studies_per_subject: Annotated[int, typer.Option("--studies-per-subject", help="Most studies one subject can "
-                                                     "have (1 means no prior studies).")] = 5,
-    image_size: Annotated[int, typer.Option("--image-size", help="Image side in pixels (square JPEGs, 32..1024).")] = 128,
-    image_format: Annotated[str, typer.Option("--image-format", help="jpeg (MIMIC-CXR-JPG), png (8-bit), png16 "
-                                              "(16-bit grayscale) or dicom (12-bit MONOCHROME2, with study UIDs "
-                                              "and ViewPosition). Default: jpeg, png for --layout iu.",
-                                              show_default=False)] = "",
-    layout: Annotated[str, typer.Option("--layout", help="mimic (MIMIC-CXR-JPG tree) or iu (IU X-ray: "
-                                        "reports.jsonl, R2Gen annotation.json, images/).")] = "mimic",
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Directory to write the tree into (created; must be empty unless --force).",
+            show_default=False,
+        ),
+    ],
+    subjects: Annotated[
+        int, typer.Option("--subjects", help="Number of subjects; each has 1..--studies-per-subject studies over time.")
+    ] = 20,
+    studies_per_subject: Annotated[
+        int, typer.Option("--studies-per-subject", help="Most studies one subject can have (1 means no prior studies).")
+    ] = 5,
+    image_size: Annotated[
+        int, typer.Option("--image-size", help="Image side in pixels (square JPEGs, 32..1024).")
+    ] = 128,
+    image_format: Annotated[
+        str,
+        typer.Option(
+            "--image-format",
+            help="jpeg (MIMIC-CXR-JPG), png (8-bit), png16 "
+            "(16-bit grayscale) or dicom (12-bit MONOCHROME2, with study UIDs "
+            "and ViewPosition). Default: jpeg, png for --layout iu.",
+            show_default=False,
+        ),
+    ] = "",
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="mimic (MIMIC-CXR-JPG tree) or iu (IU X-ray: reports.jsonl, R2Gen annotation.json, images/).",
+        ),
+    ] = "mimic",
     seed: SeedOpt = 0,
-    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory (files with the same "
-                                        "names are overwritten, others are left alone).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into a non-empty directory (files with the same names are overwritten, others are left alone).",
+        ),
+    ] = False,
 ) -> None:
     """Write phantom studies in MIMIC-CXR-JPG layout, for demos and tests.
 
@@ -51,9 +78,20 @@ def synth(
       rg4 build-data phantom/ -o data.jsonl && rg4 label data.jsonl | head
     """
     start = time.perf_counter()
-    summary = synthesize(SynthSettings(output=output, subjects=subjects, studies_per_subject=studies_per_subject,
-                                       image_size=image_size, image_format=image_format, layout=layout, seed=seed,
-                                       force=force))
+    summary = synthesize(
+        SynthSettings(
+            output=output,
+            subjects=subjects,
+            studies_per_subject=studies_per_subject,
+            image_size=image_size,
+            image_format=image_format,
+            layout=layout,
+            seed=seed,
+            force=force,
+        )
+    )
     elapsed = time.perf_counter() - start
-    log(f"rg4 synth: {summary['subjects']} subjects, {summary['studies']} studies, {summary['images']} images "
-        f"-> {output} ({elapsed:.1f} s)")
+    log(
+        f"rg4 synth: {summary['subjects']} subjects, {summary['studies']} studies, {summary['images']} images "
+        f"-> {output} ({elapsed:.1f} s)"
+    )

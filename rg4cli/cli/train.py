@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from rg4cli.cli.common import AllowOutsideImageRootOpt, ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
 from rg4cli.training.settings import PRESETS_HELP
 
-_P = " Default: the preset's (README \"Presets\")."
+_P = ' Default: the preset\'s (README "Presets").'
 
 
 def _opt(name: str, help: str, preset_default: bool = False):
@@ -28,94 +28,252 @@ def _main_process_log(message: str) -> None:
 
 @handle_errors
 def train(
-    train_file: Annotated[Optional[str], typer.Argument(
-        help="Training records (JSONL, .gz too); read once per run, so a file, not stdin.", show_default=False)] = None,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Model directory to write (created). It also holds checkpoints/, metrics.jsonl, "
-        "train_config.json and train_summary.json.")] = None,
-    task: Annotated[str, _opt("--task", "generator: the report generator (stage 1/2). labeler: CheXbert-shaped "
-        "BERT on `labels` (for `rg4 label --backend chexbert`, `rg4 weights`). discbert: BERT with 4 binary heads "
-        "on `hallucination` flags (for `rg4 hallucination --backend discbert`). decoder: the tiny preset's decoder "
-        "pretrained as a language model on the report text (for `--task generator --decoder DIR`). import: no "
-        "training: the released LLM-RG4 (with --preset paper) or DiscBERT (with --bert) checkpoint given as --init "
-        "FILE becomes an rg4 model dir.")] = "generator",
-    preset: Annotated[str, _opt("--preset", "paper: the paper's components (RAD-DINO, CXR-BERT, Vicuna-7B from "
-        "local paths/cache; classifiers: BERT-base shape) and the released code's training recipe. tiny: small "
-        "random-initialised components that train on a CPU, with rg4's recipe.")] = "tiny",
-    fusion: Annotated[str, _opt("--fusion", "atf (adaptive token fusion) or interleaved (every modality's tokens "
-        "in the prompt).")] = "atf",
-    stage: Annotated[int, _opt("--stage", "Generator stage. 1: fusion path only, on sn records, decoder frozen. "
-        "2: fusion + LoRA on all settings (needs --init STAGE1_DIR).")] = 1,
-    init: Annotated[Optional[Path], _opt("--init", "Start from this model directory (generator stage 2: the "
-        "stage-1 output; classifiers: an rg4 classifier directory, a public checkpoint file, or a pretrained BERT "
-        "directory to put new heads on).")] = None,
+    train_file: Annotated[
+        str | None,
+        typer.Argument(
+            help="Training records (JSONL, .gz too); read once per run, so a file, not stdin.", show_default=False
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Model directory to write (created). It also holds checkpoints/, metrics.jsonl, "
+            "train_config.json and train_summary.json.",
+        ),
+    ] = None,
+    task: Annotated[
+        str,
+        _opt(
+            "--task",
+            "generator: the report generator (stage 1/2). labeler: CheXbert-shaped "
+            "BERT on `labels` (for `rg4 label --backend chexbert`, `rg4 weights`). discbert: BERT with 4 binary heads "
+            "on `hallucination` flags (for `rg4 hallucination --backend discbert`). decoder: the tiny preset's decoder "
+            "pretrained as a language model on the report text (for `--task generator --decoder DIR`). import: no "
+            "training: the released LLM-RG4 (with --preset paper) or DiscBERT (with --bert) checkpoint given as --init "
+            "FILE becomes an rg4 model dir.",
+        ),
+    ] = "generator",
+    preset: Annotated[
+        str,
+        _opt(
+            "--preset",
+            "paper: the paper's components (RAD-DINO, CXR-BERT, Vicuna-7B from "
+            "local paths/cache; classifiers: BERT-base shape) and the released code's training recipe. tiny: small "
+            "random-initialised components that train on a CPU, with rg4's recipe.",
+        ),
+    ] = "tiny",
+    fusion: Annotated[
+        str, _opt("--fusion", "atf (adaptive token fusion) or interleaved (every modality's tokens in the prompt).")
+    ] = "atf",
+    stage: Annotated[
+        int,
+        _opt(
+            "--stage",
+            "Generator stage. 1: fusion path only, on sn records, decoder frozen. "
+            "2: fusion + LoRA on all settings (needs --init STAGE1_DIR).",
+        ),
+    ] = 1,
+    init: Annotated[
+        Path | None,
+        _opt(
+            "--init",
+            "Start from this model directory (generator stage 2: the "
+            "stage-1 output; classifiers: an rg4 classifier directory, a public checkpoint file, or a pretrained BERT "
+            "directory to put new heads on).",
+        ),
+    ] = None,
     image_root: ImageRootOpt = None,
     allow_outside_image_root: AllowOutsideImageRootOpt = False,
-    bert: Annotated[Optional[str], _opt("--bert", "bert-base-uncased directory (config + vocab) of a released "
-        "DiscBERT or CheXbert checkpoint given as --init (--task import, discbert, labeler).")] = None,
-    image_encoder: Annotated[Optional[str], _opt("--image-encoder", "--preset paper: image encoder directory or "
-        "cached hub id (default microsoft/rad-dino).")] = None,
-    text_encoder: Annotated[Optional[str], _opt("--text-encoder", "--preset paper: text encoder (and tokenizer) "
-        "directory or cached hub id (default microsoft/BiomedVLP-CXR-BERT-specialized).")] = None,
-    decoder: Annotated[Optional[str], _opt("--decoder", "Decoder LLM (and tokenizer): directory or cached hub id. "
-        "paper: default lmsys/vicuna-7b-v1.5. tiny: a `rg4 train --task decoder` directory (copied in).")] = None,
-    epochs: Annotated[Optional[int], _opt("--epochs", "Passes over the training data.", True)] = None,
-    max_steps: Annotated[Optional[int], _opt("--max-steps", "Stop after this many optimizer steps (overrides "
-        "--epochs; the schedule spans them).")] = None,
-    batch_size: Annotated[Optional[int], _opt("--batch-size", "Examples per micro-batch and process.", True)] = None,
-    grad_accum: Annotated[Optional[int], _opt("--grad-accum", "Micro-batches per optimizer step.", True)] = None,
-    lr: Annotated[Optional[float], _opt("--lr", "Peak learning rate of AdamW (cosine schedule after the warm-up). "
-        "Default 3e-4 (decoder 3e-3; 2e-5 when fine-tuning a classifier from --init).")] = None,
-    fusion_lr: Annotated[Optional[float], _opt("--fusion-lr", "Generator: peak learning rate of the fusion module "
-        "(default: --lr; the tiny demo trains its fusion slower than the LoRA).")] = None,
-    sampler: Annotated[Optional[str], _opt("--sampler", "Batches per epoch (generator; decoder: once or length). "
-        "cycle: rounds of one batch per setting (sn, sw, mn, mw), each setting repeated up to the size of the largest (the released "
-        "sampler). once: every example once, batches shuffled. length: once, each batch from examples of "
-        "similar token length (less padding; transformers' group_by_length).", True)] = None,
-    warmup: Annotated[Optional[str], _opt("--warmup", "Linear warm-up length. per-epoch: int(0.1 x total / "
-        "epochs) steps (released). ratio: 10% of all steps.", True)] = None,
-    max_grad_norm: Annotated[Optional[float], _opt("--max-grad-norm", "Clip the gradient norm at this value; 0 = "
-        "no clipping (released).", True)] = None,
-    decay: Annotated[Optional[str], _opt("--decay", "AdamW weight decay 0.01 on: all parameters (released) or "
-        "matrices (not norms, biases, vectors).", True)] = None,
-    stage1_input: Annotated[Optional[str], _opt("--stage1-input", "Stage-1 LLM input. bos-image: BOS + the "
-        "frontal block's tokens, no prompt; the fusion projection first trains in stage 2 (released). prompt: the "
-        "full prompt; stage 1 trains the projection too.", True)] = None,
-    prompt_tokenization: Annotated[Optional[str], _opt("--prompt-tokenization", "one-string: each prompt piece "
-        "tokenized whole (released ids). segments: fixed words and context apart.", True)] = None,
-    report_text: Annotated[Optional[str], _opt("--report-text", "r2gen: target and prior report R2Gen-cleaned "
-        "(released). raw: as written.", True)] = None,
-    target_max_tokens: Annotated[Optional[int], _opt("--target-max-tokens", "Cut the answer at this many LLM "
-        "tokens, its BOS included (released: 100); 0 = uncut.", True)] = None,
-    prior_padding: Annotated[Optional[str], _opt("--prior-padding", "The prior block over the text encoder's "
-        "padding: attended (released) or masked.", True)] = None,
-    checkpoint_every: Annotated[int, _opt("--checkpoint-every", "Save a resumable checkpoint every N optimizer "
-        "steps (0: none; the last two are kept).")] = 500,
-    resume: Annotated[bool, _opt("--resume", "Continue the run in -o DIR from its newest checkpoint: weights, "
-        "optimizer, schedule, data position and random state, so the result equals an uninterrupted run.")] = False,
+    bert: Annotated[
+        str | None,
+        _opt(
+            "--bert",
+            "bert-base-uncased directory (config + vocab) of a released "
+            "DiscBERT or CheXbert checkpoint given as --init (--task import, discbert, labeler).",
+        ),
+    ] = None,
+    image_encoder: Annotated[
+        str | None,
+        _opt(
+            "--image-encoder", "--preset paper: image encoder directory or cached hub id (default microsoft/rad-dino)."
+        ),
+    ] = None,
+    text_encoder: Annotated[
+        str | None,
+        _opt(
+            "--text-encoder",
+            "--preset paper: text encoder (and tokenizer) "
+            "directory or cached hub id (default microsoft/BiomedVLP-CXR-BERT-specialized).",
+        ),
+    ] = None,
+    decoder: Annotated[
+        str | None,
+        _opt(
+            "--decoder",
+            "Decoder LLM (and tokenizer): directory or cached hub id. "
+            "paper: default lmsys/vicuna-7b-v1.5. tiny: a `rg4 train --task decoder` directory (copied in).",
+        ),
+    ] = None,
+    epochs: Annotated[int | None, _opt("--epochs", "Passes over the training data.", True)] = None,
+    max_steps: Annotated[
+        int | None,
+        _opt("--max-steps", "Stop after this many optimizer steps (overrides --epochs; the schedule spans them)."),
+    ] = None,
+    batch_size: Annotated[int | None, _opt("--batch-size", "Examples per micro-batch and process.", True)] = None,
+    grad_accum: Annotated[int | None, _opt("--grad-accum", "Micro-batches per optimizer step.", True)] = None,
+    lr: Annotated[
+        float | None,
+        _opt(
+            "--lr",
+            "Peak learning rate of AdamW (cosine schedule after the warm-up). "
+            "Default 3e-4 (decoder 3e-3; 2e-5 when fine-tuning a classifier from --init).",
+        ),
+    ] = None,
+    fusion_lr: Annotated[
+        float | None,
+        _opt(
+            "--fusion-lr",
+            "Generator: peak learning rate of the fusion module "
+            "(default: --lr; the tiny demo trains its fusion slower than the LoRA).",
+        ),
+    ] = None,
+    sampler: Annotated[
+        str | None,
+        _opt(
+            "--sampler",
+            "Batches per epoch (generator; decoder: once or length). "
+            "cycle: rounds of one batch per setting (sn, sw, mn, mw), each setting repeated up to the size of the largest (the released "
+            "sampler). once: every example once, batches shuffled. length: once, each batch from examples of "
+            "similar token length (less padding; transformers' group_by_length).",
+            True,
+        ),
+    ] = None,
+    warmup: Annotated[
+        str | None,
+        _opt(
+            "--warmup",
+            "Linear warm-up length. per-epoch: int(0.1 x total / epochs) steps (released). ratio: 10% of all steps.",
+            True,
+        ),
+    ] = None,
+    max_grad_norm: Annotated[
+        float | None,
+        _opt("--max-grad-norm", "Clip the gradient norm at this value; 0 = no clipping (released).", True),
+    ] = None,
+    decay: Annotated[
+        str | None,
+        _opt(
+            "--decay",
+            "AdamW weight decay 0.01 on: all parameters (released) or matrices (not norms, biases, vectors).",
+            True,
+        ),
+    ] = None,
+    stage1_input: Annotated[
+        str | None,
+        _opt(
+            "--stage1-input",
+            "Stage-1 LLM input. bos-image: BOS + the "
+            "frontal block's tokens, no prompt; the fusion projection first trains in stage 2 (released). prompt: the "
+            "full prompt; stage 1 trains the projection too.",
+            True,
+        ),
+    ] = None,
+    prompt_tokenization: Annotated[
+        str | None,
+        _opt(
+            "--prompt-tokenization",
+            "one-string: each prompt piece tokenized whole (released ids). segments: fixed words and context apart.",
+            True,
+        ),
+    ] = None,
+    report_text: Annotated[
+        str | None,
+        _opt("--report-text", "r2gen: target and prior report R2Gen-cleaned (released). raw: as written.", True),
+    ] = None,
+    target_max_tokens: Annotated[
+        int | None,
+        _opt(
+            "--target-max-tokens",
+            "Cut the answer at this many LLM tokens, its BOS included (released: 100); 0 = uncut.",
+            True,
+        ),
+    ] = None,
+    prior_padding: Annotated[
+        str | None,
+        _opt(
+            "--prior-padding", "The prior block over the text encoder's padding: attended (released) or masked.", True
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        int,
+        _opt(
+            "--checkpoint-every",
+            "Save a resumable checkpoint every N optimizer steps (0: none; the last two are kept).",
+        ),
+    ] = 500,
+    resume: Annotated[
+        bool,
+        _opt(
+            "--resume",
+            "Continue the run in -o DIR from its newest checkpoint: weights, "
+            "optimizer, schedule, data position and random state, so the result equals an uninterrupted run.",
+        ),
+    ] = False,
     seed: SeedOpt = 0,
-    val: Annotated[Optional[Path], _opt("--val", "Held-out JSONL: validated after every epoch (or --val-every "
-        "steps), asking for the sections each reference has; -o DIR keeps the best weights (generator: CE F1 + "
-        "BLEU-4; classifiers: F1 + accuracy), the last ones go to DIR/last.")] = None,
+    val: Annotated[
+        Path | None,
+        _opt(
+            "--val",
+            "Held-out JSONL: validated after every epoch (or --val-every "
+            "steps), asking for the sections each reference has; -o DIR keeps the best weights (generator: CE F1 + "
+            "BLEU-4; classifiers: F1 + accuracy), the last ones go to DIR/last.",
+        ),
+    ] = None,
     val_every: Annotated[int, _opt("--val-every", "Validate every N optimizer steps instead of per epoch.")] = 0,
-    val_limit: Annotated[Optional[int], _opt("--val-limit", "Generator: validate on the first N distinct studies "
-        "of --val only.")] = None,
-    val_max_new_tokens: Annotated[Optional[int], _opt("--val-max-new-tokens", "Generator validation: at most this "
-        "many new tokens per report (default: `rg4 generate`'s 200).")] = None,
-    tlw: Annotated[Optional[str], _opt("--tlw", "Token-level loss weighting from `sentence_weights`. official: the "
-        "released loss, mean CE + (λ-1) x mean CE of the weighted tokens. paper: eq. 10, c_j in {1, λ}, mean over "
-        "target tokens. off.", True)] = None,
-    lam: Annotated[Optional[float], _opt("--lam", "λ for the emphasised sentences (weight > 1); default: the "
-        "weights as `rg4 weights` wrote them (1.75).")] = None,
-    settings: Annotated[Optional[str], _opt("--settings", "Generator stage 2: train on these settings only, "
-        "comma-separated (e.g. sn,mw).")] = None,
-    no_cache: Annotated[bool, _opt("--no-cache", "Run the frozen encoders on every batch instead of caching their "
-        "outputs.")] = False,
-    cache_dir: Annotated[Optional[Path], _opt("--cache-dir", "Encoder feature cache (default $RG4_CACHE or "
-        "~/.cache/rg4/encoder-features).")] = None,
+    val_limit: Annotated[
+        int | None, _opt("--val-limit", "Generator: validate on the first N distinct studies of --val only.")
+    ] = None,
+    val_max_new_tokens: Annotated[
+        int | None,
+        _opt(
+            "--val-max-new-tokens",
+            "Generator validation: at most this many new tokens per report (default: `rg4 generate`'s 200).",
+        ),
+    ] = None,
+    tlw: Annotated[
+        str | None,
+        _opt(
+            "--tlw",
+            "Token-level loss weighting from `sentence_weights`. official: the "
+            "released loss, mean CE + (λ-1) x mean CE of the weighted tokens. paper: eq. 10, c_j in {1, λ}, mean over "
+            "target tokens. off.",
+            True,
+        ),
+    ] = None,
+    lam: Annotated[
+        float | None,
+        _opt(
+            "--lam",
+            "λ for the emphasised sentences (weight > 1); default: the weights as `rg4 weights` wrote them (1.75).",
+        ),
+    ] = None,
+    settings: Annotated[
+        str | None,
+        _opt("--settings", "Generator stage 2: train on these settings only, comma-separated (e.g. sn,mw)."),
+    ] = None,
+    no_cache: Annotated[
+        bool, _opt("--no-cache", "Run the frozen encoders on every batch instead of caching their outputs.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None,
+        _opt("--cache-dir", "Encoder feature cache (default $RG4_CACHE or ~/.cache/rg4/encoder-features)."),
+    ] = None,
     text: TextOpt = "auto",
-    precision: Annotated[str, _opt("--precision", "auto (bf16 on a GPU that has it, else fp32), no, bf16 or "
-        "fp16.")] = "auto",
+    precision: Annotated[
+        str, _opt("--precision", "auto (bf16 on a GPU that has it, else fp32), no, bf16 or fp16.")
+    ] = "auto",
     on_error: OnErrorOpt = "fail",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -146,4 +304,6 @@ def train(
         typer.echo(dumps_json(summary))
 
 
-train.__doc__ = train.__doc__.rstrip() + "\n\n" + textwrap.indent(PRESETS_HELP, "    ")   # the table in --help and rg4-train(1)
+train.__doc__ = (
+    train.__doc__.rstrip() + "\n\n" + textwrap.indent(PRESETS_HELP, "    ")
+)  # the table in --help and rg4-train(1)

@@ -6,38 +6,68 @@ from typing import Annotated
 
 import typer
 
-from rg4cli.cli.common import (DeviceOpt, InputArg, LabelerBertOpt, LabelerModelOpt, OldBertOpt, OldLabelerOpt,
-                               OnErrorOpt, ResumeOpt, OutputOpt, TextOpt, alias, handle_errors, log)
+from rg4cli.cli.common import (
+    DeviceOpt,
+    InputArg,
+    LabelerBertOpt,
+    LabelerModelOpt,
+    OldBertOpt,
+    OldLabelerOpt,
+    OnErrorOpt,
+    OutputOpt,
+    ResumeOpt,
+    TextOpt,
+    alias,
+    handle_errors,
+    log,
+)
 
 
 @handle_errors
 def weights(
     input: InputArg = "-",
-    backend: Annotated[str, typer.Option(
-        "--backend", help="ig: Integrated Gradients over a BERT labeler (the paper); rules: a sentence with a "
-        "positive/uncertain rules-labeler mention gets --lam (offline, no model); auto: ig when --labeler-model "
-        "is given, else rules.")] = "auto",
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="ig: Integrated Gradients over a BERT labeler (the paper); rules: a sentence with a "
+            "positive/uncertain rules-labeler mention gets --lam (offline, no model); auto: ig when --labeler-model "
+            "is given, else rules.",
+        ),
+    ] = "auto",
     labeler_model: LabelerModelOpt = None,
     labeler_bert: LabelerBertOpt = None,
     steps: Annotated[int, typer.Option("--steps", help="IG integration steps (quadrature nodes).")] = 50,
-    method: Annotated[str, typer.Option(
-        "--method", help="IG quadrature: gausslegendre, trapezoid or riemann_middle.")] = "gausslegendre",
-    baseline: Annotated[str, typer.Option(
-        "--baseline", help="IG baseline: pad ([PAD] embeddings, [CLS]/[SEP] kept) or zero (zero vectors, "
-        "[CLS]/[SEP] kept).")] = "pad",
-    threshold: Annotated[float, typer.Option(
-        "--threshold", help="A sentence whose best smoothed token score exceeds this gets --lam.")] = 0.4,
+    method: Annotated[
+        str, typer.Option("--method", help="IG quadrature: gausslegendre, trapezoid or riemann_middle.")
+    ] = "gausslegendre",
+    baseline: Annotated[
+        str,
+        typer.Option(
+            "--baseline",
+            help="IG baseline: pad ([PAD] embeddings, [CLS]/[SEP] kept) or zero (zero vectors, [CLS]/[SEP] kept).",
+        ),
+    ] = "pad",
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="A sentence whose best smoothed token score exceeds this gets --lam.")
+    ] = 0.4,
     lam: Annotated[float, typer.Option("--lam", help="Weight of the emphasised sentences (others get 1).")] = 1.75,
-    sigma: Annotated[float, typer.Option(
-        "--sigma", help="Gaussian smoothing width in word pieces (0: off).")] = 1.0,
-    normalize: Annotated[str, typer.Option(
-        "--normalize", help="label: smooth each label's map and divide it by its max |value|, then max over "
-        "labels; report: max over labels, smooth, divide by the report's max |value|.")] = "label",
-    absolute: Annotated[bool, typer.Option(
-        "--abs/--signed", help="Use |attribution| instead of the signed attribution.")] = False,
+    sigma: Annotated[float, typer.Option("--sigma", help="Gaussian smoothing width in word pieces (0: off).")] = 1.0,
+    normalize: Annotated[
+        str,
+        typer.Option(
+            "--normalize",
+            help="label: smooth each label's map and divide it by its max |value|, then max over "
+            "labels; report: max over labels, smooth, divide by the report's max |value|.",
+        ),
+    ] = "label",
+    absolute: Annotated[
+        bool, typer.Option("--abs/--signed", help="Use |attribution| instead of the signed attribution.")
+    ] = False,
     text: TextOpt = "auto",
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", help="Interpolated sequences per IG forward pass (memory knob).")] = 128,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Interpolated sequences per IG forward pass (memory knob).")
+    ] = 128,
     device: DeviceOpt = "auto",
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
@@ -83,14 +113,30 @@ def weights(
     from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
 
     settings = WeighSettings(
-        backend=backend, labeler=alias(labeler_model, labeler, "--labeler-model", "--labeler"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"), text=text, batch_size=batch_size,
-        device=device, on_error=on_error, resume=resume,
-        weighting=WeightSettings(threshold=threshold, lam=lam, sigma=sigma, steps=steps, method=method,
-                                 baseline=baseline, normalize=normalize, absolute=absolute))
+        backend=backend,
+        labeler=alias(labeler_model, labeler, "--labeler-model", "--labeler"),
+        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        text=text,
+        batch_size=batch_size,
+        device=device,
+        on_error=on_error,
+        resume=resume,
+        weighting=WeightSettings(
+            threshold=threshold,
+            lam=lam,
+            sigma=sigma,
+            steps=steps,
+            method=method,
+            baseline=baseline,
+            normalize=normalize,
+            absolute=absolute,
+        ),
+    )
     summary = weigh_records(input, output, settings, log=log)
     if summary.extra["stale_labels"]:
-        log(f"rg4 weights: {summary.extra['stale_labels']} record(s) had `labels` of another text; the "
-            f"{summary.backend} backend's own labels were used for them")
+        log(
+            f"rg4 weights: {summary.extra['stale_labels']} record(s) had `labels` of another text; the "
+            f"{summary.backend} backend's own labels were used for them"
+        )
     if summary.skip_line:
         log(summary.skip_line)

@@ -9,8 +9,9 @@ without the input text's annotations (records.provenance.drop_annotations_of).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 from rg4cli.generation.run import GenerateSummary, run_generate
 
@@ -35,8 +36,14 @@ class GenerateSettings:
     window: int | None = None
 
 
-def generate_records(input: str | os.PathLike | None, output: str | os.PathLike | None, settings: GenerateSettings,
-                     *, log: Callable[[str], None] | None = None, model=None) -> GenerateSummary:
+def generate_records(
+    input: str | os.PathLike | None,
+    output: str | os.PathLike | None,
+    settings: GenerateSettings,
+    *,
+    log: Callable[[str], None] | None = None,
+    model=None,
+) -> GenerateSummary:
     """Generate a report for every study of `input` into `output`; `model`: an already loaded model."""
     options = {f.name: getattr(settings, f.name) for f in fields(settings)}
     return run_generate(input, output, log=log, model=model, **options)

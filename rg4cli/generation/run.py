@@ -20,22 +20,22 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections import OrderedDict
 import os
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 
 from rg4cli.errors import InputError
 from rg4cli.records.provenance import drop_annotations_of
+from rg4cli.records.streams import RecordReader, RecordWriter, done_ids
 from rg4cli.records.study import SETTINGS, Study
 from rg4cli.text.sections import join_sections, split_sections
-from rg4cli.records.streams import RecordReader, RecordWriter, done_ids
 from rg4cli.vocab import SECTION_REQUESTS as SECTIONS_CHOICES
 
 
@@ -55,9 +55,11 @@ class GenerateSummary:
         parts = ", ".join(f"{k} {v}" for k, v in self.per_setting.items() if v)
         extra = f", skipped {self.skipped}" if self.skipped else ""
         extra += f", {self.resumed} already in the output" if self.resumed else ""
-        return (f"generated {self.written} report(s) ({parts or 'none'}){extra} in {self.seconds:.1f}s "
-                f"({rate:.2f}/s; mean LLM input {self.input_tokens / max(1, self.written):.0f} tokens, "
-                f"mean new {self.new_tokens / max(1, self.written):.0f})")
+        return (
+            f"generated {self.written} report(s) ({parts or 'none'}){extra} in {self.seconds:.1f}s "
+            f"({rate:.2f}/s; mean LLM input {self.input_tokens / max(1, self.written):.0f} tokens, "
+            f"mean new {self.new_tokens / max(1, self.written):.0f})"
+        )
 
 
 @dataclass
@@ -74,9 +76,20 @@ class _Item:
 class _Generator:
     """Queues per setting + an ordered output buffer; one model call per batch."""
 
-    def __init__(self, model, reader: RecordReader, emit: Callable[[_Item], None], *, image_root, decode,
-                 batch_size: int, sections: str, window: int, log: Callable[[str], None] | None,
-                 summary: GenerateSummary):
+    def __init__(
+        self,
+        model,
+        reader: RecordReader,
+        emit: Callable[[_Item], None],
+        *,
+        image_root,
+        decode,
+        batch_size: int,
+        sections: str,
+        window: int,
+        log: Callable[[str], None] | None,
+        summary: GenerateSummary,
+    ):
         self.model = model
         self.reader = reader
         self.emit = emit
@@ -90,8 +103,8 @@ class _Generator:
         # A record's inputs may be reused until `window` newer records have been read.
         self.inputs = _SharedInputs(model, image_root, capacity=2 * self.window)
         self.queues: dict[str, list[_Item]] = {s: [] for s in SETTINGS}
-        self.waiting: dict[int, _Item] = {}   # read, not yet written (by index)
-        self.order: list[int] = []            # indices read, heap of the unwritten
+        self.waiting: dict[int, _Item] = {}  # read, not yet written (by index)
+        self.order: list[int] = []  # indices read, heap of the unwritten
         self._last_log = time.monotonic()
 
     def add(self, item: _Item) -> None:
@@ -143,7 +156,7 @@ class _Generator:
             except InputError as exc:
                 item.skipped = True
                 try:
-                    self.reader.reject(item.line, exc.field, exc.problem)   # raises unless --on-error skip
+                    self.reader.reject(item.line, exc.field, exc.problem)  # raises unless --on-error skip
                 except InputError:
                     # Back to the queue, so finish_before() can still write the records before this one.
                     self.queues[setting] = [it for it in batch if not it.skipped] + self.queues[setting]
@@ -161,10 +174,17 @@ class _Generator:
             for item, out in zip(ok, outs):
                 findings, impression = split_sections(out.text)
                 rec = drop_annotations_of(dict(item.record))  # they describe the input's text, not this one
-                rec.update(report=join_sections(findings, impression), findings=findings, impression=impression,
-                           setting=item.setting,
-                           gen={"input_tokens": out.input_tokens, "new_tokens": out.new_tokens,
-                                "seconds": round(elapsed / len(ok), 4)})
+                rec.update(
+                    report=join_sections(findings, impression),
+                    findings=findings,
+                    impression=impression,
+                    setting=item.setting,
+                    gen={
+                        "input_tokens": out.input_tokens,
+                        "new_tokens": out.new_tokens,
+                        "seconds": round(elapsed / len(ok), 4),
+                    },
+                )
                 item.result = rec
                 self.summary.per_setting[item.setting] += 1
                 self.summary.new_tokens += out.new_tokens
@@ -189,9 +209,9 @@ class _SharedInputs:
         self.model = model
         self.image_root = image_root
         self.capacity = capacity
-        self.images: OrderedDict[str, torch.Tensor] = OrderedDict()    # path -> patch tokens [P,D']
+        self.images: OrderedDict[str, torch.Tensor] = OrderedDict()  # path -> patch tokens [P,D']
         self.priors: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # text -> (tokens, mask)
-        self._pixels: dict[str, object] = {}   # loaded, not yet encoded
+        self._pixels: dict[str, object] = {}  # loaded, not yet encoded
 
     def load(self, study: Study, *, source: str, line: int) -> None:
         """Decode the images of `study` not encoded yet (InputError names the record's field)."""
@@ -209,10 +229,11 @@ class _SharedInputs:
             tokens = model.encode_image(model.pixel_values(list(self._pixels.values())))
             self.images.update(zip(self._pixels, tokens))
             self._pixels = {}
-        uses_prior = model.config.fusion == "atf"   # interleaved: the prior report is prompt text
+        uses_prior = model.config.fusion == "atf"  # interleaved: the prior report is prompt text
         if uses_prior:
-            missing = list(dict.fromkeys(s.prior_report for s in studies
-                                         if s.prior_report and s.prior_report not in self.priors))
+            missing = list(
+                dict.fromkeys(s.prior_report for s in studies if s.prior_report and s.prior_report not in self.priors)
+            )
             if missing:
                 tokens, mask = model.encode_text(missing)
                 self.priors.update(zip(missing, zip(tokens, mask)))
@@ -222,7 +243,7 @@ class _SharedInputs:
             if uses_prior and s.prior_report:
                 item["prior"], item["prior_mask"] = self.priors[s.prior_report]
             items.append(item)
-        for s in studies:   # most recently used last
+        for s in studies:  # most recently used last
             for key in (s.frontal, s.lateral):
                 if key:
                     self.images.move_to_end(key)
@@ -234,8 +255,9 @@ class _SharedInputs:
         return StudyFeatures.stack(items)
 
 
-def _studies(reader: RecordReader, done: set, summary: GenerateSummary, image_root, *, rank: int = 0,
-             world: int = 1) -> Iterator[_Item]:
+def _studies(
+    reader: RecordReader, done: set, summary: GenerateSummary, image_root, *, rank: int = 0, world: int = 1
+) -> Iterator[_Item]:
     from rg4cli.model.encoders import check_image
 
     index = -1
@@ -260,10 +282,25 @@ def _studies(reader: RecordReader, done: set, summary: GenerateSummary, image_ro
         yield _Item(index, lineno, rec, study, study.setting)
 
 
-def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=None, batch_size: int = 8,
-                 device: str = "auto", dtype: str = "auto", seed: int = 0, resume: bool = False,
-                 on_error: str = "fail", sections: str = "reference", trust_remote_code: bool = False,
-                 window: int | None = None, log: Callable[[str], None] | None = None, model=None) -> GenerateSummary:
+def run_generate(
+    input_path,
+    output_path,
+    *,
+    model_dir,
+    image_root=None,
+    decode=None,
+    batch_size: int = 8,
+    device: str = "auto",
+    dtype: str = "auto",
+    seed: int = 0,
+    resume: bool = False,
+    on_error: str = "fail",
+    sections: str = "reference",
+    trust_remote_code: bool = False,
+    window: int | None = None,
+    log: Callable[[str], None] | None = None,
+    model=None,
+) -> GenerateSummary:
     """Generate reports for a JSONL of studies; returns the summary (the CLI logs it)."""
     from rg4cli.model import DecodeOptions, load_model_dir, resolve_device
 
@@ -281,14 +318,17 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
     dev = state.device if world > 1 else resolve_device(device)
     reader = RecordReader(input_path, on_error=on_error, log=log)
     if model is None:
-        model = load_model_dir(model_dir, device=dev, dtype=None if dtype == "auto" else dtype,
-                               trust_remote_code=trust_remote_code)
-        merge_adapter(model)   # our own copy: nothing else sees the merged weights
+        model = load_model_dir(
+            model_dir, device=dev, dtype=None if dtype == "auto" else dtype, trust_remote_code=trust_remote_code
+        )
+        merge_adapter(model)  # our own copy: nothing else sees the merged weights
     model.eval()
     if log is not None and rank == 0:
         cfg = model.config
-        log(f"generate: model {model_dir} ({cfg.preset}, {cfg.fusion}, stage {cfg.stage}, N={cfg.num_queries}) on "
-            f"{model.device} {str(model.dtype).replace('torch.', '')}" + (f", {world} processes" if world > 1 else ""))
+        log(
+            f"generate: model {model_dir} ({cfg.preset}, {cfg.fusion}, stage {cfg.stage}, N={cfg.num_queries}) on "
+            f"{model.device} {str(model.dtype).replace('torch.', '')}" + (f", {world} processes" if world > 1 else "")
+        )
     torch.manual_seed(seed)
     summary = GenerateSummary(processes=world)
     done = done_ids(output_path) if resume else set()
@@ -296,11 +336,23 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
     window = window or max(8 * batch_size, 64)
     if world == 1:
         with RecordWriter(output_path, append=resume) as writer:
+
             def emit(item: _Item) -> None:
                 writer.write(item.result)
                 summary.written += 1
-            gen = _Generator(model, reader, emit, image_root=image_root, decode=decode, batch_size=batch_size,
-                             sections=sections, window=window, log=log, summary=summary)
+
+            gen = _Generator(
+                model,
+                reader,
+                emit,
+                image_root=image_root,
+                decode=decode,
+                batch_size=batch_size,
+                sections=sections,
+                window=window,
+                log=log,
+                summary=summary,
+            )
             try:
                 for item in _studies(reader, done, summary, image_root):
                     gen.add(item)
@@ -309,8 +361,21 @@ def run_generate(input_path, output_path, *, model_dir, image_root=None, decode=
                 raise
             gen.finish()
     else:
-        _run_sharded(state, model, reader, done, summary, output_path, resume, image_root=image_root, decode=decode,
-                     batch_size=batch_size, sections=sections, window=window, log=log)
+        _run_sharded(
+            state,
+            model,
+            reader,
+            done,
+            summary,
+            output_path,
+            resume,
+            image_root=image_root,
+            decode=decode,
+            batch_size=batch_size,
+            sections=sections,
+            window=window,
+            log=log,
+        )
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -343,12 +408,23 @@ def _run_sharded(state, model, reader, done, summary, output_path, resume, **kw)
     shard_dir = Path(holder[0])
     shard = shard_dir / f"shard{rank}.jsonl"
     with open(shard, "w", encoding="utf-8") as fh:
+
         def emit(item: _Item) -> None:
             fh.write(json.dumps([item.index, item.result], ensure_ascii=False) + "\n")
             fh.flush()
-        gen = _Generator(model, reader, emit, batch_size=kw["batch_size"], image_root=kw["image_root"],
-                         decode=kw["decode"], sections=kw["sections"], window=kw["window"], log=kw["log"],
-                         summary=summary)
+
+        gen = _Generator(
+            model,
+            reader,
+            emit,
+            batch_size=kw["batch_size"],
+            image_root=kw["image_root"],
+            decode=kw["decode"],
+            sections=kw["sections"],
+            window=kw["window"],
+            log=kw["log"],
+            summary=summary,
+        )
         for item in _studies(reader, done, summary, kw["image_root"], rank=rank, world=world):
             gen.add(item)
         gen.finish()

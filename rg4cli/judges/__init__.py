@@ -9,8 +9,8 @@ rates (`summarize`). `make_judge` (judges.backends) is the per-text API.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rg4cli.errors import InputError
 from rg4cli.judges.backends import BACKENDS, format_summary, make_judge, summarize
@@ -22,8 +22,7 @@ from rg4cli.vocab import CATEGORIES
 FIELD = "hallucination"
 BLOCK_RECORDS = 64  # rules: records per block (DiscBERT batches a block's reports and sentences in one pass)
 
-__all__ = ["BACKENDS", "JudgeSettings", "judge_records", "make_judge", "summarize", "format_summary",
-           "explain_text"]
+__all__ = ["BACKENDS", "JudgeSettings", "judge_records", "make_judge", "summarize", "format_summary", "explain_text"]
 
 
 @dataclass
@@ -43,31 +42,45 @@ class JudgeSettings:
     resume: bool = False  # keep the records already in the output, pass over their ids
     llm_options: dict | None = None  # openai: base_url, model_name, api_key_env, ... (rg4cli.judges.llm)
 
-    def check(self) -> "JudgeSettings":
+    def check(self) -> JudgeSettings:
         if self.backend not in BACKENDS:
             raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.backend == "rules" and self.model:
             raise InputError("--judge-model is for --backend discbert or hf; the rules backend takes no model")
         if self.backend in ("discbert", "hf") and not self.model:
-            raise InputError(f"--backend {self.backend} needs --judge-model (a DiscBERT checkpoint or a causal LM "
-                             "directory)")
+            raise InputError(
+                f"--backend {self.backend} needs --judge-model (a DiscBERT checkpoint or a causal LM directory)"
+            )
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
         resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
         return self
 
 
-def judge_records(input: str | os.PathLike | None, output: str | os.PathLike | None, settings: JudgeSettings, *,
-                  judge=None, log: Callable[[str], None] | None = None) -> StageSummary:
+def judge_records(
+    input: str | os.PathLike | None,
+    output: str | os.PathLike | None,
+    settings: JudgeSettings,
+    *,
+    judge=None,
+    log: Callable[[str], None] | None = None,
+) -> StageSummary:
     """Judge every record of `input` into `output`; the summary's `extra["summary"]` is `summarize`'s dict.
 
     `judge`: an object from `make_judge` to use instead of building one from the settings.
     """
     settings.check()
     if judge is None:
-        judge = make_judge(settings.backend, settings.model, device=settings.device, batch_size=settings.batch_size,
-                           bert=settings.bert, threshold=settings.threshold, phrases=settings.phrases,
-                           llm_options=settings.llm_options)
+        judge = make_judge(
+            settings.backend,
+            settings.model,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            bert=settings.bert,
+            threshold=settings.threshold,
+            phrases=settings.phrases,
+            llm_options=settings.llm_options,
+        )
     judged: list[dict] = []
 
     def prepare(line: int, record: dict) -> tuple[ChosenText, Study]:
@@ -75,8 +88,9 @@ def judge_records(input: str | os.PathLike | None, output: str | os.PathLike | N
         return choose_text(record, settings.text, purpose="judge"), study
 
     def annotate(block: list[tuple[dict, tuple[ChosenText, Study]]]) -> None:
-        results = judge.judge([c.text for _, (c, _) in block], [s.setting for _, (_, s) in block],
-                              [s.view for _, (_, s) in block])
+        results = judge.judge(
+            [c.text for _, (c, _) in block], [s.setting for _, (_, s) in block], [s.view for _, (_, s) in block]
+        )
         for (record, (chosen, study)), result in zip(block, results):
             bind(record, FIELD, result, text_field=chosen.field, text=chosen.text)
             # The summary needs the flags only: keep memory flat on long inputs.
@@ -85,8 +99,9 @@ def judge_records(input: str | os.PathLike | None, output: str | os.PathLike | N
                 log(explain_text(study.id, chosen.text, result))
 
     block = settings.batch_size if settings.backend == "discbert" else BLOCK_RECORDS
-    summary = annotate_records(input, output, prepare, annotate, on_error=settings.on_error, resume=settings.resume, block_size=block,
-                               log=log)
+    summary = annotate_records(
+        input, output, prepare, annotate, on_error=settings.on_error, resume=settings.resume, block_size=block, log=log
+    )
     summary.backend = settings.backend
     summary.extra["summary"] = summarize(judged)
     return summary
@@ -95,12 +110,14 @@ def judge_records(input: str | os.PathLike | None, output: str | os.PathLike | N
 def explain_text(rid, body: str, result: dict) -> str:
     """What matched, for a person: verdict line, then one line per flagged sentence."""
     found = [c for c in CATEGORIES if result[c]]
-    head = (f"{rid} [{result['setting']}] " + ("INPUT-AGNOSTIC: " + ", ".join(result["unsupported"])
-                                                if result["input_agnostic"] else "ok")
-            + (f" (found: {', '.join(found)})" if found else ""))
+    head = (
+        f"{rid} [{result['setting']}] "
+        + ("INPUT-AGNOSTIC: " + ", ".join(result["unsupported"]) if result["input_agnostic"] else "ok")
+        + (f" (found: {', '.join(found)})" if found else "")
+    )
     lines = [head]
     for s in result["sentences"]:
         cats = ",".join(c + ("!" if c in s["unsupported"] else "") for c in s["categories"])
         words = ("  <- " + "; ".join(repr(p) for p in s["phrases"])) if s["phrases"] else ""
-        lines.append(f"  [{cats}] {body[s['start']:s['end']]!r}{words}")
+        lines.append(f"  [{cats}] {body[s['start'] : s['end']]!r}{words}")
     return "\n".join(lines)

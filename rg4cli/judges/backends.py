@@ -36,18 +36,24 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
-from rg4cli.vocab import CATEGORIES, SETTINGS
+from rg4cli.judges.verdict import (
+    VIEW_KINDS,
+    _check_batch,
+    _check_setting,
+    _empty_result,
+    unsupported_categories,
+)
 from rg4cli.records.provenance import current_annotation
 from rg4cli.text.sentences import split_sentences
-from rg4cli.judges.verdict import (VERDICT_RULE, VIEW_KINDS, _check_batch, _check_setting, _empty_result,  # noqa: F401
-                                   unsupported_categories, verdict, views_supported)
+from rg4cli.vocab import CATEGORIES, SETTINGS
 
 BACKENDS: tuple[str, ...] = ("rules", "discbert", "openai", "hf")
 PHRASES_FILE = "hallucination_phrases.json"
@@ -68,13 +74,14 @@ class Hit(NamedTuple):
 
 # ---- the phrase tables -------------------------------------------------------------
 
+
 @dataclass
 class _CategoryTable:
     category: str
     regex: re.Pattern
-    rules: dict[str, dict]          # group name -> entry
+    rules: dict[str, dict]  # group name -> entry
     exclude: re.Pattern | None
-    sentence_filters: dict[str, re.Pattern] = field(default_factory=dict)   # group name -> filter
+    sentence_filters: dict[str, re.Pattern] = field(default_factory=dict)  # group name -> filter
 
 
 def _entry_regex(entry: dict, where: str) -> str:
@@ -148,7 +155,8 @@ def _build_tables(data: dict) -> dict[str, _CategoryTable]:
             regex=_compile(_fast_alternation("|".join(parts)), f"categories.{cat}"),
             rules=rules,
             exclude=_compile(_fast_alternation("|".join(f"(?:{x})" for x in excl)), f"categories.{cat}.exclude")
-            if excl else None,
+            if excl
+            else None,
             sentence_filters=rule_filters,
         )
     return tables
@@ -283,8 +291,18 @@ class RulesJudge:
                 views = entry.get("views", ())
                 if views:
                     views = _projection_views(text[start:end], views)
-                hits.append(Hit(cat, start, end, sent[0], sent[1], text[start:end].strip(),
-                                entry.get("name", group), tuple(views)))
+                hits.append(
+                    Hit(
+                        cat,
+                        start,
+                        end,
+                        sent[0],
+                        sent[1],
+                        text[start:end].strip(),
+                        entry.get("name", group),
+                        tuple(views),
+                    )
+                )
         hits.sort(key=lambda h: (h.start, CATEGORIES.index(h.category)))
         return hits
 
@@ -308,21 +326,28 @@ class RulesJudge:
             sent_views = sorted({v for h in group for v in h.views}, key=VIEW_KINDS.index)
             found = {c: True for c in cats}
             phrases = list(dict.fromkeys(h.phrase for h in group))  # first occurrences, in order
-            out["sentences"].append({
-                "start": s, "end": e, "categories": cats,
-                "unsupported": unsupported_categories(found, setting, sent_views, projection),
-                "phrases": phrases,
-            })
+            out["sentences"].append(
+                {
+                    "start": s,
+                    "end": e,
+                    "categories": cats,
+                    "unsupported": unsupported_categories(found, setting, sent_views, projection),
+                    "phrases": phrases,
+                }
+            )
         return out
 
-    def judge(self, texts: Sequence[str | None], settings: Sequence[str],
-              projections: Sequence[str | None] | None = None) -> list[dict]:
+    def judge(
+        self, texts: Sequence[str | None], settings: Sequence[str], projections: Sequence[str | None] | None = None
+    ) -> list[dict]:
         projs = _check_batch(texts, settings, projections)
         return [self.judge_one(t, s, p) for t, s, p in zip(texts, settings, projs)]
 
 
-_PROJECTION_RE = {"pa": re.compile(r"\b(?:PA|postero-?anterior|posterior[- ]anterior)\b", re.I),
-                  "ap": re.compile(r"\b(?:AP|antero-?posterior|anterior[- ]posterior)\b", re.I)}
+_PROJECTION_RE = {
+    "pa": re.compile(r"\b(?:PA|postero-?anterior|posterior[- ]anterior)\b", re.I),
+    "ap": re.compile(r"\b(?:AP|antero-?posterior|anterior[- ]posterior)\b", re.I),
+}
 
 
 def _projection_views(phrase: str, views: Sequence[str]) -> list[str]:
@@ -334,8 +359,7 @@ def _projection_views(phrase: str, views: Sequence[str]) -> list[str]:
     return out
 
 
-def _sentence_of(spans: list[tuple[int, int]], starts: list[int], start: int, end: int,
-                 length: int) -> tuple[int, int]:
+def _sentence_of(spans: list[tuple[int, int]], starts: list[int], start: int, end: int, length: int) -> tuple[int, int]:
     i = bisect.bisect_right(starts, start) - 1
     if i < 0:
         return (0, spans[0][1]) if spans else (0, length)
@@ -357,9 +381,16 @@ class DiscBertJudge:
 
     backend = "discbert"
 
-    def __init__(self, model: str | Path | Any, device: str = "cpu", batch_size: int = 32,
-                 bert: str | Path | None = None, threshold: float = 0.5, rules: RulesJudge | None = None,
-                 sentence_level: bool = True):
+    def __init__(
+        self,
+        model: str | Path | Any,
+        device: str = "cpu",
+        batch_size: int = 32,
+        bert: str | Path | None = None,
+        threshold: float = 0.5,
+        rules: RulesJudge | None = None,
+        sentence_level: bool = True,
+    ):
         from rg4cli.model.classifiers import Classifier, load_classifier
 
         if model is None:
@@ -377,8 +408,9 @@ class DiscBertJudge:
         self.rules = rules or RulesJudge()
         self.sentence_level = sentence_level
 
-    def judge(self, texts: Sequence[str | None], settings: Sequence[str],
-              projections: Sequence[str | None] | None = None) -> list[dict]:
+    def judge(
+        self, texts: Sequence[str | None], settings: Sequence[str], projections: Sequence[str | None] | None = None
+    ) -> list[dict]:
         from rg4cli.model.classifiers import predict_discbert
 
         projs = _check_batch(texts, settings, projections)
@@ -394,11 +426,13 @@ class DiscBertJudge:
             idx = len(items)
             items.append(text)
             sents = []
-            for s, e in (split_sentences(text) if self.sentence_level else []):
+            for s, e in split_sentences(text) if self.sentence_level else []:
                 sents.append((s, e, len(items)))
                 items.append(text[s:e])
             plan.append((idx, sents))
-        probs = predict_discbert(self.classifier, items, batch_size=self.batch_size, device=self.device) if items else []
+        probs = (
+            predict_discbert(self.classifier, items, batch_size=self.batch_size, device=self.device) if items else []
+        )
         out = []
         for text, setting, proj, (idx, sents) in zip(texts, settings, projs, plan):
             res = _empty_result(setting, self.backend)
@@ -420,22 +454,34 @@ class DiscBertJudge:
                 cats = [c for c in CATEGORIES if probs[j][c] >= self.threshold]
                 if not cats:
                     continue
-                in_sentence = view_hits[bisect.bisect_left(view_starts, s):bisect.bisect_left(view_starts, e)]
+                in_sentence = view_hits[bisect.bisect_left(view_starts, s) : bisect.bisect_left(view_starts, e)]
                 sent_named = sorted({v for h in in_sentence for v in h.views}, key=VIEW_KINDS.index)
                 found = {c: True for c in cats}
-                res["sentences"].append({
-                    "start": s, "end": e, "categories": cats,
-                    "unsupported": unsupported_categories(found, setting, sent_named or None, proj),
-                    "phrases": [],
-                })
+                res["sentences"].append(
+                    {
+                        "start": s,
+                        "end": e,
+                        "categories": cats,
+                        "unsupported": unsupported_categories(found, setting, sent_named or None, proj),
+                        "phrases": [],
+                    }
+                )
             out.append(res)
         return out
 
 
-def make_judge(backend: str = "rules", model: str | Path | Any = None, device: str = "cpu", batch_size: int = 32,
-               *, bert: str | Path | None = None, threshold: float = 0.5,
-               phrases: str | Path | dict | None = None, sentence_level: bool = True,
-               llm_options: dict | None = None) -> Any:
+def make_judge(
+    backend: str = "rules",
+    model: str | Path | Any = None,
+    device: str = "cpu",
+    batch_size: int = 32,
+    *,
+    bert: str | Path | None = None,
+    threshold: float = 0.5,
+    phrases: str | Path | dict | None = None,
+    sentence_level: bool = True,
+    llm_options: dict | None = None,
+) -> Any:
     """A judge with `.judge(texts, settings, projections=None) -> list[dict]` (the record field).
 
     backend "rules": the phrase tables (`phrases`: another JSON file or dict); "discbert":
@@ -451,8 +497,15 @@ def make_judge(backend: str = "rules", model: str | Path | Any = None, device: s
             raise InputError("--judge-model is for --backend discbert; the rules backend takes no model")
         return RulesJudge(phrases)
     if backend == "discbert":
-        return DiscBertJudge(model, device=device, batch_size=batch_size, bert=bert, threshold=threshold,
-                             rules=RulesJudge(phrases), sentence_level=sentence_level)
+        return DiscBertJudge(
+            model,
+            device=device,
+            batch_size=batch_size,
+            bert=bert,
+            threshold=threshold,
+            rules=RulesJudge(phrases),
+            sentence_level=sentence_level,
+        )
     if backend in ("openai", "hf"):
         from rg4cli.judges.llm import make_llm_judge
 
@@ -462,22 +515,29 @@ def make_judge(backend: str = "rules", model: str | Path | Any = None, device: s
 
 # ---- summary -----------------------------------------------------------------------
 
+
 def _field_of(item: dict, on_unbound: Callable[[str], None] | None = None) -> dict:
     if "input_agnostic" in item and "setting" in item:
         return item
     h = item.get("hallucination")
     if not isinstance(h, dict) or "input_agnostic" not in h:
-        raise InputError("record has no `hallucination` field (run `rg4 hallucination` first)",
-                         field="hallucination")
+        raise InputError("record has no `hallucination` field (run `rg4 hallucination` first)", field="hallucination")
     if current_annotation(item, "hallucination", on_unbound=on_unbound) is None:
-        raise InputError("was judged on another text than the record holds now (its report changed since); "
-                         "run `rg4 hallucination` again", field="hallucination")
+        raise InputError(
+            "was judged on another text than the record holds now (its report changed since); "
+            "run `rg4 hallucination` again",
+            field="hallucination",
+        )
     return h
 
 
 def _counts() -> dict:
-    return {"reports": 0, "input_agnostic": 0, "present": {c: 0 for c in CATEGORIES},
-            "unsupported": {c: 0 for c in CATEGORIES}}
+    return {
+        "reports": 0,
+        "input_agnostic": 0,
+        "present": {c: 0 for c in CATEGORIES},
+        "unsupported": {c: 0 for c in CATEGORIES},
+    }
 
 
 def _rates(c: dict) -> dict:
@@ -529,6 +589,7 @@ def summarize(records: Iterable[dict], *, on_unbound: Callable[[str], None] | No
 
 def format_summary(summary: dict) -> str:
     """A small stderr table: % input-agnostic, and per category % present / % unsupported."""
+
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.1f}"
 

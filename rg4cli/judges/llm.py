@@ -19,9 +19,11 @@ settings costs one request (answers are cached by text).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rg4cli.errors import InputError, Rg4Error
 from rg4cli.judges.verdict import VIEW_KINDS, _check_batch, _check_setting, _empty_result, unsupported_categories
@@ -42,24 +44,38 @@ The report comes as numbered sentences. Reply with one JSON object and nothing e
 {"sentences": [{"n": <sentence number>, "categories": ["pc"], "views": [], "phrases": ["<the words that carry it>"]}]}
 listing only the sentences that carry any of the four; {"sentences": []} when none does."""
 
-_CATEGORY_ALIASES = {**{c: c for c in CATEGORIES}, **{name: c for c, name in CATEGORY_NAMES.items()},
-                     "prior_comparison": "pc", "prior_procedure": "pp", "communication": "comm"}
-_VIEW_ALIASES = {**{v: v for v in VIEW_KINDS}, "two views": "two_views", "single view": "single_view",
-                 "posteroanterior": "pa", "anteroposterior": "ap", "oblique": "other", "decubitus": "other",
-                 "apical lordotic": "other"}
+_CATEGORY_ALIASES = {
+    **{c: c for c in CATEGORIES},
+    **{name: c for c, name in CATEGORY_NAMES.items()},
+    "prior_comparison": "pc",
+    "prior_procedure": "pp",
+    "communication": "comm",
+}
+_VIEW_ALIASES = {
+    **{v: v for v in VIEW_KINDS},
+    "two views": "two_views",
+    "single view": "single_view",
+    "posteroanterior": "pa",
+    "anteroposterior": "ap",
+    "oblique": "other",
+    "decubitus": "other",
+    "apical lordotic": "other",
+}
 
 
 def judge_messages(sentences: Sequence[str], system_prompt: str | None = None) -> list[dict]:
     numbered = "\n".join(f"{n}. {s.strip()}" for n, s in enumerate(sentences, start=1))
-    return [{"role": "system", "content": system_prompt or SYSTEM_PROMPT},
-            {"role": "user", "content": "Report sentences:\n" + numbered + "\n\nReply with the JSON object only."}]
+    return [
+        {"role": "system", "content": system_prompt or SYSTEM_PROMPT},
+        {"role": "user", "content": "Report sentences:\n" + numbered + "\n\nReply with the JSON object only."},
+    ]
 
 
 def _json_object(text: str) -> Any:
     if not isinstance(text, str) or "{" not in text:
         raise ValueError("no JSON object in the reply")
     try:
-        return json.loads(text[text.find("{"):text.rfind("}") + 1])
+        return json.loads(text[text.find("{") : text.rfind("}") + 1])
     except json.JSONDecodeError as exc:
         raise ValueError(f"bad JSON in the reply: {exc.msg}") from None
 
@@ -114,11 +130,12 @@ class LLMJudge:
 
     def _ask(self, sentence_lists: list[list[str]]) -> list[tuple[Any, str | None]]:
         conversations = [judge_messages(s, self.system_prompt) for s in sentence_lists]
-        parsers = [lambda text, k=len(s): parse_judgement(text, k) for s in sentence_lists]
-        if hasattr(self.client, "ask_batch"):   # local model: batched generation
+        parsers = [functools.partial(parse_judgement, n_sentences=len(s)) for s in sentence_lists]
+        if hasattr(self.client, "ask_batch"):  # local model: batched generation
             return self.client.ask_batch(conversations, parsers)
-        return self.client.run_concurrently(lambda pair: self.client.ask(pair[0], pair[1]),
-                                            list(zip(conversations, parsers)))
+        return self.client.run_concurrently(
+            lambda pair: self.client.ask(pair[0], pair[1]), list(zip(conversations, parsers))
+        )
 
     def content(self, texts: Sequence[str]) -> list[list[dict]]:
         """The flagged sentences of each text (cached by text): [{start, end, categories, views, phrases}]."""
@@ -128,17 +145,26 @@ class LLMJudge:
             answers = self._ask([[t[s:e] for s, e in spans[t]] for t in todo])
             failed = [(t, err) for t, (_, err) in zip(todo, answers) if err is not None]
             if failed:
-                raise Rg4Error(f"the {self.backend} judge could not judge {len(failed)} of {len(todo)} report(s) "
-                               f"(last: {failed[-1][1]}); nothing was written for them")
+                raise Rg4Error(
+                    f"the {self.backend} judge could not judge {len(failed)} of {len(todo)} report(s) "
+                    f"(last: {failed[-1][1]}); nothing was written for them"
+                )
             for t, (found, _) in zip(todo, answers):
-                self._cache[t] = [{"start": spans[t][f["n"] - 1][0], "end": spans[t][f["n"] - 1][1],
-                                   **{k: f[k] for k in ("categories", "views", "phrases")}} for f in found]
+                self._cache[t] = [
+                    {
+                        "start": spans[t][f["n"] - 1][0],
+                        "end": spans[t][f["n"] - 1][1],
+                        **{k: f[k] for k in ("categories", "views", "phrases")},
+                    }
+                    for f in found
+                ]
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return [self._cache.get(t, []) for t in texts]
 
-    def judge(self, texts: Sequence[str | None], settings: Sequence[str],
-              projections: Sequence[str | None] | None = None) -> list[dict]:
+    def judge(
+        self, texts: Sequence[str | None], settings: Sequence[str], projections: Sequence[str | None] | None = None
+    ) -> list[dict]:
         projs = _check_batch(texts, settings, projections)
         for s in settings:
             _check_setting(s)
@@ -157,19 +183,38 @@ class LLMJudge:
             res["unsupported"] = unsupported_categories(res, setting, detail, proj)
             res["input_agnostic"] = bool(res["unsupported"])
             for s in sentences:
-                res["sentences"].append({
-                    "start": s["start"], "end": s["end"], "categories": list(s["categories"]),
-                    "unsupported": unsupported_categories({c: True for c in s["categories"]}, setting,
-                                                          s["views"] or None, proj),
-                    "phrases": list(s["phrases"])})
+                res["sentences"].append(
+                    {
+                        "start": s["start"],
+                        "end": s["end"],
+                        "categories": list(s["categories"]),
+                        "unsupported": unsupported_categories(
+                            {c: True for c in s["categories"]}, setting, s["views"] or None, proj
+                        ),
+                        "phrases": list(s["phrases"]),
+                    }
+                )
             out.append(res)
         return out
 
 
-def make_llm_judge(backend: str, model: str | None = None, *, device: str = "cpu", base_url: str | None = None,
-                   model_name: str | None = None, api_key_env: str = "OPENAI_API_KEY", workers: int = 8,
-                   timeout: float = 120.0, max_retries: int = 5, backoff: float = 1.0, max_new_tokens: int = 512,
-                   batch_size: int = 4, trust_remote_code: bool = False, system_prompt: str | None = None) -> LLMJudge:
+def make_llm_judge(
+    backend: str,
+    model: str | None = None,
+    *,
+    device: str = "cpu",
+    base_url: str | None = None,
+    model_name: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    workers: int = 8,
+    timeout: float = 120.0,
+    max_retries: int = 5,
+    backoff: float = 1.0,
+    max_new_tokens: int = 512,
+    batch_size: int = 4,
+    trust_remote_code: bool = False,
+    system_prompt: str | None = None,
+) -> LLMJudge:
     """backend "openai": base_url + model_name (+ api_key_env, workers, timeout, max_retries,
     backoff); "hf": `model`, a local causal LM directory."""
     from rg4cli.llm.clients import HFClient, OpenAIClient
@@ -177,13 +222,27 @@ def make_llm_judge(backend: str, model: str | None = None, *, device: str = "cpu
     if backend == "openai":
         if model is not None:
             raise InputError("the openai judge takes --base-url and --model-name, not a model directory")
-        client = OpenAIClient(base_url or "", model_name or "", api_key_env=api_key_env, workers=workers,
-                                timeout=timeout, max_retries=max_retries, backoff=backoff, max_tokens=1024)
+        client = OpenAIClient(
+            base_url or "",
+            model_name or "",
+            api_key_env=api_key_env,
+            workers=workers,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_tokens=1024,
+        )
     elif backend == "hf":
         if not model:
             raise InputError("the hf judge needs a local causal LM directory (--model, or --judge-model in build-data)")
-        client = HFClient(str(model), device=device, max_new_tokens=max_new_tokens, max_retries=max_retries,
-                            batch_size=batch_size, trust_remote_code=trust_remote_code)
+        client = HFClient(
+            str(model),
+            device=device,
+            max_new_tokens=max_new_tokens,
+            max_retries=max_retries,
+            batch_size=batch_size,
+            trust_remote_code=trust_remote_code,
+        )
     else:
         raise InputError(f"unknown LLM judge {backend!r}; expected one of {', '.join(LLM_BACKENDS)}")
     return LLMJudge(client, backend, system_prompt=system_prompt)

@@ -7,7 +7,8 @@ result layout and batch checks they have in common.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rg4cli.errors import InputError
 from rg4cli.vocab import CATEGORIES, SETTINGS
@@ -28,8 +29,8 @@ reports view content without naming the view (DiscBERT alone), it counts as unsu
 in the single-image settings only."""
 
 
-
 # ---- the verdict -----------------------------------------------------------------
+
 
 def _check_setting(setting: str) -> None:
     if setting not in SETTINGS:
@@ -61,8 +62,9 @@ def views_supported(views: Iterable[str] | None, setting: str, projection: str |
     return True
 
 
-def unsupported_categories(found: dict[str, bool], setting: str, view_detail: Iterable[str] | None = None,
-                           projection: str | None = None) -> list[str]:
+def unsupported_categories(
+    found: dict[str, bool], setting: str, view_detail: Iterable[str] | None = None, projection: str | None = None
+) -> list[str]:
     """The categories present in `found` that `setting`'s inputs cannot support, in CATEGORIES order."""
     _check_setting(setting)
     out = []
@@ -79,8 +81,9 @@ def unsupported_categories(found: dict[str, bool], setting: str, view_detail: It
     return out
 
 
-def verdict(found: dict[str, bool], setting: str, view_detail: Iterable[str] | None = None,
-            projection: str | None = None) -> bool:
+def verdict(
+    found: dict[str, bool], setting: str, view_detail: Iterable[str] | None = None, projection: str | None = None
+) -> bool:
     """True when the content `found` ({pc, pp, view, comm: bool}) is input-agnostic in `setting`.
 
     comm and pp always; pc when no prior report (setting *n); view when it names a
@@ -91,6 +94,7 @@ def verdict(found: dict[str, bool], setting: str, view_detail: Iterable[str] | N
 
 
 # ---- what every judge returns ------------------------------------------------------
+
 
 def _empty_result(setting: str, backend: str) -> dict:
     out: dict[str, Any] = {cat: False for cat in CATEGORIES}

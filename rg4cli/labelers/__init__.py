@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rg4cli.errors import InputError
 from rg4cli.labelers.backends import BACKENDS, make_labeler
-from rg4cli.records.provenance import bind
 from rg4cli.records.annotate import StageSummary, annotate_records
+from rg4cli.records.provenance import bind
 from rg4cli.records.study import ChosenText, choose_text, resolve_text_field
 
 PROGRESS_EVERY = 10_000  # records between progress lines
@@ -41,7 +41,7 @@ class LabelSettings:
     on_error: str = "fail"
     resume: bool = False  # keep the records already in the output, pass over their ids
 
-    def check(self) -> "LabelSettings":
+    def check(self) -> LabelSettings:
         resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
         if self.backend not in BACKENDS:
             raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
@@ -54,8 +54,14 @@ class LabelSettings:
         return self
 
 
-def label_records(input: str | os.PathLike | None, output: str | os.PathLike | None, settings: LabelSettings, *,
-                  labeler=None, log: Callable[[str], None] | None = None) -> StageSummary:
+def label_records(
+    input: str | os.PathLike | None,
+    output: str | os.PathLike | None,
+    settings: LabelSettings,
+    *,
+    labeler=None,
+    log: Callable[[str], None] | None = None,
+) -> StageSummary:
     """Label every record of `input` (a JSONL path or `-`) into `output` (path, `-` or None: stdout).
 
     `labeler`: an object from `make_labeler` to use instead of building one from the
@@ -64,8 +70,13 @@ def label_records(input: str | os.PathLike | None, output: str | os.PathLike | N
     """
     settings.check()
     if labeler is None:
-        labeler = make_labeler(settings.backend, checkpoint=settings.checkpoint, bert=settings.bert,
-                               device=settings.device, batch_size=settings.batch_size)
+        labeler = make_labeler(
+            settings.backend,
+            checkpoint=settings.checkpoint,
+            bert=settings.bert,
+            device=settings.device,
+            batch_size=settings.batch_size,
+        )
     into, explain_field = settings.into, f"{settings.into}_explain"
 
     def annotate(block: list[tuple[dict, ChosenText]]) -> None:
@@ -83,8 +94,16 @@ def label_records(input: str | os.PathLike | None, output: str | os.PathLike | N
         if log is not None and before // PROGRESS_EVERY != after // PROGRESS_EVERY:
             log(f"rg4 label: {after} record(s) labelled")
 
-    summary = annotate_records(input, output, lambda line, record: choose_text(record, settings.text, purpose="label"),
-                               annotate, on_error=settings.on_error, resume=settings.resume, log=log, on_progress=progress,
-                               block_size=settings.batch_size if labeler.backend == "chexbert" else BLOCK_RECORDS)
+    summary = annotate_records(
+        input,
+        output,
+        lambda line, record: choose_text(record, settings.text, purpose="label"),
+        annotate,
+        on_error=settings.on_error,
+        resume=settings.resume,
+        log=log,
+        on_progress=progress,
+        block_size=settings.batch_size if labeler.backend == "chexbert" else BLOCK_RECORDS,
+    )
     summary.backend = labeler.backend
     return summary

@@ -18,11 +18,12 @@ its truth with it, so truth and labeler agree on conventions by construction.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values, default_rules
 from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
+from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values, default_rules
 from rg4cli.vocab import NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 
 BACKENDS = ("rules", "chexbert")
@@ -30,8 +31,16 @@ BACKENDS = ("rules", "chexbert")
 # Support Devices and No Finding itself).
 FINDING_OBSERVATIONS: tuple[str, ...] = tuple(o for o in OBSERVATIONS[:13] if o != SUPPORT_DEVICES)
 
-__all__ = ["BACKENDS", "Labeler", "Mention", "RulesLabeler", "CheXbertLabeler", "make_labeler",
-           "finalize_labels", "empty_labels"]
+__all__ = [
+    "BACKENDS",
+    "Labeler",
+    "Mention",
+    "RulesLabeler",
+    "CheXbertLabeler",
+    "make_labeler",
+    "finalize_labels",
+    "empty_labels",
+]
 
 
 class Labeler(Protocol):
@@ -45,8 +54,9 @@ def empty_labels() -> dict[str, int | None]:
     return {obs: None for obs in OBSERVATIONS}
 
 
-def finalize_labels(raw: dict[str, Any], *, other_finding: bool = False,
-                    implications: Iterable[dict[str, Any]] | None = None) -> dict[str, int | None]:
+def finalize_labels(
+    raw: dict[str, Any], *, other_finding: bool = False, implications: Iterable[dict[str, Any]] | None = None
+) -> dict[str, int | None]:
     """The 14 labels from mention-level labels of the first 13, by CheXpert's conventions.
 
     - `raw` maps observation -> 1 / 0 / -1 / None; missing keys are None; a No Finding
@@ -136,21 +146,29 @@ class CheXbertLabeler:
         present = [i for i, t in enumerate(texts) if t and t.strip()]
         out: list[dict[str, int | None]] = [empty_labels() for _ in texts]
         if present:
-            predicted = predict_chexbert(self.classifier, [texts[i] for i in present], batch_size=self.batch_size,
-                                         device=self.device)
+            predicted = predict_chexbert(
+                self.classifier, [texts[i] for i in present], batch_size=self.batch_size, device=self.device
+            )
             for i, labels in zip(present, predicted):
                 out[i] = {obs: labels.get(obs) for obs in OBSERVATIONS}
         return out
 
 
-def make_labeler(backend: str = "rules", checkpoint: str | None = None, bert: str | None = None,
-                 device: str = "cpu", batch_size: int = 32) -> RulesLabeler | CheXbertLabeler:
+def make_labeler(
+    backend: str = "rules",
+    checkpoint: str | None = None,
+    bert: str | None = None,
+    device: str = "cpu",
+    batch_size: int = 32,
+) -> RulesLabeler | CheXbertLabeler:
     """The labeler for `backend`: "rules" (offline default) or "chexbert" (needs `checkpoint`)."""
     if backend == "rules":
         return RulesLabeler()
     if backend == "chexbert":
         if not checkpoint:
-            raise InputError("--backend chexbert needs --labeler-model (the official chexbert.pth with "
-                             "--labeler-bert DIR, or a directory from `rg4 train --task labeler`)")
+            raise InputError(
+                "--backend chexbert needs --labeler-model (the official chexbert.pth with "
+                "--labeler-bert DIR, or a directory from `rg4 train --task labeler`)"
+            )
         return CheXbertLabeler(checkpoint, bert=bert, device=device, batch_size=batch_size)
     raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

@@ -24,22 +24,31 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from itertools import accumulate, compress
-from typing import Any, Iterable
+from typing import Any
 
-from rg4cli.vocab import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
 from rg4cli.text.sentences import split_sentences
+from rg4cli.vocab import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN
 
 PHRASES_RESOURCE = "chexpert_phrases.json"
 
 # Cue classes. PNU = pre-negation uncertainty (checked before negation, CheXpert).
 PNU, NEG, NEG_NEAR, UNC, UNC_SHORT = "pnu", "neg", "neg_near", "unc", "unc_short"
 A_NEG, A_UNC, A_POS = "anchor_neg", "anchor_unc", "anchor_pos"
-CUE_VALUE = {PNU: UNCERTAIN, NEG: NEGATIVE, NEG_NEAR: NEGATIVE, UNC: UNCERTAIN, UNC_SHORT: UNCERTAIN,
-             A_NEG: NEGATIVE, A_UNC: UNCERTAIN, A_POS: POSITIVE}
+CUE_VALUE = {
+    PNU: UNCERTAIN,
+    NEG: NEGATIVE,
+    NEG_NEAR: NEGATIVE,
+    UNC: UNCERTAIN,
+    UNC_SHORT: UNCERTAIN,
+    A_NEG: NEGATIVE,
+    A_UNC: UNCERTAIN,
+    A_POS: POSITIVE,
+}
 
 _WORD_RE = re.compile(r"\w+")
 
@@ -64,19 +73,26 @@ class Mention:
     cue: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"observation": self.observation, "value": self.value, "start": self.start, "end": self.end,
-                "sentence_start": self.sentence_start, "sentence_end": self.sentence_end,
-                "phrase": self.phrase, "cue": self.cue}
+        return {
+            "observation": self.observation,
+            "value": self.value,
+            "start": self.start,
+            "end": self.end,
+            "sentence_start": self.sentence_start,
+            "sentence_end": self.sentence_end,
+            "phrase": self.phrase,
+            "cue": self.cue,
+        }
 
 
 @dataclass
 class Analysis:
     """Everything the engine found in one text."""
 
-    raw: dict[str, int | None]        # the 13 aggregated mention labels (No Finding not derived yet)
-    mentions: list[Mention]           # mentions of the 13 observations, in text order
-    other_findings: list[Mention]     # findings outside the 14 (observation "other"): they block No Finding
-    implied: dict[str, int]           # labels implied by phrases ("chf" -> Cardiomegaly uncertain)
+    raw: dict[str, int | None]  # the 13 aggregated mention labels (No Finding not derived yet)
+    mentions: list[Mention]  # mentions of the 13 observations, in text order
+    other_findings: list[Mention]  # findings outside the 14 (observation "other"): they block No Finding
+    implied: dict[str, int]  # labels implied by phrases ("chf" -> Cardiomegaly uncertain)
     # Phrases that leave No Finding blank whatever a cue says of them (table: no_finding_blockers).
     no_finding_blockers: list[str] = field(default_factory=list)
 
@@ -86,6 +102,7 @@ class Analysis:
 
 
 # ---- phrase syntax -> regex -----------------------------------------------------
+
 
 def expand_phrase(phrase: str) -> list[str]:
     """Expand '(a|b)' and optional '(x )?' groups: '(is|are) not seen' -> ['is not seen', 'are not seen']."""
@@ -99,7 +116,7 @@ def expand_phrase(phrase: str) -> list[str]:
             if literal:
                 segments.append(["".join(literal)])
                 literal = []
-            options = phrase[i + 1:close].split("|")
+            options = phrase[i + 1 : close].split("|")
             i = close + 1
             if i < len(phrase) and phrase[i] == "?":
                 options.append("")
@@ -178,6 +195,7 @@ def _emit(node: dict) -> str:
 
 # ---- one scan for every phrase list -------------------------------------------------
 
+
 class Scanner:
     """Find the matches of many phrase lists ("channels") in one pass over a text.
 
@@ -204,8 +222,11 @@ class Scanner:
                 self.residual[key] = compile_phrases(rest)  # type: ignore[assignment]
         self.combined = re.compile(r"(?<!\w)(?=\w)" + "".join(groups)) if groups else None
         # Group number (in pattern order) -> channel key; channels without word phrases have no group.
-        self.group_order = [self.keys[int(name[1:])] for name in sorted(
-            self.combined.groupindex, key=self.combined.groupindex.get)] if self.combined is not None else []
+        self.group_order = (
+            [self.keys[int(name[1:])] for name in sorted(self.combined.groupindex, key=self.combined.groupindex.get)]
+            if self.combined is not None
+            else []
+        )
 
     def scan(self, text: str) -> dict[Any, list[tuple[int, int]]]:
         found: dict[Any, list[tuple[int, int]]] = {key: [] for key in self.keys}
@@ -235,10 +256,11 @@ class Scanner:
 
 # ---- the tables, compiled once ----------------------------------------------------
 
+
 @dataclass
 class ObservationRules:
     name: str
-    implies: dict[str, dict[str, int]]   # lower-cased phrase -> {observation: value}
+    implies: dict[str, dict[str, int]]  # lower-cased phrase -> {observation: value}
 
 
 class RuleSet:
@@ -258,8 +280,9 @@ class RuleSet:
             channels[("anchor", name)] = spec.get("anchors", [])
             channels[("exclude", name)] = spec.get("exclude", [])
             channels[("negated_only", name)] = spec.get("negated_only", [])
-            self.observations.append(ObservationRules(
-                name=name, implies={k.lower(): v for k, v in spec.get("implies", {}).items()}))
+            self.observations.append(
+                ObservationRules(name=name, implies={k.lower(): v for k, v in spec.get("implies", {}).items()})
+            )
         channels[("other",)] = table.get("other_findings", [])
         channels[("other_exclude",)] = table.get("other_findings_exclude", [])
         channels[("no_finding_blocker",)] = table.get("no_finding_blockers", [])
@@ -275,8 +298,11 @@ class RuleSet:
         # Cue direction: "pre" cues precede the mention they reach, "post" cues follow it.
         self.cue_channels: list[tuple[str, str]] = []
         for cls, direction, phrases in (
-            (PNU, "pre", pnu["pre"]), (PNU, "post", pnu["post"]),
-            (NEG, "pre", neg["pre"]), (NEG, "post", neg["post"]), (NEG_NEAR, "post", neg.get("post_near", [])),
+            (PNU, "pre", pnu["pre"]),
+            (PNU, "post", pnu["post"]),
+            (NEG, "pre", neg["pre"]),
+            (NEG, "post", neg["post"]),
+            (NEG_NEAR, "post", neg.get("post_near", [])),
             (UNC, "pre", [p for p in unc["pre"] if p not in short]),
             (UNC, "post", [p for p in unc["post"] if p not in short]),
             (UNC_SHORT, "pre", [p for p in unc["pre"] if p in short]),
@@ -308,6 +334,7 @@ def default_rules() -> RuleSet:
 
 
 # ---- the engine ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Cue:
@@ -348,8 +375,9 @@ class _Spans:
 
     def covers_longer(self, s: int, e: int) -> bool:
         """Some span strictly longer than (s, e) has a <= s and e <= b."""
-        return (self._reach(bisect.bisect_left(self.starts, s)) >= e
-                or self._reach(bisect.bisect_right(self.starts, s)) > e)
+        return (
+            self._reach(bisect.bisect_left(self.starts, s)) >= e or self._reach(bisect.bisect_right(self.starts, s)) > e
+        )
 
     def overlaps(self, s: int, e: int) -> bool:
         """Some span (a, b) has a < e and s < b."""
@@ -368,8 +396,10 @@ def _drop_contained(cues: list[_Cue]) -> list[_Cue]:
     for c in cues:
         by_direction[c.direction].append((c.start, c.end))
     # A cue can be hidden by one of its own direction or a "both" one; a "both" cue by any.
-    hiders = {"pre": _Spans(by_direction["pre"] + by_direction["both"]),
-              "post": _Spans(by_direction["post"] + by_direction["both"])}
+    hiders = {
+        "pre": _Spans(by_direction["pre"] + by_direction["both"]),
+        "post": _Spans(by_direction["post"] + by_direction["both"]),
+    }
     hiders["both"] = _Spans(by_direction["pre"] + by_direction["post"] + by_direction["both"])
     return [c for c in cues if not hiders[c.direction].covers_longer(c.start, c.end)]
 
@@ -379,21 +409,28 @@ class _Scope:
     """The cues and terminators of one sentence, indexed for the window around a mention."""
 
     cues: list[_Cue]
-    term_starts: list[int]   # terminator starts, ascending
-    term_reach: list[int]    # term_reach[n]: the earliest end among terminators n, n+1, ...
-    pre_ends: list[int]      # ends of the cues that can precede a mention, ascending
-    pre_index: list[int]     # their positions in `cues`
-    post_starts: list[int]   # starts of the cues that can follow a mention, ascending
+    term_starts: list[int]  # terminator starts, ascending
+    term_reach: list[int]  # term_reach[n]: the earliest end among terminators n, n+1, ...
+    pre_ends: list[int]  # ends of the cues that can precede a mention, ascending
+    pre_index: list[int]  # their positions in `cues`
+    post_starts: list[int]  # starts of the cues that can follow a mention, ascending
     post_index: list[int]
 
     @classmethod
-    def build(cls, cues: list[_Cue], terms: list[tuple[int, int]]) -> "_Scope":
+    def build(cls, cues: list[_Cue], terms: list[tuple[int, int]]) -> _Scope:
         pre = sorted((c.end, n) for n, c in enumerate(cues) if c.direction != "post")
         post = sorted((c.start, n) for n, c in enumerate(cues) if c.direction != "pre")
         terms = sorted(terms)
         reach = list(accumulate((b for _, b in reversed(terms)), min))[::-1]
-        return cls(cues, [a for a, _ in terms], reach,
-                   [x for x, _ in pre], [n for _, n in pre], [x for x, _ in post], [n for _, n in post])
+        return cls(
+            cues,
+            [a for a, _ in terms],
+            reach,
+            [x for x, _ in pre],
+            [n for _, n in pre],
+            [x for x, _ in post],
+            [n for _, n in post],
+        )
 
     def blocked(self, a: int, b: int) -> bool:
         """A terminator lies within [a, b]."""
@@ -402,9 +439,12 @@ class _Scope:
 
     def near(self, pre_from: int, s: int, e: int, post_to: int) -> list[_Cue]:
         """Cues ending in [pre_from, e] or starting in [e, post_to], in their original order."""
-        picked = set(self.pre_index[bisect.bisect_left(self.pre_ends, pre_from):bisect.bisect_right(self.pre_ends, e)])
-        picked.update(self.post_index[bisect.bisect_left(self.post_starts, e):
-                                      bisect.bisect_right(self.post_starts, post_to)])
+        picked = set(
+            self.pre_index[bisect.bisect_left(self.pre_ends, pre_from) : bisect.bisect_right(self.pre_ends, e)]
+        )
+        picked.update(
+            self.post_index[bisect.bisect_left(self.post_starts, e) : bisect.bisect_right(self.post_starts, post_to)]
+        )
         return [self.cues[n] for n in sorted(picked)]
 
 
@@ -477,9 +517,12 @@ class RulesEngine:
             hits: list[tuple[int, int, str]] = []  # (start, end, kind)
             taken = _Spans(())
             for kind in ("mention", "uncertain", "anchor", "negated_only"):
-                new = [(s, e, kind) for s, e in found[(kind, obs.name)]
-                       # An anchor or inherent-uncertain phrase inside a real mention adds nothing.
-                       if not excluded.overlaps(s, e) and not taken.overlaps(s, e)]
+                new = [
+                    (s, e, kind)
+                    for s, e in found[(kind, obs.name)]
+                    # An anchor or inherent-uncertain phrase inside a real mention adds nothing.
+                    if not excluded.overlaps(s, e) and not taken.overlaps(s, e)
+                ]
                 if new:
                     hits += new
                     taken = _Spans((s, e) for s, e, _ in hits)
@@ -511,8 +554,9 @@ class RulesEngine:
         blockers = [text[s:e] for s, e in found[("no_finding_blocker",)]]
         return Analysis(raw, mentions, others, implied, blockers)
 
-    def _classify(self, low: str, s: int, e: int, kind: str, scope: _Scope,
-                  words: "_WordIndex") -> tuple[int, str | None]:
+    def _classify(
+        self, low: str, s: int, e: int, kind: str, scope: _Scope, words: _WordIndex
+    ) -> tuple[int, str | None]:
         rules = self.rules
         pre_reach = max(rules.pre_window, rules.short_window)
         post_reach = max(rules.post_window, rules.near_window, rules.short_window)
@@ -523,8 +567,9 @@ class RulesEngine:
                 # A cue may run into the mention ("no pleural" + "pleural effusion").
                 if short and low.find(",", c.end, s) >= 0:
                     continue  # "X or Y" joins neighbours, not list items across a comma
-                if (words.count(c.end, s) <= (rules.short_window if short else rules.pre_window)
-                        and not scope.blocked(c.end, s)):
+                if words.count(c.end, s) <= (rules.short_window if short else rules.pre_window) and not scope.blocked(
+                    c.end, s
+                ):
                     in_scope.append((max(0, s - c.end), c))
             elif c.direction in ("post", "both") and c.start >= e:
                 if short and _comma_before_tail(low, e, c.start):
@@ -543,12 +588,12 @@ class RulesEngine:
             sized = [dc for dc in in_scope if dc[1].cls in (A_NEG, A_POS, NEG_NEAR)]
             pool = sized if sized and any(c.cls == A_UNC for _, c in in_scope) else in_scope
             _, best = min(pool, key=lambda dc: (dc[0], dc[1].direction != "post"))
-            return CUE_VALUE[best.cls], low[best.start:best.end]
+            return CUE_VALUE[best.cls], low[best.start : best.end]
         for cls in (PNU, NEG, NEG_NEAR, UNC, UNC_SHORT):
             hits = [(d, c) for d, c in in_scope if c.cls == cls]
             if hits:
                 _, best = min(hits, key=lambda dc: dc[0])
-                return CUE_VALUE[cls], low[best.start:best.end]
+                return CUE_VALUE[cls], low[best.start : best.end]
         if kind == "uncertain":
             return UNCERTAIN, None
         return POSITIVE, None

@@ -1,6 +1,6 @@
 """Chat clients for an LLM: any OpenAI-compatible endpoint, or a local transformers causal LM.
 
-The transport the rewriters (rg4cli.build.rewriters) and the LLM judge (rg4cli.judges.llm)
+The transport the rewriters (rg4cli.dataset.rewriters) and the LLM judge (rg4cli.judges.llm)
 share: bounded concurrency, retries with back-off, malformed replies asked again, the
 API key only ever in the Authorization header of requests to `--base-url`'s host
 (redirects are never followed), replies capped in size and time. What a reply means is
@@ -21,16 +21,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rg4cli.errors import InputError, Rg4Error
-
 
 # =====================================================================================
 # openai-compatible chat completions
 # =====================================================================================
-MAX_REPLY_BYTES = 8 << 20   # a chat completion for one report is a few KB; more is a broken server
+MAX_REPLY_BYTES = 8 << 20  # a chat completion for one report is a few KB; more is a broken server
 _READ_CHUNK = 1 << 16
 
 
@@ -71,20 +71,36 @@ class OpenAIClient:
 
     name = "openai"
 
-    def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY", workers: int = 4,
-                 timeout: float = 120.0, max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 60.0,
-                 temperature: float = 0.0, max_tokens: int = 1024, seed: int | None = 0,
-                 extra_body: dict | None = None, system_prompt: str | None = None,
-                 max_reply_bytes: int = MAX_REPLY_BYTES, max_consecutive_failures: int | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        workers: int = 4,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+        seed: int | None = 0,
+        extra_body: dict | None = None,
+        system_prompt: str | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+        max_consecutive_failures: int | None = None,
+    ):
         if not base_url:
-            raise InputError("--base-url is required for openai (the chat-completions endpoint, e.g. "
-                             "http://localhost:8000/v1)")
+            raise InputError(
+                "--base-url is required for openai (the chat-completions endpoint, e.g. http://localhost:8000/v1)"
+            )
         if not model:
             raise InputError("--model-name is required for openai (the model name the server serves)")
         if not re.match(r"^https?://", base_url):
             raise InputError(f"--base-url must start with http:// or https://, got {base_url!r}")
-        self.url = base_url.rstrip("/") + ("" if base_url.rstrip("/").endswith("/chat/completions")
-                                           else "/chat/completions")
+        self.url = base_url.rstrip("/") + (
+            "" if base_url.rstrip("/").endswith("/chat/completions") else "/chat/completions"
+        )
         self.model = model
         self.api_key_env = api_key_env
         self._key = os.environ.get(api_key_env) or None
@@ -103,8 +119,9 @@ class OpenAIClient:
         self._fatal: Rg4Error | None = None
         self._rng = random.Random(seed)
         self.max_reply_bytes = max(1, int(max_reply_bytes))
-        self.max_consecutive_failures = (max(8, 2 * self.workers) if max_consecutive_failures is None
-                                         else max(1, int(max_consecutive_failures)))
+        self.max_consecutive_failures = (
+            max(8, 2 * self.workers) if max_consecutive_failures is None else max(1, int(max_consecutive_failures))
+        )
         self._failures_in_a_row = 0
         self._opener = urllib.request.build_opener(_NoRedirect)
 
@@ -119,11 +136,12 @@ class OpenAIClient:
         """The body, at most max_reply_bytes, all of it within `timeout` seconds of the request."""
         declared = resp.headers.get("Content-Length") if resp.headers else None
         if declared and declared.strip().isdigit() and int(declared) > self.max_reply_bytes:
-            raise _Retryable("oversized", f"reply of {int(declared)} bytes is over the {self.max_reply_bytes}-byte "
-                             "limit")
+            raise _Retryable(
+                "oversized", f"reply of {int(declared)} bytes is over the {self.max_reply_bytes}-byte limit"
+            )
         chunks, size = [], 0
         while True:
-            chunk = resp.read1(_READ_CHUNK)   # returns what one receive gave: a slow drip cannot hold it
+            chunk = resp.read1(_READ_CHUNK)  # returns what one receive gave: a slow drip cannot hold it
             if not chunk:
                 return b"".join(chunks)
             size += len(chunk)
@@ -134,8 +152,13 @@ class OpenAIClient:
             chunks.append(chunk)
 
     def _post(self, messages: list[dict]) -> str:
-        body = {"model": self.model, "messages": messages, "temperature": self.temperature,
-                "max_tokens": self.max_tokens, **self.extra_body}
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            **self.extra_body,
+        }
         if self.seed is not None:
             body["seed"] = self.seed
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -150,11 +173,13 @@ class OpenAIClient:
         except urllib.error.HTTPError as exc:
             code = exc.code
             location = exc.headers.get("Location") if exc.headers else None
-            exc.close()   # the body is only informative, and could be any size
+            exc.close()  # the body is only informative, and could be any size
             if 300 <= code < 400:
                 where = f" to {_without_query(urllib.parse.urljoin(self.url, location))}" if location else ""
-                raise Rg4Error(f"{self.url}: HTTP {code}: the server redirects{where}; rg4 does not follow "
-                               "redirects (the API key would go along): give the final URL as --base-url") from None
+                raise Rg4Error(
+                    f"{self.url}: HTTP {code}: the server redirects{where}; rg4 does not follow "
+                    "redirects (the API key would go along): give the final URL as --base-url"
+                ) from None
             if code == 429 or 500 <= code < 600:
                 retry_after = None
                 ra = exc.headers.get("Retry-After") if exc.headers else None
@@ -165,13 +190,16 @@ class OpenAIClient:
                         retry_after = None
                 raise _Retryable("http_429" if code == 429 else "http_5xx", f"HTTP {code}", retry_after) from None
             if code in (401, 403):
-                raise Rg4Error(f"{self.url}: HTTP {code}: the server refused the credentials "
-                               f"(key from ${self.api_key_env}{'' if self._key else ', which is not set'})") from None
+                raise Rg4Error(
+                    f"{self.url}: HTTP {code}: the server refused the credentials "
+                    f"(key from ${self.api_key_env}{'' if self._key else ', which is not set'})"
+                ) from None
             if code == 404:
-                raise Rg4Error(f"{self.url}: HTTP 404: no chat-completions endpoint here "
-                               "(--base-url usually ends in /v1)") from None
+                raise Rg4Error(
+                    f"{self.url}: HTTP 404: no chat-completions endpoint here (--base-url usually ends in /v1)"
+                ) from None
             raise _Retryable("http_other", f"HTTP {code}") from None
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise _Retryable("timeouts", f"timed out after {self.timeout:g}s") from exc
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, (socket.timeout, TimeoutError)):
@@ -179,7 +207,7 @@ class OpenAIClient:
             raise _Retryable("connection_errors", f"connection failed: {exc.reason}") from None
         except (ConnectionError, OSError) as exc:  # reset mid-read, remote closed, ...
             raise _Retryable("connection_errors", f"connection failed: {exc}") from None
-        except http.client.HTTPException as exc:   # garbage instead of HTTP, a cut-short body, ...
+        except http.client.HTTPException as exc:  # garbage instead of HTTP, a cut-short body, ...
             raise _Retryable("malformed", f"not an HTTP reply ({exc.__class__.__name__})") from None
         try:
             data = json.loads(raw.decode("utf-8"))
@@ -191,7 +219,7 @@ class OpenAIClient:
         return content
 
     def _sleep_before(self, attempt: int, retry_after: float | None) -> None:
-        delay = min(self.max_backoff, self.backoff * (2 ** attempt))
+        delay = min(self.max_backoff, self.backoff * (2**attempt))
         if retry_after is not None:
             delay = min(self.max_backoff, max(delay, retry_after))
         with self._lock:
@@ -231,12 +259,14 @@ class OpenAIClient:
                 self._fatal = Rg4Error(
                     f"{self.url}: the endpoint keeps failing ({self._failures_in_a_row} requests in a row given up "
                     f"after {self.max_retries + 1} tries each; last: {last}): stopped; {self.stats['failed']} "
-                    "example(s) could not be done; the records written so far are kept (--resume continues)")
+                    "example(s) could not be done; the records written so far are kept (--resume continues)"
+                )
         return None, f"gave up after {self.max_retries + 1} tries: {last}"
 
     def run_concurrently(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         """fn over items, `workers` at a time, in item order; a stop (auth, redirect, an endpoint
         that keeps failing) is raised once the batch has returned."""
+
         def guarded(item):
             try:
                 return fn(item)
@@ -269,9 +299,18 @@ class HFClient:
 
     name = "hf"
 
-    def __init__(self, model_path: str, *, device: str = "auto", max_new_tokens: int = 512, max_retries: int = 1,
-                 batch_size: int = 4, seed: int = 0, trust_remote_code: bool = False,
-                 system_prompt: str | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        device: str = "auto",
+        max_new_tokens: int = 512,
+        max_retries: int = 1,
+        batch_size: int = 4,
+        seed: int = 0,
+        trust_remote_code: bool = False,
+        system_prompt: str | None = None,
+    ):
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -287,8 +326,9 @@ class HFClient:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-            self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype,
-                                                              trust_remote_code=trust_remote_code).to(device)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                model_path, dtype=dtype, trust_remote_code=trust_remote_code
+            ).to(device)
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot load a causal LM from {model_path}: {exc}") from None
         self.model.eval()
@@ -310,17 +350,21 @@ class HFClient:
     def _generate(self, prompts: list[str], sample: bool) -> list[str]:
         torch = self.torch
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "do_sample": sample,
-                                  "pad_token_id": self.tokenizer.pad_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": sample,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
         if sample:
             kwargs.update(temperature=0.7, top_p=0.95)
         with torch.no_grad():
             out = self.model.generate(**enc, **kwargs)
-        new = out[:, enc["input_ids"].shape[1]:]
+        new = out[:, enc["input_ids"].shape[1] :]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
-    def ask_batch(self, conversations: Sequence[list[dict]],
-                  parse: Callable[[str], Any] | Sequence[Callable[[str], Any]]) -> list[tuple[Any, str | None]]:
+    def ask_batch(
+        self, conversations: Sequence[list[dict]], parse: Callable[[str], Any] | Sequence[Callable[[str], Any]]
+    ) -> list[tuple[Any, str | None]]:
         """(parse(reply), None) per conversation, or (None, error) once it gives up: greedy
         first, then sampled retries of the replies `parse` rejected (ValueError). `parse`
         may be one parser per conversation."""
@@ -332,7 +376,7 @@ class HFClient:
         for attempt in range(self.max_retries + 1):
             still = []
             for b in range(0, len(todo), self.batch_size):
-                idx = todo[b:b + self.batch_size]
+                idx = todo[b : b + self.batch_size]
                 texts = self._generate([prompts[k] for k in idx], sample=attempt > 0)
                 self.stats["requests"] += len(idx)
                 for k, text in zip(idx, texts):

@@ -13,9 +13,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-_EXPORTS = {"SUMMARY_KEYS_DOC": "rg4cli.metrics.score", "ScoreResult": "rg4cli.metrics.score",
-            "ScoreSettings": "rg4cli.metrics.score", "score_files": "rg4cli.metrics.score",
-            "summary_tables": "rg4cli.metrics.tables"}
+_EXPORTS = {
+    "SUMMARY_KEYS_DOC": "rg4cli.metrics.score",
+    "ScoreResult": "rg4cli.metrics.score",
+    "ScoreSettings": "rg4cli.metrics.score",
+    "score_files": "rg4cli.metrics.score",
+    "summary_tables": "rg4cli.metrics.tables",
+}
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:

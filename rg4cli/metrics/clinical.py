@@ -32,7 +32,8 @@ indistinguishable in a paired test).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +62,9 @@ def labels_problem(labels: Any) -> str | None:
     return None
 
 
-def binarize(labels: Sequence[dict], uncertain: str = "unc_pos",
-             observations: Sequence[str] = OBSERVATIONS) -> np.ndarray:
+def binarize(
+    labels: Sequence[dict], uncertain: str = "unc_pos", observations: Sequence[str] = OBSERVATIONS
+) -> np.ndarray:
     """(n_reports, n_observations) 0/1 matrix; a missing key counts as not mentioned."""
     unc = UNCERTAIN_AS[uncertain]
     mapping = {1: 1, 0: 0, -1: unc, None: 0}
@@ -119,8 +121,9 @@ def ce_scores(hyp_labels: Sequence[dict], ref_labels: Sequence[dict]) -> dict[st
     return {k: out[k] for k in ce_keys()}
 
 
-def per_observation(hyp_labels: Sequence[dict], ref_labels: Sequence[dict],
-                    uncertain: str = "unc_pos") -> dict[str, dict[str, float | int]]:
+def per_observation(
+    hyp_labels: Sequence[dict], ref_labels: Sequence[dict], uncertain: str = "unc_pos"
+) -> dict[str, dict[str, float | int]]:
     """observation -> tp, fp, fn, tn, support (reference positives), predicted
     (hypothesis positives), precision, recall, f1 (0 for 0/0)."""
     hyp = binarize(hyp_labels, uncertain)
@@ -130,15 +133,25 @@ def per_observation(hyp_labels: Sequence[dict], ref_labels: Sequence[dict],
     table = {}
     for j, name in enumerate(OBSERVATIONS):
         table[name] = {
-            "tp": int(c["tp"][j]), "fp": int(c["fp"][j]), "fn": int(c["fn"][j]), "tn": int(c["tn"][j]),
-            "support": int(c["tp"][j] + c["fn"][j]), "predicted": int(c["tp"][j] + c["fp"][j]),
-            "precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
+            "tp": int(c["tp"][j]),
+            "fp": int(c["fp"][j]),
+            "fn": int(c["fn"][j]),
+            "tn": int(c["tn"][j]),
+            "support": int(c["tp"][j] + c["fn"][j]),
+            "predicted": int(c["tp"][j] + c["fp"][j]),
+            "precision": float(p[j]),
+            "recall": float(r[j]),
+            "f1": float(f[j]),
         }
     return table
 
 
-def per_report_f1(hyp_labels: Sequence[dict], ref_labels: Sequence[dict], uncertain: str = "unc_pos",
-                  observations: Sequence[str] = OBSERVATIONS) -> list[float]:
+def per_report_f1(
+    hyp_labels: Sequence[dict],
+    ref_labels: Sequence[dict],
+    uncertain: str = "unc_pos",
+    observations: Sequence[str] = OBSERVATIONS,
+) -> list[float]:
     """F1 of each report's observations; 1.0 when neither side has a positive."""
     hyp = binarize(hyp_labels, uncertain, observations)
     ref = binarize(ref_labels, uncertain, observations)
@@ -155,5 +168,8 @@ def per_report_keys() -> list[str]:
 
 
 def per_report_scores(hyp_labels: Sequence[dict], ref_labels: Sequence[dict]) -> dict[str, list[float]]:
-    return {f"ce_f1_{subset}_{unc}": per_report_f1(hyp_labels, ref_labels, unc, names)
-            for unc in UNCERTAIN_AS for subset, names in SUBSETS.items()}
+    return {
+        f"ce_f1_{subset}_{unc}": per_report_f1(hyp_labels, ref_labels, unc, names)
+        for unc in UNCERTAIN_AS
+        for subset, names in SUBSETS.items()
+    }

@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rg4cli.errors import Rg4Error
 
@@ -61,8 +61,13 @@ class MeteorProcess:
         self.started_at = time.perf_counter()
         try:
             self._proc = subprocess.Popen(
-                ["java", *METEOR_JVM_FLAGS, "-jar", "-Xmx2G", pm.METEOR_JAR, *METEOR_ARGS], cwd=self._jar_dir,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=PIPE_BUFFER)
+                ["java", *METEOR_JVM_FLAGS, "-jar", "-Xmx2G", pm.METEOR_JAR, *METEOR_ARGS],
+                cwd=self._jar_dir,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                bufsize=PIPE_BUFFER,
+            )
         except FileNotFoundError as exc:
             raise Rg4Error("METEOR needs Java (`java` is not on PATH); use --no-meteor to skip it") from exc
         self._lock = threading.Lock()

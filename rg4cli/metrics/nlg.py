@@ -31,16 +31,17 @@ SPICE is not offered: pycocoevalcap's SPICE downloads Stanford CoreNLP at run ti
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
-import itertools
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,6 +72,7 @@ METEOR_STAGE_WEIGHTS = (1.0, 0.6, 0.8, 0.6)
 
 
 # ---- text preparation ----------------------------------------------------------
+
 
 def prepare_texts(texts: Sequence[str | None], tokenize: str = "r2gen") -> list[str]:
     """Texts as the scorers will see them (tokens joined by spaces)."""
@@ -103,9 +105,18 @@ def ptb_tokenize(texts: Sequence[str | None]) -> list[str]:
         tmp = fh.name
     try:
         proc = subprocess.run(
-            ["java", "-cp", str(jar_dir / ptb.STANFORD_CORENLP_3_4_1_JAR), "edu.stanford.nlp.process.PTBTokenizer",
-             "-preserveLines", "-lowerCase", tmp],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+            [
+                "java",
+                "-cp",
+                str(jar_dir / ptb.STANFORD_CORENLP_3_4_1_JAR),
+                "edu.stanford.nlp.process.PTBTokenizer",
+                "-preserveLines",
+                "-lowerCase",
+                tmp,
+            ],
+            capture_output=True,
+            check=False,
+        )
     except FileNotFoundError as exc:
         raise Rg4Error("--tokenize ptb needs Java (`java` is not on PATH)") from exc
     finally:
@@ -157,7 +168,7 @@ def _meteor_score(v: Sequence[float], factors: dict[float, float] | None = None)
     alpha, beta, gamma, delta = METEOR_PARAMS
     n = len(METEOR_STAGE_WEIGHTS)
     t_len, r_len, t_fun, r_fun = v[0], v[1], v[2], v[3]
-    stage = [v[4 + 4 * i: 8 + 4 * i] for i in range(n)]
+    stage = [v[4 + 4 * i : 8 + 4 * i] for i in range(n)]
     t_wlen = delta * (t_len - t_fun) + (1.0 - delta) * t_fun
     r_wlen = delta * (r_len - r_fun) + (1.0 - delta) * r_fun
     t_wm = r_wm = 0.0
@@ -208,7 +219,7 @@ def jvm_penalty_factors(vectors: Sequence[Sequence[float]], process) -> dict[flo
     wanted: dict[float, tuple[float, float]] = {}
     for v in vectors:
         frag = float(_fragmentation(v))
-        if frag > 0 and frag == frag and frag not in wanted:   # 0 and NaN need no power
+        if frag > 0 and frag == frag and frag not in wanted:  # 0 and NaN need no power
             wanted[frag] = (v[_CHUNKS], v[_CHUNKS + 1] + v[_CHUNKS + 2])
     if not wanted:
         return {}
@@ -218,8 +229,9 @@ def jvm_penalty_factors(vectors: Sequence[Sequence[float]], process) -> dict[flo
     return dict(zip(wanted, factors))
 
 
-def meteor_scores(stats: Sequence[str], process=None,
-                  subsets: dict[str, Sequence[int]] | None = None) -> tuple[float, list[float], dict[str, float]]:
+def meteor_scores(
+    stats: Sequence[str], process=None, subsets: dict[str, Sequence[int]] | None = None
+) -> tuple[float, list[float], dict[str, float]]:
     """(corpus score, per-segment scores, corpus score per subset) from `MeteorProcess.stats` lines:
     what METEOR's `EVAL` returns for them (a corpus score is that of the summed statistics),
     computed here from the statistics. With the JVM `process`, Math.pow's values come from it
@@ -230,8 +242,11 @@ def meteor_scores(stats: Sequence[str], process=None,
     totals = {name: _summed([vectors[i] for i in idx]) for name, idx in (subsets or {}).items() if idx}
     total = _summed(vectors)
     factors = jvm_penalty_factors([*vectors, total, *totals.values()], process) if process is not None else None
-    return (_meteor_score(total, factors), [_meteor_score(vec, factors) for vec in vectors],
-            {name: _meteor_score(t, factors) for name, t in totals.items()})
+    return (
+        _meteor_score(total, factors),
+        [_meteor_score(vec, factors) for vec in vectors],
+        {name: _meteor_score(t, factors) for name, t in totals.items()},
+    )
 
 
 class MeteorStats:
@@ -264,6 +279,7 @@ class MeteorStats:
 
 # ---- scores ---------------------------------------------------------------------
 
+
 @dataclass
 class NlgScores:
     """Corpus scores (keys NLG_KEYS; None = not computed) and per-report lists (input order)."""
@@ -289,8 +305,8 @@ def _as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
 # one term at a time in the library's order (`_ordered_sums`), and `pow(x, 2)` stays a
 # libm pow (it is not always x * x).
 
-ROUGE_BETA = 1.2   # pycocoevalcap's Rouge.beta
-CIDER_N, CIDER_SIGMA = 4, 6.0   # pycocoevalcap's Cider(): n-grams up to 4, length penalty sigma
+ROUGE_BETA = 1.2  # pycocoevalcap's Rouge.beta
+CIDER_N, CIDER_SIGMA = 4, 6.0  # pycocoevalcap's Cider(): n-grams up to 4, length penalty sigma
 
 
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
@@ -324,7 +340,7 @@ def rouge_l(hyp: str, refs: Sequence[str]) -> float:
         rec.append(lcs / float(len(token_r)))
     prec_max, rec_max = max(prec), max(rec)
     if prec_max != 0 and rec_max != 0:
-        return ((1 + ROUGE_BETA ** 2) * prec_max * rec_max) / float(rec_max + ROUGE_BETA ** 2 * prec_max)
+        return ((1 + ROUGE_BETA**2) * prec_max * rec_max) / float(rec_max + ROUGE_BETA**2 * prec_max)
     return 0.0
 
 
@@ -356,22 +372,22 @@ def _ordered_sums(values: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarra
     sorted_rows = row[by_row]
     first = np.searchsorted(sorted_rows, sorted_rows, side="left")
     pos = np.empty(len(row), dtype=np.int64)
-    pos[by_row] = np.arange(len(row)) - first        # k: the element's place within its row
+    pos[by_row] = np.arange(len(row)) - first  # k: the element's place within its row
     by_pos = np.argsort(pos, kind="stable")
     bounds = np.searchsorted(pos[by_pos], np.arange(int(pos.max()) + 2))
     for k in range(len(bounds) - 1):
-        take = by_pos[bounds[k]:bounds[k + 1]]
-        acc[row[take]] += values[take]                # one element per row: no repeated index
+        take = by_pos[bounds[k] : bounds[k + 1]]
+        acc[row[take]] += values[take]  # one element per row: no repeated index
     return acc
 
 
 class _CookedText(NamedTuple):
     """One text's n-grams as integer ids, in pycocoevalcap's `precook` order."""
 
-    ids: np.ndarray             # the n-grams
-    tf: np.ndarray              # their counts in the text
-    order: np.ndarray           # n - 1
-    length: int                 # CIDEr's "length": the text's bigram count
+    ids: np.ndarray  # the n-grams
+    tf: np.ndarray  # their counts in the text
+    order: np.ndarray  # n - 1
+    length: int  # CIDEr's "length": the text's bigram count
 
 
 @dataclass
@@ -380,8 +396,8 @@ class _CiderPair:
 
     hyp: _CookedText
     refs: list[_CookedText]
-    in_refs: list[np.ndarray]   # per reference, the counts of the hypothesis's n-grams in it (0: absent)
-    ref_ngrams: np.ndarray      # distinct n-grams of all references (one document for the IDF)
+    in_refs: list[np.ndarray]  # per reference, the counts of the hypothesis's n-grams in it (0: absent)
+    ref_ngrams: np.ndarray  # distinct n-grams of all references (one document for the IDF)
 
 
 class _CiderTable:
@@ -393,7 +409,7 @@ class _CiderTable:
     """
 
     def __init__(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]):
-        vocab: dict[tuple, int] = defaultdict(itertools.count().__next__)   # n-gram -> id, in order of appearance
+        vocab: dict[tuple, int] = defaultdict(itertools.count().__next__)  # n-gram -> id, in order of appearance
 
         def encode(counts: dict) -> _CookedText:
             ids = np.array(list(map(vocab.__getitem__, counts)), dtype=np.int64)
@@ -425,7 +441,7 @@ class _CiderTable:
 
         # Texts: every hypothesis, then every reference of every pair.
         texts = [p.hyp for p in pairs]
-        owner = []   # (pair, reference) for each reference text
+        owner = []  # (pair, reference) for each reference text
         for pi, p in enumerate(pairs):
             for ri, r in enumerate(p.refs):
                 texts.append(r)
@@ -448,9 +464,11 @@ class _CiderTable:
             r_value = p.in_refs[ri] * idf[p.hyp.ids]
             sim_vals.append(np.minimum(hyp_value[pi], r_value) * r_value)
             sim_rows.append(k * CIDER_N + p.hyp.order)
-        val = _ordered_sums(np.concatenate(sim_vals) if sim_vals else np.zeros(0),
-                            np.concatenate(sim_rows) if sim_rows else np.zeros(0, dtype=np.int64),
-                            len(owner) * CIDER_N).reshape(-1, CIDER_N)
+        val = _ordered_sums(
+            np.concatenate(sim_vals) if sim_vals else np.zeros(0),
+            np.concatenate(sim_rows) if sim_rows else np.zeros(0, dtype=np.int64),
+            len(owner) * CIDER_N,
+        ).reshape(-1, CIDER_N)
         pair_of = np.array([pi for pi, _ in owner], dtype=np.int64)
         slot_of = np.array([ri for _, ri in owner], dtype=np.int64)
         norm_h, norm_r = norm[pair_of], norm[n_pairs:]
@@ -458,7 +476,7 @@ class _CiderTable:
         val = np.where(both, val / np.where(both, norm_h * norm_r, 1.0), val)
         # The length penalty, one Python float per (pair, reference), as the library writes it.
         deltas = [float(pairs[pi].hyp.length - pairs[pi].refs[ri].length) for pi, ri in owner]
-        val = val * np.array([np.e ** (-(d ** 2) / (2 * CIDER_SIGMA ** 2)) for d in deltas])[:, None]
+        val = val * np.array([np.e ** (-(d**2) / (2 * CIDER_SIGMA**2)) for d in deltas])[:, None]
         # Summed over a pair's references in their order, from 0.0.
         score = np.zeros((n_pairs, CIDER_N))
         for slot in range(int(slot_of.max()) + 1 if len(owner) else 0):
@@ -485,10 +503,10 @@ class _Cooked:
 
     bleu: object
     cider: _CiderTable
-    idx: Sequence[int] | None = None   # the pairs of this subset (None: all)
+    idx: Sequence[int] | None = None  # the pairs of this subset (None: all)
 
     @classmethod
-    def of(cls, hyps: list[str], refs: list[list[str]]) -> "_Cooked":
+    def of(cls, hyps: list[str], refs: list[list[str]]) -> _Cooked:
         from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 
         bleu = BleuScorer(n=4)
@@ -496,7 +514,7 @@ class _Cooked:
             bleu += (hyp, rs)
         return cls(bleu, _CiderTable(hyps, refs))
 
-    def subset(self, idx: Sequence[int]) -> "_Cooked":
+    def subset(self, idx: Sequence[int]) -> _Cooked:
         from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 
         bleu = BleuScorer(n=4)
@@ -515,9 +533,14 @@ class _Cooked:
         return corpus, per
 
 
-def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
-               groups: dict[str, Sequence[int]] | None = None, meteor: bool | MeteorStats = True,
-               progress: Callable[[str], None] | None = None) -> dict[str, NlgScores]:
+def nlg_scores(
+    hyps: Sequence[str],
+    refs: Sequence[str | Sequence[str]],
+    *,
+    groups: dict[str, Sequence[int]] | None = None,
+    meteor: bool | MeteorStats = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, NlgScores]:
     """NLG scores of prepared texts for the whole set and for each group of indices.
 
     Returns {"overall": NlgScores(corpus, per_report), group: NlgScores(corpus)}.
@@ -554,8 +577,10 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
         corpus["rouge_l"] = float(np.mean(np.array([out["overall"].per_report["rouge_l"][i] for i in idx])))
         out[name] = NlgScores(corpus)
     if hyps:
-        say(f"BLEU, ROUGE-L, CIDEr done ({time.perf_counter() - t0:.1f} s" +
-            (f"; {len(subsets)} subset(s))" if subsets else ")"))
+        say(
+            f"BLEU, ROUGE-L, CIDEr done ({time.perf_counter() - t0:.1f} s"
+            + (f"; {len(subsets)} subset(s))" if subsets else ")")
+        )
     if job is not None:
         if not job.done():
             say("METEOR: waiting for its JVM to finish aligning")
@@ -574,4 +599,3 @@ def nlg_scores(hyps: Sequence[str], refs: Sequence[str | Sequence[str]], *,
 def warm_up_meteor() -> None:
     """Start the JVM now so its start-up overlaps other work (no-op if running)."""
     meteor_process()
-

@@ -27,17 +27,18 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-from rg4cli.metrics import clinical, nlg
 from rg4cli.errors import InputError
+from rg4cli.metrics import clinical, nlg
 from rg4cli.records.provenance import UnboundWarning, annotation, status
+from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
 from rg4cli.vocab import CATEGORIES as HALL_CATEGORIES
-from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 
 ON_MISSING_CHOICES: tuple[str, ...] = ("fail", "skip")
 LABELER_CHOICES: tuple[str, ...] = ("rules", "chexbert")
@@ -119,10 +120,13 @@ class ScoreSettings:
     yield_to_meteor: bool = False
 
     def check(self) -> None:
-        for name, value, choices in (("--text", self.text, TEXT_FIELDS), ("--ref-text", self.ref_text, TEXT_FIELDS),
-                                     ("--tokenize", self.tokenize, nlg.TOKENIZE_CHOICES),
-                                     ("--labeler", self.labeler, LABELER_CHOICES),
-                                     ("--on-missing", self.on_missing, ON_MISSING_CHOICES)):
+        for name, value, choices in (
+            ("--text", self.text, TEXT_FIELDS),
+            ("--ref-text", self.ref_text, TEXT_FIELDS),
+            ("--tokenize", self.tokenize, nlg.TOKENIZE_CHOICES),
+            ("--labeler", self.labeler, LABELER_CHOICES),
+            ("--on-missing", self.on_missing, ON_MISSING_CHOICES),
+        ):
             if value not in choices:
                 raise InputError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
@@ -156,14 +160,21 @@ class System:
 
 # ---- reading ---------------------------------------------------------------------
 
+
 def _numbered(reader: RecordReader, lines: dict[str, int]) -> Iterator[tuple[int, dict]]:
     for lineno, rec in reader:
         lines.setdefault(rec["id"], lineno)
         yield lineno, rec
 
 
-def read_pairs(path: str | None, ref: RefIndex, *, on_missing: str, on_error: str = "fail",
-               log: Callable[[str], None] | None = None) -> tuple[list[Pair], dict[str, int], str]:
+def read_pairs(
+    path: str | None,
+    ref: RefIndex,
+    *,
+    on_missing: str,
+    on_error: str = "fail",
+    log: Callable[[str], None] | None = None,
+) -> tuple[list[Pair], dict[str, int], str]:
     """Hypothesis records joined with references by id, in input order."""
     reader = RecordReader(path, on_error=on_error, log=log)
     lines: dict[str, int] = {}
@@ -172,11 +183,15 @@ def read_pairs(path: str | None, ref: RefIndex, *, on_missing: str, on_error: st
     skipped = {"not_in_ref": len(joined.missing_in_ref), "not_in_input": len(joined.missing_in_input)}
     if log is not None:
         if joined.missing_in_ref:
-            log(f"skipped {len(joined.missing_in_ref)} id(s) of {reader.name} not in {ref.name} "
-                f"(first: {', '.join(map(repr, joined.missing_in_ref[:3]))})")
+            log(
+                f"skipped {len(joined.missing_in_ref)} id(s) of {reader.name} not in {ref.name} "
+                f"(first: {', '.join(map(repr, joined.missing_in_ref[:3]))})"
+            )
         if joined.missing_in_input:
-            log(f"{len(joined.missing_in_input)} id(s) of {ref.name} not in {reader.name} were not scored "
-                f"(first: {', '.join(map(repr, joined.missing_in_input[:3]))})")
+            log(
+                f"{len(joined.missing_in_input)} id(s) of {ref.name} not in {reader.name} were not scored "
+                f"(first: {', '.join(map(repr, joined.missing_in_input[:3]))})"
+            )
         if reader.summary():
             log(reader.summary())
     return pairs, skipped, reader.name
@@ -188,8 +203,9 @@ def setting_for(pair: Pair, source: str) -> str | None:
         stated = rec.get("setting")
         if stated is not None:
             if stated not in SETTINGS:
-                raise InputError(f"expected one of {', '.join(SETTINGS)}, got {stated!r}",
-                                 source=source, line=line, field="setting")
+                raise InputError(
+                    f"expected one of {', '.join(SETTINGS)}, got {stated!r}", source=source, line=line, field="setting"
+                )
             return stated
     for rec in (pair.hyp, pair.ref):
         if any(k in rec for k in INPUT_FIELDS):
@@ -199,14 +215,22 @@ def setting_for(pair: Pair, source: str) -> str | None:
 
 def _blank_text(record: dict, which: str) -> bool:
     """True when the field(s) `which` reads are present as strings, all blank (an empty report)."""
-    names = {"auto": ("report", "findings", "impression"),
-             "findings+impression": ("findings", "impression")}.get(which, (which,))
+    names = {"auto": ("report", "findings", "impression"), "findings+impression": ("findings", "impression")}.get(
+        which, (which,)
+    )
     values = [record.get(n) for n in names if record.get(n) is not None]
     return bool(values) and all(isinstance(v, str) and not v.strip() for v in values)
 
 
-def build_system(pairs: Sequence[Pair], config: ScoreSettings, *, input_name: str, ref_name: str,
-                 skipped: dict[str, int], log: Callable[[str], None] | None = None) -> System:
+def build_system(
+    pairs: Sequence[Pair],
+    config: ScoreSettings,
+    *,
+    input_name: str,
+    ref_name: str,
+    skipped: dict[str, int],
+    log: Callable[[str], None] | None = None,
+) -> System:
     """Texts, settings and hallucination fields of the pairs.
 
     A hypothesis whose text field is present but empty is scored as "" and counted
@@ -225,11 +249,19 @@ def build_system(pairs: Sequence[Pair], config: ScoreSettings, *, input_name: st
         ref_text = text_of(pair.ref, config.ref_text, source=ref_name, line=pair.ref_line)
         missing = None
         if hyp_text is None:
-            missing = InputError(f"no text to score (--text {config.text})", source=input_name,
-                                 line=pair.hyp_line, field="report" if config.text == "auto" else config.text)
+            missing = InputError(
+                f"no text to score (--text {config.text})",
+                source=input_name,
+                line=pair.hyp_line,
+                field="report" if config.text == "auto" else config.text,
+            )
         elif ref_text is None:
-            missing = InputError(f"no reference text (--ref-text {config.ref_text})", source=ref_name,
-                                 line=pair.ref_line, field="findings" if config.ref_text == "auto" else config.ref_text)
+            missing = InputError(
+                f"no reference text (--ref-text {config.ref_text})",
+                source=ref_name,
+                line=pair.ref_line,
+                field="findings" if config.ref_text == "auto" else config.ref_text,
+            )
         if missing is not None:
             if config.on_error == "fail":
                 raise missing
@@ -239,8 +271,12 @@ def build_system(pairs: Sequence[Pair], config: ScoreSettings, *, input_name: st
             continue
         hall = pair.hyp.get("hallucination")
         if hall is not None and not (isinstance(hall, dict) and "input_agnostic" in hall):
-            raise InputError("expected an object with input_agnostic (as rg4 hallucination writes it)",
-                             source=input_name, line=pair.hyp_line, field="hallucination")
+            raise InputError(
+                "expected an object with input_agnostic (as rg4 hallucination writes it)",
+                source=input_name,
+                line=pair.hyp_line,
+                field="hallucination",
+            )
         if hall is not None and status(pair.hyp, "hallucination", hyp_text) == "stale":
             hall = None
             skipped["hallucination_stale"] += 1
@@ -251,15 +287,20 @@ def build_system(pairs: Sequence[Pair], config: ScoreSettings, *, input_name: st
         sys_.hallucination.append(hall)
     if log is not None:
         if sys_.empty:
-            log(f"{input_name}: {sys_.empty} empty hypothes{'i' if sys_.empty == 1 else 'e'}s scored as empty text "
-                "(kept in n; summary: empty_hypotheses)")
+            log(
+                f"{input_name}: {sys_.empty} empty hypothes{'i' if sys_.empty == 1 else 'e'}s scored as empty text "
+                "(kept in n; summary: empty_hypotheses)"
+            )
         if skipped["hallucination_stale"]:
-            log(f"{input_name}: {skipped['hallucination_stale']} `hallucination` field(s) were computed from another "
-                "text and are not used (run rg4 hallucination on these reports)")
+            log(
+                f"{input_name}: {skipped['hallucination_stale']} `hallucination` field(s) were computed from another "
+                "text and are not used (run rg4 hallucination on these reports)"
+            )
     return sys_
 
 
 # ---- labels ----------------------------------------------------------------------
+
 
 class LazyLabeler:
     """`labeling.make_labeler(...)`, built on first use and shared by every side.
@@ -284,18 +325,29 @@ class LazyLabeler:
 
                 c = self.config
                 if c.labeler == "chexbert" and not c.checkpoint:
-                    raise InputError(f"labelling {len(todo)} report(s) with --labeler chexbert needs "
-                                     "--labeler-model (chexbert.pth with --labeler-bert DIR, or an rg4 labeler "
-                                     "model dir)")
-                self._labeler = make_labeler(backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert,
-                                             device=c.device, batch_size=c.batch_size)
+                    raise InputError(
+                        f"labelling {len(todo)} report(s) with --labeler chexbert needs "
+                        "--labeler-model (chexbert.pth with --labeler-bert DIR, or an rg4 labeler "
+                        "model dir)"
+                    )
+                self._labeler = make_labeler(
+                    backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert, device=c.device, batch_size=c.batch_size
+                )
             self._cache.update(zip(todo, self._labeler.label(todo)))
         return [dict(self._cache[t]) for t in texts]
 
 
-def collect_labels(records: Sequence[dict], lines: Sequence[int | None], texts: Sequence[str], *,
-                   source: str, config: ScoreSettings, labeler: LazyLabeler, what: str = "text",
-                   on_unbound: Callable[[str], None] | None = None) -> tuple[list[dict], dict[str, int]]:
+def collect_labels(
+    records: Sequence[dict],
+    lines: Sequence[int | None],
+    texts: Sequence[str],
+    *,
+    source: str,
+    config: ScoreSettings,
+    labeler: LazyLabeler,
+    what: str = "text",
+    on_unbound: Callable[[str], None] | None = None,
+) -> tuple[list[dict], dict[str, int]]:
     """Labels from the records' labels field where computed from the text scored
     (records.provenance; unless relabel), else the labeler's."""
     labels: list[dict | None] = [None] * len(records)
@@ -314,11 +366,15 @@ def collect_labels(records: Sequence[dict], lines: Sequence[int | None], texts: 
     if todo:
         for i, lab in zip(todo, labeler.label([texts[i] for i in todo], what)):
             labels[i] = lab
-    return labels, {"from_field": len(records) - len(todo), "labeled": len(todo),  # type: ignore[return-value]
-                    "stale": stale}
+    return labels, {
+        "from_field": len(records) - len(todo),
+        "labeled": len(todo),  # type: ignore[return-value]
+        "stale": stale,
+    }
 
 
 # ---- metrics ---------------------------------------------------------------------
+
 
 def hall_block(flags: Sequence[dict | None]) -> dict[str, Any] | None:
     """Shares over the hypotheses that carry `hallucination` (as `rg4 hallucination` summarises)."""
@@ -340,14 +396,17 @@ def _block(n: int, corpus: dict, ce: dict, hall: dict | None) -> dict[str, Any]:
 
 def prepare_system(sys_: System, config: ScoreSettings, *, start_meteor: bool = True) -> None:
     """Prepare the texts for the scorers and, unless told not to, start METEOR on them now."""
-    sys_.prepared = (nlg.prepare_texts(sys_.hyp_texts, config.tokenize),
-                     nlg.prepare_texts(sys_.ref_texts, config.tokenize))
+    sys_.prepared = (
+        nlg.prepare_texts(sys_.hyp_texts, config.tokenize),
+        nlg.prepare_texts(sys_.ref_texts, config.tokenize),
+    )
     if start_meteor and config.meteor and sys_.ids:
         sys_.meteor_job = nlg.MeteorStats(*sys_.prepared)
 
 
-def score_system(sys_: System, config: ScoreSettings, *, by_setting: bool = True,
-                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def score_system(
+    sys_: System, config: ScoreSettings, *, by_setting: bool = True, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """NLG + CE (+ hall) blocks for overall and each setting; fills sys_.per_report."""
     if sys_.prepared is None:
         prepare_system(sys_, config)
@@ -366,12 +425,12 @@ def score_system(sys_: System, config: ScoreSettings, *, by_setting: bool = True
     for s, idx in groups.items():
         ce[s] = clinical.ce_scores([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
     per_report_ce = clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels)
-    sys_.per_observation = {unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc)
-                            for unc in clinical.UNCERTAIN_AS}
+    sys_.per_observation = {
+        unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc) for unc in clinical.UNCERTAIN_AS
+    }
     scores = nlg.nlg_scores(hyps, refs, groups=groups, meteor=job, progress=progress)
     sys_.per_report = {**scores["overall"].per_report, **per_report_ce}
-    blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"],
-                                hall_block(sys_.hallucination))}
+    blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"], hall_block(sys_.hallucination))}
     for s, idx in groups.items():
         blocks[s] = _block(len(idx), scores[s].corpus, ce[s], hall_block([sys_.hallucination[i] for i in idx]))
     return blocks
@@ -386,10 +445,17 @@ def wilcoxon_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     d = x - y
     nz = d[d != 0]
     out: dict[str, Any] = {
-        "n": int(len(d)), "n_nonzero": int(len(nz)),
-        "mean_input": float(x.mean()) if len(x) else None, "mean_against": float(y.mean()) if len(y) else None,
-        "mean_diff": float(d.mean()) if len(d) else None, "median_diff": float(np.median(d)) if len(d) else None,
-        "w_plus": 0.0, "w_minus": 0.0, "statistic": None, "p_value": None, "higher": "tie",
+        "n": int(len(d)),
+        "n_nonzero": int(len(nz)),
+        "mean_input": float(x.mean()) if len(x) else None,
+        "mean_against": float(y.mean()) if len(y) else None,
+        "mean_diff": float(d.mean()) if len(d) else None,
+        "median_diff": float(np.median(d)) if len(d) else None,
+        "w_plus": 0.0,
+        "w_minus": 0.0,
+        "statistic": None,
+        "p_value": None,
+        "higher": "tie",
     }
     if len(nz) == 0:
         return out
@@ -398,8 +464,13 @@ def wilcoxon_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     with warnings.catch_warnings():  # scipy's notes on ties / normal approximation are not errors
         warnings.simplefilter("ignore")
         res = wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
-    out.update(w_plus=w_plus, w_minus=w_minus, statistic=float(res.statistic), p_value=float(res.pvalue),
-               higher="input" if w_plus > w_minus else "against" if w_minus > w_plus else "tie")
+    out.update(
+        w_plus=w_plus,
+        w_minus=w_minus,
+        statistic=float(res.statistic),
+        p_value=float(res.pvalue),
+        higher="input" if w_plus > w_minus else "against" if w_minus > w_plus else "tie",
+    )
     return out
 
 
@@ -417,15 +488,22 @@ def compare(a: System, b: System) -> dict[str, Any]:
 
 # ---- the whole command -----------------------------------------------------------
 
+
 @dataclass
 class ScoreResult:
     summary: dict[str, Any]
     per_report: list[dict[str, Any]]
 
 
-def _prepare(path: str | None, ref: RefIndex, config: ScoreSettings, labeler: LazyLabeler,
-             log: Callable[[str], None] | None, *, start_meteor: bool = True,
-             ) -> tuple[System, dict[str, int], dict[str, dict[str, int]], str]:
+def _prepare(
+    path: str | None,
+    ref: RefIndex,
+    config: ScoreSettings,
+    labeler: LazyLabeler,
+    log: Callable[[str], None] | None,
+    *,
+    start_meteor: bool = True,
+) -> tuple[System, dict[str, int], dict[str, dict[str, int]], str]:
     pairs, skipped, name = read_pairs(path, ref, on_missing=config.on_missing, on_error=config.on_error, log=log)
     sys_ = build_system(pairs, config, input_name=name, ref_name=ref.name, skipped=skipped, log=log)
     # METEOR starts aligning before labelling: its JVM works while this process labels and scores.
@@ -435,18 +513,38 @@ def _prepare(path: str | None, ref: RefIndex, config: ScoreSettings, labeler: La
     kept = {p.id: p for p in pairs}
     kept_pairs = [kept[i] for i in sys_.ids]
     unbound = UnboundWarning(log, "score") if log is not None else None
-    sys_.hyp_labels, hyp_src = collect_labels([p.hyp for p in kept_pairs], [p.hyp_line for p in kept_pairs],
-                                              sys_.hyp_texts, source=name, config=config, labeler=labeler,
-                                              what="hypothesis text", on_unbound=unbound)
-    sys_.ref_labels, ref_src = collect_labels([p.ref for p in kept_pairs], [p.ref_line for p in kept_pairs],
-                                              sys_.ref_texts, source=ref.name, config=config, labeler=labeler,
-                                              what="reference text", on_unbound=unbound)
+    sys_.hyp_labels, hyp_src = collect_labels(
+        [p.hyp for p in kept_pairs],
+        [p.hyp_line for p in kept_pairs],
+        sys_.hyp_texts,
+        source=name,
+        config=config,
+        labeler=labeler,
+        what="hypothesis text",
+        on_unbound=unbound,
+    )
+    sys_.ref_labels, ref_src = collect_labels(
+        [p.ref for p in kept_pairs],
+        [p.ref_line for p in kept_pairs],
+        sys_.ref_texts,
+        source=ref.name,
+        config=config,
+        labeler=labeler,
+        what="reference text",
+        on_unbound=unbound,
+    )
     return sys_, skipped, {"hyp": hyp_src, "ref": ref_src}, name
 
 
-def score_files(input_path: str | None, ref_path: str, config: ScoreSettings, *, against: str | None = None,
-                log: Callable[[str], None] | None = None,
-                progress: Callable[[str], None] | None = None) -> ScoreResult:
+def score_files(
+    input_path: str | None,
+    ref_path: str,
+    config: ScoreSettings,
+    *,
+    against: str | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ScoreResult:
     """Score hypotheses (file or stdin) against --ref; optionally compare with --against.
 
     `log` gets warnings and notes (skipped ids, empty hypotheses, unbound
@@ -468,10 +566,16 @@ def score_files(input_path: str | None, ref_path: str, config: ScoreSettings, *,
         "by_setting": blocks,
         "per_observation": sys_.per_observation,
         "config": {
-            "tokenize": config.tokenize, "text": config.text, "ref_text": config.ref_text,
-            "labeler": config.labeler, "labels": label_src, "labels_field": config.labels_field,
+            "tokenize": config.tokenize,
+            "text": config.text,
+            "ref_text": config.ref_text,
+            "labeler": config.labeler,
+            "labels": label_src,
+            "labels_field": config.labels_field,
             "meteor": "meteor-1.5 -l en -norm" if config.meteor else None,
-            "cider_idf": "evaluated set (per block)", "zero_division": 0, "on_missing": config.on_missing,
+            "cider_idf": "evaluated set (per block)",
+            "zero_division": 0,
+            "on_missing": config.on_missing,
         },
         "skipped": skipped,
         "against": None,
@@ -484,13 +588,21 @@ def score_files(input_path: str | None, ref_path: str, config: ScoreSettings, *,
         common = set(sys_.ids) & set(other.ids)
         if config.on_missing == "fail" and (len(common) != len(sys_.ids) or len(common) != len(other.ids)):
             only = sorted(set(sys_.ids) ^ set(other.ids))
-            raise InputError(f"{len(only)} id(s) scored on one side only (first: {', '.join(map(repr, only[:3]))}); "
-                             "use --on-missing skip to compare the common ids", source=other_name, field="id")
+            raise InputError(
+                f"{len(only)} id(s) scored on one side only (first: {', '.join(map(repr, only[:3]))}); "
+                "use --on-missing skip to compare the common ids",
+                source=other_name,
+                field="id",
+            )
         keep = [i for i, rid in enumerate(other.ids) if rid in common]
         other = _subset(other, keep)
         other_blocks = score_system(other, config, by_setting=False, progress=progress)
-        summary["against"] = {"file": other_name, **compare(sys_, other), "empty_hypotheses": other.empty,
-                              "overall": other_blocks["overall"]}
+        summary["against"] = {
+            "file": other_name,
+            **compare(sys_, other),
+            "empty_hypotheses": other.empty,
+            "overall": other_blocks["overall"],
+        }
         summary["against"] = {k: summary["against"][k] for k in ("file", "n", "empty_hypotheses", "overall", "tests")}
     rows = []
     for i, rid in enumerate(sys_.ids):
@@ -522,6 +634,13 @@ def _subset(sys_: System, keep: Iterable[int]) -> System:
     keep = list(keep)
     pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
     empty = sum(1 for t in pick(sys_.hyp_texts) if not t.strip())
-    return System(pick(sys_.ids), pick(sys_.settings), pick(sys_.hyp_texts), pick(sys_.ref_texts),
-                  pick(sys_.hyp_labels), pick(sys_.ref_labels), pick(sys_.hallucination), empty=empty)
-
+    return System(
+        pick(sys_.ids),
+        pick(sys_.settings),
+        pick(sys_.hyp_texts),
+        pick(sys_.ref_texts),
+        pick(sys_.hyp_labels),
+        pick(sys_.ref_labels),
+        pick(sys_.hallucination),
+        empty=empty,
+    )

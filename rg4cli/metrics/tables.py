@@ -22,18 +22,32 @@ def summary_tables(summary: dict) -> list:
         ce = b["ce"]
         f14 = (ce.get("micro_14_unc_pos") or {}).get("f1")
         f5 = (ce.get("micro_5_unc_pos") or {}).get("f1")
-        table.add_row(name, str(b["n"]), *(_fmt(b[k]) for k in ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor",
-                                                                  "rouge_l", "cider")),
-                      _fmt(f14), _fmt(f5), _fmt((b["hall"] or {}).get("rate")))
+        table.add_row(
+            name,
+            str(b["n"]),
+            *(_fmt(b[k]) for k in ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")),
+            _fmt(f14),
+            _fmt(f5),
+            _fmt((b["hall"] or {}).get("rate")),
+        )
     out: list = [table, "CE: micro F1 with uncertain counted positive (LLM-RG4); more variants in the JSON."]
     if summary.get("against"):
-        t = Table(title=f"paired Wilcoxon vs {summary['against']['file']} (n={summary['against']['n']})",
-                  title_justify="left", box=box.SIMPLE_HEAD)
+        t = Table(
+            title=f"paired Wilcoxon vs {summary['against']['file']} (n={summary['against']['n']})",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+        )
         for col in ("metric", "input", "against", "diff", "p", "higher"):
             t.add_column(col, justify="left" if col in ("metric", "higher") else "right", no_wrap=True)
         for key, r in summary["against"]["tests"].items():
             p = r["p_value"]
-            t.add_row(key, _fmt(r["mean_input"]), _fmt(r["mean_against"]), _fmt(r["mean_diff"], 4),
-                      "-" if p is None else f"{p:.2g}", r["higher"])
+            t.add_row(
+                key,
+                _fmt(r["mean_input"]),
+                _fmt(r["mean_against"]),
+                _fmt(r["mean_diff"], 4),
+                "-" if p is None else f"{p:.2g}",
+                r["higher"],
+            )
         out.append(t)
     return out

@@ -49,7 +49,24 @@ from rg4cli.model.prompts import PromptBuilder, TextBatch, instruction, template
 from rg4cli.model.rg4 import DecodeOptions, Generated, LMOutput, RG4Model, StudyFeatures
 
 __all__ = [
-    "build_model", "load_model_dir", "save_model_dir", "read_config", "ModelConfig", "PRESETS", "paper_config",
-    "tiny_config", "preset_config", "RG4Model", "StudyFeatures", "LMOutput", "Generated", "DecodeOptions",
-    "TextBatch", "PromptBuilder", "instruction", "template_texts", "load_image", "resolve_device",
+    "build_model",
+    "load_model_dir",
+    "save_model_dir",
+    "read_config",
+    "ModelConfig",
+    "PRESETS",
+    "paper_config",
+    "tiny_config",
+    "preset_config",
+    "RG4Model",
+    "StudyFeatures",
+    "LMOutput",
+    "Generated",
+    "DecodeOptions",
+    "TextBatch",
+    "PromptBuilder",
+    "instruction",
+    "template_texts",
+    "load_image",
+    "resolve_device",
 ]

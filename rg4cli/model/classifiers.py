@@ -42,13 +42,20 @@ DISCBERT_HEADS = {"pc": "ps_heads", "pp": "pp_heads", "view": "view_heads", "com
 CHEXBERT_MAX_LENGTH = 512
 
 
-def tiny_bert_config(vocab_size: int, hidden_size: int = 64, layers: int = 2, heads: int = 2,
-                     max_positions: int = 512) -> BertConfig:
+def tiny_bert_config(
+    vocab_size: int, hidden_size: int = 64, layers: int = 2, heads: int = 2, max_positions: int = 512
+) -> BertConfig:
     """A small BERT for offline training and tests (CPU seconds, not hours)."""
-    return BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=layers,
-                      num_attention_heads=heads, intermediate_size=hidden_size * 4,
-                      max_position_embeddings=max_positions, hidden_dropout_prob=0.1,
-                      attention_probs_dropout_prob=0.1)
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden_size * 4,
+        max_position_embeddings=max_positions,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
 
 
 class CheXbertModel(nn.Module):
@@ -60,11 +67,16 @@ class CheXbertModel(nn.Module):
         hidden = config.hidden_size
         self.linear_heads = nn.ModuleList([nn.Linear(hidden, 4) for _ in range(13)] + [nn.Linear(hidden, 2)])
 
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                inputs_embeds: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
         """Per-observation logits: 13 tensors [B, 4] then No Finding [B, 2]."""
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                           inputs_embeds=inputs_embeds).last_hidden_state
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds
+        ).last_hidden_state
         cls = self.dropout(hidden[:, 0, :])
         return [head(cls) for head in self.linear_heads]
 
@@ -82,11 +94,16 @@ class DiscBertModel(nn.Module):
         for attr in DISCBERT_HEADS.values():
             setattr(self, attr, nn.Linear(config.hidden_size, head_outputs))
 
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                inputs_embeds: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Logits per category: [B] (one logit, sigmoid) or [B, 2] (two classes, softmax)."""
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                           inputs_embeds=inputs_embeds).last_hidden_state
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds
+        ).last_hidden_state
         cls = self.dropout(hidden[:, 0, :])
         out = {}
         for cat, attr in DISCBERT_HEADS.items():
@@ -111,12 +128,14 @@ class Classifier:
     max_length: int = CHEXBERT_MAX_LENGTH
 
     def encode(self, texts: list[str], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-        enc = self.tokenizer([t or "" for t in texts], padding=True, truncation=True, max_length=self.max_length,
-                             return_tensors="pt")
+        enc = self.tokenizer(
+            [t or "" for t in texts], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
         return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
 
 # ---- rg4's own directories ------------------------------------------------------
+
 
 def save_classifier_dir(clf: Classifier, out_dir: str | os.PathLike, extra: dict | None = None) -> Path:
     from safetensors.torch import save_file
@@ -138,8 +157,9 @@ def save_classifier_dir(clf: Classifier, out_dir: str | os.PathLike, extra: dict
     return out
 
 
-def new_classifier(task: str, tokenizer: PreTrainedTokenizerBase, config: BertConfig | None = None,
-                   head_outputs: int = 1) -> Classifier:
+def new_classifier(
+    task: str, tokenizer: PreTrainedTokenizerBase, config: BertConfig | None = None, head_outputs: int = 1
+) -> Classifier:
     if task not in TASKS:
         raise InputError(f"unknown classifier task {task!r}; expected one of {', '.join(TASKS)}")
     config = config or tiny_bert_config(len(tokenizer))
@@ -154,22 +174,29 @@ def _load_rg4_dir(path: Path, task: str) -> Classifier:
 
     try:
         meta = json.loads((path / CLASSIFIER_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:   # JSONDecodeError, UnicodeDecodeError are ValueErrors
-        raise InputError(f"cannot read: {str(exc).splitlines()[0][:120]}", source=str(path / CLASSIFIER_CONFIG)) from None
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise InputError(
+            f"cannot read: {str(exc).splitlines()[0][:120]}", source=str(path / CLASSIFIER_CONFIG)
+        ) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("bert_config"), dict):
-        raise InputError("expected an object with bert_config (as rg4 train writes it)",
-                         source=str(path / CLASSIFIER_CONFIG))
+        raise InputError(
+            "expected an object with bert_config (as rg4 train writes it)", source=str(path / CLASSIFIER_CONFIG)
+        )
     if meta.get("rg4_task") != task:
-        raise InputError(f"{path} holds a {meta.get('rg4_task')!r} model, not a {task!r} one "
-                         f"(train one with `rg4 train --task {task}`)")
+        raise InputError(
+            f"{path} holds a {meta.get('rg4_task')!r} model, not a {task!r} one "
+            f"(train one with `rg4 train --task {task}`)"
+        )
     config = BertConfig.from_dict(meta["bert_config"])
     model = CheXbertModel(config) if task == "labeler" else DiscBertModel(config, meta.get("head_outputs") or 1)
     check_weights_file(path / WEIGHTS_FILE)
     try:
         model.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
-    except RuntimeError as exc:   # missing keys or another shape
-        raise InputError(f"does not match {CLASSIFIER_CONFIG}: {str(exc).strip().splitlines()[-1].strip()[:160]}",
-                         source=str(path / WEIGHTS_FILE)) from None
+    except RuntimeError as exc:  # missing keys or another shape
+        raise InputError(
+            f"does not match {CLASSIFIER_CONFIG}: {str(exc).strip().splitlines()[-1].strip()[:160]}",
+            source=str(path / WEIGHTS_FILE),
+        ) from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     except Exception as exc:  # tokenizers raises its own exception types for damaged files
@@ -179,6 +206,7 @@ def _load_rg4_dir(path: Path, task: str) -> Classifier:
 
 
 # ---- public checkpoints -----------------------------------------------------------
+
 
 def _torch_load(path: Path) -> dict:
     from rg4cli.model.safe_pickle import load_checkpoint
@@ -195,9 +223,11 @@ def _bert_parts(bert: str | os.PathLike | None, what: str) -> tuple[BertConfig, 
         config = BertConfig.from_pretrained(ident, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(ident, local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise Rg4Error(f"{what} needs the BERT config and tokenizer of {ident!r}, which are not available locally: "
-                       "pass --bert DIR (a bert-base-uncased directory with config.json and vocab) "
-                       "or put it in the Hugging Face cache") from exc
+        raise Rg4Error(
+            f"{what} needs the BERT config and tokenizer of {ident!r}, which are not available locally: "
+            "pass --bert DIR (a bert-base-uncased directory with config.json and vocab) "
+            "or put it in the Hugging Face cache"
+        ) from exc
     return config, tokenizer
 
 
@@ -206,7 +236,7 @@ def _strip_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch
     for key, value in state.items():
         if not key.startswith(prefix):
             continue
-        key = key[len(prefix):]
+        key = key[len(prefix) :]
         # Older transformers stored these; the current BertModel has no pooler here.
         if key.endswith("embeddings.position_ids") or key.startswith("bert.pooler."):
             continue
@@ -221,8 +251,10 @@ def load_chexbert_checkpoint(pth: str | os.PathLike, bert: str | os.PathLike | N
     prefix = "module." if any(k.startswith("module.") for k in state) else ""
     state = _strip_state(state, prefix)
     if not any(k.startswith("linear_heads.13.") for k in state):
-        raise InputError(f"{path} is not a CheXbert checkpoint: no linear_heads.13 (expected model_state_dict with "
-                         "module.bert.* and module.linear_heads.0..13)")
+        raise InputError(
+            f"{path} is not a CheXbert checkpoint: no linear_heads.13 (expected model_state_dict with "
+            "module.bert.* and module.linear_heads.0..13)"
+        )
     config, tokenizer = _bert_parts(bert, "a CheXbert checkpoint")
     model = CheXbertModel(config)
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -273,8 +305,10 @@ def load_classifier(path: str | os.PathLike, task: str, bert: str | os.PathLike 
     if p.is_dir():
         if (p / CLASSIFIER_CONFIG).exists():
             return _load_rg4_dir(p, task)
-        raise InputError(f"{p} is not an rg4 {task} directory (no {CLASSIFIER_CONFIG}); "
-                         "pass the directory `rg4 train --task {task}` wrote, or a public checkpoint file")
+        raise InputError(
+            f"{p} is not an rg4 {task} directory (no {CLASSIFIER_CONFIG}); "
+            "pass the directory `rg4 train --task {task}` wrote, or a public checkpoint file"
+        )
     return load_chexbert_checkpoint(p, bert) if task == "labeler" else load_discbert_checkpoint(p, bert)
 
 
@@ -287,25 +321,27 @@ def chexbert_classes_to_labels(classes: list[int]) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def predict_chexbert(clf: Classifier, texts: list[str], batch_size: int = 32,
-                     device: str | torch.device = "cpu") -> list[dict[str, Any]]:
+def predict_chexbert(
+    clf: Classifier, texts: list[str], batch_size: int = 32, device: str | torch.device = "cpu"
+) -> list[dict[str, Any]]:
     model = clf.model.to(device).eval()
     out: list[dict[str, Any]] = []
     for i in range(0, len(texts), batch_size):
-        logits = model(**clf.encode(texts[i:i + batch_size], device))
+        logits = model(**clf.encode(texts[i : i + batch_size], device))
         classes = torch.stack([lg.argmax(-1) for lg in logits], dim=1).tolist()
         out.extend(chexbert_classes_to_labels(row) for row in classes)
     return out
 
 
 @torch.no_grad()
-def predict_discbert(clf: Classifier, texts: list[str], batch_size: int = 32,
-                     device: str | torch.device = "cpu") -> list[dict[str, float]]:
+def predict_discbert(
+    clf: Classifier, texts: list[str], batch_size: int = 32, device: str | torch.device = "cpu"
+) -> list[dict[str, float]]:
     """Probability that each category's content is present, per text."""
     model = clf.model.to(device).eval()
     out: list[dict[str, float]] = []
     for i in range(0, len(texts), batch_size):
-        probs = model.probabilities(model(**clf.encode(texts[i:i + batch_size], device)))
+        probs = model.probabilities(model(**clf.encode(texts[i : i + batch_size], device)))
         rows = {k: v.tolist() for k, v in probs.items()}
         out.extend({k: rows[k][j] for k in DISCBERT_HEADS} for j in range(len(rows["pc"])))
     return out

@@ -23,8 +23,16 @@ from torch import Tensor, nn
 class PerceiverBlock(nn.Module):
     def __init__(self, dim: int, kv_dim: int, heads: int, mlp_dim: int, llm_dim: int, dropout: float):
         super().__init__()
-        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, add_bias_kv=True, add_zero_attn=True,
-                                          kdim=kv_dim, vdim=kv_dim, batch_first=True)
+        self.attn = nn.MultiheadAttention(
+            dim,
+            heads,
+            dropout=dropout,
+            add_bias_kv=True,
+            add_zero_attn=True,
+            kdim=kv_dim,
+            vdim=kv_dim,
+            batch_first=True,
+        )
         self.norm_attn = nn.LayerNorm(dim)
         self.proj_in = nn.Linear(dim, dim)
         self.norm_in = nn.LayerNorm(dim)
@@ -58,8 +66,18 @@ def _keep(h: Tensor, present: Tensor | None) -> Tensor:
 class AdaptiveTokenFusion(nn.Module):
     kind = "atf"
 
-    def __init__(self, *, image_dim: int, text_dim: int, llm_dim: int, num_queries: int, num_heads: int,
-                 mlp_dim: int, dropout: float, query_init_std: float = 0.02):
+    def __init__(
+        self,
+        *,
+        image_dim: int,
+        text_dim: int,
+        llm_dim: int,
+        num_queries: int,
+        num_heads: int,
+        mlp_dim: int,
+        dropout: float,
+        query_init_std: float = 0.02,
+    ):
         super().__init__()
         self.llm_dim = llm_dim
         self.num_queries = num_queries
@@ -70,9 +88,16 @@ class AdaptiveTokenFusion(nn.Module):
         self.out_proj = nn.Linear(3 * llm_dim, llm_dim)
         self.out_norm = nn.LayerNorm(llm_dim)
 
-    def forward(self, frontal: Tensor, lateral: Tensor | None = None, prior: Tensor | None = None,
-                prior_mask: Tensor | None = None, lateral_present: Tensor | None = None,
-                prior_present: Tensor | None = None, frontal_only: bool = False) -> Tensor:
+    def forward(
+        self,
+        frontal: Tensor,
+        lateral: Tensor | None = None,
+        prior: Tensor | None = None,
+        prior_mask: Tensor | None = None,
+        lateral_present: Tensor | None = None,
+        prior_present: Tensor | None = None,
+        frontal_only: bool = False,
+    ) -> Tensor:
         """-> [B, N, D]. `lateral`/`prior` None = absent for the whole batch (zeros).
         frontal_only: h_f itself, before the 3D->D projection (the released stage 1)."""
         batch = frontal.shape[0]
@@ -88,16 +113,27 @@ class AdaptiveTokenFusion(nn.Module):
 class InterleavedFusion(nn.Module):
     kind = "interleaved"
 
-    def __init__(self, *, image_dim: int, llm_dim: int, num_queries: int, num_heads: int, mlp_dim: int,
-                 dropout: float, query_init_std: float = 0.02, **_unused):
+    def __init__(
+        self,
+        *,
+        image_dim: int,
+        llm_dim: int,
+        num_queries: int,
+        num_heads: int,
+        mlp_dim: int,
+        dropout: float,
+        query_init_std: float = 0.02,
+        **_unused,
+    ):
         super().__init__()
         self.llm_dim = llm_dim
         self.num_queries = num_queries
         self.queries = _learnable_queries(num_queries, image_dim, query_init_std)
         self.image = PerceiverBlock(image_dim, image_dim, num_heads, mlp_dim, llm_dim, dropout)
 
-    def forward(self, frontal: Tensor, lateral: Tensor | None = None, frontal_only: bool = False,
-                **_ignored) -> dict[str, Tensor]:
+    def forward(
+        self, frontal: Tensor, lateral: Tensor | None = None, frontal_only: bool = False, **_ignored
+    ) -> dict[str, Tensor]:
         """-> {"frontal": [B,N,D], "lateral": [B,N,D] (when given)}: one block per image."""
         batch = frontal.shape[0]
         queries = self.queries.expand(batch, -1, -1).to(frontal.dtype)
@@ -108,9 +144,16 @@ class InterleavedFusion(nn.Module):
 
 
 def build_fusion(cfg) -> nn.Module:
-    kwargs = dict(image_dim=cfg.image_dim, text_dim=cfg.text_dim, llm_dim=cfg.llm_dim, num_queries=cfg.num_queries,
-                  num_heads=cfg.num_heads, mlp_dim=cfg.mlp_dim, dropout=cfg.dropout,
-                  query_init_std=cfg.query_init_std)
+    kwargs = dict(
+        image_dim=cfg.image_dim,
+        text_dim=cfg.text_dim,
+        llm_dim=cfg.llm_dim,
+        num_queries=cfg.num_queries,
+        num_heads=cfg.num_heads,
+        mlp_dim=cfg.mlp_dim,
+        dropout=cfg.dropout,
+        query_init_std=cfg.query_init_std,
+    )
     if cfg.fusion == "atf":
         return AdaptiveTokenFusion(**kwargs)
     return InterleavedFusion(**kwargs)

@@ -18,18 +18,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from rg4cli.errors import InputError, Rg4Error
-from rg4cli.records.streams import write_json
 from rg4cli.model import encoders as enc
 from rg4cli.model.presets import TINY, ModelConfig, preset_config
 from rg4cli.model.prompts import decoder_vocabulary_corpus, template_texts
 from rg4cli.model.rg4 import RG4Model
+from rg4cli.records.streams import write_json
 
 CONFIG_FILE = "rg4_model.json"
 FUSION_FILE = "fusion.safetensors"
@@ -42,9 +43,18 @@ def _runtime_dtype(cfg: ModelConfig, device: torch.device, dtype: str | None) ->
     return enc.dtype_of(cfg.dtype) if device.type == "cuda" else torch.float32
 
 
-def build_model(preset: str = "tiny", *, tokenizer_texts: Iterable[str] | None = None, fusion: str = "atf",
-                stage: int = 1, seed: int = 0, device: str | torch.device = "cpu", dtype: str | None = None,
-                trust_remote_code: bool = False, **overrides: Any) -> RG4Model:
+def build_model(
+    preset: str = "tiny",
+    *,
+    tokenizer_texts: Iterable[str] | None = None,
+    fusion: str = "atf",
+    stage: int = 1,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    **overrides: Any,
+) -> RG4Model:
     """A fresh model. tiny: random-initialised DINOv2/BERT/Llama + tokenizers built from
     `tokenizer_texts` (report text; the prompt template is added). paper: loads the
     encoders/decoder named by the preset or by overrides (image_encoder=…, decoder=… paths)."""
@@ -68,19 +78,30 @@ def build_model(preset: str = "tiny", *, tokenizer_texts: Iterable[str] | None =
         else:
             decoder, tokenizer = enc.tiny_decoder(TINY, decoder_vocabulary_corpus(reports))
     else:
-        image_encoder, processor = enc.load_image_encoder(cfg.image_encoder, dtype=torch_dtype,
-                                                          trust_remote_code=trust_remote_code)
-        text_encoder, text_tok = enc.load_text_encoder(cfg.text_encoder, dtype=torch_dtype,
-                                                       trust_remote_code=trust_remote_code,
-                                                       tokenizer_source=cfg.text_tokenizer)
+        image_encoder, processor = enc.load_image_encoder(
+            cfg.image_encoder, dtype=torch_dtype, trust_remote_code=trust_remote_code
+        )
+        text_encoder, text_tok = enc.load_text_encoder(
+            cfg.text_encoder,
+            dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+            tokenizer_source=cfg.text_tokenizer,
+        )
         decoder = enc.load_decoder(cfg.decoder, dtype=torch_dtype)
         tokenizer = enc.load_llm_tokenizer(cfg.tokenizer)
         cfg.image_dim = image_encoder.config.hidden_size
         cfg.text_dim = text_encoder.config.hidden_size
         cfg.llm_dim = decoder.config.hidden_size
-    torch.manual_seed(seed)   # fusion init independent of how many numbers the encoders drew
-    model = RG4Model(cfg, image_encoder=image_encoder, image_processor=processor, text_encoder=text_encoder,
-                     text_tokenizer=text_tok, decoder=decoder, tokenizer=tokenizer)
+    torch.manual_seed(seed)  # fusion init independent of how many numbers the encoders drew
+    model = RG4Model(
+        cfg,
+        image_encoder=image_encoder,
+        image_processor=processor,
+        text_encoder=text_encoder,
+        text_tokenizer=text_tok,
+        decoder=decoder,
+        tokenizer=tokenizer,
+    )
     model.place(dev, torch_dtype)
     model.set_stage(stage)
     return model.eval()
@@ -101,7 +122,7 @@ def save_model_dir(model: RG4Model, out_dir: str | os.PathLike, *, extra: dict |
         # The base weights (lm_head included) live in decoder/ or the hub model: the adapter
         # needs only the LoRA matrices, also when LoRA targets lm_head (tiny preset).
         model.decoder.save_pretrained(str(adapter), safe_serialization=True, save_embedding_layers=False)
-        (adapter / "README.md").unlink(missing_ok=True)   # peft's model-card stub
+        (adapter / "README.md").unlink(missing_ok=True)  # peft's model-card stub
     bundled = set(cfg.bundled)
     enc.quiet_hf()
     if "image_encoder" in bundled:
@@ -145,8 +166,11 @@ def check_weights_file(path: str | os.PathLike) -> None:
             pass
     except Exception as exc:  # safetensors raises its own error type for every malformed header
         detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc.__class__.__name__
-        raise InputError(f"cannot read weights: {detail} (truncated or not a safetensors file); copy the model "
-                         "directory again or retrain it", source=str(path)) from None
+        raise InputError(
+            f"cannot read weights: {detail} (truncated or not a safetensors file); copy the model "
+            "directory again or retrain it",
+            source=str(path),
+        ) from None
 
 
 def check_weight_files(directory: str | os.PathLike) -> None:
@@ -174,15 +198,23 @@ def read_config(model_dir: str | os.PathLike) -> tuple[ModelConfig, dict]:
     return ModelConfig.from_dict(data, source=str(cfg_path)), extra
 
 
-def load_model_dir(model_dir: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: str | None = None,
-                   trust_remote_code: bool = False, stage: int | None = None) -> RG4Model:
+def load_model_dir(
+    model_dir: str | os.PathLike,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    stage: int | None = None,
+) -> RG4Model:
     """Load a model dir. stage None keeps the saved stage; stage=2 on a stage-1 dir adds a fresh LoRA
     (what `rg4 train --stage 2 --init STAGE1_DIR` needs). Returned in eval mode."""
     path = Path(model_dir)
     cfg, _ = read_config(path)
     if cfg.trust_remote_code and not trust_remote_code:
-        raise Rg4Error(f"--model {path}: this model's encoders were loaded with remote code; "
-                       "pass --trust-remote-code to allow running it")
+        raise Rg4Error(
+            f"--model {path}: this model's encoders were loaded with remote code; "
+            "pass --trust-remote-code to allow running it"
+        )
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     torch_dtype = _runtime_dtype(cfg, dev, dtype)
 
@@ -200,24 +232,39 @@ def load_model_dir(model_dir: str | os.PathLike, *, device: str | torch.device =
     if (path / ADAPTER_DIR).is_dir():
         check_weight_files(path / ADAPTER_DIR)
 
-    image_encoder, processor = enc.load_image_encoder(src("image_encoder", cfg.image_encoder), dtype=torch_dtype,
-                                                      trust_remote_code=cfg.trust_remote_code)
-    text_encoder, text_tok = enc.load_text_encoder(src("text_encoder", cfg.text_encoder), dtype=torch_dtype,
-                                                   trust_remote_code=cfg.trust_remote_code,
-                                                   tokenizer_source=src("text_encoder", cfg.text_tokenizer))
+    image_encoder, processor = enc.load_image_encoder(
+        src("image_encoder", cfg.image_encoder), dtype=torch_dtype, trust_remote_code=cfg.trust_remote_code
+    )
+    text_encoder, text_tok = enc.load_text_encoder(
+        src("text_encoder", cfg.text_encoder),
+        dtype=torch_dtype,
+        trust_remote_code=cfg.trust_remote_code,
+        tokenizer_source=src("text_encoder", cfg.text_tokenizer),
+    )
     decoder = enc.load_decoder(src("decoder", cfg.decoder), dtype=torch_dtype)
     tokenizer = enc.load_llm_tokenizer(src("tokenizer", cfg.tokenizer))
-    model = RG4Model(cfg, image_encoder=image_encoder, image_processor=processor, text_encoder=text_encoder,
-                     text_tokenizer=text_tok, decoder=decoder, tokenizer=tokenizer)
+    model = RG4Model(
+        cfg,
+        image_encoder=image_encoder,
+        image_processor=processor,
+        text_encoder=text_encoder,
+        text_tokenizer=text_tok,
+        decoder=decoder,
+        tokenizer=tokenizer,
+    )
     state = load_file(str(fusion_file))
     try:
         missing, unexpected = model.fusion.load_state_dict(state, strict=False)
-    except RuntimeError as exc:   # a tensor of another shape
-        raise InputError(f"does not match the {cfg.fusion} fusion of the config: "
-                         f"{str(exc).strip().splitlines()[-1].strip()[:160]}", source=str(fusion_file)) from None
+    except RuntimeError as exc:  # a tensor of another shape
+        raise InputError(
+            f"does not match the {cfg.fusion} fusion of the config: {str(exc).strip().splitlines()[-1].strip()[:160]}",
+            source=str(fusion_file),
+        ) from None
     if missing or unexpected:
-        raise Rg4Error(f"{fusion_file}: does not match the {cfg.fusion} fusion of the config "
-                       f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+        raise Rg4Error(
+            f"{fusion_file}: does not match the {cfg.fusion} fusion of the config "
+            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+        )
     adapter = path / ADAPTER_DIR
     if adapter.is_dir():
         import warnings
@@ -225,7 +272,7 @@ def load_model_dir(model_dir: str | os.PathLike, *, device: str | torch.device =
         from peft import PeftModel
 
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)   # peft calls a deprecated transformers alias
+            warnings.simplefilter("ignore", FutureWarning)  # peft calls a deprecated transformers alias
             try:
                 model.decoder = PeftModel.from_pretrained(model.decoder, str(adapter), is_trainable=True)
             except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:

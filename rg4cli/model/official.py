@@ -39,9 +39,15 @@ from rg4cli.errors import InputError, Rg4Error
 from rg4cli.model.safe_pickle import load_checkpoint
 
 BLOCKS = {"APPA": "frontal", "lateral": "lateral", "text": "prior"}
-LAYERS = {"crossattention_block": "attn", "layernorm_768_1": "norm_attn", "llama_proj_1": "proj_in",
-          "layernorm_768_2": "norm_in", "llama_proj_2": "proj_up", "llama_proj_3": "proj_out",
-          "layernorm_4096_1": "norm_out"}
+LAYERS = {
+    "crossattention_block": "attn",
+    "layernorm_768_1": "norm_attn",
+    "llama_proj_1": "proj_in",
+    "layernorm_768_2": "norm_in",
+    "llama_proj_2": "proj_up",
+    "llama_proj_3": "proj_out",
+    "layernorm_4096_1": "norm_out",
+}
 KINDS = ("llm-rg4", "discbert")
 _LORA_KEY = re.compile(r"\.(\w+)\.lora_A\.[^.]+\.weight$")
 
@@ -84,7 +90,7 @@ def official_to_rg4(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Ten
             fusion["out_norm." + key.split(".", 1)[1]] = value
             continue
         if key.startswith("llama_model."):
-            decoder[key[len("llama_model."):]] = value
+            decoder[key[len("llama_model.") :]] = value
             continue
         prefix, _, rest = key.partition("_")
         layer, _, param = rest.partition(".")
@@ -137,9 +143,11 @@ def _load_released_state(model, state: dict[str, torch.Tensor], path: str | os.P
     wrong = [k for k, v in fusion_state.items() if k not in own or own[k].shape != v.shape]
     if wrong:
         k = wrong[0]
-        raise InputError(f"checkpoint {path}: {k} does not fit this model "
-                         f"({tuple(fusion_state[k].shape)} vs {tuple(own[k].shape) if k in own else 'absent'}); "
-                         "the released checkpoints need --preset paper (RAD-DINO, CXR-BERT, Vicuna-7B)")
+        raise InputError(
+            f"checkpoint {path}: {k} does not fit this model "
+            f"({tuple(fusion_state[k].shape)} vs {tuple(own[k].shape) if k in own else 'absent'}); "
+            "the released checkpoints need --preset paper (RAD-DINO, CXR-BERT, Vicuna-7B)"
+        )
     missing = [k for k in own if k not in fusion_state]
     if missing:
         # A stage-1 checkpoint has only the frontal block: the rest keeps its initialisation.
@@ -150,13 +158,17 @@ def _load_released_state(model, state: dict[str, torch.Tensor], path: str | os.P
         params = dict(model.decoder.named_parameters())
         bad = [k for k in decoder_state if k not in params]
         if bad:
-            raise InputError(f"checkpoint {path}: LoRA weight {bad[0]} has no place in this decoder "
-                             "(a different decoder architecture?)")
+            raise InputError(
+                f"checkpoint {path}: LoRA weight {bad[0]} has no place in this decoder "
+                "(a different decoder architecture?)"
+            )
         wrong = [k for k, v in decoder_state.items() if params[k].shape != v.shape]
         if wrong:
             k = wrong[0]
-            raise InputError(f"checkpoint {path}: {k} does not fit this decoder "
-                             f"({tuple(decoder_state[k].shape)} vs {tuple(params[k].shape)})")
+            raise InputError(
+                f"checkpoint {path}: {k} does not fit this decoder "
+                f"({tuple(decoder_state[k].shape)} vs {tuple(params[k].shape)})"
+            )
         with torch.no_grad():
             for k, v in decoder_state.items():
                 params[k].copy_(v.to(params[k].dtype))
@@ -172,6 +184,7 @@ def load_official_weights(model, path: str | os.PathLike) -> list[str]:
 
 def _json_scalars(hparams: dict[str, Any]) -> dict[str, Any]:
     """The saved hyperparameters that JSON holds as they are (paths, sizes, flags), for the record."""
+
     def plain(v: Any) -> bool:
         if isinstance(v, (list, tuple)):
             return all(plain(x) for x in v)
@@ -180,10 +193,17 @@ def _json_scalars(hparams: dict[str, Any]) -> dict[str, Any]:
     return {str(k): (list(v) if isinstance(v, tuple) else v) for k, v in hparams.items() if plain(v)}
 
 
-def import_released_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLike, *, preset: str = "paper",
-                               bert: str | os.PathLike | None = None, image_encoder: str | None = None,
-                               text_encoder: str | None = None, decoder: str | None = None,
-                               **model_overrides: Any) -> dict[str, Any]:
+def import_released_checkpoint(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    preset: str = "paper",
+    bert: str | os.PathLike | None = None,
+    image_encoder: str | None = None,
+    text_encoder: str | None = None,
+    decoder: str | None = None,
+    **model_overrides: Any,
+) -> dict[str, Any]:
     """A released checkpoint (LLM-RG4 stage 1/2 or DiscBERT) -> an rg4 model dir; returns a summary.
 
     LLM-RG4: the `preset` model (encoders and decoder, each with its tokenizer, from the
@@ -192,23 +212,36 @@ def import_released_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLi
     --model DIR`. DiscBERT: an rg4 classifier dir (BERT config and vocabulary from
     `bert`) for `rg4 hallucination --backend discbert --model DIR`.
     """
-    for key, value in (("image_encoder", image_encoder), ("text_encoder", text_encoder),
-                       ("text_tokenizer", text_encoder), ("decoder", decoder), ("tokenizer", decoder)):
+    for key, value in (
+        ("image_encoder", image_encoder),
+        ("text_encoder", text_encoder),
+        ("text_tokenizer", text_encoder),
+        ("decoder", decoder),
+        ("tokenizer", decoder),
+    ):
         if value is not None:
             model_overrides[key] = value
     state, hparams = read_released(path)
     kind = released_kind(state)
     if kind is None:
-        raise InputError(f"{path}: neither a released LLM-RG4 checkpoint (APPA_* weights) nor a DiscBERT one "
-                         "(labeler.*_heads weights)")
+        raise InputError(
+            f"{path}: neither a released LLM-RG4 checkpoint (APPA_* weights) nor a DiscBERT one "
+            "(labeler.*_heads weights)"
+        )
     record = {"imported_from": str(path), "released_kind": kind, "released_config": _json_scalars(hparams)}
     if kind == "discbert":
         from rg4cli.model.classifiers import discbert_from_state, save_classifier_dir
 
         clf = discbert_from_state(state, path, bert)
         save_classifier_dir(clf, out_dir, extra=record)
-        return {"out_dir": str(out_dir), "task": "import", "kind": kind, "imported_from": str(path),
-                "head_outputs": clf.model.head_outputs, "unused_keys": 0}
+        return {
+            "out_dir": str(out_dir),
+            "task": "import",
+            "kind": kind,
+            "imported_from": str(path),
+            "head_outputs": clf.model.head_outputs,
+            "unused_keys": 0,
+        }
 
     from rg4cli.model.modeldir import build_model, save_model_dir
 
@@ -218,9 +251,16 @@ def import_released_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLi
     unused = _load_released_state(model, state, path)
     record["unused_keys"] = unused[:20]
     save_model_dir(model, out_dir, extra=record)
-    return {"out_dir": str(out_dir), "task": "import", "kind": kind, "imported_from": str(path),
-            "stage": model.config.stage, "num_queries": model.config.num_queries,
-            "lora_r": model.config.lora_r if model.has_lora else None, "unused_keys": len(unused)}
+    return {
+        "out_dir": str(out_dir),
+        "task": "import",
+        "kind": kind,
+        "imported_from": str(path),
+        "stage": model.config.stage,
+        "num_queries": model.config.num_queries,
+        "lora_r": model.config.lora_r if model.has_lora else None,
+        "unused_keys": len(unused),
+    }
 
 
 def import_official_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLike, **paper_overrides) -> Path:

@@ -31,8 +31,8 @@ class ModelConfig:
     image_encoder: str = "image_encoder"
     text_encoder: str = "text_encoder"
     decoder: str = "decoder"
-    tokenizer: str = "tokenizer"            # LLM tokenizer (the decoder's, or ours)
-    text_tokenizer: str = "text_encoder"    # text-encoder tokenizer
+    tokenizer: str = "tokenizer"  # LLM tokenizer (the decoder's, or ours)
+    text_tokenizer: str = "text_encoder"  # text-encoder tokenizer
     bundled: list[str] = field(default_factory=list)
     trust_remote_code: bool = False
     # Fusion (README "Design notes"): N learnable queries over frontal patch tokens.
@@ -47,9 +47,9 @@ class ModelConfig:
     # queries that large attend to a few patches each, so the fusion tokens of two images
     # differ by about half their size instead of a tenth, which the tiny decoder can pick up).
     query_init_std: float = 0.02
-    image_dim: int = 768     # D' of the image encoder (queries live here)
-    text_dim: int = 768      # width of the text encoder
-    llm_dim: int = 4096      # D of the decoder
+    image_dim: int = 768  # D' of the image encoder (queries live here)
+    text_dim: int = 768  # width of the text encoder
+    llm_dim: int = 4096  # D of the decoder
     # The official code pads prior reports to 100 tokens and attends over the padding too;
     # rg4 masks it (a batch's padding then cannot change a study's tokens). Imported
     # official weights set this to False to see what they were trained on.
@@ -71,26 +71,26 @@ class ModelConfig:
     # Answer length cap in LLM tokens, the answer's BOS included (released: 100, so at most 99
     # learned tokens and no EOS when a report is cut); 0 = uncut.
     target_max_tokens: int = 0
-    context_max_tokens: int = 50   # "Human: {INDICATION/HISTORY} <Img>" budget (official: 50)
-    prior_max_tokens: int = 256    # interleaved only: prior report as prompt text
-    text_max_length: int = 100     # text encoder input length (official: 100)
+    context_max_tokens: int = 50  # "Human: {INDICATION/HISTORY} <Img>" budget (official: 50)
+    prior_max_tokens: int = 256  # interleaved only: prior report as prompt text
+    text_max_length: int = 100  # text encoder input length (official: 100)
     # Decoder adaptation
     lora_r: int = 32
     lora_alpha: int = 64
     lora_dropout: float = 0.1
-    lora_target_modules: list[str] | None = None   # None = peft's default for the architecture
+    lora_target_modules: list[str] | None = None  # None = peft's default for the architecture
     # Stage 2 also trains the decoder's own weights (beside the LoRA). Off for the paper's
     # frozen 7B; a model dir always saves its bundled decoder, trained or not.
     train_decoder: bool = False
     stage: int = 1
-    dtype: str = "bfloat16"        # dtype on an accelerator; CPU runs float32
+    dtype: str = "bfloat16"  # dtype on an accelerator; CPU runs float32
     format: int = CONFIG_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "rg4_model.json") -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any], *, source: str = "rg4_model.json") -> ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -104,8 +104,11 @@ class ModelConfig:
             raise Rg4Error(f"{source}: fusion must be one of {', '.join(FUSIONS)}, got {self.fusion!r}")
         if self.stage not in (1, 2):
             raise Rg4Error(f"{source}: stage must be 1 or 2, got {self.stage!r}")
-        for name, allowed in (("stage1_input", STAGE1_INPUTS), ("prompt_tokenization", PROMPT_TOKENIZATIONS),
-                              ("report_text", REPORT_TEXTS)):
+        for name, allowed in (
+            ("stage1_input", STAGE1_INPUTS),
+            ("prompt_tokenization", PROMPT_TOKENIZATIONS),
+            ("report_text", REPORT_TEXTS),
+        ):
             if getattr(self, name) not in allowed:
                 raise Rg4Error(f"{source}: {name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.target_max_tokens < 0 or self.target_max_tokens == 1:
@@ -116,8 +119,13 @@ class ModelConfig:
 
 # What the paper preset takes from the released code (README "Presets"); every value has
 # rg4's alternative as a named option of `rg4 train`.
-PAPER_RELEASED = dict(stage1_input="bos-image", prompt_tokenization="one-string", report_text="r2gen",
-                      target_max_tokens=100, mask_prior_padding=False)
+PAPER_RELEASED = dict(
+    stage1_input="bos-image",
+    prompt_tokenization="one-string",
+    report_text="r2gen",
+    target_max_tokens=100,
+    mask_prior_padding=False,
+)
 
 
 def paper_config(**overrides: Any) -> ModelConfig:
@@ -130,17 +138,38 @@ def paper_config(**overrides: Any) -> ModelConfig:
         decoder="lmsys/vicuna-7b-v1.5",
         tokenizer="lmsys/vicuna-7b-v1.5",
         text_tokenizer="microsoft/BiomedVLP-CXR-BERT-specialized",
-        num_queries=128, num_heads=12, mlp_dim=2048, dropout=0.1,
-        image_dim=768, text_dim=768, llm_dim=4096,
-        lora_r=32, lora_alpha=64, lora_dropout=0.1, dtype="bfloat16", **PAPER_RELEASED,
+        num_queries=128,
+        num_heads=12,
+        mlp_dim=2048,
+        dropout=0.1,
+        image_dim=768,
+        text_dim=768,
+        llm_dim=4096,
+        lora_r=32,
+        lora_alpha=64,
+        lora_dropout=0.1,
+        dtype="bfloat16",
+        **PAPER_RELEASED,
     )
     return dataclasses.replace(cfg, **overrides)
 
 
 # Sizes of the tiny preset: seconds on a laptop CPU, same code paths as the paper model.
-TINY = dict(image_size=112, patch_size=14, image_hidden=64, image_layers=2, image_heads=4,
-            text_hidden=64, text_layers=2, text_heads=4, llm_hidden=128, llm_layers=2, llm_heads=4,
-            llm_intermediate=256, vocab_size=1000)
+TINY = dict(
+    image_size=112,
+    patch_size=14,
+    image_hidden=64,
+    image_layers=2,
+    image_heads=4,
+    text_hidden=64,
+    text_layers=2,
+    text_heads=4,
+    llm_hidden=128,
+    llm_layers=2,
+    llm_heads=4,
+    llm_intermediate=256,
+    vocab_size=1000,
+)
 
 
 # The tiny decoder is random-initialised (or pretrained on report text by `rg4 train --task
@@ -161,12 +190,24 @@ TINY_QUERY_INIT_STD = 8.0
 def tiny_config(**overrides: Any) -> ModelConfig:
     cfg = ModelConfig(
         preset="tiny",
-        image_encoder="image_encoder", text_encoder="text_encoder", decoder="decoder",
-        tokenizer="tokenizer", text_tokenizer="text_encoder",
+        image_encoder="image_encoder",
+        text_encoder="text_encoder",
+        decoder="decoder",
+        tokenizer="tokenizer",
+        text_tokenizer="text_encoder",
         bundled=["image_encoder", "text_encoder", "decoder", "tokenizer"],
-        num_queries=32, num_heads=4, mlp_dim=128, dropout=0.1, query_init_std=TINY_QUERY_INIT_STD,
-        image_dim=TINY["image_hidden"], text_dim=TINY["text_hidden"], llm_dim=TINY["llm_hidden"],
-        lora_r=32, lora_alpha=64, lora_dropout=TINY_LORA_DROPOUT, lora_target_modules=list(TINY_LORA_TARGETS),
+        num_queries=32,
+        num_heads=4,
+        mlp_dim=128,
+        dropout=0.1,
+        query_init_std=TINY_QUERY_INIT_STD,
+        image_dim=TINY["image_hidden"],
+        text_dim=TINY["text_hidden"],
+        llm_dim=TINY["llm_hidden"],
+        lora_r=32,
+        lora_alpha=64,
+        lora_dropout=TINY_LORA_DROPOUT,
+        lora_target_modules=list(TINY_LORA_TARGETS),
         dtype="float32",
         train_decoder=True,
     )

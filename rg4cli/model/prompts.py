@@ -47,13 +47,16 @@ def instruction(view: str | None, sections: str = "both") -> str:
         raise ValueError(f"sections must be one of {SECTIONS}, got {sections!r}")
     words = _VIEW_WORDS.get((view or "").upper())
     if words is None:
-        return {"both": "Write radiological finding and impression for this chest X-ray examination",
-                "findings": "Write radiological finding section of report for chest X-ray examination",
-                "impression": "Write radiological impression section of report for chest X-ray examination"}[sections]
-    return {"both": f"Write radiological finding and impression for this {words} chest X-ray visual feature",
-            "findings": f"Write radiological finding section of report for {words} chest X-ray visual feature",
-            "impression": f"Write radiological impression section of report for {words} chest X-ray visual feature",
-            }[sections]
+        return {
+            "both": "Write radiological finding and impression for this chest X-ray examination",
+            "findings": "Write radiological finding section of report for chest X-ray examination",
+            "impression": "Write radiological impression section of report for chest X-ray examination",
+        }[sections]
+    return {
+        "both": f"Write radiological finding and impression for this {words} chest X-ray visual feature",
+        "findings": f"Write radiological finding section of report for {words} chest X-ray visual feature",
+        "impression": f"Write radiological impression section of report for {words} chest X-ray visual feature",
+    }[sections]
 
 
 def sections_of(study: Study) -> str:
@@ -102,8 +105,13 @@ def decoder_vocabulary_corpus(texts: list[str]) -> list[str]:
 
 def template_texts() -> list[str]:
     """Every fixed string of the template (the tiny preset trains its tokenizer on them too)."""
-    out = ["Human: INDICATION: HISTORY: <Img>", "Human: HISTORY: <Img>", "Human: <Img>",
-           "</Img> <Img></Img> LAST REPORT: ", "findings: impression:"]
+    out = [
+        "Human: INDICATION: HISTORY: <Img>",
+        "Human: HISTORY: <Img>",
+        "Human: <Img>",
+        "</Img> <Img></Img> LAST REPORT: ",
+        "findings: impression:",
+    ]
     for view in ("PA", "AP", None):
         for sections in SECTIONS:
             out.append("</Img> " + instruction(view, sections) + ". \nAssistant:")
@@ -129,9 +137,18 @@ class TextBatch:
 
 
 class PromptBuilder:
-    def __init__(self, tokenizer, *, fusion: str = "atf", context_max_tokens: int = 50,
-                 prior_max_tokens: int = 256, tokenization: str = "segments", stage1_input: str = "prompt",
-                 report_text: str = "raw", target_max_tokens: int = 0):
+    def __init__(
+        self,
+        tokenizer,
+        *,
+        fusion: str = "atf",
+        context_max_tokens: int = 50,
+        prior_max_tokens: int = 256,
+        tokenization: str = "segments",
+        stage1_input: str = "prompt",
+        report_text: str = "raw",
+        target_max_tokens: int = 0,
+    ):
         self.tok = tokenizer
         self.fusion = fusion
         self.context_max_tokens = context_max_tokens
@@ -151,7 +168,7 @@ class PromptBuilder:
         hit = self._cache.get(text)
         if hit is None:
             hit = self.tok(text, add_special_tokens=False)["input_ids"]
-            if len(self._cache) < 256:   # fixed template pieces only; bounded
+            if len(self._cache) < 256:  # fixed template pieces only; bounded
                 self._cache[text] = hit
         return list(hit)
 
@@ -202,7 +219,7 @@ class PromptBuilder:
         offsets = [tuple(map(int, o)) for o in enc["offset_mapping"]]
         ids, offsets = list(enc["input_ids"]) + [self.eos], offsets + [(len(text), len(text))]
         if self.target_max_tokens:
-            keep = self.target_max_tokens - 1   # the answer's BOS is the prefix's last token
+            keep = self.target_max_tokens - 1  # the answer's BOS is the prefix's last token
             ids, offsets = ids[:keep], offsets[:keep]
         return ids, offsets
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import warnings
-
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rg4cli.errors import Rg4Error
-from rg4cli.records.study import Study
 from rg4cli.model.encoders import freeze, patch_tokens, text_tokens
 from rg4cli.model.fusion import build_fusion
 from rg4cli.model.presets import ModelConfig
 from rg4cli.model.prompts import PromptBuilder, TextBatch, prior_text
+from rg4cli.records.study import Study
 
 
 @dataclass
@@ -35,16 +35,23 @@ class StudyFeatures:
     lateral_present: Tensor | None = None
     prior_present: Tensor | None = None
 
-    def to(self, device=None, dtype=None) -> "StudyFeatures":
+    def to(self, device=None, dtype=None) -> StudyFeatures:
         def mv(t, cast=True):
             if t is None:
                 return None
             return t.to(device=device, dtype=dtype if (cast and t.is_floating_point()) else None)
-        return StudyFeatures(mv(self.frontal), mv(self.lateral), mv(self.prior), mv(self.prior_mask, False),
-                             mv(self.lateral_present, False), mv(self.prior_present, False))
+
+        return StudyFeatures(
+            mv(self.frontal),
+            mv(self.lateral),
+            mv(self.prior),
+            mv(self.prior_mask, False),
+            mv(self.lateral_present, False),
+            mv(self.prior_present, False),
+        )
 
     @staticmethod
-    def stack(items: Sequence[dict]) -> "StudyFeatures":
+    def stack(items: Sequence[dict]) -> StudyFeatures:
         """Stack per-study cached features: dicts with `frontal` [P,D'], optional `lateral`
         [P,D'] and `prior` [T,Dt] + `prior_mask` [T] (absent/None = missing)."""
         frontal = torch.stack([it["frontal"] for it in items])
@@ -60,8 +67,9 @@ class StudyFeatures:
             ref = next(x for x in pri if x is not None)
             refm = next(it["prior_mask"] for it in items if it.get("prior") is not None)
             prior = torch.stack([x if x is not None else torch.zeros_like(ref) for x in pri])
-            prior_mask = torch.stack([it["prior_mask"] if it.get("prior") is not None else torch.ones_like(refm)
-                                      for it in items]).bool()
+            prior_mask = torch.stack(
+                [it["prior_mask"] if it.get("prior") is not None else torch.ones_like(refm) for it in items]
+            ).bool()
             if not all(x is not None for x in pri):
                 prior_present = torch.tensor([x is not None for x in pri])
         return StudyFeatures(frontal, lateral, prior, prior_mask, lateral_present, prior_present)
@@ -87,7 +95,7 @@ class Generated:
     text: str
     input_tokens: int
     new_tokens: int
-    ids: list[int] = field(default_factory=list, repr=False)   # new token ids, EOS/padding removed
+    ids: list[int] = field(default_factory=list, repr=False)  # new token ids, EOS/padding removed
 
 
 @dataclass
@@ -101,14 +109,27 @@ class DecodeOptions:
     length_penalty: float = 2.0
 
     def as_kwargs(self) -> dict[str, Any]:
-        return dict(num_beams=self.num_beams, max_new_tokens=self.max_new_tokens,
-                    min_new_tokens=min(self.min_new_tokens, self.max_new_tokens),
-                    repetition_penalty=self.repetition_penalty, length_penalty=self.length_penalty)
+        return dict(
+            num_beams=self.num_beams,
+            max_new_tokens=self.max_new_tokens,
+            min_new_tokens=min(self.min_new_tokens, self.max_new_tokens),
+            repetition_penalty=self.repetition_penalty,
+            length_penalty=self.length_penalty,
+        )
 
 
 class RG4Model(nn.Module):
-    def __init__(self, config: ModelConfig, *, image_encoder: nn.Module, image_processor: Any,
-                 text_encoder: nn.Module, text_tokenizer: Any, decoder: nn.Module, tokenizer: Any):
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        image_encoder: nn.Module,
+        image_processor: Any,
+        text_encoder: nn.Module,
+        text_tokenizer: Any,
+        decoder: nn.Module,
+        tokenizer: Any,
+    ):
         super().__init__()
         self.config = config
         self.image_encoder = freeze(image_encoder)
@@ -125,17 +146,26 @@ class RG4Model(nn.Module):
     def rebuild_prompts(self) -> None:
         """The prompt builder for the current config (call after changing its prompt/text fields)."""
         cfg = self.config
-        self.prompts = PromptBuilder(self.tokenizer, fusion=cfg.fusion, context_max_tokens=cfg.context_max_tokens,
-                                     prior_max_tokens=cfg.prior_max_tokens, tokenization=cfg.prompt_tokenization,
-                                     stage1_input=cfg.stage1_input, report_text=cfg.report_text,
-                                     target_max_tokens=cfg.target_max_tokens)
+        self.prompts = PromptBuilder(
+            self.tokenizer,
+            fusion=cfg.fusion,
+            context_max_tokens=cfg.context_max_tokens,
+            prior_max_tokens=cfg.prior_max_tokens,
+            tokenization=cfg.prompt_tokenization,
+            stage1_input=cfg.stage1_input,
+            report_text=cfg.report_text,
+            target_max_tokens=cfg.target_max_tokens,
+        )
         self.prompts.stage = cfg.stage
 
     # ---- set-up -------------------------------------------------------------------------
     def _check_dims(self) -> None:
         cfg = self.config
-        got = {"image_dim": self.image_encoder.config.hidden_size, "text_dim": self.text_encoder.config.hidden_size,
-               "llm_dim": self.decoder.config.hidden_size}
+        got = {
+            "image_dim": self.image_encoder.config.hidden_size,
+            "text_dim": self.text_encoder.config.hidden_size,
+            "llm_dim": self.decoder.config.hidden_size,
+        }
         for key, value in got.items():
             if getattr(cfg, key) != value:
                 raise Rg4Error(f"model config says {key}={getattr(cfg, key)} but the loaded model has {value}")
@@ -150,7 +180,7 @@ class RG4Model(nn.Module):
         weights (trainable master weights, like the official code's fp32 modules beside a bf16 LLM)."""
         return self.decoder.get_input_embeddings().weight.dtype
 
-    def place(self, device: torch.device | str, dtype: torch.dtype) -> "RG4Model":
+    def place(self, device: torch.device | str, dtype: torch.dtype) -> RG4Model:
         """Frozen encoders + decoder in `dtype`, fusion (and LoRA, peft's choice) in float32."""
         self.to(device=device)
         # Parameters only: float buffers such as RoPE's inv_freq stay float32, as from_pretrained keeps them.
@@ -167,10 +197,16 @@ class RG4Model(nn.Module):
         if self.has_lora:
             return
         cfg = self.config
-        lora = LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                          lora_dropout=cfg.lora_dropout, target_modules=cfg.lora_target_modules, bias="none")
+        lora = LoraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.lora_target_modules,
+            bias="none",
+        )
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)   # peft calls a deprecated transformers alias
+            warnings.simplefilter("ignore", FutureWarning)  # peft calls a deprecated transformers alias
             self.decoder = get_peft_model(self.decoder, lora)
         self.has_lora = True
 
@@ -191,8 +227,10 @@ class RG4Model(nn.Module):
         if self.frontal_only:
             # The released stage 1 has the frontal block only: the projection and the other
             # blocks neither learn nor decay until stage 2.
-            trained = [self.fusion.queries, *getattr(self.fusion, "frontal", getattr(self.fusion, "image", None)
-                                                     ).parameters()]
+            trained = [
+                self.fusion.queries,
+                *getattr(self.fusion, "frontal", getattr(self.fusion, "image", None)).parameters(),
+            ]
         else:
             trained = list(self.fusion.parameters())
         for p in trained:
@@ -205,7 +243,7 @@ class RG4Model(nn.Module):
     def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
-    def train(self, mode: bool = True) -> "RG4Model":
+    def train(self, mode: bool = True) -> RG4Model:
         super().train(mode)
         # Frozen encoders stay in eval mode (no dropout) whatever the trainer does.
         self.image_encoder.eval()
@@ -226,11 +264,16 @@ class RG4Model(nn.Module):
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         """Prior reports -> (tokens [B,text_max_length,Dt], mask [B,text_max_length])."""
-        return text_tokens(self.text_encoder, self.text_tokenizer, list(texts), self.config.text_max_length,
-                           self.device)
+        return text_tokens(
+            self.text_encoder, self.text_tokenizer, list(texts), self.config.text_max_length, self.device
+        )
 
-    def encode_studies(self, studies: Sequence[Study], frontal_images: Sequence[Any],
-                       lateral_images: Sequence[Any | None] | None = None) -> StudyFeatures:
+    def encode_studies(
+        self,
+        studies: Sequence[Study],
+        frontal_images: Sequence[Any],
+        lateral_images: Sequence[Any | None] | None = None,
+    ) -> StudyFeatures:
         """All frozen features of a batch: images (PIL) + each study's prior_report."""
         frontal = self.encode_image(self.pixel_values(frontal_images))
         lateral = lateral_present = None
@@ -260,8 +303,9 @@ class RG4Model(nn.Module):
         return self.config.stage == 1 and self.config.stage1_input == "bos-image"
 
     # ---- text ------------------------------------------------------------------------------
-    def text_batch(self, studies: Sequence[Study], *, with_targets: bool = False,
-                   sections: str | None = None) -> TextBatch:
+    def text_batch(
+        self, studies: Sequence[Study], *, with_targets: bool = False, sections: str | None = None
+    ) -> TextBatch:
         """Prompt segments (and targets = join_sections(findings, impression) + EOS)."""
         return self.prompts.batch(list(studies), with_targets=with_targets, sections=sections)
 
@@ -272,8 +316,14 @@ class RG4Model(nn.Module):
         if self.frontal_only:
             out = self.fusion(f.frontal, frontal_only=True)
         else:
-            out = self.fusion(f.frontal, lateral=f.lateral, prior=f.prior, prior_mask=prior_mask,
-                              lateral_present=f.lateral_present, prior_present=f.prior_present)
+            out = self.fusion(
+                f.frontal,
+                lateral=f.lateral,
+                prior=f.prior,
+                prior_mask=prior_mask,
+                lateral_present=f.lateral_present,
+                prior_present=f.prior_present,
+            )
         if isinstance(out, Tensor):
             out = {"fusion": out}
         return {k: v.to(self.dtype) for k, v in out.items()}
@@ -326,15 +376,22 @@ class RG4Model(nn.Module):
         embeds = torch.cat([prefix, target_embeds], dim=1)
         mask = torch.cat([prefix_mask, tmask], dim=1)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.decoder(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
-                           logits_to_keep=tlen + 1, use_cache=False, return_dict=True)
-        logits = out.logits[:, :-1]   # position (prefix_end - 1 + j) predicts target token j
+        out = self.decoder(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=positions,
+            logits_to_keep=tlen + 1,
+            use_cache=False,
+            return_dict=True,
+        )
+        logits = out.logits[:, :-1]  # position (prefix_end - 1 + j) predicts target token j
         return LMOutput(logits=logits, labels=labels, offsets=offsets, input_tokens=prefix_mask.sum(-1))
 
     # ---- generation ------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, features: StudyFeatures, batch: TextBatch,
-                 options: DecodeOptions | None = None) -> list[Generated]:
+    def generate(
+        self, features: StudyFeatures, batch: TextBatch, options: DecodeOptions | None = None
+    ) -> list[Generated]:
         options = options or DecodeOptions()
         blocks = self.fuse(features)
         embeds, mask = self._prefix_embeds(blocks, batch.prefixes)
@@ -342,9 +399,15 @@ class RG4Model(nn.Module):
         with warnings.catch_warnings():
             # "repetition_penalty with inputs_embeds applies to new tokens only": that is the intent.
             warnings.simplefilter("ignore", UserWarning)
-            out = self.decoder.generate(inputs_embeds=embeds, attention_mask=mask, do_sample=False,
-                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                                        bos_token_id=tok.bos_token_id, **options.as_kwargs())
+            out = self.decoder.generate(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                do_sample=False,
+                eos_token_id=tok.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+                bos_token_id=tok.bos_token_id,
+                **options.as_kwargs(),
+            )
         results = []
         for b in range(out.shape[0]):
             ids = out[b].tolist()

@@ -77,7 +77,10 @@ def load_checkpoint(path: str | os.PathLike, *, what: str = "checkpoint") -> Any
     except Exception as exc:  # noqa: BLE001 - every failure is one line for the user
         reason = refusal_reason(exc)
         if reason is not None:
-            raise InputError(f"{what} {p} refused: {reason}; rg4 loads only tensors, containers and Lightning's "
-                             "hyperparameter dict from a .pth file, and ran nothing from it") from None
-        raise InputError(f"cannot read {what} {p}: not a torch checkpoint, or a damaged one "
-                         f"({exc.__class__.__name__})") from None
+            raise InputError(
+                f"{what} {p} refused: {reason}; rg4 loads only tensors, containers and Lightning's "
+                "hyperparameter dict from a .pth file, and ran nothing from it"
+            ) from None
+        raise InputError(
+            f"cannot read {what} {p}: not a torch checkpoint, or a damaged one ({exc.__class__.__name__})"
+        ) from None

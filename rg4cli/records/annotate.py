@@ -9,8 +9,9 @@ stays written (streams.map_in_blocks).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from rg4cli.errors import InputError
 from rg4cli.records.streams import RecordReader, RecordWriter, map_in_blocks
@@ -27,10 +28,18 @@ class StageSummary:
     extra: dict[str, Any] = field(default_factory=dict)  # the stage's own summary (hallucination rates)
 
 
-def annotate_records(input: str | os.PathLike | None, output: str | os.PathLike | None,
-                     prepare: Callable[[int, dict], Any], annotate: Callable[[list[tuple[dict, Any]]], None], *,
-                     on_error: str = "fail", block_size: int = 64, log: Callable[[str], None] | None = None,
-                     on_progress: Callable[[int, int], None] | None = None, resume: bool = False) -> StageSummary:
+def annotate_records(
+    input: str | os.PathLike | None,
+    output: str | os.PathLike | None,
+    prepare: Callable[[int, dict], Any],
+    annotate: Callable[[list[tuple[dict, Any]]], None],
+    *,
+    on_error: str = "fail",
+    block_size: int = 64,
+    log: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    resume: bool = False,
+) -> StageSummary:
     """Stream `input` to `output`, annotating records in place, block by block.
 
     `prepare(line, record)` returns what `annotate` needs for the record, or raises

@@ -21,7 +21,8 @@ run, so it can warn (README "The study record").
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rg4cli.errors import InputError
 from rg4cli.records.study import TEXT_FIELDS, text_of
@@ -67,8 +68,7 @@ def status(record: dict, name: str, text: str | None) -> str:
     return "stale"
 
 
-def annotation(record: dict, name: str, text: str | None, *,
-               on_unbound: Callable[[str], None] | None = None) -> Any:
+def annotation(record: dict, name: str, text: str | None, *, on_unbound: Callable[[str], None] | None = None) -> Any:
     """record[name] when it was computed from `text`, else None.
 
     An annotation without provenance is returned as it is (older files), and
@@ -85,12 +85,14 @@ def annotation(record: dict, name: str, text: str | None, *,
 
 
 # The command that writes each annotation: what a consumer tells the user to run again.
-WRITERS: dict[str, str] = {"labels": "rg4 label", "hallucination": "rg4 hallucination",
-                           "sentence_weights": "rg4 weights"}
+WRITERS: dict[str, str] = {
+    "labels": "rg4 label",
+    "hallucination": "rg4 hallucination",
+    "sentence_weights": "rg4 weights",
+}
 
 
-def require_annotation(record: dict, name: str, text: str, *,
-                       on_unbound: Callable[[str], None] | None = None) -> Any:
+def require_annotation(record: dict, name: str, text: str, *, on_unbound: Callable[[str], None] | None = None) -> Any:
     """record[name] for `text` (None when absent), or InputError when it was computed from another text.
 
     For consumers that cannot recompute the annotation (`rg4 train` reading
@@ -98,13 +100,15 @@ def require_annotation(record: dict, name: str, text: str, *,
     """
     if status(record, name, text) == "stale":
         field = (binding(record, name) or {}).get("text", "text")
-        raise InputError(f"computed from another text than the one read here (its {field} changed since); run "
-                         f"`{WRITERS.get(name, 'the command that wrote it')}` on this file again", field=name)
+        raise InputError(
+            f"computed from another text than the one read here (its {field} changed since); run "
+            f"`{WRITERS.get(name, 'the command that wrote it')}` on this file again",
+            field=name,
+        )
     return annotation(record, name, text, on_unbound=on_unbound)
 
 
-def current_annotation(record: dict, name: str, *,
-                       on_unbound: Callable[[str], None] | None = None) -> Any:
+def current_annotation(record: dict, name: str, *, on_unbound: Callable[[str], None] | None = None) -> Any:
     """record[name] when the text field its provenance names still holds the text it was computed from.
 
     For consumers that do not read a text themselves (a summary of `hallucination`
@@ -154,5 +158,7 @@ class UnboundWarning:
     def __call__(self, name: str) -> None:
         if name not in self._seen:
             self._seen.add(name)
-            self._log(f"rg4 {self._command}: warning: `{name}` has no provenance (a file from an older rg4 or "
-                      f"another tool); it is used as if computed from the text read here")
+            self._log(
+                f"rg4 {self._command}: warning: `{name}` has no provenance (a file from an older rg4 or "
+                f"another tool); it is used as if computed from the text read here"
+            )

@@ -31,10 +31,11 @@ import re
 import sys
 import weakref
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 from rg4cli.errors import InputError, Rg4Error
 from rg4cli.records.study import normalize_id
@@ -46,7 +47,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 _MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 # Readers alive in this process: a writer refuses to replace a file one of them reads.
-_LIVE_READERS: "weakref.WeakSet[RecordReader]" = weakref.WeakSet()
+_LIVE_READERS: weakref.WeakSet[RecordReader] = weakref.WeakSet()
 
 
 def display_name(path: str | os.PathLike | None) -> str:
@@ -97,8 +98,10 @@ def refuse_input_as_output(output: str | os.PathLike | None, inputs: Iterable[An
     for path in read:
         if same_file(output, path):
             also = "" if str(path) == str(output) else f" ({path})"
-            raise InputError(f"is also an input of this command{also}; an output never replaces an input: "
-                             "write to another file", source=str(output))
+            raise InputError(
+                f"is also an input of this command{also}; an output never replaces an input: write to another file",
+                source=str(output),
+            )
 
 
 class _NonFinite:
@@ -163,14 +166,17 @@ def parse_line(text: str) -> tuple[Any, str | None, str | None]:
         # Parsed again with placeholders to name the field (bad lines only).
         strict = json.loads(text, parse_constant=_NonFinite, parse_float=_strict_float)
         path, bad = _first_path(strict, lambda v: isinstance(v, _NonFinite))
-        return None, path or None, (f"{bad.text} is not a finite number "
-                                    "(JSON has no NaN or Infinity; use null or a number in range)")
+        return (
+            None,
+            path or None,
+            (f"{bad.text} is not a finite number (JSON has no NaN or Infinity; use null or a number in range)"),
+        )
     except json.JSONDecodeError as exc:
         cut = "" if text.endswith("\n") else " (the line is cut short: truncated input?)"
         return None, None, f"bad JSON: {exc.msg} (column {exc.colno}){cut}"
     except RecursionError:
         return None, None, "bad JSON: nested too deeply"
-    except ValueError as exc:   # e.g. an integer with more digits than Python converts
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
         return None, None, f"bad JSON: {str(exc).splitlines()[0][:120]}"
     if _MAYBE_SURROGATE.search(text):
         found = _first_path(value, _has_surrogate)
@@ -188,9 +194,14 @@ class RecordReader:
     counted skip, so every command shares one error policy.
     """
 
-    def __init__(self, path: str | os.PathLike | None, *, on_error: str = "fail",
-                 require: dict[str, type | tuple[type, ...]] | None = None,
-                 log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike | None,
+        *,
+        on_error: str = "fail",
+        require: dict[str, type | tuple[type, ...]] | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
         if on_error not in ON_ERROR_CHOICES:
             raise InputError(f"--on-error must be one of {', '.join(ON_ERROR_CHOICES)}, got {on_error!r}")
         self.path = path
@@ -222,7 +233,9 @@ class RecordReader:
                 return False
             if not isinstance(record[name], types) or isinstance(record[name], bool) and bool not in _as_tuple(types):
                 want = " or ".join(t.__name__ for t in _as_tuple(types))
-                self.reject(line, name, f"expected {want}, got {type(record[name]).__name__} {json.dumps(record[name])[:40]}")
+                self.reject(
+                    line, name, f"expected {want}, got {type(record[name]).__name__} {json.dumps(record[name])[:40]}"
+                )
                 return False
         return True
 
@@ -237,17 +250,24 @@ class RecordReader:
                 except StopIteration:
                     return
                 except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                    self.reject(lineno + 1, None, f"the compressed stream is cut short or corrupt after line "
-                                f"{lineno} ({exc}); the records before it were read")
+                    self.reject(
+                        lineno + 1,
+                        None,
+                        f"the compressed stream is cut short or corrupt after line "
+                        f"{lineno} ({exc}); the records before it were read",
+                    )
                     return
                 lineno += 1
                 if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
-                    raw = raw[len(codecs.BOM_UTF8):]
+                    raw = raw[len(codecs.BOM_UTF8) :]
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    self.reject(lineno, None, f"not UTF-8 text (byte {exc.start + 1} of the line: {exc.reason}); "
-                                "convert the file to UTF-8")
+                    self.reject(
+                        lineno,
+                        None,
+                        f"not UTF-8 text (byte {exc.start + 1} of the line: {exc.reason}); convert the file to UTF-8",
+                    )
                     continue
                 yield lineno, text
 
@@ -298,8 +318,16 @@ def dumps_json(obj: Any, **kwargs: Any) -> str:
 def _write_error(path: str | os.PathLike, exc: OSError, extra: str = "") -> Rg4Error:
     """One line for a failed open or write: a bad path is the user's (exit 2), a full disk a runtime failure."""
     reason = exc.strerror or str(exc)
-    if exc.errno in (errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EROFS,
-                     errno.ENAMETOOLONG, errno.EEXIST):
+    if exc.errno in (
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOENT,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+        errno.EEXIST,
+    ):
         return InputError(f"cannot write: {reason}{extra}", source=str(path))
     return Rg4Error(f"{path}: cannot write: {reason}{extra}")
 
@@ -335,13 +363,16 @@ class _Lock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise InputError(f"another process is writing this {what} (it holds {self.path.name}); wait for "
-                                 f"it to end or write to another {what}", source=str(target)) from None
+                raise InputError(
+                    f"another process is writing this {what} (it holds {self.path.name}); wait for "
+                    f"it to end or write to another {what}",
+                    source=str(target),
+                ) from None
             try:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
-            if same:   # not a file another writer renamed or removed meanwhile
+            if same:  # not a file another writer renamed or removed meanwhile
                 self.fd = fd
                 return
             os.close(fd)
@@ -365,7 +396,7 @@ class _Lock:
         os.close(self.fd)
         self.fd = -1
 
-    def __del__(self) -> None:   # a writer dropped without close(): the lock goes with it
+    def __del__(self) -> None:  # a writer dropped without close(): the lock goes with it
         if getattr(self, "fd", -1) >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -406,23 +437,28 @@ class RecordWriter:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except FileExistsError:
-                raise InputError(f"cannot write: {self.path.parent} is not a directory", source=str(self.path)) from None
+                raise InputError(
+                    f"cannot write: {self.path.parent} is not a directory", source=str(self.path)
+                ) from None
             except OSError as exc:
                 raise _write_error(self.path, exc) from None
             self._lock = _Lock(partial_path(self.path), self.path)
             if append and self._lock.size() > 0:
-                self._data, self._publish = self._lock.path, True      # a killed run's records
+                self._data, self._publish = self._lock.path, True  # a killed run's records
             elif append:
-                self._data = self.path                                  # continue FILE itself
+                self._data = self.path  # continue FILE itself
             else:
                 self._lock.truncate()
                 self._data, self._publish = self._lock.path, True
         try:
             if append and self._data.is_file():
                 self.resumed_ids = complete_ids(self._data, drop_cut_line=True)
-            mode = "w" if self._lock is None and not append else "a"   # the lock's file was truncated when fresh
-            self._fh = gzip.open(self._data, mode + "t", encoding="utf-8") if self.path.suffix == ".gz" else \
-                open(self._data, mode, encoding="utf-8")
+            mode = "w" if self._lock is None and not append else "a"  # the lock's file was truncated when fresh
+            self._fh = (
+                gzip.open(self._data, mode + "t", encoding="utf-8")
+                if self.path.suffix == ".gz"
+                else open(self._data, mode, encoding="utf-8")
+            )
         except BaseException as exc:
             if self._lock is not None:
                 self._lock.release(remove=self._lock.size() == 0)
@@ -439,8 +475,9 @@ class RecordWriter:
         try:
             line = json.dumps(record, ensure_ascii=False, allow_nan=False)
         except ValueError:
-            raise Rg4Error(f"record {record.get('id')!r}: a value is NaN or infinite (a computation went wrong); "
-                           "not written") from None
+            raise Rg4Error(
+                f"record {record.get('id')!r}: a value is NaN or infinite (a computation went wrong); not written"
+            ) from None
         try:
             self._fh.write(line + "\n")
             self._fh.flush()
@@ -484,7 +521,7 @@ class RecordWriter:
             self._lock.release(remove=not (self._publish and self._failed))
             self._lock = None
 
-    def __enter__(self) -> "RecordWriter":
+    def __enter__(self) -> RecordWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -504,7 +541,7 @@ def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):   # no real descriptor (a test runner's buffer)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (a test runner's buffer)
         pass
 
 
@@ -522,7 +559,7 @@ def _drop_cut_line(path: Path) -> None:
                     else:
                         cut = True
         except (EOFError, OSError, zlib.error):
-            cut = True   # a killed writer leaves a truncated stream: keep what decoded
+            cut = True  # a killed writer leaves a truncated stream: keep what decoded
         if cut:
             # gzip members cannot be truncated in place: write the complete lines again.
             tmp = path.with_name(path.name + ".tmp")
@@ -563,7 +600,7 @@ def complete_records(path: str | os.PathLike, *, drop_cut_line: bool = False) ->
     if drop_cut_line:
         _drop_cut_line(p)
     reader = RecordReader(p, require={})
-    _LIVE_READERS.discard(reader)   # reading our own output to continue it, not an input
+    _LIVE_READERS.discard(reader)  # reading our own output to continue it, not an input
     pending: tuple[int, str] | None = None
     for lineno, text in _resume_lines(reader):
         if pending is not None:
@@ -579,8 +616,12 @@ def _resume_lines(reader: RecordReader) -> Iterator[tuple[int, str]]:
             if text.strip():
                 yield lineno, text
     except InputError as exc:
-        raise InputError(f"{exc.problem}; the output to resume is damaged: repair or remove that line",
-                         source=exc.source, line=exc.line, field=exc.field) from None
+        raise InputError(
+            f"{exc.problem}; the output to resume is damaged: repair or remove that line",
+            source=exc.source,
+            line=exc.line,
+            field=exc.field,
+        ) from None
 
 
 def _resume_record(name: str, lineno: int, text: str) -> tuple[int, dict]:
@@ -588,13 +629,18 @@ def _resume_record(name: str, lineno: int, text: str) -> tuple[int, dict]:
     if problem is None and not isinstance(record, dict):
         problem = f"expected a JSON object, got {type(record).__name__}"
     if problem is not None:
-        raise InputError(f"{problem}; the output to resume is damaged: repair or remove that line",
-                         source=name, line=lineno, field=field_name)
+        raise InputError(
+            f"{problem}; the output to resume is damaged: repair or remove that line",
+            source=name,
+            line=lineno,
+            field=field_name,
+        )
     return lineno, record
 
 
-def complete_ids(path: str | os.PathLike, key: Callable[[dict], Any] = lambda r: r.get("id"), *,
-                 drop_cut_line: bool = False) -> set:
+def complete_ids(
+    path: str | os.PathLike, key: Callable[[dict], Any] = lambda r: r.get("id"), *, drop_cut_line: bool = False
+) -> set:
     return {key(record) for _, record in complete_records(path, drop_cut_line=drop_cut_line)}
 
 
@@ -620,7 +666,7 @@ def write_json(path: str | os.PathLike, obj: Any, *, inputs: Iterable[Any] = ())
     text = dumps_json(obj, indent=2) + "\n"
     if p.is_dir():
         raise InputError("is a directory; expected a file name", source=str(p))
-    if p.exists() and not p.is_file():   # /dev/stdout, a pipe
+    if p.exists() and not p.is_file():  # /dev/stdout, a pipe
         try:
             with open(p, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -664,7 +710,7 @@ class DirLock:
         if lock is not None and lock.fd >= 0:
             lock.release(remove=True)
 
-    def __enter__(self) -> "DirLock":
+    def __enter__(self) -> DirLock:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -693,8 +739,11 @@ def index_by_id(path: str | os.PathLike, *, on_error: str = "fail") -> RefIndex:
         by_id[rec["id"]] = rec
         lines[rec["id"]] = lineno
     if dups:
-        raise InputError(f"{len(dups)} duplicate id(s): {', '.join(dups[:3])}"
-                         + (" ..." if len(dups) > 3 else ""), source=reader.name, field="id")
+        raise InputError(
+            f"{len(dups)} duplicate id(s): {', '.join(dups[:3])}" + (" ..." if len(dups) > 3 else ""),
+            source=reader.name,
+            field="id",
+        )
     return RefIndex(reader.name, by_id, lines)
 
 
@@ -705,8 +754,9 @@ class Joined:
     missing_in_input: list[str]
 
 
-def join_by_id(records: Iterable[tuple[int, dict]], ref: RefIndex, *, input_name: str = "<stdin>",
-               on_missing: str = "fail") -> Joined:
+def join_by_id(
+    records: Iterable[tuple[int, dict]], ref: RefIndex, *, input_name: str = "<stdin>", on_missing: str = "fail"
+) -> Joined:
     """Pair input records with references by id, in input order.
 
     Ids missing on either side and duplicate input ids are reported by count and
@@ -727,25 +777,37 @@ def join_by_id(records: Iterable[tuple[int, dict]], ref: RefIndex, *, input_name
         else:
             missing_in_ref.append(rid)
     if dups:
-        raise InputError(f"{len(dups)} duplicate id(s): {', '.join(dups[:3])}" + (" ..." if len(dups) > 3 else ""),
-                         source=input_name, field="id")
+        raise InputError(
+            f"{len(dups)} duplicate id(s): {', '.join(dups[:3])}" + (" ..." if len(dups) > 3 else ""),
+            source=input_name,
+            field="id",
+        )
     missing_in_input = [rid for rid in ref.by_id if rid not in seen]
     if on_missing == "fail" and (missing_in_ref or missing_in_input):
         parts = []
         if missing_in_ref:
-            parts.append(f"{len(missing_in_ref)} id(s) of {input_name} not in {ref.name} "
-                         f"(first: {', '.join(map(repr, missing_in_ref[:3]))})")
+            parts.append(
+                f"{len(missing_in_ref)} id(s) of {input_name} not in {ref.name} "
+                f"(first: {', '.join(map(repr, missing_in_ref[:3]))})"
+            )
         if missing_in_input:
-            parts.append(f"{len(missing_in_input)} id(s) of {ref.name} not in {input_name} "
-                         f"(first: {', '.join(map(repr, missing_in_input[:3]))})")
+            parts.append(
+                f"{len(missing_in_input)} id(s) of {ref.name} not in {input_name} "
+                f"(first: {', '.join(map(repr, missing_in_input[:3]))})"
+            )
         raise InputError("; ".join(parts) + "; use --on-missing skip to score the common ids", field="id")
     return Joined(pairs, missing_in_ref, missing_in_input)
 
 
-def map_in_blocks(reader: RecordReader, writer: RecordWriter,
-                  prepare: Callable[[int, dict], Any],
-                  process: Callable[[list[tuple[dict, Any]]], Iterable[dict]],
-                  block_size: int = 64, *, resume: bool = False) -> int:
+def map_in_blocks(
+    reader: RecordReader,
+    writer: RecordWriter,
+    prepare: Callable[[int, dict], Any],
+    process: Callable[[list[tuple[dict, Any]]], Iterable[dict]],
+    block_size: int = 64,
+    *,
+    resume: bool = False,
+) -> int:
     """The loop of every record-annotating command (label, hallucination, weights).
 
     `prepare(lineno, record)` returns what the model needs for the record, or None after

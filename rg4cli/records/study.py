@@ -13,8 +13,18 @@ from rg4cli.vocab import SETTINGS, VIEWS
 
 TEXT_FIELDS: tuple[str, ...] = ("auto", "report", "findings", "impression", "findings+impression")
 
-_STRING_FIELDS = ("frontal", "view", "lateral", "prior_report", "indication", "history", "findings",
-                  "impression", "report", "setting")
+_STRING_FIELDS = (
+    "frontal",
+    "view",
+    "lateral",
+    "prior_report",
+    "indication",
+    "history",
+    "findings",
+    "impression",
+    "report",
+    "setting",
+)
 
 
 def _present(value: Any) -> bool:
@@ -60,8 +70,9 @@ class Study:
         return setting_of({"lateral": self.lateral, "prior_report": self.prior_report})
 
     @classmethod
-    def from_record(cls, record: dict, *, source: str | None = None, line: int | None = None,
-                    need_frontal: bool = False) -> "Study":
+    def from_record(
+        cls, record: dict, *, source: str | None = None, line: int | None = None, need_frontal: bool = False
+    ) -> Study:
         """Validate a record; raise InputError naming the field that is wrong."""
 
         def bad(field_name: str, problem: str) -> InputError:
@@ -86,8 +97,11 @@ class Study:
             # A stale `setting` would make per-setting numbers lie; say so early.
             if stated not in SETTINGS:
                 raise bad("setting", f"expected one of {', '.join(SETTINGS)}, got {stated!r}")
-            raise bad("setting", f"says {stated!r} but the inputs give {setting_of(record)!r} "
-                      "(lateral/prior_report decide the setting); drop the field or fix the inputs")
+            raise bad(
+                "setting",
+                f"says {stated!r} but the inputs give {setting_of(record)!r} "
+                "(lateral/prior_report decide the setting); drop the field or fix the inputs",
+            )
         known = {"id", *_STRING_FIELDS}
         return cls(
             id=rid,
@@ -103,8 +117,14 @@ class Study:
         )
 
 
-def resolve_image(image_root: str | os.PathLike | None, rel: str, *, field_name: str = "frontal",
-                  source: str | None = None, line: int | None = None) -> Path:
+def resolve_image(
+    image_root: str | os.PathLike | None,
+    rel: str,
+    *,
+    field_name: str = "frontal",
+    source: str | None = None,
+    line: int | None = None,
+) -> Path:
     """Resolve an image path against `--image-root`, confined to it (rg4cli.images.resolve_image)."""
     from rg4cli.images import resolve_image as resolve
 
@@ -123,9 +143,10 @@ def text_of(record: dict, which: str = "auto", *, source: str | None = None, lin
         raise InputError(f"--text must be one of {', '.join(TEXT_FIELDS)}, got {which!r}")
     for name in ("report", "findings", "impression") if which == "auto" else which.split("+"):
         value = record.get(name)
-        if value is not None and not isinstance(value, str):   # `findings: 0` is not an empty text
-            raise InputError(f"expected a string or null, got {type(value).__name__}", source=source, line=line,
-                             field=name)
+        if value is not None and not isinstance(value, str):  # `findings: 0` is not an empty text
+            raise InputError(
+                f"expected a string or null, got {type(value).__name__}", source=source, line=line, field=name
+            )
     if which == "auto":
         if _present(record.get("report")):
             return record["report"]
@@ -177,6 +198,7 @@ def choose_text(record: dict, which: str = "auto", *, purpose: str = "read") -> 
     text = text_of(record, field_name)
     if text is None or not text.strip():
         where = "report, findings or impression" if which == "auto" else " and ".join(parts)
-        raise InputError(f"no text to {purpose} (empty or missing {where})",
-                         field="report" if which == "auto" else "/".join(parts))
+        raise InputError(
+            f"no text to {purpose} (empty or missing {where})", field="report" if which == "auto" else "/".join(parts)
+        )
     return ChosenText(field_name, text)

@@ -29,7 +29,7 @@ class SynthSettings:
     seed: int = 0
     force: bool = False
 
-    def check(self) -> "SynthSettings":
+    def check(self) -> SynthSettings:
         if self.subjects < 1:
             raise InputError(f"must be at least 1, got {self.subjects}", field="--subjects")
         if self.studies_per_subject < 1:
@@ -42,14 +42,14 @@ class SynthSettings:
 
         self.image_format = self.image_format or ("png" if self.layout == "iu" else "jpeg")
         if self.image_format not in IMAGE_FORMATS:
-            raise InputError(f"must be one of {', '.join(IMAGE_FORMATS)}, got {self.image_format!r}",
-                             field="--image-format")
+            raise InputError(
+                f"must be one of {', '.join(IMAGE_FORMATS)}, got {self.image_format!r}", field="--image-format"
+            )
         out = Path(self.output)
         if out.exists() and not out.is_dir():
             raise InputError("exists and is not a directory", source=str(out), field="--output")
         if out.is_dir() and any(out.iterdir()) and not self.force:
-            raise InputError("directory is not empty (use --force to write into it)", source=str(out),
-                             field="--output")
+            raise InputError("directory is not empty (use --force to write into it)", source=str(out), field="--output")
         return self
 
 
@@ -58,8 +58,9 @@ def synthesize(settings: SynthSettings) -> dict:
     from rg4cli.synth.studies import generate_studies, write_mimic_tree
 
     s = settings.check()
-    studies = generate_studies(s.subjects, seed=s.seed, image_size=s.image_size,
-                               max_studies_per_subject=s.studies_per_subject)
+    studies = generate_studies(
+        s.subjects, seed=s.seed, image_size=s.image_size, max_studies_per_subject=s.studies_per_subject
+    )
     if s.layout == "iu":
         from rg4cli.synth.iu import write_iu_tree
 

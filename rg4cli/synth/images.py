@@ -23,10 +23,9 @@ Everything is deterministic given the numpy Generator passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
-
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -54,10 +53,21 @@ KIND_OBSERVATION: dict[str, str] = {
 DEVICE_KINDS = ("ett", "ng_tube", "central_line", "pacemaker", "chest_tube")
 # Which kinds the lateral phantom draws (a pneumothorax, a rib fracture or an apical
 # cap is not reliably seen on a lateral radiograph, so the lateral leaves them out).
-LATERAL_KINDS = frozenset({
-    "cardiomegaly", "effusion", "consolidation", "opacity", "edema", "atelectasis", "lesion",
-    "ett", "ng_tube", "pacemaker", "chest_tube",
-})
+LATERAL_KINDS = frozenset(
+    {
+        "cardiomegaly",
+        "effusion",
+        "consolidation",
+        "opacity",
+        "edema",
+        "atelectasis",
+        "lesion",
+        "ett",
+        "ng_tube",
+        "pacemaker",
+        "chest_tube",
+    }
+)
 
 
 @dataclass
@@ -86,10 +96,17 @@ class VisualFinding:
 
     def to_dict(self) -> dict:
         return {
-            "kind": self.kind, "observation": self.observation, "side": self.side, "level": self.level,
-            "zone": self.zone, "uncertain": self.uncertain,
+            "kind": self.kind,
+            "observation": self.observation,
+            "side": self.side,
+            "level": self.level,
+            "zone": self.zone,
+            "uncertain": self.uncertain,
             "views": ["frontal", "lateral"] if self.kind in LATERAL_KINDS else ["frontal"],
-            "dx": round(self.dx, 4), "dy": round(self.dy, 4), "rib": self.rib, "pneumonia": self.pneumonia,
+            "dx": round(self.dx, 4),
+            "dy": round(self.dy, 4),
+            "rib": self.rib,
+            "pneumonia": self.pneumonia,
         }
 
 
@@ -111,7 +128,7 @@ class Anatomy:
     extras: dict = field(default_factory=dict)
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> "Anatomy":
+    def sample(cls, rng: np.random.Generator) -> Anatomy:
         s = rng.uniform(0.95, 1.05)
         return cls(
             lung_cy=0.46 + rng.uniform(-0.015, 0.015),
@@ -202,9 +219,15 @@ class _Frontal:
         return inside * above
 
 
-def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatomy,
-                   rng: np.random.Generator, view: str = "PA", heart_level: int = 0, unit: bool = False
-                   ) -> np.ndarray:
+def render_frontal(
+    findings: Sequence[VisualFinding],
+    size: int,
+    anatomy: Anatomy,
+    rng: np.random.Generator,
+    view: str = "PA",
+    heart_level: int = 0,
+    unit: bool = False,
+) -> np.ndarray:
     """Draw a frontal (PA/AP) phantom; returns a uint8 array (size x size), or floats in [0, 1] with `unit`."""
     f = _Frontal(size, anatomy)
     X, Y, a = f.X, f.Y, anatomy
@@ -280,8 +303,10 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
         sgn = -1 if side == "right" else 1
         for i in range(9):
             y0 = 0.20 + i * 0.058
-            pts = [(0.5 + sgn * (0.03 + t * (a.lung_rx * 2 + 0.03)), y0 - 0.035 * np.sin(np.pi * t * 0.8) + 0.07 * t**2)
-                   for t in np.linspace(0, 1, 14)]
+            pts = [
+                (0.5 + sgn * (0.03 + t * (a.lung_rx * 2 + 0.03)), y0 - 0.035 * np.sin(np.pi * t * 0.8) + 0.07 * t**2)
+                for t in np.linspace(0, 1, 14)
+            ]
             fx = fractures.get((side, i))
             if fx is None:
                 draw.line(_pts(pts, size), fill=1.0, width=w)
@@ -291,7 +316,7 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
             gap = 1 if fx.uncertain else 2
             step = (0.012 if fx.uncertain else 0.025) * (1 + 0.3 * (fx.level - 1))
             draw.line(_pts(pts[:cut], size), fill=1.0, width=w)
-            lateral = [(x, y + step) for x, y in pts[cut + gap:]]
+            lateral = [(x, y + step) for x, y in pts[cut + gap :]]
             draw.line(_pts(lateral, size), fill=1.0, width=w)
             fracture_sites.append((pts[cut][0], pts[cut][1] + step / 2, fx))
         clav = [(0.5 + sgn * 0.04, 0.13), (0.5 + sgn * 0.2, 0.085), (0.5 + sgn * 0.34, 0.10)]
@@ -323,7 +348,9 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
     for kind, amp, sig in (("consolidation", 0.40, 0.045), ("opacity", 0.20, 0.07)):
         for fd in by_kind.get(kind, []):
             # Blob shape from the finding itself (zlib, not hash(): str hashes vary per process).
-            patch_rng = np.random.default_rng(zlib.crc32(f"{kind}|{fd.side}|{fd.zone}|{fd.dx:.4f}|{fd.dy:.4f}".encode()))
+            patch_rng = np.random.default_rng(
+                zlib.crc32(f"{kind}|{fd.side}|{fd.zone}|{fd.dx:.4f}|{fd.dy:.4f}".encode())
+            )
             for side in _sides(fd.side):
                 cx = f.lung_cx(side) + fd.dx * (1 if side == "right" else -1)
                 cy = a.lung_cy + ZONE_DY[fd.zone] + fd.dy
@@ -351,8 +378,11 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
             y = dome - 0.10 + fd.dy
             half = 0.05 + 0.015 * fd.level
             tilt = 0.015 if side == "right" else -0.015
-            d.line(_pts([(cx - half, y - tilt), (cx + half, y + tilt)], size), fill=1.0,
-                   width=max(2, int(round(size * (0.018 + 0.006 * fd.level)))))
+            d.line(
+                _pts([(cx - half, y - tilt), (cx + half, y + tilt)], size),
+                fill=1.0,
+                width=max(2, int(round(size * (0.018 + 0.006 * fd.level)))),
+            )
         band = gaussian_filter(np.asarray(layer, dtype=np.float32), 0.5)
         img += (0.28 if fd.uncertain else 0.45) * band * lung_any
     for fd in by_kind.get("lesion", []):
@@ -386,13 +416,17 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
         elif fd.kind == "pacemaker":
             x0, y0 = 0.70 + fd.dx, 0.13
             dd.rectangle(_pts([(x0, y0), (x0 + 0.09, y0 + 0.055)], size), fill=1.0)
-            lead = _curve((x0, y0 + 0.03), (0.52, 0.18), (0.50, 0.45)) + _curve((0.50, 0.45), (0.50, 0.62), (0.56, 0.68))
+            lead = _curve((x0, y0 + 0.03), (0.52, 0.18), (0.50, 0.45)) + _curve(
+                (0.50, 0.45), (0.50, 0.62), (0.56, 0.68)
+            )
             dd.line(_pts(lead, size), fill=1.0, width=wd)
         elif fd.kind == "chest_tube":
             side = fd.side or "right"
             cx = f.lung_cx(side)
             sgn = -1 if side == "right" else 1
-            pts = _curve((cx + sgn * (a.lung_rx + 0.05), 0.70), (cx + sgn * a.lung_rx * 0.8, 0.40), (cx + sgn * 0.02, 0.22))
+            pts = _curve(
+                (cx + sgn * (a.lung_rx + 0.05), 0.70), (cx + sgn * a.lung_rx * 0.8, 0.40), (cx + sgn * 0.02, 0.22)
+            )
             dd.line(_pts(pts, size), fill=1.0, width=wd + 1)
     devices = np.asarray(dev, dtype=np.float32)
     img = np.maximum(img, 0.95 * devices)
@@ -400,8 +434,14 @@ def render_frontal(findings: Sequence[VisualFinding], size: int, anatomy: Anatom
 
 
 # ---- lateral -----------------------------------------------------------------
-def render_lateral(findings: Sequence[VisualFinding], size: int, anatomy: Anatomy,
-                   rng: np.random.Generator, heart_level: int = 0, unit: bool = False) -> np.ndarray:
+def render_lateral(
+    findings: Sequence[VisualFinding],
+    size: int,
+    anatomy: Anatomy,
+    rng: np.random.Generator,
+    heart_level: int = 0,
+    unit: bool = False,
+) -> np.ndarray:
     """Draw a lateral phantom (anterior on the left); returns a uint8 array (floats in [0, 1] with `unit`)."""
     X, Y = _grid(size)
     a = anatomy
@@ -510,5 +550,6 @@ def save_image(unit: np.ndarray, path, image_format: str, *, quality: int = 90, 
 
 def save_jpeg(pixels: np.ndarray, path, quality: int = 90) -> None:
     """Write a grayscale JPEG with fixed settings and no metadata (same bytes every time)."""
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(path, format="JPEG", quality=quality, optimize=False,
-                                           progressive=False, subsampling=0)
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(
+        path, format="JPEG", quality=quality, optimize=False, progressive=False, subsampling=0
+    )

@@ -46,24 +46,23 @@ import gzip
 import io
 import json
 import textwrap
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from rg4cli.vocab import CATEGORIES, NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 from rg4cli.synth.images import (
     DEVICE_KINDS,
-    KIND_OBSERVATION,
+    IMAGE_SUFFIX,
     Anatomy,
     VisualFinding,
     render_frontal,
     render_lateral,
-    IMAGE_SUFFIX,
     save_image,
 )
+from rg4cli.vocab import CATEGORIES, NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 
 # Share of studies whose findings+impression carry each category (LLM-RG4 Table 1, raw
 # MIMIC-CXR). Table 1 counts studies without a prior in the dataset ("single view, no
@@ -80,8 +79,17 @@ METADATA_NAME = "mimic-cxr-2.0.0-metadata.csv.gz"
 SPLIT_NAME = "mimic-cxr-2.0.0-split.csv.gz"
 TRUTH_NAME = "truth.jsonl"
 METADATA_COLUMNS = (
-    "dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows",
-    "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning",
+    "dicom_id",
+    "subject_id",
+    "study_id",
+    "PerformedProcedureStepDescription",
+    "ViewPosition",
+    "Rows",
+    "Columns",
+    "StudyDate",
+    "StudyTime",
+    "ProcedureCodeSequence_CodeMeaning",
+    "ViewCodeSequence_CodeMeaning",
     "PatientOrientationCodeSequence_CodeMeaning",
 )
 SPLIT_COLUMNS = ("dicom_id", "study_id", "subject_id", "split")
@@ -99,8 +107,14 @@ class Sentence:
 
     def to_dict(self, section: str, start: int) -> dict:
         """`start`/`end`: character span in the section's text (truth `findings` or `impression`)."""
-        return {"section": section, "start": start, "end": start + len(self.text), "text": self.text,
-                "labels": dict(self.labels), "categories": list(self.categories)}
+        return {
+            "section": section,
+            "start": start,
+            "end": start + len(self.text),
+            "text": self.text,
+            "labels": dict(self.labels),
+            "categories": list(self.categories),
+        }
 
 
 @dataclass
@@ -288,18 +302,35 @@ ONSET_PERSIST = {
 PROFILE_BOOST = {
     "healthy": {k: 0.35 for k in ONSET_PERSIST},
     "cardiac": {"cardiomegaly": 6.0, "effusion": 3.0, "edema": 5.0, "pacemaker": 6.0, "atelectasis": 1.5},
-    "icu": {"ett": 14.0, "ng_tube": 12.0, "central_line": 8.0, "atelectasis": 2.5, "effusion": 2.0, "edema": 2.0,
-            "consolidation": 1.5, "opacity": 1.5},
+    "icu": {
+        "ett": 14.0,
+        "ng_tube": 12.0,
+        "central_line": 8.0,
+        "atelectasis": 2.5,
+        "effusion": 2.0,
+        "edema": 2.0,
+        "consolidation": 1.5,
+        "opacity": 1.5,
+    },
     "pneumonia": {"consolidation": 7.0, "opacity": 4.0, "effusion": 1.5, "atelectasis": 1.5},
     "oncology": {"lesion": 14.0, "effusion": 2.0, "mediastinal_widening": 4.0, "pleural_thickening": 5.0},
     "trauma": {"fracture": 25.0, "pneumothorax": 10.0, "atelectasis": 1.5, "consolidation": 1.5},
 }
 # Kinds whose mention may be hedged (drawn faint, reported as possible).
-HEDGEABLE = frozenset({"effusion", "pneumothorax", "consolidation", "opacity", "edema", "atelectasis", "lesion",
-                       "fracture"})
-SIDED = {"effusion": (0.42, 0.30, 0.28), "pneumothorax": (0.5, 0.5, 0.0), "consolidation": (0.48, 0.42, 0.10),
-         "opacity": (0.45, 0.45, 0.10), "atelectasis": (0.3, 0.25, 0.45), "lesion": (0.5, 0.5, 0.0),
-         "pleural_thickening": (0.5, 0.5, 0.0), "fracture": (0.5, 0.5, 0.0), "central_line": (0.8, 0.2, 0.0)}
+HEDGEABLE = frozenset(
+    {"effusion", "pneumothorax", "consolidation", "opacity", "edema", "atelectasis", "lesion", "fracture"}
+)
+SIDED = {
+    "effusion": (0.42, 0.30, 0.28),
+    "pneumothorax": (0.5, 0.5, 0.0),
+    "consolidation": (0.48, 0.42, 0.10),
+    "opacity": (0.45, 0.45, 0.10),
+    "atelectasis": (0.3, 0.25, 0.45),
+    "lesion": (0.5, 0.5, 0.0),
+    "pleural_thickening": (0.5, 0.5, 0.0),
+    "fracture": (0.5, 0.5, 0.0),
+    "central_line": (0.8, 0.2, 0.0),
+}
 ZONED = {"consolidation": (0.25, 0.25, 0.5), "opacity": (0.3, 0.3, 0.4), "lesion": (0.5, 0.3, 0.2)}
 # Surgical histories a prior-procedure sentence can mention: no device word ("wires",
 # "clips", "valve") and nothing the labeler counts as another finding ("lobectomy",
@@ -331,19 +362,28 @@ def _new_finding(kind: str, rng: np.random.Generator, profile: str, state: dict)
     uncertain = kind in HEDGEABLE and rng.random() < 0.15
     if uncertain:
         level = 1
-    fd = VisualFinding(kind=kind, side=side, level=level, zone=zone, uncertain=uncertain,
-                       dx=float(rng.uniform(-0.03, 0.03)), dy=float(rng.uniform(-0.025, 0.025)),
-                       rib=int(rng.integers(2, 8)) if kind == "fracture" else 0)
+    fd = VisualFinding(
+        kind=kind,
+        side=side,
+        level=level,
+        zone=zone,
+        uncertain=uncertain,
+        dx=float(rng.uniform(-0.03, 0.03)),
+        dy=float(rng.uniform(-0.025, 0.025)),
+        rib=int(rng.integers(2, 8)) if kind == "fracture" else 0,
+    )
     if kind in ("consolidation", "opacity"):
-        fd.pneumonia = _pick(rng, ("positive", "uncertain", None),
-                             (0.45, 0.4, 0.15) if profile == "pneumonia" else (0.15, 0.35, 0.5))
+        fd.pneumonia = _pick(
+            rng, ("positive", "uncertain", None), (0.45, 0.4, 0.15) if profile == "pneumonia" else (0.15, 0.35, 0.5)
+        )
         if kind == "opacity" and fd.pneumonia == "positive":
             fd.pneumonia = "uncertain"
     return fd
 
 
-def _evolve(state: dict[str, VisualFinding], rng: np.random.Generator, profile: str,
-            first: bool) -> dict[str, VisualFinding]:
+def _evolve(
+    state: dict[str, VisualFinding], rng: np.random.Generator, profile: str, first: bool
+) -> dict[str, VisualFinding]:
     """The next study's findings from the previous study's (dict kind -> finding)."""
     boost = PROFILE_BOOST[profile]
     out: dict[str, VisualFinding] = {}
@@ -353,8 +393,11 @@ def _evolve(state: dict[str, VisualFinding], rng: np.random.Generator, profile: 
             fd = dataclasses.replace(prev)
             if fd.uncertain and rng.random() < 0.5:
                 fd.uncertain = False
-            if not fd.uncertain and kind not in DEVICE_KINDS and kind not in ("lesion", "fracture",
-                                                                            "pleural_thickening"):
+            if (
+                not fd.uncertain
+                and kind not in DEVICE_KINDS
+                and kind not in ("lesion", "fracture", "pleural_thickening")
+            ):
                 r = rng.random()
                 if r < 0.2:
                     fd.level = min(3, fd.level + 1)
@@ -382,16 +425,28 @@ LEVEL_SIZE = {1: "small", 2: "moderate", 3: "large"}
 LEVEL_SEVERITY = {1: "mild", 2: "moderate", 3: "severe"}
 LEVEL_ADVERB = {1: "mildly", 2: "moderately", 3: "severely"}
 LESION_SIZE = {1: ("8 mm", "9 mm", "1.1 cm"), 2: ("1.6 cm", "1.8 cm", "2.2 cm"), 3: ("3.4 cm", "4.0 cm", "4.5 cm")}
-LOBE = {("right", "upper"): "right upper lobe", ("right", "mid"): "right middle lobe",
-        ("right", "lower"): "right lower lobe", ("left", "upper"): "left upper lobe",
-        ("left", "mid"): "lingula", ("left", "lower"): "left lower lobe",
-        ("bilateral", "upper"): "bilateral upper lobes", ("bilateral", "mid"): "bilateral mid lungs",
-        ("bilateral", "lower"): "bilateral lower lobes"}
-LUNG_REGION = {("right", "upper"): "right upper lung", ("right", "mid"): "right mid lung",
-               ("right", "lower"): "right lung base", ("left", "upper"): "left upper lung",
-               ("left", "mid"): "left mid lung", ("left", "lower"): "left lung base",
-               ("bilateral", "upper"): "upper lungs bilaterally", ("bilateral", "mid"): "mid lungs bilaterally",
-               ("bilateral", "lower"): "lung bases bilaterally"}
+LOBE = {
+    ("right", "upper"): "right upper lobe",
+    ("right", "mid"): "right middle lobe",
+    ("right", "lower"): "right lower lobe",
+    ("left", "upper"): "left upper lobe",
+    ("left", "mid"): "lingula",
+    ("left", "lower"): "left lower lobe",
+    ("bilateral", "upper"): "bilateral upper lobes",
+    ("bilateral", "mid"): "bilateral mid lungs",
+    ("bilateral", "lower"): "bilateral lower lobes",
+}
+LUNG_REGION = {
+    ("right", "upper"): "right upper lung",
+    ("right", "mid"): "right mid lung",
+    ("right", "lower"): "right lung base",
+    ("left", "upper"): "left upper lung",
+    ("left", "mid"): "left mid lung",
+    ("left", "lower"): "left lung base",
+    ("bilateral", "upper"): "upper lungs bilaterally",
+    ("bilateral", "mid"): "mid lungs bilaterally",
+    ("bilateral", "lower"): "lung bases bilaterally",
+}
 ORDINAL = {2: "4th", 3: "5th", 4: "6th", 5: "7th", 6: "8th", 7: "9th", 1: "3rd", 0: "3rd", 8: "10th"}
 
 
@@ -423,81 +478,167 @@ class _Writer:
             adv, sev = LEVEL_ADVERB[fd.level], LEVEL_SEVERITY[fd.level]
             if fd.level == 3 and self.rng.random() < 0.5:
                 sev, adv = "marked", "markedly"
-            f = c((f"The heart is {adv} enlarged.", f"There is {sev} cardiomegaly.", f"{_cap(sev)} cardiomegaly is present.",
-                   f"The heart size is {adv} enlarged."))
+            f = c(
+                (
+                    f"The heart is {adv} enlarged.",
+                    f"There is {sev} cardiomegaly.",
+                    f"{_cap(sev)} cardiomegaly is present.",
+                    f"The heart size is {adv} enlarged.",
+                )
+            )
             i = c((f"{_cap(sev)} cardiomegaly.", f"{_cap(adv)} enlarged heart."))
         elif k == "mediastinal_widening":
-            f = c(("The mediastinum is widened.", "There is widening of the mediastinum.", "Mediastinal widening is noted."))
+            f = c(
+                (
+                    "The mediastinum is widened.",
+                    "There is widening of the mediastinum.",
+                    "Mediastinal widening is noted.",
+                )
+            )
             i = c(("Widened mediastinum.", "Mediastinal widening."))
         elif k == "effusion":
             size = LEVEL_SIZE[fd.level]
             if fd.uncertain:
-                f = c((f"Possible small {self._sided(side)} pleural effusion.",
-                       f"Questionable small {self._sided(side)} pleural effusion.",
-                       f"Probable small {self._sided(side)} pleural effusion.",
-                       f"A small {self._sided(side)} pleural effusion cannot be excluded.",
-                       f"A small {self._sided(side)} pleural effusion may be present."))
-                i = c((f"Possible small {self._sided(side)} pleural effusion.",
-                       f"Small {self._sided(side)} pleural effusion cannot be excluded."))
+                f = c(
+                    (
+                        f"Possible small {self._sided(side)} pleural effusion.",
+                        f"Questionable small {self._sided(side)} pleural effusion.",
+                        f"Probable small {self._sided(side)} pleural effusion.",
+                        f"A small {self._sided(side)} pleural effusion cannot be excluded.",
+                        f"A small {self._sided(side)} pleural effusion may be present.",
+                    )
+                )
+                i = c(
+                    (
+                        f"Possible small {self._sided(side)} pleural effusion.",
+                        f"Small {self._sided(side)} pleural effusion cannot be excluded.",
+                    )
+                )
             elif side == "bilateral":
-                f = c((f"There are {size} bilateral pleural effusions.", f"{_cap(size)} bilateral pleural effusions are present.",
-                       f"{_cap(size)} bilateral pleural effusions are seen."))
+                f = c(
+                    (
+                        f"There are {size} bilateral pleural effusions.",
+                        f"{_cap(size)} bilateral pleural effusions are present.",
+                        f"{_cap(size)} bilateral pleural effusions are seen.",
+                    )
+                )
                 i = f"{_cap(size)} bilateral pleural effusions."
             else:
-                f = c((f"There is a {size} {side} pleural effusion.", f"A {size} {side} pleural effusion is present.",
-                       f"{_cap(size)} {side} pleural effusion is seen.", f"A {size} {side} pleural effusion is noted."))
+                f = c(
+                    (
+                        f"There is a {size} {side} pleural effusion.",
+                        f"A {size} {side} pleural effusion is present.",
+                        f"{_cap(size)} {side} pleural effusion is seen.",
+                        f"A {size} {side} pleural effusion is noted.",
+                    )
+                )
                 i = c((f"{_cap(size)} {side} pleural effusion.", f"{_cap(size)} {side}-sided pleural effusion."))
         elif k == "pneumothorax":
             size = LEVEL_SIZE[fd.level]
             if fd.uncertain:
-                f = c((f"Possible tiny {side} apical pneumothorax.", f"A small {side} apical pneumothorax cannot be excluded.",
-                       f"A small {side} apical pneumothorax may be present."))
+                f = c(
+                    (
+                        f"Possible tiny {side} apical pneumothorax.",
+                        f"A small {side} apical pneumothorax cannot be excluded.",
+                        f"A small {side} apical pneumothorax may be present.",
+                    )
+                )
                 i = c((f"Possible small {side} pneumothorax.", f"Small {side} apical pneumothorax cannot be excluded."))
             else:
-                f = c((f"There is a {size} {side} pneumothorax.", f"A {size} {side} pneumothorax is present.",
-                       f"{_cap(size)} {side} apical pneumothorax is seen."))
+                f = c(
+                    (
+                        f"There is a {size} {side} pneumothorax.",
+                        f"A {size} {side} pneumothorax is present.",
+                        f"{_cap(size)} {side} apical pneumothorax is seen.",
+                    )
+                )
                 i = c((f"{_cap(size)} {side} pneumothorax.", f"{_cap(size)} {side}-sided pneumothorax."))
         elif k == "consolidation":
             where = _where(fd, self.rng)
             if fd.uncertain:
-                f = c((f"Possible early consolidation in the {where}.", f"Consolidation in the {where} cannot be excluded.",
-                       f"Subtle consolidation may be present in the {where}."))
+                f = c(
+                    (
+                        f"Possible early consolidation in the {where}.",
+                        f"Consolidation in the {where} cannot be excluded.",
+                        f"Subtle consolidation may be present in the {where}.",
+                    )
+                )
                 i = c((f"Possible consolidation in the {where}.", f"Consolidation in the {where} cannot be excluded."))
             else:
-                f = c((f"There is consolidation in the {where}.", f"Focal consolidation is seen in the {where}.",
-                       f"Dense consolidation is present in the {where}."))
-                i = c((f"Consolidation in the {where}.", f"{_cap(where)} consolidation." if "lobe" in where or "lingula" in where
-                       else f"Consolidation in the {where}."))
+                f = c(
+                    (
+                        f"There is consolidation in the {where}.",
+                        f"Focal consolidation is seen in the {where}.",
+                        f"Dense consolidation is present in the {where}.",
+                    )
+                )
+                i = c(
+                    (
+                        f"Consolidation in the {where}.",
+                        f"{_cap(where)} consolidation."
+                        if "lobe" in where or "lingula" in where
+                        else f"Consolidation in the {where}.",
+                    )
+                )
         elif k == "opacity":
             where = _where(fd, self.rng)
             if fd.uncertain:
-                f = c((f"There is a possible faint opacity in the {where}.", f"A subtle opacity in the {where} cannot be excluded."))
+                f = c(
+                    (
+                        f"There is a possible faint opacity in the {where}.",
+                        f"A subtle opacity in the {where} cannot be excluded.",
+                    )
+                )
                 i = f"Possible faint opacity in the {where}."
             else:
-                f = c((f"There is a patchy opacity in the {where}.", f"A hazy opacity is seen in the {where}.",
-                       f"Patchy opacity is present in the {where}."))
+                f = c(
+                    (
+                        f"There is a patchy opacity in the {where}.",
+                        f"A hazy opacity is seen in the {where}.",
+                        f"Patchy opacity is present in the {where}.",
+                    )
+                )
                 i = c((f"Patchy opacity in the {where}.", f"Hazy opacity in the {where}."))
         elif k == "edema":
             sev = LEVEL_SEVERITY[fd.level]
             if fd.uncertain:
-                f = c(("Possible mild pulmonary edema.", "Mild pulmonary edema cannot be excluded.",
-                       "Findings may reflect mild pulmonary edema.",
-                       "Mild pulmonary edema may be present."))
+                f = c(
+                    (
+                        "Possible mild pulmonary edema.",
+                        "Mild pulmonary edema cannot be excluded.",
+                        "Findings may reflect mild pulmonary edema.",
+                        "Mild pulmonary edema may be present.",
+                    )
+                )
                 i = c(("Possible mild pulmonary edema.", "Mild pulmonary edema cannot be excluded."))
             else:
-                f = c((f"There is {sev} pulmonary edema.", f"{_cap(sev)} pulmonary edema is present.",
-                       f"{_cap(sev)} interstitial pulmonary edema is seen.", f"Findings are consistent with {sev} pulmonary edema."))
+                f = c(
+                    (
+                        f"There is {sev} pulmonary edema.",
+                        f"{_cap(sev)} pulmonary edema is present.",
+                        f"{_cap(sev)} interstitial pulmonary edema is seen.",
+                        f"Findings are consistent with {sev} pulmonary edema.",
+                    )
+                )
                 i = f"{_cap(sev)} pulmonary edema."
         elif k == "atelectasis":
             where = {"bilateral": "bibasilar", "right": "right basilar", "left": "left basilar"}[side or "right"]
-            base = {"bilateral": "both lung bases", "right": "the right lung base", "left": "the left lung base"}[side or "right"]
+            base = {"bilateral": "both lung bases", "right": "the right lung base", "left": "the left lung base"}[
+                side or "right"
+            ]
             deg = {1: "minimal", 2: "mild", 3: "moderate"}[fd.level]
             if fd.uncertain:
                 f = c((f"Possible {where} atelectasis.", f"Atelectasis at {base} cannot be excluded."))
                 i = f"Possible {where} atelectasis."
             else:
-                f = c((f"There is {deg} {where} atelectasis.", f"Plate-like atelectasis is seen at {base}.",
-                       f"{_cap(deg)} {where} atelectasis is present.", f"Linear atelectasis is noted at {base}."))
+                f = c(
+                    (
+                        f"There is {deg} {where} atelectasis.",
+                        f"Plate-like atelectasis is seen at {base}.",
+                        f"{_cap(deg)} {where} atelectasis is present.",
+                        f"Linear atelectasis is noted at {base}.",
+                    )
+                )
                 i = c((f"{_cap(deg)} {where} atelectasis.", f"{_cap(where)} atelectasis."))
         elif k == "lesion":
             where = _where(fd, self.rng)
@@ -506,11 +647,21 @@ class _Writer:
             size = LESION_SIZE[fd.level][int(round(abs(fd.dx) * 1000)) % 3]
             noun = "mass" if fd.level == 3 else "nodule"
             if fd.uncertain:
-                f = c((f"A possible nodule projects over the {where}.", f"There is a questionable {size} nodule in the {where}."))
+                f = c(
+                    (
+                        f"A possible nodule projects over the {where}.",
+                        f"There is a questionable {size} nodule in the {where}.",
+                    )
+                )
                 i = f"Possible nodule in the {where}."
             else:
-                f = c((f"There is a {size} {noun} in the {where}.", f"A {size} {noun} is seen in the {where}.",
-                       f"A {size} {noun} projects over the {where}."))
+                f = c(
+                    (
+                        f"There is a {size} {noun} in the {where}.",
+                        f"A {size} {noun} is seen in the {where}.",
+                        f"A {size} {noun} projects over the {where}.",
+                    )
+                )
                 i = c((f"{_cap(size)} {noun} in the {where}.", f"{_cap(noun)} in the {where}, measuring {size}."))
         elif k == "pleural_thickening":
             f = c((f"There is {side} apical pleural thickening.", f"{_cap(side)} apical pleural thickening is noted."))
@@ -518,29 +669,57 @@ class _Writer:
         elif k == "fracture":
             rib = ORDINAL[fd.rib]
             if fd.uncertain:
-                f = c((f"Possible nondisplaced fracture of the {side} {rib} rib.", f"A {side} {rib} rib fracture cannot be excluded."))
+                f = c(
+                    (
+                        f"Possible nondisplaced fracture of the {side} {rib} rib.",
+                        f"A {side} {rib} rib fracture cannot be excluded.",
+                    )
+                )
                 i = f"Possible {side} {rib} rib fracture."
             else:
-                f = c((f"There is a fracture of the {side} {rib} posterior rib.", f"A {side} {rib} rib fracture is seen.",
-                       f"A mildly displaced fracture of the {side} {rib} rib is present."))
+                f = c(
+                    (
+                        f"There is a fracture of the {side} {rib} posterior rib.",
+                        f"A {side} {rib} rib fracture is seen.",
+                        f"A mildly displaced fracture of the {side} {rib} rib is present.",
+                    )
+                )
                 i = c((f"{_cap(side)} {rib} rib fracture.", f"Fracture of the {side} {rib} rib."))
         elif k == "ett":
             cm = f"{4.5 - fd.dy * 40:.1f}".rstrip("0").rstrip(".")
-            f = c((f"An endotracheal tube is in place, terminating {cm} cm above the carina.",
-                   f"The endotracheal tube tip is {cm} cm above the carina.", "An endotracheal tube terminates in the mid trachea."))
+            f = c(
+                (
+                    f"An endotracheal tube is in place, terminating {cm} cm above the carina.",
+                    f"The endotracheal tube tip is {cm} cm above the carina.",
+                    "An endotracheal tube terminates in the mid trachea.",
+                )
+            )
             i = c(("Endotracheal tube in standard position.", "Endotracheal tube in appropriate position."))
         elif k == "ng_tube":
-            f = c(("A nasogastric tube courses below the diaphragm into the stomach.",
-                   "An enteric tube is seen with its tip in the stomach.", "A nasogastric tube terminates in the stomach."))
+            f = c(
+                (
+                    "A nasogastric tube courses below the diaphragm into the stomach.",
+                    "An enteric tube is seen with its tip in the stomach.",
+                    "A nasogastric tube terminates in the stomach.",
+                )
+            )
             i = c(("Nasogastric tube in the stomach.", "Enteric tube in appropriate position."))
         elif k == "central_line":
             name = "right internal jugular" if side != "left" else "left subclavian"
-            f = c((f"A {name} central venous catheter terminates in the SVC.",
-                   f"A {name} central line is in place with its tip in the mid SVC."))
+            f = c(
+                (
+                    f"A {name} central venous catheter terminates in the SVC.",
+                    f"A {name} central line is in place with its tip in the mid SVC.",
+                )
+            )
             i = c((f"{_cap(name)} central line tip in the SVC.", f"{_cap(name)} catheter in appropriate position."))
         elif k == "pacemaker":
-            f = c(("A left-sided pacemaker is present with leads in the right atrium and right ventricle.",
-                   "Left chest wall pacemaker with leads terminating in the right ventricle."))
+            f = c(
+                (
+                    "A left-sided pacemaker is present with leads in the right atrium and right ventricle.",
+                    "Left chest wall pacemaker with leads terminating in the right ventricle.",
+                )
+            )
             i = "Pacemaker leads in standard position."
         elif k == "chest_tube":
             f = c((f"A {side} chest tube is in place.", f"A {side}-sided chest tube terminates near the apex."))
@@ -556,25 +735,42 @@ class _Writer:
         p = fd.pneumonia
         if p == "positive":
             where = LOBE[(fd.side or "right", fd.zone or "lower")]
-            return Sentence(self.choose((f"Findings are consistent with {where} pneumonia.",
-                                         f"{_cap(where)} pneumonia.")), {"Pneumonia": POSITIVE})
+            return Sentence(
+                self.choose((f"Findings are consistent with {where} pneumonia.", f"{_cap(where)} pneumonia.")),
+                {"Pneumonia": POSITIVE},
+            )
         if p == "uncertain":
-            return Sentence(self.choose(("This is concerning for pneumonia.", "Pneumonia cannot be excluded.",
-                                         "This may represent pneumonia.", "Early pneumonia is possible.")),
-                            {"Pneumonia": UNCERTAIN})
+            return Sentence(
+                self.choose(
+                    (
+                        "This is concerning for pneumonia.",
+                        "Pneumonia cannot be excluded.",
+                        "This may represent pneumonia.",
+                        "Early pneumonia is possible.",
+                    )
+                ),
+                {"Pneumonia": UNCERTAIN},
+            )
         return None
 
     # -- negatives --
-    NEG_NOUN = {"Pleural Effusion": "pleural effusion", "Pneumothorax": "pneumothorax",
-                "Consolidation": "focal consolidation", "Edema": "pulmonary edema"}
+    NEG_NOUN = {
+        "Pleural Effusion": "pleural effusion",
+        "Pneumothorax": "pneumothorax",
+        "Consolidation": "focal consolidation",
+        "Edema": "pulmonary edema",
+    }
 
     def negatives(self, absent: list[str]) -> list[Sentence]:
         """Negative sentences for some absent observations (a list sentence for the common trio)."""
         c, rng = self.choose, self.rng
         out: list[Sentence] = []
         common = [o for o in ("Consolidation", "Pleural Effusion", "Pneumothorax", "Edema") if o in absent]
-        mention = [o for o in common if rng.random() < {"Consolidation": 0.75, "Pleural Effusion": 0.85,
-                                                          "Pneumothorax": 0.8, "Edema": 0.35}[o]]
+        mention = [
+            o
+            for o in common
+            if rng.random() < {"Consolidation": 0.75, "Pleural Effusion": 0.85, "Pneumothorax": 0.8, "Edema": 0.35}[o]
+        ]
         rng.shuffle(mention)
         if len(mention) >= 2 and rng.random() < 0.7:
             nouns = [self.NEG_NOUN[o] for o in mention]
@@ -596,24 +792,44 @@ class _Writer:
 
     NEG_SINGLE = {
         "Pleural Effusion": ("No pleural effusion.", "There is no pleural effusion.", "No pleural effusion is seen."),
-        "Pneumothorax": ("No pneumothorax.", "There is no pneumothorax.", "No pneumothorax is seen.",
-                         "No pneumothorax is identified.", "There is no evidence of pneumothorax."),
-        "Consolidation": ("No focal consolidation.", "There is no focal consolidation.",
-                          "No focal consolidation is seen."),
+        "Pneumothorax": (
+            "No pneumothorax.",
+            "There is no pneumothorax.",
+            "No pneumothorax is seen.",
+            "No pneumothorax is identified.",
+            "There is no evidence of pneumothorax.",
+        ),
+        "Consolidation": (
+            "No focal consolidation.",
+            "There is no focal consolidation.",
+            "No focal consolidation is seen.",
+        ),
         "Edema": ("No pulmonary edema.", "There is no pulmonary edema.", "No evidence of pulmonary edema."),
         "Lung Opacity": ("No focal opacity.", "There is no focal opacity."),
         "Lung Lesion": ("No pulmonary nodules or masses.", "No suspicious pulmonary nodule is seen."),
         "Atelectasis": ("No atelectasis.", "There is no atelectasis."),
         "Pneumonia": ("No evidence of pneumonia.", "There is no evidence of pneumonia."),
-        "Cardiomegaly": ("Heart size is normal.", "The heart is normal in size.", "No cardiomegaly.",
-                         "Heart size is within normal limits.",
-                         "The heart is not enlarged.", "Normal heart size."),
-        "Enlarged Cardiomediastinum": ("The mediastinal contours are normal.", "Mediastinal contours are within normal limits.",
-                                       "The mediastinum is not widened.", "Normal mediastinal contours."),
+        "Cardiomegaly": (
+            "Heart size is normal.",
+            "The heart is normal in size.",
+            "No cardiomegaly.",
+            "Heart size is within normal limits.",
+            "The heart is not enlarged.",
+            "Normal heart size.",
+        ),
+        "Enlarged Cardiomediastinum": (
+            "The mediastinal contours are normal.",
+            "Mediastinal contours are within normal limits.",
+            "The mediastinum is not widened.",
+            "Normal mediastinal contours.",
+        ),
         # Denied without the word "fracture": the labeler (as CheXbert) reads "no displaced rib fracture" as
         # uncertain and leaves No Finding blank in a report that discusses fractures.
-        "Fracture": ("No acute bony abnormality is seen.", "No acute bony abnormality is identified.",
-                     "No acute bony abnormality."),
+        "Fracture": (
+            "No acute bony abnormality is seen.",
+            "No acute bony abnormality is identified.",
+            "No acute bony abnormality.",
+        ),
     }
 
     def negative(self, obs: str) -> Sentence:
@@ -626,67 +842,138 @@ class _Writer:
         named = self.rng.random() < 0.5
         noun = _short_noun(fd)
         if prev is None:
-            txt = c((f"The {noun} is new since the prior study.", f"The {noun} is new compared to the prior radiograph.")) \
-                if named else c(("This is new since the prior study.", "This is new compared to the prior exam."))
+            txt = (
+                c((f"The {noun} is new since the prior study.", f"The {noun} is new compared to the prior radiograph."))
+                if named
+                else c(("This is new since the prior study.", "This is new compared to the prior exam."))
+            )
         elif fd.level > prev.level:
-            txt = c((f"The {noun} has increased compared to the prior study.",
-                     f"Compared to the prior study, the {noun} has increased.",
-                     f"Compared with the radiograph from ___, the {noun} has slightly increased.")) if named else \
-                c(("This has increased since the prior radiograph.", "This has worsened compared to the prior study."))
+            txt = (
+                c(
+                    (
+                        f"The {noun} has increased compared to the prior study.",
+                        f"Compared to the prior study, the {noun} has increased.",
+                        f"Compared with the radiograph from ___, the {noun} has slightly increased.",
+                    )
+                )
+                if named
+                else c(
+                    ("This has increased since the prior radiograph.", "This has worsened compared to the prior study.")
+                )
+            )
         elif fd.level < prev.level:
-            txt = c((f"The {noun} has decreased compared to the prior study.",
-                     f"Compared to the prior study, the {noun} has decreased.")) if named else \
-                c(("This has decreased since the prior radiograph.", "This has improved compared to the prior study."))
+            txt = (
+                c(
+                    (
+                        f"The {noun} has decreased compared to the prior study.",
+                        f"Compared to the prior study, the {noun} has decreased.",
+                    )
+                )
+                if named
+                else c(
+                    ("This has decreased since the prior radiograph.", "This has improved compared to the prior study.")
+                )
+            )
         else:
-            txt = c((f"The {noun} is unchanged compared to the prior study.", f"The {noun} is again seen, unchanged.",
-                     f"Compared to the prior exam, the {noun} is stable.")) if named else \
-                c(("This is unchanged from the prior study.", "This is stable compared to the prior radiograph.",
-                   "This is unchanged since ___."))
+            txt = (
+                c(
+                    (
+                        f"The {noun} is unchanged compared to the prior study.",
+                        f"The {noun} is again seen, unchanged.",
+                        f"Compared to the prior exam, the {noun} is stable.",
+                    )
+                )
+                if named
+                else c(
+                    (
+                        "This is unchanged from the prior study.",
+                        "This is stable compared to the prior radiograph.",
+                        "This is unchanged since ___.",
+                    )
+                )
+            )
         labels = {fd.observation: POSITIVE} if named else {}
         return Sentence(txt, labels, ("pc",))
 
     def comparison_generic(self, changed: bool, improved: bool) -> Sentence:
         c = self.choose
         if not changed:
-            txt = c(("No significant interval change compared to the prior study.",
-                     "Compared to the prior radiograph of ___, there is no significant interval change.",
-                     "The appearance is unchanged compared to the prior exam."))
+            txt = c(
+                (
+                    "No significant interval change compared to the prior study.",
+                    "Compared to the prior radiograph of ___, there is no significant interval change.",
+                    "The appearance is unchanged compared to the prior exam.",
+                )
+            )
         elif improved:
-            txt = c(("There has been interval improvement compared to the prior study.",
-                     "Compared to the prior exam, there has been interval improvement."))
+            txt = c(
+                (
+                    "There has been interval improvement compared to the prior study.",
+                    "Compared to the prior exam, there has been interval improvement.",
+                )
+            )
         else:
-            txt = c(("There has been interval change compared to the prior study.",
-                     "Compared to the prior radiograph, there has been interval change."))
+            txt = c(
+                (
+                    "There has been interval change compared to the prior study.",
+                    "Compared to the prior radiograph, there has been interval change.",
+                )
+            )
         return Sentence(txt, {}, ("pc",))
 
     def procedure(self, proc: str) -> Sentence:
         c = self.choose
-        txt = c((f"The patient is status post {proc}.", f"Status post {proc}.", f"The patient is now status post {proc}.",
-                 f"Patient is status post {proc} on ___."))
+        txt = c(
+            (
+                f"The patient is status post {proc}.",
+                f"Status post {proc}.",
+                f"The patient is now status post {proc}.",
+                f"Patient is status post {proc} on ___.",
+            )
+        )
         return Sentence(txt, {}, ("pp",))
 
     def view_statement(self, view: str, lateral: bool) -> Sentence:
         c = self.choose
         if view == "PA" and lateral:
-            txt = c(("PA and lateral views of the chest were obtained.", "PA and lateral views of the chest are provided.",
-                     "Frontal and lateral views of the chest were obtained."))
+            txt = c(
+                (
+                    "PA and lateral views of the chest were obtained.",
+                    "PA and lateral views of the chest are provided.",
+                    "Frontal and lateral views of the chest were obtained.",
+                )
+            )
         elif view == "PA":
             txt = c(("A single PA view of the chest was obtained.", "Single frontal view of the chest was provided."))
         elif lateral:
-            txt = c(("AP and lateral views of the chest were obtained.", "Frontal and lateral views of the chest were obtained."))
+            txt = c(
+                (
+                    "AP and lateral views of the chest were obtained.",
+                    "Frontal and lateral views of the chest were obtained.",
+                )
+            )
         else:
-            txt = c(("Single portable AP view of the chest.", "Portable AP view of the chest was obtained.",
-                     "A single portable semi-upright AP view of the chest was obtained."))
+            txt = c(
+                (
+                    "Single portable AP view of the chest.",
+                    "Portable AP view of the chest was obtained.",
+                    "A single portable semi-upright AP view of the chest was obtained.",
+                )
+            )
         return Sentence(txt, {}, ("view",))
 
     def communication(self) -> Sentence:
         c, rng = self.choose, self.rng
         hh, mm = int(rng.integers(7, 19)), int(rng.integers(0, 60))
         t = f"{hh}:{mm:02d}"
-        txt = c((f"Findings were discussed with Dr. ___ by telephone at {t} on ___.",
-                 f"These findings were communicated to Dr. ___ via telephone at {t}.",
-                 f"The above findings were telephoned to the referring physician, Dr. ___, at {t}.",
-                 "Dr. ___ was paged with these results at ___ on ___."))
+        txt = c(
+            (
+                f"Findings were discussed with Dr. ___ by telephone at {t} on ___.",
+                f"These findings were communicated to Dr. ___ via telephone at {t}.",
+                f"The above findings were telephoned to the referring physician, Dr. ___, at {t}.",
+                "Dr. ___ was paged with these results at ___ on ___.",
+            )
+        )
         return Sentence(txt, {}, ("comm",))
 
 
@@ -708,19 +995,54 @@ def _short_noun(fd: VisualFinding) -> str:
 
 
 # Report order of findings: devices, lungs, pleura, heart and mediastinum, bones.
-KIND_ORDER = ("ett", "ng_tube", "central_line", "pacemaker", "chest_tube", "consolidation", "opacity", "edema",
-              "atelectasis", "lesion", "effusion", "pneumothorax", "pleural_thickening", "cardiomegaly",
-              "mediastinal_widening", "fracture")
-IMPRESSION_ORDER = ("pneumothorax", "consolidation", "opacity", "edema", "effusion", "cardiomegaly", "lesion",
-                    "mediastinal_widening", "fracture", "atelectasis", "pleural_thickening", "ett", "ng_tube",
-                    "central_line", "chest_tube", "pacemaker")
-NORMAL_IMPRESSIONS = ("No acute cardiopulmonary process.", "No acute cardiopulmonary abnormality.",
-                      "No acute intrathoracic process.", "No evidence of acute cardiopulmonary disease.")
+KIND_ORDER = (
+    "ett",
+    "ng_tube",
+    "central_line",
+    "pacemaker",
+    "chest_tube",
+    "consolidation",
+    "opacity",
+    "edema",
+    "atelectasis",
+    "lesion",
+    "effusion",
+    "pneumothorax",
+    "pleural_thickening",
+    "cardiomegaly",
+    "mediastinal_widening",
+    "fracture",
+)
+IMPRESSION_ORDER = (
+    "pneumothorax",
+    "consolidation",
+    "opacity",
+    "edema",
+    "effusion",
+    "cardiomegaly",
+    "lesion",
+    "mediastinal_widening",
+    "fracture",
+    "atelectasis",
+    "pleural_thickening",
+    "ett",
+    "ng_tube",
+    "central_line",
+    "chest_tube",
+    "pacemaker",
+)
+NORMAL_IMPRESSIONS = (
+    "No acute cardiopulmonary process.",
+    "No acute cardiopulmonary abnormality.",
+    "No acute intrathoracic process.",
+    "No evidence of acute cardiopulmonary disease.",
+)
 PARENCHYMAL = ("consolidation", "opacity", "edema", "atelectasis", "lesion", "pneumothorax")
 
 
-def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], procedure: str | None,
-                  rng: np.random.Generator) -> None:
+def _build_report(
+    spec: StudySpec, prior: StudySpec | None, cats: set[str], procedure: str | None, rng: np.random.Generator
+) -> None:
     w = _Writer(rng)
     findings_by_kind = {fd.kind: fd for fd in spec.visual}
     prior_by_kind = {fd.kind: fd for fd in prior.visual} if prior is not None else {}
@@ -732,14 +1054,18 @@ def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], proc
     findings: list[Sentence] = []
     impression: list[Sentence] = []
     # Comparison candidates: positive, certain findings (a hedged one is not compared).
-    pc_targets = [fd for fd in spec.visual if not fd.uncertain and fd.kind not in DEVICE_KINDS
-                  and not (prior_by_kind.get(fd.kind) is not None and prior_by_kind[fd.kind].uncertain)]
+    pc_targets = [
+        fd
+        for fd in spec.visual
+        if not fd.uncertain
+        and fd.kind not in DEVICE_KINDS
+        and not (prior_by_kind.get(fd.kind) is not None and prior_by_kind[fd.kind].uncertain)
+    ]
     pc_pick = pc_prev = None
     if "pc" in cats and pc_targets:
         pc_pick = pc_targets[int(rng.integers(len(pc_targets)))]
         # Against an outside exam (no prior here) the finding is new or unchanged, at random.
-        pc_prev = prior_by_kind.get(pc_pick.kind) if prior is not None else (
-            pc_pick if rng.random() < 0.5 else None)
+        pc_prev = prior_by_kind.get(pc_pick.kind) if prior is not None else (pc_pick if rng.random() < 0.5 else None)
     pneumonia_done = False
     for kind in KIND_ORDER:
         fd = findings_by_kind.get(kind)
@@ -760,8 +1086,11 @@ def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], proc
         if rng.random() < 0.25:
             lead.append(Sentence("The lungs are clear without focal consolidation.", {"Consolidation": NEGATIVE}))
         else:
-            lead.append(Sentence(w.choose(("The lungs are clear.", "Lungs are clear.",
-                                           "The lungs are well expanded and clear.")), {}))
+            lead.append(
+                Sentence(
+                    w.choose(("The lungs are clear.", "Lungs are clear.", "The lungs are well expanded and clear.")), {}
+                )
+            )
     heart: list[Sentence] = []
     if "Cardiomegaly" in absent and rng.random() < 0.85:
         heart.append(w.negative("Cardiomegaly"))
@@ -799,8 +1128,11 @@ def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], proc
             continue
         _, i_sent = w.positive(fd)
         impression.append(i_sent)
-        if kind in ("consolidation", "opacity") and fd.pneumonia and not any(
-                "Pneumonia" in s.labels for s in impression):
+        if (
+            kind in ("consolidation", "opacity")
+            and fd.pneumonia
+            and not any("Pneumonia" in s.labels for s in impression)
+        ):
             impression.append(w.pneumonia(fd))
     if not any(s.labels.get(o) in (POSITIVE, UNCERTAIN) for s in impression for o in s.labels if o != SUPPORT_DEVICES):
         text = w.choose(NORMAL_IMPRESSIONS)
@@ -808,8 +1140,9 @@ def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], proc
             text = "Otherwise, n" + text[1:]
         impression.append(Sentence(text, {}))
     # The pneumonia statement must be somewhere when the finding carries one.
-    if "Pneumonia" in present_obs and not any("Pneumonia" in s.labels for _, s in
-                                                [("f", x) for x in body] + [("i", x) for x in impression]):
+    if "Pneumonia" in present_obs and not any(
+        "Pneumonia" in s.labels for _, s in [("f", x) for x in body] + [("i", x) for x in impression]
+    ):
         for fd in spec.visual:
             pn = w.pneumonia(fd) if fd.pneumonia else None
             if pn is not None:
@@ -848,8 +1181,9 @@ def _build_report(spec: StudySpec, prior: StudySpec | None, cats: set[str], proc
         spec.impression_sentences = impression
     spec.numbered_impression = len(spec.impression_sentences) >= 2 and rng.random() < 0.2
     if spec.numbered_impression:
-        spec.impression_sentences = [Sentence(f"{n}. {s.text}", s.labels, s.categories)
-                                     for n, s in enumerate(spec.impression_sentences, 1)]
+        spec.impression_sentences = [
+            Sentence(f"{n}. {s.text}", s.labels, s.categories) for n, s in enumerate(spec.impression_sentences, 1)
+        ]
 
 
 def _keep_pc_adjacent(original: list[Sentence], body: list[Sentence]) -> list[Sentence]:
@@ -923,22 +1257,34 @@ def _dicom_id(rng: np.random.Generator) -> str:
 
 
 INDICATIONS = {
-    "healthy": ("___ year old {sex} with chest pain. // Evaluate for acute process.",
-                "___ year old {sex} with cough. // Evaluate for acute cardiopulmonary process.",
-                "___ year old {sex} preoperative evaluation. // Evaluate for acute process."),
-    "cardiac": ("___ year old {sex} with shortness of breath and leg swelling. // Evaluate for pulmonary edema.",
-                "___ year old {sex} with CHF exacerbation. // Evaluate for effusion.",
-                "___ year old {sex} with dyspnea. // Evaluate for fluid overload."),
-    "icu": ("___ year old {sex} in the ICU with hypoxia. // Evaluate for interval change.",
-            "___ year old {sex} with respiratory failure. // Evaluate for acute process."),
+    "healthy": (
+        "___ year old {sex} with chest pain. // Evaluate for acute process.",
+        "___ year old {sex} with cough. // Evaluate for acute cardiopulmonary process.",
+        "___ year old {sex} preoperative evaluation. // Evaluate for acute process.",
+    ),
+    "cardiac": (
+        "___ year old {sex} with shortness of breath and leg swelling. // Evaluate for pulmonary edema.",
+        "___ year old {sex} with CHF exacerbation. // Evaluate for effusion.",
+        "___ year old {sex} with dyspnea. // Evaluate for fluid overload.",
+    ),
+    "icu": (
+        "___ year old {sex} in the ICU with hypoxia. // Evaluate for interval change.",
+        "___ year old {sex} with respiratory failure. // Evaluate for acute process.",
+    ),
     "icu_ett": ("___ year old {sex} intubated. // Evaluate ETT placement.",),
     "icu_line": ("___ year old {sex} with new central line. // Evaluate line placement.",),
-    "pneumonia": ("___ year old {sex} with fever and cough. // Evaluate for pneumonia.",
-                  "___ year old {sex} with productive cough and leukocytosis. // Evaluate for infiltrate."),
-    "oncology": ("___ year old {sex} with lung cancer. // Evaluate for interval change.",
-                 "___ year old {sex} with history of malignancy and dyspnea. // Evaluate for effusion."),
-    "trauma": ("___ year old {sex} status post fall with right-sided chest pain. // Evaluate for fracture.",
-               "___ year old {sex} after motor vehicle collision. // Evaluate for pneumothorax."),
+    "pneumonia": (
+        "___ year old {sex} with fever and cough. // Evaluate for pneumonia.",
+        "___ year old {sex} with productive cough and leukocytosis. // Evaluate for infiltrate.",
+    ),
+    "oncology": (
+        "___ year old {sex} with lung cancer. // Evaluate for interval change.",
+        "___ year old {sex} with history of malignancy and dyspnea. // Evaluate for effusion.",
+    ),
+    "trauma": (
+        "___ year old {sex} status post fall with right-sided chest pain. // Evaluate for fracture.",
+        "___ year old {sex} after motor vehicle collision. // Evaluate for pneumothorax.",
+    ),
 }
 
 
@@ -957,8 +1303,11 @@ def _clinical_context(spec: StudySpec, rng: np.random.Generator, sex: str) -> No
         spec.indication = text
     if spec.view == "AP":
         spec.examination = "CHEST (PORTABLE AP)"
-        spec.technique = "Chest AP and lateral" if spec.has_lateral else str(rng.choice(
-            ("Single portable view of the chest.", "Portable AP chest radiograph.")))
+        spec.technique = (
+            "Chest AP and lateral"
+            if spec.has_lateral
+            else str(rng.choice(("Single portable view of the chest.", "Portable AP chest radiograph.")))
+        )
     else:
         spec.examination = "CHEST (PA AND LAT)" if spec.has_lateral else "CHEST (PA)"
         spec.technique = "Chest PA and lateral" if spec.has_lateral else "Chest PA"
@@ -966,8 +1315,9 @@ def _clinical_context(spec: StudySpec, rng: np.random.Generator, sex: str) -> No
 
 
 # ---- the generator ------------------------------------------------------------------
-def generate_studies(n_subjects: int, seed: int = 0, image_size: int = 128,
-                     max_studies_per_subject: int = 5) -> list[StudySpec]:
+def generate_studies(
+    n_subjects: int, seed: int = 0, image_size: int = 128, max_studies_per_subject: int = 5
+) -> list[StudySpec]:
     """Phantom studies for `n_subjects` subjects (1..max studies each), in subject/date order."""
     if n_subjects < 1:
         raise ValueError("n_subjects must be at least 1")
@@ -1011,13 +1361,23 @@ def generate_studies(n_subjects: int, seed: int = 0, image_size: int = 128,
             hh, mm, ss, ms = secs // 3600, secs // 60 % 60, secs % 60, int(rng.integers(0, 1000))
             study_id = str(next(sid_iter))
             spec = StudySpec(
-                subject_id=str(subject), study_id=study_id, subject_index=si, study_index=k,
-                study_date=day.strftime("%Y%m%d"), study_time=f"{hh:02d}{mm:02d}{ss:02d}.{ms:03d}",
-                view=view, lateral_view=(str(_pick(rng, ("LATERAL", "LL"), (0.85, 0.15))) if lateral else None),
-                frontal_dicom=_dicom_id(rng), lateral_dicom=_dicom_id(rng) if lateral else None,
-                image_size=image_size, anatomy=anatomy,
+                subject_id=str(subject),
+                study_id=study_id,
+                subject_index=si,
+                study_index=k,
+                study_date=day.strftime("%Y%m%d"),
+                study_time=f"{hh:02d}{mm:02d}{ss:02d}.{ms:03d}",
+                view=view,
+                lateral_view=(str(_pick(rng, ("LATERAL", "LL"), (0.85, 0.15))) if lateral else None),
+                frontal_dicom=_dicom_id(rng),
+                lateral_dicom=_dicom_id(rng) if lateral else None,
+                image_size=image_size,
+                anatomy=anatomy,
                 visual=[state[kd] for kd in KIND_ORDER if kd in state],
-                profile=profile, prior_study_id=prev_id, split=splits[si], seed=seed,
+                profile=profile,
+                prior_study_id=prev_id,
+                split=splits[si],
+                seed=seed,
             )
             studies.append(spec)
             prev_id = study_id
@@ -1030,16 +1390,19 @@ def generate_studies(n_subjects: int, seed: int = 0, image_size: int = 128,
     chooser = np.random.default_rng([seed, 2])
     with_prior = [i for i, s in enumerate(studies) if s.prior_study_id]
     with_history = [i for i, s in enumerate(studies) if subject_meta[s.subject_index][1]]
-    with_positive = [i for i, s in enumerate(studies) if any(not fd.uncertain and fd.kind not in DEVICE_KINDS
-                                                             for fd in s.visual)]
+    with_positive = [
+        i for i, s in enumerate(studies) if any(not fd.uncertain and fd.kind not in DEVICE_KINDS for fd in s.visual)
+    ]
     cats: dict[int, set[str]] = {i: set() for i in range(n)}
     without_prior = [i for i, s in enumerate(studies) if not s.prior_study_id]
     comm_pool = with_positive if len(with_positive) >= round(CATEGORY_RATES["comm"] * n) else list(range(n))
-    for cat, pool, k in (("pc", without_prior, round(CATEGORY_RATES["pc"] * len(without_prior))),
-                         ("pc", with_prior, round(PC_RATE_WITH_PRIOR * len(with_prior))),
-                         ("pp", with_history, round(CATEGORY_RATES["pp"] * n)),
-                         ("view", list(range(n)), round(CATEGORY_RATES["view"] * n)),
-                         ("comm", comm_pool, round(CATEGORY_RATES["comm"] * n))):
+    for cat, pool, k in (
+        ("pc", without_prior, round(CATEGORY_RATES["pc"] * len(without_prior))),
+        ("pc", with_prior, round(PC_RATE_WITH_PRIOR * len(with_prior))),
+        ("pp", with_history, round(CATEGORY_RATES["pp"] * n)),
+        ("view", list(range(n)), round(CATEGORY_RATES["view"] * n)),
+        ("comm", comm_pool, round(CATEGORY_RATES["comm"] * n)),
+    ):
         for i in chooser.permutation(len(pool))[:k]:
             cats[pool[int(i)]].add(cat)
 
@@ -1051,7 +1414,7 @@ def generate_studies(n_subjects: int, seed: int = 0, image_size: int = 128,
         prior = by_id.get(spec.prior_study_id) if spec.prior_study_id else None
         _build_report(spec, prior, cats[i], procedure, rng)
         if "pc" in cats[i]:
-            spec.comparison = "___"   # the exam compared with, even one outside the dataset
+            spec.comparison = "___"  # the exam compared with, even one outside the dataset
     return studies
 
 
@@ -1075,8 +1438,7 @@ def render_images(spec: StudySpec, unit: bool = False) -> dict[str, np.ndarray]:
     """dicom_id -> uint8 pixels for the study's images (floats in [0, 1] with `unit`)."""
     out = {}
     rng = np.random.default_rng([spec.seed, 4, spec.subject_index, spec.study_index])
-    out[spec.frontal_dicom] = render_frontal(spec.visual, spec.image_size, spec.anatomy, rng, view=spec.view,
-                                             unit=unit)
+    out[spec.frontal_dicom] = render_frontal(spec.visual, spec.image_size, spec.anatomy, rng, view=spec.view, unit=unit)
     if spec.lateral_dicom:
         out[spec.lateral_dicom] = render_lateral(spec.visual, spec.image_size, spec.anatomy, rng, unit=unit)
     return out
@@ -1087,11 +1449,15 @@ def dicom_tags(spec: StudySpec, dicom: str) -> dict:
     from pydicom.uid import generate_uid
 
     view = spec.view if dicom == spec.frontal_dicom else spec.lateral_view
-    return {"StudyInstanceUID": generate_uid(entropy_srcs=["rg4-synth-study", spec.study_id]),
-            "SOPInstanceUID": generate_uid(entropy_srcs=["rg4-synth-image", dicom]),
-            "SeriesInstanceUID": generate_uid(entropy_srcs=["rg4-synth-series", dicom]),
-            "ViewPosition": view, "PatientID": spec.subject_id, "StudyDate": spec.study_date,
-            "AccessionNumber": spec.study_id[-8:]}
+    return {
+        "StudyInstanceUID": generate_uid(entropy_srcs=["rg4-synth-study", spec.study_id]),
+        "SOPInstanceUID": generate_uid(entropy_srcs=["rg4-synth-image", dicom]),
+        "SeriesInstanceUID": generate_uid(entropy_srcs=["rg4-synth-series", dicom]),
+        "ViewPosition": view,
+        "PatientID": spec.subject_id,
+        "StudyDate": spec.study_date,
+        "AccessionNumber": spec.study_id[-8:],
+    }
 
 
 def _write_csv_gz(path: Path, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
@@ -1113,8 +1479,22 @@ def metadata_rows(studies: Sequence[StudySpec]) -> list[list]:
         orientation = "Recumbent" if s.view == "AP" else "Erect"
         images = [(s.frontal_dicom, s.view)] + ([(s.lateral_dicom, s.lateral_view)] if s.lateral_dicom else [])
         for dicom, view in images:
-            rows.append([dicom, s.subject_id, s.study_id, proc, view, s.image_size, s.image_size, s.study_date,
-                         s.study_time, proc, VIEW_CODE_MEANING[view], orientation])
+            rows.append(
+                [
+                    dicom,
+                    s.subject_id,
+                    s.study_id,
+                    proc,
+                    view,
+                    s.image_size,
+                    s.image_size,
+                    s.study_date,
+                    s.study_time,
+                    proc,
+                    VIEW_CODE_MEANING[view],
+                    orientation,
+                ]
+            )
     return rows
 
 
@@ -1132,8 +1512,13 @@ def write_mimic_tree(root: str | Path, studies: Sequence[StudySpec], image_forma
         study_dir = root / spec.study_dir
         study_dir.mkdir(parents=True, exist_ok=True)
         for dicom, unit in render_images(spec, unit=True).items():
-            save_image(unit, study_dir / f"{dicom}{spec.image_suffix}", image_format, quality=JPEG_QUALITY,
-                       tags=dicom_tags(spec, dicom) if image_format == "dicom" else None)
+            save_image(
+                unit,
+                study_dir / f"{dicom}{spec.image_suffix}",
+                image_format,
+                quality=JPEG_QUALITY,
+                tags=dicom_tags(spec, dicom) if image_format == "dicom" else None,
+            )
             n_images += 1
         (root / spec.report_path).write_text(spec.report_text(), encoding="utf-8")
     rows = metadata_rows(studies)
@@ -1143,5 +1528,10 @@ def write_mimic_tree(root: str | Path, studies: Sequence[StudySpec], image_forma
     with open(root / TRUTH_NAME, "w", encoding="utf-8") as fh:
         for spec in studies:
             fh.write(json.dumps(spec.truth(), ensure_ascii=False) + "\n")
-    return {"subjects": len({s.subject_id for s in studies}), "studies": len(studies), "images": n_images,
-            "root": str(root), "truth": str(root / TRUTH_NAME)}
+    return {
+        "subjects": len({s.subject_id for s in studies}),
+        "studies": len(studies),
+        "images": n_images,
+        "root": str(root),
+        "truth": str(root / TRUTH_NAME),
+    }

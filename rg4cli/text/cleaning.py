@@ -91,8 +91,7 @@ def published_r2gen_clean(text: str) -> str:
 
 def is_r2gen_clean(text: str) -> bool:
     """True when `text` has the form `published_r2gen_clean` writes (so it is left alone)."""
-    return (text == text.lower() and not _NOT_IN_CLEANED_RE.search(text)
-            and not _GLUED_RE.search(text))
+    return text == text.lower() and not _NOT_IN_CLEANED_RE.search(text) and not _GLUED_RE.search(text)
 
 
 def r2gen_clean(text: str) -> str:

@@ -69,7 +69,7 @@ def parse_sections(text: str) -> dict[str, str | None]:
         header = _SPACE_RE.sub(" ", m.group(1).upper())
         name = HEADER_SYNONYMS[header]
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = _SPACE_RE.sub(" ", text[m.end():end]).strip()
+        body = _SPACE_RE.sub(" ", text[m.end() : end]).strip()
         if name not in out:
             continue  # notification, wet read, ...: known so they end the previous section
         if not body:
@@ -108,7 +108,7 @@ def split_sections(text: str) -> tuple[str | None, str | None]:
         findings.append(lead)
     for i, m in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        body = text[m.end():end].strip()
+        body = text[m.end() : end].strip()
         if body:
             (impression if m.group(1).lower().startswith("impression") else findings).append(body)
     return (" ".join(findings) or None), (" ".join(impression) or None)

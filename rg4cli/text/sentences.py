@@ -12,10 +12,39 @@ from __future__ import annotations
 import re
 
 # Tokens that end with a period without ending a sentence.
-ABBREVIATIONS = frozenset({
-    "dr", "drs", "mr", "mrs", "ms", "vs", "v", "e.g", "i.e", "eg", "ie", "approx", "apprx", "st", "no",
-    "fig", "ref", "cf", "etc", "al", "min", "max", "prof", "sr", "jr", "mt", "ft", "in", "resp",
-})
+ABBREVIATIONS = frozenset(
+    {
+        "dr",
+        "drs",
+        "mr",
+        "mrs",
+        "ms",
+        "vs",
+        "v",
+        "e.g",
+        "i.e",
+        "eg",
+        "ie",
+        "approx",
+        "apprx",
+        "st",
+        "no",
+        "fig",
+        "ref",
+        "cf",
+        "etc",
+        "al",
+        "min",
+        "max",
+        "prof",
+        "sr",
+        "jr",
+        "mt",
+        "ft",
+        "in",
+        "resp",
+    }
+)
 
 _CANDIDATE_RE = re.compile(r"[.!?]+(?=[\s\"')\]]|$)|\n\s*\n")
 # A numbered-list marker starts an item: "1. ", "2) " at text start or after a space.

@@ -21,8 +21,8 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -62,8 +62,9 @@ def encoder_fingerprint(encoder: nn.Module, extra: dict | None = None) -> str:
 class FeatureCache:
     """Content-addressed features of one encoder."""
 
-    def __init__(self, root: str | os.PathLike, fingerprint: str, *, shard_size: int = DEFAULT_SHARD_SIZE,
-                 writer_tag: str = "0"):
+    def __init__(
+        self, root: str | os.PathLike, fingerprint: str, *, shard_size: int = DEFAULT_SHARD_SIZE, writer_tag: str = "0"
+    ):
         self.dir = Path(root) / fingerprint
         self.shard_size = shard_size
         self.writer_tag = writer_tag
@@ -137,8 +138,9 @@ class FeatureCache:
             self.index[key] = self.dir / name
         self.pending = {}
 
-    def features(self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[Features]]
-                 ) -> list[Features]:
+    def features(
+        self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[Features]]
+    ) -> list[Features]:
         """Features for `inputs` (keys[i] identifies inputs[i]); compute only the missing ones.
 
         A feature is a dict of named tensors (e.g. {"tokens": [T, D], "mask": [T]}); each
@@ -180,8 +182,9 @@ class NoCache:
     hits = 0
     misses = 0
 
-    def features(self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[Features]]
-                 ) -> list[Features]:
+    def features(
+        self, keys: Sequence[str], inputs: Sequence, compute: Callable[[list], list[Features]]
+    ) -> list[Features]:
         self.misses += len(inputs)
         return list(compute(list(inputs))) if inputs else []
 

@@ -29,14 +29,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rg4cli.model.classifiers import (CLASSIFIER_CONFIG, DISCBERT_HEADS, Classifier, load_classifier, save_classifier_dir,
-                           tiny_bert_config)
 from rg4cli.errors import InputError
-from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS
+from rg4cli.model.classifiers import (
+    CLASSIFIER_CONFIG,
+    DISCBERT_HEADS,
+    Classifier,
+    load_classifier,
+    save_classifier_dir,
+    tiny_bert_config,
+)
 from rg4cli.records.provenance import require_annotation
-from rg4cli.records.study import text_of
 from rg4cli.records.streams import RecordReader
+from rg4cli.records.study import text_of
 from rg4cli.training.data import cut_batches, group_by_length
+from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS
 
 TOKENIZER_DIR = "checkpoints/tokenizer"  # the run's vocabulary, kept so --resume rebuilds the same model
 CLASSIFIER_PRESETS = ("tiny", "paper")
@@ -74,22 +80,32 @@ def labeler_targets(labels: Any, *, source: str, line: int) -> list[int]:
     """A record's `labels` → 14 CheXbert classes."""
     if isinstance(labels, list):
         if len(labels) != len(OBSERVATIONS):
-            raise InputError(f"expected 14 values in CheXbert order, got {len(labels)}", source=source, line=line,
-                             field="labels")
+            raise InputError(
+                f"expected 14 values in CheXbert order, got {len(labels)}", source=source, line=line, field="labels"
+            )
         labels = dict(zip(OBSERVATIONS, labels))
     if not isinstance(labels, dict):
-        raise InputError(f"expected an object of the 14 observations, got {type(labels).__name__}",
-                         source=source, line=line, field="labels")
+        raise InputError(
+            f"expected an object of the 14 observations, got {type(labels).__name__}",
+            source=source,
+            line=line,
+            field="labels",
+        )
     unknown = [k for k in labels if k not in OBSERVATIONS]
     if unknown:
-        raise InputError(f"unknown observation {unknown[0]!r} (expected CheXpert names, e.g. 'Pleural Effusion')",
-                         source=source, line=line, field="labels")
+        raise InputError(
+            f"unknown observation {unknown[0]!r} (expected CheXpert names, e.g. 'Pleural Effusion')",
+            source=source,
+            line=line,
+            field="labels",
+        )
     classes = []
     for obs in OBSERVATIONS[:13]:
         value = labels.get(obs)
         if isinstance(value, bool) or value not in LABEL_TO_CHEXBERT_CLASS:
-            raise InputError(f"{obs}: expected 1, 0, -1 or null, got {value!r}", source=source, line=line,
-                             field="labels")
+            raise InputError(
+                f"{obs}: expected 1, 0, -1 or null, got {value!r}", source=source, line=line, field="labels"
+            )
         classes.append(LABEL_TO_CHEXBERT_CLASS[value])
     classes.append(1 if labels.get(OBSERVATIONS[13]) == 1 else 0)
     return classes
@@ -97,15 +113,20 @@ def labeler_targets(labels: Any, *, source: str, line: int) -> list[int]:
 
 def discbert_targets(halluc: Any, *, source: str, line: int) -> list[float]:
     if not isinstance(halluc, dict):
-        raise InputError(f"expected an object with pc, pp, view, comm flags, got {type(halluc).__name__}",
-                         source=source, line=line, field="hallucination")
+        raise InputError(
+            f"expected an object with pc, pp, view, comm flags, got {type(halluc).__name__}",
+            source=source,
+            line=line,
+            field="hallucination",
+        )
     out = []
     for cat, names in CATEGORY_ALIASES.items():
         value = next((halluc[n] for n in names if n in halluc), None)
         flag = _flag(value)
         if flag is None:
-            raise InputError(f"{cat}: expected a true/false flag, got {value!r}", source=source, line=line,
-                             field="hallucination")
+            raise InputError(
+                f"{cat}: expected a true/false flag, got {value!r}", source=source, line=line, field="hallucination"
+            )
         out.append(1.0 if flag else 0.0)
     return out
 
@@ -129,12 +150,17 @@ def read_classifier_examples(path: str, task: str, text: str = "auto", on_error:
             reader.reject(lineno, field, exc.problem)
             continue
         if rec.get(field) is None:
-            reader.reject(lineno, field, f"missing field (--task {task} trains on it"
-                          + ("; add it with `rg4 label`)" if task == "labeler" else "; add it with `rg4 hallucination`)"))
+            reader.reject(
+                lineno,
+                field,
+                f"missing field (--task {task} trains on it"
+                + ("; add it with `rg4 label`)" if task == "labeler" else "; add it with `rg4 hallucination`)"),
+            )
             continue
         try:
-            target = (labeler_targets if task == "labeler" else discbert_targets)(rec[field], source=reader.name,
-                                                                                   line=lineno)
+            target = (labeler_targets if task == "labeler" else discbert_targets)(
+                rec[field], source=reader.name, line=lineno
+            )
         except InputError as exc:
             reader.reject(lineno, field, exc.problem if hasattr(exc, "problem") else str(exc))
             continue
@@ -147,8 +173,9 @@ def read_classifier_examples(path: str, task: str, text: str = "auto", on_error:
     return ClassifierExamples(texts, torch.tensor(targets, dtype=dtype), ids)
 
 
-def plan_shuffled_batches(n: int, batch_size: int, epoch: int, seed: int,
-                          lengths: list[int] | None = None) -> list[list[int]]:
+def plan_shuffled_batches(
+    n: int, batch_size: int, epoch: int, seed: int, lengths: list[int] | None = None
+) -> list[list[int]]:
     """A seeded permutation of 0..n-1 cut into batches (last one may be short); with `lengths`,
     batches of similar length (the `length` sampler), in shuffled order."""
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -164,9 +191,22 @@ class ClassifierTask:
 
     find_unused_parameters = False
 
-    def __init__(self, task: str, train_path: str, out_dir: Path, *, preset: str = "tiny", init: str | None = None,
-                 batch_size: int = 16, text: str = "auto", val_path: str | None = None, vocab_size: int = 2000,
-                 max_length: int = 256, on_error: str = "fail", bert: str | None = None):
+    def __init__(
+        self,
+        task: str,
+        train_path: str,
+        out_dir: Path,
+        *,
+        preset: str = "tiny",
+        init: str | None = None,
+        batch_size: int = 16,
+        text: str = "auto",
+        val_path: str | None = None,
+        vocab_size: int = 2000,
+        max_length: int = 256,
+        on_error: str = "fail",
+        bert: str | None = None,
+    ):
         if preset not in CLASSIFIER_PRESETS:
             raise InputError(f"--preset must be one of {', '.join(CLASSIFIER_PRESETS)}, got {preset!r}")
         self.name = task
@@ -174,7 +214,7 @@ class ClassifierTask:
         self.out_dir = Path(out_dir)
         self.preset = preset
         self.init = init
-        self.bert = bert   # BERT config + vocabulary of a public checkpoint given as init
+        self.bert = bert  # BERT config + vocabulary of a public checkpoint given as init
         self.batch_size = batch_size
         self.vocab_size = vocab_size
         self.max_length = max_length
@@ -185,13 +225,16 @@ class ClassifierTask:
 
     # ---- engine interface ---------------------------------------------------------
     def build_model(self) -> nn.Module:
+        from rg4cli.model.tokenizers import build_wordpiece_tokenizer
         from rg4cli.training.engine import kept_tokenizer
 
-        from rg4cli.model.tokenizers import build_wordpiece_tokenizer
-
         init = Path(self.init) if self.init else None
-        if init is not None and init.is_dir() and not (init / CLASSIFIER_CONFIG).is_file() \
-                and (init / "config.json").is_file():
+        if (
+            init is not None
+            and init.is_dir()
+            and not (init / CLASSIFIER_CONFIG).is_file()
+            and (init / "config.json").is_file()
+        ):
             clf = self._from_pretrained_bert(init)
         elif init is not None:
             clf = load_classifier(init, self.task, bert=self.bert)
@@ -200,13 +243,16 @@ class ClassifierTask:
             tokenizer = kept_tokenizer(
                 self.out_dir / TOKENIZER_DIR,
                 lambda: build_wordpiece_tokenizer(self.train.texts, vocab_size=self.vocab_size),
-                resuming=getattr(self, "resuming", False))
+                resuming=getattr(self, "resuming", False),
+            )
             if self.preset == "tiny":
                 config = tiny_bert_config(len(tokenizer))
             else:
                 from transformers import BertConfig
+
                 config = BertConfig(vocab_size=len(tokenizer))  # bert-base shape, from scratch
             from rg4cli.model.classifiers import new_classifier
+
             clf = new_classifier(self.task, tokenizer, config)
         clf.max_length = min(self.max_length, clf.model.config.max_position_embeddings)
         self.clf = clf
@@ -230,8 +276,9 @@ class ClassifierTask:
         return clf
 
     def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        enc = self.clf.tokenizer(texts, padding="longest", truncation=True, max_length=self.clf.max_length,
-                                 return_tensors="pt")
+        enc = self.clf.tokenizer(
+            texts, padding="longest", truncation=True, max_length=self.clf.max_length, return_tensors="pt"
+        )
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
@@ -241,15 +288,19 @@ class ClassifierTask:
         idx = torch.tensor(indices)
         mask = encoded["attention_mask"][idx]
         width = int(mask.sum(1).max())  # trim the padding this batch does not need
-        return {"input_ids": encoded["input_ids"][idx, :width].to(device),
-                "attention_mask": mask[:, :width].to(device)}
+        return {"input_ids": encoded["input_ids"][idx, :width].to(device), "attention_mask": mask[:, :width].to(device)}
 
     def loss_from_outputs(self, outputs, targets: torch.Tensor) -> torch.Tensor:
         if self.task == "labeler":
             return torch.stack([F.cross_entropy(lg.float(), targets[:, i]) for i, lg in enumerate(outputs)]).mean()
-        return torch.stack([F.cross_entropy(outputs[cat].float(), targets[:, i].long()) if outputs[cat].ndim == 2
-                            else F.binary_cross_entropy_with_logits(outputs[cat].float(), targets[:, i])
-                            for i, cat in enumerate(DISCBERT_HEADS)]).mean()
+        return torch.stack(
+            [
+                F.cross_entropy(outputs[cat].float(), targets[:, i].long())
+                if outputs[cat].ndim == 2
+                else F.binary_cross_entropy_with_logits(outputs[cat].float(), targets[:, i])
+                for i, cat in enumerate(DISCBERT_HEADS)
+            ]
+        ).mean()
 
     def loss(self, model: nn.Module, batch_indices: list[int], device) -> tuple[torch.Tensor, dict]:
         batch = self._batch(self._encoded, batch_indices, device)
@@ -274,13 +325,14 @@ class ClassifierTask:
         mine = list(range(rank, len(self.val.texts), world))  # each example on exactly one process
         rows = []
         for i in range(0, len(mine), 64):
-            chunk = mine[i:i + 64]
+            chunk = mine[i : i + 64]
             out = net(**self._batch(encoded, chunk, accelerator.device))
             if self.task == "labeler":
                 pred = torch.stack([lg.argmax(-1) for lg in out], dim=1).cpu()
             else:
-                pred = torch.stack([out[c].argmax(-1) if out[c].ndim == 2 else (out[c] > 0).long()
-                                    for c in DISCBERT_HEADS], dim=1).cpu()
+                pred = torch.stack(
+                    [out[c].argmax(-1) if out[c].ndim == 2 else (out[c] > 0).long() for c in DISCBERT_HEADS], dim=1
+                ).cpu()
             rows.extend(zip(chunk, pred.tolist()))
         net.train(was_training)
         rows = dict(gather_object(rows))  # index -> prediction, all processes
@@ -302,5 +354,11 @@ def classifier_metrics(task: str, preds: torch.Tensor, gold: torch.Tensor) -> di
     precision = tp / max(1.0, float(pos_p.sum()))
     recall = tp / max(1.0, float(pos_g.sum()))
     f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1, "score": f1 + accuracy,
-            "examples": int(gold.shape[0])}
+    return {
+        "accuracy": accuracy,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "score": f1 + accuracy,
+        "examples": int(gold.shape[0]),
+    }

@@ -26,18 +26,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from rg4cli.errors import InputError
 from rg4cli.images import check_image  # resolve + header check: a bad image is this line's error
 from rg4cli.records.provenance import UnboundWarning, require_annotation
+from rg4cli.records.streams import RecordReader
 from rg4cli.records.study import SETTINGS, Study, setting_of
 from rg4cli.text.sections import join_sections
-from rg4cli.records.streams import RecordReader
 from rg4cli.training.tlw import check_sentence_weights
 
 
@@ -58,19 +58,28 @@ def parse_settings(value: str | None) -> tuple[str, ...] | None:
     names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
     bad = [n for n in names if n not in SETTINGS]
     if bad:
-        raise InputError(f"--settings: unknown setting {bad[0]!r}; expected a comma-separated subset of "
-                         f"{','.join(SETTINGS)}")
+        raise InputError(
+            f"--settings: unknown setting {bad[0]!r}; expected a comma-separated subset of {','.join(SETTINGS)}"
+        )
     return names
 
 
-def read_generator_examples(path: str, *, image_root, stage: int, settings: tuple[str, ...] | None = None,
-                            on_error: str = "fail", log: Callable[[str], None] | None = None
-                            ) -> list[GeneratorExample]:
+def read_generator_examples(
+    path: str,
+    *,
+    image_root,
+    stage: int,
+    settings: tuple[str, ...] | None = None,
+    on_error: str = "fail",
+    log: Callable[[str], None] | None = None,
+) -> list[GeneratorExample]:
     """Read and check training records: images exist, a target exists, weights fit the target."""
     keep = ("sn",) if stage == 1 else (settings or SETTINGS)
     if stage == 1 and settings and tuple(settings) != ("sn",):
-        raise InputError("--settings: stage 1 trains on sn records only (paper: modality alignment); "
-                         "drop --settings or use --stage 2")
+        raise InputError(
+            "--settings: stage 1 trains on sn records only (paper: modality alignment); "
+            "drop --settings or use --stage 2"
+        )
     reader = RecordReader(path, on_error=on_error, log=log)
     unbound = UnboundWarning(log, "train") if log is not None else None
     examples: list[GeneratorExample] = []
@@ -91,8 +100,11 @@ def read_generator_examples(path: str, *, image_root, stage: int, settings: tupl
             continue
         try:
             frontal = check_image(image_root, study.frontal, field_name="frontal", source=reader.name, line=lineno)
-            lateral = (check_image(image_root, study.lateral, field_name="lateral", source=reader.name,
-                                     line=lineno) if study.lateral else None)
+            lateral = (
+                check_image(image_root, study.lateral, field_name="lateral", source=reader.name, line=lineno)
+                if study.lateral
+                else None
+            )
             weights = require_annotation(rec, "sentence_weights", target, on_unbound=unbound)  # never another text's
             spans = check_sentence_weights(weights, target, source=reader.name, line=lineno)
         except InputError as exc:
@@ -101,9 +113,11 @@ def read_generator_examples(path: str, *, image_root, stage: int, settings: tupl
         examples.append(GeneratorExample(lineno, study, setting, target, spans, frontal, lateral))
     if log is not None:
         if dropped:
-            log(f"{reader.name}: left out {sum(dropped.values())} record(s) of settings "
+            log(
+                f"{reader.name}: left out {sum(dropped.values())} record(s) of settings "
                 + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items()))
-                + (" (stage 1 trains on sn)" if stage == 1 else " (--settings)"))
+                + (" (stage 1 trains on sn)" if stage == 1 else " (--settings)")
+            )
         if reader.summary():
             log(reader.summary())
     if not examples:
@@ -146,7 +160,7 @@ def plan_cycled_batches(settings: list[str], batch_size: int, epoch: int, seed: 
 
 def cut_batches(order: list[int], batch_size: int) -> list[list[int]]:
     """`order` cut into consecutive batches (the last one may be short)."""
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def group_by_length(order: list[int], lengths: list[int], batch_size: int) -> list[int]:
@@ -154,12 +168,16 @@ def group_by_length(order: list[int], lengths: list[int], batch_size: int) -> li
     pools of LENGTH_POOL_BATCHES batches, each sorted longest first (sorted() is stable: ties
     keep the shuffle's order)."""
     pool = batch_size * LENGTH_POOL_BATCHES
-    return [i for start in range(0, len(order), pool)
-            for i in sorted(order[start:start + pool], key=lambda i: -lengths[i])]
+    return [
+        i
+        for start in range(0, len(order), pool)
+        for i in sorted(order[start : start + pool], key=lambda i: -lengths[i])
+    ]
 
 
-def plan_setting_batches(settings: list[str], batch_size: int, epoch: int, seed: int,
-                         sampler: str = "once", lengths: list[int] | None = None) -> list[list[int]]:
+def plan_setting_batches(
+    settings: list[str], batch_size: int, epoch: int, seed: int, sampler: str = "once", lengths: list[int] | None = None
+) -> list[list[int]]:
     """Batches of one setting each, settings interleaved; a pure function of (seed, epoch)
     (and, for the `length` sampler, of the examples' token `lengths`)."""
     if sampler == "cycle":

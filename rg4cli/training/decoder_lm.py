@@ -25,8 +25,8 @@ from torch import nn
 
 from rg4cli.errors import InputError
 from rg4cli.model.prompts import target_text
-from rg4cli.records.study import Study
 from rg4cli.records.streams import RecordReader
+from rg4cli.records.study import Study
 from rg4cli.training.classifiers import plan_shuffled_batches
 
 TOKENIZER_DIR = "checkpoints/tokenizer"  # the run's vocabulary, kept so --resume rebuilds the same model
@@ -60,11 +60,21 @@ class DecoderLMTask:
     name = "decoder"
     find_unused_parameters = False
 
-    def __init__(self, train_path: str, out_dir: Path, *, preset: str = "tiny", batch_size: int = 32,
-                 on_error: str = "fail", sampler: str = "once"):
+    def __init__(
+        self,
+        train_path: str,
+        out_dir: Path,
+        *,
+        preset: str = "tiny",
+        batch_size: int = 32,
+        on_error: str = "fail",
+        sampler: str = "once",
+    ):
         if preset != "tiny":
-            raise InputError("--task decoder builds the tiny preset's decoder; the paper preset starts from a "
-                             "pretrained LLM (--decoder on --task generator)")
+            raise InputError(
+                "--task decoder builds the tiny preset's decoder; the paper preset starts from a "
+                "pretrained LLM (--decoder on --task generator)"
+            )
         self.out_dir = Path(out_dir)
         if sampler not in ("once", "length"):
             raise InputError(f"--sampler {sampler} applies to --task generator only (decoder: once or length)")
@@ -89,15 +99,17 @@ class DecoderLMTask:
         tokenizer = kept_tokenizer(
             self.out_dir / TOKENIZER_DIR,
             lambda: build_bpe_tokenizer(decoder_vocabulary_corpus(self.texts), vocab_size=TINY["vocab_size"]),
-            resuming=getattr(self, "resuming", False))
+            resuming=getattr(self, "resuming", False),
+        )
         model = tiny_decoder_model(TINY, tokenizer)
         for p in model.parameters():
             p.requires_grad_(True)
         model.train()
         self.tokenizer = tokenizer
         bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-        self._ids = [[bos] + tokenizer(t, add_special_tokens=False)["input_ids"][:MAX_TOKENS - 2] + [eos]
-                     for t in self.texts]
+        self._ids = [
+            [bos] + tokenizer(t, add_special_tokens=False)["input_ids"][: MAX_TOKENS - 2] + [eos] for t in self.texts
+        ]
         return model
 
     def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
@@ -111,9 +123,9 @@ class DecoderLMTask:
         labels = torch.full((len(rows), width), -100, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for b, row in enumerate(rows):
-            ids[b, :len(row)] = torch.tensor(row)
-            labels[b, :len(row)] = ids[b, :len(row)]
-            mask[b, :len(row)] = 1
+            ids[b, : len(row)] = torch.tensor(row)
+            labels[b, : len(row)] = ids[b, : len(row)]
+            mask[b, : len(row)] = 1
         out = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
         return out.loss, {}
 

@@ -37,9 +37,10 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -53,16 +54,31 @@ RUN_CONFIG_FILE = "train_config.json"
 TRAINABLE_WEIGHTS_FILE = "trainable.safetensors"
 TRAINER_STATE_FILE = "trainer_state.json"
 SCHEDULER_STATE_FILE = "scheduler.json"
-RNG_STATE_FILE = "rng_state_{rank}.json"            # Python's and NumPy's generators of one process
-RNG_TENSORS_FILE = "rng_state_{rank}.safetensors"   # torch's CPU and CUDA generators of one process
+RNG_STATE_FILE = "rng_state_{rank}.json"  # Python's and NumPy's generators of one process
+RNG_TENSORS_FILE = "rng_state_{rank}.safetensors"  # torch's CPU and CUDA generators of one process
 _STEP_DIR_RE = re.compile(r"^step-(\d+)$")
 
 # Options whose change makes a resumed run a different run (the data plan and the
 # schedule depend on them); the rest (checkpoint frequency, progress) may change.
-RESUME_MUST_MATCH = ("task", "seed", "epochs", "max_steps", "grad_accum", "lr", "fusion_lr", "weight_decay", "warmup_ratio",
-                     "warmup", "decay", "max_grad_norm", "num_processes", "batch_size", "task_config")
-WARMUPS = ("ratio", "per-epoch")   # per-epoch: int(warmup_ratio x total / epochs), the released code's
-DECAYS = ("matrices", "all")       # all: AdamW's weight decay on every parameter, the released code's
+RESUME_MUST_MATCH = (
+    "task",
+    "seed",
+    "epochs",
+    "max_steps",
+    "grad_accum",
+    "lr",
+    "fusion_lr",
+    "weight_decay",
+    "warmup_ratio",
+    "warmup",
+    "decay",
+    "max_grad_norm",
+    "num_processes",
+    "batch_size",
+    "task_config",
+)
+WARMUPS = ("ratio", "per-epoch")  # per-epoch: int(warmup_ratio x total / epochs), the released code's
+DECAYS = ("matrices", "all")  # all: AdamW's weight decay on every parameter, the released code's
 
 
 @dataclass
@@ -78,9 +94,9 @@ class EngineConfig:
     # fusion learns to make them constant before the decoder could learn to read them.
     fusion_lr: float | None = None
     weight_decay: float = 0.01  # torch's AdamW default
-    decay: str = "matrices"     # matrices: norms, biases and vectors get no decay; all: every parameter
+    decay: str = "matrices"  # matrices: norms, biases and vectors get no decay; all: every parameter
     warmup_ratio: float = 0.1
-    warmup: str = "ratio"       # ratio: ceil(warmup_ratio x total); per-epoch: int(warmup_ratio x total / epochs)
+    warmup: str = "ratio"  # ratio: ceil(warmup_ratio x total); per-epoch: int(warmup_ratio x total / epochs)
     max_grad_norm: float = 1.0  # 0 = no clipping
     checkpoint_every: int = 0  # optimizer steps; 0 = no intermediate checkpoints
     keep_checkpoints: int = 2
@@ -195,8 +211,9 @@ def make_accelerator(config: EngineConfig, find_unused_parameters: bool):
     from accelerate.utils import DistributedDataParallelKwargs
 
     kwargs = [DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)]
-    return Accelerator(mixed_precision=_resolve_precision(config.mixed_precision), kwargs_handlers=kwargs,
-                       cpu=_cpu_processes())
+    return Accelerator(
+        mixed_precision=_resolve_precision(config.mixed_precision), kwargs_handlers=kwargs, cpu=_cpu_processes()
+    )
 
 
 def shard_plan(plan: Sequence[list[int]], rank: int, world: int) -> list[list[int]]:
@@ -283,6 +300,7 @@ def _install_checkpoint_hooks(accelerator, model: nn.Module) -> None:
 # still writes, the optimizer state, it reads back with torch's restricted unpickler
 # (weights_only), and a refusal stops the resume with one line.
 
+
 def save_run_state(path: Path, scheduler, accelerator) -> None:
     """The scheduler (main process) and this process's RNG states, next to accelerate's files."""
     import random
@@ -295,25 +313,29 @@ def save_run_state(path: Path, scheduler, accelerator) -> None:
         (path / SCHEDULER_STATE_FILE).write_text(json.dumps(scheduler.state_dict()) + "\n", encoding="utf-8")
     version, internal, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    rng = {"python": [version, list(internal), gauss], "numpy": [name, keys.tolist(), int(pos), int(has_gauss),
-                                                                  float(cached)]}
+    rng = {
+        "python": [version, list(internal), gauss],
+        "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+    }
     (path / RNG_STATE_FILE.format(rank=rank)).write_text(json.dumps(rng) + "\n", encoding="utf-8")
     tensors = {"torch_cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         tensors.update({f"torch_cuda_{i}": t for i, t in enumerate(torch.cuda.get_rng_state_all())})
     save_file(tensors, str(path / RNG_TENSORS_FILE.format(rank=rank)))
-    (path / f"random_states_{rank}.pkl").unlink(missing_ok=True)   # accelerate's pickled copy of the same
+    (path / f"random_states_{rank}.pkl").unlink(missing_ok=True)  # accelerate's pickled copy of the same
 
 
 def _read_json_state(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"checkpoint {path.parent}: cannot read {path.name} ({what}): {exc}; "
-                       "resume from an intact run directory or train into a new one") from None
+        raise InputError(
+            f"checkpoint {path.parent}: cannot read {path.name} ({what}): {exc}; "
+            "resume from an intact run directory or train into a new one"
+        ) from None
 
 
-def load_run_state(path: Path, scheduler, state: "TrainerState", accelerator) -> None:
+def load_run_state(path: Path, scheduler, state: TrainerState, accelerator) -> None:
     """Scheduler, trainer state and this process's RNG states of checkpoint `path` (JSON + safetensors)."""
     import random
 
@@ -323,14 +345,23 @@ def load_run_state(path: Path, scheduler, state: "TrainerState", accelerator) ->
     sched = _read_json_state(path / SCHEDULER_STATE_FILE, "learning-rate schedule")
     trainer = _read_json_state(path / TRAINER_STATE_FILE, "trainer state")
     fields = set(asdict(TrainerState()))
-    if not isinstance(sched, dict) or set(sched) - set(scheduler.state_dict()) or not isinstance(trainer, dict) \
-            or set(trainer) - fields or not all(isinstance(trainer.get(k), int) and not isinstance(trainer.get(k), bool)
-                       for k in ("step", "epoch", "micro_in_epoch")):
+    if (
+        not isinstance(sched, dict)
+        or set(sched) - set(scheduler.state_dict())
+        or not isinstance(trainer, dict)
+        or set(trainer) - fields
+        or not all(
+            isinstance(trainer.get(k), int) and not isinstance(trainer.get(k), bool)
+            for k in ("step", "epoch", "micro_in_epoch")
+        )
+    ):
         raise InputError(f"checkpoint {path}: {TRAINER_STATE_FILE} or {SCHEDULER_STATE_FILE} is not what rg4 writes")
     try:
         scheduler.load_state_dict(sched)
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"checkpoint {path}: {SCHEDULER_STATE_FILE} does not fit this run's schedule ({exc})") from None
+        raise InputError(
+            f"checkpoint {path}: {SCHEDULER_STATE_FILE} does not fit this run's schedule ({exc})"
+        ) from None
     state.load_state_dict(trainer)
     rank = accelerator.process_index
     rng_file, tensor_file = path / RNG_STATE_FILE.format(rank=rank), path / RNG_TENSORS_FILE.format(rank=rank)
@@ -343,31 +374,43 @@ def load_run_state(path: Path, scheduler, state: "TrainerState", accelerator) ->
         tensors = load_file(str(tensor_file))
         torch.set_rng_state(tensors["torch_cpu"])
         if torch.cuda.is_available():
-            cuda = [tensors[f"torch_cuda_{i}"] for i in range(torch.cuda.device_count()) if f"torch_cuda_{i}" in tensors]
+            cuda = [
+                tensors[f"torch_cuda_{i}"] for i in range(torch.cuda.device_count()) if f"torch_cuda_{i}" in tensors
+            ]
             if cuda:
                 torch.cuda.set_rng_state_all(cuda)
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
-        raise InputError(f"checkpoint {path}: bad random state in {rng_file.name} or {tensor_file.name} ({exc})") from None
+        raise InputError(
+            f"checkpoint {path}: bad random state in {rng_file.name} or {tensor_file.name} ({exc})"
+        ) from None
 
 
-def load_checkpoint_dir(path: Path, accelerator, scheduler, state: "TrainerState") -> None:
+def load_checkpoint_dir(path: Path, accelerator, scheduler, state: TrainerState) -> None:
     """accelerate's part (trainable weights through the hook, optimizer with weights_only), then ours."""
     from rg4cli.model.safe_pickle import refusal_reason
 
     planted = sorted(p.name for p in path.glob("*.pkl"))
     if planted:
         # accelerate would unpickle custom_checkpoint_N.pkl in full; rg4 writes no .pkl at all.
-        raise InputError(f"checkpoint {path} holds {planted[0]}, a pickle rg4 does not write and will not load "
-                       "(refused, nothing in it ran); resume from an intact run directory or train into a new one")
+        raise InputError(
+            f"checkpoint {path} holds {planted[0]}, a pickle rg4 does not write and will not load "
+            "(refused, nothing in it ran); resume from an intact run directory or train into a new one"
+        )
     try:
         accelerator.load_state(str(path), load_kwargs={"weights_only": True})
     except Exception as exc:  # noqa: BLE001 - a refused or damaged file is one line
         if isinstance(exc, Rg4Error):
             raise
         reason = refusal_reason(exc)
-        raise InputError(f"checkpoint {path}: " + (f"refused: {reason}; rg4 runs nothing from a checkpoint"
-                                                 if reason else f"cannot load it ({exc.__class__.__name__})")
-                       + "; resume from an intact run directory or train into a new one") from None
+        raise InputError(
+            f"checkpoint {path}: "
+            + (
+                f"refused: {reason}; rg4 runs nothing from a checkpoint"
+                if reason
+                else f"cannot load it ({exc.__class__.__name__})"
+            )
+            + "; resume from an intact run directory or train into a new one"
+        ) from None
     load_run_state(path, scheduler, state, accelerator)
 
 
@@ -379,8 +422,11 @@ def _check_resume_config(out_dir: Path, config: dict) -> None:
     diff = [k for k in RESUME_MUST_MATCH if k in old and old.get(k) != config.get(k)]
     if diff:
         details = ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in diff)
-        raise InputError(f"--resume with different settings than the checkpointed run ({details}); "
-                         "resume with the same options or train into a new directory", source=str(out_dir))
+        raise InputError(
+            f"--resume with different settings than the checkpointed run ({details}); "
+            "resume with the same options or train into a new directory",
+            source=str(out_dir),
+        )
 
 
 def _trim_metrics(path: Path, up_to_step: int) -> None:
@@ -449,8 +495,10 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         else:
             log(f"--resume: no checkpoint in {out_dir / CHECKPOINTS_DIR}; starting from the beginning")
     elif checkpoints:
-        raise InputError("already holds checkpoints of a run; pass --resume to continue it "
-                         "or choose a new output directory", source=str(out_dir))
+        raise InputError(
+            "already holds checkpoints of a run; pass --resume to continue it or choose a new output directory",
+            source=str(out_dir),
+        )
 
     set_seed(config.seed)
     # Tasks keep run-specific build artefacts (vocabularies, the tiny preset's frozen parts) in
@@ -476,12 +524,13 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         decay, no_decay = [], []
         for name, p in model.named_parameters():
             if p.requires_grad and own_lr == (config.fusion_lr is not None and name.startswith("fusion.")):
-                exempt = config.decay == "matrices" and (p.ndim < 2 or "norm" in name.lower()
-                                                          or name.endswith(".bias"))
+                exempt = config.decay == "matrices" and (p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias"))
                 (no_decay if exempt else decay).append(p)
         extra = {"lr": config.fusion_lr} if own_lr else {}
-        groups += [{"params": decay, "weight_decay": config.weight_decay, **extra},
-                   {"params": no_decay, "weight_decay": 0.0, **extra}]
+        groups += [
+            {"params": decay, "weight_decay": config.weight_decay, **extra},
+            {"params": no_decay, "weight_decay": 0.0, **extra},
+        ]
     # Fused: one kernel per parameter group and step instead of torch's default (on CPU) of
     # about ten small ops per tensor; the same update up to float rounding (bench_train_step).
     fused = True if accelerator.device.type in ("cpu", "cuda") else None
@@ -505,12 +554,21 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         (out_dir / RUN_CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n", encoding="utf-8")
     accelerator.wait_for_everyone()
     if resumed_from is None:
-        log(f"{task.name}: {len(plan0)} batches per epoch on {world} process(es), {total_steps} optimizer steps "
-            f"({warmup_steps} warm-up), device {accelerator.device}, precision {accelerator.mixed_precision}")
+        log(
+            f"{task.name}: {len(plan0)} batches per epoch on {world} process(es), {total_steps} optimizer steps "
+            f"({warmup_steps} warm-up), device {accelerator.device}, precision {accelerator.mixed_precision}"
+        )
 
     metrics_fh = open(out_dir / METRICS_FILE, "a", encoding="utf-8") if accelerator.is_main_process else None
-    bar = tqdm(total=total_steps, initial=state.step, desc=f"train {task.name}", unit="step", file=sys.stderr,
-               disable=not (config.progress and accelerator.is_main_process), dynamic_ncols=True)
+    bar = tqdm(
+        total=total_steps,
+        initial=state.step,
+        desc=f"train {task.name}",
+        unit="step",
+        file=sys.stderr,
+        disable=not (config.progress and accelerator.is_main_process),
+        dynamic_ncols=True,
+    )
 
     def emit(record: dict) -> None:
         if metrics_fh is not None:
@@ -525,7 +583,7 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         if accelerator.is_main_process:
             # Written last: its presence marks the checkpoint complete.
             (path / TRAINER_STATE_FILE).write_text(json.dumps(state.state_dict()) + "\n", encoding="utf-8")
-            for _, old in list_checkpoints(out_dir)[:-max(1, config.keep_checkpoints)]:
+            for _, old in list_checkpoints(out_dir)[: -max(1, config.keep_checkpoints)]:
                 shutil.rmtree(old, ignore_errors=True)
         accelerator.wait_for_everyone()
 
@@ -542,9 +600,11 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
                 task.save(accelerator.unwrap_model(model), out_dir)
             accelerator.wait_for_everyone()
         emit({"step": state.step, "epoch": state.epoch, "val": metrics, "best": improved})
-        log(f"validation at step {state.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                                                            if isinstance(v, (int, float)))
-            + (" (best so far)" if improved else ""))
+        log(
+            f"validation at step {state.step}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+            + (" (best so far)" if improved else "")
+        )
 
     first_loss = last_loss = None
     model.train()
@@ -553,7 +613,7 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
         while state.step < total_steps:
             plan = shard_plan(task.plan_epoch(state.epoch, config.seed), rank, world)
             while state.micro_in_epoch < len(plan) and state.step < total_steps:
-                group = plan[state.micro_in_epoch: state.micro_in_epoch + config.grad_accum]
+                group = plan[state.micro_in_epoch : state.micro_in_epoch + config.grad_accum]
                 losses: list[float] = []
                 extra: dict[str, float] = {}
                 for i, batch in enumerate(group):
@@ -566,8 +626,11 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
                     losses.append(float(loss.detach()))
                     for k, v in info.items():
                         extra[k] = extra.get(k, 0.0) + float(v) / len(group)
-                grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm) \
-                    if config.max_grad_norm and config.max_grad_norm > 0 else None
+                grad_norm = (
+                    accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                    if config.max_grad_norm and config.max_grad_norm > 0
+                    else None
+                )
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -575,17 +638,24 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
                 state.micro_in_epoch += len(group)
                 mean_loss = torch.tensor(sum(losses) / len(losses), device=accelerator.device)
                 mean_loss = float(accelerator.reduce(mean_loss, reduction="mean"))
-                if not math.isfinite(mean_loss):   # the same on every process: all stop, nothing is saved
-                    raise Rg4Error(f"step {state.step}: the loss is {mean_loss}; check the training data's "
-                                   "sentence_weights and --lr")
+                if not math.isfinite(mean_loss):  # the same on every process: all stop, nothing is saved
+                    raise Rg4Error(
+                        f"step {state.step}: the loss is {mean_loss}; check the training data's "
+                        "sentence_weights and --lr"
+                    )
                 if state.first_loss is None:
                     state.first_loss = mean_loss
                 last_loss = mean_loss
                 bar.update(1)
                 bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
                 if config.log_every and (state.step % config.log_every == 0 or state.step == total_steps):
-                    rec = {"step": state.step, "epoch": state.epoch, "loss": round(mean_loss, 6),
-                           "lr": scheduler.get_last_lr()[0], "time": round(time.time() - t_start, 3)}
+                    rec = {
+                        "step": state.step,
+                        "epoch": state.epoch,
+                        "loss": round(mean_loss, 6),
+                        "lr": scheduler.get_last_lr()[0],
+                        "time": round(time.time() - t_start, 3),
+                    }
                     if grad_norm is not None:
                         rec["grad_norm"] = round(float(grad_norm), 6)
                     rec.update({k: round(v, 6) for k, v in extra.items()})
@@ -601,8 +671,7 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
                     due = epoch_done
                 if validates and (due or state.step == total_steps):
                     run_validation()
-                if config.checkpoint_every and state.step % config.checkpoint_every == 0 \
-                        and state.step < total_steps:
+                if config.checkpoint_every and state.step % config.checkpoint_every == 0 and state.step < total_steps:
                     checkpoint()
             if state.micro_in_epoch >= len(plan):
                 state.epoch += 1
@@ -620,9 +689,16 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
             task.save(unwrapped, out_dir)  # no validation: the directory holds the final weights
         else:
             task.save(unwrapped, out_dir / "last")  # the best weights stay in out_dir itself
-        summary = {"steps": state.step, "total_steps": total_steps, "first_loss": first_loss,
-                   "final_loss": last_loss, "best_score": state.best_score, "best_step": state.best_step,
-                   "resumed_from": resumed_from, "seconds": round(time.time() - t_start, 3)}
+        summary = {
+            "steps": state.step,
+            "total_steps": total_steps,
+            "first_loss": first_loss,
+            "final_loss": last_loss,
+            "best_score": state.best_score,
+            "best_step": state.best_step,
+            "resumed_from": resumed_from,
+            "seconds": round(time.time() - t_start, 3),
+        }
         write_json(out_dir / "train_summary.json", summary)
     accelerator.wait_for_everyone()
     # No accelerator.end_training(): it would destroy the process group while the DDP wrapper
@@ -631,8 +707,17 @@ def train(task: TrainTask, config: EngineConfig, *, log: Callable[[str], None] =
     # the GIL, and the run hung after its work was done (a 2-process CPU run, about 1 run in 16
     # under load, seen with py-spy). The group stays up; whoever owns the process ends it (the
     # CLI: rg4cli.cli.launch). There are no trackers to finish.
-    return TrainResult(out_dir, state.step, total_steps, last_loss, first_loss, state.best_score, state.best_step,
-                       resumed_from, time.time() - t_start)
+    return TrainResult(
+        out_dir,
+        state.step,
+        total_steps,
+        last_loss,
+        first_loss,
+        state.best_score,
+        state.best_step,
+        resumed_from,
+        time.time() - t_start,
+    )
 
 
 class _null:

@@ -19,16 +19,22 @@ process and every resume sees the very same frozen model and vocabulary.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from rg4cli.errors import InputError
 from rg4cli.training.cache import FeatureCache, NoCache, content_key, default_cache_root, encoder_fingerprint
-from rg4cli.training.data import (SAMPLERS, FileHasher, GeneratorExample, parse_settings, plan_setting_batches,
-                                  read_generator_examples)
+from rg4cli.training.data import (
+    SAMPLERS,
+    FileHasher,
+    GeneratorExample,
+    parse_settings,
+    plan_setting_batches,
+    read_generator_examples,
+)
 from rg4cli.training.targets import clean_spans
 from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weight_row
 
@@ -40,21 +46,42 @@ class GeneratorTask:
     # Fusion blocks of absent modalities (lateral / prior) get no gradient in sn batches.
     find_unused_parameters = True
 
-    def __init__(self, train_path: str, out_dir: Path, *, preset: str = "tiny", fusion: str = "atf",
-                 stage: int = 1, init: str | None = None, image_root=None, batch_size: int = 16,
-                 tlw: str = "paper", lam: float | None = None, settings: str | None = None, use_cache: bool = True,
-                 cache_dir=None, val_path: str | None = None, val_limit: int | None = None,
-                 val_max_new_tokens: int | None = None, on_error: str = "fail", model_overrides: dict | None = None,
-                 model_options: dict | None = None, sampler: str = "once", seed: int = 0,
-                 log: Callable[[str], None] = lambda m: None):
+    def __init__(
+        self,
+        train_path: str,
+        out_dir: Path,
+        *,
+        preset: str = "tiny",
+        fusion: str = "atf",
+        stage: int = 1,
+        init: str | None = None,
+        image_root=None,
+        batch_size: int = 16,
+        tlw: str = "paper",
+        lam: float | None = None,
+        settings: str | None = None,
+        use_cache: bool = True,
+        cache_dir=None,
+        val_path: str | None = None,
+        val_limit: int | None = None,
+        val_max_new_tokens: int | None = None,
+        on_error: str = "fail",
+        model_overrides: dict | None = None,
+        model_options: dict | None = None,
+        sampler: str = "once",
+        seed: int = 0,
+        log: Callable[[str], None] = lambda m: None,
+    ):
         if stage not in (1, 2):
             raise InputError(f"--stage must be 1 or 2, got {stage!r}")
         if stage == 2 and not init:
             raise InputError("--stage 2 needs --init STAGE1_DIR (the model `rg4 train --stage 1` wrote)")
         self.settings = parse_settings(settings)
         if init and not (Path(init) / "rg4_model.json").is_file():
-            raise InputError(f"--init {init}: not an rg4 model directory (no rg4_model.json; "
-                             "`rg4 train --stage 1 -o DIR` writes one)")
+            raise InputError(
+                f"--init {init}: not an rg4 model directory (no rg4_model.json; "
+                "`rg4 train --stage 1 -o DIR` writes one)"
+            )
         if tlw not in TLW_MODES:
             raise InputError(f"--tlw must be one of {', '.join(TLW_MODES)}, got {tlw!r}")
         if lam is not None and lam <= 0:
@@ -76,32 +103,47 @@ class GeneratorTask:
         self.seed = seed  # initialises the fusion (and the tiny preset's random components)
         self.log = log
         self.examples: list[GeneratorExample] = read_generator_examples(
-            train_path, image_root=image_root, stage=stage, settings=self.settings, on_error=on_error, log=log)
+            train_path, image_root=image_root, stage=stage, settings=self.settings, on_error=on_error, log=log
+        )
         self.validator = None
         if val_path:
             from rg4cli.training.validation import GeneratorValidator
 
-            self.validator = GeneratorValidator(val_path, image_root=image_root, limit=val_limit,
-                                                max_new_tokens=val_max_new_tokens, on_error=on_error, log=log)
+            self.validator = GeneratorValidator(
+                val_path,
+                image_root=image_root,
+                limit=val_limit,
+                max_new_tokens=val_max_new_tokens,
+                on_error=on_error,
+                log=log,
+            )
         self.model = None
         self.hasher = FileHasher()
         self.image_cache = self.text_cache = None
-        self._token_rows: dict[int, tuple] = {}   # example index -> its prompt and target tokens
-        self._lengths: list[int] | None = None     # token_lengths(), once computed
+        self._token_rows: dict[int, tuple] = {}  # example index -> its prompt and target tokens
+        self._lengths: list[int] | None = None  # token_lengths(), once computed
 
     def describe(self) -> dict:
         """The options a resumed run must share (compared by the engine)."""
-        return {"preset": self.preset, "fusion": self.fusion, "stage": self.stage, "init": self.init,
-                "tlw": self.tlw, "lam": self.lam, "settings": list(self.settings or []), "sampler": self.sampler,
-                "examples": len(self.examples), **({"model": self.model_overrides} if self.model_overrides else {}),
-                **({"model_options": self.model_options} if self.model_options else {})}
+        return {
+            "preset": self.preset,
+            "fusion": self.fusion,
+            "stage": self.stage,
+            "init": self.init,
+            "tlw": self.tlw,
+            "lam": self.lam,
+            "settings": list(self.settings or []),
+            "sampler": self.sampler,
+            "examples": len(self.examples),
+            **({"model": self.model_overrides} if self.model_overrides else {}),
+            **({"model_options": self.model_options} if self.model_options else {}),
+        }
 
     # ---- model ----------------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        from rg4cli.training.engine import process_state
-
         from rg4cli.model import build_model, load_model_dir, save_model_dir
         from rg4cli.model.prompts import prior_text, target_text
+        from rg4cli.training.engine import process_state
 
         state = process_state()
         device = state.device
@@ -124,15 +166,27 @@ class GeneratorTask:
                     # The tiny preset's vocabularies: from the text the model will read and learn.
                     form = self.model_options.get("report_text", "raw")
                     texts = [target_text(ex.study, form) for ex in self.examples]
-                    texts += [t for ex in self.examples for t in (ex.study.indication, ex.study.history,
-                                                                  prior_text(ex.study, form)) if t]
-                    model = build_model(self.preset, tokenizer_texts=texts, fusion=self.fusion, stage=self.stage,
-                                        seed=self.seed, device=device, **self.model_overrides, **self.model_options)
+                    texts += [
+                        t
+                        for ex in self.examples
+                        for t in (ex.study.indication, ex.study.history, prior_text(ex.study, form))
+                        if t
+                    ]
+                    model = build_model(
+                        self.preset,
+                        tokenizer_texts=texts,
+                        fusion=self.fusion,
+                        stage=self.stage,
+                        seed=self.seed,
+                        device=device,
+                        **self.model_overrides,
+                        **self.model_options,
+                    )
                     if state.is_main_process and self.preset == "tiny":
                         # The tiny preset's frozen parts are random and its vocabularies built here:
                         # keep them so the other processes and --resume use the same ones.
                         save_model_dir(model, init_dir)
-            self._apply_model_options(model)   # a resumed run's saved init model, built before the options
+            self._apply_model_options(model)  # a resumed run's saved init model, built before the options
         model.set_stage(self.stage)
         model.train()
         self.model = model
@@ -156,13 +210,20 @@ class GeneratorTask:
             return
         tag = f"{process_state().process_index}"
         proc = m.image_processor.to_dict() if hasattr(m.image_processor, "to_dict") else repr(m.image_processor)
-        img_fp = encoder_fingerprint(m.image_encoder, {"processor": proc, "kind": "image-patch-tokens",
-                                                       "dtype": str(m.image_encoder.dtype)})
+        img_fp = encoder_fingerprint(
+            m.image_encoder, {"processor": proc, "kind": "image-patch-tokens", "dtype": str(m.image_encoder.dtype)}
+        )
         self.image_cache = FeatureCache(self.cache_root, img_fp, writer_tag=tag)
         vocab = json.dumps(m.text_tokenizer.get_vocab(), sort_keys=True)
-        txt_fp = encoder_fingerprint(m.text_encoder, {"vocab": content_key(vocab), "kind": "text-tokens",
-                                                      "max_length": m.config.text_max_length,
-                                                      "dtype": str(m.text_encoder.dtype)})
+        txt_fp = encoder_fingerprint(
+            m.text_encoder,
+            {
+                "vocab": content_key(vocab),
+                "kind": "text-tokens",
+                "max_length": m.config.text_max_length,
+                "dtype": str(m.text_encoder.dtype),
+            },
+        )
         self.text_cache = FeatureCache(self.cache_root, txt_fp, writer_tag=tag)
 
     # ---- features ---------------------------------------------------------------------
@@ -217,8 +278,9 @@ class GeneratorTask:
     def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
         self.flush_caches()  # features computed in the last epoch go to disk
         lengths = self.token_lengths() if self.sampler == "length" else None
-        return plan_setting_batches([ex.setting for ex in self.examples], self.batch_size, epoch, seed, self.sampler,
-                                    lengths)
+        return plan_setting_batches(
+            [ex.setting for ex in self.examples], self.batch_size, epoch, seed, self.sampler, lengths
+        )
 
     def token_lengths(self) -> list[int]:
         """Each example's prompt-text plus target tokens (feature blocks left out: ATF's are the
@@ -226,8 +288,10 @@ class GeneratorTask:
         which the first epoch would do anyway (text_batch keeps the rows)."""
         if self._lengths is None:
             rows = self.text_batch(list(range(len(self.examples))))
-            self._lengths = [sum(len(seg) for seg in prefix if not isinstance(seg, str)) + len(target)
-                             for prefix, target in zip(rows.prefixes, rows.target_ids)]
+            self._lengths = [
+                sum(len(seg) for seg in prefix if not isinstance(seg, str)) + len(target)
+                for prefix, target in zip(rows.prefixes, rows.target_ids)
+            ]
         return self._lengths
 
     def flush_caches(self) -> None:
@@ -245,18 +309,29 @@ class GeneratorTask:
             moved = clean_spans(ex.target, ex.spans)
             if moved is not None:
                 return moved
-            self.log(f"line {ex.line}: sentence_weights could not be moved onto the cleaned report; "
-                     "this example trains unweighted")
+            self.log(
+                f"line {ex.line}: sentence_weights could not be moved onto the cleaned report; "
+                "this example trains unweighted"
+            )
             return []
-        raise InputError(f"the model's target text differs from findings+impression, so sentence_weights "
-                         f"cannot be placed: {text[:60]!r}", line=ex.line, field="sentence_weights")
+        raise InputError(
+            f"the model's target text differs from findings+impression, so sentence_weights "
+            f"cannot be placed: {text[:60]!r}",
+            line=ex.line,
+            field="sentence_weights",
+        )
 
-    def token_weights(self, examples: list[GeneratorExample], offsets: torch.Tensor, labels: torch.Tensor,
-                      spans: list[list[dict]] | None = None) -> torch.Tensor:
+    def token_weights(
+        self,
+        examples: list[GeneratorExample],
+        offsets: torch.Tensor,
+        labels: torch.Tensor,
+        spans: list[list[dict]] | None = None,
+    ) -> torch.Tensor:
         weights = torch.ones(labels.shape, dtype=torch.float32)
         for b, ex in enumerate(examples):
             ex_spans = ex.spans if spans is None else spans[b]
-            if ex_spans:   # padding has offsets (-1, -1): no characters, weight 1
+            if ex_spans:  # padding has offsets (-1, -1): no characters, weight 1
                 weights[b] = token_weight_row(offsets[b], ex_spans, lam=self.lam)
         return weights.to(labels.device)
 
@@ -269,8 +344,12 @@ class GeneratorTask:
             row = self._token_rows.get(i)
             if row is None:
                 one = self.model.text_batch([self.examples[i].study], with_targets=True)
-                row = self._token_rows[i] = (one.prefixes[0], one.target_ids[0], one.target_offsets[0],
-                                             one.target_texts[0])
+                row = self._token_rows[i] = (
+                    one.prefixes[0],
+                    one.target_ids[0],
+                    one.target_offsets[0],
+                    one.target_texts[0],
+                )
             rows.append(row)
         return TextBatch(*(list(column) for column in zip(*rows)))
 
@@ -291,9 +370,18 @@ class GeneratorTask:
         from rg4cli.model import save_model_dir
 
         self.flush_caches()
-        save_model_dir(model, out_dir, extra={"trained_by": "rg4 train", "stage": self.stage, "tlw": self.tlw,
-                                              "lam": self.lam, "settings": list(self.settings or []),
-                                              "train_examples": len(self.examples)})
+        save_model_dir(
+            model,
+            out_dir,
+            extra={
+                "trained_by": "rg4 train",
+                "stage": self.stage,
+                "tlw": self.tlw,
+                "lam": self.lam,
+                "settings": list(self.settings or []),
+                "train_examples": len(self.examples),
+            },
+        )
 
     def validate(self, model: nn.Module, accelerator) -> dict | None:
         if self.validator is None:
@@ -302,5 +390,8 @@ class GeneratorTask:
         return self.validator.run(self, accelerator.unwrap_model(model), accelerator)
 
     def cache_stats(self) -> dict:
-        return {name: {"hits": c.hits, "misses": c.misses} for name, c in
-                (("image", self.image_cache), ("text", self.text_cache)) if c is not None}
+        return {
+            name: {"hits": c.hits, "misses": c.misses}
+            for name, c in (("image", self.image_cache), ("text", self.text_cache))
+            if c is not None
+        }

@@ -24,7 +24,7 @@ class _Tracked:
     def __init__(self, text: str, origin: list[int]):
         self.text, self.origin = text, origin
 
-    def replace(self, old: str, new: str) -> "_Tracked":
+    def replace(self, old: str, new: str) -> _Tracked:
         out, org, i = [], [], 0
         while True:
             j = self.text.find(old, i)
@@ -39,14 +39,14 @@ class _Tracked:
         org.extend(self.origin[i:])
         return _Tracked("".join(out), org)
 
-    def strip(self) -> "_Tracked":
+    def strip(self) -> _Tracked:
         left = len(self.text) - len(self.text.lstrip())
         right = len(self.text.rstrip())
         if right <= left:
             return _Tracked("", [])
         return _Tracked(self.text[left:right], self.origin[left:right])
 
-    def lower(self) -> "_Tracked":
+    def lower(self) -> _Tracked:
         out, org = [], []
         for ch, o in zip(self.text, self.origin):
             low = ch.lower()
@@ -54,7 +54,7 @@ class _Tracked:
             org.extend([o] * len(low))
         return _Tracked("".join(out), org)
 
-    def split(self, sep: str) -> list["_Tracked"]:
+    def split(self, sep: str) -> list[_Tracked]:
         parts, i = [], 0
         while True:
             j = self.text.find(sep, i)
@@ -65,7 +65,7 @@ class _Tracked:
         parts.append(_Tracked(self.text[i:], self.origin[i:]))
         return parts
 
-    def drop_chars(self) -> "_Tracked":
+    def drop_chars(self) -> _Tracked:
         keep = [k for k, ch in enumerate(self.text) if not _STRIP_CHARS_RE.fullmatch(ch)]
         return _Tracked("".join(self.text[k] for k in keep), [self.origin[k] for k in keep])
 

@@ -30,7 +30,7 @@ The default of `rg4 train` is `official` with `--preset paper` (the released rec
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,7 @@ MAX_WEIGHT = 100.0
 
 def check_sentence_weights(value, text: str, *, source: str | None = None, line: int | None = None) -> list[dict]:
     """Validate a record's `sentence_weights` against the target text it indexes."""
+
     def bad(problem: str) -> InputError:
         return InputError(problem, source=source, line=line, field="sentence_weights")
 
@@ -63,13 +64,17 @@ def check_sentence_weights(value, text: str, *, source: str | None = None, line:
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight <= MAX_WEIGHT:
             raise bad(f"item {i}: weight must be a number in (0, {MAX_WEIGHT:g}], got {weight!r}")
         if not 0 <= start < end <= len(text):
-            raise bad(f"item {i}: span [{start}, {end}) lies outside the target text (length {len(text)}); "
-                      "were the weights computed on a different text? (rg4 weights --text findings+impression)")
+            raise bad(
+                f"item {i}: span [{start}, {end}) lies outside the target text (length {len(text)}); "
+                "were the weights computed on a different text? (rg4 weights --text findings+impression)"
+            )
         out.append({"start": start, "end": end, "weight": float(weight)})
     return out
 
 
-def token_weights(offsets: Sequence[tuple[int, int]], spans: Iterable[dict], *, lam: float | None = None) -> list[float]:
+def token_weights(
+    offsets: Sequence[tuple[int, int]], spans: Iterable[dict], *, lam: float | None = None
+) -> list[float]:
     """Weight per token from character spans.
 
     `offsets` are (start, end) character offsets of each token in the target text;
@@ -82,18 +87,21 @@ def token_weights(offsets: Sequence[tuple[int, int]], spans: Iterable[dict], *, 
 def token_weight_row(offsets: torch.Tensor, spans: Iterable[dict], *, lam: float | None = None) -> torch.Tensor:
     """`token_weights` on a [T, 2] offsets tensor -> float32 [T], in a few tensor ops (the
     training step calls it per example; a Python loop over tokens cost ~2% of a tiny step)."""
-    table = torch.tensor([(s["start"], s["end"], lam if lam is not None and s["weight"] > 1 else s["weight"])
-                          for s in spans], dtype=torch.float64).reshape(-1, 3)
+    table = torch.tensor(
+        [(s["start"], s["end"], lam if lam is not None and s["weight"] > 1 else s["weight"]) for s in spans],
+        dtype=torch.float64,
+    ).reshape(-1, 3)
     if not len(table):
         return torch.ones(len(offsets), dtype=torch.float32)
     start, end = offsets[:, :1], offsets[:, 1:]
-    hit = (end > start) & (start < table[:, 1]) & (end > table[:, 0])          # [T, spans]
+    hit = (end > start) & (start < table[:, 1]) & (end > table[:, 0])  # [T, spans]
     best = torch.where(hit, table[:, 2], torch.tensor(float("-inf"), dtype=torch.float64)).amax(-1)
     return torch.where(hit.any(-1), best, torch.ones_like(best)).to(torch.float32)
 
 
-def weighted_token_loss(ce: torch.Tensor, weights: torch.Tensor, mode: str, lam: float = DEFAULT_LAMBDA
-                        ) -> torch.Tensor:
+def weighted_token_loss(
+    ce: torch.Tensor, weights: torch.Tensor, mode: str, lam: float = DEFAULT_LAMBDA
+) -> torch.Tensor:
     """Combine per-token CE values (1-D, target tokens only) with their weights."""
     if mode not in TLW_MODES:
         raise InputError(f"--tlw must be one of {', '.join(TLW_MODES)}, got {mode!r}")
@@ -111,8 +119,15 @@ def weighted_token_loss(ce: torch.Tensor, weights: torch.Tensor, mode: str, lam:
     return average + (lam - 1.0) * key.sum() / (torch.count_nonzero(key) + 0.001)
 
 
-def lm_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None, mode: str,
-            lam: float = DEFAULT_LAMBDA, *, shift: bool = True) -> torch.Tensor:
+def lm_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor | None,
+    mode: str,
+    lam: float = DEFAULT_LAMBDA,
+    *,
+    shift: bool = True,
+) -> torch.Tensor:
     """Language-model loss with token weights.
 
     logits [B, T, V]; labels [B, T] (IGNORE_INDEX outside the target); weights [B, T]

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -27,8 +27,17 @@ from rg4cli.training.data import GeneratorExample, read_generator_examples
 
 
 class GeneratorValidator:
-    def __init__(self, path: str, *, image_root=None, limit: int | None = None, max_new_tokens: int | None = None,
-                 batch_size: int = 8, on_error: str = "fail", log: Callable[[str], None] = lambda m: None):
+    def __init__(
+        self,
+        path: str,
+        *,
+        image_root=None,
+        limit: int | None = None,
+        max_new_tokens: int | None = None,
+        batch_size: int = 8,
+        on_error: str = "fail",
+        log: Callable[[str], None] = lambda m: None,
+    ):
         examples = read_generator_examples(path, image_root=image_root, stage=2, on_error=on_error)
         seen: set[str] = set()
         unique: list[GeneratorExample] = []
@@ -75,7 +84,7 @@ class GeneratorValidator:
         for setting in SETTINGS:
             idx = by_setting.get(setting, [])
             for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
+                chunk = idx[start : start + self.batch_size]
                 exs = [self.examples[i] for i in chunk]
                 feats = task.features(exs)
                 # Each prompt asks for the sections its reference has (the released validation does).
@@ -86,8 +95,8 @@ class GeneratorValidator:
     def run(self, task, model, accelerator) -> dict:
         from accelerate.utils import gather_object
 
-        from rg4cli.metrics.clinical import ce_scores
         from rg4cli.labelers.backends import make_labeler
+        from rg4cli.metrics.clinical import ce_scores
         from rg4cli.metrics.nlg import nlg_scores, prepare_texts
 
         was_training = model.training
@@ -103,5 +112,9 @@ class GeneratorValidator:
         hyp_labels = make_labeler("rules").label(hyps)
         ce = ce_scores(hyp_labels, self._reference_labels())["micro_14_unc_pos"]
         f1 = (ce or {}).get("f1") or 0.0
-        return {"ce_f1": float(f1), "bleu_4": float(bleu), "score": float(f1) + float(bleu),
-                "studies": len(self.examples)}
+        return {
+            "ce_f1": float(f1),
+            "bleu_4": float(bleu),
+            "score": float(f1) + float(bleu),
+            "studies": len(self.examples),
+        }

@@ -11,8 +11,8 @@ counts them in `extra["stale_labels"]`). The per-text API is weights.backends
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from rg4cli.errors import InputError
 from rg4cli.records.annotate import StageSummary, annotate_records
@@ -43,13 +43,15 @@ class WeighSettings:
     def resolved_backend(self) -> str:
         return ("ig" if self.labeler else "rules") if self.backend == "auto" else self.backend
 
-    def check(self) -> "WeighSettings":
+    def check(self) -> WeighSettings:
         if self.backend not in (*BACKENDS, "auto"):
             raise InputError(f"--backend must be ig, rules or auto, got {self.backend!r}")
         if self.resolved_backend() == "ig" and not self.labeler:
-            raise InputError("--backend ig needs --labeler-model: a BERT labeler directory (train one with "
-                             "`rg4 train --task labeler -o labeler/`) or the official chexbert.pth with "
-                             "--labeler-bert DIR; or use --backend rules")
+            raise InputError(
+                "--backend ig needs --labeler-model: a BERT labeler directory (train one with "
+                "`rg4 train --task labeler -o labeler/`) or the official chexbert.pth with "
+                "--labeler-bert DIR; or use --backend rules"
+            )
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
         resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
@@ -57,8 +59,13 @@ class WeighSettings:
         return self
 
 
-def weigh_records(input: str | os.PathLike | None, output: str | os.PathLike | None, settings: WeighSettings, *,
-                  log: Callable[[str], None] | None = None) -> StageSummary:
+def weigh_records(
+    input: str | os.PathLike | None,
+    output: str | os.PathLike | None,
+    settings: WeighSettings,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> StageSummary:
     """Weigh every record of `input` into `output` (`sentence_weights` + `weights_meta`)."""
     settings.check()
     backend = settings.resolved_backend()
@@ -69,8 +76,9 @@ def weigh_records(input: str | os.PathLike | None, output: str | os.PathLike | N
         from rg4cli.model.classifiers import load_classifier
 
         classifier = load_classifier(settings.labeler, "labeler", bert=settings.bert)
-        weigher = IGWeigher(classifier, settings.weighting, device=resolve_device(settings.device),
-                            batch_size=settings.batch_size)
+        weigher = IGWeigher(
+            classifier, settings.weighting, device=resolve_device(settings.device), batch_size=settings.batch_size
+        )
         meta = {**settings.weighting.meta("ig"), "labeler": classifier.source}
     else:
         weigher = RulesWeigher(settings.weighting)
@@ -97,8 +105,16 @@ def weigh_records(input: str | os.PathLike | None, output: str | os.PathLike | N
             bind(record, FIELD, sentence_weights, text_field=chosen.field, text=chosen.text)
             record["weights_meta"] = {**meta, "text": chosen.field}
 
-    summary = annotate_records(input, output, prepare, annotate, on_error=settings.on_error, resume=settings.resume,
-                               block_size=BLOCK_RECORDS, log=log)
+    summary = annotate_records(
+        input,
+        output,
+        prepare,
+        annotate,
+        on_error=settings.on_error,
+        resume=settings.resume,
+        block_size=BLOCK_RECORDS,
+        log=log,
+    )
     summary.backend = backend
     summary.extra["stale_labels"] = stale
     return summary

@@ -35,8 +35,8 @@ Two implementations give the same numbers:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -75,8 +75,14 @@ def integration_nodes(steps: int, method: str = "gausslegendre") -> tuple[np.nda
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-def integrated_gradients(score_fn: ScoreFn, requests: Sequence[IGRequest], *, steps: int = 50,
-                         method: str = "gausslegendre", batch_size: int = 128) -> list[torch.Tensor]:
+def integrated_gradients(
+    score_fn: ScoreFn,
+    requests: Sequence[IGRequest],
+    *,
+    steps: int = 50,
+    method: str = "gausslegendre",
+    batch_size: int = 128,
+) -> list[torch.Tensor]:
     """Batched IG: returns, per request, a (len(targets), T) tensor of token attributions.
 
     One row is one interpolated sequence (request, step); all targets of a request
@@ -91,24 +97,32 @@ def integrated_gradients(score_fn: ScoreFn, requests: Sequence[IGRequest], *, st
     out: list[torch.Tensor] = []
     for req in requests:
         _check_request(req)
-        out.append(torch.zeros(len(req.targets), req.embeds.shape[0], dtype=req.embeds.dtype,
-                               device=req.embeds.device))
-    order = sorted((i for i, r in enumerate(requests) if len(r.targets)),
-                   key=lambda i: (-len(requests[i].targets), -requests[i].embeds.shape[0]))
+        out.append(torch.zeros(len(req.targets), req.embeds.shape[0], dtype=req.embeds.dtype, device=req.embeds.device))
+    order = sorted(
+        (i for i, r in enumerate(requests) if len(r.targets)),
+        key=lambda i: (-len(requests[i].targets), -requests[i].embeds.shape[0]),
+    )
     rows = [(i, k) for i in order for k in range(steps)]
     for start in range(0, len(rows), batch_size):
-        _ig_chunk(score_fn, requests, rows[start:start + batch_size], alphas, weights, out)
+        _ig_chunk(score_fn, requests, rows[start : start + batch_size], alphas, weights, out)
     return out
 
 
 def _check_request(req: IGRequest) -> None:
     if req.embeds.dim() != 2 or req.embeds.shape != req.baseline.shape:
-        raise ValueError(f"embeds and baseline must both be (T, D); got {tuple(req.embeds.shape)} "
-                         f"and {tuple(req.baseline.shape)}")
+        raise ValueError(
+            f"embeds and baseline must both be (T, D); got {tuple(req.embeds.shape)} and {tuple(req.baseline.shape)}"
+        )
 
 
-def _ig_chunk(score_fn: ScoreFn, requests: Sequence[IGRequest], rows: list[tuple[int, int]],
-              alphas: np.ndarray, weights: np.ndarray, out: list[torch.Tensor]) -> None:
+def _ig_chunk(
+    score_fn: ScoreFn,
+    requests: Sequence[IGRequest],
+    rows: list[tuple[int, int]],
+    alphas: np.ndarray,
+    weights: np.ndarray,
+    out: list[torch.Tensor],
+) -> None:
     first = requests[rows[0][0]].embeds
     device, dtype = first.device, first.dtype
     # Consecutive rows of one request form a group: (request, first row, end row, steps).
@@ -149,8 +163,9 @@ def _ig_chunk(score_fn: ScoreFn, requests: Sequence[IGRequest], rows: list[tuple
                     out[i][j] += (w[:, None] * (grads[r0:r1, :t] * diff).sum(-1)).sum(0)
 
 
-def integrated_gradients_per_label(score_fn: ScoreFn, requests: Sequence[IGRequest], *, steps: int = 50,
-                                   method: str = "gausslegendre") -> list[torch.Tensor]:
+def integrated_gradients_per_label(
+    score_fn: ScoreFn, requests: Sequence[IGRequest], *, steps: int = 50, method: str = "gausslegendre"
+) -> list[torch.Tensor]:
     """Reference IG: for each report, each label, each step, one forward/backward pass."""
     alphas, weights = integration_nodes(steps, method)
     out = []

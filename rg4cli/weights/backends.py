@@ -56,17 +56,18 @@ import bisect
 import copy
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from rg4cli.weights.attribution import METHODS, IGRequest, integrated_gradients
-from rg4cli.model.classifiers import Classifier
 from rg4cli.errors import InputError, Rg4Error
-from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, NEGATIVE, OBSERVATIONS, POSITIVE, THIRTEEN, UNCERTAIN
+from rg4cli.model.classifiers import Classifier
 from rg4cli.text.sentences import split_sentences
+from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, NEGATIVE, OBSERVATIONS, POSITIVE, THIRTEEN, UNCERTAIN
+from rg4cli.weights.attribution import METHODS, IGRequest, integrated_gradients
 
 BACKENDS = ("ig", "rules")
 BASELINES = ("pad", "zero")
@@ -86,15 +87,18 @@ class WeightSettings:
     normalize: str = "label"
     absolute: bool = False
 
-    def check(self) -> "WeightSettings":
+    def check(self) -> WeightSettings:
         if self.steps < 1:
             raise InputError(f"--steps must be at least 1, got {self.steps}")
         if self.sigma < 0:
             raise InputError(f"--sigma must be 0 (off) or positive, got {self.sigma}")
         if self.lam <= 0:
             raise InputError(f"--lam must be positive, got {self.lam}")
-        for name, value, choices in (("method", self.method, METHODS), ("baseline", self.baseline, BASELINES),
-                                     ("normalize", self.normalize, NORMALIZATIONS)):
+        for name, value, choices in (
+            ("method", self.method, METHODS),
+            ("baseline", self.baseline, BASELINES),
+            ("normalize", self.normalize, NORMALIZATIONS),
+        ):
             if value not in choices:
                 raise InputError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
         if self.method == "trapezoid" and self.steps < 2:
@@ -108,6 +112,7 @@ class WeightSettings:
 
 
 # ---- labels --------------------------------------------------------------------
+
 
 def check_labels(labels: Any) -> str | None:
     """Why a record's `labels` value is unusable, or None when it is fine."""
@@ -128,8 +133,10 @@ def attribution_targets(labels: dict[str, Any]) -> list[tuple[str, int]]:
 
 # ---- from token scores to sentence weights ---------------------------------------
 
-def token_scores(attributions: np.ndarray, sigma: float = 1.0, normalize: str = "label",
-                 absolute: bool = False) -> np.ndarray:
+
+def token_scores(
+    attributions: np.ndarray, sigma: float = 1.0, normalize: str = "label", absolute: bool = False
+) -> np.ndarray:
     """(labels, T) attributions -> (T,) per-token scores in [-1, 1] (Alg. 1 lines 1-7).
 
     label: smooth each label's map, divide it by its largest |value|, max over labels;
@@ -162,15 +169,16 @@ def gaussian_smooth(scores: np.ndarray, sigma: float) -> np.ndarray:
         return scores.copy()
     radius = max(1, int(math.ceil(3 * sigma)))
     k = np.arange(-radius, radius + 1)
-    kernel = np.exp(-(k ** 2) / (2 * sigma ** 2))
+    kernel = np.exp(-(k**2) / (2 * sigma**2))
     # Zero-padded "valid" convolution: exactly one output per token for any kernel length.
     num = np.convolve(np.pad(scores, radius), kernel, mode="valid")
     den = np.convolve(np.pad(np.ones_like(scores), radius), kernel, mode="valid")
     return num / den
 
 
-def sentence_weights_from_tokens(text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray | None,
-                                 threshold: float, lam: float) -> list[dict[str, Any]]:
+def sentence_weights_from_tokens(
+    text: str, offsets: Sequence[tuple[int, int]], scores: np.ndarray | None, threshold: float, lam: float
+) -> list[dict[str, Any]]:
     """Sentence spans of `text` with weight lam where a word piece's score > threshold.
 
     `offsets` are the (start, end) characters of the scored word pieces, `scores` their
@@ -190,12 +198,12 @@ def sentence_weights_from_tokens(text: str, offsets: Sequence[tuple[int, int]], 
     out = []
     for (start, end), score in zip(spans, best):
         weight = lam if score is not None and score > threshold else 1.0
-        out.append({"start": start, "end": end, "weight": weight,
-                    "score": None if score is None else round(score, 6)})
+        out.append({"start": start, "end": end, "weight": weight, "score": None if score is None else round(score, 6)})
     return out
 
 
 # ---- IG backend ----------------------------------------------------------------
+
 
 @dataclass
 class TokenAttribution:
@@ -209,8 +217,14 @@ class TokenAttribution:
 class IGWeigher:
     """Integrated Gradients over a CheXbert-shaped labeler -> sentence weights."""
 
-    def __init__(self, classifier: Classifier, settings: WeightSettings | None = None, *,
-                 device: str | torch.device = "cpu", batch_size: int = 128):
+    def __init__(
+        self,
+        classifier: Classifier,
+        settings: WeightSettings | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 128,
+    ):
         if classifier.task != "labeler":
             raise InputError(f"{classifier.source} is a {classifier.task} model, not a labeler")
         self.classifier = classifier
@@ -222,8 +236,10 @@ class IGWeigher:
             p.requires_grad_(False)
         self.tokenizer = classifier.tokenizer
         if not getattr(self.tokenizer, "is_fast", False):
-            raise Rg4Error(f"the tokenizer of {classifier.source} gives no character offsets (not a fast "
-                           "tokenizer); IG weights need them to map word pieces onto the text")
+            raise Rg4Error(
+                f"the tokenizer of {classifier.source} gives no character offsets (not a fast "
+                "tokenizer); IG weights need them to map word pieces onto the text"
+            )
         self.embedding = self.model.input_embeddings()
 
     # score_fn for attribution.py: the 13 heads' logits, flattened head-major.
@@ -232,8 +248,13 @@ class IGWeigher:
         return torch.cat(logits[:13], dim=1)
 
     def encode(self, text: str) -> tuple[torch.Tensor, list[tuple[int, int]], torch.Tensor]:
-        enc = self.tokenizer(text, truncation=True, max_length=self.classifier.max_length,
-                             return_offsets_mapping=True, return_special_tokens_mask=True)
+        enc = self.tokenizer(
+            text,
+            truncation=True,
+            max_length=self.classifier.max_length,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
         ids = torch.tensor(enc["input_ids"], device=self.device)
         special = torch.tensor(enc["special_tokens_mask"], dtype=torch.bool, device=self.device)
         return ids, [tuple(o) for o in enc["offset_mapping"]], special
@@ -258,13 +279,17 @@ class IGWeigher:
             flat = [OBSERVATIONS.index(obs) * N_CLASSES + cls for obs, cls in targets]
             requests.append(IGRequest(embeds, baseline, flat))
             metas.append((offsets, special, targets))
-        maps = integrated_gradients(self.score_fn, requests, steps=self.settings.steps,
-                                    method=self.settings.method, batch_size=self.batch_size)
+        maps = integrated_gradients(
+            self.score_fn, requests, steps=self.settings.steps, method=self.settings.method, batch_size=self.batch_size
+        )
         out = []
         for attr, (offsets, special, targets) in zip(maps, metas):
             keep = (~special).cpu().numpy()
-            out.append(TokenAttribution([o for o, k in zip(offsets, keep) if k], targets,
-                                        attr.detach().cpu().double().numpy()[:, keep]))
+            out.append(
+                TokenAttribution(
+                    [o for o, k in zip(offsets, keep) if k], targets, attr.detach().cpu().double().numpy()[:, keep]
+                )
+            )
         return out
 
     def token_scores(self, attribution: TokenAttribution) -> np.ndarray | None:
@@ -290,16 +315,19 @@ class IGWeigher:
             first.setdefault(key, i)
         unique = list(first.values())
         attributions = self.attribute([texts[i] for i in unique], [labels[i] for i in unique])
-        weights = {keys[i]: sentence_weights_from_tokens(texts[i], att.offsets, self.token_scores(att), s.threshold,
-                                                         s.lam)
-                   for i, att in zip(unique, attributions)}
+        weights = {
+            keys[i]: sentence_weights_from_tokens(texts[i], att.offsets, self.token_scores(att), s.threshold, s.lam)
+            for i, att in zip(unique, attributions)
+        }
         return [copy.deepcopy(weights[key]) for key in keys]
 
 
 # ---- rules backend ---------------------------------------------------------------
 
-def rules_sentence_weights(text: str, mentions: Iterable[Any], labels: dict[str, Any] | None,
-                           lam: float) -> list[dict[str, Any]]:
+
+def rules_sentence_weights(
+    text: str, mentions: Iterable[Any], labels: dict[str, Any] | None, lam: float
+) -> list[dict[str, Any]]:
     """A sentence gets lam when it holds a positive/uncertain mention of a target observation.
 
     `mentions` are the rules labeler's (observation, value, start, end, ...); with
@@ -318,8 +346,9 @@ def rules_sentence_weights(text: str, mentions: Iterable[Any], labels: dict[str,
             if m.start < spans[n][1]:
                 hit[n] = True
             n += 1
-    return [{"start": s, "end": e, "weight": lam if h else 1.0, "score": 1.0 if h else 0.0}
-            for (s, e), h in zip(spans, hit)]
+    return [
+        {"start": s, "end": e, "weight": lam if h else 1.0, "score": 1.0 if h else 0.0} for (s, e), h in zip(spans, hit)
+    ]
 
 
 class RulesWeigher:
@@ -330,5 +359,7 @@ class RulesWeigher:
         self.labeler = make_labeler(backend="rules")
 
     def weigh(self, texts: Sequence[str], labels: Sequence[dict[str, Any] | None]) -> list[list[dict[str, Any]]]:
-        return [rules_sentence_weights(text, self.labeler.mentions(text), lab, self.settings.lam)
-                for text, lab in zip(texts, labels)]
+        return [
+            rules_sentence_weights(text, self.labeler.mentions(text), lab, self.settings.lam)
+            for text, lab in zip(texts, labels)
+        ]

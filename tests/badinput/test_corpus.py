@@ -26,13 +26,15 @@ def shared(tmp_path_factory) -> dict[str, Path]:
     from rg4cli.model.classifiers import new_classifier, save_classifier_dir, tiny_bert_config
     from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
-    from ..lib.test_build_assembly import _tree
+    from ..lib.test_dataset_assembly import _tree
 
     root = tmp_path_factory.mktemp("badinput")
     tok = build_wordpiece_tokenizer(REPORT_CORPUS * 3, vocab_size=120)
     cfg = tiny_bert_config(len(tok), hidden_size=16, layers=1, heads=2)
-    paths = {"lab": save_classifier_dir(new_classifier("labeler", tok, cfg), root / "lab"),
-             "disc": save_classifier_dir(new_classifier("discbert", tok, cfg), root / "disc")}
+    paths = {
+        "lab": save_classifier_dir(new_classifier("labeler", tok, cfg), root / "lab"),
+        "disc": save_classifier_dir(new_classifier("discbert", tok, cfg), root / "disc"),
+    }
     save_model_dir(build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0), root / "gen")
     paths["gen"] = root / "gen"
     (root / "img" / "img").mkdir(parents=True)
@@ -106,4 +108,4 @@ def test_bad_input(case: Case, shared, tmp_path):
     if case.out is not None:
         name, ids = case.out
         assert _ids(d / name) == ids
-    assert not list(d.glob("*.partial")) or kind == "lock"   # no writer left its temporary file
+    assert not list(d.glob("*.partial")) or kind == "lock"  # no writer left its temporary file

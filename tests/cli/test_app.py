@@ -51,10 +51,15 @@ def test_man_pages_are_current():
 def test_man_page_renders():
     if shutil.which("man") is None and shutil.which("groff") is None:
         import pytest
+
         pytest.skip("neither man nor groff installed")
     tool = ["man", "-l"] if shutil.which("man") else ["groff", "-man", "-Tutf8"]
-    proc = subprocess.run(tool + [str(REPO / "man" / "rg4.1")], capture_output=True, text=True,
-                          env={"MANPAGER": "cat", "PAGER": "cat", "PATH": "/usr/bin:/bin", "MANWIDTH": "80"})
+    proc = subprocess.run(
+        tool + [str(REPO / "man" / "rg4.1")],
+        capture_output=True,
+        text=True,
+        env={"MANPAGER": "cat", "PAGER": "cat", "PATH": "/usr/bin:/bin", "MANWIDTH": "80"},
+    )
     assert proc.returncode == 0 and "rg4" in proc.stdout
 
 
@@ -81,7 +86,12 @@ def test_a_failing_score_does_not_wait_for_the_jvm_it_started(tmp_path):
     # (the JVM is killed, not waited for through its start-up), with the usual one line and status 2.
     ref = tmp_path / "ref.jsonl"
     ref.write_text('{"id": "a", "findings": "No effusion."}\n', encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "rg4cli", "score", str(tmp_path / "missing.jsonl"), "--ref", str(ref)],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rg4cli", "score", str(tmp_path / "missing.jsonl"), "--ref", str(ref)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert proc.returncode == 2
     assert "missing.jsonl" in proc.stderr and "Traceback" not in proc.stderr

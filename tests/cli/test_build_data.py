@@ -1,27 +1,28 @@
-"""CLI tests of build data (library tests: tests/lib/test_build_assembly.py)."""
+"""CLI tests of build data (library tests: tests/lib/test_dataset_assembly.py)."""
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
-import zipfile
-from pathlib import Path
-import pytest
-from typer.testing import CliRunner
-from rg4cli.cli.app import app
-from rg4cli.build.assembly import BuildStats, build_records
-from rg4cli.errors import InputError
-from rg4cli.judges.backends import make_judge
-from rg4cli.labelers.backends import make_labeler
-from rg4cli.build.mimic import SKIP_NO_FRONTAL, SKIP_NO_REPORT, SKIP_NO_SECTIONS, MimicImport
-from rg4cli.records.study import Study, setting_of
-from rg4cli.build.rewriters import RulesRewriter
-from rg4cli.build.rewrite_loop import DROP_LABELS, DROP_UNRESOLVED, Example, RewriteLoop, RewriteReply
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
 
-from ..lib.test_build_assembly import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    JUDGE, LABELER, META, REPORT, _Scripted, _fix, _joined, _records, _tree, _write_csv, built, phantom,
+from typer.testing import CliRunner
+
+from rg4cli.cli.app import app
+from rg4cli.dataset.mimic import MimicImport
+from rg4cli.records.study import Study, setting_of
+
+from ..lib.test_dataset_assembly import (  # noqa: F401 - helpers and fixtures shared with the library tests
+    JUDGE,
+    LABELER,
+    META,
+    REPORT,
+    _fix,
+    _joined,
+    _records,
+    _Scripted,
+    _tree,
+    _write_csv,
+    built,
+    phantom,
 )
 
 
@@ -104,8 +105,9 @@ def test_discbert_judge_and_chexbert_guard_run_through_the_cli(tmp_path):
     from rg4cli.model.classifiers import new_classifier, save_classifier_dir, tiny_bert_config
     from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
-    tok = build_wordpiece_tokenizer(["compared to the prior study small left effusion unchanged stable"] * 3,
-                                    vocab_size=120)
+    tok = build_wordpiece_tokenizer(
+        ["compared to the prior study small left effusion unchanged stable"] * 3, vocab_size=120
+    )
     cfg = tiny_bert_config(len(tok), hidden_size=16, layers=1, heads=2)
     disc = save_classifier_dir(new_classifier("discbert", tok, cfg), tmp_path / "disc")
     lab = save_classifier_dir(new_classifier("labeler", tok, cfg), tmp_path / "lab")
@@ -113,8 +115,25 @@ def test_discbert_judge_and_chexbert_guard_run_through_the_cli(tmp_path):
     root.mkdir()
     _tree(root)
     out = tmp_path / "o.jsonl"
-    res = CliRunner().invoke(app, ["build-data", str(root), "-o", str(out), "--judge", "discbert", "--judge-model",
-                                   str(disc), "--labeler", "chexbert", "--labeler-model", str(lab), "--device", "cpu"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "build-data",
+            str(root),
+            "-o",
+            str(out),
+            "--judge",
+            "discbert",
+            "--judge-model",
+            str(disc),
+            "--labeler",
+            "chexbert",
+            "--labeler-model",
+            str(lab),
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     recs = _records(out)
     assert recs and {r["rewrite"]["judge"] for r in recs} == {"discbert"}

@@ -1,4 +1,4 @@
-"""CLI tests of build data openai (library tests: tests/lib/test_build_rewriters_openai.py)."""
+"""CLI tests of build data openai (library tests: tests/lib/test_dataset_rewriters_openai.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ..lib.test_build_rewriters_openai import KEY, _free_port, server_factory  # noqa: F401 - fixture shared with the library tests
+from ..lib.test_dataset_rewriters_openai import KEY, _free_port, server_factory  # noqa: F401 - fixture shared with the library tests
 
 
 def test_build_data_cli_with_the_openai_generator(server_factory, monkeypatch, tmp_path):
@@ -14,17 +14,37 @@ def test_build_data_cli_with_the_openai_generator(server_factory, monkeypatch, t
 
     from rg4cli.cli.app import app
 
-    from ..lib.test_build_assembly import _tree
+    from ..lib.test_dataset_assembly import _tree
 
     srv = server_factory(script=["429", "500", "badjson"])
     _tree(tmp_path)
     monkeypatch.setenv("RG4_TEST_KEY", KEY)
     out = tmp_path / "out.jsonl"
     (tmp_path / "prompt.txt").write_text("Edit the report. Answer in JSON.\n")
-    res = CliRunner().invoke(app, ["build-data", str(tmp_path), "-o", str(out), "--generator", "openai",
-                                   "--system-prompt", str(tmp_path / "prompt.txt"),
-                                   "--base-url", srv.url, "--model-name", "test-model", "--api-key-env",
-                                   "RG4_TEST_KEY", "--workers", "2", "--backoff", "0.01", "--stats"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "build-data",
+            str(tmp_path),
+            "-o",
+            str(out),
+            "--generator",
+            "openai",
+            "--system-prompt",
+            str(tmp_path / "prompt.txt"),
+            "--base-url",
+            srv.url,
+            "--model-name",
+            "test-model",
+            "--api-key-env",
+            "RG4_TEST_KEY",
+            "--workers",
+            "2",
+            "--backoff",
+            "0.01",
+            "--stats",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert KEY not in res.output
     recs = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
@@ -44,19 +64,41 @@ def test_build_data_exits_1_and_counts_what_it_could_not_rewrite(server_factory,
 
     from rg4cli.cli.app import app
 
-    from ..lib.test_build_assembly import _tree
+    from ..lib.test_dataset_assembly import _tree
 
     url = f"http://127.0.0.1:{_free_port()}/v1" if endpoint == "refused" else server_factory(default="500").url
     _tree(tmp_path)
     monkeypatch.setenv("RG4_TEST_KEY", KEY)
     out = tmp_path / "out.jsonl"
-    res = CliRunner().invoke(app, ["build-data", str(tmp_path), "-o", str(out), "--generator", "openai",
-                                   "--base-url", url, "--model-name", "m", "--api-key-env", "RG4_TEST_KEY",
-                                   "--workers", "2", "--max-retries", "1", "--backoff", "0.01", "--timeout", "5"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "build-data",
+            str(tmp_path),
+            "-o",
+            str(out),
+            "--generator",
+            "openai",
+            "--base-url",
+            url,
+            "--model-name",
+            "m",
+            "--api-key-env",
+            "RG4_TEST_KEY",
+            "--workers",
+            "2",
+            "--max-retries",
+            "1",
+            "--backoff",
+            "0.01",
+            "--timeout",
+            "5",
+        ],
+    )
     assert res.exit_code == 1, res.output
     last = res.stderr.strip().splitlines()[-1]
     assert "could not be rewritten" in last and "Traceback" not in res.output and KEY not in res.output
     n_failed = int(last.split("error: ")[1].split()[0])
     written = [json.loads(line) for line in out.read_text().splitlines()]
-    assert n_failed >= 1 and written   # the examples that needed no rewrite are written
+    assert n_failed >= 1 and written  # the examples that needed no rewrite are written
     assert all(r["rewrite"]["rounds"] == 0 for r in written)

@@ -30,13 +30,16 @@ def test_batch_size_and_the_old_batch_spelling_give_the_same_records(tree, tmp_p
     assert "--batch-size" in _run("--help").output and "--batch " not in _run("--help").output
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--from", "pacs"], "--from must be one of mimic-cxr, iu-xray, mimic-rg4, folder"),
-    (["--batch-size", "0"], "--batch-size must be >= 1"),
-    (["--from", "iu-xray"], "no IU X-ray reports in"),
-    (["--from", "mimic-rg4"], "no *.json annotation files in"),
-    (["--from", "folder", "--limit", "-1"], "--limit must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--from", "pacs"], "--from must be one of mimic-cxr, iu-xray, mimic-rg4, folder"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--from", "iu-xray"], "no IU X-ray reports in"),
+        (["--from", "mimic-rg4"], "no *.json annotation files in"),
+        (["--from", "folder", "--limit", "-1"], "--limit must be >= 0"),
+    ],
+)
 def test_bad_options_and_sources_are_one_line(tree, tmp_path, args, needle):
     res = _run(tree if "iu-xray" not in args else tmp_path, *args, "-o", tmp_path / "o.jsonl")
     assert res.exit_code == 2, res.output
@@ -44,12 +47,26 @@ def test_bad_options_and_sources_are_one_line(tree, tmp_path, args, needle):
 
 
 def test_a_release_file_without_a_tokenizer_imports_and_says_the_scores_were_not_mapped(tmp_path):
-    item = {"id": "d1", "finding": "The heart is normal.", "impression": "s", "APPA_flag": "PA",
-            "APPA_imagepath": "files/p10/p10000001/s50000001/d1.jpg", "history": 0, "indication": "cough",
-            "new_scores": [0, 1, 1, 0]}
+    item = {
+        "id": "d1",
+        "finding": "The heart is normal.",
+        "impression": "s",
+        "APPA_flag": "PA",
+        "APPA_imagepath": "files/p10/p10000001/s50000001/d1.jpg",
+        "history": 0,
+        "indication": "cough",
+        "new_scores": [0, 1, 1, 0],
+    }
     (tmp_path / "mimic_sn.json").write_text(json.dumps({"train": [item], "val": [], "test": []}))
-    res = _run(tmp_path / "mimic_sn.json", "--from", "mimic-rg4", "-o", tmp_path / "o.jsonl", "--stats-json",
-               tmp_path / "s.json")
+    res = _run(
+        tmp_path / "mimic_sn.json",
+        "--from",
+        "mimic-rg4",
+        "-o",
+        tmp_path / "o.jsonl",
+        "--stats-json",
+        tmp_path / "s.json",
+    )
     assert res.exit_code == 0, res.output
     rec = json.loads((tmp_path / "o.jsonl").read_text())
     assert rec["id"] == "s50000001_sn" and rec["subject_id"] == "10000001" and rec["impression"] is None

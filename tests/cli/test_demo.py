@@ -22,30 +22,59 @@ def test_demo_makefile_end_to_end(tmp_path):
         pytest.skip("make is not installed")
     out = tmp_path / "demo"
     rg4 = f"{sys.executable} -m rg4cli"
-    cmd = ["make", "-j2", "-f", "examples/demo.mk", f"RG4={rg4}", f"PY={sys.executable}", f"OUT={out}",
-           "SUBJECTS=24", "LABELER_STEPS=2", "IG_STEPS=2", "DECODER_STEPS=3", "STAGE1_STEPS=2", "STAGE2_STEPS=4",
-           "BATCH=8", "TEST_STUDIES=6",
-           "DECODE=--num-beams 1 --max-new-tokens 12 --min-new-tokens 0"]
+    cmd = [
+        "make",
+        "-j2",
+        "-f",
+        "examples/demo.mk",
+        f"RG4={rg4}",
+        f"PY={sys.executable}",
+        f"OUT={out}",
+        "SUBJECTS=24",
+        "LABELER_STEPS=2",
+        "IG_STEPS=2",
+        "DECODER_STEPS=3",
+        "STAGE1_STEPS=2",
+        "STAGE2_STEPS=4",
+        "BATCH=8",
+        "TEST_STUDIES=6",
+        "DECODE=--num-beams 1 --max-new-tokens 12 --min-new-tokens 0",
+    ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=3600)  # only catches a hang
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     # Every intermediate file is kept.
-    for name in ("phantom/truth.jsonl", "train.jsonl", "train.raw.jsonl", "test.jsonl", "train.labels.jsonl",
-                 "train.weights.jsonl", "labeler/rg4_classifier.json", "decoder/config.json",
-                 "raw-decoder/config.json", "stage1/rg4_model.json", "raw-stage1/rg4_model.json",
-                 "stage2/rg4_model.json", "raw-stage2/rg4_model.json", "gen.jsonl", "gen.blank.jsonl",
-                 "gen.judged.jsonl", "table.txt"):
+    for name in (
+        "phantom/truth.jsonl",
+        "train.jsonl",
+        "train.raw.jsonl",
+        "test.jsonl",
+        "train.labels.jsonl",
+        "train.weights.jsonl",
+        "labeler/rg4_classifier.json",
+        "decoder/config.json",
+        "raw-decoder/config.json",
+        "stage1/rg4_model.json",
+        "raw-stage1/rg4_model.json",
+        "stage2/rg4_model.json",
+        "raw-stage2/rg4_model.json",
+        "gen.jsonl",
+        "gen.blank.jsonl",
+        "gen.judged.jsonl",
+        "table.txt",
+    ):
         assert (out / name).exists(), name
 
     # Stage 1 builds on the pretrained decoder (the model dir keeps its own copy of it).
     assert json.loads((out / "stage1" / "rg4_model.json").read_text())["decoder"] == "decoder"
-    vocab = [json.loads((out / d / "tokenizer.json").read_text())["model"]["vocab"]
-             for d in ("stage1/tokenizer", "decoder")]
+    vocab = [
+        json.loads((out / d / "tokenizer.json").read_text())["model"]["vocab"] for d in ("stage1/tokenizer", "decoder")
+    ]
     assert vocab[0] == vocab[1]
 
     # Scores come from rg4 score over the held-out test studies, per setting.
     test = [json.loads(line) for line in (out / "test.jsonl").open() if line.strip()]
-    assert len({r["study_id"] for r in test}) <= 6   # TEST_STUDIES
+    assert len({r["study_id"] for r in test}) <= 6  # TEST_STUDIES
     n_test = len(test)
     for system in ("gen", "gen.blank", "gen.raw"):
         score = json.loads((out / f"score.{system}.json").read_text())

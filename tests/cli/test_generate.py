@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 import json
-import numpy as np
+
 import pytest
-import torch
-from PIL import Image
-from typer.testing import CliRunner
-from rg4cli.cli.app import app
-from rg4cli.generation.run import run_generate
-from rg4cli.model import DecodeOptions, build_model, load_model_dir, save_model_dir
-from ..conftest import REPORT_CORPUS
 
 from ..lib.test_generation import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    FAST, _run, _write_jsonl, workdir,
+    FAST,
+    _run,
+    _write_jsonl,
+    workdir,
 )
 
 
 def test_all_settings_in_input_order(workdir):
     root, records = workdir
-    res = _run([str(root / "studies.jsonl"), "--model", str(root / "model"), "--image-root", str(root),
-                "--batch-size", "2", *FAST])
+    res = _run(
+        [
+            str(root / "studies.jsonl"),
+            "--model",
+            str(root / "model"),
+            "--image-root",
+            str(root),
+            "--batch-size",
+            "2",
+            *FAST,
+        ]
+    )
     assert res.exit_code == 0, res.stderr
     out = [json.loads(line) for line in res.stdout.splitlines()]
     assert [r["id"] for r in out] == [r["id"] for r in records]
     assert [r["setting"] for r in out] == ["sn", "mw", "sw", "mn", "sn", "mw", "mn", "sw"]
     for rec in out:
-        assert rec["keep"] == int(rec["id"][1:])                     # fields pass through
+        assert rec["keep"] == int(rec["id"][1:])  # fields pass through
         assert rec["report"].startswith("findings:") or rec["report"].startswith("impression:") or rec["report"] == ""
         assert set(rec["gen"]) == {"input_tokens", "new_tokens", "seconds"}
         assert 1 <= rec["gen"]["new_tokens"] <= 4
@@ -38,8 +44,16 @@ def test_all_settings_in_input_order(workdir):
 
 def test_deterministic_under_seed(workdir):
     root, _ = workdir
-    args = [str(root / "studies.jsonl"), "--model", str(root / "model"), "--image-root", str(root), "--seed", "7",
-            *FAST]
+    args = [
+        str(root / "studies.jsonl"),
+        "--model",
+        str(root / "model"),
+        "--image-root",
+        str(root),
+        "--seed",
+        "7",
+        *FAST,
+    ]
     first, second = _run(args), _run(args)
     assert first.exit_code == 0 and second.exit_code == 0
     strip = lambda s: [{k: v for k, v in json.loads(l).items() if k != "gen"} for l in s.splitlines()]  # noqa: E731
@@ -49,14 +63,24 @@ def test_deterministic_under_seed(workdir):
 def test_missing_and_unreadable_images(workdir, tmp_path):
     root, records = workdir
     bad = [dict(records[0]), dict(records[1], frontal="img/absent.png")]
-    res = _run([str(_write_jsonl(tmp_path / "a.jsonl", bad)), "--model", str(root / "model"),
-                "--image-root", str(root), *FAST])
+    res = _run(
+        [str(_write_jsonl(tmp_path / "a.jsonl", bad)), "--model", str(root / "model"), "--image-root", str(root), *FAST]
+    )
     assert res.exit_code == 2
     assert f"{tmp_path / 'a.jsonl'}:2: frontal: image not found" in res.stderr
     (tmp_path / "garbage.png").write_bytes(b"\x89PNG but not really")
     bad = [dict(records[3], lateral=str(tmp_path / "garbage.png"))]
-    res = _run([str(_write_jsonl(tmp_path / "b.jsonl", bad)), "--model", str(root / "model"),
-                "--image-root", str(root), "--allow-outside-image-root", *FAST])
+    res = _run(
+        [
+            str(_write_jsonl(tmp_path / "b.jsonl", bad)),
+            "--model",
+            str(root / "model"),
+            "--image-root",
+            str(root),
+            "--allow-outside-image-root",
+            *FAST,
+        ]
+    )
     assert res.exit_code == 2
     errors = [line for line in res.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and f"{tmp_path / 'b.jsonl'}:1: lateral: cannot read image" in errors[0]
@@ -65,13 +89,32 @@ def test_missing_and_unreadable_images(workdir, tmp_path):
     data = (root / "img" / "2.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     bad = [records[0], dict(records[2], frontal=str(tmp_path / "cut.png"))]
-    res = _run([str(_write_jsonl(tmp_path / "d.jsonl", bad)), "--model", str(root / "model"),
-                "--image-root", str(root), "--allow-outside-image-root", *FAST])
+    res = _run(
+        [
+            str(_write_jsonl(tmp_path / "d.jsonl", bad)),
+            "--model",
+            str(root / "model"),
+            "--image-root",
+            str(root),
+            "--allow-outside-image-root",
+            *FAST,
+        ]
+    )
     assert res.exit_code == 2 and f"{tmp_path / 'd.jsonl'}:2: frontal: cannot read image" in res.stderr
     # --on-error skip: the good records still come out, the bad ones are counted.
     mixed = [records[0], dict(records[1], frontal="img/absent.png"), records[2]]
-    res = _run([str(_write_jsonl(tmp_path / "c.jsonl", mixed)), "--model", str(root / "model"),
-                "--image-root", str(root), "--on-error", "skip", *FAST])
+    res = _run(
+        [
+            str(_write_jsonl(tmp_path / "c.jsonl", mixed)),
+            "--model",
+            str(root / "model"),
+            "--image-root",
+            str(root),
+            "--on-error",
+            "skip",
+            *FAST,
+        ]
+    )
     assert res.exit_code == 0
     assert [json.loads(l)["id"] for l in res.stdout.splitlines()] == ["s0", "s2"]
     assert "skipped 1" in res.stderr
@@ -81,12 +124,25 @@ def test_resume_appends_only_missing_ids(workdir, tmp_path):
     root, records = workdir
     out = tmp_path / "out.jsonl"
     part = _write_jsonl(tmp_path / "part.jsonl", records[:3])
-    assert _run([str(part), "--model", str(root / "model"), "--image-root", str(root), "-o", str(out),
-                 *FAST]).exit_code == 0
+    assert (
+        _run([str(part), "--model", str(root / "model"), "--image-root", str(root), "-o", str(out), *FAST]).exit_code
+        == 0
+    )
     with open(out, "a") as fh:
-        fh.write('{"id": "s3", "cut sh')   # a killed run's last line
-    res = _run([str(root / "studies.jsonl"), "--model", str(root / "model"), "--image-root", str(root),
-                "-o", str(out), "--resume", *FAST])
+        fh.write('{"id": "s3", "cut sh')  # a killed run's last line
+    res = _run(
+        [
+            str(root / "studies.jsonl"),
+            "--model",
+            str(root / "model"),
+            "--image-root",
+            str(root),
+            "-o",
+            str(out),
+            "--resume",
+            *FAST,
+        ]
+    )
     assert res.exit_code == 0, res.stderr
     ids = [json.loads(l)["id"] for l in out.read_text().splitlines()]
     assert ids == [r["id"] for r in records]
@@ -112,21 +168,46 @@ def test_data_parallel_under_accelerate_matches_one_process(workdir, tmp_path):
     accelerate = Path(sys.executable).with_name("accelerate")
     if not accelerate.exists() and shutil.which("accelerate") is None:
         pytest.skip("accelerate launcher not installed")
-    args = [str(root / "studies.jsonl"), "--model", str(root / "model"), "--image-root", str(root), *FAST,
-            "--batch-size", "2"]
+    args = [
+        str(root / "studies.jsonl"),
+        "--model",
+        str(root / "model"),
+        "--image-root",
+        str(root),
+        *FAST,
+        "--batch-size",
+        "2",
+    ]
     single = _run(args + ["-o", str(tmp_path / "one.jsonl")])
     assert single.exit_code == 0
     from ..cli.test_train_ddp import free_port, run_launched
 
-    cmd = [str(accelerate if accelerate.exists() else "accelerate"), "launch", "--main_process_port",
-           str(free_port()), "--num_processes", "2", "--cpu",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rg4cli", "generate",
-           *args, "-o", str(tmp_path / "two.jsonl")]
+    cmd = [
+        str(accelerate if accelerate.exists() else "accelerate"),
+        "launch",
+        "--main_process_port",
+        str(free_port()),
+        "--num_processes",
+        "2",
+        "--cpu",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "rg4cli",
+        "generate",
+        *args,
+        "-o",
+        str(tmp_path / "two.jsonl"),
+    ]
     proc = run_launched(cmd, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     one = [json.loads(l) for l in (tmp_path / "one.jsonl").read_text().splitlines()]
     two = [json.loads(l) for l in (tmp_path / "two.jsonl").read_text().splitlines()]
     assert [r["id"] for r in two] == [r["id"] for r in records]
     assert [r["report"] for r in two] == [r["report"] for r in one]
-    assert proc.stderr.count("generated 8 report(s)") == 1   # the summary comes from the main process only
-    assert not list(tmp_path.glob("rg4-generate-*"))          # shards cleaned up
+    assert proc.stderr.count("generated 8 report(s)") == 1  # the summary comes from the main process only
+    assert not list(tmp_path.glob("rg4-generate-*"))  # shards cleaned up

@@ -46,8 +46,9 @@ def study_dir(tmp_path_factory):
         arr = (np.random.RandomState(i).rand(96, 96) * 255).astype("uint8")
         Image.fromarray(arr).save(root / f"{i}.png")
         findings, impression = text.split(" impression: ")
-        rows.append({"id": i, "frontal": f"{i}.png", "findings": findings.removeprefix("findings: "),
-                     "impression": impression})
+        rows.append(
+            {"id": i, "frontal": f"{i}.png", "findings": findings.removeprefix("findings: "), "impression": impression}
+        )
     (root / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
 

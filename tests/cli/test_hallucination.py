@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
 import pytest
-import torch
-from typer.testing import CliRunner
+
 from rg4cli.cli.app import app
-from rg4cli.errors import InputError
-from rg4cli.judges.backends import (
-    CATEGORIES,
-    Hit,
-    RulesJudge,
-    load_phrases,
-    make_judge,
-    summarize,
-    unsupported_categories,
-    verdict,
-    views_supported,
-)
 
 from ..lib.test_judges import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    NEGATIVE, POSITIVE, RULES, STUDIES, _field, _runner, _tiny_bert_dir, _write, cats,
+    NEGATIVE,
+    POSITIVE,
+    RULES,
+    STUDIES,
+    _field,
+    _runner,
+    _tiny_bert_dir,
+    _write,
+    cats,
 )
 
 
@@ -52,16 +47,25 @@ def test_cli_text_choice(tmp_path):
     assert h["pc"] and not h["comm"]
 
 
-@pytest.mark.parametrize("records,args,message", [
-    (['{"id": "a", "report": "x"', ], [], "in.jsonl:1: bad JSON"),
-    ([{"id": "a", "report": "ok", "lateral": 3}], [], "in.jsonl:1: lateral: expected a string"),
-    ([{"id": "a", "frontal": "f.png"}], [], "in.jsonl:1: report: no text to judge"),
-    ([{"report": "x"}], [], "in.jsonl:1: id: missing field"),
-    ([{"id": "a", "report": "x"}], ["--backend", "magic"], "--backend must be one of"),
-    ([{"id": "a", "report": "x"}], ["--judge-model", "m/"], "--judge-model is for --backend discbert"),
-    ([{"id": "a", "report": "x"}], ["--text", "title"], "--text must be one of"),
-    ([{"id": "a", "report": "x"}], ["--backend", "discbert", "--judge-model", "nowhere/"], "no such model"),
-])
+@pytest.mark.parametrize(
+    "records,args,message",
+    [
+        (
+            [
+                '{"id": "a", "report": "x"',
+            ],
+            [],
+            "in.jsonl:1: bad JSON",
+        ),
+        ([{"id": "a", "report": "ok", "lateral": 3}], [], "in.jsonl:1: lateral: expected a string"),
+        ([{"id": "a", "frontal": "f.png"}], [], "in.jsonl:1: report: no text to judge"),
+        ([{"report": "x"}], [], "in.jsonl:1: id: missing field"),
+        ([{"id": "a", "report": "x"}], ["--backend", "magic"], "--backend must be one of"),
+        ([{"id": "a", "report": "x"}], ["--judge-model", "m/"], "--judge-model is for --backend discbert"),
+        ([{"id": "a", "report": "x"}], ["--text", "title"], "--text must be one of"),
+        ([{"id": "a", "report": "x"}], ["--backend", "discbert", "--judge-model", "nowhere/"], "no such model"),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, records, args, message):
     src = _write(tmp_path / "in.jsonl", records)
     res = _runner().invoke(app, ["hallucination", str(src), *args])

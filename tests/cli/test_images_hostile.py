@@ -26,8 +26,12 @@ def _bomb(path, side=20000):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +49,20 @@ def work(tmp_path_factory):
 
 
 def _studies(path, frontals):
-    path.write_text("".join(json.dumps({"id": f"s{k}", "frontal": f, "findings": "The lungs are clear."}) + "\n"
-                            for k, f in enumerate(frontals)))
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"s{k}", "frontal": f, "findings": "The lungs are clear."}) + "\n"
+            for k, f in enumerate(frontals)
+        )
+    )
     return path
 
 
 def _generate(work, studies, *extra):
-    return CliRunner().invoke(app, ["generate", str(studies), "--model", str(work / "model"), "--image-root",
-                                    str(work / "images"), *FAST, *extra])
+    return CliRunner().invoke(
+        app,
+        ["generate", str(studies), "--model", str(work / "model"), "--image-root", str(work / "images"), *FAST, *extra],
+    )
 
 
 def test_a_huge_png_header_is_one_line_and_skip_keeps_the_other_studies(work, tmp_path):
@@ -73,16 +83,30 @@ def test_paths_leaving_the_image_root_are_refused_alike_unless_allowed(work, tmp
         assert res.exit_code == 2 and "Traceback" not in res.output
         errors.append(res.stderr.strip().splitlines()[-1].replace(rel, "PATH"))
     assert len(set(errors)) == 1 and "--allow-outside-image-root" in errors[0]
-    res = _generate(work, _studies(tmp_path / "s.jsonl", ["../secret.png", "link.png"]),
-                    "--allow-outside-image-root")
+    res = _generate(work, _studies(tmp_path / "s.jsonl", ["../secret.png", "link.png"]), "--allow-outside-image-root")
     assert res.exit_code == 0, res.output
     assert len(res.stdout.splitlines()) == 2
 
 
 def test_train_refuses_a_path_outside_the_root_and_skips_a_bomb(work, tmp_path):
     studies = _studies(tmp_path / "t.jsonl", ["0.png", "../secret.png", "bomb.png", "1.png"])
-    common = ["--image-root", str(work / "images"), "-o", str(tmp_path / "m"), "--max-steps", "1", "--batch-size",
-              "2", "--grad-accum", "1", "--checkpoint-every", "0", "--cache-dir", str(tmp_path / "cache"), "-q"]
+    common = [
+        "--image-root",
+        str(work / "images"),
+        "-o",
+        str(tmp_path / "m"),
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--grad-accum",
+        "1",
+        "--checkpoint-every",
+        "0",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "-q",
+    ]
     res = CliRunner().invoke(app, ["train", "--stage", "1", str(studies), *common])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert f"{studies}:2: frontal: image not found" in res.stderr

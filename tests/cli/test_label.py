@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import json
-import pytest
-import torch
-from typer.testing import CliRunner
-from rg4cli.labelers.rules import Scanner, expand_phrase, load_table
-from rg4cli.model.classifiers import CheXbertModel, tiny_bert_config
-from rg4cli.cli.app import app
-from rg4cli.errors import InputError
-from rg4cli.labelers.backends import finalize_labels, make_labeler
-from rg4cli.vocab import OBSERVATIONS
-from rg4cli.text.sections import join_sections
-from rg4cli.model.tokenizers import build_wordpiece_tokenizer
-from ..conftest import REPORT_CORPUS
 
+from ..conftest import REPORT_CORPUS
 from ..lib.test_labelers import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    RULES, _official_checkpoint, _run, _write, lab,
+    RULES,
+    _official_checkpoint,
+    _run,
+    _write,
+    lab,
 )
 
 
 def test_cli_labels_records_in_order_and_keeps_fields(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [
-        {"id": "a", "findings": "Mild cardiomegaly.", "impression": "No effusion.", "extra": [1, 2]},
-        {"id": "b", "report": "findings: Lungs are clear. impression: Normal chest."},
-    ])
+    src = _write(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "findings": "Mild cardiomegaly.", "impression": "No effusion.", "extra": [1, 2]},
+            {"id": "b", "report": "findings: Lungs are clear. impression: Normal chest."},
+        ],
+    )
     res = _run([str(src)])
     assert res.exit_code == 0, res.output
     out = [json.loads(line) for line in res.stdout.splitlines()]
@@ -35,8 +31,9 @@ def test_cli_labels_records_in_order_and_keeps_fields(tmp_path):
 
 
 def test_cli_into_text_and_explain(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [
-        {"id": "a", "findings": "No pneumothorax.", "impression": "Possible pneumonia."}])
+    src = _write(
+        tmp_path / "in.jsonl", [{"id": "a", "findings": "No pneumothorax.", "impression": "Possible pneumonia."}]
+    )
     res = _run([str(src), "--text", "findings", "--into", "ref_labels", "--explain", "-o", str(tmp_path / "o.jsonl")])
     assert res.exit_code == 0, res.output
     rec = json.loads((tmp_path / "o.jsonl").read_text())
@@ -44,7 +41,7 @@ def test_cli_into_text_and_explain(tmp_path):
     assert rec["ref_labels"]["Pneumothorax"] == 0 and rec["ref_labels"]["Pneumonia"] is None  # findings only
     mention = rec["ref_labels_explain"]["mentions"][0]
     assert mention["observation"] == "Pneumothorax" and mention["cue"] == "no"
-    assert "No pneumothorax."[mention["start"]:mention["end"]] == "pneumothorax"
+    assert "No pneumothorax."[mention["start"] : mention["end"]] == "pneumothorax"
 
 
 def test_cli_bad_json_line_names_file_and_line(tmp_path):
@@ -78,8 +75,21 @@ def test_cli_option_errors(tmp_path):
 def test_cli_chexbert_backend(tmp_path):
     pth, bert_dir, _ = _official_checkpoint(tmp_path, {"Pneumothorax": 1}, no_finding=1)
     src = _write(tmp_path / "in.jsonl", [{"id": str(i), "report": t} for i, t in enumerate(REPORT_CORPUS)])
-    res = _run([str(src), "--backend", "chexbert", "--labeler-model", str(pth), "--labeler-bert", str(bert_dir),
-                "--batch-size", "3", "--device", "cpu"])
+    res = _run(
+        [
+            str(src),
+            "--backend",
+            "chexbert",
+            "--labeler-model",
+            str(pth),
+            "--labeler-bert",
+            str(bert_dir),
+            "--batch-size",
+            "3",
+            "--device",
+            "cpu",
+        ]
+    )
     assert res.exit_code == 0, res.stderr
     out = [json.loads(line) for line in res.stdout.splitlines()]
     assert [r["id"] for r in out] == ["0", "1", "2", "3"]

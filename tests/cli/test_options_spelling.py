@@ -24,11 +24,14 @@ def src(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("command,new,old,backend", [
-    ("label", "--labeler-model", "--checkpoint", "chexbert"),
-    ("weights", "--labeler-model", "--labeler", "ig"),
-    ("hallucination", "--judge-model", "--model", "discbert"),
-])
+@pytest.mark.parametrize(
+    "command,new,old,backend",
+    [
+        ("label", "--labeler-model", "--checkpoint", "chexbert"),
+        ("weights", "--labeler-model", "--labeler", "ig"),
+        ("hallucination", "--judge-model", "--model", "discbert"),
+    ],
+)
 def test_new_and_old_spelling_mean_the_same(tmp_path, src, command, new, old, backend):
     missing = str(tmp_path / "nowhere")
     by_new = _run([command, str(src), "--backend", backend, new, missing])
@@ -40,11 +43,14 @@ def test_new_and_old_spelling_mean_the_same(tmp_path, src, command, new, old, ba
     assert both.exit_code == 2 and f"{old} is the old spelling of {new}" in both.stderr
 
 
-@pytest.mark.parametrize("command,shown,hidden", [
-    ("label", ["--labeler-model", "--labeler-bert"], ["--checkpoint", "--bert"]),
-    ("weights", ["--labeler-model", "--labeler-bert"], ["--labeler", "--bert"]),
-    ("hallucination", ["--judge-model", "--judge-bert"], ["--model", "--bert"]),
-])
+@pytest.mark.parametrize(
+    "command,shown,hidden",
+    [
+        ("label", ["--labeler-model", "--labeler-bert"], ["--checkpoint", "--bert"]),
+        ("weights", ["--labeler-model", "--labeler-bert"], ["--labeler", "--bert"]),
+        ("hallucination", ["--judge-model", "--judge-bert"], ["--model", "--bert"]),
+    ],
+)
 def test_help_shows_one_spelling(command, shown, hidden):
     text = _run([command, "--help"]).stdout
     options = [line.split()[0] for line in text.splitlines() if line.lstrip().startswith("--")]

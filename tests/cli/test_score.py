@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import threading
-from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
-from rg4cli.metrics import clinical, nlg
-from rg4cli.metrics import score as scoring
-from rg4cli.text.cleaning import r2gen_clean
+
 from rg4cli.cli.app import app
-from rg4cli.errors import InputError
-from rg4cli.vocab import OBSERVATIONS
+from rg4cli.metrics import score as scoring
 
 from ..lib.test_metrics import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    HYP, REF, REPORTS, SENTS, _corpus, _keys, _lab, _per_report_of, _pycocoevalcap_meteor_on, _write, files, needs_java,
+    HYP,
+    REF,
+    REPORTS,
+    SENTS,
+    _corpus,
+    _keys,
+    _lab,
+    _per_report_of,
+    _pycocoevalcap_meteor_on,
+    _write,
+    files,
+    needs_java,
 )
 
 
 def test_cli_stdout_is_one_json_object(files):
     per = files["dir"] / "per.jsonl"
-    result = CliRunner().invoke(app, ["score", files["good"], "--ref", files["ref"], "--no-meteor",
-                                      "--per-report", str(per)])
+    result = CliRunner().invoke(
+        app, ["score", files["good"], "--ref", files["ref"], "--no-meteor", "--per-report", str(per)]
+    )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["n"] == 24 and summary["config"]["tokenize"] == "r2gen"
@@ -36,8 +43,9 @@ def test_cli_stdout_is_one_json_object(files):
 
 def test_cli_reads_stdin_and_writes_output_file(files):
     out = files["dir"] / "summary.json"
-    result = CliRunner().invoke(app, ["score", "--ref", files["ref"], "--no-meteor", "-q", "-o", str(out)],
-                                input=open(files["good"]).read())
+    result = CliRunner().invoke(
+        app, ["score", "--ref", files["ref"], "--no-meteor", "-q", "-o", str(out)], input=open(files["good"]).read()
+    )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "" and json.loads(out.read_text())["n"] == 24
 
@@ -48,11 +56,25 @@ def test_cli_errors_exit_2(files, tmp_path):
     result = CliRunner().invoke(app, ["score", path, "--ref", files["ref"], "--no-meteor"])
     assert result.exit_code == 2
     assert "14 id(s)" in result.stderr and "--on-missing skip" in result.stderr and result.stdout == ""
-    result = CliRunner().invoke(app, ["score", path, "--ref", files["ref"], "--no-meteor", "--on-missing", "skip",
-                                      "-q"])
+    result = CliRunner().invoke(
+        app, ["score", path, "--ref", files["ref"], "--no-meteor", "--on-missing", "skip", "-q"]
+    )
     assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 10
-    result = CliRunner().invoke(app, ["score", path, "--ref", files["ref"], "--on-missing", "skip", "--relabel",
-                                      "--labeler", "chexbert", "--no-meteor"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            path,
+            "--ref",
+            files["ref"],
+            "--on-missing",
+            "skip",
+            "--relabel",
+            "--labeler",
+            "chexbert",
+            "--no-meteor",
+        ],
+    )
     assert result.exit_code == 2 and "--labeler-model" in result.stderr
 
 
@@ -69,8 +91,10 @@ def test_cli_with_meteor_on_real_reports(iu_dir, tmp_path):
     reports = [json.loads(x) for x in open(iu_dir / "reports.jsonl")]
     reports = [r for r in reports if r.get("findings") and r.get("impression")][:60]
     refs = [{"id": r["id"], "findings": r["findings"], "impression": r["impression"]} for r in reports]
-    hyps = [{"id": r["id"], "findings": reports[(i + 1) % 60]["findings"], "impression": r["impression"]}
-            for i, r in enumerate(reports)]
+    hyps = [
+        {"id": r["id"], "findings": reports[(i + 1) % 60]["findings"], "impression": r["impression"]}
+        for i, r in enumerate(reports)
+    ]
     ref = _write(tmp_path / "r.jsonl", refs)
     hyp = _write(tmp_path / "h.jsonl", hyps)
     result = CliRunner().invoke(app, ["score", hyp, "--ref", ref, "-q"])

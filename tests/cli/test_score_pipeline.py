@@ -27,8 +27,9 @@ def _studies():
     out = []
     for i, t in enumerate(REPORT_CORPUS * 2):
         findings, impression = t.removeprefix("findings: ").split(" impression: ")
-        out.append({"id": f"s{i}", "frontal": f"img/{i % 4}.png", "view": "PA", "findings": findings,
-                    "impression": impression})
+        out.append(
+            {"id": f"s{i}", "frontal": f"img/{i % 4}.png", "view": "PA", "findings": findings, "impression": impression}
+        )
     return out
 
 
@@ -53,11 +54,12 @@ def _labelled(tmp_path, studies_path):
 
 def test_progress_on_stderr_and_quiet(tmp_path):
     ref = _write(tmp_path / "t.jsonl", _studies())
-    hyp = _write(tmp_path / "h.jsonl", [{"id": s["id"], "report": REPORT_CORPUS[(i + 1) % 4]}
-                                        for i, s in enumerate(_studies())])
+    hyp = _write(
+        tmp_path / "h.jsonl", [{"id": s["id"], "report": REPORT_CORPUS[(i + 1) % 4]} for i, s in enumerate(_studies())]
+    )
     loud, err = _score(hyp, ref)
     assert "labelling" in err and "BLEU-1..4, ROUGE-L, CIDEr on 8 pair(s)" in err and "BLEU, ROUGE-L, CIDEr done" in err
-    assert "rg4 score" in err   # the table
+    assert "rg4 score" in err  # the table
     quiet, err_q = _score(hyp, ref, "-q")
     assert err_q.strip() == "" and quiet == loud
 
@@ -67,7 +69,7 @@ def test_label_then_simulated_generate_then_score(tmp_path):
     ref = _write(tmp_path / "t.jsonl", studies)
     labelled = _read(open(_labelled(tmp_path, ref)).read())
 
-    def generate(records):   # copies each record and writes a new report, keeping everything else
+    def generate(records):  # copies each record and writes a new report, keeping everything else
         return [dict(r, report=REPORT_CORPUS[(i + 1) % 4]) for i, r in enumerate(records)]
 
     with_label, _ = _score(_write(tmp_path / "a.jsonl", generate(labelled)), ref)
@@ -89,8 +91,9 @@ def test_label_generate_score_with_the_tiny_model(tmp_path):
     fast = ["--max-new-tokens", "6", "--min-new-tokens", "2", "--num-beams", "2", "--seed", "3"]
     outputs = []
     for studies in (labelled, ref):
-        res = CliRunner().invoke(app, ["generate", studies, "--model", str(tmp_path / "model"),
-                                       "--image-root", str(tmp_path), *fast])
+        res = CliRunner().invoke(
+            app, ["generate", studies, "--model", str(tmp_path / "model"), "--image-root", str(tmp_path), *fast]
+        )
         assert res.exit_code == 0, res.stderr
         outputs.append(_write(tmp_path / f"gen{len(outputs)}.jsonl", _read(res.stdout)))
     with_label, _ = _score(outputs[0], ref)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import subprocess
 import sys
+
 import pytest
+
 from rg4cli.errors import InputError
-from rg4cli.records.streams import RecordReader, RecordWriter, done_ids, index_by_id, join_by_id
+from rg4cli.records.streams import RecordReader, RecordWriter
 
 from ..lib.test_records_streams import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    _bytes, _write,
+    _bytes,
+    _write,
 )
 
 
@@ -32,8 +33,9 @@ def test_closed_pipe_ends_quietly(tmp_path):
         "except typer.Exit as e:\n"
         "    sys.exit(e.exit_code)\n"
     )
-    proc = subprocess.run(f"{sys.executable} -c \"{code}\" | head -n 2", shell=True, capture_output=True, text=True,
-                          executable="/bin/bash")
+    proc = subprocess.run(
+        f'{sys.executable} -c "{code}" | head -n 2', shell=True, capture_output=True, text=True, executable="/bin/bash"
+    )
     assert proc.stdout.count("\n") == 2
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
@@ -45,12 +47,14 @@ def test_a_second_writer_of_one_file_is_refused(tmp_path):
         for append in (False, True):
             with pytest.raises(InputError, match="another process is writing this file"):
                 RecordWriter(out, append=append)
-        code = ("import sys\nfrom rg4cli.records.streams import RecordWriter\nfrom rg4cli.errors import InputError\n"
-                f"try:\n    RecordWriter({str(out)!r})\nexcept InputError as e:\n    print(e)\n")
+        code = (
+            "import sys\nfrom rg4cli.records.streams import RecordWriter\nfrom rg4cli.errors import InputError\n"
+            f"try:\n    RecordWriter({str(out)!r})\nexcept InputError as e:\n    print(e)\n"
+        )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert "another process is writing this file" in proc.stdout
         first.write({"id": "b"})
     assert [r["id"] for _, r in RecordReader(out)] == ["a", "b"]
-    with RecordWriter(out, append=True) as again:   # free again once the first is closed
+    with RecordWriter(out, append=True) as again:  # free again once the first is closed
         again.write({"id": "c"})
     assert [r["id"] for _, r in RecordReader(out)] == ["a", "b", "c"]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
-import hashlib
-import io
 import json
 import os
 import re
@@ -13,26 +9,34 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
+
 from rg4cli.cli.app import app
-from rg4cli.vocab import OBSERVATIONS
-from rg4cli.synth.images import Anatomy, VisualFinding, render_frontal, render_lateral
-from rg4cli.text.sections import parse_sections
 from rg4cli.synth.studies import (
-    CATEGORIES,
     METADATA_NAME,
     SPLIT_NAME,
     TRUTH_NAME,
-    aggregate_labels,
     generate_studies,
     write_mimic_tree,
 )
+from rg4cli.text.sections import parse_sections
+from rg4cli.vocab import OBSERVATIONS
 
 from ..lib.test_synth import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    SEED, SIZE, SUBJECTS, _csv_rows, _frontal, _mean, _tree_digest, _truth, studies, tree,
+    SEED,
+    SIZE,
+    SUBJECTS,
+    _csv_rows,
+    _frontal,
+    _mean,
+    _tree_digest,
+    _truth,
+    studies,
+    tree,
 )
 
 
@@ -78,8 +82,8 @@ def test_reports_parse_into_the_truth_sections(tree):
         assert sections["impression"] == t["impression"]
         assert sections["examination"] and sections["technique"] and sections["comparison"]
         for sent in t["sentences"]:
-            assert t[sent["section"]][sent["start"]:sent["end"]] == sent["text"]
-        assert (sections["indication"] or sections["history"])
+            assert t[sent["section"]][sent["start"] : sent["end"]] == sent["text"]
+        assert sections["indication"] or sections["history"]
 
 
 def test_same_seed_same_bytes_other_seed_differs(tree, tmp_path):
@@ -94,8 +98,10 @@ def test_same_seed_same_bytes_other_seed_differs(tree, tmp_path):
 
 def test_same_bytes_across_processes(tmp_path):
     # str hashes differ per process (PYTHONHASHSEED): nothing may depend on them.
-    code = ("import sys; from rg4cli.synth.studies import generate_studies, write_mimic_tree; "
-            "write_mimic_tree(sys.argv[1], generate_studies(4, seed=3, image_size=48))")
+    code = (
+        "import sys; from rg4cli.synth.studies import generate_studies, write_mimic_tree; "
+        "write_mimic_tree(sys.argv[1], generate_studies(4, seed=3, image_size=48))"
+    )
     digests = []
     for hash_seed in ("1", "2"):
         out = tmp_path / f"run{hash_seed}"
@@ -106,15 +112,17 @@ def test_same_bytes_across_processes(tmp_path):
 
 
 def test_the_iu_layout_is_what_build_data_reads(tmp_path):
-    result = CliRunner().invoke(app, ["synth", "--layout", "iu", "--subjects", "5", "--image-size", "32", "-o",
-                                      str(tmp_path / "iu")])
+    result = CliRunner().invoke(
+        app, ["synth", "--layout", "iu", "--subjects", "5", "--image-size", "32", "-o", str(tmp_path / "iu")]
+    )
     assert result.exit_code == 0, result.output
     for name in ("reports.jsonl", "annotation.json", "chexbert_labels.jsonl", TRUTH_NAME):
         assert (tmp_path / "iu" / name).is_file()
     truth = _truth(tmp_path / "iu")
     assert all((tmp_path / "iu" / t["frontal"]).is_file() for t in truth)
-    result = CliRunner().invoke(app, ["build-data", str(tmp_path / "iu"), "--from", "iu-xray", "-o",
-                                      str(tmp_path / "iu.jsonl")])
+    result = CliRunner().invoke(
+        app, ["build-data", str(tmp_path / "iu"), "--from", "iu-xray", "-o", str(tmp_path / "iu.jsonl")]
+    )
     assert result.exit_code == 0, result.output
     ids = {json.loads(line)["study_id"] for line in (tmp_path / "iu.jsonl").read_text().splitlines()}
     assert ids == {t["id"] for t in truth}
@@ -135,8 +143,17 @@ def test_written_images_show_effusion(tree):
     assert np.mean(with_eff) - np.mean(without) > 25
 
 
-@pytest.mark.parametrize("args", [["--subjects", "0"], ["--image-size", "8"], ["--studies-per-subject", "0"],
-                                  ["--subjects", "many"], ["--image-format", "gif"], ["--layout", "chexpert"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--subjects", "0"],
+        ["--image-size", "8"],
+        ["--studies-per-subject", "0"],
+        ["--subjects", "many"],
+        ["--image-format", "gif"],
+        ["--layout", "chexpert"],
+    ],
+)
 def test_bad_options_exit_2(tmp_path, args):
     result = CliRunner().invoke(app, ["synth", "-o", str(tmp_path / "x"), *args])
     assert result.exit_code == 2

@@ -6,8 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from ..conftest import REPO, REPORT_CORPUS
 
+from ..conftest import REPO, REPORT_CORPUS
 from ..lib.test_model_tokenizers import (  # noqa: F401 - helpers and fixtures shared with the library tests
     SCRIPT,
 )
@@ -18,7 +18,13 @@ def test_vocabulary_is_the_same_across_hash_seeds():
     outs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        proc = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(texts)], capture_output=True, text=True,
-                              env=env, cwd=REPO, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", SCRIPT, json.dumps(texts)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            check=True,
+        )
         outs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert outs[0] == outs[1]

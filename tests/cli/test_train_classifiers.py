@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-import random
-from pathlib import Path
-import pytest
-import torch
+
 from typer.testing import CliRunner
-from rg4cli.model.classifiers import load_classifier, predict_chexbert, predict_discbert
+
 from rg4cli.cli.app import app
-from rg4cli.vocab import OBSERVATIONS
-from rg4cli.training.classifiers import ClassifierTask
-from rg4cli.training.engine import (METRICS_FILE, EngineConfig, SimulatedKill, list_checkpoints,
-                                    shard_plan, train)
 
 from ..lib.test_training_classifiers import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    COMM, NEG, POS, PRIOR, _config, _task, bert_dir, data, make_records, write_jsonl,
+    COMM,
+    NEG,
+    POS,
+    PRIOR,
+    _config,
+    _task,
+    bert_dir,
+    data,
+    make_records,
+    write_jsonl,
 )
 
 
@@ -24,8 +26,23 @@ def test_cli_trains_and_reports_bad_records(data, tmp_path):
     train_path, _ = data
     runner = CliRunner()
     out = tmp_path / "cli"
-    args = ["train", "--task", "discbert", "--max-steps", "3", "--batch-size", "8", "--grad-accum", "2",
-            "--checkpoint-every", "2", "-q", "-o", str(out), str(train_path)]
+    args = [
+        "train",
+        "--task",
+        "discbert",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--grad-accum",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "-q",
+        "-o",
+        str(out),
+        str(train_path),
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
@@ -38,6 +55,7 @@ def test_cli_trains_and_reports_bad_records(data, tmp_path):
     res = runner.invoke(app, ["train", "--task", "labeler", "-o", str(tmp_path / "bad"), str(bad)])
     assert res.exit_code == 2
     assert "bad.jsonl:2: labels: missing field" in res.output
-    res = runner.invoke(app, ["train", "--task", "labeler", "--settings", "sn", "-o", str(tmp_path / "b2"),
-                              str(train_path)])
+    res = runner.invoke(
+        app, ["train", "--task", "labeler", "--settings", "sn", "-o", str(tmp_path / "b2"), str(train_path)]
+    )
     assert res.exit_code == 2 and "--settings applies to --task generator only" in res.output

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections import Counter
-from pathlib import Path
-import pytest
+
 import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
+
 from rg4cli.cli.app import app
-from rg4cli.records.study import SETTINGS, setting_of
 from rg4cli.text.sections import join_sections
-from rg4cli.text.sentences import split_sentences
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
-from rg4cli.training.data import plan_setting_batches
-from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, train
-from rg4cli.training.generator import INIT_MODEL_DIR, GeneratorTask
+from rg4cli.training.generator import INIT_MODEL_DIR
 
 from ..lib.test_training_generator import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    EMPHASIS, _losses, phantom, phantom_records, stage1, write_jsonl,
+    EMPHASIS,
+    _losses,
+    phantom,
+    phantom_records,
+    stage1,
+    write_jsonl,
 )
 
 
@@ -33,11 +31,25 @@ def test_cli_errors_name_the_problem(phantom, tmp_path):
     bad = write_jsonl(tmp_path / "bad.jsonl", recs)
     res = runner.invoke(app, ["train", "--image-root", str(phantom["root"]), "-o", str(tmp_path / "y"), str(bad)])
     assert res.exit_code == 2 and "bad.jsonl:2: sentence_weights: item 0" in res.output
-    res = runner.invoke(app, ["train", "--stage", "2", "--init", str(tmp_path), "-o", str(tmp_path / "w"),
-                              str(phantom["sn"])])
+    res = runner.invoke(
+        app, ["train", "--stage", "2", "--init", str(tmp_path), "-o", str(tmp_path / "w"), str(phantom["sn"])]
+    )
     assert res.exit_code == 2 and "not an rg4 model directory" in res.output
-    res = runner.invoke(app, ["train", "--stage", "2", "--init", str(tmp_path), "--settings", "sn,xx",
-                              "-o", str(tmp_path / "z"), str(phantom["sn"])])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--stage",
+            "2",
+            "--init",
+            str(tmp_path),
+            "--settings",
+            "sn,xx",
+            "-o",
+            str(tmp_path / "z"),
+            str(phantom["sn"]),
+        ],
+    )
     assert res.exit_code == 2 and "unknown setting 'xx'" in res.output
 
 
@@ -50,44 +62,115 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
 
     runner = CliRunner()
     lm = tmp_path / "lm"
-    res = runner.invoke(app, ["train", "--task", "decoder", str(phantom["mixed"]), "-o", str(lm), "--max-steps", "30",
-                              "--batch-size", "8", "--grad-accum", "1", "--checkpoint-every", "0", "--seed", "0",
-                              "--sampler", "length", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--task",
+            "decoder",
+            str(phantom["mixed"]),
+            "-o",
+            str(lm),
+            "--max-steps",
+            "30",
+            "--batch-size",
+            "8",
+            "--grad-accum",
+            "1",
+            "--checkpoint-every",
+            "0",
+            "--seed",
+            "0",
+            "--sampler",
+            "length",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
-    assert summary["final_loss"] < summary["first_loss"] - 1.0   # it learns the report language
+    assert summary["final_loss"] < summary["first_loss"] - 1.0  # it learns the report language
     records = [json.loads(line) for line in phantom["mixed"].read_text().splitlines()]
     texts = read_decoder_texts(str(phantom["mixed"]))
     targets = {join_sections(r["findings"], r["impression"]) for r in records}
-    assert targets <= set(texts) and len(texts) == len(set(texts))   # every target, each distinct text once
+    assert targets <= set(texts) and len(texts) == len(set(texts))  # every target, each distinct text once
     assert any(r["prior_report"] in texts for r in records if r["prior_report"])
-    decoder = AutoModelForCausalLM.from_pretrained(str(lm))       # a plain HF causal LM + tokenizer
+    decoder = AutoModelForCausalLM.from_pretrained(str(lm))  # a plain HF causal LM + tokenizer
     tokenizer = AutoTokenizer.from_pretrained(str(lm))
 
     gen = tmp_path / "gen"
-    res = runner.invoke(app, ["train", "--stage", "1", str(phantom["sn"]), "--decoder", str(lm), "--image-root",
-                              str(phantom["root"]), "-o", str(gen), "--max-steps", "1", "--batch-size", "4",
-                              "--grad-accum", "1", "--checkpoint-every", "0", "--cache-dir", str(phantom["cache"]),
-                              "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--stage",
+            "1",
+            str(phantom["sn"]),
+            "--decoder",
+            str(lm),
+            "--image-root",
+            str(phantom["root"]),
+            "-o",
+            str(gen),
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "4",
+            "--grad-accum",
+            "1",
+            "--checkpoint-every",
+            "0",
+            "--cache-dir",
+            str(phantom["cache"]),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     cfg = json.loads((gen / "rg4_model.json").read_text())
-    assert cfg["decoder"] == "decoder" and "decoder" in cfg["bundled"]   # a copy: the dir stands alone
+    assert cfg["decoder"] == "decoder" and "decoder" in cfg["bundled"]  # a copy: the dir stands alone
     model = load_model_dir(gen)
     assert model.tokenizer.get_vocab() == tokenizer.get_vocab()
     torch.testing.assert_close(model.decoder.get_input_embeddings().weight, decoder.get_input_embeddings().weight)
-    fresh = json.loads(runner.invoke(app, [
-        "train", "--stage", "1", str(phantom["sn"]), "--image-root", str(phantom["root"]), "-o", str(tmp_path / "r"),
-        "--max-steps", "1", "--batch-size", "4", "--grad-accum", "1", "--checkpoint-every", "0", "--cache-dir",
-        str(phantom["cache"]), "-q"]).stdout.strip().splitlines()[-1])["first_loss"]
-    assert json.loads(res.stdout.strip().splitlines()[-1])["first_loss"] < fresh - 1.0   # it starts knowing words
+    fresh = json.loads(
+        runner.invoke(
+            app,
+            [
+                "train",
+                "--stage",
+                "1",
+                str(phantom["sn"]),
+                "--image-root",
+                str(phantom["root"]),
+                "-o",
+                str(tmp_path / "r"),
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "4",
+                "--grad-accum",
+                "1",
+                "--checkpoint-every",
+                "0",
+                "--cache-dir",
+                str(phantom["cache"]),
+                "-q",
+            ],
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )["first_loss"]
+    assert json.loads(res.stdout.strip().splitlines()[-1])["first_loss"] < fresh - 1.0  # it starts knowing words
 
-    res = runner.invoke(app, ["train", "--task", "decoder", "--preset", "paper", str(phantom["sn"]), "-o",
-                              str(tmp_path / "p")])
+    res = runner.invoke(
+        app, ["train", "--task", "decoder", "--preset", "paper", str(phantom["sn"]), "-o", str(tmp_path / "p")]
+    )
     assert res.exit_code == 2 and "tiny preset" in res.output
-    res = runner.invoke(app, ["train", "--task", "decoder", "--lam", "2", str(phantom["sn"]), "-o", str(tmp_path / "q")])
+    res = runner.invoke(
+        app, ["train", "--task", "decoder", "--lam", "2", str(phantom["sn"]), "-o", str(tmp_path / "q")]
+    )
     assert res.exit_code == 2 and "--lam does not apply to --task decoder" in res.output
-    res = runner.invoke(app, ["train", "--task", "decoder", "--sampler", "cycle", str(phantom["sn"]), "-o",
-                              str(tmp_path / "c")])
+    res = runner.invoke(
+        app, ["train", "--task", "decoder", "--sampler", "cycle", str(phantom["sn"]), "-o", str(tmp_path / "c")]
+    )
     assert res.exit_code == 2 and "--sampler cycle applies to --task generator only" in res.output
 
 
@@ -95,17 +178,54 @@ def test_released_recipe_options_reach_the_run_and_the_model_dir(phantom, tmp_pa
     """The paper preset's recipe on the tiny components, option by option: stage 1 on BOS + image,
     then stage 2 on cycled settings with cleaned, cut targets and the released loss."""
     runner = CliRunner()
-    released = ["--sampler", "cycle", "--warmup", "per-epoch", "--max-grad-norm", "0", "--decay", "all",
-                "--stage1-input", "bos-image", "--prompt-tokenization", "one-string", "--report-text", "r2gen",
-                "--target-max-tokens", "40", "--prior-padding", "attended", "--tlw", "official"]
-    common = ["--image-root", str(phantom["root"]), "--batch-size", "2", "--grad-accum", "1", "--epochs", "1",
-              "--checkpoint-every", "0", "--cache-dir", str(phantom["cache"]), "-q"]
+    released = [
+        "--sampler",
+        "cycle",
+        "--warmup",
+        "per-epoch",
+        "--max-grad-norm",
+        "0",
+        "--decay",
+        "all",
+        "--stage1-input",
+        "bos-image",
+        "--prompt-tokenization",
+        "one-string",
+        "--report-text",
+        "r2gen",
+        "--target-max-tokens",
+        "40",
+        "--prior-padding",
+        "attended",
+        "--tlw",
+        "official",
+    ]
+    common = [
+        "--image-root",
+        str(phantom["root"]),
+        "--batch-size",
+        "2",
+        "--grad-accum",
+        "1",
+        "--epochs",
+        "1",
+        "--checkpoint-every",
+        "0",
+        "--cache-dir",
+        str(phantom["cache"]),
+        "-q",
+    ]
     s1, s2 = tmp_path / "s1", tmp_path / "s2"
     res = runner.invoke(app, ["train", str(phantom["sn"]), "-o", str(s1), *common, *released])
     assert res.exit_code == 0, res.output
     cfg = json.loads((s1 / "rg4_model.json").read_text())
-    assert (cfg["stage1_input"], cfg["prompt_tokenization"], cfg["report_text"], cfg["target_max_tokens"],
-            cfg["mask_prior_padding"]) == ("bos-image", "one-string", "r2gen", 40, False)
+    assert (
+        cfg["stage1_input"],
+        cfg["prompt_tokenization"],
+        cfg["report_text"],
+        cfg["target_max_tokens"],
+        cfg["mask_prior_padding"],
+    ) == ("bos-image", "one-string", "r2gen", 40, False)
     run = json.loads((s1 / "train_config.json").read_text())
     assert (run["warmup"], run["decay"], run["max_grad_norm"]) == ("per-epoch", "all", 0.0)
     # Stage 1 trained the frontal block only: the projection is still at its initialisation.
@@ -114,10 +234,26 @@ def test_released_recipe_options_reach_the_run_and_the_model_dir(phantom, tmp_pa
     assert torch.equal(init["out_proj.weight"], final["out_proj.weight"])
     assert not torch.equal(init["frontal.proj_in.weight"], final["frontal.proj_in.weight"])
 
-    res = runner.invoke(app, ["train", "--stage", "2", "--init", str(s1), str(phantom["mixed"]), "-o", str(s2),
-                              *common, "--sampler", "cycle", "--tlw", "official"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--stage",
+            "2",
+            "--init",
+            str(s1),
+            str(phantom["mixed"]),
+            "-o",
+            str(s2),
+            *common,
+            "--sampler",
+            "cycle",
+            "--tlw",
+            "official",
+        ],
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
-    assert summary["steps"] == 4 * 2   # 4 settings x ceil(4 sn / batch 2) rounds
+    assert summary["steps"] == 4 * 2  # 4 settings x ceil(4 sn / batch 2) rounds
     assert not torch.equal(final["out_proj.weight"], load_file(str(s2 / "fusion.safetensors"))["out_proj.weight"])
     assert json.loads((s2 / "train_config.json").read_text())["task_config"]["sampler"] == "cycle"

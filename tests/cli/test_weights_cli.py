@@ -3,38 +3,49 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-import numpy as np
-import pytest
-import torch
-import torch.nn.functional as F
-from typer.testing import CliRunner
-from rg4cli.weights.attribution import (METHODS, IGRequest, integrated_gradients, integrated_gradients_per_label,
-                                integration_nodes, score_difference)
-from rg4cli.model.classifiers import new_classifier, predict_chexbert, save_classifier_dir, tiny_bert_config
+
 from rg4cli.cli.app import app
-from rg4cli.weights.backends import (IGWeigher, RulesWeigher, WeightSettings, attribution_targets, check_labels,
-                                 gaussian_smooth, rules_sentence_weights, sentence_weights_from_tokens,
-                                 token_scores)
-from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS, THIRTEEN
 from rg4cli.text.sections import join_sections
 from rg4cli.text.sentences import split_sentences
-from rg4cli.model.tokenizers import build_wordpiece_tokenizer
-from ..conftest import REPORT_CORPUS
 
+from ..conftest import REPORT_CORPUS
 from ..lib.test_weights import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    _random_labeler, _runner, _train_labeler, _write, labeler_dir,
+    _random_labeler,
+    _runner,
+    _train_labeler,
+    _write,
+    labeler_dir,
 )
 
 
 def test_cli_ig_adds_sentence_weights_and_keeps_everything_else(tmp_path, labeler_dir):
-    records = [{"id": "a", "findings": "Moderate right pleural effusion. The heart is enlarged.",
-                "impression": "Effusion.", "labels": {"Pleural Effusion": 1, "Cardiomegaly": 1}, "extra": [1, 2]},
-               {"id": "b", "report": REPORT_CORPUS[0]},  # no labels: the labeler's own heads decide
-               {"id": "c", "findings": "Lungs are clear.", "labels": {"Edema": 0}}]
+    records = [
+        {
+            "id": "a",
+            "findings": "Moderate right pleural effusion. The heart is enlarged.",
+            "impression": "Effusion.",
+            "labels": {"Pleural Effusion": 1, "Cardiomegaly": 1},
+            "extra": [1, 2],
+        },
+        {"id": "b", "report": REPORT_CORPUS[0]},  # no labels: the labeler's own heads decide
+        {"id": "c", "findings": "Lungs are clear.", "labels": {"Edema": 0}},
+    ]
     src = _write(tmp_path / "in.jsonl", records)
-    res = _runner().invoke(app, ["weights", str(src), "--labeler-model", str(labeler_dir), "--steps", "8",
-                                 "--batch-size", "5", "-o", str(tmp_path / "out.jsonl")])
+    res = _runner().invoke(
+        app,
+        [
+            "weights",
+            str(src),
+            "--labeler-model",
+            str(labeler_dir),
+            "--steps",
+            "8",
+            "--batch-size",
+            "5",
+            "-o",
+            str(tmp_path / "out.jsonl"),
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["id"] for r in out] == ["a", "b", "c"]
@@ -57,9 +68,14 @@ def test_cli_ig_without_labeler_says_how_to_get_one(tmp_path):
 
 
 def test_cli_bad_records_name_line_and_field(tmp_path, labeler_dir):
-    src = _write(tmp_path / "in.jsonl", [{"id": "a", "report": "Small effusion."},
-                                        {"id": "b", "report": "Edema.", "labels": {"Edema": "yes"}},
-                                        {"id": "c"}])
+    src = _write(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "report": "Small effusion."},
+            {"id": "b", "report": "Edema.", "labels": {"Edema": "yes"}},
+            {"id": "c"},
+        ],
+    )
     res = _runner().invoke(app, ["weights", str(src), "--backend", "rules"])
     assert res.exit_code == 2
     assert f"{src}:2: labels: Edema: expected 1, 0, -1 or null" in res.stderr
@@ -74,8 +90,11 @@ def test_cli_bad_records_name_line_and_field(tmp_path, labeler_dir):
 
 def test_cli_rules_backend_on_stdin():
     text = "findings: Large left pleural effusion. No pneumothorax."
-    res = _runner().invoke(app, ["weights", "--text", "findings+impression"],
-                           input=json.dumps({"id": "x", "findings": text[len("findings: "):]}) + "\n")
+    res = _runner().invoke(
+        app,
+        ["weights", "--text", "findings+impression"],
+        input=json.dumps({"id": "x", "findings": text[len("findings: ") :]}) + "\n",
+    )
     assert res.exit_code == 0, res.stderr
     rec = json.loads(res.stdout)
     assert [w["weight"] for w in rec["sentence_weights"]] == [1.75, 1.0]

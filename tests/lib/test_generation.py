@@ -31,7 +31,7 @@ def workdir(tmp_path_factory):
     (root / "img").mkdir()
     for i in range(8):
         arr = (np.random.RandomState(i).rand(130, 120) * 255).astype("uint8")
-        Image.fromarray(arr).save(root / "img" / f"{i}.png")   # grayscale, like X-rays
+        Image.fromarray(arr).save(root / "img" / f"{i}.png")  # grayscale, like X-rays
     model = build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0)
     save_model_dir(model, root / "model")
     records = []
@@ -56,9 +56,16 @@ def test_bounded_window_keeps_order(workdir, tmp_path):
     model = load_model_dir(root / "model")
     many = [dict(records[i % 8], id=f"r{i}") for i in range(12)]
     out = tmp_path / "w.jsonl"
-    summary = run_generate(str(_write_jsonl(tmp_path / "many.jsonl", many)), str(out), model_dir=None,
-                           image_root=root, decode=DecodeOptions(num_beams=1, max_new_tokens=2, min_new_tokens=1),
-                           batch_size=4, window=3, model=model)
+    summary = run_generate(
+        str(_write_jsonl(tmp_path / "many.jsonl", many)),
+        str(out),
+        model_dir=None,
+        image_root=root,
+        decode=DecodeOptions(num_beams=1, max_new_tokens=2, min_new_tokens=1),
+        batch_size=4,
+        window=3,
+        model=model,
+    )
     assert [json.loads(l)["id"] for l in out.read_text().splitlines()] == [r["id"] for r in many]
     assert summary.written == 12 and sum(summary.per_setting.values()) == 12
 
@@ -69,8 +76,11 @@ def test_sections_reference_asks_for_the_sections_each_record_has(workdir, tmp_p
     from rg4cli.records.study import Study
 
     root, records = workdir
-    recs = [dict(records[0], id="f"), dict(records[4], id="none", findings=None),
-            dict(records[0], id="i", findings=None, impression="impression text")]
+    recs = [
+        dict(records[0], id="f"),
+        dict(records[4], id="none", findings=None),
+        dict(records[0], id="i", findings=None, impression="impression text"),
+    ]
     path = _write_jsonl(tmp_path / "sections.jsonl", recs)
     model = load_model_dir(root / "model")
     asked = []
@@ -87,9 +97,15 @@ def test_sections_reference_asks_for_the_sections_each_record_has(workdir, tmp_p
 
     def run(sections):
         asked.clear()
-        run_generate(str(path), str(tmp_path / f"{sections}.jsonl"), model_dir=root / "model", image_root=root,
-                     sections=sections, decode=DecodeOptions(num_beams=1, max_new_tokens=2, min_new_tokens=1),
-                     model=model)
+        run_generate(
+            str(path),
+            str(tmp_path / f"{sections}.jsonl"),
+            model_dir=root / "model",
+            image_root=root,
+            sections=sections,
+            decode=DecodeOptions(num_beams=1, max_new_tokens=2, min_new_tokens=1),
+            model=model,
+        )
         return list(asked)
 
     assert run("reference") == [prefix("findings"), prefix("both"), prefix("impression")]

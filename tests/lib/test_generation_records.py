@@ -40,8 +40,12 @@ def test_generate_records_drops_the_annotations_of_the_input_text(tiny):
     src = root / "in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = root / "out.jsonl"
-    settings = GenerateSettings(model_dir=root, image_root=root, device="cpu",
-                                decode=DecodeOptions(max_new_tokens=3, min_new_tokens=1, num_beams=1))
+    settings = GenerateSettings(
+        model_dir=root,
+        image_root=root,
+        device="cpu",
+        decode=DecodeOptions(max_new_tokens=3, min_new_tokens=1, num_beams=1),
+    )
     summary = generate_records(src, out, settings, model=model)
     assert summary.written == 2
     got = [json.loads(line) for line in out.read_text().splitlines()]

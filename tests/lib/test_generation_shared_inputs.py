@@ -28,7 +28,7 @@ def study_dir(tmp_path_factory):
         arr = (np.random.RandomState(i).rand(120, 120) * 255).astype("uint8")
         Image.fromarray(arr).save(root / "img" / f"{i}.png")
     model = build_model("tiny", tokenizer_texts=REPORT_CORPUS, stage=2, seed=0)
-    with torch.no_grad():   # a fresh adapter is a no-op (B = 0): make it count
+    with torch.no_grad():  # a fresh adapter is a no-op (B = 0): make it count
         for name, p in model.decoder.named_parameters():
             if "lora_B" in name:
                 p.normal_(0.0, 0.05)
@@ -58,8 +58,9 @@ def test_inputs_encoded_once_per_study_same_reports(study_dir, tmp_path, monkeyp
     monkeypatch.setattr(model, "encode_image", lambda px: images.append(len(px)) or encode_image(px))
     monkeypatch.setattr(model, "encode_text", lambda t: texts.append(len(t)) or encode_text(t))
     out = tmp_path / "gen.jsonl"
-    run_generate(str(root / "studies.jsonl"), str(out), model_dir=None, image_root=root, decode=DECODE,
-                 batch_size=2, model=model)
+    run_generate(
+        str(root / "studies.jsonl"), str(out), model_dir=None, image_root=root, decode=DECODE, batch_size=2, model=model
+    )
     # 6 distinct images and 3 distinct prior reports behind 12 records.
     assert sum(images) == 6 and sum(texts) == 3
 
@@ -84,7 +85,7 @@ def test_merged_adapter_writes_the_same_reports(study_dir, tmp_path):
     assert unmerged.has_lora
     a, b = tmp_path / "unmerged.jsonl", tmp_path / "merged.jsonl"
     run_generate(str(root / "studies.jsonl"), str(a), model_dir=None, image_root=root, decode=DECODE, model=unmerged)
-    assert unmerged.has_lora   # a model passed in is the caller's: never merged
+    assert unmerged.has_lora  # a model passed in is the caller's: never merged
     run_generate(str(root / "studies.jsonl"), str(b), model_dir=root / "model", image_root=root, decode=DECODE)
     assert _reports(a) == _reports(b)
 
@@ -93,6 +94,7 @@ def test_merged_adapter_writes_the_same_reports(study_dir, tmp_path):
     assert not any("lora_" in name for name, _ in merged.decoder.named_parameters())
     with torch.no_grad():
         x = torch.randn(2, 5, merged.config.llm_dim)
-        same = torch.allclose(unmerged.decoder(inputs_embeds=x).logits, merged.decoder(inputs_embeds=x).logits,
-                              atol=1e-4)
+        same = torch.allclose(
+            unmerged.decoder(inputs_embeds=x).logits, merged.decoder(inputs_embeds=x).logits, atol=1e-4
+        )
     assert same

@@ -9,7 +9,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from rg4cli.cli.app import app
 from rg4cli.errors import InputError
 from rg4cli.judges.backends import (
     CATEGORIES,
@@ -18,10 +17,8 @@ from rg4cli.judges.backends import (
     load_phrases,
     make_judge,
     summarize,
-    unsupported_categories,
-    verdict,
-    views_supported,
 )
+from rg4cli.judges.verdict import unsupported_categories, verdict, views_supported
 
 RULES = RulesJudge()
 
@@ -179,12 +176,12 @@ def test_hits_carry_phrase_and_sentence_spans():
     hits = RULES.find(text)
     assert all(isinstance(h, Hit) for h in hits)
     for h in hits:
-        assert text[h.start:h.end].strip() == h.phrase
+        assert text[h.start : h.end].strip() == h.phrase
         assert h.sentence_start <= h.start < h.end <= h.sentence_end
     pc = [h for h in hits if h.category == "pc"]
-    assert text[pc[0].sentence_start:pc[0].sentence_end] == "Compared to the prior study, the effusion is smaller."
+    assert text[pc[0].sentence_start : pc[0].sentence_end] == "Compared to the prior study, the effusion is smaller."
     comm = [h for h in hits if h.category == "comm"]
-    assert text[comm[0].sentence_start:comm[0].sentence_end] == "Dr. ___ was paged."
+    assert text[comm[0].sentence_start : comm[0].sentence_end] == "Dr. ___ was paged."
     assert [h.start for h in hits] == sorted(h.start for h in hits)
 
 
@@ -197,19 +194,27 @@ def test_view_hits_name_their_views():
 
 # ---- the verdict, in all four settings --------------------------------------------
 
-@pytest.mark.parametrize("found,views,expected", [
-    ({"comm": True}, None, {"sn": True, "sw": True, "mn": True, "mw": True}),
-    ({"pp": True}, None, {"sn": True, "sw": True, "mn": True, "mw": True}),
-    ({"pc": True}, None, {"sn": True, "sw": False, "mn": True, "mw": False}),
-    ({"view": True}, ["lateral"], {"sn": True, "sw": True, "mn": False, "mw": False}),
-    ({"view": True}, ["two_views", "pa"], {"sn": True, "sw": True, "mn": False, "mw": False}),
-    ({"view": True}, ["single_view", "ap"], {"sn": False, "sw": False, "mn": True, "mw": True}),
-    ({"view": True}, ["frontal"], {"sn": False, "sw": False, "mn": False, "mw": False}),
-    ({"view": True}, ["other"], {"sn": True, "sw": True, "mn": True, "mw": True}),
-    ({"view": True}, None, {"sn": True, "sw": True, "mn": False, "mw": False}),
-    ({}, None, {"sn": False, "sw": False, "mn": False, "mw": False}),
-    ({"pc": False, "pp": False, "view": False, "comm": False}, [], {"sn": False, "sw": False, "mn": False, "mw": False}),
-])
+
+@pytest.mark.parametrize(
+    "found,views,expected",
+    [
+        ({"comm": True}, None, {"sn": True, "sw": True, "mn": True, "mw": True}),
+        ({"pp": True}, None, {"sn": True, "sw": True, "mn": True, "mw": True}),
+        ({"pc": True}, None, {"sn": True, "sw": False, "mn": True, "mw": False}),
+        ({"view": True}, ["lateral"], {"sn": True, "sw": True, "mn": False, "mw": False}),
+        ({"view": True}, ["two_views", "pa"], {"sn": True, "sw": True, "mn": False, "mw": False}),
+        ({"view": True}, ["single_view", "ap"], {"sn": False, "sw": False, "mn": True, "mw": True}),
+        ({"view": True}, ["frontal"], {"sn": False, "sw": False, "mn": False, "mw": False}),
+        ({"view": True}, ["other"], {"sn": True, "sw": True, "mn": True, "mw": True}),
+        ({"view": True}, None, {"sn": True, "sw": True, "mn": False, "mw": False}),
+        ({}, None, {"sn": False, "sw": False, "mn": False, "mw": False}),
+        (
+            {"pc": False, "pp": False, "view": False, "comm": False},
+            [],
+            {"sn": False, "sw": False, "mn": False, "mw": False},
+        ),
+    ],
+)
 def test_verdict_per_setting(found, views, expected):
     assert {s: verdict(found, s, view_detail=views) for s in expected} == expected
 
@@ -247,8 +252,11 @@ def test_judge_is_setting_aware_per_report_and_per_sentence():
     assert out["mn"]["unsupported"] == ["pc", "comm"]
     assert out["mw"]["unsupported"] == ["comm"]
     sents = out["mw"]["sentences"]
-    assert [text[s["start"]:s["end"]] for s in sents] == [
-        "PA and lateral views of the chest.", "Unchanged cardiomegaly.", "Discussed with Dr. ___."]
+    assert [text[s["start"] : s["end"]] for s in sents] == [
+        "PA and lateral views of the chest.",
+        "Unchanged cardiomegaly.",
+        "Discussed with Dr. ___.",
+    ]
     assert [s["categories"] for s in sents] == [["view"], ["pc"], ["comm"]]
     assert [s["unsupported"] for s in sents] == [[], [], ["comm"]]
     assert sents[1]["phrases"] == ["Unchanged"]
@@ -292,16 +300,29 @@ def test_phrase_tables_are_data_and_can_be_replaced(tmp_path):
 
 # ---- summary ------------------------------------------------------------------------
 
+
 def _field(setting, unsupported, **present):
     found = {c: present.get(c, False) for c in CATEGORIES}
-    return {"hallucination": {**found, "unsupported": unsupported, "input_agnostic": bool(unsupported),
-                              "setting": setting, "backend": "rules", "views": [], "sentences": []}}
+    return {
+        "hallucination": {
+            **found,
+            "unsupported": unsupported,
+            "input_agnostic": bool(unsupported),
+            "setting": setting,
+            "backend": "rules",
+            "views": [],
+            "sentences": [],
+        }
+    }
 
 
 def test_summary_numbers():
     records = [
         _field("sn", ["pc"], pc=True),
-        _field("sn", [], ),
+        _field(
+            "sn",
+            [],
+        ),
         _field("sw", [], pc=True),
         _field("sw", ["comm"], pc=True, comm=True),
         _field("mw", ["pp"], pp=True),
@@ -323,12 +344,14 @@ def test_summary_numbers():
 
 # ---- DiscBERT backend ----------------------------------------------------------------
 
+
 def _tiny_bert_dir(tmp_path: Path):
     from rg4cli.model.classifiers import tiny_bert_config
     from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
-    tok = build_wordpiece_tokenizer(["compared to the prior study heart size normal lungs clear discussed with dr"]
-                                    * 3, vocab_size=200)
+    tok = build_wordpiece_tokenizer(
+        ["compared to the prior study heart size normal lungs clear discussed with dr"] * 3, vocab_size=200
+    )
     config = tiny_bert_config(len(tok), hidden_size=32, layers=1, heads=2)
     d = tmp_path / "bert"
     tok.save_pretrained(str(d))
@@ -392,6 +415,7 @@ def test_discbert_rg4_directory_and_bad_checkpoints(tmp_path):
 
 # ---- CLI ----------------------------------------------------------------------------
 
+
 def _write(path: Path, records: list) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
     return path
@@ -399,8 +423,13 @@ def _write(path: Path, records: list) -> Path:
 
 STUDIES = [
     {"id": "s1", "frontal": "a.png", "findings": "Unchanged cardiomegaly.", "impression": "Dr. ___ was notified."},
-    {"id": "s2", "frontal": "a.png", "lateral": "b.png", "prior_report": "Old text.",
-     "report": "Compared to prior, stable. On the lateral view no effusion."},
+    {
+        "id": "s2",
+        "frontal": "a.png",
+        "lateral": "b.png",
+        "prior_report": "Old text.",
+        "report": "Compared to prior, stable. On the lateral view no effusion.",
+    },
     {"id": "s3", "frontal": "a.png", "report": "Heart size is normal.", "extra": {"keep": 1}},
 ]
 
@@ -414,6 +443,7 @@ def _runner():
 
 # ---- rg4 synth: the generator's truth, exactly ---------------------------------------
 
+
 def test_rules_match_synth_truth_exactly():
     synth = pytest.importorskip("rg4cli.synth.studies")
     from rg4cli.text.sections import join_sections
@@ -422,8 +452,12 @@ def test_rules_match_synth_truth_exactly():
     truths = [s.truth() for s in studies]
     texts = [join_sections(t["findings"], t["impression"]) for t in truths]
     results = make_judge().judge(texts, ["mn" if t["lateral"] else "sn" for t in truths])
-    mismatches = [(t["id"], c, t["input_agnostic"][c]) for t, r in zip(truths, results) for c in CATEGORIES
-                  if r[c] != t["input_agnostic"][c]]
+    mismatches = [
+        (t["id"], c, t["input_agnostic"][c])
+        for t, r in zip(truths, results)
+        for c in CATEGORIES
+        if r[c] != t["input_agnostic"][c]
+    ]
     assert not mismatches
     # The set exercises every category both ways.
     for c in CATEGORIES:
@@ -431,6 +465,9 @@ def test_rules_match_synth_truth_exactly():
     # Per sentence too: the flagged sentences are exactly the generator's input-agnostic ones.
     for t, text, r in zip(truths, texts, results):
         for c in CATEGORIES:
-            flagged = sorted(text[s["start"]:s["end"]].replace("findings: ", "").replace("impression: ", "")
-                             for s in r["sentences"] if c in s["categories"])
+            flagged = sorted(
+                text[s["start"] : s["end"]].replace("findings: ", "").replace("impression: ", "")
+                for s in r["sentences"]
+                if c in s["categories"]
+            )
             assert flagged == sorted(t["input_agnostic_sentences"][c]), (t["id"], c)

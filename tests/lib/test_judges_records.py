@@ -12,10 +12,13 @@ from .jsonl import read_jsonl, write_jsonl
 
 
 def test_judge_records_writes_bound_verdicts_and_the_summary(tmp_path):
-    src = write_jsonl(tmp_path / "in.jsonl", [
-        {"id": 1, "report": "Compared to the prior study, unchanged cardiomegaly."},
-        {"id": "b", "report": "No acute disease.", "prior_report": "Clear lungs."},
-    ])
+    src = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": 1, "report": "Compared to the prior study, unchanged cardiomegaly."},
+            {"id": "b", "report": "No acute disease.", "prior_report": "Clear lungs."},
+        ],
+    )
     out = tmp_path / "out.jsonl"
     logged = []
     done = judge_records(src, out, JudgeSettings(explain=True), log=logged.append)

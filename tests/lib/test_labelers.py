@@ -8,14 +8,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from rg4cli.labelers.rules import Scanner, expand_phrase, load_table
-from rg4cli.model.classifiers import CheXbertModel, tiny_bert_config
 from rg4cli.cli.app import app
 from rg4cli.errors import InputError
 from rg4cli.labelers.backends import finalize_labels, make_labeler
-from rg4cli.vocab import OBSERVATIONS
-from rg4cli.text.sections import join_sections
+from rg4cli.labelers.rules import Scanner, expand_phrase, load_table
+from rg4cli.model.classifiers import CheXbertModel, tiny_bert_config
 from rg4cli.model.tokenizers import build_wordpiece_tokenizer
+from rg4cli.text.sections import join_sections
+from rg4cli.vocab import OBSERVATIONS
 
 from ..conftest import REPORT_CORPUS
 
@@ -28,20 +28,24 @@ def lab(text: str) -> dict:
 
 # ---- negation ------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, obs", [
-    ("No pleural effusion.", "Pleural Effusion"),
-    ("There is no evidence of pneumothorax.", "Pneumothorax"),
-    ("The lungs are clear without focal consolidation.", "Consolidation"),
-    ("The lungs are free of focal airspace disease.", "Lung Opacity"),
-    ("The previously seen left effusion has resolved.", "Pleural Effusion"),
-    ("Resolved left pleural effusion.", "Pleural Effusion"),
-    ("A pneumothorax is not seen.", "Pneumothorax"),
-    ("Negative for acute rib fracture.", "Fracture"),
-    ("There are no XXXX of a pleural effusion.", "Pleural Effusion"),
-    ("No ___ pneumothorax.", "Pneumothorax"),
-    ("The endotracheal tube has been removed.", "Support Devices"),
-    ("No pulmonary edema.", "Edema"),
-])
+
+@pytest.mark.parametrize(
+    "text, obs",
+    [
+        ("No pleural effusion.", "Pleural Effusion"),
+        ("There is no evidence of pneumothorax.", "Pneumothorax"),
+        ("The lungs are clear without focal consolidation.", "Consolidation"),
+        ("The lungs are free of focal airspace disease.", "Lung Opacity"),
+        ("The previously seen left effusion has resolved.", "Pleural Effusion"),
+        ("Resolved left pleural effusion.", "Pleural Effusion"),
+        ("A pneumothorax is not seen.", "Pneumothorax"),
+        ("Negative for acute rib fracture.", "Fracture"),
+        ("There are no XXXX of a pleural effusion.", "Pleural Effusion"),
+        ("No ___ pneumothorax.", "Pneumothorax"),
+        ("The endotracheal tube has been removed.", "Support Devices"),
+        ("No pulmonary edema.", "Edema"),
+    ],
+)
 def test_negation(text, obs):
     assert lab(text)[obs] == 0
 
@@ -84,17 +88,21 @@ def test_positive_mentions_and_modifiers_stay_positive():
 
 # ---- uncertainty ---------------------------------------------------------------
 
-@pytest.mark.parametrize("text, obs", [
-    ("Possible left lower lobe pneumonia.", "Pneumonia"),
-    ("Pneumonia cannot be excluded.", "Pneumonia"),
-    ("Cannot exclude a small left pleural effusion.", "Pleural Effusion"),
-    ("Left basilar opacity may represent atelectasis.", "Atelectasis"),
-    ("Findings are suggestive of early pulmonary edema.", "Edema"),
-    ("Borderline heart size.", "Cardiomegaly"),
-    ("Heart size is stable.", "Cardiomegaly"),
-    ("Mild pulmonary vascular congestion.", "Edema"),
-    ("Questionable tiny right apical pneumothorax.", "Pneumothorax"),
-])
+
+@pytest.mark.parametrize(
+    "text, obs",
+    [
+        ("Possible left lower lobe pneumonia.", "Pneumonia"),
+        ("Pneumonia cannot be excluded.", "Pneumonia"),
+        ("Cannot exclude a small left pleural effusion.", "Pleural Effusion"),
+        ("Left basilar opacity may represent atelectasis.", "Atelectasis"),
+        ("Findings are suggestive of early pulmonary edema.", "Edema"),
+        ("Borderline heart size.", "Cardiomegaly"),
+        ("Heart size is stable.", "Cardiomegaly"),
+        ("Mild pulmonary vascular congestion.", "Edema"),
+        ("Questionable tiny right apical pneumothorax.", "Pneumothorax"),
+    ],
+)
 def test_uncertainty(text, obs):
     assert lab(text)[obs] == -1
 
@@ -113,10 +121,13 @@ def test_pre_negation_uncertainty_beats_negation():
 
 # ---- lists and scopes ----------------------------------------------------------
 
+
 def test_negated_list():
     got = lab("No effusion, pneumothorax or consolidation.")
     assert got["Pleural Effusion"] == 0 and got["Pneumothorax"] == 0 and got["Consolidation"] == 0
-    got = lab("No focal consolidation, suspicious pulmonary opacity, large pleural effusion, or pneumothorax is identified.")
+    got = lab(
+        "No focal consolidation, suspicious pulmonary opacity, large pleural effusion, or pneumothorax is identified."
+    )
     assert [got[o] for o in ("Consolidation", "Lung Opacity", "Pleural Effusion", "Pneumothorax")] == [0, 0, 0, 0]
 
 
@@ -152,6 +163,7 @@ def test_exclusions():
 
 
 # ---- No Finding and implications -------------------------------------------------
+
 
 def test_no_finding_logic():
     got = lab("The lungs are clear. No acute cardiopulmonary process.")
@@ -195,13 +207,14 @@ def test_empty_text_labels_nothing():
 
 # ---- mentions / explain ------------------------------------------------------------
 
+
 def test_mentions_carry_spans_sentences_and_cues():
     text = "Heart size is normal. No pleural effusion. Possible right lower lobe pneumonia."
     ms = RULES.mentions(text)
     by_obs = {m.observation: m for m in ms}
     pe = by_obs["Pleural Effusion"]
-    assert text[pe.start:pe.end] == pe.phrase == "pleural effusion" and pe.value == 0 and pe.cue == "no"
-    assert text[pe.sentence_start:pe.sentence_end] == "No pleural effusion."
+    assert text[pe.start : pe.end] == pe.phrase == "pleural effusion" and pe.value == 0 and pe.cue == "no"
+    assert text[pe.sentence_start : pe.sentence_end] == "No pleural effusion."
     pna = by_obs["Pneumonia"]
     assert pna.value == -1 and pna.cue == "possible"
     assert by_obs["Cardiomegaly"].value == 0 and by_obs["Cardiomegaly"].cue == "is normal"
@@ -209,8 +222,12 @@ def test_mentions_carry_spans_sentences_and_cues():
 
 
 def test_phrase_syntax_and_scanner():
-    assert expand_phrase("(is|are) not (well )?seen") == ["are not seen", "are not well seen", "is not seen",
-                                                           "is not well seen"]
+    assert expand_phrase("(is|are) not (well )?seen") == [
+        "are not seen",
+        "are not well seen",
+        "is not seen",
+        "is not well seen",
+    ]
     sc = Scanner({"a": ["pleural effusion*", "effusion*"], "b": ["effusion"], "c": ["re:\\d+ cm"]})
     found = sc.scan("small pleural effusions, 2 cm")
     assert found["a"] == [(6, 23)] and found["b"] == [] and found["c"] == [(25, 29)]
@@ -233,6 +250,7 @@ def test_synth_reports_match_the_generator_truth():
 
 
 # ---- CheXbert backend ----------------------------------------------------------------
+
 
 def _official_checkpoint(tmp_path, winners: dict[str, int], no_finding: int):
     """A chexbert.pth of exactly the public layout from a tiny BERT, and its --bert dir."""
@@ -262,7 +280,8 @@ def _official_checkpoint(tmp_path, winners: dict[str, int], no_finding: int):
 def test_chexbert_checkpoint_layout_labels_as_the_heads_say(tmp_path):
     # classes: 0 blank, 1 positive, 2 negative, 3 uncertain
     pth, bert_dir, ref = _official_checkpoint(
-        tmp_path, {"Cardiomegaly": 1, "Pleural Effusion": 2, "Edema": 3}, no_finding=0)
+        tmp_path, {"Cardiomegaly": 1, "Pleural Effusion": 2, "Edema": 3}, no_finding=0
+    )
     labeler = make_labeler("chexbert", checkpoint=str(pth), bert=str(bert_dir), batch_size=2)
     got = labeler.label(REPORT_CORPUS[:3] + [""])
     for row in got[:3]:
@@ -288,6 +307,7 @@ def test_chexbert_needs_a_checkpoint_and_a_known_backend():
 
 # ---- CLI -------------------------------------------------------------------------
 
+
 def _run(args, stdin=None):
     runner = CliRunner()
     try:
@@ -299,5 +319,3 @@ def _run(args, stdin=None):
 def _write(path, records):
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
     return path
-
-

@@ -13,11 +13,14 @@ from .jsonl import read_jsonl, write_jsonl
 
 
 def test_label_records_binds_labels_to_the_text_read(tmp_path):
-    src = write_jsonl(tmp_path / "in.jsonl", [
-        {"id": 1, "findings": "Mild cardiomegaly.", "impression": "No effusion."},
-        {"id": "b", "report": "findings: Lungs are clear."},
-        {"id": "c"},  # no text: skipped and counted
-    ])
+    src = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": 1, "findings": "Mild cardiomegaly.", "impression": "No effusion."},
+            {"id": "b", "report": "findings: Lungs are clear."},
+            {"id": "c"},  # no text: skipped and counted
+        ],
+    )
     out = tmp_path / "out.jsonl"
     summary = label_records(src, out, LabelSettings(on_error="skip"))
     assert (summary.written, summary.skipped, summary.backend) == (2, 1, "rules")
@@ -43,8 +46,10 @@ def test_label_records_into_and_explain_and_bad_settings(tmp_path):
 
 
 def test_relabelling_without_explain_drops_the_old_explanation(tmp_path):
-    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "report": "No effusion.",
-                                               "labels_explain": {"mentions": ["of an older text"]}}])
+    src = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"id": "a", "report": "No effusion.", "labels_explain": {"mentions": ["of an older text"]}}],
+    )
     out = tmp_path / "out.jsonl"
     label_records(src, out, LabelSettings())
     assert "labels_explain" not in read_jsonl(out)[0]

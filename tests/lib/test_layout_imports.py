@@ -94,8 +94,7 @@ def test_no_import_cycles_among_rg4cli_modules():
 def test_core_never_imports_the_cli():
     graph = import_graph()
     entry = ("rg4cli.cli", "rg4cli.__main__")
-    up = sorted((m, t) for m, ts in graph.items() if not m.startswith(entry) for t in ts
-                if t.startswith("rg4cli.cli"))
+    up = sorted((m, t) for m, ts in graph.items() if not m.startswith(entry) for t in ts if t.startswith("rg4cli.cli"))
     assert up == []
 
 

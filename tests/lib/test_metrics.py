@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
+from rg4cli.errors import InputError
 from rg4cli.metrics import clinical, meteor_jvm, nlg
 from rg4cli.metrics import score as scoring
 from rg4cli.text.cleaning import r2gen_clean
-from rg4cli.cli.app import app
-from rg4cli.errors import InputError
 from rg4cli.vocab import OBSERVATIONS
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR / PTB need Java")
@@ -23,23 +20,25 @@ needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR / P
 # ---- text preparation ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw, cleaned", [
-    # sentence split on ". ", punctuation deleted, lowercased, " ." ending
-    ("The heart is normal. Lungs are clear.", "the heart is normal . lungs are clear ."),
-    # an empty sentence is kept (the published cleaning never drops one): extra "." token
-    ("No acute abnormality. .", "no acute abnormality .  ."),
-    # a deleted " , " leaves two spaces, as in the original (ROUGE-L splits on " ")
-    ("granuloma , histoplasmoma", "granuloma  histoplasmoma ."),
-    # ":" becomes " :" before the split; numbered lists lose their marks
-    ("FINDINGS: 1. Small effusion. 2. No pneumothorax.", "findings : small effusion . no pneumothorax ."),
-    # runs of "_" and "." collapse; quotes, slashes and brackets go; the "_" is deleted
-    # after the sentence was stripped, so its space stays
-    ("Dr. ___ was paged... Atelectasis/scar (left) 'mild'",
-     "dr .  was paged . atelectasisscar left mild ."),
-    ("line one\nline two", "line one line two ."),
-    ("", ""),
-    ("   ", ""),
-])
+@pytest.mark.parametrize(
+    "raw, cleaned",
+    [
+        # sentence split on ". ", punctuation deleted, lowercased, " ." ending
+        ("The heart is normal. Lungs are clear.", "the heart is normal . lungs are clear ."),
+        # an empty sentence is kept (the published cleaning never drops one): extra "." token
+        ("No acute abnormality. .", "no acute abnormality .  ."),
+        # a deleted " , " leaves two spaces, as in the original (ROUGE-L splits on " ")
+        ("granuloma , histoplasmoma", "granuloma  histoplasmoma ."),
+        # ":" becomes " :" before the split; numbered lists lose their marks
+        ("FINDINGS: 1. Small effusion. 2. No pneumothorax.", "findings : small effusion . no pneumothorax ."),
+        # runs of "_" and "." collapse; quotes, slashes and brackets go; the "_" is deleted
+        # after the sentence was stripped, so its space stays
+        ("Dr. ___ was paged... Atelectasis/scar (left) 'mild'", "dr .  was paged . atelectasisscar left mild ."),
+        ("line one\nline two", "line one line two ."),
+        ("", ""),
+        ("   ", ""),
+    ],
+)
 def test_r2gen_clean_matches_published_cleaning(raw, cleaned):
     assert r2gen_clean(raw) == cleaned
 
@@ -63,9 +62,17 @@ def test_ptb_equals_pycocoevalcap_tokenizer():
 
 # ---- NLG == pycocoevalcap called directly ----------------------------------------
 
-SENTS = ["the heart is normal in size", "there is no pleural effusion", "no pneumothorax is seen",
-         "mild cardiomegaly", "left basilar atelectasis", "the lungs are clear",
-         "small right pleural effusion", "support devices are unchanged", "no focal consolidation"]
+SENTS = [
+    "the heart is normal in size",
+    "there is no pleural effusion",
+    "no pneumothorax is seen",
+    "mild cardiomegaly",
+    "left basilar atelectasis",
+    "the lungs are clear",
+    "small right pleural effusion",
+    "support devices are unchanged",
+    "no focal consolidation",
+]
 
 
 def _corpus(n: int = 24) -> tuple[list[str], list[str]]:
@@ -94,7 +101,7 @@ def _pycocoevalcap_meteor_on(process: meteor_jvm.MeteorProcess, monkeypatch):
     meteor = pm.Meteor()
     # pycocoevalcap's exact command, with only the JVM's garbage collector chosen (no effect on scores)
     expected = [seen["cmd"][0], *meteor_jvm.METEOR_JVM_FLAGS, *seen["cmd"][1:]]
-    assert process._proc.args[:len(expected)] == expected
+    assert process._proc.args[: len(expected)] == expected
     assert Path(seen["cwd"]) == process._jar_dir
     meteor.__class__ = type("BorrowedMeteor", (pm.Meteor,), {"__del__": lambda self: None})  # not its JVM to stop
     return meteor
@@ -141,7 +148,9 @@ def _token_soup(seed: int, n: int) -> tuple[list[str], list[list[str]]]:
     hyps, refs = [], []
     for _ in range(n):
         hyps.append(" ".join(rng.choice(words) for _ in range(rng.randrange(0, 45))))
-        refs.append([" ".join(rng.choice(words) for _ in range(rng.randrange(1, 70))) for _ in range(rng.randrange(1, 4))])
+        refs.append(
+            [" ".join(rng.choice(words) for _ in range(rng.randrange(1, 70))) for _ in range(rng.randrange(1, 4))]
+        )
     hyps[1], hyps[2] = "", "the  heart"
     sents = [" . ".join(rng.sample(SENTS, rng.randrange(1, 5))) + " ." for _ in range(n)]
     return hyps + sents[::-1], refs + [[t] for t in sents]
@@ -177,7 +186,7 @@ def test_meteor_survives_line_breaks_and_separators():
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    worker.join(timeout=600)   # a JVM start on a loaded machine; only a hang takes this long
+    worker.join(timeout=600)  # a JVM start on a loaded machine; only a hang takes this long
     assert not worker.is_alive(), "METEOR hung on a newline or '|||'"
     per = result["scores"]["overall"].per_report["meteor"]
     assert len(per) == 2 and all(0 < s <= 1 for s in per)
@@ -192,8 +201,13 @@ def test_meteor_arithmetic_equals_the_jvm_eval():
     # stems and function words.
     hyps, refs = _corpus(40)
     hyps += ["the heart is normal .", "", "zebra", "the lungs are clearly expanding .", "no"]
-    refs += ["the heart is normal .", "the heart is normal .", "lungs clear", "the lung is clear and expanded .",
-             "no effusion"]
+    refs += [
+        "the heart is normal .",
+        "the heart is normal .",
+        "lungs clear",
+        "the lung is clear and expanded .",
+        "no effusion",
+    ]
     mp = meteor_jvm.meteor_process()
     stats = mp.stats(hyps, [[r] for r in refs])
     for subset in (stats, stats[::3], stats[-5:], stats[40:41], stats[1:2]):
@@ -211,6 +225,7 @@ def test_nlg_without_meteor_and_empty():
 
 # ---- CE, by hand -----------------------------------------------------------------
 
+
 def _lab(**kw) -> dict:
     names = {o.replace(" ", "_").lower(): o for o in OBSERVATIONS}
     out = {o: None for o in OBSERVATIONS}
@@ -226,10 +241,16 @@ def _lab(**kw) -> dict:
 #   No Finding:       hyp 0,0,1  ref 0,0,1   -> TP 1
 #   others: never mentioned (constant columns)
 # Under unc_neg (uncertain -> 0): Effusion (1,0,0) vs (1,0,0): TP 1; Edema all 0.
-HYP = [_lab(cardiomegaly=1, pleural_effusion=1), _lab(cardiomegaly=1, pleural_effusion=0),
-       _lab(pleural_effusion=-1, edema=0, no_finding=1)]
-REF = [_lab(cardiomegaly=1, pleural_effusion=1, edema=-1), _lab(pleural_effusion=-1),
-       _lab(cardiomegaly=1, no_finding=1)]
+HYP = [
+    _lab(cardiomegaly=1, pleural_effusion=1),
+    _lab(cardiomegaly=1, pleural_effusion=0),
+    _lab(pleural_effusion=-1, edema=0, no_finding=1),
+]
+REF = [
+    _lab(cardiomegaly=1, pleural_effusion=1, edema=-1),
+    _lab(pleural_effusion=-1),
+    _lab(cardiomegaly=1, no_finding=1),
+]
 
 
 def test_ce_hand_computed():
@@ -254,8 +275,17 @@ def test_ce_constant_columns_and_per_observation():
     ce = clinical.ce_scores(nothing, nothing)
     assert all(v == {"precision": 0.0, "recall": 0.0, "f1": 0.0} for v in ce.values())
     table = clinical.per_observation(HYP, REF, "unc_pos")
-    assert table["Cardiomegaly"] == {"tp": 1, "fp": 1, "fn": 1, "tn": 0, "support": 2, "predicted": 2,
-                                     "precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert table["Cardiomegaly"] == {
+        "tp": 1,
+        "fp": 1,
+        "fn": 1,
+        "tn": 0,
+        "support": 2,
+        "predicted": 2,
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+    }
     assert table["Fracture"]["support"] == 0 and table["Fracture"]["f1"] == 0.0
     assert all(v is None for v in clinical.ce_scores([], []).values())
 
@@ -279,13 +309,19 @@ def test_labels_problem():
 # ---- the core: join, settings, hallucination, Wilcoxon ----------------------------
 
 REPORTS = [
-    ("findings: The heart is normal in size. There is no pleural effusion. impression: No acute process.",
-     _lab(pleural_effusion=0, no_finding=1)),
-    ("findings: Moderate right pleural effusion. The heart is enlarged. impression: Effusion and cardiomegaly.",
-     _lab(pleural_effusion=1, cardiomegaly=1)),
+    (
+        "findings: The heart is normal in size. There is no pleural effusion. impression: No acute process.",
+        _lab(pleural_effusion=0, no_finding=1),
+    ),
+    (
+        "findings: Moderate right pleural effusion. The heart is enlarged. impression: Effusion and cardiomegaly.",
+        _lab(pleural_effusion=1, cardiomegaly=1),
+    ),
     ("findings: Small left pneumothorax. impression: Pneumothorax.", _lab(pneumothorax=1)),
-    ("findings: Patchy left basilar opacity may be atelectasis. impression: Possible atelectasis.",
-     _lab(atelectasis=-1, lung_opacity=1)),
+    (
+        "findings: Patchy left basilar opacity may be atelectasis. impression: Possible atelectasis.",
+        _lab(atelectasis=-1, lung_opacity=1),
+    ),
 ]
 
 
@@ -300,17 +336,42 @@ def files(tmp_path):
     for i in range(24):
         text, lab = REPORTS[i % 4]
         wrong_text, wrong_lab = REPORTS[(i + 1) % 4]
-        findings, impression = text[len("findings: "):].split(" impression: ")
-        ref = {"id": f"s{i}", "findings": findings, "impression": impression, "labels": lab,
-               "frontal": "f.jpg", "lateral": "l.jpg" if i % 2 else None, "prior_report": None}
+        findings, impression = text[len("findings: ") :].split(" impression: ")
+        ref = {
+            "id": f"s{i}",
+            "findings": findings,
+            "impression": impression,
+            "labels": lab,
+            "frontal": "f.jpg",
+            "lateral": "l.jpg" if i % 2 else None,
+            "prior_report": None,
+        }
         refs.append(ref)
-        hall = {"pc": i % 3 == 0, "pp": False, "view": False, "comm": False, "input_agnostic": i % 3 == 0,
-                "unsupported": ["pc"] if i % 3 == 0 else []}
-        good.append({"id": f"s{i}", "report": text if i % 6 else wrong_text, "labels": lab if i % 6 else wrong_lab,
-                     "hallucination": hall})
+        hall = {
+            "pc": i % 3 == 0,
+            "pp": False,
+            "view": False,
+            "comm": False,
+            "input_agnostic": i % 3 == 0,
+            "unsupported": ["pc"] if i % 3 == 0 else [],
+        }
+        good.append(
+            {
+                "id": f"s{i}",
+                "report": text if i % 6 else wrong_text,
+                "labels": lab if i % 6 else wrong_lab,
+                "hallucination": hall,
+            }
+        )
         bad.append({"id": f"s{i}", "report": wrong_text, "labels": wrong_lab})
-    return {"ref": _write(tmp_path / "ref.jsonl", refs), "good": _write(tmp_path / "good.jsonl", good),
-            "bad": _write(tmp_path / "bad.jsonl", bad), "dir": tmp_path, "refs": refs, "good_recs": good}
+    return {
+        "ref": _write(tmp_path / "ref.jsonl", refs),
+        "good": _write(tmp_path / "good.jsonl", good),
+        "bad": _write(tmp_path / "bad.jsonl", bad),
+        "dir": tmp_path,
+        "refs": refs,
+        "good_recs": good,
+    }
 
 
 def _keys(obj, prefix=""):
@@ -328,12 +389,18 @@ def test_score_files_blocks_settings_hall_and_against(files):
     assert s["by_setting"]["sn"]["n"] == 12 and s["by_setting"]["mn"]["n"] == 12
     assert s["overall"]["meteor"] is None
     # 4 of 24 hypotheses are the wrong report: CE from the records' labels
-    assert s["config"]["labels"] == {"hyp": {"from_field": 24, "labeled": 0, "stale": 0},
-                                   "ref": {"from_field": 24, "labeled": 0, "stale": 0}}
+    assert s["config"]["labels"] == {
+        "hyp": {"from_field": 24, "labeled": 0, "stale": 0},
+        "ref": {"from_field": 24, "labeled": 0, "stale": 0},
+    }
     direct = clinical.ce_scores([r["labels"] for r in files["good_recs"]], [r["labels"] for r in files["refs"]])
     assert s["overall"]["ce"] == direct
-    assert s["overall"]["hall"] == {"n": 24, "rate": 8 / 24, "present": {"pc": 8 / 24, "pp": 0, "view": 0, "comm": 0},
-                                    "unsupported": {"pc": 8 / 24, "pp": 0, "view": 0, "comm": 0}}
+    assert s["overall"]["hall"] == {
+        "n": 24,
+        "rate": 8 / 24,
+        "present": {"pc": 8 / 24, "pp": 0, "view": 0, "comm": 0},
+        "unsupported": {"pc": 8 / 24, "pp": 0, "view": 0, "comm": 0},
+    }
     assert s["against"]["overall"]["hall"] is None
     tests = s["against"]["tests"]
     assert set(tests) == set(scoring.PER_REPORT_KEYS) - {"meteor"}
@@ -352,7 +419,8 @@ def test_score_files_blocks_settings_hall_and_against(files):
             continue
         assert last in documented, key
     assert tests["rouge_l"]["p_value"] == pytest.approx(
-        wilcoxon([r["rouge_l"] for r in rows], _per_report_of(files["bad"], files["ref"], "rouge_l")).pvalue)
+        wilcoxon([r["rouge_l"] for r in rows], _per_report_of(files["bad"], files["ref"], "rouge_l")).pvalue
+    )
 
 
 def _per_report_of(path, ref, key):
@@ -361,8 +429,9 @@ def _per_report_of(path, ref, key):
 
 
 def test_identical_systems_tie(files):
-    s = scoring.score_files(files["good"], files["ref"], scoring.ScoreSettings(meteor=False),
-                            against=files["good"]).summary
+    s = scoring.score_files(
+        files["good"], files["ref"], scoring.ScoreSettings(meteor=False), against=files["good"]
+    ).summary
     t = s["against"]["tests"]["bleu_1"]
     assert t["higher"] == "tie" and t["p_value"] is None and t["n_nonzero"] == 0
 
@@ -374,8 +443,7 @@ def test_missing_and_duplicate_ids(files, tmp_path):
         scoring.score_files(short, files["ref"], scoring.ScoreSettings(meteor=False))
     assert "1 id(s)" in str(err.value) and "4 id(s)" in str(err.value) and "'zz'" in str(err.value)
     s = scoring.score_files(short, files["ref"], scoring.ScoreSettings(meteor=False, on_missing="skip")).summary
-    assert s["n"] == 20 and s["skipped"] == {"not_in_ref": 1, "not_in_input": 4, "no_text": 0,
-                                            "hallucination_stale": 0}
+    assert s["n"] == 20 and s["skipped"] == {"not_in_ref": 1, "not_in_input": 4, "no_text": 0, "hallucination_stale": 0}
     dup = _write(tmp_path / "dup.jsonl", recs + recs[:2])
     with pytest.raises(InputError, match="duplicate id"):
         scoring.score_files(dup, files["ref"], scoring.ScoreSettings(meteor=False))
@@ -388,8 +456,9 @@ def test_bad_records_name_file_line_field(files, tmp_path):
     with pytest.raises(InputError) as err:
         scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False))
     assert str(err.value).startswith(f"{path}:6: report: no text")
-    s = scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False, on_error="skip",
-                                                                     on_missing="skip")).summary
+    s = scoring.score_files(
+        path, files["ref"], scoring.ScoreSettings(meteor=False, on_error="skip", on_missing="skip")
+    ).summary
     assert s["n"] == 23 and s["skipped"]["no_text"] == 1
     recs = [json.loads(x) for x in open(files["good"])]
     recs[2]["labels"] = {"Effusion": 1}
@@ -397,8 +466,9 @@ def test_bad_records_name_file_line_field(files, tmp_path):
     with pytest.raises(InputError, match=r":3: labels: unknown observation"):
         scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False))
     with pytest.raises(InputError, match="--labeler chexbert needs --labeler-model"):
-        scoring.score_files(files["good"], files["ref"], scoring.ScoreSettings(meteor=False, relabel=True,
-                                                                             labeler="chexbert"))
+        scoring.score_files(
+            files["good"], files["ref"], scoring.ScoreSettings(meteor=False, relabel=True, labeler="chexbert")
+        )
     with pytest.raises(InputError, match="--tokenize"):
         scoring.score_files(files["good"], files["ref"], scoring.ScoreSettings(meteor=False, tokenize="bpe"))
 

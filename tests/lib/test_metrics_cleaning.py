@@ -21,9 +21,16 @@ def _random_texts(n: int, seed: int) -> list[str]:
     return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 40))) for _ in range(n)]
 
 
-RAW = [*REPORT_CORPUS, "FINDINGS: 1. Small effusion. 2. No pneumothorax.", "No acute abnormality. .",
-       "granuloma , histoplasmoma", "Dr. ___ was paged... Atelectasis/scar (left) 'mild'", "line one\nline two",
-       "IMPRESSION:\n\nNo acute cardiopulmonary process.", "Heart size normal. Lungs clear."]
+RAW = [
+    *REPORT_CORPUS,
+    "FINDINGS: 1. Small effusion. 2. No pneumothorax.",
+    "No acute abnormality. .",
+    "granuloma , histoplasmoma",
+    "Dr. ___ was paged... Atelectasis/scar (left) 'mild'",
+    "line one\nline two",
+    "IMPRESSION:\n\nNo acute cardiopulmonary process.",
+    "Heart size normal. Lungs clear.",
+]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -61,28 +68,35 @@ def test_published_cleaning_is_not_idempotent_but_r2gen_is():
 
 def test_pre_tokenised_text_is_left_alone():
     # what R2Gen-family decoders write, including a report cut before its final "."
-    for text in ["the heart is normal . lungs are clear .", "heart size normal . <unk> opacity",
-                 "findings : no acute process .", "no acute disease .  ."]:
+    for text in [
+        "the heart is normal . lungs are clear .",
+        "heart size normal . <unk> opacity",
+        "findings : no acute process .",
+        "no acute disease .  .",
+    ]:
         assert is_r2gen_clean(text)
         assert r2gen_clean(text) == text
     for text in ["the heart is normal.", "The heart .", "heart, lungs .", "a/b .", "x:y ."]:
         assert not is_r2gen_clean(text)
 
 
-@pytest.mark.parametrize("raw, prepared", [
-    ("The heart is normal. Lungs clear.", "The heart is normal . Lungs clear ."),
-    ("No effusion, no pneumothorax.", "No effusion, no pneumothorax ."),     # commas stay attached
-    ("a  b...c", "a b . . .c"),                                               # every "." gets a space
-    (" leading and trailing. ", " leading and trailing . "),                  # ends kept (ROUGE sees them)
-    ("Line one.\nLine two", "Line one .\nLine two"),                          # case and line breaks kept
-    ("1.2 cm", "1 .2 cm"),
-    ("already . spaced .", "already . spaced ."),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "raw, prepared",
+    [
+        ("The heart is normal. Lungs clear.", "The heart is normal . Lungs clear ."),
+        ("No effusion, no pneumothorax.", "No effusion, no pneumothorax ."),  # commas stay attached
+        ("a  b...c", "a b . . .c"),  # every "." gets a space
+        (" leading and trailing. ", " leading and trailing . "),  # ends kept (ROUGE sees them)
+        ("Line one.\nLine two", "Line one .\nLine two"),  # case and line breaks kept
+        ("1.2 cm", "1 .2 cm"),
+        ("already . spaced .", "already . spaced ."),
+        ("", ""),
+    ],
+)
 def test_space_before_period_exact(raw, prepared):
     assert space_before_period(raw) == prepared
     assert space_before_period(raw) == re.sub(" +", " ", raw.replace(".", " ."))  # the published expression
-    assert space_before_period(prepared) == prepared                                # idempotent
+    assert space_before_period(prepared) == prepared  # idempotent
     assert nlg.prepare_texts([raw], "cvt2distilgpt2") == [prepared]
 
 

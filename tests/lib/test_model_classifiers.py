@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import torch
 
-from rg4cli.model.classifiers import (DISCBERT_HEADS, CheXbertModel, DiscBertModel, load_classifier, new_classifier,
-                                predict_chexbert, predict_discbert, save_classifier_dir, tiny_bert_config)
 from rg4cli.errors import InputError
-from rg4cli.vocab import OBSERVATIONS
+from rg4cli.model.classifiers import (
+    DISCBERT_HEADS,
+    CheXbertModel,
+    DiscBertModel,
+    load_classifier,
+    new_classifier,
+    predict_chexbert,
+    predict_discbert,
+    save_classifier_dir,
+    tiny_bert_config,
+)
 from rg4cli.model.tokenizers import build_wordpiece_tokenizer
+from rg4cli.vocab import OBSERVATIONS
 
 from ..conftest import REPORT_CORPUS
 
@@ -28,7 +37,7 @@ def test_official_chexbert_layout_loads_and_predicts(tmp_path):
     ref = CheXbertModel(config).eval()
     # Make known classes win: Cardiomegaly positive (1), Edema uncertain (3), No Finding present.
     with torch.no_grad():
-        for i, head in enumerate(ref.linear_heads):
+        for _i, head in enumerate(ref.linear_heads):
             head.weight.zero_()
             head.bias.zero_()
             head.bias[0] = 5.0

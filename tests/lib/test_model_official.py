@@ -45,7 +45,7 @@ class AttributeDict(dict):
         self[key] = val
 '''
 
-SAVE_AS_RELEASED = '''
+SAVE_AS_RELEASED = """
 import argparse, sys, torch
 from safetensors.torch import load_file
 from lightning.pytorch.utilities.parsing import AttributeDict
@@ -54,15 +54,31 @@ import json
 args = argparse.Namespace(**json.load(open(hparams)))
 hp = AttributeDict(vars(args))          # LightningModule.save_hyperparameters(args)
 torch.save({"model": load_file(weights), "config": hp, "epoch": 1, "step": 43152}, out)
-'''
+"""
 
-RELEASED_HPARAMS = {"stage_class": 2, "llm_use_lora": True, "llm_r": 8, "llm_alpha": 24, "lora_dropout": 0.1,
-                    "visual_token_number": 6, "max_length": 100, "vicuna_model": "./hf/vicuna-7b-v1.5",
-                    "weights": [0.5, 0.5], "delta_file": None, "learning_rate": 3e-4, "savedmodel_path": "save/x"}
+RELEASED_HPARAMS = {
+    "stage_class": 2,
+    "llm_use_lora": True,
+    "llm_r": 8,
+    "llm_alpha": 24,
+    "lora_dropout": 0.1,
+    "visual_token_number": 6,
+    "max_length": 100,
+    "vicuna_model": "./hf/vicuna-7b-v1.5",
+    "weights": [0.5, 0.5],
+    "delta_file": None,
+    "learning_rate": 3e-4,
+    "savedmodel_path": "save/x",
+}
 
 
-def save_as_released(tmp_path, state: dict[str, torch.Tensor], hparams: dict, name: str,
-                     module: str = "lightning.pytorch.utilities.parsing"):
+def save_as_released(
+    tmp_path,
+    state: dict[str, torch.Tensor],
+    hparams: dict,
+    name: str,
+    module: str = "lightning.pytorch.utilities.parsing",
+):
     """torch.save the released way, `config` an AttributeDict defined in `module` (lightning 2.0,
     the released pin: lightning.pytorch.utilities.parsing)."""
     root = tmp_path / f"fake_lightning_{module.replace('.', '_')}"
@@ -76,21 +92,35 @@ def save_as_released(tmp_path, state: dict[str, torch.Tensor], hparams: dict, na
     (tmp_path / f"{name}.json").write_text(json.dumps(hparams))
     out = tmp_path / f"{name}.pth"
     env = {**os.environ, "PYTHONPATH": str(root)}
-    subprocess.run([sys.executable, "-c", SAVE_AS_RELEASED.replace("lightning.pytorch.utilities.parsing", module),
-                    str(tmp_path / f"{name}.safetensors"), str(tmp_path / f"{name}.json"), str(out)],
-                   check=True, env=env, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SAVE_AS_RELEASED.replace("lightning.pytorch.utilities.parsing", module),
+            str(tmp_path / f"{name}.safetensors"),
+            str(tmp_path / f"{name}.json"),
+            str(out),
+        ],
+        check=True,
+        env=env,
+        timeout=300,
+    )
     return out
 
 
 @pytest.mark.parametrize("module", [path.rsplit(".", 1)[0] for path in ATTRIBUTE_DICT_PATHS])
 def test_lightning_hyperparameters_read_as_a_plain_dict(tmp_path, module):
-    pth = save_as_released(tmp_path, {"APPA_visual_query_tokens": torch.ones(1, 2, 4)}, RELEASED_HPARAMS, "hp",
-                           module=module)
-    assert f"c{module}\nAttributeDict\n".encode() in _pickle_bytes(pth)   # GLOBAL: the file names that class
+    pth = save_as_released(
+        tmp_path, {"APPA_visual_query_tokens": torch.ones(1, 2, 4)}, RELEASED_HPARAMS, "hp", module=module
+    )
+    assert f"c{module}\nAttributeDict\n".encode() in _pickle_bytes(pth)  # GLOBAL: the file names that class
     obj = load_checkpoint(pth)
     assert type(obj["config"]) is dict and obj["config"] == RELEASED_HPARAMS
-    assert obj["epoch"] == 1 and obj["step"] == 43152 and torch.equal(obj["model"]["APPA_visual_query_tokens"],
-                                                                      torch.ones(1, 2, 4))
+    assert (
+        obj["epoch"] == 1
+        and obj["step"] == 43152
+        and torch.equal(obj["model"]["APPA_visual_query_tokens"], torch.ones(1, 2, 4))
+    )
 
 
 def _pickle_bytes(pth) -> bytes:
@@ -107,14 +137,16 @@ class ReleasedLLMRG4Layout(nn.Module):
     hard-codes 768 / 2048 / 4096 / 12 heads, here `width` / `hidden` / the decoder's width / `heads`.
     """
 
-    def __init__(self, decoder, *, width: int, hidden: int, heads: int, queries: int, stage: int, r: int,
-                 alpha: int):
+    def __init__(self, decoder, *, width: int, hidden: int, heads: int, queries: int, stage: int, r: int, alpha: int):
         super().__init__()
         llm = decoder.config.hidden_size
         self.APPA_visual_query_tokens = nn.Parameter(torch.zeros(1, queries, width))
         for prefix in ("APPA", "lateral", "text") if stage == 2 else ("APPA",):
-            setattr(self, f"{prefix}_crossattention_block",
-                    nn.MultiheadAttention(width, heads, dropout=0.1, add_bias_kv=True, add_zero_attn=True))
+            setattr(
+                self,
+                f"{prefix}_crossattention_block",
+                nn.MultiheadAttention(width, heads, dropout=0.1, add_bias_kv=True, add_zero_attn=True),
+            )
             setattr(self, f"{prefix}_layernorm_768_1", nn.LayerNorm(width))
             setattr(self, f"{prefix}_llama_proj_1", nn.Linear(width, width))
             setattr(self, f"{prefix}_layernorm_768_2", nn.LayerNorm(width))
@@ -125,20 +157,23 @@ class ReleasedLLMRG4Layout(nn.Module):
             self.iit_proj = nn.Linear(llm * 3, llm)
             self.iit_layernorm = nn.LayerNorm(llm)
         self.llama_model = decoder
-        if stage == 2:   # llm_use_lora: peft's default targets for Llama (the released code names none)
+        if stage == 2:  # llm_use_lora: peft's default targets for Llama (the released code names none)
             from peft import LoraConfig, TaskType, get_peft_model
 
             self.embed_tokens = decoder.get_input_embeddings()
-            self.llama_model = get_peft_model(decoder, LoraConfig(task_type=TaskType.CAUSAL_LM, r=r, lora_alpha=alpha,
-                                                                  lora_dropout=0.1, bias="none"))
-        for name, p in self.llama_model.named_parameters():   # the frozen LLM; LoRA trains
+            self.llama_model = get_peft_model(
+                decoder, LoraConfig(task_type=TaskType.CAUSAL_LM, r=r, lora_alpha=alpha, lora_dropout=0.1, bias="none")
+            )
+        for name, p in self.llama_model.named_parameters():  # the frozen LLM; LoRA trains
             p.requires_grad_("lora_" in name)
         gen = torch.Generator().manual_seed(7)
-        with torch.no_grad():   # every tensor distinct, so a misplaced one shows
+        with torch.no_grad():  # every tensor distinct, so a misplaced one shows
             for name, p in self.named_parameters():
                 if p.requires_grad:
-                    p.copy_(torch.randn(p.shape, generator=gen) * (0.02 if "lora_" in name else 0.3)
-                            + (1.0 if "layernorm" in name and name.endswith("weight") else 0.0))
+                    p.copy_(
+                        torch.randn(p.shape, generator=gen) * (0.02 if "lora_" in name else 0.3)
+                        + (1.0 if "layernorm" in name and name.endswith("weight") else 0.0)
+                    )
 
     def released_state(self) -> dict[str, torch.Tensor]:
         """What the released `save_checkpoint` keeps: the parameters that require grad."""
@@ -147,8 +182,9 @@ class ReleasedLLMRG4Layout(nn.Module):
 
     def block(self, prefix: str, query: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """encode_APPA_img / encode_lateral_image / encode_text after the encoder (sequence-first attention)."""
-        x = getattr(self, f"{prefix}_crossattention_block")(query.transpose(0, 1), tokens.transpose(0, 1),
-                                                             tokens.transpose(0, 1))[0].transpose(0, 1)
+        x = getattr(self, f"{prefix}_crossattention_block")(
+            query.transpose(0, 1), tokens.transpose(0, 1), tokens.transpose(0, 1)
+        )[0].transpose(0, 1)
         x = getattr(self, f"{prefix}_layernorm_768_1")(x)
         x1 = getattr(self, f"{prefix}_layernorm_768_2")(getattr(self, f"{prefix}_llama_proj_1")(x)) + x
         h = getattr(self, f"{prefix}_llama_proj_3")(F.gelu(getattr(self, f"{prefix}_llama_proj_2")(x1)))
@@ -169,8 +205,16 @@ def tiny():
 
 def _layout(tiny, stage=2):
     cfg = tiny.config
-    return ReleasedLLMRG4Layout(copy.deepcopy(tiny.decoder), width=cfg.image_dim, hidden=cfg.mlp_dim,
-                                heads=cfg.num_heads, queries=6, stage=stage, r=8, alpha=24).eval()
+    return ReleasedLLMRG4Layout(
+        copy.deepcopy(tiny.decoder),
+        width=cfg.image_dim,
+        hidden=cfg.mlp_dim,
+        heads=cfg.num_heads,
+        queries=6,
+        stage=stage,
+        r=8,
+        alpha=24,
+    ).eval()
 
 
 def test_released_key_names_are_what_the_import_reads(tiny):
@@ -206,7 +250,7 @@ def test_a_checkpoint_saved_as_released_imports_with_its_weights_in_place(tiny, 
         got_logits = model.decoder(input_ids=ids).logits
     base_logits = tiny.decoder(input_ids=ids).logits
     assert (want_logits - got_logits).abs().max().item() < 1e-4
-    assert (want_logits - base_logits).abs().max().item() > 1e-3   # the LoRA (alpha 24, r 8) does change them
+    assert (want_logits - base_logits).abs().max().item() > 1e-3  # the LoRA (alpha 24, r 8) does change them
 
 
 def test_a_stage1_checkpoint_imports_its_frontal_block(tiny, tmp_path):
@@ -246,8 +290,11 @@ def test_a_pickle_payload_in_place_of_the_config_is_refused_and_runs_nothing(tin
 
 def test_other_globals_are_refused_too(tmp_path):
     marker = tmp_path / "ran"
-    for name, obj in (("reduce", Payload(marker)), ("module", nn.Linear(2, 2)),
-                      ("function", {"model": {"w": torch.ones(1)}, "f": os.getcwd})):
+    for name, obj in (
+        ("reduce", Payload(marker)),
+        ("module", nn.Linear(2, 2)),
+        ("function", {"model": {"w": torch.ones(1)}, "f": os.getcwd}),
+    ):
         path = tmp_path / f"{name}.pth"
         torch.save(obj, path)
         with pytest.raises(InputError, match="refused"):
@@ -259,6 +306,7 @@ def test_other_globals_are_refused_too(tmp_path):
 
 
 # ---- DiscBERT -------------------------------------------------------------------------
+
 
 class ReleasedDiscBertLayout(nn.Module):
     """`DiscBERT` (LightningModule) holding `labeler` = the released `hall_labeler`."""
@@ -279,15 +327,21 @@ class ReleasedDiscBertLayout(nn.Module):
             self.comm_heads = nn.Linear(hidden, 2, bias=True)
 
         def forward(self, report):
-            enc = self.tokenizer(report, padding=True, truncation=True, add_special_tokens=True,
-                                 return_tensors="pt", pad_to_multiple_of=8)
+            enc = self.tokenizer(
+                report,
+                padding=True,
+                truncation=True,
+                add_special_tokens=True,
+                return_tensors="pt",
+                pad_to_multiple_of=8,
+            )
             cls = self.dropout(self.bert(enc.input_ids, attention_mask=enc.attention_mask)[0][:, 0, :])
             return [h(cls) for h in (self.ps_heads, self.pp_heads, self.view_heads, self.comm_heads)]
 
     def __init__(self, bert_dir):
         super().__init__()
         self.labeler = self.HallLabeler(bert_dir)
-        with torch.no_grad():   # heads far from their init, so the four probabilities differ
+        with torch.no_grad():  # heads far from their init, so the four probabilities differ
             for h in ("ps_heads", "pp_heads", "view_heads", "comm_heads"):
                 getattr(self.labeler, h).weight.normal_(0, 1.0)
 
@@ -302,8 +356,11 @@ def _bert_dir(tmp_path):
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertTokenizer(str(path / "vocab.txt")).save_pretrained(str(path))
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64)).save_pretrained(str(path))
+    BertModel(
+        BertConfig(
+            vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+        )
+    ).save_pretrained(str(path))
     return path
 
 
@@ -312,14 +369,13 @@ def test_released_discbert_imports_and_judges_as_the_released_code(tmp_path):
 
     bert = _bert_dir(tmp_path)
     released = ReleasedDiscBertLayout(bert).eval()
-    pth = save_as_released(tmp_path, released.state_dict(), {"BertModel": str(bert), "learning_rate": 2e-5},
-                           "discbert")
+    pth = save_as_released(tmp_path, released.state_dict(), {"BertModel": str(bert), "learning_rate": 2e-5}, "discbert")
     summary = import_released_checkpoint(pth, tmp_path / "disc", bert=bert)
     assert summary["kind"] == "discbert" and summary["head_outputs"] == 2
     texts = ["the heart is normal.", "compared to prior study, the heart is normal. discussed with dr ."]
     with torch.no_grad():
         want = [torch.softmax(lg, -1)[:, 1] for lg in released.labeler(texts)]
-    for source in (tmp_path / "disc", pth):   # the imported dir, or the released file itself
+    for source in (tmp_path / "disc", pth):  # the imported dir, or the released file itself
         got = predict_discbert(load_classifier(source, "discbert", bert=bert), texts)
         for i, cat in enumerate(("pc", "pp", "view", "comm")):
             for j in range(len(texts)):

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "released_parity.safetensors"
-TOL = 5e-5   # measured differences: <= 2.3e-6 (fusion), 3.6e-7 (logits), 1e-6 (loss)
+TOL = 5e-5  # measured differences: <= 2.3e-6 (fusion), 3.6e-7 (logits), 1e-6 (loss)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def fixture():
 
 
 def _sub(tensors: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
 
 
 @pytest.fixture(scope="module")
@@ -47,21 +47,57 @@ def parts(fixture, tmp_path_factory):
     s = meta["sizes"]
     tok_dir = tmp_path_factory.mktemp("sp")
     (tok_dir / "tokenizer.model").write_bytes(tensors["tokenizer.model"].numpy().tobytes())
-    (tok_dir / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>",
-         "eos_token": "</s>", "unk_token": "<unk>"}))   # Vicuna's settings
+    (tok_dir / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "LlamaTokenizer",
+                "add_bos_token": True,
+                "add_eos_token": False,
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "unk_token": "<unk>",
+            }
+        )
+    )  # Vicuna's settings
     llm_tok = load_llm_tokenizer(str(tok_dir))
     bert_tok = build_wordpiece_tokenizer(meta["bert_corpus"], vocab_size=300)
     assert bert_tok.get_vocab() == meta["bert_vocab"]
-    dino = Dinov2Model(Dinov2Config(hidden_size=s["image"], num_hidden_layers=1, num_attention_heads=s["heads"],
-                                    image_size=s["img"], patch_size=14, mlp_ratio=2))
-    bert = BertModel(BertConfig(vocab_size=len(bert_tok), hidden_size=s["text"], num_hidden_layers=1,
-                                num_attention_heads=s["heads"], intermediate_size=2 * s["text"],
-                                max_position_embeddings=128), add_pooling_layer=False)
-    llama = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(llm_tok), hidden_size=s["llm"], num_hidden_layers=1, num_attention_heads=s["llm_heads"],
-        num_key_value_heads=s["llm_heads"], intermediate_size=s["inter"], max_position_embeddings=1024,
-        tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0))
+    dino = Dinov2Model(
+        Dinov2Config(
+            hidden_size=s["image"],
+            num_hidden_layers=1,
+            num_attention_heads=s["heads"],
+            image_size=s["img"],
+            patch_size=14,
+            mlp_ratio=2,
+        )
+    )
+    bert = BertModel(
+        BertConfig(
+            vocab_size=len(bert_tok),
+            hidden_size=s["text"],
+            num_hidden_layers=1,
+            num_attention_heads=s["heads"],
+            intermediate_size=2 * s["text"],
+            max_position_embeddings=128,
+        ),
+        add_pooling_layer=False,
+    )
+    llama = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(llm_tok),
+            hidden_size=s["llm"],
+            num_hidden_layers=1,
+            num_attention_heads=s["llm_heads"],
+            num_key_value_heads=s["llm_heads"],
+            intermediate_size=s["inter"],
+            max_position_embeddings=1024,
+            tie_word_embeddings=False,
+            bos_token_id=1,
+            eos_token_id=2,
+            pad_token_id=0,
+        )
+    )
     for name, module in (("dino", dino), ("bert", bert), ("llama", llama)):
         missing, unexpected = module.load_state_dict(_sub(tensors, f"weights.{name}."), strict=False)
         assert not unexpected and all("inv_freq" in k or "position_ids" in k for k in missing), (missing, unexpected)
@@ -77,10 +113,25 @@ def _model(stage: int, fixture, parts):
     tensors, meta = fixture
     s = meta["sizes"]
     dino, bert, bert_tok, llama, llm_tok = parts
-    cfg = paper_config(num_queries=s["n"], num_heads=s["heads"], mlp_dim=s["mlp"], image_dim=s["image"],
-                       text_dim=s["text"], llm_dim=s["llm"], dtype="float32", stage=1)
-    model = RG4Model(cfg, image_encoder=dino, image_processor=None, text_encoder=bert, text_tokenizer=bert_tok,
-                     decoder=copy.deepcopy(llama), tokenizer=llm_tok)
+    cfg = paper_config(
+        num_queries=s["n"],
+        num_heads=s["heads"],
+        mlp_dim=s["mlp"],
+        image_dim=s["image"],
+        text_dim=s["text"],
+        llm_dim=s["llm"],
+        dtype="float32",
+        stage=1,
+    )
+    model = RG4Model(
+        cfg,
+        image_encoder=dino,
+        image_processor=None,
+        text_encoder=bert,
+        text_tokenizer=bert_tok,
+        decoder=copy.deepcopy(llama),
+        tokenizer=llm_tok,
+    )
     fusion, adapter, unused = official_to_rg4(_sub(tensors, f"weights.stage{stage}."))
     assert not unused
     model.fusion.load_state_dict({**model.fusion.state_dict(), **fusion})
@@ -106,10 +157,20 @@ def test_paper_preset_reproduces_the_released_module(stage, setting, fixture, pa
     key = f"stage{stage}.{setting}"
     model = _model(stage, fixture, parts)
     lateral, prior = setting in ("mn", "mw"), setting in ("sw", "mw")
-    studies = [Study(id=x["id"], frontal="f", lateral="l" if lateral else None, view=x["view"],
-                     findings=x["findings"], impression=x["impression"], indication=x["indication"],
-                     history=x["history"], prior_report=x["prior_report"] if prior else None)
-               for x in meta["studies"]]
+    studies = [
+        Study(
+            id=x["id"],
+            frontal="f",
+            lateral="l" if lateral else None,
+            view=x["view"],
+            findings=x["findings"],
+            impression=x["impression"],
+            indication=x["indication"],
+            history=x["history"],
+            prior_report=x["prior_report"] if prior else None,
+        )
+        for x in meta["studies"]
+    ]
     with torch.no_grad():
         feats = StudyFeatures(model.encode_image(tensors["inputs.frontal"].float()))
         if lateral:
@@ -130,6 +191,6 @@ def test_paper_preset_reproduces_the_released_module(stage, setting, fixture, pa
     expected_logits = tensors[f"expected.{key}.logits"]
     assert (out.logits[valid] - expected_logits[valid]).abs().max().item() <= TOL
     weights = tensors[f"expected.{key}.weights"]
-    assert int((weights > 1).sum()) > 0   # the released key-token term takes part
+    assert int((weights > 1).sum()) > 0  # the released key-token term takes part
     loss = lm_loss(out.logits, out.labels, weights, "official", 1.75, shift=False)
     assert abs(loss.item() - tensors[f"expected.{key}.loss"].item()) <= TOL

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from ..conftest import REPO, REPORT_CORPUS
+from ..conftest import REPORT_CORPUS
 
 SCRIPT = (
     "import json, sys\n"

@@ -5,33 +5,25 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import io
 import json
-import os
 import re
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.vocab import OBSERVATIONS
 from rg4cli.synth.images import Anatomy, VisualFinding, render_frontal, render_lateral
-from rg4cli.text.sections import parse_sections
 from rg4cli.synth.studies import (
     CATEGORIES,
-    METADATA_NAME,
-    SPLIT_NAME,
     TRUTH_NAME,
     aggregate_labels,
     generate_studies,
     write_mimic_tree,
 )
+from rg4cli.vocab import OBSERVATIONS
 
 SUBJECTS, SEED, SIZE = 20, 1, 96
 
@@ -56,8 +48,9 @@ def _tree_digest(root: Path) -> str:
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth") / "mimic"
-    result = CliRunner().invoke(app, ["synth", "--subjects", str(SUBJECTS), "--seed", str(SEED),
-                                      "--image-size", str(SIZE), "-o", str(root)])
+    result = CliRunner().invoke(
+        app, ["synth", "--subjects", str(SUBJECTS), "--seed", str(SEED), "--image-size", str(SIZE), "-o", str(root)]
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert re.search(rf"{SUBJECTS} subjects, \d+ studies, \d+ images", result.stderr)
@@ -103,7 +96,11 @@ def test_priors_laterals_and_evolution(studies):
     assert 0.2 < sum(lateral) / len(lateral) < 0.95
     assert all(s.view == "AP" for s in studies if any(fd.kind == "ett" for fd in s.visual))
     # findings evolve: some study differs from its prior in what is drawn
-    changed = [s for s in with_prior if [fd.to_dict() for fd in s.visual] != [fd.to_dict() for fd in by_id[s.prior_study_id].visual]]
+    changed = [
+        s
+        for s in with_prior
+        if [fd.to_dict() for fd in s.visual] != [fd.to_dict() for fd in by_id[s.prior_study_id].visual]
+    ]
     assert len(changed) > len(with_prior) // 4
     kinds = {fd.kind for s in studies for fd in s.visual}
     assert {"cardiomegaly", "effusion", "consolidation", "atelectasis", "edema"} <= kinds
@@ -159,8 +156,12 @@ def test_labels_match_what_is_drawn(studies):
 
 
 def test_wording_varies(studies):
-    effusion = {sent.text for s in studies for _, sent in s.sentences() if "Pleural Effusion" in sent.labels
-                and not sent.categories}
+    effusion = {
+        sent.text
+        for s in studies
+        for _, sent in s.sentences()
+        if "Pleural Effusion" in sent.labels and not sent.categories
+    }
     negatives = {t for t in effusion if t.lower().startswith(("no ", "there is no"))}
     assert len(effusion) >= 10 and len(negatives) >= 4
 
@@ -171,8 +172,9 @@ def test_rules_labeler_and_judge_agree_with_truth(studies):
     labeler, judge = labeling.RulesLabeler(), hallucination.RulesJudge()
     texts = [" ".join(x for x in (s.findings, s.impression) if x) for s in studies]
     agree_labels = sum(labeler.label_one(t) == s.labels for t, s in zip(texts, studies))
-    agree_cats = sum({c: judge.judge_one(t, "sn")[c] for c in CATEGORIES} == s.input_agnostic
-                     for t, s in zip(texts, studies))
+    agree_cats = sum(
+        {c: judge.judge_one(t, "sn")[c] for c in CATEGORIES} == s.input_agnostic for t, s in zip(texts, studies)
+    )
     assert agree_labels / len(studies) >= 0.95
     assert agree_cats / len(studies) >= 0.95
 
@@ -184,7 +186,7 @@ def _frontal(findings, size=128):
 
 def _mean(img, x0, x1, y0, y1):
     n = img.shape[0]
-    return img[int(y0 * n):int(y1 * n), int(x0 * n):int(x1 * n)].mean()
+    return img[int(y0 * n) : int(y1 * n), int(x0 * n) : int(x1 * n)].mean()
 
 
 def test_findings_are_visible_in_the_phantom():
@@ -204,20 +206,22 @@ def test_findings_are_visible_in_the_phantom():
     cons = _frontal([VisualFinding("consolidation", "right", 2, "lower")])
     assert _mean(cons, 0.27, 0.37, 0.54, 0.62) - _mean(base, 0.27, 0.37, 0.54, 0.62) > 40
     # lesion, edema, atelectasis, devices and fracture all change the image where expected
-    for fd, box in ((VisualFinding("lesion", "left", 3, "upper"), (0.64, 0.74, 0.26, 0.34)),
-                    (VisualFinding("edema", "bilateral", 3), (0.3, 0.42, 0.4, 0.55)),
-                    (VisualFinding("atelectasis", "bilateral", 2), (0.25, 0.4, 0.6, 0.68)),
-                    (VisualFinding("fracture", "right", 2, rib=4), (0.15, 0.35, 0.3, 0.5)),
-                    (VisualFinding("ett"), (0.46, 0.54, 0.05, 0.2))):
+    for fd, box in (
+        (VisualFinding("lesion", "left", 3, "upper"), (0.64, 0.74, 0.26, 0.34)),
+        (VisualFinding("edema", "bilateral", 3), (0.3, 0.42, 0.4, 0.55)),
+        (VisualFinding("atelectasis", "bilateral", 2), (0.25, 0.4, 0.6, 0.68)),
+        (VisualFinding("fracture", "right", 2, rib=4), (0.15, 0.35, 0.3, 0.5)),
+        (VisualFinding("ett"), (0.46, 0.54, 0.05, 0.2)),
+    ):
         diff = np.abs(_frontal([fd]) - base)
         n = diff.shape[0]
-        inside = diff[int(box[2] * n):int(box[3] * n), int(box[0] * n):int(box[1] * n)].max()
+        inside = diff[int(box[2] * n) : int(box[3] * n), int(box[0] * n) : int(box[1] * n)].max()
         assert inside > 25, fd.kind
-    lat = render_lateral([VisualFinding("effusion", "right", 3)], 128, Anatomy(), np.random.default_rng(0)).astype(float)
+    lat = render_lateral([VisualFinding("effusion", "right", 3)], 128, Anatomy(), np.random.default_rng(0)).astype(
+        float
+    )
     lat0 = render_lateral([], 128, Anatomy(), np.random.default_rng(0)).astype(float)
     assert (lat - lat0).max() > 60
 
 
 # ---- CLI errors -----------------------------------------------------------------------
-
-

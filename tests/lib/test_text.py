@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.errors import InputError
 from rg4cli.records.study import Study, resolve_image, setting_of, text_of
+from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.text.sections import join_sections, parse_sections, split_sections
 from rg4cli.text.sentences import sentences, split_sentences
 
@@ -42,10 +42,16 @@ def test_parse_mimic_sections():
     assert s["history"] is None
 
 
-@pytest.mark.parametrize("header,section", [
-    ("Clinical history", "history"), ("REASON FOR EXAM", "indication"), ("FINDINGS AND IMPRESSION", "impression"),
-    ("Conclusion", "impression"), ("impression", "impression"),
-])
+@pytest.mark.parametrize(
+    "header,section",
+    [
+        ("Clinical history", "history"),
+        ("REASON FOR EXAM", "indication"),
+        ("FINDINGS AND IMPRESSION", "impression"),
+        ("Conclusion", "impression"),
+        ("impression", "impression"),
+    ],
+)
 def test_header_variants(header, section):
     s = parse_sections(f"{header}: something here.\nNOTIFICATION: Dr. ___ was paged.")
     assert s[section] == "something here."
@@ -60,11 +66,17 @@ def test_target_text_round_trip():
 
 
 def test_sentence_spans_survive_report_language():
-    text = ("Dr. ___ was notified at 10:15. A 1.5 cm nodule is seen in the XXXX. "
-            "IMPRESSION: 1. No effusion. 2. Small nodule, e.g. granuloma.")
+    text = (
+        "Dr. ___ was notified at 10:15. A 1.5 cm nodule is seen in the XXXX. "
+        "IMPRESSION: 1. No effusion. 2. Small nodule, e.g. granuloma."
+    )
     got = sentences(text)
-    assert got == ["Dr. ___ was notified at 10:15.", "A 1.5 cm nodule is seen in the XXXX.",
-                   "IMPRESSION: 1. No effusion.", "2. Small nodule, e.g. granuloma."]
+    assert got == [
+        "Dr. ___ was notified at 10:15.",
+        "A 1.5 cm nodule is seen in the XXXX.",
+        "IMPRESSION: 1. No effusion.",
+        "2. Small nodule, e.g. granuloma.",
+    ]
     for (s, e), sent in zip(split_sentences(text), got):
         assert text[s:e] == sent
 
@@ -77,8 +89,10 @@ def test_sentence_spans_lowercase_generated_text():
 def test_r2gen_clean_exact():
     # As R2Gen's sent_cleaner: strip() runs before "_" is deleted, so "___ paged" keeps a
     # leading space and the join leaves two spaces (which ROUGE-L's split(" ") counts).
-    assert r2gen_clean("FINDINGS: The heart is normal.  No effusion (small)!\n1. Dr. ___ paged.") == \
-        "findings : the heart is normal . no effusion small dr .  paged ."
+    assert (
+        r2gen_clean("FINDINGS: The heart is normal.  No effusion (small)!\n1. Dr. ___ paged.")
+        == "findings : the heart is normal . no effusion small dr .  paged ."
+    )
     assert r2gen_clean("") == ""
 
 

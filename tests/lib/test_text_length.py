@@ -21,8 +21,10 @@ from ..conftest import REPORT_CORPUS
 SMALL, LARGE = 20_000, 200_000
 REPORT = " ".join(REPORT_CORPUS) + " Dr. Smith was notified. 1. No effusion. 2. Stable vs. prior, e.g. granuloma. "
 # One endless sentence: every cue, mention and terminator shares a single scope.
-ONE_SENTENCE = ("no pleural effusion or pneumothorax, opacity improved, stable heart size, "
-                "possible atelectasis versus pneumonia, lateral view shows AP diameter, and the lines ")
+ONE_SENTENCE = (
+    "no pleural effusion or pneumothorax, opacity improved, stable heart size, "
+    "possible atelectasis versus pneumonia, lateral view shows AP diameter, and the lines "
+)
 
 
 def _text(unit: str, size: int) -> str:

@@ -13,8 +13,10 @@ def _compute_counter():
 
     def compute(items):
         calls.append(list(items))
-        return [{"tokens": torch.full((len(s), 3), float(len(s))), "mask": torch.ones(len(s), dtype=torch.bool)}
-                for s in items]
+        return [
+            {"tokens": torch.full((len(s), 3), float(len(s))), "mask": torch.ones(len(s), dtype=torch.bool)}
+            for s in items
+        ]
 
     return compute, calls
 

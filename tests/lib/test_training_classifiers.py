@@ -8,19 +8,24 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from rg4cli.model.classifiers import load_classifier, predict_chexbert, predict_discbert
-from rg4cli.cli.app import app
-from rg4cli.vocab import OBSERVATIONS
 from rg4cli.training.classifiers import ClassifierTask
-from rg4cli.training.engine import (METRICS_FILE, EngineConfig, SimulatedKill, list_checkpoints,
-                                    shard_plan, train)
+from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, list_checkpoints, shard_plan, train
+from rg4cli.vocab import OBSERVATIONS
 
-POS = {"Pleural Effusion": "There is a moderate right pleural effusion.", "Cardiomegaly": "The heart is enlarged.",
-       "Pneumothorax": "Small left apical pneumothorax.", "Edema": "Mild pulmonary edema."}
-NEG = {"Pleural Effusion": "No pleural effusion.", "Cardiomegaly": "Heart size is normal.",
-       "Pneumothorax": "No pneumothorax.", "Edema": "No edema."}
+POS = {
+    "Pleural Effusion": "There is a moderate right pleural effusion.",
+    "Cardiomegaly": "The heart is enlarged.",
+    "Pneumothorax": "Small left apical pneumothorax.",
+    "Edema": "Mild pulmonary edema.",
+}
+NEG = {
+    "Pleural Effusion": "No pleural effusion.",
+    "Cardiomegaly": "Heart size is normal.",
+    "Pneumothorax": "No pneumothorax.",
+    "Edema": "No edema.",
+}
 COMM = "Findings were discussed with Dr. ___ by telephone."
 PRIOR = "Compared to the prior study, unchanged."
 
@@ -44,9 +49,21 @@ def make_records(n: int, seed: int = 0) -> list[dict]:
         comm, prior = rng.random() < 0.3, rng.random() < 0.3
         sents += [COMM] * comm + [PRIOR] * prior
         rng.shuffle(sents)
-        out.append({"id": f"s{i}", "findings": " ".join(sents) or "Lungs are clear.", "impression": "See above.",
-                    "labels": labels, "hallucination": {"pc": prior, "pp": False, "view": False, "comm": comm,
-                                                        "input_agnostic": prior or comm}})
+        out.append(
+            {
+                "id": f"s{i}",
+                "findings": " ".join(sents) or "Lungs are clear.",
+                "impression": "See above.",
+                "labels": labels,
+                "hallucination": {
+                    "pc": prior,
+                    "pp": False,
+                    "view": False,
+                    "comm": comm,
+                    "input_agnostic": prior or comm,
+                },
+            }
+        )
     return out
 
 
@@ -98,8 +115,7 @@ def test_labeler_learns_and_loads_in_rg4_label(data, tmp_path):
     train_path, val_path = data
     out = tmp_path / "labeler"
     result = train(_task("labeler", train_path, out, val_path), _config(out, epochs=4))
-    losses = [json.loads(l)["loss"] for l in (out / METRICS_FILE).read_text().splitlines()
-              if "loss" in json.loads(l)]
+    losses = [json.loads(l)["loss"] for l in (out / METRICS_FILE).read_text().splitlines() if "loss" in json.loads(l)]
     assert len(losses) == result.steps == 24
     assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
     # warm-up is 10% of the real step count (24 -> 3 steps), then cosine to 0
@@ -138,7 +154,7 @@ def test_resume_after_kill_reaches_the_uninterrupted_weights(data, bert_dir, tmp
 
     straight = tmp_path / "straight"
     whole = train(task(straight), _config(straight))
-    assert resumed.first_loss == whole.first_loss   # the run's first loss, not the resumed part's
+    assert resumed.first_loss == whole.first_loss  # the run's first loss, not the resumed part's
     a = load_file(str(killed / "model.safetensors"))
     b = load_file(str(straight / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

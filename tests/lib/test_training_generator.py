@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from typer.testing import CliRunner
 
-from rg4cli.cli.app import app
 from rg4cli.records.study import SETTINGS, setting_of
+from rg4cli.synth.studies import generate_studies, write_mimic_tree
 from rg4cli.text.sections import join_sections
 from rg4cli.text.sentences import split_sentences
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
 from rg4cli.training.data import plan_setting_batches
 from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, train
-from rg4cli.training.generator import INIT_MODEL_DIR, GeneratorTask
+from rg4cli.training.generator import GeneratorTask
 
 EMPHASIS = ("effusion", "pneumothorax", "opacity", "edema", "enlarged", "consolidation")
 
@@ -34,13 +31,31 @@ def phantom_records(root: Path, n_subjects: int = 10) -> list[dict]:
         prior = by_id.get(s.prior_study_id)
         prior_text = join_sections(prior.findings, prior.impression) if prior else None
         target = join_sections(s.findings, s.impression)
-        spans = [{"start": a, "end": b, "score": 0.0,
-                  "weight": 1.75 if any(w in target[a:b].lower() for w in EMPHASIS) else 1.0}
-                 for a, b in split_sentences(target)]
-        base = {"frontal": s.frontal_path, "view": s.view, "indication": s.indication, "history": s.history,
-                "findings": s.findings, "impression": s.impression, "labels": s.labels, "sentence_weights": spans}
-        variants = {"sn": (None, None), "mn": (s.lateral_path, None), "sw": (None, prior_text),
-                    "mw": (s.lateral_path, prior_text)}
+        spans = [
+            {
+                "start": a,
+                "end": b,
+                "score": 0.0,
+                "weight": 1.75 if any(w in target[a:b].lower() for w in EMPHASIS) else 1.0,
+            }
+            for a, b in split_sentences(target)
+        ]
+        base = {
+            "frontal": s.frontal_path,
+            "view": s.view,
+            "indication": s.indication,
+            "history": s.history,
+            "findings": s.findings,
+            "impression": s.impression,
+            "labels": s.labels,
+            "sentence_weights": spans,
+        }
+        variants = {
+            "sn": (None, None),
+            "mn": (s.lateral_path, None),
+            "sw": (None, prior_text),
+            "mw": (s.lateral_path, prior_text),
+        }
         for name, (lateral, prior_report) in variants.items():
             if (name[0] == "m" and not lateral) or (name[1] == "w" and not prior_report):
                 continue
@@ -61,8 +76,12 @@ def phantom(tmp_path_factory):
     mixed = []
     for s in SETTINGS:  # 4 of each setting for stage 2
         mixed += [r for r in records if setting_of(r) == s][:4]
-    return {"root": root, "sn": write_jsonl(root / "sn.jsonl", sn), "mixed": write_jsonl(root / "mixed.jsonl", mixed),
-            "cache": root / "cache"}
+    return {
+        "root": root,
+        "sn": write_jsonl(root / "sn.jsonl", sn),
+        "mixed": write_jsonl(root / "mixed.jsonl", mixed),
+        "cache": root / "cache",
+    }
 
 
 def _losses(out: Path) -> list[float]:
@@ -72,8 +91,9 @@ def _losses(out: Path) -> list[float]:
 @pytest.fixture(scope="module")
 def stage1(phantom, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stage1") / "model"
-    task = GeneratorTask(str(phantom["sn"]), out, image_root=phantom["root"], batch_size=4, tlw="off",
-                         cache_dir=phantom["cache"])
+    task = GeneratorTask(
+        str(phantom["sn"]), out, image_root=phantom["root"], batch_size=4, tlw="off", cache_dir=phantom["cache"]
+    )
     train(task, EngineConfig(out_dir=out, epochs=12, lr=3e-3, grad_accum=1, progress=False, seed=0))
     return out
 
@@ -99,8 +119,15 @@ def test_stage1_loss_falls(stage1):
 
 def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_path):
     out = tmp_path / "stage2"
-    task = GeneratorTask(str(phantom["mixed"]), out, stage=2, init=str(stage1), image_root=phantom["root"],
-                         batch_size=4, cache_dir=phantom["cache"])
+    task = GeneratorTask(
+        str(phantom["mixed"]),
+        out,
+        stage=2,
+        init=str(stage1),
+        image_root=phantom["root"],
+        batch_size=4,
+        cache_dir=phantom["cache"],
+    )
     assert Counter(ex.setting for ex in task.examples) == {s: 4 for s in SETTINGS}
     model = task.build_model()
     stage1_fusion = load_file(str(stage1 / "fusion.safetensors"))
@@ -109,9 +136,18 @@ def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_
     assert any("lora_" in n for n in trainable) and any(n.startswith("fusion.") for n in trainable)
     assert not any(n.startswith(("image_encoder.", "text_encoder.")) for n in trainable)
 
-    train(GeneratorTask(str(phantom["mixed"]), out, stage=2, init=str(stage1), image_root=phantom["root"],
-                        batch_size=4, cache_dir=phantom["cache"]),
-          EngineConfig(out_dir=out, max_steps=4, lr=1e-3, grad_accum=1, progress=False, seed=0))
+    train(
+        GeneratorTask(
+            str(phantom["mixed"]),
+            out,
+            stage=2,
+            init=str(stage1),
+            image_root=phantom["root"],
+            batch_size=4,
+            cache_dir=phantom["cache"],
+        ),
+        EngineConfig(out_dir=out, max_steps=4, lr=1e-3, grad_accum=1, progress=False, seed=0),
+    )
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     from rg4cli.model import load_model_dir
 
@@ -121,18 +157,34 @@ def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_
 def test_fusion_lr_sets_the_fusion_its_own_learning_rate(phantom, stage1, tmp_path):
     """--fusion-lr 0 keeps the stage-1 fusion exactly while the LoRA still trains at --lr."""
     out = tmp_path / "stage2"
-    train(GeneratorTask(str(phantom["mixed"]), out, stage=2, init=str(stage1), image_root=phantom["root"],
-                        batch_size=4, cache_dir=phantom["cache"]),
-          EngineConfig(out_dir=out, max_steps=3, lr=1e-3, fusion_lr=0.0, grad_accum=1, progress=False, seed=0))
+    train(
+        GeneratorTask(
+            str(phantom["mixed"]),
+            out,
+            stage=2,
+            init=str(stage1),
+            image_root=phantom["root"],
+            batch_size=4,
+            cache_dir=phantom["cache"],
+        ),
+        EngineConfig(out_dir=out, max_steps=3, lr=1e-3, fusion_lr=0.0, grad_accum=1, progress=False, seed=0),
+    )
     before, after = load_file(str(stage1 / "fusion.safetensors")), load_file(str(out / "fusion.safetensors"))
     assert all(torch.equal(before[k], after[k]) for k in before)
     lora_b = [v for k, v in load_file(str(out / "adapter" / "adapter_model.safetensors")).items() if "lora_B" in k]
-    assert lora_b and any(v.abs().sum() > 0 for v in lora_b)   # LoRA B starts at zero: it moved
+    assert lora_b and any(v.abs().sum() > 0 for v in lora_b)  # LoRA B starts at zero: it moved
 
 
 def test_token_weights_land_on_the_emphasised_sentences(phantom, stage1):
-    task = GeneratorTask(str(phantom["sn"]), stage1.parent / "unused", stage=1, init=str(stage1),
-                         image_root=phantom["root"], batch_size=4, cache_dir=phantom["cache"])
+    task = GeneratorTask(
+        str(phantom["sn"]),
+        stage1.parent / "unused",
+        stage=1,
+        init=str(stage1),
+        image_root=phantom["root"],
+        batch_size=4,
+        cache_dir=phantom["cache"],
+    )
     model = task.build_model()
     ex = next(e for e in task.examples if any(s["weight"] > 1 for s in e.spans))
     batch = model.text_batch([ex.study], with_targets=True)
@@ -148,8 +200,15 @@ def test_token_weights_land_on_the_emphasised_sentences(phantom, stage1):
 
 
 def test_cached_features_equal_fresh_ones(phantom, stage1):
-    task = GeneratorTask(str(phantom["mixed"]), stage1.parent / "unused2", stage=2, init=str(stage1),
-                         image_root=phantom["root"], batch_size=4, cache_dir=phantom["cache"])
+    task = GeneratorTask(
+        str(phantom["mixed"]),
+        stage1.parent / "unused2",
+        stage=2,
+        init=str(stage1),
+        image_root=phantom["root"],
+        batch_size=4,
+        cache_dir=phantom["cache"],
+    )
     task.build_model()
     exs = [e for e in task.examples if e.setting == "mw"][:2]
     first = task.features(exs)
@@ -160,18 +219,32 @@ def test_cached_features_equal_fresh_ones(phantom, stage1):
     task.use_cache = False
     task._make_caches()
     fresh = task.features(exs)
-    for a, b, c in ((first.frontal, again.frontal, fresh.frontal), (first.lateral, again.lateral, fresh.lateral),
-                    (first.prior, again.prior, fresh.prior)):
+    for a, b, c in (
+        (first.frontal, again.frontal, fresh.frontal),
+        (first.lateral, again.lateral, fresh.lateral),
+        (first.prior, again.prior, fresh.prior),
+    ):
         assert torch.equal(a, b) and torch.allclose(a, c, atol=1e-5)
 
 
 @pytest.mark.slow  # three model loads; the classifier resume test covers the engine in the default run
 def test_generator_resume_after_kill_matches_uninterrupted(phantom, stage1, tmp_path):
     def run(out, **kw):
-        task = GeneratorTask(str(phantom["mixed"]), out, stage=2, init=str(stage1), image_root=phantom["root"],
-                             batch_size=4, cache_dir=phantom["cache"])
-        return train(task, EngineConfig(out_dir=out, max_steps=5, checkpoint_every=2, lr=1e-3, grad_accum=1,
-                                        progress=False, seed=5, **kw))
+        task = GeneratorTask(
+            str(phantom["mixed"]),
+            out,
+            stage=2,
+            init=str(stage1),
+            image_root=phantom["root"],
+            batch_size=4,
+            cache_dir=phantom["cache"],
+        )
+        return train(
+            task,
+            EngineConfig(
+                out_dir=out, max_steps=5, checkpoint_every=2, lr=1e-3, grad_accum=1, progress=False, seed=5, **kw
+            ),
+        )
 
     killed, straight = tmp_path / "killed", tmp_path / "straight"
     with pytest.raises(SimulatedKill):
@@ -182,5 +255,3 @@ def test_generator_resume_after_kill_matches_uninterrupted(phantom, stage1, tmp_
         a, b = load_file(str(killed / name)), load_file(str(straight / name))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert _losses(killed) == _losses(straight)
-
-

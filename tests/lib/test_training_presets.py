@@ -14,7 +14,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def _table() -> dict[str, tuple[list[str], list[str]]]:
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Presets"):]
+    section = text[text.index("### Presets") :]
     rows = {}
     for line in section.splitlines():
         if not line.startswith("| ") or line.startswith("| default") or line.startswith("|---"):
@@ -54,10 +54,10 @@ def test_readme_presets_table_lists_every_default_with_the_codes_value():
 
 def test_help_table_shows_the_same_defaults():
     text = presets_help()
-    for key, value in preset_defaults("paper").items():
+    for key, _value in preset_defaults("paper").items():
         assert key.replace("_", "-") in text
     assert "cycle" in text and "per-epoch" in text and "one-string" in text
-    assert PRESETS_HELP == text   # the copy `rg4 train --help` shows without importing torch
+    assert PRESETS_HELP == text  # the copy `rg4 train --help` shows without importing torch
 
 
 @pytest.mark.parametrize("preset", ["paper", "tiny"])

@@ -23,8 +23,9 @@ def _settings(sizes: dict[str, int]) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("sizes,batch", [({"sn": 40, "sw": 13, "mn": 7, "mw": 3}, 4),
-                                         ({"sn": 37, "sw": 20, "mn": 9, "mw": 2}, 5)])
+@pytest.mark.parametrize(
+    "sizes,batch", [({"sn": 40, "sw": 13, "mn": 7, "mw": 3}, 4), ({"sn": 37, "sw": 20, "mn": 9, "mw": 2}, 5)]
+)
 def test_cycle_sampler_gives_four_times_sn_rotating_through_the_settings(sizes, batch):
     settings = _settings(sizes)
     plan = plan_setting_batches(settings, batch, epoch=0, seed=3, sampler="cycle")
@@ -88,15 +89,15 @@ def test_length_grouped_shuffled_batches_for_the_decoder_task():
     # Pools are slices of the shuffle the plain plan cuts: the first pool's examples make whole batches.
     lengths = lengths * 3
     plan = plan_shuffled_batches(len(lengths), 32, epoch=0, seed=1, lengths=lengths)
-    first_pool = set(sum(plan_shuffled_batches(len(lengths), 32, epoch=0, seed=1), [])[:32 * LENGTH_POOL_BATCHES])
+    first_pool = set(sum(plan_shuffled_batches(len(lengths), 32, epoch=0, seed=1), [])[: 32 * LENGTH_POOL_BATCHES])
     assert sum(1 for b in plan if set(b) <= first_pool) == LENGTH_POOL_BATCHES
 
 
 def test_released_warmup_is_a_tenth_of_one_epoch():
     cfg = EngineConfig(out_dir=".", epochs=2, warmup="per-epoch")
-    assert warmup_steps_of(cfg, 1000) == 50           # int(0.1 x 1000 / 2): 5% of the run
+    assert warmup_steps_of(cfg, 1000) == 50  # int(0.1 x 1000 / 2): 5% of the run
     assert warmup_steps_of(cfg, 1001) == 50
-    assert warmup_steps_of(EngineConfig(out_dir=".", epochs=2), 1000) == 100   # rg4: 10% of all steps
+    assert warmup_steps_of(EngineConfig(out_dir=".", epochs=2), 1000) == 100  # rg4: 10% of all steps
     with pytest.raises(InputError, match="--warmup"):
         warmup_steps_of(EngineConfig(out_dir=".", warmup="linear"), 10)
 
@@ -139,12 +140,20 @@ def test_engine_decay_scope_and_clipping(tmp_path, decay, clip):
 
     task = _Task()
     task.loss = lambda model, batch, device: ((model(torch.ones(1, 3)) * 0).sum(), {})
-    cfg = EngineConfig(out_dir=tmp_path / decay, epochs=1, lr=0.1, weight_decay=0.5, decay=decay, max_grad_norm=clip,
-                       warmup="per-epoch", progress=False)
+    cfg = EngineConfig(
+        out_dir=tmp_path / decay,
+        epochs=1,
+        lr=0.1,
+        weight_decay=0.5,
+        decay=decay,
+        max_grad_norm=clip,
+        warmup="per-epoch",
+        progress=False,
+    )
     before = task.build_model().state_dict()
     train(task, cfg)
     after = task.model.state_dict()
-    assert not torch.equal(before["lin.weight"], after["lin.weight"])          # a matrix decays either way
+    assert not torch.equal(before["lin.weight"], after["lin.weight"])  # a matrix decays either way
     for name in ("norm.weight", "lin.bias"):
         assert (not torch.equal(before[name], after[name])) == (decay == "all"), name
     lines = [json.loads(l) for l in (tmp_path / decay / "metrics.jsonl").read_text().splitlines()]
@@ -154,7 +163,7 @@ def test_engine_decay_scope_and_clipping(tmp_path, decay, clip):
 REPORTS = [
     "findings: The heart is normal in size.  There is no pleural effusion.. 1. No pneumothorax. "
     "impression: No acute process.",
-    "findings: Moderate right pleural effusion (new) with adjacent atelectasis; heart size is \"stable\". "
+    'findings: Moderate right pleural effusion (new) with adjacent atelectasis; heart size is "stable". '
     "impression: 1. Right effusion. 2. Cardiomegaly.",
     "FINDINGS: Lines/tubes: ET tube 4.5 cm above the carina.\nIMPRESSION: Standard position__ no change.",
 ]
@@ -166,10 +175,10 @@ def test_tracked_cleaning_equals_r2gen_clean_and_moves_sentence_spans(text):
     assert cleaned == r2gen_clean(text)
     assert len(origin) == len(cleaned)
     for k, o in enumerate(origin):
-        if o >= 0:   # each kept character came from the raw character it lower-cases
+        if o >= 0:  # each kept character came from the raw character it lower-cases
             assert text[o].lower() == cleaned[k] or (cleaned[k] == " " and text[o] in ": \n")
     start = text.lower().index("impression")
     spans = clean_spans(text, [{"start": start, "end": len(text), "weight": 1.75}])
     assert len(spans) == 1
-    moved = cleaned[spans[0]["start"]:spans[0]["end"]]
+    moved = cleaned[spans[0]["start"] : spans[0]["end"]]
     assert moved.startswith("impression :") and cleaned.endswith(moved + " .")

@@ -18,8 +18,8 @@ from rg4cli.errors import Rg4Error
 from rg4cli.training.classifiers import ClassifierTask
 from rg4cli.training.engine import EngineConfig, SimulatedKill, list_checkpoints, train
 
-from .test_training_classifiers import make_records, write_jsonl
 from .test_model_official import Payload
+from .test_training_classifiers import make_records, write_jsonl
 
 torch.set_num_threads(1)
 
@@ -29,8 +29,9 @@ def _task(train_path, out):
 
 
 def _config(out, **kw):
-    return EngineConfig(**{**dict(out_dir=out, epochs=2, lr=1e-3, grad_accum=1, checkpoint_every=3, seed=1,
-                                  progress=False), **kw})
+    return EngineConfig(
+        **{**dict(out_dir=out, epochs=2, lr=1e-3, grad_accum=1, checkpoint_every=3, seed=1, progress=False), **kw}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,11 @@ from rg4cli.training.tlw import check_sentence_weights, lm_loss, token_weights, 
 def test_token_weights_follow_character_spans():
     text = "findings: heart normal. large effusion. impression: effusion."
     #       0         10        20        30        40        50
-    spans = [{"start": 10, "end": 23, "weight": 1.0}, {"start": 24, "end": 39, "weight": 1.75},
-             {"start": 52, "end": 61, "weight": 1.75}]
+    spans = [
+        {"start": 10, "end": 23, "weight": 1.0},
+        {"start": 24, "end": 39, "weight": 1.75},
+        {"start": 52, "end": 61, "weight": 1.75},
+    ]
     # tokens: "findings:" (0,9) "heart"(10,15) "normal."(16,23) "large"(24,29) "effusion."(30,39)
     # "impression:"(40,51) "effusion."(52,61) and a special token (0,0)
     offsets = [(0, 9), (10, 15), (16, 23), (24, 29), (30, 39), (40, 51), (52, 61), (0, 0)]
@@ -30,7 +33,8 @@ def test_token_weights_follow_character_spans():
 def test_check_sentence_weights_names_the_problem():
     text = "findings: clear."
     assert check_sentence_weights([{"start": 0, "end": 16, "weight": 1, "score": 0.1}], text) == [
-        {"start": 0, "end": 16, "weight": 1.0}]
+        {"start": 0, "end": 16, "weight": 1.0}
+    ]
     with pytest.raises(InputError, match="outside the target text"):
         check_sentence_weights([{"start": 0, "end": 99, "weight": 1.75}], text, source="t.jsonl", line=3)
     with pytest.raises(InputError, match="t.jsonl:3: sentence_weights: item 0: weight"):
@@ -71,7 +75,8 @@ def test_official_loss_is_the_released_form():
     ce = torch.tensor([1.0, 2.0, 3.0])
     assert weighted_token_loss(ce, torch.ones(3), "official").item() == pytest.approx(6.0 / 3.001, rel=1e-6)
     assert weighted_token_loss(ce, torch.tensor([1.0, 1.75, 1.0]), "official").item() == pytest.approx(
-        6.0 / 3.001 + 0.75 * 2.0 / 1.001, rel=1e-6)
+        6.0 / 3.001 + 0.75 * 2.0 / 1.001, rel=1e-6
+    )
     # A token whose CE is exactly 0 is not counted (count_nonzero), as in the released code.
     ce0 = torch.tensor([0.0, 2.0, 4.0])
     assert weighted_token_loss(ce0, torch.ones(3), "official").item() == pytest.approx(6.0 / 2.001, rel=1e-6)

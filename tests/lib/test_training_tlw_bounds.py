@@ -16,6 +16,7 @@ def test_weights_out_of_range_name_file_line_and_field(weight):
 
 
 def test_weights_in_range_pass():
-    spans = check_sentence_weights([{"start": 0, "end": 3, "weight": 1.75}, {"start": 3, "end": 6, "weight": 100}],
-                                   "abcdef")
+    spans = check_sentence_weights(
+        [{"start": 0, "end": 3, "weight": 1.75}, {"start": 3, "end": 6, "weight": 100}], "abcdef"
+    )
     assert [s["weight"] for s in spans] == [1.75, 100.0]

@@ -11,17 +11,30 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from rg4cli.weights.attribution import (METHODS, IGRequest, integrated_gradients, integrated_gradients_per_label,
-                                integration_nodes, score_difference)
 from rg4cli.model.classifiers import new_classifier, predict_chexbert, save_classifier_dir, tiny_bert_config
-from rg4cli.cli.app import app
-from rg4cli.weights.backends import (IGWeigher, RulesWeigher, WeightSettings, attribution_targets, check_labels,
-                                 gaussian_smooth, rules_sentence_weights, sentence_weights_from_tokens,
-                                 token_scores)
-from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS, THIRTEEN
+from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 from rg4cli.text.sections import join_sections
 from rg4cli.text.sentences import split_sentences
-from rg4cli.model.tokenizers import build_wordpiece_tokenizer
+from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, OBSERVATIONS, THIRTEEN
+from rg4cli.weights.attribution import (
+    METHODS,
+    IGRequest,
+    integrated_gradients,
+    integrated_gradients_per_label,
+    integration_nodes,
+    score_difference,
+)
+from rg4cli.weights.backends import (
+    IGWeigher,
+    RulesWeigher,
+    WeightSettings,
+    attribution_targets,
+    check_labels,
+    gaussian_smooth,
+    rules_sentence_weights,
+    sentence_weights_from_tokens,
+    token_scores,
+)
 
 from ..conftest import REPORT_CORPUS
 
@@ -42,6 +55,7 @@ def _random_labeler(hidden: int = 32, init: float = 0.02, seed: int = 0):
 
 
 # ---- attribution.py ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", METHODS)
 def test_quadrature_integrates_a_smooth_function(method):
@@ -66,8 +80,11 @@ def test_ig_completeness_attributions_sum_to_the_score_difference(method):
         ids, _, special = weigher.encode(text)
         emb = weigher.embedding
         with torch.no_grad():
-            req = IGRequest(emb(ids), emb(torch.where(special, ids, torch.full_like(ids, clf.tokenizer.pad_token_id))),
-                            [OBSERVATIONS.index(o) * 4 + c for o, c in attribution_targets(lab)])
+            req = IGRequest(
+                emb(ids),
+                emb(torch.where(special, ids, torch.full_like(ids, clf.tokenizer.pad_token_id))),
+                [OBSERVATIONS.index(o) * 4 + c for o, c in attribution_targets(lab)],
+            )
         delta = score_difference(weigher.score_fn, req).numpy()
         total = att.attributions.sum(axis=1)
         assert np.abs(delta).max() > 0.2, delta  # the check below means something
@@ -124,6 +141,7 @@ def test_ig_rejects_bad_requests():
 
 # ---- loss_weights.py: scores -> sentences -----------------------------------------
 
+
 def test_targets_are_the_positive_and_uncertain_labels_of_the_first_13():
     labels = {o: None for o in OBSERVATIONS}
     labels.update({"Cardiomegaly": 1, "Edema": -1, "Pneumothorax": 0, "No Finding": 1})
@@ -146,8 +164,12 @@ def test_gaussian_smoothing_keeps_constants_and_spreads_peaks():
 
 
 def test_token_scores_normalise_each_label_after_smoothing():
-    attr = np.array([[0.0, 0.0, 4.0, 0.0, 0.0, 0.0],    # strong label, one-token peak
-                     [0.0, 0.0, 0.0, 0.0, 0.2, 0.2]])   # weak label
+    attr = np.array(
+        [
+            [0.0, 0.0, 4.0, 0.0, 0.0, 0.0],  # strong label, one-token peak
+            [0.0, 0.0, 0.0, 0.0, 0.2, 0.2],
+        ]
+    )  # weak label
     per_label = token_scores(attr, sigma=1.0, normalize="label")
     assert per_label[2] == pytest.approx(1.0) and max(per_label[4:]) == pytest.approx(1.0)
     report = token_scores(attr, sigma=1.0, normalize="report")
@@ -179,13 +201,20 @@ def test_sentence_weights_take_the_best_word_piece_of_each_sentence():
 
 # ---- rules backend -------------------------------------------------------------
 
+
 def test_rules_backend_marks_sentences_with_positive_or_uncertain_mentions():
-    text = ("findings: There is a moderate right pleural effusion. No pneumothorax. "
-            "The heart size is normal. impression: Possible pneumonia.")
+    text = (
+        "findings: There is a moderate right pleural effusion. No pneumothorax. "
+        "The heart size is normal. impression: Possible pneumonia."
+    )
     out = RulesWeigher().weigh([text], [None])[0]
-    by_sentence = {text[w["start"]:w["end"]]: w["weight"] for w in out}
-    assert by_sentence == {"findings: There is a moderate right pleural effusion.": 1.75, "No pneumothorax.": 1.0,
-                           "The heart size is normal.": 1.0, "impression: Possible pneumonia.": 1.75}
+    by_sentence = {text[w["start"] : w["end"]]: w["weight"] for w in out}
+    assert by_sentence == {
+        "findings: There is a moderate right pleural effusion.": 1.75,
+        "No pneumothorax.": 1.0,
+        "The heart size is normal.": 1.0,
+        "impression: Possible pneumonia.": 1.75,
+    }
     # with the record's labels, only its positive/uncertain observations count
     only_effusion = RulesWeigher(WeightSettings(lam=2.0)).weigh([text], [{"Pleural Effusion": 1}])[0]
     assert [w["weight"] for w in only_effusion] == [2.0, 1.0, 1.0, 1.0]
@@ -195,16 +224,18 @@ def test_rules_sentence_weights_use_mention_spans():
     from types import SimpleNamespace as M
 
     text = "Small effusion. No edema."
-    mentions = [M(observation="Pleural Effusion", value=1, start=6, end=14),
-                M(observation="Edema", value=0, start=19, end=24)]
+    mentions = [
+        M(observation="Pleural Effusion", value=1, start=6, end=14),
+        M(observation="Edema", value=0, start=19, end=24),
+    ]
     out = rules_sentence_weights(text, mentions, None, 1.5)
     assert [(w["weight"], w["score"]) for w in out] == [(1.5, 1.0), (1.0, 0.0)]
 
 
 # ---- a labeler trained on rg4 synth reports ------------------------------------------
 
-def _train_labeler(texts: list[str], labels: list[dict], epochs: int, seed: int = 0, lr: float = 4e-3,
-                   layers: int = 1):
+
+def _train_labeler(texts: list[str], labels: list[dict], epochs: int, seed: int = 0, lr: float = 4e-3, layers: int = 1):
     """A tiny CheXbert-shaped labeler trained from scratch (no dropout: it converges in seconds)."""
     tok = build_wordpiece_tokenizer(texts, vocab_size=500)
     torch.manual_seed(seed)
@@ -212,8 +243,9 @@ def _train_labeler(texts: list[str], labels: list[dict], epochs: int, seed: int 
     config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
     clf = new_classifier("labeler", tok, config)
     clf.model.dropout.p = 0.0
-    targets = torch.tensor([[LABEL_TO_CHEXBERT_CLASS[lab[o]] for o in THIRTEEN] + [int(lab["No Finding"] == 1)]
-                            for lab in labels])
+    targets = torch.tensor(
+        [[LABEL_TO_CHEXBERT_CLASS[lab[o]] for o in THIRTEEN] + [int(lab["No Finding"] == 1)] for lab in labels]
+    )
     enc = tok(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
     model = clf.model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -221,7 +253,7 @@ def _train_labeler(texts: list[str], labels: list[dict], epochs: int, seed: int 
     for _ in range(epochs):
         order = torch.randperm(len(texts), generator=gen)
         for i in range(0, len(texts), 16):
-            idx = order[i:i + 16]
+            idx = order[i : i + 16]
             mask = enc["attention_mask"][idx]
             width = int(mask.sum(1).max())
             out = model(input_ids=enc["input_ids"][idx, :width], attention_mask=mask[:, :width])
@@ -248,8 +280,7 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
     studies = generate_studies(250, seed=7)
     train = [s for s in studies if s.split == "train"]
     test = [s for s in studies if s.split != "train"][:40]
-    clf = _train_labeler([join_sections(s.findings, s.impression) for s in train], [s.labels for s in train],
-                         epochs=20)
+    clf = _train_labeler([join_sections(s.findings, s.impression) for s in train], [s.labels for s in train], epochs=20)
     texts = [join_sections(s.findings, s.impression) for s in test]
     predicted = predict_chexbert(clf, texts)
     agreement = np.mean([p[o] == s.labels[o] for p, s in zip(predicted, test) for o in THIRTEEN])
@@ -279,16 +310,19 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
                 normal, normal_lam = normal + 1, normal_lam + lam
         labels_seen += len(marked)
         labels_marked += sum(marked.values())
-    stats = (f"finding sentences {finding_lam}/{finding}, normal sentences {normal_lam}/{normal}, "
-             f"findings marked {labels_marked}/{labels_seen}, label agreement {agreement:.3f}")
+    stats = (
+        f"finding sentences {finding_lam}/{finding}, normal sentences {normal_lam}/{normal}, "
+        f"findings marked {labels_marked}/{labels_seen}, label agreement {agreement:.3f}"
+    )
     assert finding > 50 and normal > 100, stats
     assert finding_lam / finding >= 0.4, stats
     assert normal_lam / normal <= 0.25, stats
-    assert finding_lam / finding >= 3 * normal_lam / normal, stats   # IG tells the two kinds apart
+    assert finding_lam / finding >= 3 * normal_lam / normal, stats  # IG tells the two kinds apart
     assert labels_marked / labels_seen >= 0.8, stats
 
 
 # ---- CLI ---------------------------------------------------------------------
+
 
 def _write(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")

@@ -3,7 +3,6 @@ another text never steer the weights."""
 
 from __future__ import annotations
 
-
 from rg4cli.records.provenance import bind, text_digest
 from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
 
@@ -16,8 +15,9 @@ def _weights(tmp_path, record, name="w"):
     src = write_jsonl(tmp_path / f"{name}.in.jsonl", [record])
     out = tmp_path / f"{name}.out.jsonl"
     logged = []
-    summary = weigh_records(src, out, WeighSettings(backend="rules", text="report",
-                                                    weighting=WeightSettings(lam=2.0)), log=logged.append)
+    summary = weigh_records(
+        src, out, WeighSettings(backend="rules", text="report", weighting=WeightSettings(lam=2.0)), log=logged.append
+    )
     rec = read_jsonl(out)[0]
     return [w["weight"] for w in rec["sentence_weights"]], rec, summary, logged
 

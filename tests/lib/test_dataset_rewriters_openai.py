@@ -15,9 +15,9 @@ import time
 
 import pytest
 
+from rg4cli.dataset.rewrite_loop import DROP_FAILED, Example, RewriteLoop, RewriteTask
+from rg4cli.dataset.rewriters import OpenAIRewriter
 from rg4cli.errors import Rg4Error
-from rg4cli.build.rewriters import OpenAIRewriter
-from rg4cli.build.rewrite_loop import DROP_FAILED, Example, RewriteLoop, RewriteTask
 
 from ..chat_stub import ChatServer
 
@@ -56,7 +56,7 @@ class Server(ChatServer):
             return send(200, b"{not json")
         if what == "redirect":
             return send(self.redirect_code, {"moved": True}, [("Location", self.redirect_to + "?token=abc")])
-        if what == "huge":   # declares 50 MB
+        if what == "huge":  # declares 50 MB
             h.send_response(200)
             h.send_header("Content-Type", "application/json")
             h.send_header("Content-Length", str(50 << 20))
@@ -66,7 +66,7 @@ class Server(ChatServer):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             return None
-        if what == "bigbody":   # no length, more bytes than the client takes
+        if what == "bigbody":  # no length, more bytes than the client takes
             h.send_response(200)
             h.send_header("Content-Type", "application/json")
             h.end_headers()
@@ -76,7 +76,7 @@ class Server(ChatServer):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             return None
-        if what == "drip":   # a byte every 0.25 s: each read is quick, the reply never completes in time
+        if what == "drip":  # a byte every 0.25 s: each read is quick, the reply never completes in time
             h.send_response(200)
             h.send_header("Content-Type", "application/json")
             h.send_header("Content-Length", "1000")
@@ -117,8 +117,9 @@ def server_factory():
 
 def _task(k=0, findings="Unchanged moderate cardiomegaly.", impression="No acute process."):
     ex = Example(f"s{k}_sn", "sn", findings, impression, view="PA")
-    return RewriteTask(ex, findings, impression, ["pc"], [{"category": "pc", "sentence": findings,
-                                                              "phrase": "unchanged"}], [], 1)
+    return RewriteTask(
+        ex, findings, impression, ["pc"], [{"category": "pc", "sentence": findings, "phrase": "unchanged"}], [], 1
+    )
 
 
 def _client(url, monkeypatch, **kw):
@@ -154,7 +155,7 @@ def test_429_and_500_are_retried_with_backoff(server_factory, monkeypatch):
 
 
 def test_slow_reply_times_out_and_is_retried(server_factory, monkeypatch):
-    srv = server_factory(script=["slow"], slow_s=10.0)   # far from the 1 s time-out: holds on a busy machine
+    srv = server_factory(script=["slow"], slow_s=10.0)  # far from the 1 s time-out: holds on a busy machine
     rw = _client(srv.url, monkeypatch, timeout=1.0, workers=1)
     t0 = time.monotonic()
     [reply] = rw.rewrite([_task()])
@@ -212,10 +213,17 @@ def test_dynamic_prompt_carries_earlier_attempts_and_judge_findings(server_facto
 
     class Judge:
         def judge(self, texts, settings):
-            return [{"hallucination": {"pc": "nchanged" in t or "stable" in t.lower(),
-                                       "sentences": [{"text": "Stable effusion.", "categories": ["pc"],
-                                                      "phrases": ["stable"]}] if "stable" in t.lower() else []}}
-                    for t in texts]
+            return [
+                {
+                    "hallucination": {
+                        "pc": "nchanged" in t or "stable" in t.lower(),
+                        "sentences": [{"text": "Stable effusion.", "categories": ["pc"], "phrases": ["stable"]}]
+                        if "stable" in t.lower()
+                        else [],
+                    }
+                }
+                for t in texts
+            ]
 
     calls = []
     real = rw.complete
@@ -240,7 +248,7 @@ def test_dynamic_prompt_carries_earlier_attempts_and_judge_findings(server_facto
 
 @pytest.mark.parametrize("code", [301, 302, 307, 308])
 def test_a_redirect_is_not_followed_so_the_key_stays_with_the_endpoint(server_factory, monkeypatch, code):
-    other = server_factory()   # another host:port; it must never see the request or the key
+    other = server_factory()  # another host:port; it must never see the request or the key
     srv = server_factory(default="redirect", redirect_to=other.url + "/chat/completions", redirect_code=code)
     rw = _client(srv.url, monkeypatch)
     with pytest.raises(Rg4Error) as info:
@@ -267,7 +275,7 @@ def test_a_reply_that_trickles_in_times_out(server_factory, monkeypatch):
     t0 = time.monotonic()
     [reply] = rw.rewrite([_task()])
     assert reply.error is None and rw.stats["timeouts"] == 1
-    assert time.monotonic() - t0 < 6   # not the 10 s the drip would take
+    assert time.monotonic() - t0 < 6  # not the 10 s the drip would take
 
 
 def test_an_endpoint_that_keeps_failing_stops_the_run_with_the_count(server_factory, monkeypatch):
@@ -277,7 +285,7 @@ def test_an_endpoint_that_keeps_failing_stops_the_run_with_the_count(server_fact
         rw.rewrite([_task(k) for k in range(20)])
     message = str(info.value)
     assert "keeps failing" in message and "HTTP 500" in message and "could not be done" in message
-    assert rw.stats["failed"] >= 3 and len(srv.requests) < 2 * 20   # stopped early, not every example tried
+    assert rw.stats["failed"] >= 3 and len(srv.requests) < 2 * 20  # stopped early, not every example tried
     assert KEY not in message
 
 
@@ -289,8 +297,10 @@ def _free_port():
 
 def test_garbage_instead_of_http_is_retried_then_given_up(monkeypatch):
     # A raw TCP server: not HTTP at all, then a cut-short HTTP body.
-    replies = [b"\x00\x01 garbage, no status line\r\n\r\n",
-               b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"choices\": "]
+    replies = [
+        b"\x00\x01 garbage, no status line\r\n\r\n",
+        b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"choices": ',
+    ]
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)

@@ -35,9 +35,9 @@ import gzip
 import io
 import zipfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from rg4cli.errors import InputError
 from rg4cli.images import file_under
@@ -138,14 +138,16 @@ def _find(root: Path, names: tuple[str, ...], what: str, given: str | Path | Non
     found = sorted(root.glob(f"*{key}.csv.gz")) + sorted(root.glob(f"*{key}.csv"))
     if len(found) == 1:
         return found[0]
-    raise InputError(f"no {what} file ({' or '.join(names)}) in {root}"
-                     + (f"; several candidates: {', '.join(p.name for p in found)}" if found else ""))
+    raise InputError(
+        f"no {what} file ({' or '.join(names)}) in {root}"
+        + (f"; several candidates: {', '.join(p.name for p in found)}" if found else "")
+    )
 
 
 def _open_csv(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, "r", encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
 
 
 def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
@@ -153,8 +155,11 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
         reader = csv.DictReader(fh)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
-            raise InputError(f"missing column(s) {', '.join(missing)} (header: {', '.join(reader.fieldnames or [])})",
-                             source=str(path), line=1)
+            raise InputError(
+                f"missing column(s) {', '.join(missing)} (header: {', '.join(reader.fieldnames or [])})",
+                source=str(path),
+                line=1,
+            )
         for row in reader:
             yield reader.line_num, row
 
@@ -227,9 +232,16 @@ class MimicImport:
     only the metadata index is held in memory, each report is read once.
     """
 
-    def __init__(self, root: str | Path, *, metadata: str | Path | None = None,
-                 split_file: str | Path | None = None, reports: str | Path | None = None,
-                 check_images: bool = True, splits: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        metadata: str | Path | None = None,
+        split_file: str | Path | None = None,
+        reports: str | Path | None = None,
+        check_images: bool = True,
+        splits: tuple[str, ...] | None = None,
+    ):
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(f"MIMIC root is not a directory: {self.root}")
@@ -260,17 +272,23 @@ class MimicImport:
                 try:
                     time = float(time_text)
                 except ValueError:
-                    raise InputError(f"expected a number, got {time_text!r}", source=str(path), line=line,
-                                     field="StudyTime") from None
+                    raise InputError(
+                        f"expected a number, got {time_text!r}", source=str(path), line=line, field="StudyTime"
+                    ) from None
                 st = studies[study_id] = StudyIndex(study_id, subject_id, date, time)
             elif st.subject_id != subject_id:
-                raise InputError(f"study {study_id} listed under subjects {st.subject_id} and {subject_id}",
-                                 source=str(path), line=line, field="subject_id")
+                raise InputError(
+                    f"study {study_id} listed under subjects {st.subject_id} and {subject_id}",
+                    source=str(path),
+                    line=line,
+                    field="subject_id",
+                )
             view = (row.get("ViewPosition") or "").strip().upper()
             pixels = 0
             if "Rows" in row and "Columns" in row:
-                pixels = _int_field(row, "Rows", path, line, default=0) * _int_field(row, "Columns", path, line,
-                                                                                   default=0)
+                pixels = _int_field(row, "Rows", path, line, default=0) * _int_field(
+                    row, "Columns", path, line, default=0
+                )
             st.images.append(Image(_id_field(row, "dicom_id", path, line), view, pixels))
         if not studies:
             raise InputError("no rows", source=str(path))
@@ -332,8 +350,9 @@ class MimicImport:
                 if study is not None:
                     yield study
 
-    def _make(self, st: StudyIndex, text: str | None, sections: dict | None, prior_id: str | None,
-              prior_sections: dict | None) -> MimicStudy | None:
+    def _make(
+        self, st: StudyIndex, text: str | None, sections: dict | None, prior_id: str | None, prior_sections: dict | None
+    ) -> MimicStudy | None:
         split = self.split_of.get(st.study_id)
         if self.splits is not None and split not in self.splits:
             return None
@@ -353,8 +372,9 @@ class MimicImport:
             self.notes[NOTE_LATERAL_FILE] += 1
         prior_report = None
         if prior_id is not None:
-            prior_report = join_sections((prior_sections or {}).get("findings"),
-                                         (prior_sections or {}).get("impression")) or None
+            prior_report = (
+                join_sections((prior_sections or {}).get("findings"), (prior_sections or {}).get("impression")) or None
+            )
             if prior_report is None:
                 self.notes[NOTE_PRIOR_UNUSABLE] += 1
         if split is None:

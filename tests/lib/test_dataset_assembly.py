@@ -13,14 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.build.assembly import BuildStats, build_records
+from rg4cli.dataset.assembly import BuildStats, build_records
+from rg4cli.dataset.mimic import SKIP_NO_FRONTAL, SKIP_NO_REPORT, SKIP_NO_SECTIONS, MimicImport
+from rg4cli.dataset.rewrite_loop import DROP_LABELS, DROP_UNRESOLVED, Example, RewriteLoop, RewriteReply
+from rg4cli.dataset.rewriters import RulesRewriter
 from rg4cli.errors import InputError
 from rg4cli.judges.backends import make_judge
 from rg4cli.labelers.backends import make_labeler
-from rg4cli.build.mimic import SKIP_NO_FRONTAL, SKIP_NO_REPORT, SKIP_NO_SECTIONS, MimicImport
-from rg4cli.records.study import Study, setting_of
-from rg4cli.build.rewriters import RulesRewriter
-from rg4cli.build.rewrite_loop import DROP_LABELS, DROP_UNRESOLVED, Example, RewriteLoop, RewriteReply
 from rg4cli.synth.studies import generate_studies, write_mimic_tree
 
 JUDGE = make_judge("rules")
@@ -39,8 +38,20 @@ def phantom(tmp_path_factory) -> Path:
 def built(phantom, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("built") / "rg4.jsonl"
     stats = out.with_name("stats.json")
-    result = CliRunner().invoke(app, ["build-data", str(phantom), "-o", str(out), "--stats",
-                                      "--stats-json", str(stats), "--rejects", str(out.with_name("rejects.jsonl"))])
+    result = CliRunner().invoke(
+        app,
+        [
+            "build-data",
+            str(phantom),
+            "-o",
+            str(out),
+            "--stats",
+            "--stats-json",
+            str(stats),
+            "--rejects",
+            str(out.with_name("rejects.jsonl")),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Table 1" in result.stderr and result.stdout == ""
     return out, json.loads(stats.read_text())
@@ -59,9 +70,18 @@ def _write_csv(path: Path, header, rows, gz=True):
         w.writerows(rows)
 
 
-META = ["dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows", "Columns",
-        "StudyDate", "StudyTime"]
-REPORT = ("FINAL REPORT\n INDICATION: Cough.\n\n FINDINGS: {f}\n\n IMPRESSION: {i}\n")
+META = [
+    "dicom_id",
+    "subject_id",
+    "study_id",
+    "PerformedProcedureStepDescription",
+    "ViewPosition",
+    "Rows",
+    "Columns",
+    "StudyDate",
+    "StudyTime",
+]
+REPORT = "FINAL REPORT\n INDICATION: Cough.\n\n FINDINGS: {f}\n\n IMPRESSION: {i}\n"
 
 
 def _tree(root: Path, gz=True, reports_zip=False):
@@ -84,8 +104,12 @@ def _tree(root: Path, gz=True, reports_zip=False):
     ]
     ext = ".csv.gz" if gz else ".csv"
     _write_csv(root / f"mimic-cxr-2.0.0-metadata{ext}", META, rows, gz)
-    _write_csv(root / f"mimic-cxr-2.0.0-split{ext}", ["dicom_id", "study_id", "subject_id", "split"],
-               [[r[0], r[2], r[1], "test" if r[1] == "10000002" else "train"] for r in rows], gz)
+    _write_csv(
+        root / f"mimic-cxr-2.0.0-split{ext}",
+        ["dicom_id", "study_id", "subject_id", "split"],
+        [[r[0], r[2], r[1], "test" if r[1] == "10000002" else "train"] for r in rows],
+        gz,
+    )
     for r in rows:
         d = root / "files" / f"p{r[1][:2]}" / f"p{r[1]}" / f"s{r[2]}"
         d.mkdir(parents=True, exist_ok=True)
@@ -93,8 +117,9 @@ def _tree(root: Path, gz=True, reports_zip=False):
     reports = {
         ("10000001", "50000001"): REPORT.format(f="Small left effusion.", i="Left effusion."),
         ("10000001", "50000002"): REPORT.format(f="Left effusion is unchanged.", i="Stable left effusion."),
-        ("10000001", "50000003"): REPORT.format(f="Compared to the prior study, the effusion has resolved.",
-                                                i="No effusion."),
+        ("10000001", "50000003"): REPORT.format(
+            f="Compared to the prior study, the effusion has resolved.", i="No effusion."
+        ),
         ("10000002", "50000006"): "FINAL REPORT\n TECHNIQUE: PA and lateral.\n",
     }
     if reports_zip:
@@ -156,17 +181,20 @@ def _fix(text, setting="sn", view="PA", cats=("pc", "pp", "view", "comm")):
     return RulesRewriter(JUDGE).rewrite_text(text, cats, setting, view)
 
 
-@pytest.mark.parametrize("before,after", [
-    ("Unchanged moderate cardiomegaly.", "Moderate cardiomegaly."),
-    ("Compared to the prior radiograph, the heart size is normal.", "The heart size is normal."),
-    ("The right pleural effusion is unchanged in size.", "The right pleural effusion is present."),
-    ("Mild pulmonary edema is again seen.", "Mild pulmonary edema is seen."),
-    ("The left pleural effusion has resolved.", "No left pleural effusion."),
-    ("Lung volumes are lower than on the prior study.", "Lung volumes are low."),
-    ("There is interval increase in the right pleural effusion.", "There is right pleural effusion."),
-    ("No significant change since the prior exam. No pneumothorax.", "No pneumothorax."),
-    ("Heart size is unchanged. Lungs are clear.", "Lungs are clear."),
-])
+@pytest.mark.parametrize(
+    "before,after",
+    [
+        ("Unchanged moderate cardiomegaly.", "Moderate cardiomegaly."),
+        ("Compared to the prior radiograph, the heart size is normal.", "The heart size is normal."),
+        ("The right pleural effusion is unchanged in size.", "The right pleural effusion is present."),
+        ("Mild pulmonary edema is again seen.", "Mild pulmonary edema is seen."),
+        ("The left pleural effusion has resolved.", "No left pleural effusion."),
+        ("Lung volumes are lower than on the prior study.", "Lung volumes are low."),
+        ("There is interval increase in the right pleural effusion.", "There is right pleural effusion."),
+        ("No significant change since the prior exam. No pneumothorax.", "No pneumothorax."),
+        ("Heart size is unchanged. Lungs are clear.", "Lungs are clear."),
+    ],
+)
 def test_rules_rewriter_states_comparisons_plainly_without_a_prior(before, after):
     assert _fix(before) == after
 
@@ -175,8 +203,10 @@ def test_rules_rewriter_removes_communication_and_procedures_and_fits_views():
     text = "Small right pneumothorax. Findings were discussed with Dr. ___ by telephone at 10:15 am."
     assert _fix(text) == "Small right pneumothorax."
     assert _fix("The patient is status post CABG. Lungs are clear.") == "Lungs are clear."
-    views = "PA and lateral views of the chest were obtained. On the lateral view, there is blunting of the " \
-            "posterior costophrenic angle."
+    views = (
+        "PA and lateral views of the chest were obtained. On the lateral view, there is blunting of the "
+        "posterior costophrenic angle."
+    )
     assert _fix(views, "sn") == "There is blunting of the posterior costophrenic angle."
     assert _fix(views, "mn") == views  # both images given: nothing to fit
     # with a prior report the comparison is supported: untouched characters
@@ -243,18 +273,30 @@ def test_hf_rewriter_loads_a_local_causal_lm_and_counts_malformed_replies(tmp_pa
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from rg4cli.build.rewriters import HFRewriter
-    from rg4cli.build.rewrite_loop import SYSTEM_PROMPT, RewriteTask
+    from rg4cli.dataset.rewrite_loop import SYSTEM_PROMPT, RewriteTask
+    from rg4cli.dataset.rewriters import HFRewriter
     from rg4cli.model.tokenizers import build_bpe_tokenizer
 
     torch.manual_seed(0)
-    tok = build_bpe_tokenizer([SYSTEM_PROMPT, "findings impression cardiomegaly effusion unchanged {} \" :"],
-                              vocab_size=300)
-    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-                         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
-                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    tok = build_bpe_tokenizer(
+        [SYSTEM_PROMPT, 'findings impression cardiomegaly effusion unchanged {} " :'], vocab_size=300
+    )
+    tok.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     LlamaForCausalLM(cfg).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
 
@@ -267,9 +309,6 @@ def test_hf_rewriter_loads_a_local_causal_lm_and_counts_malformed_replies(tmp_pa
     assert reply.error and "malformed" in reply.error
     assert rw.stats["malformed"] == 2 and rw.stats["failed"] == 1 and rw.stats["requests"] == 2
 
-    rw._generate = lambda prompts, sample: ['{"findings": "Moderate cardiomegaly.", "impression": null}'] * len(
-        prompts)
+    rw._generate = lambda prompts, sample: ['{"findings": "Moderate cardiomegaly.", "impression": null}'] * len(prompts)
     [out] = RewriteLoop(JUDGE, rw, LABELER, rounds=3).run([ex])
     assert out.findings == "Moderate cardiomegaly." and out.resolved and out.dropped is None
-
-

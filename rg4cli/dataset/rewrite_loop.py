@@ -10,7 +10,7 @@ is dropped.
 
 The loop is backend-agnostic: a judge with `.judge(texts, settings) -> [dict]`
 (rg4cli.judges.backends), a labeler with `.label(texts) -> [dict]` (rg4cli.labelers.backends),
-and a rewriter with `.rewrite(tasks) -> [RewriteReply]` (rg4cli.build.rewriters). Each
+and a rewriter with `.rewrite(tasks) -> [RewriteReply]` (rg4cli.dataset.rewriters). Each
 round sends every still-flagged example to the rewriter in one call, so the openai
 rewriter can run them concurrently and DiscBERT can judge them in one batch.
 """
@@ -21,8 +21,9 @@ import inspect
 import json
 import re
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from rg4cli.text.sections import join_sections
 from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES
@@ -157,7 +158,7 @@ def issues_of(result: dict, categories: Sequence[str], text: str = "") -> list[d
             continue
         cats = s.get("unsupported", s.get("categories")) or []
         if "start" in s and "end" in s and text:
-            sentence = _MARKER_RE.sub("", text[s["start"]:s["end"]])
+            sentence = _MARKER_RE.sub("", text[s["start"] : s["end"]])
         else:
             sentence = s.get("text") or ""
         phrases = s.get("phrases") or []
@@ -193,9 +194,13 @@ Reply with one JSON object and nothing else: {"findings": "...", "impression": "
 
 def describe_inputs(ex: Example) -> str:
     view = {"PA": "a posteroanterior (PA) frontal image", "AP": "an anteroposterior (AP) frontal image"}.get(
-        ex.view or "", "a frontal image")
-    parts = [view, "a lateral image" if ex.has_lateral else "no lateral image",
-             "the previous study's report" if ex.has_prior else "no previous report"]
+        ex.view or "", "a frontal image"
+    )
+    parts = [
+        view,
+        "a lateral image" if ex.has_lateral else "no lateral image",
+        "the previous study's report" if ex.has_prior else "no previous report",
+    ]
     return "The radiologist has " + ", ".join(parts[:-1]) + " and " + parts[-1] + "."
 
 
@@ -224,22 +229,30 @@ def build_messages(task: RewriteTask, system_prompt: str | None = None) -> list[
     lines = [describe_inputs(ex), "", "Original report:", _report_json(ex.findings, ex.impression)]
     if task.attempts:
         if task.original is not None:
-            lines += ["Judge on the original:"] + (_issue_lines(flagged(task.original.verdict), task.original.issues)
-                                                   or ["- no input-agnostic content"])
+            lines += ["Judge on the original:"] + (
+                _issue_lines(flagged(task.original.verdict), task.original.issues) or ["- no input-agnostic content"]
+            )
         for n, att in enumerate(task.attempts, start=1):
             lines += ["", f"Attempt {n}:", _report_json(att.findings, att.impression), f"Judge on attempt {n}:"]
             problems = _issue_lines(flagged(att.verdict), att.issues)
             if att.label_changes:
-                problems.append("- findings were lost or changed: " + "; ".join(att.label_changes)
-                                + " (keep every finding of the original)")
+                problems.append(
+                    "- findings were lost or changed: "
+                    + "; ".join(att.label_changes)
+                    + " (keep every finding of the original)"
+                )
             lines += problems or ["- no input-agnostic content"]
-        lines += ["", "Current text (attempt %d):" % len(task.attempts), _report_json(task.findings, task.impression)]
+        lines += ["", f"Current text (attempt {len(task.attempts)}):", _report_json(task.findings, task.impression)]
     lines += ["", "The judge finds in the current text:"]
     lines += _issue_lines(task.categories, task.issues)
-    lines += ["", "Rewrite the current text to fix these problems, following the rules. "
-              "Reply with the JSON object only."]
-    return [{"role": "system", "content": system_prompt or SYSTEM_PROMPT},
-            {"role": "user", "content": "\n".join(lines)}]
+    lines += [
+        "",
+        "Rewrite the current text to fix these problems, following the rules. Reply with the JSON object only.",
+    ]
+    return [
+        {"role": "system", "content": system_prompt or SYSTEM_PROMPT},
+        {"role": "user", "content": "\n".join(lines)},
+    ]
 
 
 def parse_reply(text: str) -> tuple[str | None, str | None]:
@@ -254,7 +267,7 @@ def parse_reply(text: str) -> tuple[str | None, str | None]:
     if start < 0 or end <= start:
         raise ValueError("no JSON object in the reply")
     try:
-        obj = json.loads(text[start:end + 1])
+        obj = json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
         raise ValueError(f"bad JSON in the reply: {exc.msg}") from None
     if not isinstance(obj, dict) or not ({"findings", "impression"} & obj.keys()):
@@ -324,8 +337,16 @@ def memoize_find(judge: Any, size: int = 8192) -> Any:
 class RewriteLoop:
     """Judge -> rewrite -> re-judge for batches of examples (see module doc)."""
 
-    def __init__(self, judge: Any, rewriter: Rewriter | None, labeler: Any | None, *, rounds: int = 3,
-                 guard: Sequence[str] = GUARD_SECTIONS, drop_unresolved: bool = False):
+    def __init__(
+        self,
+        judge: Any,
+        rewriter: Rewriter | None,
+        labeler: Any | None,
+        *,
+        rounds: int = 3,
+        guard: Sequence[str] = GUARD_SECTIONS,
+        drop_unresolved: bool = False,
+    ):
         if rounds < 0:
             raise ValueError("rounds must be >= 0")
         self.judge = memoize_find(judge)
@@ -376,12 +397,20 @@ class RewriteLoop:
         for ex, res in zip(examples, results):
             v = verdict_of(res)
             original = Attempt(ex.findings, ex.impression, v, issues_of(res, flagged(v), res["_text"]))
-            state.append({"f": ex.findings, "i": ex.impression, "verdicts": [v], "result": res,
-                          "attempts": [], "error": None, "original": original})
+            state.append(
+                {
+                    "f": ex.findings,
+                    "i": ex.impression,
+                    "verdicts": [v],
+                    "result": res,
+                    "attempts": [],
+                    "error": None,
+                    "original": original,
+                }
+            )
         if self.rewriter is not None:
             for rnd in range(1, self.rounds + 1):
-                todo = [k for k, s in enumerate(state)
-                        if s["error"] is None and flagged(s["verdicts"][-1])]
+                todo = [k for k, s in enumerate(state) if s["error"] is None and flagged(s["verdicts"][-1])]
                 if not todo:
                     break
                 tasks = []
@@ -389,8 +418,9 @@ class RewriteLoop:
                     s = state[k]
                     cats = flagged(s["verdicts"][-1])
                     issues = issues_of(s["result"], cats, s["result"]["_text"])
-                    tasks.append(RewriteTask(examples[k], s["f"], s["i"], cats, issues, list(s["attempts"]), rnd,
-                                             s["original"]))
+                    tasks.append(
+                        RewriteTask(examples[k], s["f"], s["i"], cats, issues, list(s["attempts"]), rnd, s["original"])
+                    )
                 replies = self.rewriter.rewrite(tasks)
                 judged_k, pairs = [], []
                 for k, reply in zip(todo, replies):
@@ -405,8 +435,11 @@ class RewriteLoop:
                     v = verdict_of(res)
                     s["f"], s["i"], s["result"] = f, i, res
                     s["verdicts"].append(v)
-                    s["attempts"].append(Attempt(f, i, v, issues_of(res, flagged(v), res["_text"]),
-                                                 self._label_changes(examples[k], f, i)))
+                    s["attempts"].append(
+                        Attempt(
+                            f, i, v, issues_of(res, flagged(v), res["_text"]), self._label_changes(examples[k], f, i)
+                        )
+                    )
         return [self._finish(ex, s) for ex, s in zip(examples, state)]
 
     def _finish(self, ex: Example, s: dict) -> Outcome:

@@ -31,10 +31,10 @@ import csv
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from rg4cli.build.mimic import NOTE_LATERAL_FILE, SKIP_FRONTAL_FILE, SKIP_NO_SECTIONS, SPLIT_ALIASES, MimicStudy
+from rg4cli.dataset.mimic import NOTE_LATERAL_FILE, SKIP_FRONTAL_FILE, SKIP_NO_SECTIONS, SPLIT_ALIASES, MimicStudy
 from rg4cli.errors import InputError
 from rg4cli.images import file_under
 from rg4cli.records.provenance import bind
@@ -61,8 +61,14 @@ def _clean(value) -> str | None:
 
 
 class IUImport:
-    def __init__(self, source: str | Path, *, annotation: str | Path | None = None, check_images: bool = True,
-                 splits: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        source: str | Path,
+        *,
+        annotation: str | Path | None = None,
+        check_images: bool = True,
+        splits: tuple[str, ...] | None = None,
+    ):
         source = Path(source)
         self.root = source if source.is_dir() else source.parent
         self.check_images = check_images
@@ -89,18 +95,19 @@ class IUImport:
             return self._jsonl(source / "reports.jsonl")
         if (source / "indiana_reports.csv").is_file() and (source / "indiana_projections.csv").is_file():
             return self._csv(source / "indiana_reports.csv", source / "indiana_projections.csv")
-        raise InputError(f"no IU X-ray reports in {source} (reports.jsonl, or indiana_reports.csv + "
-                         "indiana_projections.csv)")
+        raise InputError(
+            f"no IU X-ray reports in {source} (reports.jsonl, or indiana_reports.csv + indiana_projections.csv)"
+        )
 
     def _jsonl(self, path: Path) -> dict[str, dict]:
         out: dict[str, dict] = {}
         reader = RecordReader(str(path))
         for line, rec in reader:
             images = rec.get("images") or []
-            if not isinstance(images, list) or not all(isinstance(i, dict) and isinstance(i.get("file"), str)
-                                                       for i in images):
-                raise InputError("expected a list of {file, projection}", source=reader.name, line=line,
-                                 field="images")
+            if not isinstance(images, list) or not all(
+                isinstance(i, dict) and isinstance(i.get("file"), str) for i in images
+            ):
+                raise InputError("expected a list of {file, projection}", source=reader.name, line=line, field="images")
             rec = dict(rec, images=sorted(images, key=lambda i: i["file"]))
             out[_uid(rec["id"])] = rec
         return out
@@ -109,8 +116,9 @@ class IUImport:
         images: dict[str, list[dict]] = defaultdict(list)
         with open(projections, encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
-                images[_uid(row.get("uid", ""))].append({"file": row.get("filename", ""),
-                                                         "projection": row.get("projection", "")})
+                images[_uid(row.get("uid", ""))].append(
+                    {"file": row.get("filename", ""), "projection": row.get("projection", "")}
+                )
         out: dict[str, dict] = {}
         with open(reports, encoding="utf-8", newline="") as fh:
             reader = csv.DictReader(fh)
@@ -119,10 +127,12 @@ class IUImport:
                 raise InputError(f"missing column(s) {', '.join(missing)}", source=str(reports), line=1)
             for row in reader:
                 uid = _uid(row["uid"])
-                out[uid] = {"id": f"CXR{uid}", **{k: _clean(row.get(k)) for k in
-                                                  ("indication", "comparison", "findings", "impression")},
-                            "examination": _clean(row.get("image")),
-                            "images": sorted(images.get(uid, []), key=lambda i: i["file"])}
+                out[uid] = {
+                    "id": f"CXR{uid}",
+                    **{k: _clean(row.get(k)) for k in ("indication", "comparison", "findings", "impression")},
+                    "examination": _clean(row.get("image")),
+                    "images": sorted(images.get(uid, []), key=lambda i: i["file"]),
+                }
         return out
 
     def _read_labels(self, path: Path) -> dict[str, tuple[str, dict]]:
@@ -131,8 +141,12 @@ class IUImport:
         for line, rec in reader:
             field_name, labels = rec.get("labeled_text", "findings"), rec.get("labels")
             if field_name not in LABELED_TEXTS or not isinstance(labels, dict):
-                raise InputError(f"expected labeled_text {' / '.join(LABELED_TEXTS)} and a labels object",
-                                 source=reader.name, line=line, field="labels")
+                raise InputError(
+                    f"expected labeled_text {' / '.join(LABELED_TEXTS)} and a labels object",
+                    source=reader.name,
+                    line=line,
+                    field="labels",
+                )
             out[_uid(rec["id"])] = (field_name, labels)
         return out
 
@@ -214,6 +228,15 @@ class IUImport:
                 self.notes[NOTE_LATERAL_FILE] += 1
             exam = (rec.get("examination") or "").upper()
             view = "PA" if re.search(r"\bPA\b", exam) else "AP" if re.search(r"\bAP\b", exam) else None
-            yield MimicStudy(study_id=study_id, subject_id=study_id, split=split, frontal=frontal, view=view,
-                             lateral=lateral, prior_study_id=None, prior_report=None, sections=sections,
-                             annotations=self._annotations(uid, sections))
+            yield MimicStudy(
+                study_id=study_id,
+                subject_id=study_id,
+                split=split,
+                frontal=frontal,
+                view=view,
+                lateral=lateral,
+                prior_study_id=None,
+                prior_report=None,
+                sections=sections,
+                annotations=self._annotations(uid, sections),
+            )

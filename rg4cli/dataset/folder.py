@@ -23,8 +23,8 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from rg4cli.errors import InputError
 from rg4cli.images import DICOM_SUFFIXES, IMAGE_SUFFIXES, is_dicom
@@ -90,8 +90,9 @@ class FolderImport:
                     folder = Path(rel).parent.as_posix()
                     key = "." if folder == "." else folder
                     study = self.studies_found.setdefault(
-                        key, {"id": (self.root.name if key == "." else key.replace("/", "_")), "images": [],
-                              "date": None})
+                        key,
+                        {"id": (self.root.name if key == "." else key.replace("/", "_")), "images": [], "date": None},
+                    )
                     study["images"].append((rel, view_from_name(name)))
 
     def records(self) -> Iterator[dict]:
@@ -104,6 +105,15 @@ class FolderImport:
                 continue
             lateral = next((r for r, view in images if view in LATERAL), None)
             view = dict(images)[frontal]
-            yield {"id": study["id"], "study_id": study["id"], "setting": "mn" if lateral else "sn",
-                   "frontal": frontal, "view": view if view in FRONTAL else None, "lateral": lateral,
-                   "prior_report": None, "study_date": study["date"], "findings": None, "impression": None}
+            yield {
+                "id": study["id"],
+                "study_id": study["id"],
+                "setting": "mn" if lateral else "sn",
+                "frontal": frontal,
+                "view": view if view in FRONTAL else None,
+                "lateral": lateral,
+                "prior_report": None,
+                "study_date": study["date"],
+                "findings": None,
+                "impression": None,
+            }

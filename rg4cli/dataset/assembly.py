@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
-from rg4cli.build.mimic import MimicImport, MimicStudy
-from rg4cli.build.rewrite_loop import CATEGORIES, Example, Outcome, RewriteLoop
+from rg4cli.dataset.mimic import MimicImport, MimicStudy
+from rg4cli.dataset.rewrite_loop import CATEGORIES, Example, Outcome, RewriteLoop
 from rg4cli.records.provenance import PROVENANCE, drop_annotations_of, status
 from rg4cli.records.study import text_of
 
@@ -35,10 +35,16 @@ def example_id(study_id: str, setting: str) -> str:
 def examples_of(study: MimicStudy) -> list[Example]:
     out = []
     for setting in study.settings:
-        out.append(Example(
-            id=example_id(study.study_id, setting), setting=setting, findings=study.findings,
-            impression=study.impression, view=study.view,
-            prior_report=study.prior_report if setting[1] == "w" else None))
+        out.append(
+            Example(
+                id=example_id(study.study_id, setting),
+                setting=setting,
+                findings=study.findings,
+                impression=study.impression,
+                view=study.view,
+                prior_report=study.prior_report if setting[1] == "w" else None,
+            )
+        )
     return out
 
 
@@ -86,8 +92,11 @@ def carry_annotations(rec: dict, annotations: dict) -> None:
     """
     rec.update(json.loads(json.dumps(annotations)))  # a deep copy: records of one study share nothing
     bound = rec.get(PROVENANCE) or {}
-    keep = tuple(name for name, b in bound.items()
-                 if isinstance(b, dict) and status(rec, name, text_of(rec, b.get("text", "auto"))) == "match")
+    keep = tuple(
+        name
+        for name, b in bound.items()
+        if isinstance(b, dict) and status(rec, name, text_of(rec, b.get("text", "auto"))) == "match"
+    )
     drop_annotations_of(rec, keep=keep)
 
 
@@ -147,8 +156,10 @@ class BuildStats:
         for split in sorted(table, key=lambda s: (s == "all", s)):
             row = table[split]
             n = row["n"]
-            out[split] = {"n": n, **{c: round(100.0 * row[c] / n, 2) if n else 0.0
-                                     for c in CATEGORIES + ("input_agnostic",)}}
+            out[split] = {
+                "n": n,
+                **{c: round(100.0 * row[c] / n, 2) if n else 0.0 for c in CATEGORIES + ("input_agnostic",)},
+            }
         return out
 
     def to_json(self, imported: MimicImport | None = None, generator_stats: dict | None = None) -> dict:
@@ -184,28 +195,45 @@ class BuildStats:
 def format_table1(stats_json: dict) -> str:
     """The paper's Table 1 as text: % of sn reports with each category, per split."""
     lines = []
-    header = f"{'dataset':<22}{'split':<10}{'n':>8}" + "".join(f"{c.upper() if c != 'view' else 'View':>8}"
-                                                            for c in CATEGORIES) + f"{'any':>8}"
+    header = (
+        f"{'dataset':<22}{'split':<10}{'n':>8}"
+        + "".join(f"{c.upper() if c != 'view' else 'View':>8}" for c in CATEGORIES)
+        + f"{'any':>8}"
+    )
     lines.append("Table 1: % of sn reports with input-agnostic content (judged for the sn inputs)")
     lines.append(header)
     names = {"input_natural_sn": "input (natural sn)", "input_all_sn": "input (all as sn)", "output_sn": "output sn"}
     for key, name in names.items():
         for split, row in stats_json["table1"][key].items():
-            lines.append(f"{name:<22}{split:<10}{row['n']:>8}" + "".join(f"{row[c]:>8.2f}" for c in CATEGORIES)
-                         + f"{row['input_agnostic']:>8.2f}")
+            lines.append(
+                f"{name:<22}{split:<10}{row['n']:>8}"
+                + "".join(f"{row[c]:>8.2f}" for c in CATEGORIES)
+                + f"{row['input_agnostic']:>8.2f}"
+            )
             name = ""
     ex = stats_json["examples"]
-    lines.append("written per setting: " + ", ".join(f"{k} {v}" for k, v in ex["written"].items())
-                 + f"; changed {ex['changed']}; unresolved kept {ex['unresolved_kept']}"
-                 + (f"; resumed {ex['resumed']}" if ex["resumed"] else ""))
+    lines.append(
+        "written per setting: "
+        + ", ".join(f"{k} {v}" for k, v in ex["written"].items())
+        + f"; changed {ex['changed']}; unresolved kept {ex['unresolved_kept']}"
+        + (f"; resumed {ex['resumed']}" if ex["resumed"] else "")
+    )
     lines.append("rewrite rounds per written example: " + ", ".join(f"{k}: {v}" for k, v in ex["rounds"].items()))
-    lines.append("dropped: " + (", ".join(f"{k}: {v}" for k, v in ex["dropped"].items()) or "none")
-                 + (" (by setting: " + ", ".join(f"{k} {v}" for k, v in ex["dropped_by_setting"].items()) + ")"
-                    if ex["dropped"] else ""))
+    lines.append(
+        "dropped: "
+        + (", ".join(f"{k}: {v}" for k, v in ex["dropped"].items()) or "none")
+        + (
+            " (by setting: " + ", ".join(f"{k} {v}" for k, v in ex["dropped_by_setting"].items()) + ")"
+            if ex["dropped"]
+            else ""
+        )
+    )
     st = stats_json.get("studies")
     if st:
-        lines.append(f"studies: {st['in_metadata']} in metadata, {st['used']} used; skipped: "
-                     + (", ".join(f"{k}: {v}" for k, v in st["skipped"].items()) or "none"))
+        lines.append(
+            f"studies: {st['in_metadata']} in metadata, {st['used']} used; skipped: "
+            + (", ".join(f"{k}: {v}" for k, v in st["skipped"].items()) or "none")
+        )
         if st["notes"]:
             lines.append("notes: " + ", ".join(f"{k}: {v}" for k, v in st["notes"].items()))
     gen = stats_json.get("generator")
@@ -214,9 +242,17 @@ def format_table1(stats_json: dict) -> str:
     return "\n".join(lines)
 
 
-def build_records(studies: Iterable[MimicStudy], loop: RewriteLoop, stats: BuildStats, *,
-                  generator: str | None, judge: str, done: set[str] | frozenset = frozenset(),
-                  batch_studies: int = 64, limit: int | None = None) -> Iterator[dict]:
+def build_records(
+    studies: Iterable[MimicStudy],
+    loop: RewriteLoop,
+    stats: BuildStats,
+    *,
+    generator: str | None,
+    judge: str,
+    done: set[str] | frozenset = frozenset(),
+    batch_studies: int = 64,
+    limit: int | None = None,
+) -> Iterator[dict]:
     """Yield one record per (study, setting), in study order then SETTINGS order.
 
     Dropped examples are yielded too, with a `dropped` reason (the CLI writes them to

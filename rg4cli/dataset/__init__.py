@@ -5,13 +5,13 @@ Library entry: `build_dataset(BuildSettings(...), log=...) -> summary dict` (wha
 
 Sources (`BuildSettings.source_format`, `--from`):
 
-- mimic-cxr: a MIMIC-CXR-JPG tree (build.mimic) -> judge -> rewrite -> re-judge
-  (build.rewrite_loop) -> records (build.assembly).
-- iu-xray: IU X-ray / Open-i reports, R2Gen's annotation.json when given (build.iu);
+- mimic-cxr: a MIMIC-CXR-JPG tree (dataset.mimic) -> judge -> rewrite -> re-judge
+  (dataset.rewrite_loop) -> records (dataset.assembly).
+- iu-xray: IU X-ray / Open-i reports, R2Gen's annotation.json when given (dataset.iu);
   the same rewrite loop (IU has no priors: sn and mn only).
-- mimic-rg4: the authors' released MIMIC-RG4 annotation files (build.release): already
+- mimic-rg4: the authors' released MIMIC-RG4 annotation files (dataset.release): already
   rewritten, imported as they are; `new_scores` become `sentence_weights`.
-- folder: a folder of images or a DICOM export (build.folder): records without a
+- folder: a folder of images or a DICOM export (dataset.folder): records without a
   report, for `rg4 generate`.
 
 Modules: mimic (MIMIC import), iu, release, folder (other sources), rewrite_loop (the
@@ -21,9 +21,10 @@ loop), rewriters (its backends), assembly (records, Table 1).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from rg4cli.errors import InputError
 
@@ -75,8 +76,8 @@ class BuildSettings:
             if value not in allowed:
                 raise InputError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
 
-        from rg4cli.build.rewrite_loop import GUARD_SECTIONS
-        from rg4cli.build.rewriters import GENERATORS
+        from rg4cli.dataset.rewrite_loop import GUARD_SECTIONS
+        from rg4cli.dataset.rewriters import GENERATORS
         from rg4cli.judges.backends import BACKENDS
 
         one_of("from", self.source_format, SOURCES)
@@ -86,15 +87,20 @@ class BuildSettings:
         bad = [s for s in self.label_guard if s not in GUARD_SECTIONS]
         if bad:
             raise InputError(f"--label-guard: unknown section(s) {', '.join(bad)} (impression, findings or none)")
-        for name, value, low in (("rounds", self.rounds, 0), ("batch-size", self.batch_size, 1),
-                                 ("limit", self.limit, 0)):
+        for name, value, low in (
+            ("rounds", self.rounds, 0),
+            ("batch-size", self.batch_size, 1),
+            ("limit", self.limit, 0),
+        ):
             if value is not None and value < low:
                 raise InputError(f"--{name} must be >= {low}, got {value}")
         if self.resume and self.output in (None, "-"):
             raise InputError("--resume needs -o FILE (the records already there are kept and skipped)")
         if self.judge in ("discbert", "hf") and not self.judge_model:
-            raise InputError(f"--judge {self.judge} needs --judge-model (a DiscBERT checkpoint or a causal LM "
-                             "directory); or use --judge rules")
+            raise InputError(
+                f"--judge {self.judge} needs --judge-model (a DiscBERT checkpoint or a causal LM "
+                "directory); or use --judge rules"
+            )
 
 
 def parse_guard(text: str) -> tuple[str, ...]:
@@ -104,8 +110,8 @@ def parse_guard(text: str) -> tuple[str, ...]:
 
 def make_loop(s: BuildSettings):
     """Judge, rewriter and labeler guard wired as `s` says (judges through judges.backends.make_judge)."""
-    from rg4cli.build.rewrite_loop import RewriteLoop
-    from rg4cli.build.rewriters import make_rewriter
+    from rg4cli.dataset.rewrite_loop import RewriteLoop
+    from rg4cli.dataset.rewriters import make_rewriter
     from rg4cli.devices import resolve_device
     from rg4cli.judges.backends import make_judge
 
@@ -116,9 +122,11 @@ def make_loop(s: BuildSettings):
     if s.judge == "openai":  # the LLM judge speaks to the generator's endpoint (--base-url, --model-name)
         llm_options = {k: v for k, v in s.openai.items() if k != "model"}
         llm_options["model_name"] = s.openai.get("model")
-    judge = (make_judge("rules") if s.judge == "rules"
-             else make_judge(s.judge, model=s.judge_model, bert=s.judge_bert, device=device(),
-                             llm_options=llm_options))
+    judge = (
+        make_judge("rules")
+        if s.judge == "rules"
+        else make_judge(s.judge, model=s.judge_model, bert=s.judge_bert, device=device(), llm_options=llm_options)
+    )
     rewriter = None
     if not s.no_rewrite:
         if s.generator == "rules":
@@ -133,28 +141,38 @@ def make_loop(s: BuildSettings):
     if s.label_guard and rewriter is not None:
         from rg4cli.labelers.backends import make_labeler
 
-        labeler = (make_labeler("rules") if s.labeler == "rules"
-                   else make_labeler(s.labeler, checkpoint=s.labeler_model, bert=s.labeler_bert, device=device()))
-    return RewriteLoop(judge, rewriter, labeler, rounds=s.rounds, guard=s.label_guard,
-                       drop_unresolved=s.drop_unresolved)
+        labeler = (
+            make_labeler("rules")
+            if s.labeler == "rules"
+            else make_labeler(s.labeler, checkpoint=s.labeler_model, bert=s.labeler_bert, device=device())
+        )
+    return RewriteLoop(
+        judge, rewriter, labeler, rounds=s.rounds, guard=s.label_guard, drop_unresolved=s.drop_unresolved
+    )
 
 
 def open_source(s: BuildSettings):
     """The importer for `s.source_format`: `.studies()` plus skip / note counters."""
     if s.source_format == "mimic-cxr":
-        from rg4cli.build.mimic import MimicImport
+        from rg4cli.dataset.mimic import MimicImport
 
-        return MimicImport(s.source, metadata=s.metadata, split_file=s.split_file, reports=s.reports,
-                           check_images=s.check_images, splits=s.splits)
+        return MimicImport(
+            s.source,
+            metadata=s.metadata,
+            split_file=s.split_file,
+            reports=s.reports,
+            check_images=s.check_images,
+            splits=s.splits,
+        )
     if s.source_format == "iu-xray":
-        from rg4cli.build.iu import IUImport
+        from rg4cli.dataset.iu import IUImport
 
         return IUImport(s.source, annotation=s.annotation, check_images=s.check_images, splits=s.splits)
     if s.source_format == "mimic-rg4":
-        from rg4cli.build.release import ReleaseImport
+        from rg4cli.dataset.release import ReleaseImport
 
         return ReleaseImport(s.source, scores_tokenizer=s.scores_tokenizer, lam=s.lam, splits=s.splits)
-    from rg4cli.build.folder import FolderImport
+    from rg4cli.dataset.folder import FolderImport
 
     return FolderImport(s.source)
 
@@ -172,21 +190,29 @@ def _records(s: BuildSettings, source, loop, stats, done: set[str]) -> Iterator[
                 stats.add(rec)
                 yield rec
         return
-    from rg4cli.build.assembly import build_records
+    from rg4cli.dataset.assembly import build_records
 
-    yield from build_records(source.studies(), loop, stats, generator=None if loop.rewriter is None
-                             else loop.rewriter.name, judge=s.judge, done=done, batch_studies=s.batch_size,
-                             limit=s.limit)
+    yield from build_records(
+        source.studies(),
+        loop,
+        stats,
+        generator=None if loop.rewriter is None else loop.rewriter.name,
+        judge=s.judge,
+        done=done,
+        batch_studies=s.batch_size,
+        limit=s.limit,
+    )
 
 
-def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None,
-                  on_summary: Callable[[dict], None] | None = None) -> dict:
+def build_dataset(
+    s: BuildSettings, *, log: Callable[[str], None] | None = None, on_summary: Callable[[dict], None] | None = None
+) -> dict:
     """Write the dataset `s` describes; return the statistics (Table 1, counts).
 
     When the generator gave up on examples, `on_summary(statistics)` runs first (so they are
     reported) and then an Rg4Error says how many (exit status 1); the records written stay.
     """
-    from rg4cli.build.assembly import BuildStats
+    from rg4cli.dataset.assembly import BuildStats
     from rg4cli.records.streams import RecordWriter, resumed_records
 
     s.validate()
@@ -210,8 +236,10 @@ def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None,
         for rec in _records(s, source, loop, stats, done):
             if time.monotonic() - last_log >= PROGRESS_EVERY_S:
                 last_log = time.monotonic()
-                say(f"rg4 build-data: {stats.studies}/{source.n_studies} studies, "
-                    f"{sum(stats.written.values())} written, {sum(stats.dropped.values())} dropped")
+                say(
+                    f"rg4 build-data: {stats.studies}/{source.n_studies} studies, "
+                    f"{sum(stats.written.values())} written, {sum(stats.dropped.values())} dropped"
+                )
             if rec.get("dropped"):
                 if reject_writer is not None:
                     reject_writer.write(rec)
@@ -226,7 +254,7 @@ def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None,
     if on_summary is not None:
         on_summary(summary)
     if rewriter is not None:
-        from rg4cli.build.rewriters import unrewritten_error
+        from rg4cli.dataset.rewriters import unrewritten_error
 
         failure = unrewritten_error(rewriter)
         if failure is not None:
@@ -237,9 +265,11 @@ def build_dataset(s: BuildSettings, *, log: Callable[[str], None] | None = None,
 def summary_line(summary: dict) -> str:
     """The one line `rg4 build-data` prints without --stats."""
     ex, skipped = summary["examples"], sum(summary["studies"]["skipped"].values())
-    return (f"rg4 build-data: wrote {sum(ex['written'].values())} record(s) "
-            f"({', '.join(f'{k} {v}' for k, v in ex['written'].items())}); dropped "
-            f"{sum(ex['dropped'].values())}; skipped {skipped} stud{'y' if skipped == 1 else 'ies'}")
+    return (
+        f"rg4 build-data: wrote {sum(ex['written'].values())} record(s) "
+        f"({', '.join(f'{k} {v}' for k, v in ex['written'].items())}); dropped "
+        f"{sum(ex['dropped'].values())}; skipped {skipped} stud{'y' if skipped == 1 else 'ies'}"
+    )
 
 
 __all__ = ["BuildSettings", "build_dataset", "make_loop", "open_source", "parse_guard", "summary_line", "SOURCES"]

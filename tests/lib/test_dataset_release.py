@@ -7,15 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from rg4cli.build import BuildSettings, build_dataset
-from rg4cli.build.release import sentence_weights_from_scores, to_release_item
+from rg4cli.dataset import BuildSettings, build_dataset
+from rg4cli.dataset.release import sentence_weights_from_scores, to_release_item
 from rg4cli.errors import InputError
 from rg4cli.records.provenance import annotation
 from rg4cli.records.streams import RecordReader
 from rg4cli.text.sections import join_sections
 
-COMPARED = ("id", "study_id", "subject_id", "split", "setting", "frontal", "view", "lateral", "prior_report",
-            "prior_study_id", "indication", "history", "findings", "impression")
+COMPARED = (
+    "id",
+    "study_id",
+    "subject_id",
+    "split",
+    "setting",
+    "frontal",
+    "view",
+    "lateral",
+    "prior_report",
+    "prior_study_id",
+    "indication",
+    "history",
+    "findings",
+    "impression",
+)
 
 
 def _read(path) -> list[dict]:
@@ -27,13 +41,17 @@ def _sentencepiece_like(texts: list[str]):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from rg4cli.build.release import release_target
+    from rg4cli.dataset.release import release_target
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer, tok.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
-    tok.train_from_iterator([release_target(t, None) for t in texts],
-                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"]))
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    tok.train_from_iterator(
+        [release_target(t, None) for t in texts],
+        trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"]),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
 
@@ -70,25 +88,29 @@ def test_a_released_format_file_imports_to_the_records_build_data_writes(tmp_pat
     for rec in records:
         split = {"validate": "val"}.get(rec["split"], rec["split"])
         # no 100-token cut here: the mapping itself is under test (the cut is the official loader's)
-        by_setting.setdefault(rec["setting"], {}).setdefault(split, []).append(to_release_item(rec, tok,
-                                                                                               max_tokens=10_000))
+        by_setting.setdefault(rec["setting"], {}).setdefault(split, []).append(
+            to_release_item(rec, tok, max_tokens=10_000)
+        )
     for setting, data in by_setting.items():
         (release / f"mimic_{setting}_annotation.json").write_text(json.dumps(data), encoding="utf-8")
 
     out = tmp_path / "imported.jsonl"
-    summary = build_dataset(BuildSettings(source=release, source_format="mimic-rg4", output=str(out),
-                                          scores_tokenizer=str(tok_dir)))
+    summary = build_dataset(
+        BuildSettings(source=release, source_format="mimic-rg4", output=str(out), scores_tokenizer=str(tok_dir))
+    )
     imported = {r["id"]: r for r in _read(out)}
     assert len(imported) == len(records)
-    assert summary["examples"]["written"] == {s: sum(r["setting"] == s for r in records)
-                                              for s in sorted({r["setting"] for r in records})}
+    assert summary["examples"]["written"] == {
+        s: sum(r["setting"] == s for r in records) for s in sorted({r["setting"] for r in records})
+    }
     for rec in records:
         got = imported[rec["id"]]
         assert {k: got[k] for k in COMPARED} == {k: rec[k] for k in COMPARED}, rec["id"]
         target = join_sections(rec["findings"], rec["impression"])
         weights = annotation(got, "sentence_weights", target)  # bound to the target it indexes
-        assert [(w["start"], w["end"], w["weight"]) for w in weights] == \
-            [(w["start"], w["end"], w["weight"]) for w in rec["sentence_weights"]], rec["id"]
+        assert [(w["start"], w["end"], w["weight"]) for w in weights] == [
+            (w["start"], w["end"], w["weight"]) for w in rec["sentence_weights"]
+        ], rec["id"]
 
 
 def test_scores_land_on_the_sentence_whose_words_they_mark(tmp_path):
@@ -98,8 +120,9 @@ def test_scores_land_on_the_sentence_whose_words_they_mark(tmp_path):
     impression = "Left effusion."
     tok = build_wordpiece_tokenizer([findings, impression], vocab_size=200)
     enc = tok(" left pleural effusion ", add_special_tokens=False)["input_ids"]
-    cleaned_ids = tok("heart size is normal . small left pleural effusion . left effusion .",
-                      add_special_tokens=True)["input_ids"]
+    cleaned_ids = tok("heart size is normal . small left pleural effusion . left effusion .", add_special_tokens=True)[
+        "input_ids"
+    ]
     # mark the tokens of the second sentence ("small left pleural effusion")
     start = cleaned_ids.index(tok.convert_tokens_to_ids("small"))
     scores = [0.0] * len(cleaned_ids)
@@ -107,7 +130,7 @@ def test_scores_land_on_the_sentence_whose_words_they_mark(tmp_path):
         scores[k] = 1.0
     weights = sentence_weights_from_scores(findings, impression, scores, tok, 1.75)
     target = join_sections(findings, impression)
-    emphasised = [target[w["start"]:w["end"]] for w in weights if w["weight"] > 1]
+    emphasised = [target[w["start"] : w["end"]] for w in weights if w["weight"] > 1]
     assert emphasised == ["Small left pleural effusion."]
 
 
@@ -123,8 +146,12 @@ def test_sentences_past_the_official_100_tokens_get_weight_1(tmp_path):
 
 def test_a_broken_release_file_is_one_line_naming_the_item(tmp_path):
     bad = tmp_path / "mimic_sn.json"
-    bad.write_text(json.dumps({"train": [{"id": "x", "finding": 3, "impression": "s",
-                                          "APPA_imagepath": "files/p10/p10000001/s5/a.jpg"}]}), encoding="utf-8")
+    bad.write_text(
+        json.dumps(
+            {"train": [{"id": "x", "finding": 3, "impression": "s", "APPA_imagepath": "files/p10/p10000001/s5/a.jpg"}]}
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(InputError) as err:
         build_dataset(BuildSettings(source=bad, source_format="mimic-rg4", output=str(tmp_path / "o.jsonl")))
     assert "train[0].finding" in str(err.value) and str(bad) in str(err.value)

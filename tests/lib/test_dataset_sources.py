@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rg4cli.build import BuildSettings, build_dataset
 from rg4cli.cli.app import app
+from rg4cli.dataset import BuildSettings, build_dataset
 from rg4cli.records.provenance import annotation
 from rg4cli.records.streams import RecordReader
 from rg4cli.records.study import Study
@@ -29,17 +29,16 @@ def _read(path) -> list[dict]:
 
 def test_every_real_iu_report_is_read_and_accounted(iu_dir, tmp_path):
     out = tmp_path / "iu.jsonl"
-    summary = build_dataset(BuildSettings(source=iu_dir, source_format="iu-xray", output=str(out),
-                                          check_images=False))
+    summary = build_dataset(BuildSettings(source=iu_dir, source_format="iu-xray", output=str(out), check_images=False))
     studies = summary["studies"]
     assert studies["in_metadata"] == 3261
     assert studies["used"] + sum(studies["skipped"].values()) == 3261
     records = _read(out)
     counts = Counter((r["split"], r["setting"]) for r in records)
-    assert {s for _, s in counts} == {"sn", "mn"}          # IU has no prior studies
+    assert {s for _, s in counts} == {"sn", "mn"}  # IU has no prior studies
     assert {sp for sp, _ in counts} == {"train", "validate", None}
     for rec in records:
-        Study.from_record(rec, need_frontal=True)          # every record is a valid study record
+        Study.from_record(rec, need_frontal=True)  # every record is a valid study record
         assert rec["frontal"].startswith("images/") and rec["prior_report"] is None
     # CheXbert labels shipped with the reports ride along only while their findings text does
     labelled = [r for r in records if "labels" in r]
@@ -83,8 +82,10 @@ def test_a_folder_drop_becomes_study_records(tmp_path, image_format):
             written = tmp_path / "tree" / Path(spec.frontal_path).with_suffix(".png")
             shutil.copy(written, drop / spec.study_id / f"{spec.view.lower()}.png")
             if spec.lateral_path:
-                shutil.copy(Path(tmp_path / "tree" / spec.lateral_path).with_suffix(".png"),
-                            drop / spec.study_id / "lateral.png")
+                shutil.copy(
+                    Path(tmp_path / "tree" / spec.lateral_path).with_suffix(".png"),
+                    drop / spec.study_id / "lateral.png",
+                )
     out = tmp_path / "studies.jsonl"
     build_dataset(BuildSettings(source=drop, source_format="folder", output=str(out)))
     records = _read(out)
@@ -102,31 +103,75 @@ def test_train_and_generate_run_end_to_end_on_an_iu_shaped_tree_and_cron_on_a_di
     write_iu_tree(tmp_path / "iu", generate_studies(16, seed=1, image_size=64, max_studies_per_subject=1), "png16")
     res = runner.invoke(app, ["build-data", str(tmp_path / "iu"), "--from", "iu-xray", "-o", str(tmp_path / "d.jsonl")])
     assert res.exit_code == 0, res.output
-    common = ["--image-root", str(tmp_path / "iu"), "--max-steps", "2", "--batch-size", "4", "--grad-accum", "1",
-              "--checkpoint-every", "0", "--cache-dir", str(tmp_path / "cache"), "-q"]
+    common = [
+        "--image-root",
+        str(tmp_path / "iu"),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--grad-accum",
+        "1",
+        "--checkpoint-every",
+        "0",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "-q",
+    ]
     res = runner.invoke(app, ["train", "--stage", "1", str(tmp_path / "d.jsonl"), "-o", str(tmp_path / "m1"), *common])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["train", "--stage", "2", "--init", str(tmp_path / "m1"), str(tmp_path / "d.jsonl"),
-                              "-o", str(tmp_path / "m2"), *common])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--stage",
+            "2",
+            "--init",
+            str(tmp_path / "m1"),
+            str(tmp_path / "d.jsonl"),
+            "-o",
+            str(tmp_path / "m2"),
+            *common,
+        ],
+    )
     assert res.exit_code == 0, res.output
     fast = ["--max-new-tokens", "4", "--min-new-tokens", "2", "--num-beams", "1"]
-    res = runner.invoke(app, ["generate", str(tmp_path / "d.jsonl"), "--model", str(tmp_path / "m2"),
-                              "--image-root", str(tmp_path / "iu"), "-o", str(tmp_path / "g.jsonl"), *fast])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            str(tmp_path / "d.jsonl"),
+            "--model",
+            str(tmp_path / "m2"),
+            "--image-root",
+            str(tmp_path / "iu"),
+            "-o",
+            str(tmp_path / "g.jsonl"),
+            *fast,
+        ],
+    )
     assert res.exit_code == 0, res.output
     generated = _read(tmp_path / "g.jsonl")
     assert len(generated) == len(_read(tmp_path / "d.jsonl")) and all("report" in r for r in generated)
 
     # examples/cron-daily.sh on what a PACS export drops (DICOM, no suffixes)
-    write_mimic_tree(tmp_path / "tree", generate_studies(2, seed=3, image_size=48, max_studies_per_subject=2),
-                     "dicom")
+    write_mimic_tree(tmp_path / "tree", generate_studies(2, seed=3, image_size=48, max_studies_per_subject=2), "dicom")
     day = tmp_path / "inbox" / "2030-01-01"
     day.mkdir(parents=True)
     for k, path in enumerate(sorted((tmp_path / "tree" / "files").rglob("*.dcm"))):
         shutil.copy(path, day / f"IM{k:04d}")
-    env = dict(os.environ, DAY="2030-01-01", INBOX=str(tmp_path / "inbox"), OUTBOX=str(tmp_path / "outbox"),
-               MODEL=str(tmp_path / "m2"), RG4=str(Path(os.sys.executable).with_name("rg4")), OMP_NUM_THREADS="1")
-    run = subprocess.run(["bash", str(REPO / "examples" / "cron-daily.sh")], env=env, capture_output=True,
-                         text=True, timeout=900)
+    env = dict(
+        os.environ,
+        DAY="2030-01-01",
+        INBOX=str(tmp_path / "inbox"),
+        OUTBOX=str(tmp_path / "outbox"),
+        MODEL=str(tmp_path / "m2"),
+        RG4=str(Path(os.sys.executable).with_name("rg4")),
+        OMP_NUM_THREADS="1",
+    )
+    run = subprocess.run(
+        ["bash", str(REPO / "examples" / "cron-daily.sh")], env=env, capture_output=True, text=True, timeout=900
+    )
     assert run.returncode == 0, run.stderr
     drafts = _read(tmp_path / "outbox" / "2030-01-01.jsonl")
     listed = _read(tmp_path / "outbox" / "2030-01-01.studies.jsonl")

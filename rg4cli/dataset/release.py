@@ -41,11 +41,12 @@ import bisect
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from rg4cli.build.mimic import SPLIT_ALIASES
+from rg4cli.dataset.mimic import SPLIT_ALIASES
 from rg4cli.errors import InputError
 from rg4cli.records.provenance import bind
 from rg4cli.text.cleaning import r2gen_clean
@@ -63,8 +64,9 @@ def _text(value: Any, where: str, source: str) -> str | None:
     if value in (None, ABSENT, 0):
         return None
     if not isinstance(value, str):
-        raise InputError(f"expected a string ('s' or 0 when absent), got {type(value).__name__}", source=source,
-                         field=where)
+        raise InputError(
+            f"expected a string ('s' or 0 when absent), got {type(value).__name__}", source=source, field=where
+        )
     return value.strip() or None
 
 
@@ -79,8 +81,10 @@ def load_tokenizer(path: str):
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError, ImportError) as exc:
-        raise InputError(f"--scores-tokenizer: cannot load a tokenizer from {path}: "
-                         f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
+        raise InputError(
+            f"--scores-tokenizer: cannot load a tokenizer from {path}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+        ) from None
 
 
 # ---- words of the cleaned text <-> words of rg4's target --------------------------------
@@ -103,8 +107,10 @@ def _token_offsets(tokenizer, cleaned: str) -> list[tuple[int, int]]:
     try:
         enc = tokenizer(cleaned, add_special_tokens=True, return_offsets_mapping=True)
     except NotImplementedError:
-        raise InputError("--scores-tokenizer: character offsets need a fast tokenizer (tokenizer.json, or "
-                         "tokenizer.model with sentencepiece and protobuf installed)") from None
+        raise InputError(
+            "--scores-tokenizer: character offsets need a fast tokenizer (tokenizer.json, or "
+            "tokenizer.model with sentencepiece and protobuf installed)"
+        ) from None
     return [tuple(o) for o in enc["offset_mapping"]]
 
 
@@ -122,8 +128,9 @@ def release_target(findings: str | None, impression: str | None) -> str:
     return r2gen_clean(" ".join(t for t in (findings, impression) if t))
 
 
-def sentence_weights_from_scores(findings: str | None, impression: str | None, scores: list[float], tokenizer,
-                                 lam: float) -> list[dict]:
+def sentence_weights_from_scores(
+    findings: str | None, impression: str | None, scores: list[float], tokenizer, lam: float
+) -> list[dict]:
     """Released token scores -> rg4 sentence_weights over join_sections(findings, impression)."""
     import numpy as np
 
@@ -144,8 +151,9 @@ def sentence_weights_from_scores(findings: str | None, impression: str | None, s
     return sentence_weights_from_tokens(target, offsets, values if len(values) else None, 0.0, lam)
 
 
-def release_scores(findings: str | None, impression: str | None, sentence_weights: list[dict], tokenizer,
-                   max_tokens: int = 100) -> list[float]:
+def release_scores(
+    findings: str | None, impression: str | None, sentence_weights: list[dict], tokenizer, max_tokens: int = 100
+) -> list[float]:
     """The inverse: 1.0 for the tokens of emphasised sentences (weight > 1), else 0.0 (BOS first)."""
     target = join_sections(findings, impression)
     cleaned = release_target(findings, impression)
@@ -165,14 +173,21 @@ def release_scores(findings: str | None, impression: str | None, sentence_weight
 
 def to_release_item(record: dict, tokenizer=None, *, max_tokens: int = 100) -> dict:
     """An rg4 study record -> one item of the released format (the file of its setting)."""
+
     def sec(value):
         return value if value else ABSENT
 
-    item = {"id": record.get("frontal", "").rsplit("/", 1)[-1].split(".")[0] or record["id"],
-            "study_id": record.get("study_id"), "subject_id": record.get("subject_id"),
-            "finding": sec(record.get("findings")), "impression": sec(record.get("impression")),
-            "APPA_flag": record.get("view") or "PA", "APPA_imagepath": record.get("frontal"),
-            "history": record.get("history") or 0, "indication": record.get("indication") or 0}
+    item = {
+        "id": record.get("frontal", "").rsplit("/", 1)[-1].split(".")[0] or record["id"],
+        "study_id": record.get("study_id"),
+        "subject_id": record.get("subject_id"),
+        "finding": sec(record.get("findings")),
+        "impression": sec(record.get("impression")),
+        "APPA_flag": record.get("view") or "PA",
+        "APPA_imagepath": record.get("frontal"),
+        "history": record.get("history") or 0,
+        "indication": record.get("indication") or 0,
+    }
     if record.get("lateral"):
         item["lateral_imagepath"] = record["lateral"]
     if record.get("prior_report"):
@@ -181,19 +196,29 @@ def to_release_item(record: dict, tokenizer=None, *, max_tokens: int = 100) -> d
         last_f, last_i = split_sections(record["prior_report"])
         # rg4 records keep no prior image: the prior study's directory stands in for it
         subject, prior = record.get("subject_id") or "", record.get("prior_study_id") or ""
-        item.update(last_finding=sec(last_f), last_impression=sec(last_i),
-                    last_APPA_imagepath=f"files/p{subject[:2]}/p{subject}/s{prior}/" if prior else "")
+        item.update(
+            last_finding=sec(last_f),
+            last_impression=sec(last_i),
+            last_APPA_imagepath=f"files/p{subject[:2]}/p{subject}/s{prior}/" if prior else "",
+        )
     if tokenizer is not None and record.get("sentence_weights"):
-        item["new_scores"] = release_scores(record.get("findings"), record.get("impression"),
-                                            record["sentence_weights"], tokenizer, max_tokens)
+        item["new_scores"] = release_scores(
+            record.get("findings"), record.get("impression"), record["sentence_weights"], tokenizer, max_tokens
+        )
     return item
 
 
 class ReleaseImport:
     """Read released MIMIC-RG4 annotation files (a JSON file, or a directory of them)."""
 
-    def __init__(self, source: str | Path, *, scores_tokenizer: str | None = None, lam: float | None = None,
-                 splits: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        source: str | Path,
+        *,
+        scores_tokenizer: str | None = None,
+        lam: float | None = None,
+        splits: tuple[str, ...] | None = None,
+    ):
         source = Path(source)
         if source.is_dir():
             self.files = sorted(source.glob("*.json"))
@@ -220,8 +245,9 @@ class ReleaseImport:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise InputError(f"not a readable JSON file: {str(exc).splitlines()[0][:200]}", source=str(path)) from None
         if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-            raise InputError('expected {"train": [...], "val": [...], "test": [...]} (the released format)',
-                             source=str(path))
+            raise InputError(
+                'expected {"train": [...], "val": [...], "test": [...]} (the released format)', source=str(path)
+            )
         return data
 
     def records(self) -> Iterator[dict]:
@@ -254,15 +280,30 @@ class ReleaseImport:
         setting = ("m" if lateral else "s") + ("w" if prior else "n")
         view = (text("APPA_flag") or "").upper()
         rec = {
-            "id": f"s{study_id}_{setting}", "study_id": study_id,
-            "subject_id": str(item.get("subject_id") or subject_id or "") or None, "split": split,
-            "setting": setting, "frontal": frontal, "view": view if view in ("PA", "AP") else None,
-            "lateral": lateral, "prior_report": prior,
+            "id": f"s{study_id}_{setting}",
+            "study_id": study_id,
+            "subject_id": str(item.get("subject_id") or subject_id or "") or None,
+            "split": split,
+            "setting": setting,
+            "frontal": frontal,
+            "view": view if view in ("PA", "AP") else None,
+            "lateral": lateral,
+            "prior_report": prior,
             "prior_study_id": _ids(text("last_APPA_imagepath"))[1] if prior else None,
-            "indication": text("indication"), "history": text("history"),
-            "findings": findings, "impression": impression, "raw_findings": None, "raw_impression": None,
-            "rewrite": {"generator": GENERATOR, "judge": None, "rounds": 0, "verdicts": [], "changed": False,
-                        "resolved": True},
+            "indication": text("indication"),
+            "history": text("history"),
+            "findings": findings,
+            "impression": impression,
+            "raw_findings": None,
+            "raw_impression": None,
+            "rewrite": {
+                "generator": GENERATOR,
+                "judge": None,
+                "rounds": 0,
+                "verdicts": [],
+                "changed": False,
+                "resolved": True,
+            },
         }
         scores = item.get("new_scores")
         if scores is None:
@@ -277,6 +318,11 @@ class ReleaseImport:
             except ValueError:
                 raise InputError("expected a list of numbers", source=source, field=f"{where}.new_scores") from None
             weights = sentence_weights_from_scores(findings, impression, values, self.tokenizer, self.lam)
-            bind(rec, "sentence_weights", weights, text_field="findings+impression",
-                 text=join_sections(findings, impression))
+            bind(
+                rec,
+                "sentence_weights",
+                weights,
+                text_field="findings+impression",
+                text=join_sections(findings, impression),
+            )
         return rec
