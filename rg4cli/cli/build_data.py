@@ -134,7 +134,6 @@ def build_data(
         int,
         Opt("--batch-size", help="Studies per judge/rewrite batch (the openai generator runs a batch concurrently)."),
     ] = 64,
-    batch: Annotated[int | None, Opt("--batch", hidden=True)] = None,  # old spelling
     base_url: Annotated[
         Str, Opt("--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.")
     ] = None,
@@ -197,7 +196,7 @@ def build_data(
         label_guard=parse_guard(label_guard),
         drop_unresolved=drop_unresolved,
         no_rewrite=no_rewrite,
-        batch_size=batch if batch is not None else batch_size,
+        batch_size=batch_size,
         device=device,
         system_prompt=prompt_text,
         openai={

@@ -31,16 +31,11 @@ from rg4cli.cli.options import (  # noqa: F401
     LabelerBertOpt,
     LabelerModelOpt,
     ModelNameOpt,
-    OldBertOpt,
-    OldCheckpointOpt,
-    OldLabelerOpt,
-    OldModelOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     SeedOpt,
     TextOpt,
-    alias,
     llm_client_options,
 )
 from rg4cli.errors import InputError, Rg4Error

@@ -11,13 +11,10 @@ from rg4cli.cli.common import (
     InputArg,
     LabelerBertOpt,
     LabelerModelOpt,
-    OldBertOpt,
-    OldCheckpointOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     TextOpt,
-    alias,
     handle_errors,
     log,
 )
@@ -57,8 +54,6 @@ def label(
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
     resume: ResumeOpt = False,
-    checkpoint: OldCheckpointOpt = None,
-    bert: OldBertOpt = None,
 ) -> None:
     """Label the 14 CheXpert observations of every report.
 
@@ -83,8 +78,8 @@ def label(
     """
     settings = LabelSettings(
         backend=backend,
-        checkpoint=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        checkpoint=labeler_model,
+        bert=labeler_bert,
         text=text,
         into=into,
         explain=explain,
