@@ -1,5 +1,5 @@
 """`rg4 train`: options -> rg4cli.training.settings.TrainSettings -> run_train. An unset recipe
-option takes the preset's value (README "Presets": `--preset paper` = the released code's recipe)."""
+option takes the preset's value (docs/design.md "Presets": `--preset paper` = the released code's recipe)."""
 
 from __future__ import annotations
 

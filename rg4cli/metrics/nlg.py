@@ -50,7 +50,7 @@ from rg4cli.metrics.meteor_jvm import meteor_process, one_line
 from rg4cli.text.cleaning import r2gen_clean, space_before_period
 
 TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "cvt2distilgpt2", "ptb", "none")
-# Which mode reproduces which published pipeline (shown by `rg4 score --help` and the README).
+# Which mode reproduces which published pipeline (shown by `rg4 score --help`).
 TOKENIZE_DOC = """\
 mode            reproduces
 r2gen           R2Gen / R2GenCMN (clean_report_mimic_cxr) and R2GenGPT /

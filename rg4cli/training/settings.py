@@ -3,7 +3,7 @@
 `--preset paper` trains the way the released LLM-RG4 code does; `--preset tiny` keeps
 rg4's own choices and the demo's. Every option left unset (None) takes its preset's
 value from `RECIPES` (training) or the preset's ModelConfig (model input handling);
-README "Presets" tables them all, and a test checks that table against this module.
+docs/design.md "Presets" tables them all, and a test checks that table against this module.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ PEFT_LLAMA_TARGETS = ["q_proj", "v_proj"]
 
 def preset_defaults(preset: str) -> dict:
     """Every default `rg4 train --task generator --preset PRESET` uses, by option or config field name
-    (batch_size: (stage 1, stage 2)). README "Presets" tables exactly these."""
+    (batch_size: (stage 1, stage 2)). docs/design.md "Presets" tables exactly these."""
     from rg4cli.model.presets import preset_config
 
     cfg = preset_config(preset)
