@@ -329,7 +329,7 @@ def memoize_find(judge: Any, size: int = 8192) -> Any:
                 cache.popitem(last=False)
         return hit
 
-    memo_find._rg4_memo = True  # type: ignore[attr-defined]
+    memo_find._rg4_memo = True  # type: ignore[attr-defined]  # a marker on the function object
     judge.find = memo_find
     return judge
 

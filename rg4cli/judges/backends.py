@@ -183,6 +183,7 @@ def _first_chars(pattern: str) -> set[str] | None:
             import re._constants as sre_c  # Python >= 3.11
             import re._parser as sre_p
         except ImportError:  # pragma: no cover - Python 3.10
+            # The same modules under their Python 3.10 names (mypy sees a second definition).
             import sre_constants as sre_c  # type: ignore[no-redef]
             import sre_parse as sre_p  # type: ignore[no-redef]
         parsed = sre_p.parse(pattern, re.IGNORECASE)

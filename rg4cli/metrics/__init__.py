@@ -23,8 +23,8 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from rg4cli.metrics.score import SUMMARY_KEYS_DOC, ScoreResult, ScoreSettings, score_files  # noqa: F401
-    from rg4cli.metrics.tables import summary_tables  # noqa: F401
+    from rg4cli.metrics.score import SUMMARY_KEYS_DOC, ScoreResult, ScoreSettings, score_files  # noqa: F401 - for type checkers: __getattr__ loads them
+    from rg4cli.metrics.tables import summary_tables  # noqa: F401 - as above
 
 
 def __getattr__(name: str) -> Any:
