@@ -164,7 +164,7 @@ def build_data(
     --from iu-xray: IU X-ray reports (sn/mn, no priors), the same cleaning.
     --from mimic-rg4: the released MIMIC-RG4 annotations, as released; new_scores become
     sentence_weights (needs --scores-tokenizer). --from folder: images or a DICOM export,
-    one record per study without a report (for rg4 generate). README "rg4 build-data".
+    one record per study without a report (for rg4 generate). More: docs/datasets.md.
 
     \b
     Example:

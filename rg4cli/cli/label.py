@@ -68,7 +68,7 @@ def label(
     The text is chosen by --text: by default `report` when present, else findings +
     impression. A record with no text to read is an error naming the field (exit 2);
     with --on-error skip it is left out and counted on stderr. The labels are bound to
-    the text they were computed from (a `provenance` entry: see README, The study record).
+    the text they were computed from (a `provenance` entry: docs/records.md, "Annotations are bound to their text").
 
     \b
     Example:

@@ -88,7 +88,7 @@ def presets_help() -> str:
 
     rows = [f"  {k.replace('_', '-'):<22}{show(paper[k]):<26}{show(tiny[k])}" for k in paper]
     return (
-        '\b\nPresets (README "Presets" says why each differs; config fields of rg4_model.json\n'
+        '\b\nPresets (docs/design.md "Presets" says why each differs; config fields of rg4_model.json\n'
         "are not options; the demo also sets --fusion-lr 3e-4 and --decoder):\n"
         f"  {'default':<22}{'paper (released code)':<26}tiny (rg4, demo)\n" + "\n".join(rows)
     )
@@ -361,7 +361,7 @@ def run_train(s: TrainSettings, log: Callable[[str], None]) -> dict:
 # show it; tests/lib/test_training_presets.py checks that the two agree.
 PRESETS_HELP = (
     "\b\n"
-    'Presets (README "Presets" says why each differs; config fields of rg4_model.json\n'
+    'Presets (docs/design.md "Presets" says why each differs; config fields of rg4_model.json\n'
     "are not options; the demo also sets --fusion-lr 3e-4 and --decoder):\n"
     "  default               paper (released code)     tiny (rg4, demo)\n"
     "  batch-size            24 / 16 (stage 1 / 2)     16 / 16\n"
