@@ -10,7 +10,7 @@ reference length, METEOR 1.5 with `-l en -norm`. What this module adds:
   space before every ".", `cleaning.space_before_period`), `ptb` (pycocoevalcap's
   Stanford PTB tokenizer and punctuation filter) or `none` (the text as given);
 * ONE METEOR JVM per process (`meteor_process()`), started lazily, reused by every
-  call, closed at exit. Its start-up (about 8 s: it loads the paraphrase table)
+  call, closed at exit. Its start-up (seconds: it loads the paraphrase table)
   overlaps the Python scorers because `MeteorProcess` answers in a background
   thread. Lines sent to it are sanitised (no line breaks, no `|||`): either would
   desynchronise the line protocol and hang the reader for ever;
