@@ -239,9 +239,10 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     (
         ("pc",),
         re.compile(
+            rf"(?<!\bis\s)(?<!\bare\s)(?<!\bwas\s)(?<!\bwere\s)(?<!\bbe\s)(?<!\bbeen\s)"
             rf"\b(?:{_ADV}\s+)?{_CHANGE_ADJ}(?:\s+(?:and|or|to)\s+{_CHANGE_ADJ})?\s+"
             rf"(?=[a-z(])(?!(?:to|in|from|since|than|and|or|with|compared|position|at|on|"
-            rf"of|is|are|was|were)\b)",
+            rf"of|is|are|was|were|though|although|but|given|when|as)\b)",
             _I,
         ),
         "",
@@ -410,7 +411,16 @@ def _contentful(sentence: str) -> bool:
 _SPACE_RE = re.compile(r"\s+")
 _PUNCT_SPACE_RE = re.compile(r"\s+([.,;:)])")
 _DOUBLE_PUNCT_RE = re.compile(r"([,;:])\s*([,;:.])")
-_LEAD_RE = re.compile(r"^(?:[\s,;:\-]|and\b|but\b|or\b|with\b|which\b|however\b)+", _I)
+_LEAD_RE = re.compile(r"^(?:[\s,;:\-]|and\b|but\b|or\b|with\b|which\b|however\b|that\b|though\b|although\b)+", _I)
+# A comparison preposition left at the end once its object went ("unchanged from ___" with the
+# date removed), or a preposition or conjunction an edit left dangling.
+_DANGLING_RE = re.compile(
+    r"(?:\s+(?:to|than|as|from|since|on)\s+(?:before|prior|previous(?:ly)?))?(?:\s+(?:of|to|in|on|at|by|for|from|"
+    r"with|as|than|since|compared|and|or|but|the|a|an|which|that|into|onto|over|per|within|between|"
+    r"when|while|though|although|after|before|is|are))+\s*(?=[.!?]?$)",
+    _I,
+)
+_ONE_WORD_RE = re.compile(r"^([A-Za-z][\w-]*)([.!?]?)$")
 _TRAIL_RE = re.compile(r"(?:[\s,;:\-]|\band|\bbut|\bor|\bwith|\bwhich|\bthan|\bthe|\ba)+(?=[.!?]?$)", _I)
 _LIST_MARK_RE = re.compile(r"^(\d{1,2}[.)]\s+)")
 
@@ -425,6 +435,8 @@ def _tidy(sentence: str, original: str) -> str:
     s = _PUNCT_SPACE_RE.sub(r"\1", s)
     s = _LEAD_RE.sub("", s)
     s = _TRAIL_RE.sub("", s).strip()
+    s = _DANGLING_RE.sub("", s).strip()
+    s = _TRAIL_RE.sub("", s).strip()
     s = re.sub(r"\bis present is present\b", "is present", s)
     s = re.sub(r"\b(a|an|the)\s+(?=[.,;]|$)", "", s, flags=_I)
     s = re.sub(r"\ba\s+(?=[aeiou])", "an ", s)
@@ -432,13 +444,24 @@ def _tidy(sentence: str, original: str) -> str:
     if s and s[-1] not in ".!?":
         end = original.rstrip()[-1:] if original.rstrip()[-1:] in ".!?" else "."
         s += end
+    one = _ONE_WORD_RE.match(s)
+    if one and one.group(1).lower() not in _FILLER:  # "Cardiomegaly." -> "There is cardiomegaly."
+        word = one.group(1)
+        s = (
+            ("there are " if word.lower().endswith("s") and not word.lower().endswith("sis") else "there is ")
+            + s[0].lower()
+            + s[1:]
+        )
     if s[:1].islower() and (original[:1].isupper() or mark):
         s = s[0].upper() + s[1:]
     return mark + s
 
 
 # ---- clause-level edits (applied before REWRITE_RULES) ---------------------------------
-_PRIORS = rf"(?:{_PRIOR}s?|priors|multiple\s+priors|comparison|(?:the\s+)?(?:recent|outside)\s+(?:chest\s+)?{_EXAM})"
+_PRIORS = (
+    rf"(?:{_PRIOR}s?|priors|multiple\s+priors|comparison|(?:the\s+)?(?:most\s+recent|recent|outside|scout)\s+"
+    rf"(?:chest\s+)?{_EXAM})"
+)
 _REF2 = rf"(?:(?:the\s+|a\s+|an\s+|all\s+|multiple\s+|several\s+)?{_PRIORS}\b(?:\s+{_EXAM})?{_DATE})"
 _SAME = (
     r"(?:unchanged|stable|similar|identical|comparable|constant|not\s+(?:significantly\s+|substantially\s+|"
@@ -457,6 +480,15 @@ _SEEN = (
     r"(?:seen|noted|shown|demonstrated|described|identified|visualized|assessed|evaluated|characterized|"
     r"depicted|imaged|appreciated|visible|evident)"
 )
+_WHEN = (
+    r"(?:\s+(?:of|from|dated|obtained|performed|taken|done)(?:\s+(?:on|at))?(?:\s+(?:___|\d[\d/:.-]*|yesterday|today|"
+    r"earlier(?:\s+today)?|this\s+morning|(?:\w+\s+)?(?:hours?|days?|weeks?|months?|years?)\s+(?:ago|prior|earlier)))?)?"
+)
+_CHANGE_PRED = (
+    r"(?:unchanged|stable|similar|identical|comparable|constant|new|newly\s+\w+|increased|decreased|improved|"
+    r"worse|worsened|increasing|decreasing|improving|worsening|larger|smaller|persistent|progressed|"
+    r"not\s+(?:\w+ly\s+)?changed|without\s+(?:\w+\s+)?change|little\s+changed)"
+)
 _COPULA_PLURAL = re.compile(r"^(?:are|were|have|remain|appear|seem)\b", _I)
 
 
@@ -470,6 +502,82 @@ def _no_subject(m: re.Match) -> str:
 
 # (category, kind, pattern, replacement): kind "cut" removes the span, "replace" rewrites it.
 CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
+    # "in comparison with the study of ___," / "compared to the radiograph from 2 hours ago" (no "prior")
+    (
+        "pc",
+        "cut",
+        re.compile(
+            rf"\b(?:(?:as|when)\s+)?(?:in\s+comparison|compared|comparison)\s+(?:is\s+made\s+)?(?:to|with)\s+"
+            rf"(?:the\s+|a\s+|an\s+)?(?:(?:{_PRIOR}|most\s+recent|recent|scout|outside)\s+)*"
+            rf"(?:(?:chest|torso|abdominal|portable|frontal|lateral)\s+)*{_EXAM}(?:\s+(?:from|of)\s+(?:a|an|the)\s+"
+            rf"(?:\w+\s+)?{_EXAM})?{_WHEN}\s*[,;:]?",
+            _I,
+        ),
+        "",
+    ),
+    # "X is new / unchanged / worse (compared to the prior)" -> "X is present"
+    (
+        "pc",
+        "replace",
+        re.compile(
+            rf"\b(?:is|are|was|were|remains?|appears?|seems?)\s+(?:also\s+)?(?:{_ADV}\s+)?{_CHANGE_PRED}"
+            rf"(?:\s+(?:and|or)\s+(?:{_ADV}\s+)?{_CHANGE_PRED})?{_ASPECT}"
+            rf"(?:\s+{_CMP_PREP}(?:\s+{_REF2}|\s+(?:___|yesterday|\d[\d/.-]*))?)?"
+            rf"(?=\s*[.;,]|\s*$|\s+(?:and|but|though|although|with|given|likely|probably|which|allowing|"
+            rf"in\s+the\s+interval|since)\b)",
+            _I,
+        ),
+        _present,
+    ),
+    # "opacities persist(s) (likely reflecting ...)" -> "opacities are present ..."
+    (
+        "pc",
+        "replace",
+        re.compile(
+            r"\b(persists?|continues?)(?=\s*[.;,]|\s*$|\s+(?:likely|probably|possibly|which|and|with|more|most|in|"
+            r"at|consistent|compatible|suggest\w*|concerning|representing|reflecting|along|over|within)\b)",
+            _I,
+        ),
+        lambda m: "is present" if m.group(1).lower().endswith("s") else "are present",
+    ),
+    # "the heart is stably / persistently enlarged" -> "the heart is enlarged"
+    ("pc", "cut", re.compile(r"\b(?:stably|persistently|progressively|increasingly|newly)\s+(?=\w)", _I), ""),
+    # "unchanged position of the port" -> "the port"
+    (
+        "pc",
+        "cut",
+        re.compile(rf"\b{_SAME}\s+(?:position|positioning|appearance|size|configuration)\s+of\s+", _I),
+        "",
+    ),
+    # "there has been (interval) resolution / removal of X" -> "there is no X"
+    (
+        "pc",
+        "replace",
+        re.compile(
+            r"\bthere\s+(?:has\s+been|is)\s+(?:an?\s+)?(?:interval\s+)?(?:\w+\s+)?(?:resolution|clearance|"
+            r"clearing|removal)\s+of\s+(?:the\s+)?",
+            _I,
+        ),
+        "there is no ",
+    ),
+    # "the ET tube has been pulled back" -> "the ET tube is in place"
+    (
+        "pc",
+        "replace",
+        re.compile(
+            r"\b(?:has|have)\s+been\s+(?:\w+ly\s+)?(?:advanced|withdrawn|pulled\s+back|repositioned|retracted|"
+            r"exchanged|replaced)(?:\s+(?:by|approximately)\s+[\d.]+\s*(?:cm|mm))?(?=\s*[.;,]|\s*$)",
+            _I,
+        ),
+        lambda m: "are in place" if m.group(0).lower().startswith("have") else "is in place",
+    ),
+    # "... again seen similar in position terminating ..." -> "... again seen terminating ..."
+    (
+        "pc",
+        "cut",
+        re.compile(rf"(?<=\w)\s+(?:{_ADV}\s+)?{_SAME}\s+in\s+(?:position|positioning|location|appearance|size)\b", _I),
+        "",
+    ),
     # "the wire is fractured but unchanged (from the prior)" -> "the wire is fractured"
     (
         "pc",
@@ -655,7 +763,7 @@ def _sub(pattern: re.Pattern, repl: str | Callable, s: str, note: Callable) -> s
 # conjunctions that start a clause (reports often come without commas).
 CLAUSE_SPLIT_RE = re.compile(
     r"(?<=[;,])\s+|\s+-\s+|(?<=:)\s+|\s+(?=(?:but|however|although|though|whereas|while)\s)"
-    r"|\s+(?=and\s+(?:there|the|a|an|no|this|these|it|which|is|are|has|have)\b)"
+    r"|\s+(?=and\s+(?:there|no|this|these|it|which|is|are|has|have)\b)"
     r"|\s+(?=(?:which|that)\s+(?:is|are|was|were|has|have|had|may|might|could|likely|probably)\b)"
     r"|\s+(?=(?:with|without)\s)",
     _I,
