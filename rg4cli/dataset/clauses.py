@@ -114,11 +114,11 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     (
         ("pc",),
         re.compile(
-            r"\b(?:is|are)\s+no\s+longer\s+(seen|visualized|visible|present|evident|identified|"
+            r"\b(is|are)\s+no\s+longer\s+(seen|visualized|visible|present|evident|identified|"
             r"appreciated|demonstrated)\b",
             _I,
         ),
-        r"is not \1",
+        r"\1 not \2",
     ),
     # "X has resolved" -> "No X"
     (
@@ -219,9 +219,9 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     (
         ("pc",),
         re.compile(
-            rf"\bthere\s+(?:has\s+been|is|are)\s+(?:an?\s+)?{_DEGREE}?(?:{_ADV}\s+)?(?:interval\s+)?"
-            rf"(?:increase|decrease|improvement|worsening|progression|development|appearance|"
-            rf"enlargement|reduction|change)\s+(?:in|of)\s+(?:the\s+)?",
+            rf"\bthere\s+(?:has\s+been|is|are)\s+(?:an?\s+)?(?:{_DEGREE}?(?:{_ADV}\s+)?(?:interval\s+)?"
+            rf"(?:increase|decrease|improvement|worsening|progression|reduction|change)|interval\s+(?:development|"
+            rf"appearance|enlargement))\s+(?:in|of)\s+(?:the\s+)?",
             _I,
         ),
         "there is ",
@@ -229,8 +229,8 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     (
         ("pc",),
         re.compile(
-            rf"\b{_DEGREE}?(?:{_ADV}\s+)?(?:interval\s+)?(?:increase|decrease|improvement|worsening|"
-            rf"progression|development|appearance|enlargement|reduction)\s+(?:in|of)\s+"
+            rf"\b(?:{_DEGREE}?(?:{_ADV}\s+)?(?:interval\s+)?(?:increase|decrease|improvement|worsening|"
+            rf"progression|reduction)|interval\s+(?:development|appearance|enlargement))\s+(?:in|of)\s+"
             rf"(?:the\s+)?(?:size\s+of\s+(?:the\s+)?)?",
             _I,
         ),
@@ -239,7 +239,6 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
     (
         ("pc",),
         re.compile(
-            rf"(?<!\bis\s)(?<!\bare\s)(?<!\bwas\s)(?<!\bwere\s)(?<!\bbe\s)(?<!\bbeen\s)"
             rf"\b(?:{_ADV}\s+)?{_CHANGE_ADJ}(?:\s+(?:and|or|to)\s+{_CHANGE_ADJ})?\s+"
             rf"(?=[a-z(])(?!(?:to|in|from|since|than|and|or|with|compared|position|at|on|"
             rf"of|is|are|was|were|though|although|but|given|when|as)\b)",
@@ -251,7 +250,8 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
         ("pc",),
         re.compile(
             r"\b(larger|smaller|lower|higher|greater|bigger|worse|better|more|less)\b(\s+in\s+"
-            r"(?:size|volume|extent))?(?=\s*[.;,]|\s*$|\s+than\b)",
+            r"(?:size|volume|extent))?(?=\s*[.;,]|\s*$|\s+than\s+(?:on\s+|in\s+)?(?:the\s+)?(?:prior|previous|"
+            r"before|earlier|last|preceding)\b)",
             _I,
         ),
         lambda m: _COMPARATIVE[m.group(1).lower()],
@@ -277,7 +277,7 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
             r"(?:interval\s+)?(?:placement|insertion|removal|extubation|surgery|operation|procedure|"
             r"resection|cabg|sternotomy|thoracotomy|lobectomy|pneumonectomy|thoracentesis|"
             r"intubation|repair|replacement|biopsy|transplant|ablation|esophagectomy|"
-            r"mastectomy|vats)\b[^,;.]*",
+            r"mastectomy|vats|\w+(?:ectomy|otomy|ostomy|plasty)|surgeries)\b[^,;.]*",
             _I,
         ),
         "",
@@ -324,7 +324,8 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
         re.compile(
             r",?\s*(?:as\s+)?(?:best|only|better|well)\s+(?:seen|visualized|visible|appreciated|"
             r"demonstrated|noted|evident|shown)\s+(?:only\s+)?(?:on|in)\s+(?:the\s+)?"
-            r"(?:frontal|lateral|pa|ap|portable|single|two|both|left\s+lateral|right\s+lateral)"
+            r"(?:frontal|lateral|pa|ap|portable|single|two|both|(?:left\s+|right\s+)?(?:lateral\s+)?decubitus|"
+            r"oblique|(?:apical\s+)?lordotic|left\s+lateral|right\s+lateral)"
             r"(?:\s+and\s+lateral)?\s+(?:view|views|projection|projections|image|images|"
             r"radiograph|radiographs|film|films)\b",
             _I,
@@ -345,7 +346,8 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
         ("view",),
         re.compile(
             r"\b(?:on|in|from)\s+(?:the\s+|this\s+)?(?:frontal|lateral|pa|ap|portable|single|two|both|"
-            r"upright|supine|semi-?upright|left\s+lateral|right\s+lateral)(?:\s+and\s+lateral)?"
+            r"upright|supine|semi-?upright|(?:left\s+|right\s+)?(?:lateral\s+)?decubitus|oblique|"
+            r"(?:apical\s+)?lordotic|left\s+lateral|right\s+lateral)(?:\s+and\s+lateral)?"
             r"(?:\s+frontal)?\s+(?:view|views|projection|projections|image|images|radiograph|"
             r"radiographs|film|films)(?:\s+only)?\b\s*,?",
             _I,
@@ -410,7 +412,7 @@ def _contentful(sentence: str) -> bool:
 
 _SPACE_RE = re.compile(r"\s+")
 _PUNCT_SPACE_RE = re.compile(r"\s+([.,;:)])")
-_DOUBLE_PUNCT_RE = re.compile(r"([,;:])\s*([,;:.])")
+_DOUBLE_PUNCT_RE = re.compile(r"([,;:])\s*([,;:.])|(\.)\s*\.+")
 _LEAD_RE = re.compile(r"^(?:[\s,;:\-]|and\b|but\b|or\b|with\b|which\b|however\b|that\b|though\b|although\b)+", _I)
 # A comparison preposition left at the end once its object went ("unchanged from ___" with the
 # date removed), or a preposition or conjunction an edit left dangling.
@@ -420,6 +422,11 @@ _DANGLING_RE = re.compile(
     r"when|while|though|although|after|before|is|are))+\s*(?=[.!?]?$)",
     _I,
 )
+# "size is present and appears enlarged" -> "size appears enlarged"; "X, which is present." -> "X."
+_PRESENT_AND_RE = re.compile(
+    r"\s+(?:is|are)\s+present\s+and\s+(?=(?:appears?|is|are|measures?|has|have|shows?|seems?|demonstrates?)\b)", _I
+)
+_WHICH_PRESENT_RE = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are)\s+present(?=\s*[.;,]|\s*$)", _I)
 _ONE_WORD_RE = re.compile(r"^([A-Za-z][\w-]*)([.!?]?)$")
 _TRAIL_RE = re.compile(r"(?:[\s,;:\-]|\band|\bbut|\bor|\bwith|\bwhich|\bthan|\bthe|\ba)+(?=[.!?]?$)", _I)
 _LIST_MARK_RE = re.compile(r"^(\d{1,2}[.)]\s+)")
@@ -431,10 +438,12 @@ def _tidy(sentence: str, original: str) -> str:
     m = _LIST_MARK_RE.match(s)
     if m:
         mark, s = m.group(1), s[m.end() :]
-    s = _DOUBLE_PUNCT_RE.sub(lambda m: m.group(2) if m.group(2) == "." else m.group(1), s)
+    s = _DOUBLE_PUNCT_RE.sub(lambda m: m.group(3) or (m.group(2) if m.group(2) == "." else m.group(1)), s)
     s = _PUNCT_SPACE_RE.sub(r"\1", s)
     s = _LEAD_RE.sub("", s)
     s = _TRAIL_RE.sub("", s).strip()
+    s = _PRESENT_AND_RE.sub(" ", s)
+    s = _WHICH_PRESENT_RE.sub("", s)
     s = _DANGLING_RE.sub("", s).strip()
     s = _TRAIL_RE.sub("", s).strip()
     s = re.sub(r"\bis present is present\b", "is present", s)
@@ -462,7 +471,9 @@ _PRIORS = (
     rf"(?:{_PRIOR}s?|priors|multiple\s+priors|comparison|(?:the\s+)?(?:most\s+recent|recent|outside|scout)\s+"
     rf"(?:chest\s+)?{_EXAM})"
 )
-_REF2 = rf"(?:(?:the\s+|a\s+|an\s+|all\s+|multiple\s+|several\s+)?{_PRIORS}\b(?:\s+{_EXAM})?{_DATE})"
+_REF2 = (
+    rf"(?:(?:the\s+|a\s+|an\s+|all\s+|multiple\s+|several\s+)?{_PRIORS}\b(?:(?:\s+[\w-]+){{0,2}}?\s+{_EXAM})?{_DATE})"
+)
 _SAME = (
     r"(?:unchanged|stable|similar|identical|comparable|constant|not\s+(?:significantly\s+|substantially\s+|"
     r"appreciably\s+)?changed|without\s+(?:significant\s+|substantial\s+)?change|little\s+changed)"
@@ -481,13 +492,25 @@ _SEEN = (
     r"depicted|imaged|appreciated|visible|evident)"
 )
 _WHEN = (
-    r"(?:\s+(?:of|from|dated|obtained|performed|taken|done)(?:\s+(?:on|at))?(?:\s+(?:___|\d[\d/:.-]*|yesterday|today|"
+    r"(?:\s+(?:(?:of|from|dated|obtained|performed|taken|done)(?:\s+(?:on|at))?|on|at)(?:\s+(?:___|\d[\d/:.-]*|yesterday|today|"
     r"earlier(?:\s+today)?|this\s+morning|(?:\w+\s+)?(?:hours?|days?|weeks?|months?|years?)\s+(?:ago|prior|earlier)))?)?"
 )
 _CHANGE_PRED = (
     r"(?:unchanged|stable|similar|identical|comparable|constant|new|newly\s+\w+|increased|decreased|improved|"
     r"worse|worsened|increasing|decreasing|improving|worsening|larger|smaller|persistent|progressed|"
     r"not\s+(?:\w+ly\s+)?changed|without\s+(?:\w+\s+)?change|little\s+changed)"
+)
+_CMP_TAIL = (
+    rf"(?:\s+(?:since|(?:as\s+|when\s+)?compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|than)\s+(?:the\s+|a\s+)?"
+    rf"(?:[\w-]+\s+)?{_EXAM}{_WHEN}|"
+    rf"\s+{_CMP_PREP}(?:\s+{_REF2}|\s+(?:___|yesterday|\d[\d/.-]*))?|\s+(?:the\s+)?{_PRIOR}\s+{_EXAM}|\s+over\s+(?:the\s+)?(?:last|past)\s+"
+    r"(?:\d+|few|several)?\s*(?:hours?|days?|weeks?|months?|years?)|\s+in\s+the\s+interval)?"
+)
+_BOUNDARY = (
+    r"(?=\s*[.;,]|\s*$|\s+(?:and|but|though|although|with|given|likely|probably|possibly|which|allowing|since|"
+    r"the|there|no|best|better|most|more|consistent|compatible|suggest\w*|concerning|representing|reflecting|"
+    r"at|in|on|within|along|over|throughout|overlying|projecting|measuring|now|however|whereas|while|or|may|"
+    r"could|might|as)\b)"
 )
 _COPULA_PLURAL = re.compile(r"^(?:are|were|have|remain|appear|seem)\b", _I)
 
@@ -497,7 +520,7 @@ def _present(m: re.Match) -> str:
 
 
 def _no_subject(m: re.Match) -> str:
-    return f"No {m.group('x')}."
+    return f"no {m.group('x')}."
 
 
 # (category, kind, pattern, replacement): kind "cut" removes the span, "replace" rewrites it.
@@ -521,10 +544,20 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "replace",
         re.compile(
             rf"\b(?:is|are|was|were|remains?|appears?|seems?)\s+(?:also\s+)?(?:{_ADV}\s+)?{_CHANGE_PRED}"
-            rf"(?:\s+(?:and|or)\s+(?:{_ADV}\s+)?{_CHANGE_PRED})?{_ASPECT}"
-            rf"(?:\s+{_CMP_PREP}(?:\s+{_REF2}|\s+(?:___|yesterday|\d[\d/.-]*))?)?"
-            rf"(?=\s*[.;,]|\s*$|\s+(?:and|but|though|although|with|given|likely|probably|which|allowing|"
-            rf"in\s+the\s+interval|since)\b)",
+            rf"(?:\s+(?:and|or|to)\s+(?:{_ADV}\s+)?{_CHANGE_PRED})?{_ASPECT}{_CMP_TAIL}{_BOUNDARY}",
+            _I,
+        ),
+        _present,
+    ),
+    # "edema has improved (over the last 24 hours)", "effusions have newly appeared" -> "... is/are present"
+    (
+        "pc",
+        "replace",
+        re.compile(
+            rf"\b(?:has|have)\s+(?:also\s+)?(?:{_ADV}\s+)?(?:newly\s+)?(?:appeared|developed|increased|decreased|"
+            rf"improved|worsened|progressed|enlarged|diminished|grown|changed|evolved|regressed|"
+            rf"continued\s+to\s+\w+)(?:\s+(?:slightly|mildly|minimally|markedly|significantly|substantially|"
+            rf"somewhat|further))?{_ASPECT}{_CMP_TAIL}{_BOUNDARY}",
             _I,
         ),
         _present,
@@ -583,8 +616,8 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "cut",
         re.compile(
-            rf"\s*,?\s+(?:but|and)\s+(?:(?:is|are|remains?|appears?|has\s+been|have\s+been)\s+)?(?:otherwise\s+)?"
-            rf"(?:{_ADV}\s+)?{_SAME}{_ASPECT}(?:\s+{_CMP_PREP}\s+{_REF2})?(?=\s*[.;,]|\s*$)",
+            rf"\s*,?\s+(?:but|and)\s+(?:(?:is|are|remains?|appears?|has\s+been|have\s+been|(?:may|might|could)\s+be)\s+)?"
+            rf"(?:otherwise\s+)?(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}{_CMP_TAIL}(?=\s*[.;,]|\s*$)",
             _I,
         ),
         "",
@@ -594,8 +627,8 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "cut",
         re.compile(
-            rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s*,?\s+(?:{_ADV}\s+)?{_SAME}{_ASPECT}\s+{_CMP_PREP}\s+"
-            rf"{_REF2}(?:\s+and(?=\s))?",
+            rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s*,?\s+(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}\s+"
+            rf"{_CMP_PREP}\s+{_REF2}(?:\s+and(?=\s))?",
             _I,
         ),
         "",
@@ -615,7 +648,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "cut",
         re.compile(
-            rf"\s*,?\s*(?:(?:which|that)\s+(?:is|are|was|were)\s+|as\s+)?(?:(?:also|better|best|well|again|"
+            rf"\s*,?\s*(?:(?:which|that)\s+(?:is|are|was|were)\s+|as\s+)?(?:not\s+)?(?:(?:also|better|best|well|again|"
             rf"previously|partially)\s+)?{_SEEN}\s+(?:(?:better|best|again|previously)\s+)?(?:on|in|at|by)\s+"
             rf"{_IMAGING}",
             _I,
@@ -640,10 +673,11 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "replace",
         re.compile(
-            r"^(?:the\s+)?(?:(?:previously|formerly|recently)\s+(?:seen|noted|present|described)\s+)?"
+            r"^(?:(?:the|a|an|this|these)\s+)?(?:(?:previously|formerly|recently)\s+(?:seen|noted|present|described|"
+            r"reported)\s+)?"
             r"(?P<x>[^,;]+?)\s+(?:has|have|appears?\s+to\s+have|seems?\s+to\s+have)\s+(?:since\s+)?"
-            r"(?:(?:\w+ly|nearly|almost)\s+)*(?:resolved|cleared|been\s+(?:removed|discontinued|withdrawn|"
-            r"extubated))(?:\s+in\s+the\s+interval)?\s*\.?\s*$",
+            r"(?:(?:\w+ly|nearly|almost|also)\s+)*(?:resolved|cleared|been\s+(?:removed|discontinued|withdrawn|"
+            rf"extubated))(?:\s+\w+ly)?{_CMP_TAIL}\s*\.?\s*$",
             _I,
         ),
         _no_subject,
@@ -709,15 +743,50 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "replace",
         re.compile(
-            r"\b(?:is|are)\s+(?:also\s+)?(?:slightly\s+|somewhat\s+|much\s+)?(?:less|more)\s+(?:conspicuous|"
-            r"prominent|apparent|evident|pronounced|dense|extensive|visible|marked)\b(?!\s+than)",
+            r"\b(?:is|are|appears?|seems?|remains?|looks?)\s+(?:also\s+)?(?:slightly\s+|somewhat\s+|much\s+)?"
+            r"(?:less|more)\s+(?:conspicuous|prominent|apparent|evident|pronounced|dense|extensive|visible|marked)\b"
+            rf"(?:\s+than\s+(?:on\s+|in\s+)?(?:{_REF2}|before))?(?!\s+than)",
             _I,
         ),
         _present,
     ),
     # "still" / "also again" as adverbs: "there still is", "is still enlarged"
     ("pc", "cut", re.compile(r"\bstill\s+(?=\w)", _I), ""),
-    # a procedure named only as the source of a device: "median sternotomy wires" -> "sternal wires"
+    # a procedure named only as the source of a device: "cholecystectomy clips" -> "clips"
+    (
+        "pp",
+        "cut",
+        re.compile(
+            r"\b(?:surgical|post-?surgical|operative|cabg|bypass|\w+ectomy|vertebroplasty|kyphoplasty|arthroplasty|"
+            r"(?:spinal\s+|spine\s+)?fusion)\s+(?=(?:clips?|staples?|sutures?|wires?|hardware|plates?|screws?|rods?|"
+            r"cement|material|anchors?|drains?)\b)",
+            _I,
+        ),
+        "",
+    ),
+    # "2 views of the chest the lungs are clear" -> "the lungs are clear"
+    (
+        "view",
+        "cut",
+        re.compile(
+            r"^(?:the\s+)?(?:[\w-]+\s+){0,5}?(?:views?|radiographs?|images?|projections?|films?)\s+(?:of\s+the\s+chest\s+)?"
+            r"(?:(?:were|was|are|is)\s+(?:obtained|provided|acquired|submitted|performed|reviewed)\s+)?"
+            r"(?=(?:the|there|no|a|an)\s)",
+            _I,
+        ),
+        "",
+    ),
+    # "... in standard positions no change." -> "... in standard positions."
+    (
+        "pc",
+        "cut",
+        re.compile(
+            r"\s*,?\s*(?:with\s+)?no\s+(?:significant\s+|interval\s+|appreciable\s+|relevant\s+)*change\s*(?=[.;]|$)",
+            _I,
+        ),
+        "",
+    ),
+    # "median sternotomy wires" -> "sternal wires"
     ("pp", "replace", re.compile(r"\b(?:median\s+)?sternotomy\s+(?=(?:wires?|sutures?|clips?)\b)", _I), "sternal "),
     # "re-expansion edema" and the like: the prefix names an earlier state
     ("pc", "cut", re.compile(r"\bre-?expansion\s+(?=(?:pulmonary\s+|lung\s+)?edema\b)", _I), ""),

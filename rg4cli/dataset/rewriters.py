@@ -53,6 +53,14 @@ from rg4cli.text.sentences import split_sentences
 GENERATORS = ("rules", "openai", "hf")
 
 
+def _says_nothing(clause: str) -> bool:
+    """A clause with no clinical word, or whose subject is only "present" without a finding."""
+    if not _contentful(clause):
+        return True
+    m = _IS_PRESENT_RE.search(clause)
+    return bool(m) and not (_FINDING_WORDS.search(clause[: m.start()]) or _contentful(clause[: m.start()]))
+
+
 class RulesRewriter:
     """Deterministic rewriter over the hallucination rules judge's phrase finder."""
 
@@ -162,19 +170,44 @@ class RulesRewriter:
             if sentence is None:
                 return None
         s = _tidy(apply_rules(sentence, cats, edits), sentence)
+        if self._cats_in(s, cats):  # an edit can expose the next ("is stable since ___" -> "is stable")
+            again = _tidy(apply_rules(s, cats, edits), sentence)
+            s = again if again != s else s
         if self._cats_in(s, cats):
             s = self._drop_clauses(s, cats, CLAUSE_SPLIT_RE, edits, original)
             if s is None:
                 return None
             s = _tidy(s, sentence)
-        if not _contentful(s) or self._cats_in(s, cats):
+        if s != original:
+            s = self._drop_empty_clauses(s, sentence, present, edits)
+        if s is None or not _contentful(s) or self._cats_in(s, cats):
             return None
-        m = _IS_PRESENT_RE.search(s)
-        if m and not _FINDING_WORDS.search(s[: m.start()]):
-            return None  # "Heart size is present.": the sentence only said "unchanged"
         if s != original:
             self.stats["sentences rewritten"] += 1
         return s
+
+    def _drop_empty_clauses(self, s: str, sentence: str, present: set[str] | None, edits: list) -> str | None:
+        """An edited sentence without the clauses that now say nothing: a structure that was only
+        compared ("the heart is present", "cardiomediastinal silhouette" left bare)."""
+        parts = [p for p in CLAUSE_SPLIT_RE.split(s) if p and p.strip()]
+        keep = [p for p in parts if not _says_nothing(p)]
+        if len(keep) == len(parts):
+            return s
+        if not keep:
+            return None
+        cat = sorted(present)[0] if present else "pc"
+        for p in parts:
+            if p not in keep:
+                edits.append(
+                    {
+                        "sentence": sentence.strip(),
+                        "removed": p.strip(),
+                        "replacement": "",
+                        "category": cat,
+                        "edit": "clause",
+                    }
+                )
+        return _tidy(" ".join(keep), sentence)
 
     def _drop_clauses(
         self, sentence: str, cats: set[str], splitter: re.Pattern, edits: list, original: str
