@@ -340,7 +340,7 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
             r"position|view|radiograph|film|study|exam|examination)\b",
             _I,
         ),
-        "",
+        " ",
     ),
     (
         ("view",),
@@ -413,7 +413,9 @@ def _contentful(sentence: str) -> bool:
 _SPACE_RE = re.compile(r"\s+")
 _PUNCT_SPACE_RE = re.compile(r"\s+([.,;:)])")
 _DOUBLE_PUNCT_RE = re.compile(r"([,;:])\s*([,;:.])|(\.)\s*\.+")
-_LEAD_RE = re.compile(r"^(?:[\s,;:\-]|and\b|but\b|or\b|with\b|which\b|however\b|that\b|though\b|although\b)+", _I)
+_LEAD_RE = re.compile(
+    r"^(?:[\s,;:\-]|and\b|but\b|or\b|with\b|which\b|however\b|that\b|though\b|although\b|while\b|whereas\b)+", _I
+)
 # A comparison preposition left at the end once its object went ("unchanged from ___" with the
 # date removed), or a preposition or conjunction an edit left dangling.
 _DANGLING_RE = re.compile(
@@ -425,6 +427,11 @@ _DANGLING_RE = re.compile(
 # "size is present and appears enlarged" -> "size appears enlarged"; "X, which is present." -> "X."
 _PRESENT_AND_RE = re.compile(
     r"\s+(?:is|are)\s+present\s+and\s+(?=(?:appears?|is|are|measures?|has|have|shows?|seems?|demonstrates?)\b)", _I
+)
+_PRESENT_AND_ADJ_RE = re.compile(
+    r"\b(is|are)\s+present\s+and\s+(?=(?:\w+ly\s+)?(?:enlarged|normal|top-normal|within|unremarkable|clear|small|large|"
+    r"prominent|tortuous|elevated|intact|mild|moderate|severe|minimal|low|high|widened|calcified|at|in)\b)",
+    _I,
 )
 _WHICH_PRESENT_RE = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are)\s+present(?=\s*[.;,]|\s*$)", _I)
 _ONE_WORD_RE = re.compile(r"^([A-Za-z][\w-]*)([.!?]?)$")
@@ -443,6 +450,7 @@ def _tidy(sentence: str, original: str) -> str:
     s = _LEAD_RE.sub("", s)
     s = _TRAIL_RE.sub("", s).strip()
     s = _PRESENT_AND_RE.sub(" ", s)
+    s = _PRESENT_AND_ADJ_RE.sub(r"\1 ", s)
     s = _WHICH_PRESENT_RE.sub("", s)
     s = _DANGLING_RE.sub("", s).strip()
     s = _TRAIL_RE.sub("", s).strip()
@@ -475,7 +483,7 @@ _REF2 = (
     rf"(?:(?:the\s+|a\s+|an\s+|all\s+|multiple\s+|several\s+)?{_PRIORS}\b(?:(?:\s+[\w-]+){{0,2}}?\s+{_EXAM})?{_DATE})"
 )
 _SAME = (
-    r"(?:unchanged|stable|similar|identical|comparable|constant|not\s+(?:significantly\s+|substantially\s+|"
+    r"(?:unchanged|unaltered|stable|similar|identical|comparable|constant|not\s+(?:significantly\s+|substantially\s+|"
     r"appreciably\s+)?changed|without\s+(?:significant\s+|substantial\s+)?change|little\s+changed)"
 )
 _ASPECT = r"(?:\s+(?:in|with\s+respect\s+to)\s+(?:size|appearance|position|positioning|extent|configuration|location))?"
@@ -493,12 +501,14 @@ _SEEN = (
 )
 _WHEN = (
     r"(?:\s+(?:(?:of|from|dated|obtained|performed|taken|done)(?:\s+(?:on|at))?|on|at)(?:\s+(?:___|\d[\d/:.-]*|yesterday|today|"
-    r"earlier(?:\s+today)?|this\s+morning|(?:\w+\s+)?(?:hours?|days?|weeks?|months?|years?)\s+(?:ago|prior|earlier)))?)?"
+    r"earlier(?:\s+today)?|this\s+morning|(?:\w+\s+)?(?:hours?|days?|weeks?|months?|years?)\s+(?:ago|prior|earlier)))?|"
+    r"\s+(?:\w+\s+)?(?:hours?|days?|weeks?|months?|years?)\s+(?:ago|prior|earlier))?"
 )
 _CHANGE_PRED = (
     r"(?:unchanged|stable|similar|identical|comparable|constant|new|newly\s+\w+|increased|decreased|improved|"
     r"worse|worsened|increasing|decreasing|improving|worsening|larger|smaller|persistent|progressed|"
-    r"not\s+(?:\w+ly\s+)?changed|without\s+(?:\w+\s+)?change|little\s+changed)"
+    r"not\s+(?:\w+ly\s+)?changed|without\s+(?:\w+\s+)?change|little\s+changed|(?:more|less)\s+(?:conspicuous|"
+    r"prominent|apparent|evident|pronounced|dense|extensive|visible|marked))"
 )
 _CMP_TAIL = (
     rf"(?:\s+(?:since|(?:as\s+|when\s+)?compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|than)\s+(?:the\s+|a\s+)?"
@@ -534,6 +544,28 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
             rf"(?:the\s+|a\s+|an\s+)?(?:(?:{_PRIOR}|most\s+recent|recent|scout|outside)\s+)*"
             rf"(?:(?:chest|torso|abdominal|portable|frontal|lateral)\s+)*{_EXAM}(?:\s+(?:from|of)\s+(?:a|an|the)\s+"
             rf"(?:\w+\s+)?{_EXAM})?{_WHEN}\s*[,;:]?",
+            _I,
+        ),
+        "",
+    ),
+    # "the wire is fractured but unchanged (from the prior)" -> "the wire is fractured"
+    (
+        "pc",
+        "cut",
+        re.compile(
+            rf"\s*,?\s+(?:but|and)\s+(?:(?:is|are|remains?|appears?|has\s+been|have\s+been|(?:may|might|could)\s+be)\s+)?"
+            rf"(?:otherwise\s+)?(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}{_CMP_TAIL}(?=\s*[.;,]|\s*$)",
+            _I,
+        ),
+        "",
+    ),
+    # "a nodule ... unchanged from multiple priors and consistent with" -> "a nodule ... consistent with"
+    (
+        "pc",
+        "cut",
+        re.compile(
+            rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s*,?\s+(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}\s+"
+            rf"{_CMP_PREP}\s+{_REF2}(?:\s+and(?=\s))?",
             _I,
         ),
         "",
@@ -604,33 +636,33 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         ),
         lambda m: "are in place" if m.group(0).lower().startswith("have") else "is in place",
     ),
+    # "opacities are again seen grossly unchanged and likely reflect" -> "opacities are again seen and likely reflect"
+    (
+        "pc",
+        "cut",
+        re.compile(
+            rf"\b(seen|noted|identified|visualized|demonstrated|visible|evident)\s+(?:{_ADV}\s+)?"
+            rf"(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}{_CMP_TAIL}{_BOUNDARY}",
+            _I,
+        ),
+        r"\1",
+    ),
+    # "unchanged are the X", "also unchanged is the position of X" -> "the X", "X"
+    (
+        "pc",
+        "cut",
+        re.compile(
+            rf"^(?:also\s+)?(?:{_ADV}\s+)?{_SAME}\s+(?:is|are)\s+(?:the\s+)?(?:(?:position|appearance|size)\s+of\s+"
+            rf"(?:the\s+)?)?",
+            _I,
+        ),
+        "",
+    ),
     # "... again seen similar in position terminating ..." -> "... again seen terminating ..."
     (
         "pc",
         "cut",
         re.compile(rf"(?<=\w)\s+(?:{_ADV}\s+)?{_SAME}\s+in\s+(?:position|positioning|location|appearance|size)\b", _I),
-        "",
-    ),
-    # "the wire is fractured but unchanged (from the prior)" -> "the wire is fractured"
-    (
-        "pc",
-        "cut",
-        re.compile(
-            rf"\s*,?\s+(?:but|and)\s+(?:(?:is|are|remains?|appears?|has\s+been|have\s+been|(?:may|might|could)\s+be)\s+)?"
-            rf"(?:otherwise\s+)?(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}{_CMP_TAIL}(?=\s*[.;,]|\s*$)",
-            _I,
-        ),
-        "",
-    ),
-    # "a nodule ... unchanged from multiple priors and consistent with" -> "a nodule ... consistent with"
-    (
-        "pc",
-        "cut",
-        re.compile(
-            rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s*,?\s+(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}\s+"
-            rf"{_CMP_PREP}\s+{_REF2}(?:\s+and(?=\s))?",
-            _I,
-        ),
         "",
     ),
     # "X is similar to the prior (CT of ___)" -> "X is present"
@@ -758,7 +790,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "cut",
         re.compile(
             r"\b(?:surgical|post-?surgical|operative|cabg|bypass|\w+ectomy|vertebroplasty|kyphoplasty|arthroplasty|"
-            r"(?:spinal\s+|spine\s+)?fusion)\s+(?=(?:clips?|staples?|sutures?|wires?|hardware|plates?|screws?|rods?|"
+            r"(?:spinal\s+|spine\s+)?(?:fusion|fixation))\s+(?=(?:clips?|staples?|sutures?|wires?|hardware|plates?|screws?|rods?|"
             r"cement|material|anchors?|drains?)\b)",
             _I,
         ),
