@@ -27,16 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from rg4cli.dataset.clauses import (
-    _FINDING_WORDS,
-    _IS_PRESENT_RE,
-    _SPACE_RE,
-    CLAUSE_SPLIT_RE,
-    COMM_SPLIT_RE,
-    _contentful,
-    _tidy,
-    apply_rules,
-)
+from rg4cli.dataset.clauses import CLAUSE_SPLIT_RE, COMM_SPLIT_RE, apply_rules
 from rg4cli.dataset.rewrite_loop import (
     DROP_FAILED,
     RewriteReply,
@@ -45,6 +36,7 @@ from rg4cli.dataset.rewrite_loop import (
     memoize_find,
     parse_reply,
 )
+from rg4cli.dataset.sentence_tidy import _FINDING_WORDS, _IS_PRESENT_RE, _SPACE_RE, _contentful, _tidy
 from rg4cli.errors import InputError, Rg4Error
 from rg4cli.llm.clients import HFClient, OpenAIClient
 from rg4cli.text.sections import join_sections

@@ -184,3 +184,18 @@ def test_record_carries_edits_through_the_loop():
     (out,) = loop.run([Example("a", "sn", "the inferior sternotomy wire is fractured but unchanged.", None)])
     field = out.rewrite_field("rules", "rules")
     assert field["resolved"] and field["edits"][0]["round"] == 1 and field["edits"][0]["section"] == "findings"
+
+
+def test_stats_report_drop_rate_and_edits_per_category():
+    from collections import Counter
+
+    from rg4cli.dataset.assembly import BuildStats, format_table1
+
+    stats = BuildStats(written=Counter(sn=3), dropped=Counter({"labels changed": 1}))
+    rewriter = RulesRewriter()
+    rewriter.rewrite_text("stable mild cardiomegaly. pa and lateral views were obtained.", list(ALL), "sn")
+    js = stats.to_json(None, dict(rewriter.stats))
+    assert js["examples"]["drop_rate"] == 0.25
+    text = format_table1(js)
+    assert "dropped: 25.0% of examples" in text
+    assert "rewriter edits per category: pc 1, view 1" in text
