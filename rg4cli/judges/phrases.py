@@ -137,6 +137,12 @@ def _fast_alternation(pattern: str) -> str:
 
 
 def _first_chars(pattern: str) -> set[str] | None:
+    # Why CPython's private parser stays: the standard library has no public way to read a
+    # regular expression's structure, and the tables' `regex` entries are free-form, so the
+    # characters a match can start with cannot be listed without parsing them. Reading them
+    # off the `phrases` entries alone would leave every regex entry unfiltered, and the judge
+    # twice as slow (docs/rewriter.md). Any failure (another interpreter, a changed private
+    # API) returns None and the plain pattern is used: the same hits, only slower.
     try:
         try:
             import re._constants as sre_c  # Python >= 3.11
