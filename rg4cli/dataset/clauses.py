@@ -173,10 +173,22 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "replace",
         re.compile(
             r"\bthere\s+(?:has\s+been|is)\s+(?:an?\s+)?(?:interval\s+)?(?:\w+\s+)?(?:resolution|clearance|"
-            r"clearing|removal)\s+of\s+(?:the\s+)?",
+            r"clearing|removal)\s+of\s+(?:the\s+)?(?:(?:previously|formerly)\s+\w+\s+)?",
             _I,
         ),
         "there is no ",
+    ),
+    # "Interval removal of the left chest tube." -> "no left chest tube."
+    (
+        "pc",
+        "replace",
+        re.compile(
+            r"^(\d{1,2}[.)]\s+)?(?:(?:interval|subsequent|complete|near-?complete|nearly\s+complete)\s+)+"
+            r"(?:removal|resolution|clearing|clearance)\s+of\s+(?:the\s+|a\s+|an\s+)?(?:(?:previously|formerly)\s+"
+            r"\w+\s+)?",
+            _I,
+        ),
+        lambda m: (m.group(1) or "") + "no ",
     ),
     # "the ET tube has been pulled back" -> "the ET tube is in place"
     (
@@ -199,6 +211,18 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
             _I,
         ),
         r"\1",
+    ),
+    # "contour stable and within normal limits" -> "contour within normal limits"
+    (
+        "pc",
+        "cut",
+        re.compile(
+            rf"(?<=\w)\s+(?:{_ADV}\s+)?{_SAME}\s*,?\s+and\s+(?=(?:\w+ly\s+)?(?:within|normal|top-normal|"
+            rf"unremarkable|clear|enlarged|small|large|prominent|tortuous|elevated|intact|mild|moderate|severe|"
+            rf"minimal|low|high|widened|calcified|upper|borderline)\b)",
+            _I,
+        ),
+        " ",
     ),
     # "unchanged are the X", "also unchanged is the position of X" -> "the X", "X"
     (
