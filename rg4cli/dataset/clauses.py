@@ -75,6 +75,10 @@ _BOUNDARY = (
     r"at|in|on|within|along|over|throughout|overlying|projecting|measuring|now|however|whereas|while|or|may|"
     r"could|might|as)\b)"
 )
+_VIEW_WORD = (
+    r"(?:frontal|lateral|pa|ap|portable|(?:left\s+|right\s+)?(?:lateral\s+)?decubitus|oblique|(?:apical\s+)?lordotic)"
+)
+_VIEW_NOUN = r"(?:views?|projections?|images?|radiographs?|films?)"
 _COPULA_PLURAL = re.compile(r"^(?:are|were|have|remain|appear|seem)\b", _I)
 
 
@@ -164,7 +168,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
     (
         "pc",
         "cut",
-        re.compile(rf"\b{_SAME}\s+(?:position|positioning|appearance|size|configuration)\s+of\s+", _I),
+        re.compile(rf"\b{_SAME}\s+(?:position|positioning|appearance|size|configuration|presence)\s+of\s+", _I),
         "",
     ),
     # "there has been (interval) resolution / removal of X" -> "there is no X"
@@ -189,6 +193,42 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
             _I,
         ),
         lambda m: (m.group(1) or "") + "no ",
+    ),
+    # "the PICC has been removed and the port is seen" -> "no PICC; the port is seen"
+    (
+        "pc",
+        "replace",
+        re.compile(
+            r"^(?:(?:the|a|an)\s+)?(?P<x>[^,;]+?)\s+(?:has|have)\s+(?:also\s+)?been\s+(?:removed|discontinued|withdrawn)"
+            r"\s*,?\s+and\s+",
+            _I,
+        ),
+        lambda m: f"no {m.group('x')}; ",
+    ),
+    # "... measuring 5.7 cm, previously 6.2 cm" -> "... measuring 5.7 cm"
+    (
+        "pc",
+        "cut",
+        re.compile(
+            r"\s*,?\s*\(?\s*(?:previously|formerly|initially|before)\s+(?:measuring\s+)?[\d.]+\s*(?:(?:x|by)\s*[\d.]+\s*)*"
+            r"(?:cm|mm)\b\s*\)?",
+            _I,
+        ),
+        "",
+    ),
+    # "without intervally developed consolidation" -> "without consolidation"
+    ("pc", "cut", re.compile(r"\b(?:intervally|newly)\s+(?:developed|appeared|increased|enlarged)\s+(?=\w)", _I), ""),
+    # "better visible on the lateral than on the frontal radiograph", a bare "on the lateral" at the end
+    (
+        "view",
+        "cut",
+        re.compile(
+            rf"\s*,?\s*(?:as\s+)?(?:(?:best|only|better|well|also)\s+)?{_SEEN}\s+(?:only\s+)?(?:on|in)\s+(?:the\s+)?"
+            rf"{_VIEW_WORD}(?:\s+{_VIEW_NOUN})?(?:\s+than\s+(?:on|in)\s+(?:the\s+)?{_VIEW_WORD}(?:\s+{_VIEW_NOUN})?)?\b|"
+            rf"\s+(?:on|in)\s+the\s+(?:frontal|lateral)(?:\s+{_VIEW_NOUN})?(?=\s*[.;,]|\s*$)",
+            _I,
+        ),
+        "",
     ),
     # "the ET tube has been pulled back" -> "the ET tube is in place"
     (

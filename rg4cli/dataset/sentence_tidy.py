@@ -75,6 +75,7 @@ _PRESENT_AND_ADJ_RE = re.compile(
     _I,
 )
 _WHICH_PRESENT_RE = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are)\s+present(?=\s*[.;,]|\s*$)", _I)
+_AND_WITHOUT_RE = re.compile(r"\band\s+(?=without\b)", _I)  # "seen and without" once a clause between went
 _ONE_WORD_RE = re.compile(r"^([A-Za-z][\w-]*)([.!?]?)$")
 _TRAIL_RE = re.compile(r"(?:[\s,;:\-]|\band|\bbut|\bor|\bwith|\bwhich|\bthan|\bthe|\ba)+(?=[.!?]?$)", _I)
 _LIST_MARK_RE = re.compile(r"^(\d{1,2}[.)]\s+)")
@@ -93,6 +94,7 @@ def _tidy(sentence: str, original: str) -> str:
     s = _PRESENT_AND_RE.sub(" ", s)
     s = _PRESENT_AND_ADJ_RE.sub(r"\1 ", s)
     s = _WHICH_PRESENT_RE.sub("", s)
+    s = _AND_WITHOUT_RE.sub("", s)
     s = _DANGLING_RE.sub("", s).strip()
     s = _TRAIL_RE.sub("", s).strip()
     s = re.sub(r"\bis present is present\b", "is present", s)
