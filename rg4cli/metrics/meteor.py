@@ -176,3 +176,38 @@ class MeteorStats:
 def as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
     """Each pair's references as a list (a single string is one reference)."""
     return [[r] if isinstance(r, str) else list(r) for r in refs]
+
+
+# ---- many corpora at once (resampling) -------------------------------------------
+
+
+def additive_statistics(stats: Sequence[str]) -> np.ndarray:
+    """(segments, fields) array whose column sums over any multiset of segments are that multiset's
+    summed statistics (`_summed`): a segment matched fully in one chunk contributes no chunk."""
+    vectors = np.array(_stats_vectors(stats), dtype=np.float64).reshape(len(stats), -1)
+    for i, vec in enumerate(vectors):
+        if _full_match_in_one_chunk(vec):
+            vectors[i, _CHUNKS] -= 1.0
+    return vectors
+
+
+def scores_of_totals(totals: np.ndarray) -> np.ndarray:
+    """METEOR's score of each row of summed statistics (`_meteor_score` on every row, numpy's power
+    for Java's Math.pow: equal to the JVM's numbers within a few units in the last place)."""
+    alpha, beta, gamma, delta = METEOR_PARAMS
+    v = np.asarray(totals, dtype=np.float64)
+    weights = np.asarray(METEOR_STAGE_WEIGHTS)
+    stage = v[:, 4:_CHUNKS].reshape(len(v), len(weights), 4)
+    t_wlen = delta * (v[:, 0] - v[:, 2]) + (1.0 - delta) * v[:, 2]
+    r_wlen = delta * (v[:, 1] - v[:, 3]) + (1.0 - delta) * v[:, 3]
+    t_wm = (stage[:, :, 0] * weights * delta).sum(1) + (stage[:, :, 2] * weights * (1.0 - delta)).sum(1)
+    r_wm = (stage[:, :, 1] * weights * delta).sum(1) + (stage[:, :, 3] * weights * (1.0 - delta)).sum(1)
+    full = (stage[:, :, 0::2].sum((1, 2)) == v[:, 0]) & (stage[:, :, 1::2].sum((1, 2)) == v[:, 1])
+    full &= v[:, _CHUNKS] == 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = t_wm / t_wlen
+        recall = r_wm / r_wlen
+        f_mean = 1.0 / ((1.0 - alpha) / precision + alpha / recall)
+        frag = np.where(full, 0.0, v[:, _CHUNKS] / ((v[:, _CHUNKS + 1] + v[:, _CHUNKS + 2]) / 2.0))
+        score = f_mean * (1.0 - gamma * np.power(frag, beta))
+    return np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))

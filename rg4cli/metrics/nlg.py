@@ -131,6 +131,17 @@ class NlgScores:
 
     corpus: dict[str, float | None]
     per_report: dict[str, list[float]] = field(default_factory=dict)
+    sufficient: Sufficient | None = None  # overall only: what resampling needs (`rg4cli.metrics.resample`)
+
+
+@dataclass
+class Sufficient:
+    """Per-report statistics the scorers computed, kept for resampling: BleuScorer's per-pair
+    counts (`ctest`), CIDEr's cooked pairs, METEOR's per-segment statistics (None without it)."""
+
+    bleu: list
+    cider: _CiderTable
+    meteor: list[str] | None = None
 
 
 # ---- BLEU, ROUGE-L, CIDEr: pycocoevalcap's numbers, computed faster ----------------
@@ -406,7 +417,7 @@ def nlg_scores(
         cooked = _Cooked.of(hyps, refs_l)
         corpus, per = cooked.scores()
         corpus["rouge_l"], per["rouge_l"] = _rouge(hyps, refs_l)
-        out["overall"] = NlgScores(corpus, per)
+        out["overall"] = NlgScores(corpus, per, Sufficient(cooked.bleu.ctest, cooked.cider))
     subsets = {name: list(idx) for name, idx in (groups or {}).items()}
     for name, idx in subsets.items():
         if not idx:
@@ -430,6 +441,8 @@ def nlg_scores(
         score, each, by_subset = meteor_scores(stats, meteor_process(), subsets)
         out["overall"].corpus["meteor"] = score
         out["overall"].per_report["meteor"] = each
+        if out["overall"].sufficient is not None:
+            out["overall"].sufficient.meteor = stats
         for name, value in by_subset.items():
             out[name].corpus["meteor"] = value
     for res in out.values():
