@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from rg4cli.metrics import clinical, meteor
-from rg4cli.metrics.resample_cider import CiderBlock
+from rg4cli.metrics.blas import one_blas_thread
+from rg4cli.metrics.resample_cider import CiderBlock, CiderFlat
 from rg4cli.records.study import SETTINGS
 from rg4cli.vocab import CATEGORIES, FIVE, OBSERVATIONS
 
@@ -55,7 +56,7 @@ class ReportStatistics:
     cider_pairs: list  # nlg._CiderPair per report
     ce: np.ndarray  # (n, 2 conventions, 3 [tp fp fn], 14 observations)
     hall: np.ndarray | None  # (n, 2 + 2 * categories): present, input_agnostic, present.*, unsupported.*
-    _cider: dict[tuple, CiderBlock] = field(default_factory=dict, repr=False)
+    _cider: dict = field(default_factory=dict, repr=False)  # derived arrays, computed once: see cider_block
 
     @classmethod
     def of_system(cls, sys_: Any) -> ReportStatistics:
@@ -129,9 +130,11 @@ class ReportStatistics:
         return out
 
     def cider_block(self, idx: np.ndarray) -> CiderBlock:
-        key = (len(idx), int(idx[0]) if len(idx) else -1, int(idx[-1]) if len(idx) else -1, hash(idx.tobytes()))
+        key = np.asarray(idx, dtype=np.int64).tobytes()
         if key not in self._cider:
-            self._cider[key] = CiderBlock([self.cider_pairs[i] for i in idx])
+            if "flat" not in self._cider:
+                self._cider["flat"] = CiderFlat(self.cider_pairs)
+            self._cider[key] = CiderBlock(self._cider["flat"], np.asarray(idx, dtype=np.int64))
         return self._cider[key]
 
     def linear(self) -> np.ndarray:
@@ -202,14 +205,17 @@ class ReportStatistics:
         """Dotted summary path -> (corpora,) value of every metric of every block; `weights` is
         (corpora, reports). NaN where a block is empty in a corpus (or has no hallucination field)."""
         w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
-        lin = self.linear()
+        if "linear" not in self._cider:
+            self._cider["linear"] = self.linear()
+        lin = self._cider["linear"]
         out: dict[str, np.ndarray] = {}
-        for name, idx in (blocks or self.blocks()).items():
-            wb = w[:, idx]
-            sums = wb @ lin[idx]
-            cider = self.cider_block(idx).corpus_scores(wb)
-            for key, v in self.finish(sums, wb.sum(1), cider).items():
-                out[f"{name}.{key}"] = v
+        with one_blas_thread():
+            for name, idx in (blocks or self.blocks()).items():
+                wb = np.ascontiguousarray(w[:, idx])
+                sums = wb @ lin[idx]
+                cider = self.cider_block(idx).corpus_scores(wb)
+                for key, v in self.finish(sums, wb.sum(1), cider).items():
+                    out[f"{name}.{key}"] = v
         return out
 
     def point(self) -> dict[str, float | None]:

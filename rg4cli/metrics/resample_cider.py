@@ -22,6 +22,8 @@ its part of hh is one constant per row times log(N)^2.
 
 Exact up to rounding (products and sums in another order than the library's): equal to
 `nlg._CiderTable.scores` on the duplicated pairs within 1e-12 (tests/lib/test_uncertainty.py).
+`CiderFlat` holds a system's cooked pairs as flat arrays; `CiderBlock` the matrices of
+one block of them.
 """
 
 from __future__ import annotations
@@ -34,72 +36,98 @@ from scipy import sparse
 from rg4cli.metrics.nlg import CIDER_N, CIDER_SIGMA
 
 
-class CiderBlock:
-    """The CIDEr sums of one block of pairs (all pairs, or one setting's) as sparse matrices."""
+class CiderFlat:
+    """Every pair's cooked n-grams (`nlg._CiderPair`) as flat arrays, built once per system."""
 
     def __init__(self, pairs: Sequence) -> None:
-        nb = len(pairs)
-        self.n = nb
-        # Which pairs' references hold each n-gram id: one class per distinct set of pairs.
-        rows = np.repeat(np.arange(nb), [len(p.ref_ngrams) for p in pairs]) if nb else np.zeros(0, np.int64)
-        cols = np.concatenate([p.ref_ngrams for p in pairs]) if nb else np.zeros(0, np.int64)
-        size = int(max([cols.max(initial=-1)] + [int(p.hyp.ids.max(initial=-1)) for p in pairs])) + 1
-        owners = sparse.csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(nb, size))
-        owners.sort_indices()
-        klass = np.full(size, -1, dtype=np.int64)
-        keys: dict[bytes, int] = {}
-        members: list[np.ndarray] = []
-        ptr, ind = owners.indptr, owners.indices
-        for c in np.flatnonzero(np.diff(ptr)):
-            who = ind[ptr[c] : ptr[c + 1]]
-            k = keys.setdefault(who.tobytes(), len(keys))
-            if k == len(members):
-                members.append(who)
-            klass[c] = k
-        n_class = len(members)
-        self.n_class = n_class
-        # Document frequency of each class in a weighted corpus: owners_of_class @ weights.
-        self.df = sparse.csr_matrix(
-            (
-                np.ones(sum(map(len, members))),
-                np.concatenate(members) if members else np.zeros(0, np.int64),
-                np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int64),
-            ),
-            shape=(n_class, nb),
-        )
-        # hh: rows pair * CIDER_N + order.
-        h_rows, h_cols, h_vals = [], [], []
-        self.hh_const = np.zeros(nb * CIDER_N)
+        self.n = len(pairs)
+        h, r, x, o, ref_pair, deltas = [], [], [], [], [], []
         for j, p in enumerate(pairs):
-            k = klass[p.hyp.ids]
-            row = j * CIDER_N + p.hyp.order
-            known = k >= 0
-            h_rows.append(row[known])
-            h_cols.append(k[known])
-            h_vals.append(p.hyp.tf[known] ** 2)
-            np.add.at(self.hh_const, row[~known], p.hyp.tf[~known] ** 2)
-        self.hh = _csr(h_rows, h_cols, h_vals, (nb * CIDER_N, n_class))
-        # hr and rr: rows reference * CIDER_N + order, references numbered through the block.
-        r_rows, r_cols, r_vals, x_rows, x_cols, x_vals = [], [], [], [], [], []
-        ref_pair, deltas = [], []
-        for j, p in enumerate(pairs):
+            h.append((np.full(len(p.hyp.ids), j), p.hyp.ids, p.hyp.tf, p.hyp.order))
+            o.append((np.full(len(p.ref_ngrams), j), p.ref_ngrams))
             for ref, in_ref in zip(p.refs, p.in_refs):
                 k = len(ref_pair)
                 ref_pair.append(j)
                 deltas.append(float(p.hyp.length - ref.length))
-                r_rows.append(k * CIDER_N + ref.order)
-                r_cols.append(klass[ref.ids])
-                r_vals.append(ref.tf**2)
+                r.append((np.full(len(ref.ids), k), ref.ids, ref.tf, ref.order))
                 shared = in_ref > 0
-                x_rows.append(k * CIDER_N + p.hyp.order[shared])
-                x_cols.append(klass[p.hyp.ids[shared]])
-                x_vals.append(np.minimum(p.hyp.tf[shared], in_ref[shared]) * in_ref[shared])
-        n_refs = len(ref_pair)
-        self.rr = _csr(r_rows, r_cols, r_vals, (n_refs * CIDER_N, n_class))
-        self.hr = _csr(x_rows, x_cols, x_vals, (n_refs * CIDER_N, n_class))
+                val = np.minimum(p.hyp.tf[shared], in_ref[shared]) * in_ref[shared]
+                x.append((np.full(int(shared.sum()), k), p.hyp.ids[shared], p.hyp.order[shared], val))
+        self.h_pair, self.h_ids, self.h_tf, self.h_order = _columns(h, 4)
+        self.r_ref, self.r_ids, self.r_tf, self.r_order = _columns(r, 4)
+        self.x_ref, self.x_ids, self.x_order, self.x_val = _columns(x, 4)
+        self.o_pair, self.o_ids = _columns(o, 2)
         self.ref_pair = np.array(ref_pair, dtype=np.int64)
-        self.single_ref = n_refs == nb and bool(np.all(self.ref_pair == np.arange(nb)))
+        # The length penalty of each (pair, reference), one Python float each, as the library writes it.
         self.penalty = np.array([np.e ** (-(d**2) / (2 * CIDER_SIGMA**2)) for d in deltas])
+        self.size = int(max(self.h_ids.max(initial=-1), self.o_ids.max(initial=-1))) + 1
+
+
+def _columns(parts: list, width: int) -> list[np.ndarray]:
+    if not parts:
+        return [np.zeros(0, np.int64)] * width
+    return [np.concatenate([p[i] for p in parts]) for i in range(width)]
+
+
+class CiderBlock:
+    """The CIDEr sums of one block of pairs (all pairs, or one setting's) as sparse matrices."""
+
+    def __init__(self, flat: CiderFlat, idx: np.ndarray) -> None:
+        nb = len(idx)
+        self.n = nb
+        local = np.full(flat.n, -1, dtype=np.int64)
+        local[idx] = np.arange(nb)
+        # Which of the block's pairs hold each n-gram id in their references: n-grams with the same
+        # set of pairs form one class, found by two random 64-bit sums over the set and its size
+        # (a false merge needs two equal 128-bit sums of different sets).
+        keep = local[flat.o_pair] >= 0
+        owner, ngram = local[flat.o_pair[keep]], flat.o_ids[keep]
+        rng = np.random.default_rng(0)
+        salt = rng.integers(0, 2**63, size=(2, max(nb, 1)), dtype=np.uint64)
+        sums = np.zeros((3, flat.size), dtype=np.uint64)
+        np.add.at(sums[0], ngram, salt[0][owner])
+        np.add.at(sums[1], ngram, salt[1][owner])
+        sums[2] = np.bincount(ngram, minlength=flat.size)
+        held = np.flatnonzero(sums[2])
+        _, first, klass_of = np.unique(sums[:, held], axis=1, return_index=True, return_inverse=True)
+        klass = np.full(flat.size, -1, dtype=np.int64)
+        klass[held] = klass_of.ravel()
+        n_class = len(first)
+        self.n_class = n_class
+        # Document frequency of each class in a weighted corpus: (its representative's pairs) @ weights.
+        rep = np.zeros(flat.size, dtype=bool)
+        rep[held[first]] = True
+        on = rep[ngram]
+        self.df = sparse.csr_matrix((np.ones(int(on.sum())), (klass[ngram[on]], owner[on])), shape=(n_class, nb))
+        # hh: rows pair * CIDER_N + order; hypothesis n-grams no reference holds are a constant.
+        keep = local[flat.h_pair] >= 0
+        rows = local[flat.h_pair[keep]] * CIDER_N + flat.h_order[keep]
+        k = klass[flat.h_ids[keep]]
+        sq = flat.h_tf[keep] ** 2
+        self.hh = _csr(rows[k >= 0], k[k >= 0], sq[k >= 0], (nb * CIDER_N, n_class))
+        self.hh_const = np.bincount(rows[k < 0], weights=sq[k < 0], minlength=nb * CIDER_N)
+        # hr and rr: rows reference * CIDER_N + order, the block's references numbered in order.
+        in_block = local[flat.ref_pair] >= 0
+        ref_local = np.full(len(flat.ref_pair), -1, dtype=np.int64)
+        ref_local[in_block] = np.arange(int(in_block.sum()))
+        n_refs = int(in_block.sum())
+        keep = ref_local[flat.r_ref] >= 0
+        self.rr = _csr(
+            ref_local[flat.r_ref[keep]] * CIDER_N + flat.r_order[keep],
+            klass[flat.r_ids[keep]],
+            flat.r_tf[keep] ** 2,
+            (n_refs * CIDER_N, n_class),
+        )
+        keep = ref_local[flat.x_ref] >= 0
+        self.hr = _csr(
+            ref_local[flat.x_ref[keep]] * CIDER_N + flat.x_order[keep],
+            klass[flat.x_ids[keep]],
+            flat.x_val[keep],
+            (n_refs * CIDER_N, n_class),
+        )
+        self.ref_pair = local[flat.ref_pair[in_block]]
+        self.single_ref = n_refs == nb and bool(np.all(self.ref_pair == np.arange(nb)))
+        self.penalty = flat.penalty[in_block]
         self.n_refs_of = np.bincount(self.ref_pair, minlength=nb).astype(np.float64)
         # log(max(1, df)) for every possible document frequency (df <= corpus size).
         self._log_df = np.array([np.log(max(1.0, float(d))) for d in range(0, 1 << 10)])
@@ -147,7 +175,6 @@ class CiderBlock:
             return np.einsum("ij,ji->i", w, each) / w.sum(1)
 
 
-def _csr(rows: list, cols: list, vals: list, shape: tuple[int, int]) -> sparse.csr_matrix:
-    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
-    m = sparse.coo_matrix((cat(vals, np.float64), (cat(rows, np.int64), cat(cols, np.int64))), shape=shape)
+def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
+    m = sparse.coo_matrix((np.asarray(vals, np.float64), (rows, cols)), shape=shape)
     return m.tocsr()  # duplicates (n-grams of one class) summed: integer counts, exact

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from rg4cli.metrics.blas import one_blas_thread
 from rg4cli.metrics.resample import ReportStatistics
 
 AR_CHUNK = 1000  # trials drawn and evaluated together (bounds memory)
@@ -96,9 +97,18 @@ def approximate_randomization(
                 "delta": None if x != x or y != y else y - x,
                 "count": 0,
             }
-    for mask in masks(n, trials, seed):
+    with one_blas_thread():
+        _count(a, parts, observed, masks(n, trials, seed))
+    for obs in observed.values():
+        obs["p"] = None if obs["delta"] is None or trials <= 0 else (obs["count"] + 1) / (trials + 1)
+    return observed
+
+
+def _count(a: ReportStatistics, parts: list, observed: dict, blocks: Iterator[np.ndarray]) -> None:
+    """Add to each path's count the trials whose difference is at least the observed one."""
+    for mask in blocks:
         for name, idx, sum_a, sum_b, diff, moving in parts:
-            moved = mask[:, idx] @ diff  # (trials, changing columns)
+            moved = np.ascontiguousarray(mask[:, idx]) @ diff  # (trials, changing columns)
             sa = np.repeat(sum_a[None], len(mask), 0)
             sb = np.repeat(sum_b[None], len(mask), 0)
             sa[:, moving] += moved
@@ -109,9 +119,6 @@ def approximate_randomization(
                 if obs["delta"] is not None:
                     with np.errstate(invalid="ignore"):
                         obs["count"] += int(np.count_nonzero(_ge(np.abs(vb[key] - va[key]), obs["delta"])))
-    for obs in observed.values():
-        obs["p"] = None if obs["delta"] is None or trials <= 0 else (obs["count"] + 1) / (trials + 1)
-    return observed
 
 
 def _finish(stats: ReportStatistics, sums: np.ndarray, size: int) -> dict[str, np.ndarray]:
