@@ -2,7 +2,7 @@
 
 Nothing in the page refers outside itself: no URL but `data:` and in-page anchors (the SVG
 namespace is an identifier, not a fetch). Data sits in `<script type="application/json">`
-blocks with `</` escaped, so no record text can close the element it sits in.
+blocks with `<` escaped, so no record text can close the element it sits in.
 """
 
 from __future__ import annotations
@@ -84,9 +84,8 @@ def _asset(name: str) -> str:
 
 
 def inline_json(obj: object) -> str:
-    """JSON safe inside a <script> element: `</` and `<!--` cannot end or bend the element."""
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    """JSON safe inside a <script> element: every `<` escaped, so no `</script>` or `<!--` can end or bend it."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
 
 def render(title: str, notes: list[str], sections: dict, studies: list[dict], images: dict[str, str]) -> str:

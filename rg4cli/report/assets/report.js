@@ -90,25 +90,30 @@
     }
   }
 
-  // Text with its words marked: `spans` are [start, end, class, title, style] regions (sentences).
+  // Text with its words marked: `spans` are [start, end, class, title, style] regions (sentences);
+  // runs of words missing from the other text share one mark.
   function marked(text, toks, spans) {
-    var html = "", pos = 0, k = 0;
+    var html = "", pos = 0, open = -1, inDiff = false;
     function region(at) {
       for (var i = 0; i < spans.length; i++) if (at >= spans[i][0] && at < spans[i][1]) return i;
       return -1;
     }
-    var open = -1;
     toks.forEach(function (t) {
       var r = region(t.s);
-      if (r !== open) {
+      if (r !== open || (inDiff && !t.d)) {
+        if (inDiff) { html += "</span>"; inDiff = false; }
         html += esc(text.slice(pos, t.s)); pos = t.s;
+      }
+      if (r !== open) {
         if (open >= 0) html += "</span>";
         if (r >= 0) html += '<span class="' + spans[r][2] + '" title="' + esc(spans[r][3]) + '"' + (spans[r][4] ? ' style="' + spans[r][4] + '"' : "") + ">";
         open = r;
       }
-      html += esc(text.slice(pos, t.s)) + (t.d ? '<span class="dw">' + esc(text.slice(t.s, t.e)) + "</span>" : esc(text.slice(t.s, t.e)));
-      pos = t.e; k++;
+      if (t.d && !inDiff) { html += esc(text.slice(pos, t.s)); pos = t.s; html += '<span class="dw">'; inDiff = true; }
+      html += esc(text.slice(pos, t.e));
+      pos = t.e;
     });
+    if (inDiff) html += "</span>";
     if (open >= 0) html += "</span>";
     return html + esc(text.slice(pos));
   }
