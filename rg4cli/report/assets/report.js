@@ -221,4 +221,5 @@
   };
   apply();
   document.documentElement.setAttribute("data-ready", "1");
+  if (window.performance && performance.mark) performance.mark("rg4-ready");
 })();
