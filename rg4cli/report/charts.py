@@ -15,7 +15,7 @@ from html import escape
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 WIDTH, HEIGHT = 520, 260
-LEFT, RIGHT, TOP, BOTTOM = 52, 12, 30, 46
+LEFT, RIGHT, TOP, BOTTOM = 60, 12, 30, 46
 
 # A bar: its value and, when the summary has one, its interval.
 Bar = tuple[float, float | None, float | None] | None
@@ -31,12 +31,12 @@ def _nice_max(value: float) -> float:
     return 10 * exp
 
 
-def _ticks(top: float, n: int = 4) -> list[float]:
+def _ticks(top: float, n: int = 5) -> list[float]:
     return [top * i / n for i in range(n + 1)]
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+    return f"{v:.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.3g}"
 
 
 def _frame(title: str, desc: str, body: list[str], legend: Sequence[str]) -> str:
@@ -118,13 +118,13 @@ def line_chart(
     points = [p for _, pts in series for p in pts]
     if not points:
         return _frame(title, "no data", [], [])
-    x_max = max(1.0, max(x for x, _ in points))
+    x_max = _nice_max(max(1.0, max(x for x, _ in points)))
     top = _nice_max(max(y for _, y in points))
     h, w = HEIGHT - TOP - BOTTOM, WIDTH - LEFT - RIGHT
     body = _axes(top, ylabel)
     for t in _ticks(x_max):
         x = LEFT + w * t / x_max
-        body.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" class="tick" text-anchor="middle">{t:.0f}</text>')
+        body.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" class="tick" text-anchor="middle">{_fmt(t)}</text>')
     body.append(
         f'<text x="{LEFT + w / 2:.0f}" y="{HEIGHT - 8}" class="axis" text-anchor="middle">{escape(xlabel)}</text>'
     )
