@@ -17,7 +17,9 @@ def _bar(summary: dict, path: str, block: dict, metric: str) -> Bar:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     ci = interval(summary, f"{path}.{metric}")
-    return (float(value), ci and float(ci["low"]), ci and float(ci["high"]))
+    if ci is None:
+        return (float(value), None, None)
+    return (float(value), float(ci["low"]), float(ci["high"]))
 
 
 def _groups(scores: Sequence[ScoreInput]) -> list[str]:

@@ -145,7 +145,7 @@ def model_digest(directory: Path) -> str | None:
     for f in files:
         h.update(f.relative_to(directory).as_posix().encode() + b"\0")
         with open(f, "rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+            while block := fh.read(1 << 20):
                 h.update(block)
         h.update(b"\0")
     return h.hexdigest()[:16]

@@ -152,8 +152,8 @@ def collect_studies(
         data.studies.append(study)
     if to_label and label is not None:
         data.counts["labelled_here"] = len(to_label)
-        for (study, key, _), labels in zip(to_label, label([t for _, _, t in to_label])):
-            study[key] = label_string(labels)
+        for (entry, key, _), found in zip(to_label, label([t for _, _, t in to_label])):
+            entry[key] = label_string(found)
     for study in data.studies:
         study["mm"] = mismatches(study.get("lg"), study.get("lr"))
     return data

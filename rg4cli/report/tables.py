@@ -40,7 +40,8 @@ def dig(obj: Any, path: str) -> Any:
 def blocks(summary: dict) -> list[tuple[str, str, dict]]:
     """(label, dotted path, block) for each setting present, then overall."""
     out = []
-    by_setting = summary.get("by_setting") if isinstance(summary.get("by_setting"), dict) else {}
+    found = summary.get("by_setting")
+    by_setting: dict = found if isinstance(found, dict) else {}
     for s in (*SETTINGS, *sorted(set(by_setting) - set(SETTINGS))):
         if isinstance(by_setting.get(s), dict):
             out.append((s, f"by_setting.{s}", by_setting[s]))
@@ -155,7 +156,7 @@ def _kv(pairs: Iterable[tuple[str, Any]]) -> str:
 
 
 def _options(config: dict) -> str:
-    flat = []
+    flat: list[tuple[str, Any]] = []
     for k, v in config.items():
         if isinstance(v, dict):
             flat.extend((f"{k}.{kk}", vv) for kk, vv in v.items())
@@ -165,17 +166,17 @@ def _options(config: dict) -> str:
 
 
 def run_section(
-    version: str, inputs: Sequence[tuple[str, str]], trains: Sequence[TrainInput], scores: Sequence[ScoreInput]
+    version: str, inputs: Sequence[tuple[str, str | None]], trains: Sequence[TrainInput], scores: Sequence[ScoreInput]
 ) -> str:
     parts = [_kv([("rg4 version (this page)", version), *inputs])]
     if trains:
         rows = []
         for t in trains:
-            s = t.summary
+            ts = t.summary
             rows.append(
                 f'<tr><th scope="row">{escape(t.name)}</th><td>{escape(t.stage)}</td>'
-                f"<td>{escape(str(t.config.get('seed', '–')))}</td><td>{s.get('steps', '–')}</td>"
-                f"<td>{num(s.get('first_loss'))} → {num(s.get('final_loss'))}</td>"
+                f"<td>{escape(str(t.config.get('seed', '–')))}</td><td>{ts.get('steps', '–')}</td>"
+                f"<td>{num(ts.get('first_loss'))} → {num(ts.get('final_loss'))}</td>"
                 f"<td><code>{escape(t.digest or '–')}</code></td>"
                 f'<td class="opts"><details><summary>rg4 train …</summary><code>{escape(_options(t.config))}</code>'
                 "</details></td></tr>"
@@ -183,7 +184,7 @@ def run_section(
         head = ["model", "stage", "seed", "steps", "loss", "digest (SHA-256)", "options"]
         parts.append(_table(head, rows, "Training runs", "train"))
     if scores:
-        rows = []
+        score_rows = []
         for s in scores:
             sigs = sorted(
                 {
@@ -193,12 +194,13 @@ def run_section(
                 }
                 | ({str(s.summary["signature"])} if s.summary.get("signature") else set())
             )
-            config = s.summary.get("config") if isinstance(s.summary.get("config"), dict) else {}
-            rows.append(
+            found = s.summary.get("config")
+            config: dict = found if isinstance(found, dict) else {}
+            score_rows.append(
                 f'<tr><th scope="row">{escape(s.name)}</th><td><code>{escape(s.path)}</code></td>'
                 f"<td>{s.summary.get('n', '–')}</td>"
                 f'<td class="opts"><code>rg4 score {escape(_options(config))}</code></td>'
                 f"<td>{'<br>'.join(f'<code>{escape(x)}</code>' for x in sigs) or '–'}</td></tr>"
             )
-        parts.append(_table(["system", "summary", "n", "options", "metric signatures"], rows, "Scores", "scores"))
+        parts.append(_table(["system", "summary", "n", "options", "metric signatures"], score_rows, "Scores", "scores"))
     return "".join(parts)
