@@ -70,9 +70,12 @@ def build_page(settings: ReportSettings, *, log: Callable[[str], None] | None = 
     if settings.ref is None:
         notes.append("no --ref given: the browser shows the generated reports alone, with no label comparison")
     say(f"rg4 report: {len(records)} record(s) from {reader.name}")
-    labeler = make_labeler("rules")
     data = collect_studies(
-        records, refs, text=settings.text, ref_text=settings.ref_text, label=lambda texts: labeler.label(texts)
+        records,
+        refs,
+        text=settings.text,
+        ref_text=settings.ref_text,
+        label=lambda texts: make_labeler("rules").label(texts),  # built only when a text needs it
     )
     for what, template in _COUNT_NOTES.items():
         if data.counts.get(what):

@@ -9,7 +9,7 @@ from statistics import mean
 from rg4cli.report.charts import Bar, bar_chart, line_chart
 from rg4cli.report.inputs import ScoreInput, TrainInput
 from rg4cli.report.tables import CE_PATH, blocks, dig, interval
-from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES
+from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES, SETTINGS
 
 
 def _bar(summary: dict, path: str, block: dict, metric: str) -> Bar:
@@ -89,7 +89,7 @@ def token_chart(studies: Sequence[dict], trains: Sequence[TrainInput]) -> str | 
             per[s["setting"]].append(s["tok"])
     if not per:
         return None
-    groups = sorted(per, key=lambda g: ("sn", "sw", "mn", "mw").index(g) if g in ("sn", "sw", "mn", "mw") else 9)
+    groups = sorted(per, key=lambda g: SETTINGS.index(g) if g in SETTINGS else len(SETTINGS))
     fusions = sorted({str(dig(t.config, "task_config.fusion")) for t in trains if dig(t.config, "task_config.fusion")})
     name = "mean input tokens" + (f" ({', '.join(fusions)})" if fusions else "")
     return bar_chart(
