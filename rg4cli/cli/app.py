@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from rg4cli import __version__
-from rg4cli.cli import build_data, generate, hallucination, label, score, synth, train, weights
+from rg4cli.cli import build_data, generate, hallucination, label, report, score, synth, train, weights
 
 app = typer.Typer(
     name="rg4",
@@ -32,6 +32,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "train": train.train,
     "generate": generate.generate,
     "score": score.score,
+    "report": report.report,
 }
 for _name, _fn in COMMANDS.items():
     app.command(_name)(_fn)
