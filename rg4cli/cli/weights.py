@@ -21,6 +21,7 @@ from rg4cli.cli.common import (
     handle_errors,
     log,
 )
+from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
 
 
 @handle_errors
@@ -34,25 +35,31 @@ def weights(
             "positive/uncertain rules-labeler mention gets --lam (offline, no model); auto: ig when --labeler-model "
             "is given, else rules.",
         ),
-    ] = "auto",
+    ] = WeighSettings.backend,
     labeler_model: LabelerModelOpt = None,
     labeler_bert: LabelerBertOpt = None,
-    steps: Annotated[int, typer.Option("--steps", help="IG integration steps (quadrature nodes).")] = 50,
+    steps: Annotated[
+        int, typer.Option("--steps", help="IG integration steps (quadrature nodes).")
+    ] = WeightSettings.steps,
     method: Annotated[
         str, typer.Option("--method", help="IG quadrature: gausslegendre, trapezoid or riemann_middle.")
-    ] = "gausslegendre",
+    ] = WeightSettings.method,
     baseline: Annotated[
         str,
         typer.Option(
             "--baseline",
             help="IG baseline: pad ([PAD] embeddings, [CLS]/[SEP] kept) or zero (zero vectors, [CLS]/[SEP] kept).",
         ),
-    ] = "pad",
+    ] = WeightSettings.baseline,
     threshold: Annotated[
         float, typer.Option("--threshold", help="A sentence whose best smoothed token score exceeds this gets --lam.")
-    ] = 0.4,
-    lam: Annotated[float, typer.Option("--lam", help="Weight of the emphasised sentences (others get 1).")] = 1.75,
-    sigma: Annotated[float, typer.Option("--sigma", help="Gaussian smoothing width in word pieces (0: off).")] = 1.0,
+    ] = WeightSettings.threshold,
+    lam: Annotated[
+        float, typer.Option("--lam", help="Weight of the emphasised sentences (others get 1).")
+    ] = WeightSettings.lam,
+    sigma: Annotated[
+        float, typer.Option("--sigma", help="Gaussian smoothing width in word pieces (0: off).")
+    ] = WeightSettings.sigma,
     normalize: Annotated[
         str,
         typer.Option(
@@ -60,18 +67,18 @@ def weights(
             help="label: smooth each label's map and divide it by its max |value|, then max over "
             "labels; report: max over labels, smooth, divide by the report's max |value|.",
         ),
-    ] = "label",
+    ] = WeightSettings.normalize,
     absolute: Annotated[
         bool, typer.Option("--abs/--signed", help="Use |attribution| instead of the signed attribution.")
-    ] = False,
-    text: TextOpt = "auto",
+    ] = WeightSettings.absolute,
+    text: TextOpt = WeighSettings.text,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Interpolated sequences per IG forward pass (memory knob).")
-    ] = 128,
-    device: DeviceOpt = "auto",
+    ] = WeighSettings.batch_size,
+    device: DeviceOpt = WeighSettings.device,
     output: OutputOpt = None,
-    on_error: OnErrorOpt = "fail",
-    resume: ResumeOpt = False,
+    on_error: OnErrorOpt = WeighSettings.on_error,
+    resume: ResumeOpt = WeighSettings.resume,
     labeler: OldLabelerOpt = None,
     bert: OldBertOpt = None,
 ) -> None:
@@ -109,9 +116,6 @@ def weights(
       rg4 label train.jsonl | rg4 weights --labeler-model labeler/ > weighted.jsonl
       rg4 weights train.jsonl --backend rules -o weighted.jsonl
     """
-    # torch and transformers load only when the command runs, not for every `rg4` call.
-    from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
-
     settings = WeighSettings(
         backend=backend,
         labeler=alias(labeler_model, labeler, "--labeler-model", "--labeler"),

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from rg4cli.errors import InputError
+from rg4cli.paper import TLW_LAMBDA
 from rg4cli.training.cache import FeatureCache, NoCache, content_key, default_cache_root, encoder_fingerprint
 from rg4cli.training.data import (
     SAMPLERS,
@@ -36,7 +37,7 @@ from rg4cli.training.data import (
     read_generator_examples,
 )
 from rg4cli.training.targets import clean_spans
-from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weight_row
+from rg4cli.training.tlw import TLW_MODES, lm_loss, token_weight_row
 
 INIT_MODEL_DIR = "checkpoints/init-model"
 
@@ -360,7 +361,7 @@ class GeneratorTask:
         spans = [self.spans_on(ex, text) for ex, text in zip(examples, batch.target_texts)]
         out = model(feats, batch)
         weights = self.token_weights(examples, out.offsets, out.labels, spans)
-        lam = self.lam if self.lam is not None else DEFAULT_LAMBDA
+        lam = self.lam if self.lam is not None else TLW_LAMBDA
         loss = lm_loss(out.logits, out.labels, weights, self.tlw, lam, shift=False)
         mask = out.labels != -100
         share = float((weights[mask] > 1).float().mean()) if mask.any() else 0.0
