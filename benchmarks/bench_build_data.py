@@ -94,7 +94,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs; the fastest is reported")
     args = ap.parse_args()
 
-    from rg4cli.synth.studies import generate_studies, write_mimic_tree
+    from rg4cli.synth.mimic import write_mimic_tree
+    from rg4cli.synth.studies import generate_studies
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -128,8 +128,8 @@ def hallucination(
     """
     settings = JudgeSettings(
         backend=backend,
-        model=alias(judge_model, model, "--judge-model", "--model"),
-        bert=alias(judge_bert, bert, "--judge-bert", "--bert"),
+        judge_model=alias(judge_model, model, "--judge-model", "--model"),
+        judge_bert=alias(judge_bert, bert, "--judge-bert", "--bert"),
         phrases=phrases,
         threshold=threshold,
         text=text,

@@ -85,8 +85,8 @@ def label(
     """
     settings = LabelSettings(
         backend=backend,
-        checkpoint=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        labeler_model=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
+        labeler_bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
         text=text,
         into=into,
         explain=explain,
@@ -96,6 +96,6 @@ def label(
         resume=resume,
     )
     summary = label_records(input, output, settings, log=log)
-    log(f"rg4 label: labelled {summary.written} record(s) with the {summary.backend} backend")
+    log(f"rg4 label: labeled {summary.written} record(s) with the {summary.backend} backend")
     if summary.skip_line:
         log(summary.skip_line)

@@ -42,7 +42,7 @@ def score(
     labeler: Annotated[
         str, typer.Option("--labeler", help="Labeler for records without labels: rules or chexbert.")
     ] = ScoreSettings.labeler,
-    checkpoint: Annotated[
+    labeler_model: Annotated[
         str | None,
         typer.Option(
             "--labeler-model",
@@ -51,11 +51,11 @@ def score(
             "--labeler-bert) or a directory from `rg4 train --task "
             "labeler`.",
         ),
-    ] = ScoreSettings.checkpoint,
-    bert: Annotated[
+    ] = ScoreSettings.labeler_model,
+    labeler_bert: Annotated[
         str | None,
         typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for the official chexbert.pth."),
-    ] = ScoreSettings.bert,
+    ] = ScoreSettings.labeler_bert,
     device: DeviceOpt = ScoreSettings.device,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = ScoreSettings.batch_size,
     labels_field: Annotated[
@@ -96,8 +96,8 @@ def score(
         ref_text=ref_text,
         tokenize=tokenize,
         labeler=labeler,
-        checkpoint=checkpoint,
-        bert=bert,
+        labeler_model=labeler_model,
+        labeler_bert=labeler_bert,
         device=device,
         batch_size=batch_size,
         labels_field=labels_field,

@@ -265,10 +265,10 @@ def train(
             "λ for the emphasised sentences (weight > 1); default: the weights as `rg4 weights` wrote them (1.75).",
         ),
     ] = TrainSettings.lam,
-    settings: Annotated[
+    input_settings: Annotated[
         str | None,
         _opt("--settings", "Generator stage 2: train on these settings only, comma-separated (e.g. sn,mw)."),
-    ] = TrainSettings.settings,
+    ] = TrainSettings.input_settings,
     no_cache: Annotated[
         bool, _opt("--no-cache", "Run the frozen encoders on every batch instead of caching their outputs.")
     ] = TrainSettings.no_cache,

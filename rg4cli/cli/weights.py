@@ -21,7 +21,7 @@ from rg4cli.cli.common import (
     handle_errors,
     log,
 )
-from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
+from rg4cli.weights import WeighSettings, WeightingOptions, weigh_records
 
 
 @handle_errors
@@ -40,26 +40,26 @@ def weights(
     labeler_bert: LabelerBertOpt = None,
     steps: Annotated[
         int, typer.Option("--steps", help="IG integration steps (quadrature nodes).")
-    ] = WeightSettings.steps,
+    ] = WeightingOptions.steps,
     method: Annotated[
         str, typer.Option("--method", help="IG quadrature: gausslegendre, trapezoid or riemann_middle.")
-    ] = WeightSettings.method,
+    ] = WeightingOptions.method,
     baseline: Annotated[
         str,
         typer.Option(
             "--baseline",
             help="IG baseline: pad ([PAD] embeddings, [CLS]/[SEP] kept) or zero (zero vectors, [CLS]/[SEP] kept).",
         ),
-    ] = WeightSettings.baseline,
+    ] = WeightingOptions.baseline,
     threshold: Annotated[
         float, typer.Option("--threshold", help="A sentence whose best smoothed token score exceeds this gets --lam.")
-    ] = WeightSettings.threshold,
+    ] = WeightingOptions.threshold,
     lam: Annotated[
         float, typer.Option("--lam", help="Weight of the emphasised sentences (others get 1).")
-    ] = WeightSettings.lam,
+    ] = WeightingOptions.lam,
     sigma: Annotated[
         float, typer.Option("--sigma", help="Gaussian smoothing width in word pieces (0: off).")
-    ] = WeightSettings.sigma,
+    ] = WeightingOptions.sigma,
     normalize: Annotated[
         str,
         typer.Option(
@@ -67,10 +67,10 @@ def weights(
             help="label: smooth each label's map and divide it by its max |value|, then max over "
             "labels; report: max over labels, smooth, divide by the report's max |value|.",
         ),
-    ] = WeightSettings.normalize,
+    ] = WeightingOptions.normalize,
     absolute: Annotated[
         bool, typer.Option("--abs/--signed", help="Use |attribution| instead of the signed attribution.")
-    ] = WeightSettings.absolute,
+    ] = WeightingOptions.absolute,
     text: TextOpt = WeighSettings.text,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Interpolated sequences per IG forward pass (memory knob).")
@@ -118,14 +118,14 @@ def weights(
     """
     settings = WeighSettings(
         backend=backend,
-        labeler=alias(labeler_model, labeler, "--labeler-model", "--labeler"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        labeler_model=alias(labeler_model, labeler, "--labeler-model", "--labeler"),
+        labeler_bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
         text=text,
         batch_size=batch_size,
         device=device,
         on_error=on_error,
         resume=resume,
-        weighting=WeightSettings(
+        weighting=WeightingOptions(
             threshold=threshold,
             lam=lam,
             sigma=sigma,

@@ -53,7 +53,7 @@ from rg4cli.judges.verdict import (
 )
 from rg4cli.records.provenance import current_annotation
 from rg4cli.text.sentences import split_sentences
-from rg4cli.vocab import CATEGORIES, SETTINGS
+from rg4cli.vocab import CATEGORIES, INPUT_SETTINGS
 
 BACKENDS: tuple[str, ...] = ("rules", "discbert", "openai", "hf")
 PHRASES_FILE = "hallucination_phrases.json"
@@ -566,7 +566,7 @@ def summarize(records: Iterable[dict], *, on_unbound: Callable[[str], None] | No
     content is unsupported by the inputs (what makes them input-agnostic).
     """
     total = _counts()
-    by_setting = {s: _counts() for s in SETTINGS}
+    by_setting = {s: _counts() for s in INPUT_SETTINGS}
     backends = set()
     for item in records:
         h = _field_of(item, on_unbound)

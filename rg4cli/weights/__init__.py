@@ -17,12 +17,12 @@ from rg4cli.errors import InputError
 from rg4cli.records.annotate import StageSummary, annotate_records
 from rg4cli.records.provenance import UnboundWarning, annotation, bind, status
 from rg4cli.records.study import ChosenText, choose_text
-from rg4cli.weights.settings import BACKENDS, WeighSettings, WeightSettings
+from rg4cli.weights.settings import BACKENDS, WeighSettings, WeightingOptions
 
 FIELD = "sentence_weights"
 BLOCK_RECORDS = 32  # records attributed together: their IG rows share forward/backward chunks
 
-__all__ = ["BACKENDS", "WeighSettings", "WeightSettings", "weigh_records"]
+__all__ = ["BACKENDS", "WeighSettings", "WeightingOptions", "weigh_records"]
 
 
 def weigh_records(
@@ -44,7 +44,7 @@ def weigh_records(
         from rg4cli.devices import resolve_device
         from rg4cli.model.classifiers import load_classifier
 
-        classifier = load_classifier(settings.labeler, "labeler", bert=settings.bert)
+        classifier = load_classifier(settings.labeler_model, "labeler", bert=settings.labeler_bert)
         weigher = IGWeigher(
             classifier, settings.weighting, device=resolve_device(settings.device), batch_size=settings.batch_size
         )

@@ -68,7 +68,7 @@ from rg4cli.model.classifiers import Classifier
 from rg4cli.text.sentences import split_sentences
 from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, NEGATIVE, OBSERVATIONS, POSITIVE, THIRTEEN, UNCERTAIN
 from rg4cli.weights.attribution import IGRequest, integrated_gradients
-from rg4cli.weights.settings import NORMALIZATIONS, WeightSettings
+from rg4cli.weights.settings import NORMALIZATIONS, WeightingOptions
 
 ATTRIBUTED = (POSITIVE, UNCERTAIN)
 N_CLASSES = 4  # classes per head of the first 13 CheXbert heads
@@ -183,7 +183,7 @@ class IGWeigher:
     def __init__(
         self,
         classifier: Classifier,
-        settings: WeightSettings | None = None,
+        settings: WeightingOptions | None = None,
         *,
         device: str | torch.device = "cpu",
         batch_size: int = 128,
@@ -191,7 +191,7 @@ class IGWeigher:
         if classifier.task != "labeler":
             raise InputError(f"{classifier.source} is a {classifier.task} model, not a labeler")
         self.classifier = classifier
-        self.settings = (settings or WeightSettings()).check()
+        self.settings = (settings or WeightingOptions()).check()
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.model = classifier.model.to(self.device).eval()
@@ -294,7 +294,7 @@ def rules_sentence_weights(
     """A sentence gets lam when it holds a positive/uncertain mention of a target observation.
 
     `mentions` are the rules labeler's (observation, value, start, end, ...); with
-    `labels` given, only observations labelled positive/uncertain there count.
+    `labels` given, only observations labeled positive/uncertain there count.
     """
     wanted = set(THIRTEEN) if labels is None else {obs for obs, _ in attribution_targets(labels)}
     spans = split_sentences(text)
@@ -315,10 +315,10 @@ def rules_sentence_weights(
 
 
 class RulesWeigher:
-    def __init__(self, settings: WeightSettings | None = None):
+    def __init__(self, settings: WeightingOptions | None = None):
         from rg4cli.labelers.backends import make_labeler
 
-        self.settings = (settings or WeightSettings()).check()
+        self.settings = (settings or WeightingOptions()).check()
         self.labeler = make_labeler(backend="rules")
 
     def weigh(self, texts: Sequence[str], labels: Sequence[dict[str, Any] | None]) -> list[list[dict[str, Any]]]:

@@ -17,7 +17,9 @@ METHODS = ("gausslegendre", "trapezoid", "riemann_middle")  # IG quadratures (we
 
 
 @dataclass
-class WeightSettings:
+class WeightingOptions:
+    """How attributions become sentence weights (WeighSettings.weighting; the knobs of paper Alg. 1)."""
+
     threshold: float = TLW_THRESHOLD
     lam: float = TLW_LAMBDA
     sigma: float = 1.0
@@ -27,7 +29,7 @@ class WeightSettings:
     normalize: str = "label"
     absolute: bool = False
 
-    def check(self) -> WeightSettings:
+    def check(self) -> WeightingOptions:
         if self.steps < 1:
             raise InputError(f"--steps must be at least 1, got {self.steps}")
         if self.sigma < 0:
@@ -55,23 +57,23 @@ class WeightSettings:
 class WeighSettings:
     """What `rg4 weights` does: the backend, its labeler, the text, and the weighting knobs."""
 
-    backend: str = "auto"  # ig, rules, or auto: ig when `labeler` is given, else rules
-    labeler: str | None = None  # ig: an `rg4 train --task labeler` directory or the official chexbert.pth
-    bert: str | None = None  # bert-base-uncased directory for an official chexbert.pth
+    backend: str = "auto"  # ig, rules, or auto: ig when `labeler_model` is given, else rules
+    labeler_model: str | None = None  # ig: an `rg4 train --task labeler` directory or the official chexbert.pth
+    labeler_bert: str | None = None  # bert-base-uncased directory for an official chexbert.pth
     text: str = "auto"
     batch_size: int = 128  # interpolated sequences per IG forward pass
     device: str = "auto"
     on_error: str = "fail"
     resume: bool = False  # keep the records already in the output, pass over their ids
-    weighting: WeightSettings = field(default_factory=WeightSettings)
+    weighting: WeightingOptions = field(default_factory=WeightingOptions)
 
     def resolved_backend(self) -> str:
-        return ("ig" if self.labeler else "rules") if self.backend == "auto" else self.backend
+        return ("ig" if self.labeler_model else "rules") if self.backend == "auto" else self.backend
 
     def check(self) -> WeighSettings:
         if self.backend not in (*BACKENDS, "auto"):
             raise InputError(f"--backend must be ig, rules or auto, got {self.backend!r}")
-        if self.resolved_backend() == "ig" and not self.labeler:
+        if self.resolved_backend() == "ig" and not self.labeler_model:
             raise InputError(
                 "--backend ig needs --labeler-model: a BERT labeler directory (train one with "
                 "`rg4 train --task labeler -o labeler/`) or the official chexbert.pth with "

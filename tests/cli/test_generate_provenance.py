@@ -57,9 +57,9 @@ def test_label_before_generate_does_not_change_the_score(study_dir):
     t = str(study_dir / "t.jsonl")
     generate = ["generate", "-", "--model", str(study_dir / "model"), "--image-root", str(study_dir), *FAST]
     score = ["score", "-", "--ref", t, "--no-meteor", "-q"]
-    labelled = _run(["label", t])
-    assert all("labels" in json.loads(line) for line in labelled.splitlines())
-    via_label = _run(generate, labelled)
+    labeled = _run(["label", t])
+    assert all("labels" in json.loads(line) for line in labeled.splitlines())
+    via_label = _run(generate, labeled)
     plain = _run(generate, (study_dir / "t.jsonl").read_text())
     assert _untimed(via_label) == _untimed(plain)  # generate drops the reference text's labels and provenance
     assert json.loads(_run(score, via_label)) == json.loads(_run(score, plain))

@@ -18,15 +18,15 @@ from rg4cli.metrics.score import ScoreSettings
 from rg4cli.model import DecodeOptions
 from rg4cli.synth import SynthSettings
 from rg4cli.training.settings import TrainSettings
-from rg4cli.weights import WeighSettings, WeightSettings
+from rg4cli.weights import WeighSettings, WeightingOptions
 
 # The dataclasses a command's options fill, searched in order for a field named like the option.
-SETTINGS = {
+SETTINGS_CLASSES = {
     "synth": (SynthSettings,),
     "build-data": (BuildSettings,),
     "label": (LabelSettings,),
     "hallucination": (JudgeSettings,),
-    "weights": (WeighSettings, WeightSettings),
+    "weights": (WeighSettings, WeightingOptions),
     "train": (TrainSettings,),
     "generate": (GenerateSettings, DecodeOptions),
     "score": (ScoreSettings,),
@@ -55,15 +55,11 @@ OTHER: dict[str, dict[str, object]] = {
     "label": {
         "input": STREAM,
         "output": STREAM,
-        "labeler_model": (LabelSettings, "checkpoint", None),
-        "labeler_bert": (LabelSettings, "bert", None),
         "checkpoint": "the old spelling of --labeler-model",
     },
     "hallucination": {
         "input": STREAM,
         "output": STREAM,
-        "judge_model": (JudgeSettings, "model", None),
-        "judge_bert": (JudgeSettings, "bert", None),
         "model": "the old spelling of --judge-model",
         "base_url": OPENAI,
         "model_name": OPENAI,
@@ -73,8 +69,6 @@ OTHER: dict[str, dict[str, object]] = {
     "weights": {
         "input": STREAM,
         "output": STREAM,
-        "labeler_model": (WeighSettings, "labeler", None),
-        "labeler_bert": (WeighSettings, "bert", None),
         "labeler": "the old spelling of --labeler-model",
     },
     "generate": {
@@ -112,12 +106,12 @@ def options(command: str) -> list[click.Parameter]:
 
 
 def test_every_command_has_its_settings_classes():
-    assert set(SETTINGS) == set(COMMANDS)
+    assert set(SETTINGS_CLASSES) == set(COMMANDS)
 
 
 def test_every_option_default_is_its_settings_field_default():
     problems = []
-    for command, classes in SETTINGS.items():
+    for command, classes in SETTINGS_CLASSES.items():
         other = OTHER.get(command, {})
         for param in options(command):
             entry = other.get(param.name)

@@ -16,13 +16,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.synth.studies import (
-    METADATA_NAME,
-    SPLIT_NAME,
-    TRUTH_NAME,
-    generate_studies,
-    write_mimic_tree,
-)
+from rg4cli.synth.mimic import METADATA_NAME, SPLIT_NAME, write_mimic_tree
+from rg4cli.synth.specs import TRUTH_NAME
+from rg4cli.synth.studies import generate_studies
 from rg4cli.text.sections import parse_sections
 from rg4cli.vocab import OBSERVATIONS
 
@@ -99,7 +95,7 @@ def test_same_seed_same_bytes_other_seed_differs(tree, tmp_path):
 def test_same_bytes_across_processes(tmp_path):
     # str hashes differ per process (PYTHONHASHSEED): nothing may depend on them.
     code = (
-        "import sys; from rg4cli.synth.studies import generate_studies, write_mimic_tree; "
+        "import sys; from rg4cli.synth.studies import generate_studies; from rg4cli.synth.mimic import write_mimic_tree; "
         "write_mimic_tree(sys.argv[1], generate_studies(4, seed=3, image_size=48))"
     )
     digests = []

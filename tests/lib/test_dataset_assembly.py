@@ -20,7 +20,8 @@ from rg4cli.dataset.rewriters import RulesRewriter
 from rg4cli.errors import InputError
 from rg4cli.judges.backends import make_judge
 from rg4cli.labelers.backends import make_labeler
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
+from rg4cli.synth.mimic import write_mimic_tree
+from rg4cli.synth.studies import generate_studies
 
 JUDGE = make_judge("rules")
 LABELER = make_labeler("rules")

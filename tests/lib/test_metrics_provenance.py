@@ -57,14 +57,14 @@ def test_label_then_generate_scores_like_generate_alone(tmp_path):
     refs = _refs()
     ref = _write(tmp_path / "t.jsonl", refs)
     plain = score_files(_write(tmp_path / "g.jsonl", _generate(refs)), ref, ScoreSettings(meteor=False)).summary
-    labelled = score_files(
+    labeled = score_files(
         _write(tmp_path / "lg.jsonl", _generate(_label(refs))), ref, ScoreSettings(meteor=False)
     ).summary
-    assert _comparable(labelled) == _comparable(plain)
-    assert labelled["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 12, "stale": 12}
+    assert _comparable(labeled) == _comparable(plain)
+    assert labeled["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 12, "stale": 12}
     # CE differs from a perfect score: the stale reference labels did not reach the metric
     assert plain["overall"]["ce"]["micro_14_unc_pos"]["f1"] < 0.9
-    # labels bound to the scored text are used (the reference side, labelled by `rg4 label`)
+    # labels bound to the scored text are used (the reference side, labeled by `rg4 label`)
     with_ref_labels = score_files(
         _write(tmp_path / "g2.jsonl", _generate(refs)),
         _write(tmp_path / "lt.jsonl", _label(refs)),

@@ -16,14 +16,10 @@ from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
 from rg4cli.synth.images import Anatomy, VisualFinding, render_frontal, render_lateral
-from rg4cli.synth.studies import (
-    CATEGORIES,
-    TRUTH_NAME,
-    aggregate_labels,
-    generate_studies,
-    write_mimic_tree,
-)
-from rg4cli.vocab import OBSERVATIONS
+from rg4cli.synth.mimic import write_mimic_tree
+from rg4cli.synth.specs import TRUTH_NAME, aggregate_labels
+from rg4cli.synth.studies import generate_studies
+from rg4cli.vocab import CATEGORIES, OBSERVATIONS
 
 SUBJECTS, SEED, SIZE = 20, 1, 96
 

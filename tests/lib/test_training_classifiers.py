@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from rg4cli.model.classifiers import load_classifier, predict_chexbert, predict_discbert
+from rg4cli.training.checkpoints import list_checkpoints
 from rg4cli.training.classifiers import ClassifierTask
-from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, list_checkpoints, shard_plan, train
+from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, shard_plan, train
 from rg4cli.vocab import OBSERVATIONS
 
 POS = {

@@ -10,11 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rg4cli.records.study import SETTINGS, setting_of
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
+from rg4cli.records.study import INPUT_SETTINGS, setting_of
+from rg4cli.synth.mimic import write_mimic_tree
+from rg4cli.synth.studies import generate_studies
 from rg4cli.text.sections import join_sections
 from rg4cli.text.sentences import split_sentences
-from rg4cli.training.data import plan_setting_batches
+from rg4cli.training.data import plan_input_setting_batches
 from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, train
 from rg4cli.training.generator import GeneratorTask
 
@@ -74,7 +75,7 @@ def phantom(tmp_path_factory):
     records = phantom_records(root)
     sn = [r for r in records if setting_of(r) == "sn"][:8]
     mixed = []
-    for s in SETTINGS:  # 4 of each setting for stage 2
+    for s in INPUT_SETTINGS:  # 4 of each setting for stage 2
         mixed += [r for r in records if setting_of(r) == s][:4]
     return {
         "root": root,
@@ -100,13 +101,13 @@ def stage1(phantom, tmp_path_factory) -> Path:
 
 def test_plan_is_setting_homogeneous_interleaved_and_seeded():
     settings = ["sn"] * 10 + ["sw"] * 7 + ["mn"] * 5 + ["mw"] * 3
-    plan = plan_setting_batches(settings, 4, epoch=0, seed=1)
+    plan = plan_input_setting_batches(settings, 4, epoch=0, seed=1)
     assert sorted(i for b in plan for i in b) == list(range(len(settings)))
     assert all(len({settings[i] for i in b}) == 1 for b in plan)
     order = [settings[b[0]] for b in plan]
-    assert order != sorted(order, key=SETTINGS.index)  # settings interleaved, not one block after another
-    assert plan == plan_setting_batches(settings, 4, epoch=0, seed=1)
-    assert plan != plan_setting_batches(settings, 4, epoch=1, seed=1)
+    assert order != sorted(order, key=INPUT_SETTINGS.index)  # settings interleaved, not one block after another
+    assert plan == plan_input_setting_batches(settings, 4, epoch=0, seed=1)
+    assert plan != plan_input_setting_batches(settings, 4, epoch=1, seed=1)
 
 
 def test_stage1_loss_falls(stage1):
@@ -128,7 +129,7 @@ def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_
         batch_size=4,
         cache_dir=phantom["cache"],
     )
-    assert Counter(ex.setting for ex in task.examples) == {s: 4 for s in SETTINGS}
+    assert Counter(ex.setting for ex in task.examples) == {s: 4 for s in INPUT_SETTINGS}
     model = task.build_model()
     stage1_fusion = load_file(str(stage1 / "fusion.safetensors"))
     assert all(torch.equal(p, stage1_fusion[k]) for k, p in model.fusion.state_dict().items())

@@ -27,7 +27,7 @@ from rg4cli.weights.attribution import (
 from rg4cli.weights.backends import (
     IGWeigher,
     RulesWeigher,
-    WeightSettings,
+    WeightingOptions,
     attribution_targets,
     check_labels,
     gaussian_smooth,
@@ -72,7 +72,7 @@ def test_ig_completeness_attributions_sum_to_the_score_difference(method):
     with torch.no_grad():
         for head in clf.model.linear_heads:
             head.weight.mul_(10.0)
-    weigher = IGWeigher(clf, WeightSettings(steps=50, method=method))
+    weigher = IGWeigher(clf, WeightingOptions(steps=50, method=method))
     labels = [{"Cardiomegaly": 1, "Pleural Effusion": -1, "Edema": 1}, {"Pneumothorax": 1}]
     texts = REPORT_CORPUS[1:3]
     maps = weigher.attribute(texts, labels)
@@ -93,7 +93,7 @@ def test_ig_completeness_attributions_sum_to_the_score_difference(method):
 
 def test_batched_ig_equals_the_per_label_loop():
     clf = _random_labeler(hidden=32, init=0.2, seed=2)
-    weigher = IGWeigher(clf, WeightSettings(steps=12))
+    weigher = IGWeigher(clf, WeightingOptions(steps=12))
     reqs = []
     for text, targets in zip(REPORT_CORPUS, ([5, 7], [], [1, 39, 22], [4 * 9 + 3])):
         ids, _, special = weigher.encode(text)
@@ -114,7 +114,7 @@ def test_batched_ig_equals_the_per_label_loop():
 def test_ig_weigher_explains_each_distinct_text_once(monkeypatch):
     """The settings of a study repeat its text: one attribution per distinct (text, labels), same weights."""
     clf = _random_labeler(hidden=32, init=0.3, seed=3)
-    weigher = IGWeigher(clf, WeightSettings(steps=8, threshold=0.0))
+    weigher = IGWeigher(clf, WeightingOptions(steps=8, threshold=0.0))
     a, b = REPORT_CORPUS[1], REPORT_CORPUS[2]
     la, lb = {"Cardiomegaly": 1, "Edema": -1}, {"Pneumothorax": 1}
     alone = [weigher.weigh([t], [lab])[0] for t, lab in ((a, la), (b, lb), (a, lb))]
@@ -216,7 +216,7 @@ def test_rules_backend_marks_sentences_with_positive_or_uncertain_mentions():
         "impression: Possible pneumonia.": 1.75,
     }
     # with the record's labels, only its positive/uncertain observations count
-    only_effusion = RulesWeigher(WeightSettings(lam=2.0)).weigh([text], [{"Pleural Effusion": 1}])[0]
+    only_effusion = RulesWeigher(WeightingOptions(lam=2.0)).weigh([text], [{"Pleural Effusion": 1}])[0]
     assert [w["weight"] for w in only_effusion] == [2.0, 1.0, 1.0, 1.0]
 
 
@@ -291,7 +291,7 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
     # findings marked 0.94-1.0.
     assert agreement > 0.78, agreement
 
-    weights = IGWeigher(clf, WeightSettings()).weigh(texts, [None] * len(texts))  # labels: the labeler's own
+    weights = IGWeigher(clf, WeightingOptions()).weigh(texts, [None] * len(texts))  # labels: the labeler's own
     finding, finding_lam, normal, normal_lam, labels_seen, labels_marked = 0, 0, 0, 0, 0, 0
     for study, text, sentence_weights, pred in zip(test, texts, weights, predicted):
         assert [(w["start"], w["end"]) for w in sentence_weights] == split_sentences(text)
@@ -344,10 +344,10 @@ def test_rules_backend_on_real_reports_follows_the_chexbert_labels(iu_dir):
             rec = json.loads(line)
             reports[rec["id"]] = rec
     with open(iu_dir / "chexbert_labels.jsonl", encoding="utf-8") as fh:
-        labelled = [json.loads(line) for _, line in zip(range(200), fh)]
-    texts = [reports[r["id"]]["findings"] for r in labelled]
-    weights = RulesWeigher().weigh(texts, [r["labels"] for r in labelled])
-    positive = [bool(attribution_targets(r["labels"])) for r in labelled]
+        labeled = [json.loads(line) for _, line in zip(range(200), fh)]
+    texts = [reports[r["id"]]["findings"] for r in labeled]
+    weights = RulesWeigher().weigh(texts, [r["labels"] for r in labeled])
+    positive = [bool(attribution_targets(r["labels"])) for r in labeled]
     emphasised = [any(w["weight"] > 1 for w in ws) for ws in weights]
     assert sum(positive) > 30
     assert sum(e for e, p in zip(emphasised, positive) if p) >= 0.85 * sum(positive)
