@@ -13,7 +13,8 @@ import pytest
 
 from rg4cli.model.classifiers import load_classifier, predict_chexbert
 
-from ..lib.test_training_classifiers import make_records, write_jsonl
+from ..lib.corpora import make_records, phantom_records
+from ..lib.jsonl import write_jsonl
 
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
 # --multi_gpu selects accelerate's multi-process launcher (torchrun); without GPUs the engine
@@ -189,8 +190,6 @@ def test_two_process_generator_stage2_mixed_settings(tmp_path):
     from rg4cli.training.engine import EngineConfig
     from rg4cli.training.engine import train as run_engine
     from rg4cli.training.generator import GeneratorTask
-
-    from ..lib.test_training_generator import phantom_records
 
     root = tmp_path / "phantom"
     records = phantom_records(root, n_subjects=6)

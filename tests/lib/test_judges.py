@@ -416,11 +416,6 @@ def test_discbert_rg4_directory_and_bad_checkpoints(tmp_path):
 # ---- CLI ----------------------------------------------------------------------------
 
 
-def _write(path: Path, records: list) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
-    return path
-
-
 STUDIES = [
     {"id": "s1", "frontal": "a.png", "findings": "Unchanged cardiomegaly.", "impression": "Dr. ___ was notified."},
     {

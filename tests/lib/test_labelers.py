@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -314,8 +312,3 @@ def _run(args, stdin=None):
         return CliRunner(mix_stderr=False).invoke(app, ["label", *args], input=stdin)
     except TypeError:  # click >= 8.2 keeps stderr apart already
         return runner.invoke(app, ["label", *args], input=stdin)
-
-
-def _write(path, records):
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
-    return path

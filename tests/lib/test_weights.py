@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from rg4cli.model.classifiers import new_classifier, predict_chexbert, save_classifier_dir, tiny_bert_config
+from rg4cli.model.classifiers import new_classifier, predict_chexbert, tiny_bert_config
 from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 from rg4cli.text.sections import join_sections
 from rg4cli.text.sentences import split_sentences
@@ -37,6 +36,7 @@ from rg4cli.weights.backends import (
 )
 
 from ..conftest import REPORT_CORPUS
+from .models import random_labeler
 
 
 def _runner() -> CliRunner:
@@ -44,14 +44,6 @@ def _runner() -> CliRunner:
         return CliRunner(mix_stderr=False)
     except TypeError:  # click >= 8.2 keeps stderr apart already
         return CliRunner()
-
-
-def _random_labeler(hidden: int = 32, init: float = 0.02, seed: int = 0):
-    tok = build_wordpiece_tokenizer(REPORT_CORPUS, vocab_size=300)
-    torch.manual_seed(seed)
-    config = tiny_bert_config(len(tok), hidden_size=hidden, layers=2, heads=2, max_positions=128)
-    config.initializer_range = init
-    return new_classifier("labeler", tok, config)
 
 
 # ---- attribution.py ------------------------------------------------------------
@@ -68,7 +60,7 @@ def test_quadrature_integrates_a_smooth_function(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_ig_completeness_attributions_sum_to_the_score_difference(method):
     # A non-trivial (large-init) random labeler: logits move a lot between baseline and input.
-    clf = _random_labeler(hidden=32, init=0.3, seed=1)
+    clf = random_labeler(hidden=32, init=0.3, seed=1)
     with torch.no_grad():
         for head in clf.model.linear_heads:
             head.weight.mul_(10.0)
@@ -92,7 +84,7 @@ def test_ig_completeness_attributions_sum_to_the_score_difference(method):
 
 
 def test_batched_ig_equals_the_per_label_loop():
-    clf = _random_labeler(hidden=32, init=0.2, seed=2)
+    clf = random_labeler(hidden=32, init=0.2, seed=2)
     weigher = IGWeigher(clf, WeightingOptions(steps=12))
     reqs = []
     for text, targets in zip(REPORT_CORPUS, ([5, 7], [], [1, 39, 22], [4 * 9 + 3])):
@@ -113,7 +105,7 @@ def test_batched_ig_equals_the_per_label_loop():
 
 def test_ig_weigher_explains_each_distinct_text_once(monkeypatch):
     """The settings of a study repeat its text: one attribution per distinct (text, labels), same weights."""
-    clf = _random_labeler(hidden=32, init=0.3, seed=3)
+    clf = random_labeler(hidden=32, init=0.3, seed=3)
     weigher = IGWeigher(clf, WeightingOptions(steps=8, threshold=0.0))
     a, b = REPORT_CORPUS[1], REPORT_CORPUS[2]
     la, lb = {"Cardiomegaly": 1, "Edema": -1}, {"Pneumothorax": 1}
@@ -322,18 +314,6 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
 
 
 # ---- CLI ---------------------------------------------------------------------
-
-
-def _write(path: Path, records: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def labeler_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("weights") / "labeler"
-    save_classifier_dir(_random_labeler(hidden=32, init=0.2), out)
-    return out
 
 
 def test_rules_backend_on_real_reports_follows_the_chexbert_labels(iu_dir):
