@@ -6,8 +6,8 @@ modules whose attribute names are those of the released `models/LLM_RG4.py` and
 from rg4's mapping tables), the trainable parameters only, saved with `torch.save` as
 `{"model": ..., "config": self.hparams, "epoch": ..., "step": ...}` where `config` is
 Lightning's AttributeDict. A stand-in class of that name is defined under the module
-path lightning 2.0 (the released pin) gives it, in a subprocess, so the pickle names
-exactly the global the released files name; rg4 never imports it.
+path lightning 2.0 (the released pin) gives it, only while the file is written, so the
+pickle names exactly the global the released files name; rg4 never imports it.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from rg4cli.errors import InputError
@@ -44,17 +42,6 @@ class AttributeDict(dict):
     def __setattr__(self, key, val):
         self[key] = val
 '''
-
-SAVE_AS_RELEASED = """
-import argparse, sys, torch
-from safetensors.torch import load_file
-from lightning.pytorch.utilities.parsing import AttributeDict
-weights, hparams, out = sys.argv[1], sys.argv[2], sys.argv[3]
-import json
-args = argparse.Namespace(**json.load(open(hparams)))
-hp = AttributeDict(vars(args))          # LightningModule.save_hyperparameters(args)
-torch.save({"model": load_file(weights), "config": hp, "epoch": 1, "step": 43152}, out)
-"""
 
 RELEASED_HPARAMS = {
     "stage_class": 2,
@@ -80,31 +67,31 @@ def save_as_released(
     module: str = "lightning.pytorch.utilities.parsing",
 ):
     """torch.save the released way, `config` an AttributeDict defined in `module` (lightning 2.0,
-    the released pin: lightning.pytorch.utilities.parsing)."""
-    root = tmp_path / f"fake_lightning_{module.replace('.', '_')}"
-    *packages, leaf = module.split(".")
-    pkg = root.joinpath(*packages)
-    pkg.mkdir(parents=True, exist_ok=True)
-    for depth in range(1, len(packages) + 1):
-        (root.joinpath(*packages[:depth]) / "__init__.py").touch()
-    (pkg / f"{leaf}.py").write_text(FAKE_LIGHTNING)
-    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp_path / f"{name}.safetensors"))
-    (tmp_path / f"{name}.json").write_text(json.dumps(hparams))
+    the released pin: lightning.pytorch.utilities.parsing). The stand-in module exists only while
+    the file is written (in sys.modules, then removed), so rg4 reads the file without it."""
+    import argparse
+    import types
+
+    parts = module.split(".")
+    names = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    before = {n: sys.modules.get(n) for n in names}
     out = tmp_path / f"{name}.pth"
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            SAVE_AS_RELEASED.replace("lightning.pytorch.utilities.parsing", module),
-            str(tmp_path / f"{name}.safetensors"),
-            str(tmp_path / f"{name}.json"),
-            str(out),
-        ],
-        check=True,
-        env=env,
-        timeout=300,
-    )
+    try:
+        for n in names:
+            sys.modules[n] = types.ModuleType(n)
+            if n != module:
+                sys.modules[n].__path__ = []  # a package, as lightning's are
+        exec(FAKE_LIGHTNING, sys.modules[module].__dict__)
+        args = argparse.Namespace(**json.loads(json.dumps(hparams)))  # the released code's parsed args
+        hp = sys.modules[module].AttributeDict(vars(args))  # LightningModule.save_hyperparameters(args)
+        weights = {k: v.detach().clone().contiguous() for k, v in state.items()}
+        torch.save({"model": weights, "config": hp, "epoch": 1, "step": 43152}, out)
+    finally:
+        for n, old in before.items():
+            if old is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = old
     return out
 
 
