@@ -141,9 +141,10 @@ def test_wording_varies(synth_studies):
 
 
 def test_rules_labeler_and_judge_agree_with_truth(synth_studies):
-    labeling = pytest.importorskip("rg4cli.labelers.backends")
-    hallucination = pytest.importorskip("rg4cli.judges.backends")
-    labeler, judge = labeling.RulesLabeler(), hallucination.RulesJudge()
+    from rg4cli.judges.backends import RulesJudge
+    from rg4cli.labelers.backends import RulesLabeler
+
+    labeler, judge = RulesLabeler(), RulesJudge()
     texts = [" ".join(x for x in (s.findings, s.impression) if x) for s in synth_studies]
     agree_labels = sum(labeler.label_one(t) == s.labels for t, s in zip(texts, synth_studies))
     agree_cats = sum(
