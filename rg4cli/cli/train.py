@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from rg4cli.cli.common import AllowOutsideImageRootOpt, ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
+from rg4cli.paper import TLW_LAMBDA
 from rg4cli.training.settings import PRESETS_HELP, TrainSettings
 
 _P = ' Default: the preset\'s (README "Presets").'
@@ -262,7 +263,7 @@ def train(
         float | None,
         _opt(
             "--lam",
-            "λ for the emphasised sentences (weight > 1); default: the weights as `rg4 weights` wrote them (1.75).",
+            f"λ for the emphasised sentences (weight > 1); default: the weights as `rg4 weights` wrote them ({TLW_LAMBDA}).",
         ),
     ] = TrainSettings.lam,
     input_settings: Annotated[
