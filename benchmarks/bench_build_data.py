@@ -123,7 +123,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="with --iu: only the first N studies")
     args = ap.parse_args()
 
-    from rg4cli.synth.studies import generate_studies, write_mimic_tree
+    from rg4cli.synth.mimic import write_mimic_tree
+    from rg4cli.synth.studies import generate_studies
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -34,7 +34,7 @@ from PIL import Image  # noqa: E402
 from rg4cli.records.provenance import bind  # noqa: E402
 from rg4cli.records.study import text_of  # noqa: E402
 from rg4cli.report import ReportSettings, write_report  # noqa: E402
-from rg4cli.vocab import SETTINGS  # noqa: E402
+from rg4cli.vocab import INPUT_SETTINGS  # noqa: E402
 from tests.cdp import Chromium, find_chromium  # noqa: E402
 from tests.lib.jsonl import write_jsonl  # noqa: E402
 
@@ -77,7 +77,7 @@ def make_records(root: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     (root / "img").mkdir(parents=True, exist_ok=True)
     gens, refs = [], []
     for i in range(n):
-        setting = SETTINGS[i % 4]
+        setting = INPUT_SETTINGS[i % 4]
         rec = {
             "id": f"s{i:05d}_{setting}",
             "frontal": f"img/{i}f.png",

@@ -13,7 +13,7 @@ from PIL import Image
 
 from rg4cli.judges import JudgeSettings, judge_records
 from rg4cli.labelers import LabelSettings, label_records
-from rg4cli.vocab import SETTINGS
+from rg4cli.vocab import INPUT_SETTINGS
 
 from .lib.jsonl import read_jsonl, write_jsonl
 
@@ -53,7 +53,7 @@ def make_run(root: Path, n: int = 12) -> Run:
     root.mkdir(parents=True, exist_ok=True)
     refs, gens = [], []
     for i in range(n):
-        setting = SETTINGS[i % 4]
+        setting = INPUT_SETTINGS[i % 4]
         rid = f"s{i:03d}_{setting}"
         rec = {"id": rid, "frontal": f"img/{i}_f.png", "view": "PA", "indication": f"Cough, day {i}."}
         _image(root / rec["frontal"], i)
@@ -79,7 +79,7 @@ def make_run(root: Path, n: int = 12) -> Run:
     score = root / "score.gen.json"
     blocks = {
         s: {"n": n // 4, "bleu_4": 0.1 + 0.05 * k, "ce": {"micro_14_unc_pos": {"f1": 0.5}}}
-        for k, s in enumerate(SETTINGS)
+        for k, s in enumerate(INPUT_SETTINGS)
     }
     summary = {
         "n": n,

@@ -31,11 +31,13 @@ def label(
             help="rules: CheXpert-style phrase rules (offline, fast, explainable); chexbert: the "
             "CheXbert model from --labeler-model.",
         ),
-    ] = "rules",
+    ] = LabelSettings.backend,
     labeler_model: LabelerModelOpt = None,
     labeler_bert: LabelerBertOpt = None,
-    text: TextOpt = "auto",
-    into: Annotated[str, typer.Option("--into", help="Name of the field the 14 labels are written to.")] = "labels",
+    text: TextOpt = LabelSettings.text,
+    into: Annotated[
+        str, typer.Option("--into", help="Name of the field the 14 labels are written to.")
+    ] = LabelSettings.into,
     explain: Annotated[
         bool,
         typer.Option(
@@ -46,14 +48,14 @@ def label(
             "that leave it blank even when denied ('no rib fracture'); implied: labels implied by a "
             "phrase (CHF -> Cardiomegaly uncertain)}.",
         ),
-    ] = False,
+    ] = LabelSettings.explain,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Reports per CheXbert forward pass (memory knob; rules ignore it).")
-    ] = 32,
-    device: DeviceOpt = "auto",
+    ] = LabelSettings.batch_size,
+    device: DeviceOpt = LabelSettings.device,
     output: OutputOpt = None,
-    on_error: OnErrorOpt = "fail",
-    resume: ResumeOpt = False,
+    on_error: OnErrorOpt = LabelSettings.on_error,
+    resume: ResumeOpt = LabelSettings.resume,
 ) -> None:
     """Label the 14 CheXpert observations of every report.
 
@@ -78,8 +80,8 @@ def label(
     """
     settings = LabelSettings(
         backend=backend,
-        checkpoint=labeler_model,
-        bert=labeler_bert,
+        labeler_model=labeler_model,
+        labeler_bert=labeler_bert,
         text=text,
         into=into,
         explain=explain,
@@ -89,6 +91,6 @@ def label(
         resume=resume,
     )
     summary = label_records(input, output, settings, log=log)
-    log(f"rg4 label: labelled {summary.written} record(s) with the {summary.backend} backend")
+    log(f"rg4 label: labeled {summary.written} record(s) with the {summary.backend} backend")
     if summary.skip_line:
         log(summary.skip_line)

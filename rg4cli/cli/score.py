@@ -27,8 +27,8 @@ def score(
         ),
     ],
     input: InputArg = "-",
-    text: Annotated[str, typer.Option("--text", help="Hypothesis text: " + TEXT_HELP)] = "auto",
-    ref_text: Annotated[str, typer.Option("--ref-text", help="Reference text: " + TEXT_HELP)] = "auto",
+    text: Annotated[str, typer.Option("--text", help="Hypothesis text: " + TEXT_HELP)] = ScoreSettings.text,
+    ref_text: Annotated[str, typer.Option("--ref-text", help="Reference text: " + TEXT_HELP)] = ScoreSettings.ref_text,
     tokenize: Annotated[
         str,
         typer.Option(
@@ -38,11 +38,11 @@ def score(
             "every '.'), ptb (pycocoevalcap's PTB tokenizer, Java), none (the text as "
             "given). Which reproduces which paper: table below.",
         ),
-    ] = "r2gen",
+    ] = ScoreSettings.tokenize,
     labeler: Annotated[
         str, typer.Option("--labeler", help="Labeler for records without labels: rules or chexbert.")
-    ] = "rules",
-    checkpoint: Annotated[
+    ] = ScoreSettings.labeler,
+    labeler_model: Annotated[
         str | None,
         typer.Option(
             "--labeler-model",
@@ -51,22 +51,22 @@ def score(
             "--labeler-bert) or a directory from `rg4 train --task "
             "labeler`.",
         ),
-    ] = None,
-    bert: Annotated[
+    ] = ScoreSettings.labeler_model,
+    labeler_bert: Annotated[
         str | None,
         typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for the official chexbert.pth."),
-    ] = None,
-    device: DeviceOpt = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = 32,
+    ] = ScoreSettings.labeler_bert,
+    device: DeviceOpt = ScoreSettings.device,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = ScoreSettings.batch_size,
     labels_field: Annotated[
         str,
         typer.Option(
             "--labels-field", help="Record field holding precomputed labels (used on both sides when present)."
         ),
-    ] = "labels",
+    ] = ScoreSettings.labels_field,
     relabel: Annotated[
         bool, typer.Option("--relabel", help="Ignore label fields; label every text with --labeler.")
-    ] = False,
+    ] = ScoreSettings.relabel,
     no_meteor: Annotated[
         bool, typer.Option("--no-meteor", help="Skip METEOR (no Java needed; meteor is null).")
     ] = False,
@@ -77,8 +77,8 @@ def score(
             help="fail: ids missing on either side are an error "
             "(exit 2); skip: score the common ids and count the rest.",
         ),
-    ] = "fail",
-    on_error: OnErrorOpt = "fail",
+    ] = ScoreSettings.on_missing,
+    on_error: OnErrorOpt = ScoreSettings.on_error,
     against: Annotated[
         list[str] | None,
         typer.Option(
@@ -110,8 +110,8 @@ def score(
         ref_text=ref_text,
         tokenize=tokenize,
         labeler=labeler,
-        checkpoint=checkpoint,
-        bert=bert,
+        labeler_model=labeler_model,
+        labeler_bert=labeler_bert,
         device=device,
         batch_size=batch_size,
         labels_field=labels_field,

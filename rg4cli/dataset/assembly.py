@@ -265,7 +265,7 @@ def build_records(
     batch_studies: int = 64,
     limit: int | None = None,
 ) -> Iterator[dict]:
-    """Yield one record per (study, setting), in study order then SETTINGS order.
+    """Yield one record per (study, setting), in study order then INPUT_SETTINGS order.
 
     Dropped examples are yielded too, with a `dropped` reason (the CLI writes them to
     --rejects, not to the dataset). Pairs whose id is in `done` are not redone.

@@ -9,7 +9,7 @@ reads (docs/datasets.md "From a folder to reports"):
 - Other images (.png, .jpg, .jpeg, .tif, .tiff, .bmp): one study per folder; the view
   from the file name (a word "lateral" / "lat" / "ll", "pa", "ap"; else frontal).
 
-Per study: frontal = the first PA, else AP, else unlabelled image (file name order);
+Per study: frontal = the first PA, else AP, else unlabeled image (file name order);
 lateral = the first LATERAL / LL image. Record: id (the StudyInstanceUID, or the folder's
 path with '/' as '_'), study_id, frontal and lateral relative to the folder (so
 `--image-root FOLDER` serves them), view, study_date (DICOM StudyDate when present), no

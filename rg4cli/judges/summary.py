@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from rg4cli.errors import InputError
 from rg4cli.judges.verdict import _check_setting
 from rg4cli.records.provenance import current_annotation
-from rg4cli.vocab import CATEGORIES, SETTINGS
+from rg4cli.vocab import CATEGORIES, INPUT_SETTINGS
 
 
 def _field_of(item: dict, on_unbound: Callable[[str], None] | None = None) -> dict:
@@ -60,7 +60,7 @@ def summarize(records: Iterable[dict], *, on_unbound: Callable[[str], None] | No
     content is unsupported by the inputs (what makes them input-agnostic).
     """
     total = _counts()
-    by_setting = {s: _counts() for s in SETTINGS}
+    by_setting = {s: _counts() for s in INPUT_SETTINGS}
     backends = set()
     for item in records:
         h = _field_of(item, on_unbound)

@@ -1,11 +1,11 @@
-"""The 14 CheXpert observations of a report: the public labelling API of rg4.
+"""The 14 CheXpert observations of a report: the public labeling API of rg4.
 
 `make_labeler(backend="rules" | "chexbert", ...)` returns an object with
 `.label(texts) -> [ {observation: 1 | 0 | -1 | None} ]` (keys in
 `observations.OBSERVATIONS` order: 1 positive, 0 negative, -1 uncertain, None not
 mentioned). `rg4 label`, `rg4 score`, `rg4 weights` and `rg4 build-data` all call it.
 
-- rules (default, offline): `chexpert_rules.RulesEngine` over the phrase tables in
+- rules (default, offline): `labelers.rules.RulesEngine` over the phrase tables in
   data/chexpert_phrases.json; also `.mentions(text)` (which phrase gave which label,
   with character spans) and `.explain(text)`.
 - chexbert: the CheXbert-shaped BERT labeler of `classifiers.py`, from the official
@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
-from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values, default_rules
+from rg4cli.labelers.phrases import default_rules
+from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values
 from rg4cli.vocab import NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 
 BACKENDS = ("rules", "chexbert")

@@ -32,7 +32,7 @@ import numpy as np
 from rg4cli.metrics import clinical, meteor
 from rg4cli.metrics.blas import one_blas_thread
 from rg4cli.metrics.resample_cider import CiderBlock, CiderFlat
-from rg4cli.records.study import SETTINGS
+from rg4cli.records.study import INPUT_SETTINGS
 from rg4cli.vocab import CATEGORIES, FIVE, OBSERVATIONS
 
 BLEU_SMALL, BLEU_TINY = 1e-9, 1e-15  # pycocoevalcap's BleuScorer
@@ -123,7 +123,7 @@ class ReportStatistics:
     def blocks(self) -> dict[str, np.ndarray]:
         """Summary block path -> the indices of its reports ("overall", "by_setting.<s>")."""
         out = {"overall": np.arange(len(self.ids))}
-        for s in SETTINGS:
+        for s in INPUT_SETTINGS:
             idx = np.array([i for i, x in enumerate(self.settings) if x == s], dtype=np.int64)
             if len(idx):
                 out[f"by_setting.{s}"] = idx

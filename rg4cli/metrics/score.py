@@ -35,7 +35,7 @@ from rg4cli.metrics import clinical, nlg
 from rg4cli.metrics.significance import compare, wilcoxon_test  # noqa: F401  (wilcoxon_test: library name)
 from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
-from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
+from rg4cli.records.study import INPUT_SETTINGS, TEXT_FIELDS, setting_of, text_of
 from rg4cli.vocab import CATEGORIES as HALL_CATEGORIES
 
 ON_MISSING_CHOICES: tuple[str, ...] = ("fail", "skip")
@@ -110,8 +110,8 @@ class ScoreSettings:
     ref_text: str = "auto"
     tokenize: str = "r2gen"
     labeler: str = "rules"
-    checkpoint: str | None = None
-    bert: str | None = None
+    labeler_model: str | None = None  # --labeler chexbert: chexbert.pth or an `rg4 train --task labeler` dir
+    labeler_bert: str | None = None
     device: str = "auto"
     batch_size: int = 32
     labels_field: str = "labels"
@@ -219,9 +219,12 @@ def setting_for(pair: Pair, source: str) -> str | None:
     for rec, line in ((pair.hyp, pair.hyp_line), (pair.ref, pair.ref_line)):
         stated = rec.get("setting")
         if stated is not None:
-            if stated not in SETTINGS:
+            if stated not in INPUT_SETTINGS:
                 raise InputError(
-                    f"expected one of {', '.join(SETTINGS)}, got {stated!r}", source=source, line=line, field="setting"
+                    f"expected one of {', '.join(INPUT_SETTINGS)}, got {stated!r}",
+                    source=source,
+                    line=line,
+                    field="setting",
                 )
             return stated
     for rec in (pair.hyp, pair.ref):
@@ -320,9 +323,9 @@ def build_system(
 
 
 class LazyLabeler:
-    """`labeling.make_labeler(...)`, built on first use and shared by every side.
+    """`labelers.make_labeler(...)`, built on first use and shared by every side.
 
-    Labels are cached by text: references are labelled once even with --against,
+    Labels are cached by text: references are labeled once even with --against,
     and repeated texts (templated normal reports) once.
     """
 
@@ -336,19 +339,23 @@ class LazyLabeler:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
             if self.progress is not None:
-                self.progress(f"labelling {len(todo):,} distinct {what}(s) with --labeler {self.config.labeler}")
+                self.progress(f"labeling {len(todo):,} distinct {what}(s) with --labeler {self.config.labeler}")
             if self._labeler is None:
                 from rg4cli.labelers.backends import make_labeler
 
                 c = self.config
-                if c.labeler == "chexbert" and not c.checkpoint:
+                if c.labeler == "chexbert" and not c.labeler_model:
                     raise InputError(
-                        f"labelling {len(todo)} report(s) with --labeler chexbert needs "
+                        f"labeling {len(todo)} report(s) with --labeler chexbert needs "
                         "--labeler-model (chexbert.pth with --labeler-bert DIR, or an rg4 labeler "
                         "model dir)"
                     )
                 self._labeler = make_labeler(
-                    backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert, device=c.device, batch_size=c.batch_size
+                    backend=c.labeler,
+                    checkpoint=c.labeler_model,
+                    bert=c.labeler_bert,
+                    device=c.device,
+                    batch_size=c.batch_size,
                 )
             self._cache.update(zip(todo, self._labeler.label(todo)))
         return [dict(self._cache[t]) for t in texts]
@@ -430,7 +437,7 @@ def score_system(
     hyps, refs = sys_.prepared
     groups: dict[str, Sequence[int]] = {}
     if by_setting:
-        for s in SETTINGS:
+        for s in INPUT_SETTINGS:
             idx = [i for i, x in enumerate(sys_.settings) if x == s]
             if idx:
                 groups[s] = idx
@@ -477,7 +484,7 @@ def _prepare(
 ) -> tuple[System, dict[str, int], dict[str, dict[str, int]], str]:
     pairs, skipped, name = read_pairs(path, ref, on_missing=config.on_missing, on_error=config.on_error, log=log)
     sys_ = build_system(pairs, config, input_name=name, ref_name=ref.name, skipped=skipped, log=log)
-    # METEOR starts aligning before labelling: its JVM works while this process labels and scores.
+    # METEOR starts aligning before labeling: its JVM works while this process labels and scores.
     prepare_system(sys_, config, start_meteor=start_meteor)
     if config.yield_to_meteor and sys_.meteor_job is not None:
         _yield_cpu()
@@ -520,7 +527,7 @@ def score_files(
     (one file or several, each against the input).
 
     `log` gets warnings and notes (skipped ids, empty hypotheses, unbound
-    annotations), `progress` one line per stage (labelling, each metric).
+    annotations), `progress` one line per stage (labeling, each metric).
     """
     config.check()
     if config.meteor:

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rg4cli import paper
 from rg4cli.errors import Rg4Error
 from rg4cli.model.encoders import freeze, patch_tokens, text_tokens
 from rg4cli.model.fusion import build_fusion
@@ -100,13 +101,13 @@ class Generated:
 
 @dataclass
 class DecodeOptions:
-    """Defaults of the official test script."""
+    """Defaults of the official test script (rg4cli.paper)."""
 
-    num_beams: int = 3
-    max_new_tokens: int = 200
-    min_new_tokens: int = 50
-    repetition_penalty: float = 2.0
-    length_penalty: float = 2.0
+    num_beams: int = paper.NUM_BEAMS
+    max_new_tokens: int = paper.MAX_NEW_TOKENS
+    min_new_tokens: int = paper.MIN_NEW_TOKENS
+    repetition_penalty: float = paper.REPETITION_PENALTY
+    length_penalty: float = paper.LENGTH_PENALTY
 
     def as_kwargs(self) -> dict[str, Any]:
         return dict(

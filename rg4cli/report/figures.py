@@ -9,7 +9,7 @@ from statistics import mean
 from rg4cli.report.charts import Bar, bar_chart, line_chart
 from rg4cli.report.inputs import ScoreInput, TrainInput
 from rg4cli.report.tables import CE_PATH, blocks, dig, interval
-from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES, SETTINGS
+from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES, INPUT_SETTINGS
 
 
 def _bar(summary: dict, path: str, block: dict, metric: str) -> Bar:
@@ -89,7 +89,7 @@ def token_chart(studies: Sequence[dict], trains: Sequence[TrainInput]) -> str | 
             per[s["setting"]].append(s["tok"])
     if not per:
         return None
-    groups = sorted(per, key=lambda g: SETTINGS.index(g) if g in SETTINGS else len(SETTINGS))
+    groups = sorted(per, key=lambda g: INPUT_SETTINGS.index(g) if g in INPUT_SETTINGS else len(INPUT_SETTINGS))
     fusions = sorted({str(dig(t.config, "task_config.fusion")) for t in trains if dig(t.config, "task_config.fusion")})
     name = "mean input tokens" + (f" ({', '.join(fusions)})" if fusions else "")
     return bar_chart(

@@ -13,7 +13,7 @@ from importlib import resources
 from string import Template
 
 from rg4cli import __version__
-from rg4cli.vocab import OBSERVATIONS, SETTINGS
+from rg4cli.vocab import INPUT_SETTINGS, OBSERVATIONS
 
 _PAGE = Template(
     """<!DOCTYPE html>
@@ -89,7 +89,9 @@ def inline_json(obj: object) -> str:
 
 
 def render(title: str, notes: list[str], sections: dict, studies: list[dict], images: dict[str, str]) -> str:
-    settings = sorted({s["setting"] for s in studies}, key=lambda s: SETTINGS.index(s) if s in SETTINGS else 9)
+    settings = sorted(
+        {s["setting"] for s in studies}, key=lambda s: INPUT_SETTINGS.index(s) if s in INPUT_SETTINGS else 9
+    )
     notes_html = (
         '<section aria-label="Notes"><ul class="notes">'
         + "".join(f"<li>{escape(n)}</li>" for n in notes)

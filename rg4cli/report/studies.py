@@ -17,7 +17,7 @@ from typing import Any
 
 from rg4cli.records.provenance import annotation, status
 from rg4cli.records.study import setting_of, text_of
-from rg4cli.vocab import OBSERVATIONS, SETTINGS
+from rg4cli.vocab import INPUT_SETTINGS, OBSERVATIONS
 
 # One character per observation, in vocab.OBSERVATIONS order: positive, negative, uncertain, not mentioned.
 _LABEL_CHARS = {1: "1", 0: "0", -1: "u", None: "."}
@@ -121,7 +121,7 @@ def collect_studies(
         ref_shown = text_of(ref, ref_text) if ref is not None else None
         if gen is None:
             _count(data, "no_text", rid)
-        setting = rec.get("setting") if rec.get("setting") in SETTINGS else setting_of(rec)
+        setting = rec.get("setting") if rec.get("setting") in INPUT_SETTINGS else setting_of(rec)
         study: dict[str, Any] = {"id": rid, "setting": setting, "gen": gen or "", "ref": ref_shown}
         for key, name in (("view", "view"), ("ind", "indication"), ("hist", "history"), ("prior", "prior_report")):
             value = _str(rec.get(name)) or (_str(ref.get(name)) if ref is not None else None)

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from rg4cli.report.inputs import ScoreInput, TrainInput
-from rg4cli.vocab import OBSERVATIONS, SETTINGS
+from rg4cli.vocab import INPUT_SETTINGS, OBSERVATIONS
 
 CE_PATH = "ce.micro_14_unc_pos"
 # (column title, path inside a block, tooltip)
@@ -42,7 +42,7 @@ def blocks(summary: dict) -> list[tuple[str, str, dict]]:
     out = []
     found = summary.get("by_setting")
     by_setting: dict = found if isinstance(found, dict) else {}
-    for s in (*SETTINGS, *sorted(set(by_setting) - set(SETTINGS))):
+    for s in (*INPUT_SETTINGS, *sorted(set(by_setting) - set(INPUT_SETTINGS))):
         if isinstance(by_setting.get(s), dict):
             out.append((s, f"by_setting.{s}", by_setting[s]))
     out.append(("all", "overall", summary["overall"]))

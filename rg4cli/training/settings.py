@@ -94,6 +94,10 @@ def presets_help() -> str:
     )
 
 
+# Fields whose option is spelled otherwise (the option keeps the paper's word).
+OPTION_OF = {"input_settings": "settings"}
+
+
 @dataclass
 class TrainSettings:
     train_file: str | None = None
@@ -133,7 +137,7 @@ class TrainSettings:
     val_max_new_tokens: int | None = None
     tlw: str | None = None
     lam: float | None = None
-    settings: str | None = None
+    input_settings: str | None = None  # --settings: the paper's input settings to train on
     no_cache: bool = False
     cache_dir: Path | None = None
     text: str = "auto"
@@ -191,7 +195,7 @@ class TrainSettings:
                 "report_text",
                 "target_max_tokens",
                 "prior_padding",
-                "settings",
+                "input_settings",
                 "lam",
                 "fusion_lr",
             )
@@ -199,7 +203,7 @@ class TrainSettings:
                 generator_only = ("sampler",) + generator_only
             given = [k for k in generator_only if getattr(self, k) is not None]
             if given:
-                name = "--" + given[0].replace("_", "-")
+                name = "--" + OPTION_OF.get(given[0], given[0]).replace("_", "-")
                 raise InputError(
                     f"{name} does not apply to --task decoder"
                     if self.task == "decoder"
@@ -264,7 +268,7 @@ def run_train(s: TrainSettings, log: Callable[[str], None]) -> dict:
             batch_size=recipe["batch_size"],
             tlw=recipe["tlw"],
             lam=s.lam,
-            settings=s.settings,
+            input_settings=s.input_settings,
             use_cache=not s.no_cache,
             cache_dir=s.cache_dir,
             val_path=str(s.val) if s.val else None,

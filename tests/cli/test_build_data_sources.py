@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
+from rg4cli.synth.mimic import write_mimic_tree
+from rg4cli.synth.studies import generate_studies
 
 
 def _run(*args):

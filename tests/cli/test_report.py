@@ -11,7 +11,7 @@ from PIL import Image, ImageStat
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.vocab import SETTINGS
+from rg4cli.vocab import INPUT_SETTINGS
 
 from ..cdp import Chromium, find_chromium
 from ..lib.jsonl import read_jsonl, write_jsonl
@@ -105,7 +105,7 @@ def test_loads_offline_without_errors_or_requests(browser, page):
 def test_every_setting_in_the_table(browser, page):
     browser.open(page.as_uri())
     shown = browser.evaluate("[...document.querySelectorAll('table.metrics tbody tr')].map(r => r.dataset.setting)")
-    assert set(SETTINGS) <= set(shown)
+    assert set(INPUT_SETTINGS) <= set(shown)
 
 
 def test_filter_hallucination_flagged_shows_exactly_the_flagged(browser, page, run):

@@ -11,7 +11,7 @@ from rg4cli.errors import InputError
 from rg4cli.records.provenance import text_digest
 from rg4cli.report import ReportSettings, write_report
 from rg4cli.report.page import inline_json
-from rg4cli.vocab import SETTINGS
+from rg4cli.vocab import INPUT_SETTINGS
 
 from ..report_run import make_run
 from .jsonl import read_jsonl, write_jsonl
@@ -54,7 +54,7 @@ def test_page_refers_to_nothing_outside_itself(run, tmp_path):
 
 def test_every_setting_in_the_metric_table_and_charts(run, tmp_path):
     _, html = _page(run, tmp_path)
-    for s in SETTINGS:
+    for s in INPUT_SETTINGS:
         assert f'<tr data-setting="{s}">' in html
     assert html.count('<svg class="chart"') >= 4  # CE, BLEU-4, ROUGE-L, loss, tokens
     assert "Training loss: generator stage 2" in html and "Edema" in html
