@@ -9,7 +9,10 @@ from statistics import mean
 from rg4cli.report.charts import Bar, bar_chart, line_chart
 from rg4cli.report.inputs import ScoreInput, TrainInput
 from rg4cli.report.tables import CE_PATH, blocks, dig, interval
-from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES, SETTINGS
+from rg4cli.vocab import CATEGORIES, SETTINGS
+
+# Category names short enough to sit under their bars (vocab.CATEGORY_NAMES in the page's legend rows).
+_SHORT = {"pc": "comparison", "pp": "procedure", "view": "view", "comm": "communication"}
 
 
 def _bar(summary: dict, path: str, block: dict, metric: str) -> Bar:
@@ -61,7 +64,7 @@ def score_charts(scores: Sequence[ScoreInput]) -> list[str]:
             bars.append((float(rate), None, None) if isinstance(rate, (int, float)) else None)
             hall_series.append((s.name, bars))
     if hall_series:
-        groups = [CATEGORY_NAMES[c] for c in CATEGORIES] + ["input-agnostic"]
+        groups = [_SHORT.get(c, c) for c in CATEGORIES] + ["any (hall.)"]
         charts.append(
             bar_chart("Hallucination: share of reports per category", groups, hall_series, ylabel="share of reports")
         )
