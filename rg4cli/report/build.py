@@ -76,6 +76,8 @@ def build_page(settings: ReportSettings, *, log: Callable[[str], None] | None = 
         text=settings.text,
         ref_text=settings.ref_text,
         label=lambda texts: make_labeler("rules").label(texts),  # built only when a text needs it
+        source=reader.name,
+        ref_source=display_name(settings.ref) if settings.ref else None,
     )
     for what, template in _COUNT_NOTES.items():
         if data.counts.get(what):

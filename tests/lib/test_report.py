@@ -182,3 +182,17 @@ def test_a_json_that_is_not_a_score_summary(run, tmp_path):
     (tmp_path / "other.json").write_text('{"n": 3}')
     with pytest.raises(InputError, match="not a `rg4 score` summary"):
         _page(run, tmp_path, scores=(str(tmp_path / "other.json"),))
+
+
+def test_a_text_of_the_wrong_type_names_its_line(run, tmp_path):
+    records = read_jsonl(run.gen)
+    records[2]["report"] = 7
+    with pytest.raises(InputError, match=r"x\.jsonl:3: report: expected a string"):
+        _page(run, tmp_path, input=str(write_jsonl(tmp_path / "x.jsonl", records)))
+
+
+def test_train_summary_printed_names_its_directory(run, tmp_path):
+    printed = tmp_path / "stage2.summary.json"
+    printed.write_text(json.dumps({"out_dir": str(run.train), "steps": 5}))
+    _, html = _page(run, tmp_path, train=(str(printed),))
+    assert "generator stage 2" in html and "Training loss: generator stage 2" in html
