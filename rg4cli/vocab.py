@@ -35,7 +35,7 @@ LABEL_TO_CHEXBERT_CLASS = {v: k for k, v in CHEXBERT_CLASS_TO_LABEL.items()}
 NO_FINDING: str = OBSERVATIONS[13]
 SUPPORT_DEVICES: str = OBSERVATIONS[12]
 
-# Study settings (README "The study record"): s/m = frontal only / frontal + lateral,
+# Study settings (docs/records.md "The study record"): s/m = frontal only / frontal + lateral,
 # n/w = without / with the prior report.
 SETTINGS: tuple[str, ...] = ("sn", "sw", "mn", "mw")
 VIEWS: tuple[str, ...] = ("PA", "AP")  # the frontal projection a record's `view` names

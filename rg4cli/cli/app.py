@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +23,7 @@ app = typer.Typer(
 )
 
 # Pipeline order, which is also the order `rg4 --help` lists them in.
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., Any]] = {
     "synth": synth.synth,
     "build-data": build_data.build_data,
     "label": label.label,

@@ -134,7 +134,6 @@ def build_data(
         int,
         Opt("--batch-size", help="Studies per judge/rewrite batch (the openai generator runs a batch concurrently)."),
     ] = 64,
-    batch: Annotated[int | None, Opt("--batch", hidden=True)] = None,  # old spelling
     base_url: Annotated[
         Str, Opt("--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.")
     ] = None,
@@ -165,7 +164,7 @@ def build_data(
     --from iu-xray: IU X-ray reports (sn/mn, no priors), the same cleaning.
     --from mimic-rg4: the released MIMIC-RG4 annotations, as released; new_scores become
     sentence_weights (needs --scores-tokenizer). --from folder: images or a DICOM export,
-    one record per study without a report (for rg4 generate). README "rg4 build-data".
+    one record per study without a report (for rg4 generate). More: docs/datasets.md.
 
     \b
     Example:
@@ -197,7 +196,7 @@ def build_data(
         label_guard=parse_guard(label_guard),
         drop_unresolved=drop_unresolved,
         no_rewrite=no_rewrite,
-        batch_size=batch if batch is not None else batch_size,
+        batch_size=batch_size,
         device=device,
         system_prompt=prompt_text,
         openai={

@@ -33,7 +33,7 @@ def generate(
             help="Model dir written by rg4 train (rg4_model.json, fusion.safetensors, adapter/).",
             show_default=False,
         ),
-    ] = None,  # type: ignore[assignment]
+    ] = None,
     image_root: ImageRootOpt = None,
     allow_outside_image_root: AllowOutsideImageRootOpt = False,
     output: OutputOpt = None,

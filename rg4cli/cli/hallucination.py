@@ -14,13 +14,10 @@ from rg4cli.cli.common import (
     JudgeBertOpt,
     JudgeModelOpt,
     ModelNameOpt,
-    OldBertOpt,
-    OldModelOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     TextOpt,
-    alias,
     handle_errors,
     llm_client_options,
     log,
@@ -84,8 +81,6 @@ def hallucination(
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
     resume: ResumeOpt = False,
-    model: OldModelOpt = None,
-    bert: OldBertOpt = None,
 ) -> None:
     """Flag input-agnostic content in reports, judged against each study's inputs.
 
@@ -126,8 +121,8 @@ def hallucination(
     """
     settings = JudgeSettings(
         backend=backend,
-        model=alias(judge_model, model, "--judge-model", "--model"),
-        bert=alias(judge_bert, bert, "--judge-bert", "--bert"),
+        model=judge_model,
+        bert=judge_bert,
         phrases=phrases,
         threshold=threshold,
         text=text,

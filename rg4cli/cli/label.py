@@ -11,13 +11,10 @@ from rg4cli.cli.common import (
     InputArg,
     LabelerBertOpt,
     LabelerModelOpt,
-    OldBertOpt,
-    OldCheckpointOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     TextOpt,
-    alias,
     handle_errors,
     log,
 )
@@ -57,8 +54,6 @@ def label(
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
     resume: ResumeOpt = False,
-    checkpoint: OldCheckpointOpt = None,
-    bert: OldBertOpt = None,
 ) -> None:
     """Label the 14 CheXpert observations of every report.
 
@@ -73,7 +68,7 @@ def label(
     The text is chosen by --text: by default `report` when present, else findings +
     impression. A record with no text to read is an error naming the field (exit 2);
     with --on-error skip it is left out and counted on stderr. The labels are bound to
-    the text they were computed from (a `provenance` entry: see README, The study record).
+    the text they were computed from (a `provenance` entry: docs/records.md, "Annotations are bound to their text").
 
     \b
     Example:
@@ -83,8 +78,8 @@ def label(
     """
     settings = LabelSettings(
         backend=backend,
-        checkpoint=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        checkpoint=labeler_model,
+        bert=labeler_bert,
         text=text,
         into=into,
         explain=explain,

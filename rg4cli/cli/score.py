@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
+from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, SeedOpt, console, handle_errors, log
 from rg4cli.metrics import SUMMARY_KEYS_DOC, ScoreSettings, score_files, summary_tables
 from rg4cli.metrics.nlg import TOKENIZE_DOC
 from rg4cli.records.streams import RecordWriter, dumps_json, write_json
@@ -80,9 +80,23 @@ def score(
     ] = "fail",
     on_error: OnErrorOpt = "fail",
     against: Annotated[
-        str | None,
-        typer.Option("--against", help="Another system's hypotheses (same ids): paired Wilcoxon tests per metric."),
+        list[str] | None,
+        typer.Option(
+            "--against",
+            help="Another system's hypotheses (same ids), repeatable: approximate randomization (and paired "
+            "bootstrap with --bootstrap) for every metric, Holm-adjusted across systems; Wilcoxon on per-report "
+            "scores.",
+        ),
     ] = None,
+    bootstrap: Annotated[
+        int,
+        typer.Option("--bootstrap", help="Bootstrap resamples for intervals of every number (0: off; e.g. 1000)."),
+    ] = 0,
+    ci: Annotated[float, typer.Option("--ci", help="Confidence level of the bootstrap intervals.")] = 0.95,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Approximate randomization trials per --against (0: off).")
+    ] = 10000,
+    seed: SeedOpt = 12345,
     per_report: Annotated[
         str | None, typer.Option("--per-report", help="Write one JSONL line per id with its scores.")
     ] = None,
@@ -106,6 +120,10 @@ def score(
         on_missing=on_missing,
         on_error=on_error,
         yield_to_meteor=True,
+        bootstrap=bootstrap,
+        ci=ci,
+        seed=seed,
+        trials=trials,
     )
     result = score_files(
         None if input == "-" else input,
@@ -174,4 +192,6 @@ Example:
   rg4 generate test.jsonl --model m/ | rg4 label | rg4 hallucination \\
     | rg4 score --ref test.jsonl --per-report per_id.jsonl > scores.json
   rg4 score new.jsonl --ref test.jsonl --against baseline.jsonl | jq .against.tests.bleu_4
+  rg4 score new.jsonl --ref test.jsonl --bootstrap 1000 --against baseline.jsonl \\
+    | jq '.comparisons[0].metrics["overall.bleu_4"]'
 """

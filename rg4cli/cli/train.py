@@ -1,5 +1,5 @@
 """`rg4 train`: options -> rg4cli.training.settings.TrainSettings -> run_train. An unset recipe
-option takes the preset's value (README "Presets": `--preset paper` = the released code's recipe)."""
+option takes the preset's value (docs/design.md "Presets": `--preset paper` = the released code's recipe)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rg4cli.cli.common import AllowOutsideImageRootOpt, ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
 from rg4cli.training.settings import PRESETS_HELP
 
-_P = ' Default: the preset\'s (README "Presets").'
+_P = ' Default: the preset\'s (docs/design.md "Presets").'
 
 
 def _opt(name: str, help: str, preset_default: bool = False):
@@ -280,10 +280,10 @@ def train(
     """Train the generator (stage 1 or 2) or a BERT classifier; write a model directory.
 
     Reads training records (JSONL); writes -o DIR: the model (`rg4 generate --model DIR`,
-    `rg4 label --backend chexbert --checkpoint DIR` or `rg4 hallucination --backend discbert
-    --model DIR` read it), checkpoints/ for --resume, metrics.jsonl (one line per step and
+    `rg4 label --backend chexbert --labeler-model DIR` or `rg4 hallucination --backend discbert
+    --judge-model DIR` read it), checkpoints/ for --resume, metrics.jsonl (one line per step and
     per validation) and train_summary.json. Prints the summary as JSON on stdout.
-    `--preset paper` defaults to the released code's recipe, `--preset tiny` to rg4's (README
+    `--preset paper` defaults to the released code's recipe, `--preset tiny` to rg4's (docs/design.md
     "Presets" lists every difference; each is an option here). Runs on one device as is and
     on many with `accelerate launch -m rg4cli train ...` (several CPU processes: `accelerate
     launch --multi_gpu --num_processes N -m rg4cli train ...` joins them in a gloo group).

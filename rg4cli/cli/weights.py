@@ -11,13 +11,10 @@ from rg4cli.cli.common import (
     InputArg,
     LabelerBertOpt,
     LabelerModelOpt,
-    OldBertOpt,
-    OldLabelerOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     TextOpt,
-    alias,
     handle_errors,
     log,
 )
@@ -72,8 +69,6 @@ def weights(
     output: OutputOpt = None,
     on_error: OnErrorOpt = "fail",
     resume: ResumeOpt = False,
-    labeler: OldLabelerOpt = None,
-    bert: OldBertOpt = None,
 ) -> None:
     """Token-level loss weights (TLW): which sentences of a report the generator's loss emphasises.
 
@@ -114,8 +109,8 @@ def weights(
 
     settings = WeighSettings(
         backend=backend,
-        labeler=alias(labeler_model, labeler, "--labeler-model", "--labeler"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        labeler=labeler_model,
+        bert=labeler_bert,
         text=text,
         batch_size=batch_size,
         device=device,

@@ -1,7 +1,7 @@
 """A folder of images or a DICOM export -> study records without a report (`build-data --from folder`).
 
 What a PACS export or a scanner drop looks like, turned into the records `rg4 generate`
-reads (README "From a folder to reports"):
+reads (docs/datasets.md "From a folder to reports"):
 
 - DICOM files (.dcm / .dicom, or any file with the DICM magic, as exports often have no
   suffix): grouped by StudyInstanceUID, wherever they lie; the view from ViewPosition

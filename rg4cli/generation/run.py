@@ -277,7 +277,7 @@ def _studies(
         except InputError as exc:
             reader.reject(lineno, exc.field, exc.problem)
             summary.skipped += 1
-            yield _Item(index, lineno, rec, None, "", skipped=True)  # type: ignore[arg-type]
+            yield _Item(index, lineno, rec, None, "", skipped=True)
             continue
         yield _Item(index, lineno, rec, study, study.setting)
 

@@ -219,7 +219,7 @@ class Scanner:
             if words:
                 groups.append(f"(?=(?P<c{n}>{_trie_regex(words)})|)")
             if rest:
-                self.residual[key] = compile_phrases(rest)  # type: ignore[assignment]
+                self.residual[key] = compile_phrases(rest)  # type: ignore[assignment]  # dict typed for words, holds a pattern
         self.combined = re.compile(r"(?<!\w)(?=\w)" + "".join(groups)) if groups else None
         # Group number (in pattern order) -> channel key; channels without word phrases have no group.
         self.group_order = (

@@ -26,15 +26,13 @@ of the two rather than their sum (benchmarks/bench_score.py).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from rg4cli.errors import InputError
 from rg4cli.metrics import clinical, nlg
+from rg4cli.metrics.significance import compare, wilcoxon_test  # noqa: F401  (wilcoxon_test: library name)
 from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
@@ -83,7 +81,7 @@ config                 {tokenize, text, ref_text, labeler, labels: {hyp, ref}:
 skipped                {not_in_ref, not_in_input, no_text, hallucination_stale}:
                        ids left out; hallucination_stale = hypotheses whose
                        `hallucination` was computed from another text (not used)
-against                null without --against, else {file, n, empty_hypotheses,
+against                null without --against, else (the first --against) {file, n, empty_hypotheses,
                        overall (the other system's block over the paired ids),
                        tests.<metric>}
   tests.<metric>       for bleu_1..4, meteor, rouge_l, cider and
@@ -92,7 +90,14 @@ against                null without --against, else {file, n, empty_hypotheses,
                        (input - against), median_diff, w_plus, w_minus, statistic,
                        p_value (two-sided Wilcoxon signed-rank, scipy, zero
                        differences dropped; null when all are zero), higher
-                       ("input", "against" or "tie": the side with the larger rank sum)}"""
+                       ("input", "against" or "tie": the side with the larger rank sum)}
+uncertainty            null without --bootstrap N, else {method, resamples, ci, seed,
+                       approximate, metrics.<path>: {value, low, high, se, signature}}
+                       for every number of overall and by_setting (docs/uncertainty.md)
+comparisons            null without --against, else one entry per --against: {system,
+                       n, trials, resamples, holm_family, metrics.<path>: {a, b, delta
+                       (b - a), p_ar (approximate randomization), p_ar_holm, p_boot
+                       (paired bootstrap), wilcoxon_p (per-report scores), signature}}"""
 
 PER_REPORT_KEYS: tuple[str, ...] = (*nlg.NLG_KEYS, *clinical.per_report_keys())
 
@@ -118,6 +123,11 @@ class ScoreSettings:
     # wins when both want the same core. For a process that ends with the scoring (the
     # CLI): the thread keeps the lower priority afterwards.
     yield_to_meteor: bool = False
+    # Uncertainty (rg4cli.metrics.uncertainty): --bootstrap, --ci, --seed, --trials.
+    bootstrap: int = 0
+    ci: float = 0.95
+    seed: int = 12345
+    trials: int = 10000
 
     def check(self) -> None:
         for name, value, choices in (
@@ -129,6 +139,12 @@ class ScoreSettings:
         ):
             if value not in choices:
                 raise InputError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        self.uncertainty().check()
+
+    def uncertainty(self):
+        from rg4cli.metrics.uncertainty import UncertaintySettings
+
+        return UncertaintySettings(self.bootstrap, self.ci, self.seed, self.trials, self.tokenize, self.labeler)
 
 
 @dataclass
@@ -156,6 +172,7 @@ class System:
     prepared: tuple[list[str], list[str]] | None = None  # (hyps, refs) as the scorers see them
     per_observation: dict[str, dict] = field(default_factory=dict)
     meteor_job: nlg.MeteorStats | None = None  # METEOR aligning in its JVM while Python works
+    sufficient: nlg.Sufficient | None = None  # per-report statistics for resampling (score_system)
 
 
 # ---- reading ---------------------------------------------------------------------
@@ -312,7 +329,7 @@ class LazyLabeler:
     def __init__(self, config: ScoreSettings, progress: Callable[[str], None] | None = None):
         self.config = config
         self.progress = progress
-        self._labeler = None
+        self._labeler: Any = None  # a rules or CheXbert labeler, built on first use
         self._cache: dict[str, dict] = {}
 
     def label(self, texts: list[str], what: str = "text") -> list[dict]:
@@ -368,7 +385,7 @@ def collect_labels(
             labels[i] = lab
     return labels, {
         "from_field": len(records) - len(todo),
-        "labeled": len(todo),  # type: ignore[return-value]
+        "labeled": len(todo),
         "stale": stale,
     }
 
@@ -410,8 +427,8 @@ def score_system(
     """NLG + CE (+ hall) blocks for overall and each setting; fills sys_.per_report."""
     if sys_.prepared is None:
         prepare_system(sys_, config)
-    hyps, refs = sys_.prepared  # type: ignore[misc]
-    groups: dict[str, list[int]] = {}
+    hyps, refs = sys_.prepared
+    groups: dict[str, Sequence[int]] = {}
     if by_setting:
         for s in SETTINGS:
             idx = [i for i, x in enumerate(sys_.settings) if x == s]
@@ -430,60 +447,11 @@ def score_system(
     }
     scores = nlg.nlg_scores(hyps, refs, groups=groups, meteor=job, progress=progress)
     sys_.per_report = {**scores["overall"].per_report, **per_report_ce}
+    sys_.sufficient = scores["overall"].sufficient
     blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"], hall_block(sys_.hallucination))}
     for s, idx in groups.items():
         blocks[s] = _block(len(idx), scores[s].corpus, ce[s], hall_block([sys_.hallucination[i] for i in idx]))
     return blocks
-
-
-def wilcoxon_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """Paired two-sided Wilcoxon signed-rank test of a vs b (zero differences dropped)."""
-    from scipy.stats import rankdata, wilcoxon
-
-    x = np.asarray(a, dtype=float)
-    y = np.asarray(b, dtype=float)
-    d = x - y
-    nz = d[d != 0]
-    out: dict[str, Any] = {
-        "n": int(len(d)),
-        "n_nonzero": int(len(nz)),
-        "mean_input": float(x.mean()) if len(x) else None,
-        "mean_against": float(y.mean()) if len(y) else None,
-        "mean_diff": float(d.mean()) if len(d) else None,
-        "median_diff": float(np.median(d)) if len(d) else None,
-        "w_plus": 0.0,
-        "w_minus": 0.0,
-        "statistic": None,
-        "p_value": None,
-        "higher": "tie",
-    }
-    if len(nz) == 0:
-        return out
-    ranks = rankdata(np.abs(nz))
-    w_plus, w_minus = float(ranks[nz > 0].sum()), float(ranks[nz < 0].sum())
-    with warnings.catch_warnings():  # scipy's notes on ties / normal approximation are not errors
-        warnings.simplefilter("ignore")
-        res = wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
-    out.update(
-        w_plus=w_plus,
-        w_minus=w_minus,
-        statistic=float(res.statistic),
-        p_value=float(res.pvalue),
-        higher="input" if w_plus > w_minus else "against" if w_minus > w_plus else "tie",
-    )
-    return out
-
-
-def compare(a: System, b: System) -> dict[str, Any]:
-    """Wilcoxon tests over the ids both systems scored (in a's order)."""
-    pos_b = {rid: i for i, rid in enumerate(b.ids)}
-    ia = [i for i, rid in enumerate(a.ids) if rid in pos_b]
-    ib = [pos_b[a.ids[i]] for i in ia]
-    tests = {}
-    for key in PER_REPORT_KEYS:
-        if key in a.per_report and key in b.per_report:
-            tests[key] = wilcoxon_test([a.per_report[key][i] for i in ia], [b.per_report[key][j] for j in ib])
-    return {"n": len(ia), "tests": tests}
 
 
 # ---- the whole command -----------------------------------------------------------
@@ -493,6 +461,9 @@ def compare(a: System, b: System) -> dict[str, Any]:
 class ScoreResult:
     summary: dict[str, Any]
     per_report: list[dict[str, Any]]
+    # The scored systems (input, then each --against): `resample.ReportStatistics.of_system(s)`
+    # gives intervals and paired tests later without re-scoring (rg4cli.metrics.uncertainty).
+    systems: list[System] = field(default_factory=list)
 
 
 def _prepare(
@@ -541,11 +512,12 @@ def score_files(
     ref_path: str,
     config: ScoreSettings,
     *,
-    against: str | None = None,
+    against: str | Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ScoreResult:
-    """Score hypotheses (file or stdin) against --ref; optionally compare with --against.
+    """Score hypotheses (file or stdin) against --ref; optionally compare with --against
+    (one file or several, each against the input).
 
     `log` gets warnings and notes (skipped ids, empty hypotheses, unbound
     annotations), `progress` one line per stage (labelling, each metric).
@@ -580,30 +552,18 @@ def score_files(
         "skipped": skipped,
         "against": None,
     }
-    if against is not None:
-        if progress is not None:
-            progress(f"--against {display_name(against)}")
-        # Its METEOR starts once the ids shared with the input are known (below).
-        other, _, _, other_name = _prepare(against, ref, config, labeler, log, start_meteor=False)
-        common = set(sys_.ids) & set(other.ids)
-        if config.on_missing == "fail" and (len(common) != len(sys_.ids) or len(common) != len(other.ids)):
-            only = sorted(set(sys_.ids) ^ set(other.ids))
-            raise InputError(
-                f"{len(only)} id(s) scored on one side only (first: {', '.join(map(repr, only[:3]))}); "
-                "use --on-missing skip to compare the common ids",
-                source=other_name,
-                field="id",
-            )
-        keep = [i for i, rid in enumerate(other.ids) if rid in common]
-        other = _subset(other, keep)
-        other_blocks = score_system(other, config, by_setting=False, progress=progress)
-        summary["against"] = {
-            "file": other_name,
-            **compare(sys_, other),
-            "empty_hypotheses": other.empty,
-            "overall": other_blocks["overall"],
-        }
-        summary["against"] = {k: summary["against"][k] for k in ("file", "n", "empty_hypotheses", "overall", "tests")}
+    others = []
+    for path in [against] if isinstance(against, str) else list(against or ()):
+        other, block = _score_against(path, sys_, ref, config, labeler, log, progress)
+        others.append((block["file"], other, block))
+    summary["against"] = others[0][2] if others else None
+    # ---- uncertainty (rg4cli.metrics.uncertainty): intervals and paired tests
+    from rg4cli.metrics.uncertainty import summary_blocks
+
+    summary["uncertainty"], summary["comparisons"] = summary_blocks(
+        summary, sys_, others, config.uncertainty(), progress
+    )
+    # ----
     rows = []
     for i, rid in enumerate(sys_.ids):
         row: dict[str, Any] = {"id": rid, "setting": sys_.settings[i]}
@@ -612,7 +572,43 @@ def score_files(
         hall = sys_.hallucination[i]
         row["input_agnostic"] = None if hall is None else bool(hall.get("input_agnostic"))
         rows.append(row)
-    return ScoreResult(summary, rows)
+    return ScoreResult(summary, rows, [sys_, *(o for _, o, _ in others)])
+
+
+def _score_against(
+    against: str,
+    sys_: System,
+    ref: RefIndex,
+    config: ScoreSettings,
+    labeler: LazyLabeler,
+    log: Callable[[str], None] | None,
+    progress: Callable[[str], None] | None,
+) -> tuple[System, dict[str, Any]]:
+    """Another system's reports scored over the ids it shares with the input, and its `against` block."""
+    if progress is not None:
+        progress(f"--against {display_name(against)}")
+    # Its METEOR starts once the ids shared with the input are known (below).
+    other, _, _, other_name = _prepare(against, ref, config, labeler, log, start_meteor=False)
+    common = set(sys_.ids) & set(other.ids)
+    if config.on_missing == "fail" and (len(common) != len(sys_.ids) or len(common) != len(other.ids)):
+        only = sorted(set(sys_.ids) ^ set(other.ids))
+        raise InputError(
+            f"{len(only)} id(s) scored on one side only (first: {', '.join(map(repr, only[:3]))}); "
+            "use --on-missing skip to compare the common ids",
+            source=other_name,
+            field="id",
+        )
+    keep = [i for i, rid in enumerate(other.ids) if rid in common]
+    other = _subset(other, keep)
+    other_blocks = score_system(other, config, by_setting=False, progress=progress)
+    block = {
+        "file": other_name,
+        **compare(sys_, other, PER_REPORT_KEYS),
+        "empty_hypotheses": other.empty,
+        "overall": other_blocks["overall"],
+    }
+    block = {k: block[k] for k in ("file", "n", "empty_hypotheses", "overall", "tests")}
+    return other, block
 
 
 _YIELDED = False
@@ -632,7 +628,7 @@ def _yield_cpu() -> None:
 
 def _subset(sys_: System, keep: Iterable[int]) -> System:
     keep = list(keep)
-    pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
+    pick = lambda xs: [xs[i] for i in keep]  # noqa: E731 - one expression, used on five lists below
     empty = sum(1 for t in pick(sys_.hyp_texts) if not t.strip())
     return System(
         pick(sys_.ids),

@@ -50,4 +50,6 @@ def summary_tables(summary: dict) -> list:
                 r["higher"],
             )
         out.append(t)
-    return out
+    from rg4cli.metrics.tables_uncertainty import uncertainty_tables
+
+    return out + uncertainty_tables(summary)

@@ -1,4 +1,4 @@
-"""The shared LLM-RG4 model core (README "Design notes"; paper §Method).
+"""The shared LLM-RG4 model core (docs/design.md; paper §Method).
 
 Build / load / save
     build_model(preset="tiny"|"paper", *, tokenizer_texts=None, fusion="atf"|"interleaved",

@@ -35,7 +35,7 @@ class ModelConfig:
     text_tokenizer: str = "text_encoder"  # text-encoder tokenizer
     bundled: list[str] = field(default_factory=list)
     trust_remote_code: bool = False
-    # Fusion (README "Design notes"): N learnable queries over frontal patch tokens.
+    # Fusion (docs/design.md "The model core"): N learnable queries over frontal patch tokens.
     fusion: str = "atf"
     num_queries: int = 128
     num_heads: int = 12
@@ -117,7 +117,7 @@ class ModelConfig:
             raise Rg4Error(f"{source}: image_dim {self.image_dim} is not divisible by num_heads {self.num_heads}")
 
 
-# What the paper preset takes from the released code (README "Presets"); every value has
+# What the paper preset takes from the released code (docs/design.md "Presets"); every value has
 # rg4's alternative as a named option of `rg4 train`.
 PAPER_RELEASED = dict(
     stage1_input="bos-image",

@@ -25,7 +25,7 @@ class StudyFeatures:
     frontal [B,P,D'] patch tokens; lateral [B,P,D'] or None (no lateral in the batch);
     prior [B,T,Dt] text tokens + prior_mask [B,T] (True = real token) or None.
     `*_present` [B] bool mark which samples have the modality in a mixed batch; the
-    fusion zeroes the others (README "Design notes": zeros for a missing modality).
+    fusion zeroes the others (docs/design.md "The model core": zeros for a missing modality).
     """
 
     frontal: Tensor
@@ -172,7 +172,8 @@ class RG4Model(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.fusion.queries.device
+        # torch types a submodule's attribute as Tensor | Module: this one is a parameter.
+        return self.fusion.queries.device  # type: ignore[return-value]
 
     @property
     def dtype(self) -> torch.dtype:
@@ -259,7 +260,8 @@ class RG4Model(nn.Module):
     @torch.no_grad()
     def encode_image(self, pixel_values: Tensor) -> Tensor:
         """[B,3,H,W] -> patch tokens [B,P,D'] (CLS dropped)."""
-        return patch_tokens(self.image_encoder, pixel_values.to(self.device, self.image_encoder.dtype))
+        # The encoder's dtype, a torch.dtype that torch's stubs read as Tensor | Module.
+        return patch_tokens(self.image_encoder, pixel_values.to(self.device, self.image_encoder.dtype))  # type: ignore[call-overload]
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:

@@ -1,4 +1,4 @@
-"""The study record (README "The study record"): typed view, validation, derived setting, text fields."""
+"""The study record (docs/records.md "The study record"): typed view, validation, derived setting, text fields."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ __all__ = ["LAYOUTS", "SynthSettings", "synthesize"]
 
 @dataclass
 class SynthSettings:
-    """What `rg4 synth` writes (README "rg4 synth")."""
+    """What `rg4 synth` writes (docs/datasets.md "rg4 synth")."""
 
     output: Path
     subjects: int = 20

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -105,7 +106,7 @@ class GeneratorTask:
         self.examples: list[GeneratorExample] = read_generator_examples(
             train_path, image_root=image_root, stage=stage, settings=self.settings, on_error=on_error, log=log
         )
-        self.validator = None
+        self.validator: Any = None  # a GeneratorValidator with --val
         if val_path:
             from rg4cli.training.validation import GeneratorValidator
 
@@ -117,9 +118,10 @@ class GeneratorTask:
                 on_error=on_error,
                 log=log,
             )
-        self.model = None
+        self.model: Any = None  # the RG4Model build_model() makes
         self.hasher = FileHasher()
-        self.image_cache = self.text_cache = None
+        self.image_cache: Any = None  # FeatureCache or NoCache, once the model is built
+        self.text_cache: Any = None
         self._token_rows: dict[int, tuple] = {}  # example index -> its prompt and target tokens
         self._lengths: list[int] | None = None  # token_lengths(), once computed
 
@@ -371,7 +373,7 @@ class GeneratorTask:
 
         self.flush_caches()
         save_model_dir(
-            model,
+            model,  # type: ignore[arg-type]  # the engine hands back build_model()'s RG4Model
             out_dir,
             extra={
                 "trained_by": "rg4 train",

@@ -113,7 +113,7 @@ def test_released_discbert_imports_for_rg4_hallucination(tmp_path):
         want = torch.softmax(released.labeler(texts)[0], -1)[:, 1]
     records = [{"id": str(j), "frontal": "x.png", "report": t} for j, t in enumerate(texts)]
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    for model in (tmp_path / "disc", pth):  # the model dir, or the released file itself (with --bert)
+    for model in (tmp_path / "disc", pth):  # the model dir, or the released file itself (with --judge-bert)
         res = CliRunner().invoke(
             app,
             [
@@ -121,9 +121,9 @@ def test_released_discbert_imports_for_rg4_hallucination(tmp_path):
                 str(tmp_path / "r.jsonl"),
                 "--backend",
                 "discbert",
-                "--model",
+                "--judge-model",
                 str(model),
-                "--bert",
+                "--judge-bert",
                 str(bert),
             ],
         )
