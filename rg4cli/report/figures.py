@@ -53,16 +53,10 @@ def score_charts(scores: Sequence[ScoreInput]) -> list[str]:
     ]
     hall_series = []
     for s in scores:
-        hall = dig(s.summary, "overall.hall")
-        if isinstance(hall, dict):
-            present = hall.get("present") or {}
-            bars: list[Bar] = []
-            for c in CATEGORIES:
-                v = present.get(c) if isinstance(present, dict) else None
-                bars.append((float(v), None, None) if isinstance(v, (int, float)) else None)
-            rate = hall.get("rate")
-            bars.append((float(rate), None, None) if isinstance(rate, (int, float)) else None)
-            hall_series.append((s.name, bars))
+        overall = s.summary["overall"]
+        if isinstance(overall.get("hall"), dict):
+            metrics = [f"hall.present.{c}" for c in CATEGORIES] + ["hall.rate"]
+            hall_series.append((s.name, [_bar(s.summary, "overall", overall, m) for m in metrics]))
     if hall_series:
         groups = [_SHORT.get(c, c) for c in CATEGORIES] + ["any (hall.)"]
         charts.append(

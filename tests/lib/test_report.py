@@ -146,7 +146,7 @@ def test_intervals_and_comparisons_when_the_summary_has_them(run, tmp_path):
     path.write_text(json.dumps(summary))
     _, html = _page(run, tmp_path, scores=(f"rg4={path}",))
     assert '<span class="ci"> [0.040, 0.170]</span>' in html
-    assert "rg4 vs raw" in html and "0.0300" in html and "bleu|boot:1000" in html
+    assert "rg4 vs raw" in html and "0.0300" in html and "&lt;metric&gt;|boot:1000" in html
 
 
 def test_record_text_cannot_close_the_data_element(run, tmp_path):
