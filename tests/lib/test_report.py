@@ -196,3 +196,18 @@ def test_train_summary_printed_names_its_directory(run, tmp_path):
     printed.write_text(json.dumps({"out_dir": str(run.train), "steps": 5}))
     _, html = _page(run, tmp_path, train=(str(printed),))
     assert "generator stage 2" in html and "Training loss: generator stage 2" in html
+
+
+def test_thumbnails_over_the_budget_are_made_smaller(run, tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    result, html = _page(run, tmp_path, thumb_budget_mb=0.004)
+    found = [re.search(r"over --thumb-budget-mb 0.004: made at (\d+) px instead", n) for n in result.notes]
+    size = int(next(m for m in found if m).group(1))
+    assert size < 64  # the test images' own size
+    uris = re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(uris) == len(run.ids) + len(run.ids) // 2
+    assert max(Image.open(io.BytesIO(base64.b64decode(u))).size[0] for u in uris) == size
