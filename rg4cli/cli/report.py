@@ -47,6 +47,12 @@ def report(
     text: TextOpt = "auto",
     ref_text: Annotated[str, typer.Option("--ref-text", help="Reference text shown (the choices of --text).")] = "auto",
     thumb_size: Annotated[int, typer.Option("--thumb-size", help="Thumbnail size in pixels (longest side).")] = 96,
+    thumb_budget_mb: Annotated[
+        float,
+        typer.Option(
+            "--thumb-budget-mb", help="Most megabytes of thumbnails; over it they are made smaller (one note)."
+        ),
+    ] = 24.0,
     title: Annotated[str, typer.Option("--title", help="The page's title.")] = "rg4 report",
     output: OutputOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (notes stay).")] = False,
@@ -80,6 +86,7 @@ def report(
         text=text,
         ref_text=ref_text,
         thumb_size=thumb_size,
+        thumb_budget_mb=thumb_budget_mb,
         title=title,
     )
     result = write_report(settings, log=None if quiet else log)

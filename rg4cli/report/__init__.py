@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rg4cli.errors import InputError
 
-# A thumbnail's longest side in pixels: 96 keeps 5,000 two-image studies near 20 MB.
+# A thumbnail's longest side in pixels (the default 96: benchmarks/bench_report.py).
 THUMB_SIZES = range(32, 513)
 
 
@@ -40,6 +40,7 @@ class ReportSettings:
     text: str = "auto"  # the generated text shown (records.study.text_of)
     ref_text: str = "auto"
     thumb_size: int = 96
+    thumb_budget_mb: float = 24.0  # thumbnails over this are made smaller (the page then stays <= ~30 MB)
     title: str = "rg4 report"
     notes: list[str] = field(default_factory=list)  # notes from the caller, shown first
 
@@ -50,6 +51,10 @@ class ReportSettings:
             raise InputError(
                 f"must be {THUMB_SIZES.start}..{THUMB_SIZES.stop - 1} pixels, got {self.thumb_size}",
                 field="--thumb-size",
+            )
+        if not self.thumb_budget_mb > 0:
+            raise InputError(
+                f"must be a positive number of megabytes, got {self.thumb_budget_mb}", field="--thumb-budget-mb"
             )
         for name, value in (("--text", self.text), ("--ref-text", self.ref_text)):
             if value not in TEXT_FIELDS:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rg4cli import __version__
-from rg4cli.report import page
+from rg4cli.report import THUMB_SIZES, page
 from rg4cli.report.figures import loss_charts, score_charts, token_chart
 from rg4cli.report.inputs import ScoreInput, read_score, read_train
-from rg4cli.report.studies import collect_studies
+from rg4cli.report.studies import StudyData, collect_studies
 from rg4cli.report.tables import blocks, comparison_table, metric_table, observation_table, run_section
 from rg4cli.report.thumbs import Thumbnails
 
@@ -45,6 +45,21 @@ def _score_notes(score: ScoreInput, setting_counts: Counter, joined: int | None)
     ]
 
 
+def _thumbnails(data: StudyData, thumbs: Thumbnails) -> Thumbnails:
+    """Encode every study's images into `thumbs`; a study keeps the keys, or which images are missing."""
+    by_id = {s["id"]: s for s in data.studies}
+    for study in data.studies:
+        for name in ("f", "l", "missing"):
+            study.pop(name, None)
+    for rid, name, path in data.images:
+        key = thumbs.key(path)
+        if key is not None:
+            by_id[rid][name[0]] = key
+        else:
+            by_id[rid].setdefault("missing", []).append(name)
+    return thumbs
+
+
 def _per(counts: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
@@ -76,6 +91,8 @@ def build_page(settings: ReportSettings, *, log: Callable[[str], None] | None = 
         text=settings.text,
         ref_text=settings.ref_text,
         label=lambda texts: make_labeler("rules").label(texts),  # built only when a text needs it
+        source=reader.name,
+        ref_source=display_name(settings.ref) if settings.ref else None,
     )
     for what, template in _COUNT_NOTES.items():
         if data.counts.get(what):
@@ -85,14 +102,17 @@ def build_page(settings: ReportSettings, *, log: Callable[[str], None] | None = 
                 )
             )
 
-    thumbs = Thumbnails(ImageRoot.of(settings.image_root, settings.allow_outside_image_root), settings.thumb_size)
-    by_id = {s["id"]: s for s in data.studies}
-    for rid, name, path in data.images:
-        key = thumbs.key(path)
-        if key is not None:
-            by_id[rid][name[0]] = key
-        else:
-            by_id[rid].setdefault("missing", []).append(name)
+    root = ImageRoot.of(settings.image_root, settings.allow_outside_image_root)
+    thumbs = _thumbnails(data, Thumbnails(root, settings.thumb_size))
+    budget = settings.thumb_budget_mb * 1e6
+    if thumbs.bytes > budget and settings.thumb_size > THUMB_SIZES.start:
+        # JPEG bytes grow with the pixel count: shrink the side by the square root of the overshoot.
+        size = max(THUMB_SIZES.start, int(settings.thumb_size * (budget / thumbs.bytes) ** 0.5 * 0.95))
+        notes.append(
+            f"thumbnails of {settings.thumb_size} px would take {thumbs.bytes / 1e6:.3g} MB, over "
+            f"--thumb-budget-mb {settings.thumb_budget_mb:g}: made at {size} px instead"
+        )
+        thumbs = _thumbnails(data, Thumbnails(root, size))
     if thumbs.problems:
         notes.append(f"{len(thumbs.problems)} image(s) could not be read (first: {thumbs.problems[0]})")
     say(f"rg4 report: {len(thumbs.uris)} thumbnail(s)")

@@ -25,7 +25,7 @@ def _nice_max(value: float) -> float:
     if value <= 0 or not math.isfinite(value):
         return 1.0
     exp = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if step * exp >= value:
             return step * exp
     return 10 * exp
@@ -51,9 +51,10 @@ def _frame(title: str, desc: str, body: list[str], legend: Sequence[str]) -> str
         )
         x += 24 + 7 * len(name)
     return (
+        f'<figure class="chart"><figcaption>{escape(title)}</figcaption>'
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{key}t {key}d" '
         f'><title id="{key}t">{escape(title)}</title>'
-        f'<desc id="{key}d">{escape(desc)}</desc>' + "".join(items) + "".join(body) + "</svg>"
+        f'<desc id="{key}d">{escape(desc)}</desc>' + "".join(items) + "".join(body) + "</svg></figure>"
     )
 
 

@@ -9,7 +9,10 @@ from statistics import mean
 from rg4cli.report.charts import Bar, bar_chart, line_chart
 from rg4cli.report.inputs import ScoreInput, TrainInput
 from rg4cli.report.tables import CE_PATH, blocks, dig, interval
-from rg4cli.vocab import CATEGORIES, CATEGORY_NAMES, INPUT_SETTINGS
+from rg4cli.vocab import CATEGORIES, INPUT_SETTINGS
+
+# Category names short enough to sit under their bars (vocab.CATEGORY_NAMES in the page's legend rows).
+_SHORT = {"pc": "comparison", "pp": "procedure", "view": "view", "comm": "communication"}
 
 
 def _bar(summary: dict, path: str, block: dict, metric: str) -> Bar:
@@ -50,18 +53,12 @@ def score_charts(scores: Sequence[ScoreInput]) -> list[str]:
     ]
     hall_series = []
     for s in scores:
-        hall = dig(s.summary, "overall.hall")
-        if isinstance(hall, dict):
-            present = hall.get("present") or {}
-            bars: list[Bar] = []
-            for c in CATEGORIES:
-                v = present.get(c) if isinstance(present, dict) else None
-                bars.append((float(v), None, None) if isinstance(v, (int, float)) else None)
-            rate = hall.get("rate")
-            bars.append((float(rate), None, None) if isinstance(rate, (int, float)) else None)
-            hall_series.append((s.name, bars))
+        overall = s.summary["overall"]
+        if isinstance(overall.get("hall"), dict):
+            metrics = [f"hall.present.{c}" for c in CATEGORIES] + ["hall.rate"]
+            hall_series.append((s.name, [_bar(s.summary, "overall", overall, m) for m in metrics]))
     if hall_series:
-        groups = [CATEGORY_NAMES[c] for c in CATEGORIES] + ["input-agnostic"]
+        groups = [_SHORT.get(c, c) for c in CATEGORIES] + ["any (hall.)"]
         charts.append(
             bar_chart("Hallucination: share of reports per category", groups, hall_series, ylabel="share of reports")
         )

@@ -80,7 +80,7 @@ $js
 
 
 def _asset(name: str) -> str:
-    return resources.files("rg4cli.report").joinpath("assets", name).read_text(encoding="utf-8")
+    return resources.files("rg4cli.report").joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 
 def inline_json(obj: object) -> str:

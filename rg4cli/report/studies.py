@@ -108,17 +108,19 @@ def collect_studies(
     text: str = "auto",
     ref_text: str = "auto",
     label: Callable[[list[str]], list[dict]] | None = None,
+    source: str | None = None,
+    ref_source: str | None = None,
 ) -> StudyData:
     """One browser entry per record, in input order; `label` labels texts whose labels are missing here."""
     data = StudyData()
     to_label: list[tuple[dict, str, str]] = []  # (study, key, text)
-    for _lineno, rec in records:
+    for lineno, rec in records:
         rid = rec["id"]
-        gen = text_of(rec, text)
+        gen = text_of(rec, text, source=source, line=lineno)
         ref = refs.get(rid) if refs is not None else None
         if refs is not None and ref is None:
             _count(data, "no_reference", rid)
-        ref_shown = text_of(ref, ref_text) if ref is not None else None
+        ref_shown = text_of(ref, ref_text, source=ref_source) if ref is not None else None
         if gen is None:
             _count(data, "no_text", rid)
         setting = rec.get("setting") if rec.get("setting") in INPUT_SETTINGS else setting_of(rec)

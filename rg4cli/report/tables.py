@@ -113,37 +113,71 @@ def observation_table(scores: Sequence[ScoreInput]) -> str:
     return _table(head, rows, "Clinical efficacy per observation (uncertain = positive)", "observations")
 
 
+def _system_name(value: object) -> str:
+    """An --against file as the page names it: its name without directories and `.jsonl`."""
+    name = str(value).replace("\\", "/").rsplit("/", 1)[-1]
+    return name.removesuffix(".gz").removesuffix(".jsonl") or "?"
+
+
+def _comparison_row(label: str, path: str, m: dict) -> str:
+    return (
+        f'<tr><th scope="row">{escape(label)}</th><td>{escape(path)}</td><td>{num(m.get("a"))}</td>'
+        f"<td>{num(m.get('b'))}</td><td>{num(m.get('delta'))}</td><td>{num(m.get('p_ar'), 4)}</td>"
+        f"<td>{num(m.get('p_ar_holm'), 4)}</td><td>{num(m.get('p_boot'), 4)}</td>"
+        f"<td>{num(m.get('wilcoxon_p'), 4)}</td></tr>"
+    )
+
+
 def comparison_table(scores: Sequence[ScoreInput]) -> str | None:
-    rows = []
+    """Paired comparisons: the table's metrics over all pairs first, every other path folded below."""
+    main_paths = [f"overall.{m}" for _, m, _ in METRICS]
+    rows, more = [], []
     for s in scores:
-        for comp in s.summary.get("comparisons") or []:
-            if not isinstance(comp, dict) or not isinstance(comp.get("metrics"), dict):
-                continue
-            for path, m in comp["metrics"].items():
-                if not isinstance(m, dict):
-                    continue
-                rows.append(
-                    f'<tr><th scope="row">{escape(s.name)} vs {escape(str(comp.get("system", "?")))}</th>'
-                    f"<td>{escape(path)}</td><td>{num(m.get('a'))}</td><td>{num(m.get('b'))}</td>"
-                    f"<td>{num(m.get('delta'))}</td><td>{num(m.get('p_ar'), 4)}</td>"
-                    f"<td>{num(m.get('p_ar_holm'), 4)}</td><td>{num(m.get('p_boot'), 4)}</td>"
-                    f"<td>{num(m.get('wilcoxon_p'), 4)}</td></tr>"
-                )
+        comparisons = [c for c in s.summary.get("comparisons") or [] if isinstance(c, dict)]
+        for comp in comparisons:
+            metrics = comp.get("metrics") if isinstance(comp.get("metrics"), dict) else {}
+            label = f"{s.name} vs {_system_name(comp.get('system', '?'))}"
+            for path in main_paths:
+                if isinstance(metrics.get(path), dict):
+                    rows.append(_comparison_row(label, path, metrics[path]))
+            for path, m in metrics.items():
+                if path not in main_paths and isinstance(m, dict):
+                    more.append(_comparison_row(label, path, m))
         tests = dig(s.summary, "against.tests")
-        if isinstance(tests, dict):
-            other = dig(s.summary, "against.file") or "against"
+        if isinstance(tests, dict) and not comparisons:  # an older summary: Wilcoxon tests only
+            label = f"{s.name} vs {_system_name(dig(s.summary, 'against.file') or 'against')}"
             for metric, t in tests.items():
                 if isinstance(t, dict):
-                    rows.append(
-                        f'<tr><th scope="row">{escape(s.name)} vs {escape(str(other))}</th><td>{escape(metric)}</td>'
-                        f"<td>{num(t.get('mean_input'))}</td><td>{num(t.get('mean_against'))}</td>"
-                        f"<td>{num(t.get('mean_diff'))}</td><td>–</td><td>–</td><td>–</td>"
-                        f"<td>{num(t.get('p_value'), 4)}</td></tr>"
-                    )
-    if not rows:
+                    m = {"a": t.get("mean_input"), "b": t.get("mean_against"), "wilcoxon_p": t.get("p_value")}
+                    m["delta"] = t.get("mean_diff")
+                    rows.append(_comparison_row(label, f"mean {metric}", m))
+    if not rows and not more:
         return None
     head = ["systems", "metric", "a", "b", "Δ", "p (approx. rand.)", "p (Holm)", "p (bootstrap)", "p (Wilcoxon)"]
-    return _table(head, rows, "System comparisons (paired, same studies)", "comparisons")
+    caption = "System comparisons (paired, same studies; Δ as the summary gives it)"
+    html = _table(head, rows, caption, "comparisons")
+    if more:
+        html += (
+            f"<details><summary>All {len(more)} other compared numbers</summary>"
+            + _table(head, more, "Other compared numbers", "comparisons")
+            + "</details>"
+        )
+    return html
+
+
+def signatures(summary: dict) -> list[str]:
+    """The summary's metric signatures, one line per distinct recipe (`<metric>|tok:…|boot:…`)."""
+    found = {str(summary["signature"])} if summary.get("signature") else set()
+    blocks_ = [dig(summary, "uncertainty.metrics") or {}]
+    blocks_ += [c.get("metrics") or {} for c in summary.get("comparisons") or [] if isinstance(c, dict)]
+    for metrics in blocks_:
+        if not isinstance(metrics, dict):
+            continue
+        for m in metrics.values():
+            if isinstance(m, dict) and m.get("signature"):
+                name, sep, rest = str(m["signature"]).partition("|")
+                found.add(f"<metric>|{rest}" if sep else name)
+    return sorted(found)
 
 
 def _kv(pairs: Iterable[tuple[str, Any]]) -> str:
@@ -186,14 +220,7 @@ def run_section(
     if scores:
         score_rows = []
         for s in scores:
-            sigs = sorted(
-                {
-                    str(m["signature"])
-                    for m in (dig(s.summary, "uncertainty.metrics") or {}).values()
-                    if isinstance(m, dict) and m.get("signature")
-                }
-                | ({str(s.summary["signature"])} if s.summary.get("signature") else set())
-            )
+            sigs = signatures(s.summary)
             found = s.summary.get("config")
             config: dict = found if isinstance(found, dict) else {}
             score_rows.append(

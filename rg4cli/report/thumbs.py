@@ -26,6 +26,7 @@ class Thumbnails:
     uris: dict[str, str] = field(default_factory=dict)  # key -> data URI
     keys: dict[str, str | None] = field(default_factory=dict)  # image path -> key (None: unreadable)
     problems: list[str] = field(default_factory=list)
+    bytes: int = 0  # of all data URIs
 
     def key(self, path: str) -> str | None:
         """The key of `path`'s thumbnail in `uris`, or None when it cannot be read."""
@@ -43,5 +44,6 @@ class Thumbnails:
         image.save(buf, format="JPEG", quality=QUALITY, optimize=True)
         key = f"i{len(self.uris)}"
         self.uris[key] = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        self.bytes += len(self.uris[key])
         self.keys[path] = key
         return key

@@ -153,3 +153,15 @@ def test_page_validates_as_json_data(page):
     html = page.read_text()
     data = json.loads(re.search(r'id="rg4-data">(.*?)</script>', html, re.S).group(1))
     assert len(data) == 12
+
+
+def test_print_hides_the_controls_and_keeps_the_study(browser, page):
+    browser.open(page.as_uri())
+    browser.call("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        shown = browser.evaluate(
+            "['.controls', '#list', '#detail', 'table.metrics'].map(q => getComputedStyle(document.querySelector(q)).display)"
+        )
+    finally:
+        browser.call("Emulation.setEmulatedMedia", {"media": ""})
+    assert shown[:2] == ["none", "none"] and "none" not in shown[2:]

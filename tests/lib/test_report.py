@@ -146,7 +146,7 @@ def test_intervals_and_comparisons_when_the_summary_has_them(run, tmp_path):
     path.write_text(json.dumps(summary))
     _, html = _page(run, tmp_path, scores=(f"rg4={path}",))
     assert '<span class="ci"> [0.040, 0.170]</span>' in html
-    assert "rg4 vs raw" in html and "0.0300" in html and "bleu|boot:1000" in html
+    assert "rg4 vs raw" in html and "0.0300" in html and "&lt;metric&gt;|boot:1000" in html
 
 
 def test_record_text_cannot_close_the_data_element(run, tmp_path):
@@ -182,3 +182,32 @@ def test_a_json_that_is_not_a_score_summary(run, tmp_path):
     (tmp_path / "other.json").write_text('{"n": 3}')
     with pytest.raises(InputError, match="not a `rg4 score` summary"):
         _page(run, tmp_path, scores=(str(tmp_path / "other.json"),))
+
+
+def test_a_text_of_the_wrong_type_names_its_line(run, tmp_path):
+    records = read_jsonl(run.gen)
+    records[2]["report"] = 7
+    with pytest.raises(InputError, match=r"x\.jsonl:3: report: expected a string"):
+        _page(run, tmp_path, input=str(write_jsonl(tmp_path / "x.jsonl", records)))
+
+
+def test_train_summary_printed_names_its_directory(run, tmp_path):
+    printed = tmp_path / "stage2.summary.json"
+    printed.write_text(json.dumps({"out_dir": str(run.train), "steps": 5}))
+    _, html = _page(run, tmp_path, train=(str(printed),))
+    assert "generator stage 2" in html and "Training loss: generator stage 2" in html
+
+
+def test_thumbnails_over_the_budget_are_made_smaller(run, tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    result, html = _page(run, tmp_path, thumb_budget_mb=0.004)
+    found = [re.search(r"over --thumb-budget-mb 0.004: made at (\d+) px instead", n) for n in result.notes]
+    size = int(next(m for m in found if m).group(1))
+    assert size < 64  # the test images' own size
+    uris = re.findall(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(uris) == len(run.ids) + len(run.ids) // 2
+    assert max(Image.open(io.BytesIO(base64.b64decode(u))).size[0] for u in uris) == size
