@@ -43,17 +43,21 @@ def report(
         ),
     ] = None,
     image_root: ImageRootOpt = None,
-    allow_outside_image_root: AllowOutsideImageRootOpt = False,
-    text: TextOpt = "auto",
-    ref_text: Annotated[str, typer.Option("--ref-text", help="Reference text shown (the choices of --text).")] = "auto",
-    thumb_size: Annotated[int, typer.Option("--thumb-size", help="Thumbnail size in pixels (longest side).")] = 96,
+    allow_outside_image_root: AllowOutsideImageRootOpt = ReportSettings.allow_outside_image_root,
+    text: TextOpt = ReportSettings.text,
+    ref_text: Annotated[
+        str, typer.Option("--ref-text", help="Reference text shown (the choices of --text).")
+    ] = ReportSettings.ref_text,
+    thumb_size: Annotated[
+        int, typer.Option("--thumb-size", help="Thumbnail size in pixels (longest side).")
+    ] = ReportSettings.thumb_size,
     thumb_budget_mb: Annotated[
         float,
         typer.Option(
             "--thumb-budget-mb", help="Most megabytes of thumbnails; over it they are made smaller (one note)."
         ),
-    ] = 24.0,
-    title: Annotated[str, typer.Option("--title", help="The page's title.")] = "rg4 report",
+    ] = ReportSettings.thumb_budget_mb,
+    title: Annotated[str, typer.Option("--title", help="The page's title.")] = ReportSettings.title,
     output: OutputOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (notes stay).")] = False,
 ) -> None:

@@ -16,6 +16,7 @@ from rg4cli.judges import JudgeSettings
 from rg4cli.labelers import LabelSettings
 from rg4cli.metrics.score import ScoreSettings
 from rg4cli.model import DecodeOptions
+from rg4cli.report import ReportSettings
 from rg4cli.synth import SynthSettings
 from rg4cli.training.settings import TrainSettings
 from rg4cli.weights import WeighSettings, WeightingOptions
@@ -30,6 +31,7 @@ SETTINGS_CLASSES = {
     "train": (TrainSettings,),
     "generate": (GenerateSettings, DecodeOptions),
     "score": (ScoreSettings,),
+    "report": (ReportSettings,),
 }
 
 STREAM = "the stream's file, an argument of the library call, not a setting"
@@ -42,7 +44,6 @@ OTHER: dict[str, dict[str, object]] = {
         "label_guard": (BuildSettings, "label_guard", parse_guard),
         "stats": "how the summary is shown on stderr (the CLI's own)",
         "stats_json": "where the summary is written (the CLI's own)",
-        "batch": "the old spelling of --batch-size",
         "base_url": OPENAI,
         "model_name": OPENAI,
         "api_key_env": OPENAI,
@@ -55,12 +56,10 @@ OTHER: dict[str, dict[str, object]] = {
     "label": {
         "input": STREAM,
         "output": STREAM,
-        "checkpoint": "the old spelling of --labeler-model",
     },
     "hallucination": {
         "input": STREAM,
         "output": STREAM,
-        "model": "the old spelling of --judge-model",
         "base_url": OPENAI,
         "model_name": OPENAI,
         "api_key_env": OPENAI,
@@ -69,7 +68,6 @@ OTHER: dict[str, dict[str, object]] = {
     "weights": {
         "input": STREAM,
         "output": STREAM,
-        "labeler": "the old spelling of --labeler-model",
     },
     "generate": {
         "input": STREAM,
@@ -86,9 +84,14 @@ OTHER: dict[str, dict[str, object]] = {
         "no_meteor": (ScoreSettings, "meteor", lambda off: not off),
         "quiet": "whether the tables go to stderr (the CLI's own)",
     },
+    "report": {
+        "input": STREAM,
+        "output": STREAM,
+        "score": (ReportSettings, "scores", lambda given: tuple(given or ())),
+        "train": (ReportSettings, "train", lambda given: tuple(given or ())),
+        "quiet": "whether progress goes to stderr (the CLI's own)",
+    },
 }
-# Old spellings kept by cli/options.alias, hidden from --help: the new option carries the default.
-OLD_SPELLINGS = {"bert"}
 
 
 def field_default(cls, name: str):
@@ -115,7 +118,7 @@ def test_every_option_default_is_its_settings_field_default():
         other = OTHER.get(command, {})
         for param in options(command):
             entry = other.get(param.name)
-            if isinstance(entry, str) or (param.name in OLD_SPELLINGS and param.hidden):
+            if isinstance(entry, str):
                 continue
             if entry is not None:
                 cls, name, convert = entry
