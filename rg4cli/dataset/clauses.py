@@ -216,6 +216,24 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         ),
         "",
     ),
+    # "the heart is no longer enlarged" -> "the heart is not enlarged"
+    (
+        "pc",
+        "replace",
+        re.compile(r"\b(is|are)\s+no\s+longer\s+(?!seen|visualized|visible|present|evident)", _I),
+        r"\1 not ",
+    ),
+    # "no reaccumulation of effusions or development of pneumothorax" -> "no effusions or pneumothorax"
+    (
+        "pc",
+        "cut",
+        re.compile(
+            r"(?<=\bno\s)(?:evidence\s+of\s+)?(?:re-?accumulation|development|recurrence)\s+of\s+(?:the\s+|an?\s+)?|"
+            r"(?<=\bor\s)(?:re-?accumulation|development|recurrence)\s+of\s+(?:the\s+|an?\s+)?",
+            _I,
+        ),
+        "",
+    ),
     # "without intervally developed consolidation" -> "without consolidation"
     ("pc", "cut", re.compile(r"\b(?:intervally|newly)\s+(?:developed|appeared|increased|enlarged)\s+(?=\w)", _I), ""),
     # "better visible on the lateral than on the frontal radiograph", a bare "on the lateral" at the end
@@ -236,7 +254,8 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "replace",
         re.compile(
             r"\b(?:has|have)\s+been\s+(?:\w+ly\s+)?(?:advanced|withdrawn|pulled\s+back|repositioned|retracted|"
-            r"exchanged|replaced)(?:\s+(?:by|approximately)\s+[\d.]+\s*(?:cm|mm))?(?=\s*[.;,]|\s*$)",
+            r"exchanged|replaced)(?:\s+(?:by|approximately)\s+[\d.]+\s*(?:cm|mm))?(?:\s+in\s+the\s+interval)?"
+            r"(?=\s*[.;,]|\s*$|\s+(?:but|and)\b)",
             _I,
         ),
         lambda m: "are in place" if m.group(0).lower().startswith("have") else "is in place",
@@ -336,7 +355,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pp",
         "replace",
         re.compile(
-            r"\bthere\s+(?:has|have)\s+been\s+(?:an?\s+|the\s+)?(?:interval\s+)?(?:placement|insertion|"
+            r"\bthere\s+(?:has|have|is)\s+been\s+(?:an?\s+|the\s+)?(?:interval\s+)?(?:placement|insertion|"
             r"re-?positioning|advancement|exchange)\s+of\s+",
             _I,
         ),

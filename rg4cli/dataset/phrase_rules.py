@@ -297,8 +297,8 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
         ("view",),
         re.compile(
             r"^(?:the\s+)?(?:[\w-]+\s+){0,6}?(?:views?|radiographs?|images?|projections?)\s+"
-            r"(?:of\s+the\s+chest\s+)?(?:(?:with|including)\s+[^.;]{0,80}?\s+)?(?:were\s+obtained\s+"
-            r"(?:and\s+)?)?(?:show|shows|demonstrate|demonstrates|reveal|reveals)\s+",
+            r"(?:of\s+(?:the\s+)?chest\s+)?(?:(?:provided|obtained|submitted|acquired)\s+)?(?:(?:with|including)\s+"
+            r"[^.;]{0,80}?\s+)?(?:were\s+obtained\s+(?:and\s+)?)?(?:show|shows|demonstrate|demonstrates|reveal|reveals)\s+",
             _I,
         ),
         "",
