@@ -68,7 +68,7 @@ _CMP_TAIL = (
     rf"(?:\s+(?:since|(?:as\s+|when\s+)?compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|than)\s+(?:the\s+|a\s+)?"
     rf"(?:[\w-]+\s+)?{_EXAM}{_WHEN}|"
     rf"\s+{_CMP_PREP}(?:\s+{_REF2}|\s+(?:___|yesterday|\d[\d/.-]*))?|\s+(?:the\s+)?{_PRIOR}\s+{_EXAM}|\s+over\s+(?:the\s+)?(?:last|past)\s+"
-    r"(?:\d+|few|several)?\s*(?:hours?|days?|weeks?|months?|years?)|\s+in\s+the\s+interval)?"
+    r"(?:\d+|few|several)?\s*(?:hours?|days?|weeks?|months?|years?)|\s+in\s+the\s+(?:interval|interim))?"
 )
 _BOUNDARY = (
     r"(?=\s*[.;,]|\s*$|\s+(?:and|but|though|although|with|given|likely|probably|possibly|which|allowing|since|"
@@ -158,7 +158,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "replace",
         re.compile(
             r"\b(persists?|continues?)(?=\s*[.;,]|\s*$|\s+(?:likely|probably|possibly|which|and|with|more|most|in|"
-            r"at|consistent|compatible|suggest\w*|concerning|representing|reflecting|along|over|within)\b)",
+            r"at|consistent|compatible|suggest\w*|concerning|representing|reflecting|along|over|within|\w+ing)\b)",
             _I,
         ),
         lambda m: "is present" if m.group(1).lower().endswith("s") else "are present",
@@ -279,7 +279,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         re.compile(
             rf"(?<=\w)\s+(?:{_ADV}\s+)?{_SAME}\s*,?\s+and\s+(?=(?:\w+ly\s+)?(?:within|normal|top-normal|"
             rf"unremarkable|clear|enlarged|small|large|prominent|tortuous|elevated|intact|mild|moderate|severe|"
-            rf"minimal|low|high|widened|calcified|upper|borderline)\b)",
+            rf"minimal|low|high|widened|calcified|upper|borderline|top)\b)",
             _I,
         ),
         " ",
@@ -357,7 +357,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "replace",
         re.compile(
             r"\bthere\s+(?:has|have|is)\s+been\s+(?:an?\s+|the\s+)?(?:interval\s+)?(?:placement|insertion|"
-            r"re-?positioning|advancement|exchange)\s+of\s+",
+            r"re-?positioning|advancement|exchange|re-?accumulation|development|appearance|recurrence)\s+of\s+",
             _I,
         ),
         "there is ",

@@ -72,7 +72,7 @@ _PRESENT_AND_RE = re.compile(
 _PRESENT_AND_ADJ_RE = re.compile(
     r"\b(is|are)\s+present\s+and\s+(?=(?:\w+ly\s+)?(?:enlarged|normal|top-normal|within|unremarkable|clear|small|large|"
     r"prominent|tortuous|elevated|intact|mild|moderate|severe|minimal|low|high|widened|calcified|at|in|notable|"
-    r"remarkable|significant)\b)",
+    r"remarkable|significant|top|upper|borderline)\b)",
     _I,
 )
 _WHICH_PRESENT_RE = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are)\s+present(?=\s*[.;,]|\s*$)", _I)
