@@ -67,7 +67,7 @@ _CHANGE_PRED = (
 _CMP_TAIL = (
     rf"(?:\s+(?:since|(?:as\s+|when\s+)?compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|than)\s+(?:the\s+|a\s+)?"
     rf"(?:[\w-]+\s+)?{_EXAM}{_WHEN}|"
-    rf"\s+{_CMP_PREP}(?:\s+{_REF2}|\s+(?:___|yesterday|\d[\d/.-]*))?|\s+(?:the\s+)?{_PRIOR}\s+{_EXAM}|\s+over\s+(?:the\s+)?(?:last|past)\s+"
+    rf"\s+{_CMP_PREP}(?:\s+(?:on|in))?(?:\s+{_REF2}|\s+(?:___|yesterday|\d[\d/.-]*))?|\s+(?:the\s+)?{_PRIOR}\s+{_EXAM}|\s+over\s+(?:the\s+)?(?:last|past)\s+"
     r"(?:\d+|few|several)?\s*(?:hours?|days?|weeks?|months?|years?)|\s+in\s+the\s+(?:interval|interim))?"
 )
 _BOUNDARY = (
@@ -111,7 +111,8 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "cut",
         re.compile(
-            rf"\s*,?\s+(?:but|and)\s+(?:(?:is|are|remains?|appears?|has\s+been|have\s+been|(?:may|might|could)\s+be)\s+)?"
+            rf"\s*,?\s+(?:but|and|though|although)\s+(?:(?:is|are|remains?|appears?|has\s+been|have\s+been|"
+            rf"(?:may|might|could)\s+be)\s+)?"
             rf"(?:otherwise\s+)?(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}{_CMP_TAIL}(?=\s*[.;,]|\s*$)",
             _I,
         ),
@@ -162,6 +163,13 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
             _I,
         ),
         lambda m: "is present" if m.group(1).lower().endswith("s") else "are present",
+    ),
+    # "lung volumes continued to be low", "the tube remained in place" -> "lung volumes are low"
+    (
+        "pc",
+        "replace",
+        re.compile(r"\b([a-z][\w-]*)\s+(?:continued\s+to\s+be|remained)\s+", _I),
+        lambda m: m.group(1) + (" are " if re.search(r"[^su]s$", m.group(1).lower()) else " is "),
     ),
     # "the heart is stably / persistently enlarged" -> "the heart is enlarged"
     ("pc", "cut", re.compile(r"\b(?:stably|persistently|progressively|increasingly|newly)\s+(?=\w)", _I), ""),
@@ -386,8 +394,8 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "replace",
         re.compile(
-            rf"\bin\s+(?:{_SAME}|(?:{_SAME}\s+and\s+)?(?:standard|appropriate|satisfactory))\s+"
-            r"(?=(?:standard\s+|appropriate\s+)?(?:position|positioning|location|placement)\b)",
+            rf"\bin\s+{_SAME}\s+(?:and\s+)?"
+            r"(?=(?:standard\s+|appropriate\s+|satisfactory\s+)?(?:position|positioning|location|placement)\b)",
             _I,
         ),
         "in ",
