@@ -40,7 +40,11 @@ _SAME = (
     r"(?:unchanged|unaltered|stable|similar|identical|comparable|constant|not\s+(?:significantly\s+|substantially\s+|"
     r"appreciably\s+)?changed|without\s+(?:significant\s+|substantial\s+)?change|little\s+changed)"
 )
-_ASPECT = r"(?:\s+(?:in|with\s+respect\s+to)\s+(?:size|appearance|position|positioning|extent|configuration|location))?"
+_ASPECT_NOUN = (
+    r"(?:size|appearance|position|positioning|extent|configuration|location|severity|degree|conspicuity|density|"
+    r"distribution|number|alignment)"
+)
+_ASPECT = rf"(?:\s+(?:in|with\s+respect\s+to)\s+(?:the\s+)?{_ASPECT_NOUN}(?:\s+(?:and|or)\s+{_ASPECT_NOUN})?)?"
 _CMP_PREP = r"(?:(?:as\s+|when\s+)?compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|from|to|with|since|than|versus)"
 _IMAGING = (
     r"(?:(?:the\s+|a\s+|an\s+)?(?:(?:recent|prior|previous|earlier|outside|same-day|subsequent|recent\s+outside|"
@@ -123,11 +127,35 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "cut",
         re.compile(
-            rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s*,?\s+(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}\s+"
+            rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)(?<!\bhas)(?<!\bhave)(?<!\bhad)(?<!\bbeen)(?<!\bbe)"
+            rf"\s*,?\s+(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}\s+"
             rf"{_CMP_PREP}\s+{_REF2}(?:\s+and(?=\s))?",
             _I,
         ),
         "",
+    ),
+    # "again seen is X" -> "there is X"
+    (
+        "pc",
+        "replace",
+        re.compile(r"^(?:again\s+)?(?:seen|noted|demonstrated|identified|visualized)\s+(?:again\s+)?(is|are)\s+", _I),
+        lambda m: f"there {m.group(1)} ",
+    ),
+    # "substantially lower lung volumes" -> "low lung volumes": a comparative of a measure
+    (
+        "pc",
+        "replace",
+        re.compile(rf"\b(?:{_ADV}\s+)?(lower|higher|larger|smaller)\s+(?=(?:lung\s+)?volumes?\b)", _I),
+        lambda m: {"lower": "low", "higher": "high", "larger": "large", "smaller": "small"}[m.group(1).lower()] + " ",
+    ),
+    # "X is unchanged in position" -> "X is in place"
+    (
+        "pc",
+        "replace",
+        re.compile(
+            rf"\b(is|are|remains?|appears?)\s+(?:{_ADV}\s+)?{_SAME}\s+in\s+(?:position|positioning|location)\b", _I
+        ),
+        lambda m: ("are" if _COPULA_PLURAL.match(m.group(1)) else "is") + " in place",
     ),
     # "X is new / unchanged / worse (compared to the prior)" -> "X is present"
     (
@@ -399,14 +427,6 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
             _I,
         ),
         "in ",
-    ),
-    (
-        "pc",
-        "replace",
-        re.compile(
-            rf"\b(is|are|remains?|appears?)\s+(?:{_ADV}\s+)?{_SAME}\s+in\s+(?:position|positioning|location)\b", _I
-        ),
-        lambda m: ("are" if _COPULA_PLURAL.match(m.group(1)) else "is") + " in place",
     ),
     # "X has/have not (significantly) changed" -> "X is present"
     (

@@ -277,7 +277,7 @@ REWRITE_RULES: list[tuple[tuple[str, ...], re.Pattern, str | Callable]] = [
         ("pp",),
         re.compile(
             r"\b(?:post-?operative|post-?surgical|post-?procedural|post-?thoracotomy|"
-            r"post-?sternotomy|post-?radiation|post-?treatment)(?:\s+changes?)?\s*(?:of|from|"
+            r"post-?sternotomy|post-?radiation|post-?treatment)(?:ly)?\b(?:\s+changes?)?\s*(?:of|from|"
             r"related\s+to|after|following)?\s*",
             _I,
         ),
