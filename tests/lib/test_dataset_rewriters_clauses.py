@@ -68,7 +68,7 @@ KEEPS = [
     ("the endotracheal tube is in unchanged position.", "the endotracheal tube is in position"),
     (
         "there is a right-sided picc line which is unchanged in positioning.",
-        "there is a right-sided picc line",
+        "there is a right-sided picc line which is in place",
     ),
     # pp: placement -> presence; procedure named as a device's source
     (
