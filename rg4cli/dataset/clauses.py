@@ -128,6 +128,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "cut",
         re.compile(
             rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)(?<!\bhas)(?<!\bhave)(?<!\bhad)(?<!\bbeen)(?<!\bbe)"
+            rf"(?<!\bappears)(?<!\bappear)(?<!\bremains)(?<!\bremain)(?<!\bseems)(?<!\bseem)(?<!\blooks)"
             rf"\s*,?\s+(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}\s+"
             rf"{_CMP_PREP}\s+{_REF2}(?:\s+and(?=\s))?",
             _I,
