@@ -62,7 +62,7 @@ _LEAD_RE = re.compile(
 _DANGLING_RE = re.compile(
     r"(?:\s+(?:to|than|as|from|since|on)\s+(?:before|prior|previous(?:ly)?))?(?:\s+(?:of|to|in|on|at|by|for|from|"
     r"with|as|than|since|compared|and|or|but|the|a|an|which|that|into|onto|over|per|within|between|"
-    r"when|while|though|although|after|before|is|are))+\s*(?=[.!?]?$)",
+    r"when|while|though|although|after|before|is|are|was|were|appears?|seems?|remains?|be|been|cannot\s+be|it))+\s*(?=[.!?]?$)",
     _I,
 )
 # "size is present and appears enlarged" -> "size appears enlarged"; "X, which is present." -> "X."
