@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 
 from rg4cli.dataset.phrase_rules import _ADV, _DATE, _EXAM, _I, _PRIOR, REWRITE_RULES
+from rg4cli.judges.phrases import prefilter
 
 # ---- clause-level edits (applied before REWRITE_RULES) ---------------------------------
 _PRIORS = (
@@ -39,7 +40,11 @@ _SAME = (
     r"(?:unchanged|unaltered|stable|similar|identical|comparable|constant|not\s+(?:significantly\s+|substantially\s+|"
     r"appreciably\s+)?changed|without\s+(?:significant\s+|substantial\s+)?change|little\s+changed)"
 )
-_ASPECT = r"(?:\s+(?:in|with\s+respect\s+to)\s+(?:size|appearance|position|positioning|extent|configuration|location))?"
+_ASPECT_NOUN = (
+    r"(?:size|appearance|position|positioning|extent|configuration|location|severity|degree|conspicuity|density|"
+    r"distribution|number|alignment)"
+)
+_ASPECT = rf"(?:\s+(?:in|with\s+respect\s+to)\s+(?:the\s+)?{_ASPECT_NOUN}(?:\s+(?:and|or)\s+{_ASPECT_NOUN})?)?"
 _CMP_PREP = r"(?:(?:as\s+|when\s+)?compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|from|to|with|since|than|versus)"
 _IMAGING = (
     r"(?:(?:the\s+|a\s+|an\s+)?(?:(?:recent|prior|previous|earlier|outside|same-day|subsequent|recent\s+outside|"
@@ -66,8 +71,8 @@ _CHANGE_PRED = (
 _CMP_TAIL = (
     rf"(?:\s+(?:since|(?:as\s+|when\s+)?compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|than)\s+(?:the\s+|a\s+)?"
     rf"(?:[\w-]+\s+)?{_EXAM}{_WHEN}|"
-    rf"\s+{_CMP_PREP}(?:\s+{_REF2}|\s+(?:___|yesterday|\d[\d/.-]*))?|\s+(?:the\s+)?{_PRIOR}\s+{_EXAM}|\s+over\s+(?:the\s+)?(?:last|past)\s+"
-    r"(?:\d+|few|several)?\s*(?:hours?|days?|weeks?|months?|years?)|\s+in\s+the\s+interval)?"
+    rf"\s+{_CMP_PREP}(?:\s+(?:on|in))?(?:\s+{_REF2}|\s+(?:___|yesterday|\d[\d/.-]*))?|\s+(?:the\s+)?{_PRIOR}\s+{_EXAM}|\s+over\s+(?:the\s+)?(?:last|past)\s+"
+    r"(?:\d+|few|several)?\s*(?:hours?|days?|weeks?|months?|years?)|\s+in\s+the\s+(?:interval|interim))?"
 )
 _BOUNDARY = (
     r"(?=\s*[.;,]|\s*$|\s+(?:and|but|though|although|with|given|likely|probably|possibly|which|allowing|since|"
@@ -110,7 +115,8 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "cut",
         re.compile(
-            rf"\s*,?\s+(?:but|and)\s+(?:(?:is|are|remains?|appears?|has\s+been|have\s+been|(?:may|might|could)\s+be)\s+)?"
+            rf"\s*,?\s+(?:but|and|though|although)\s+(?:(?:is|are|remains?|appears?|has\s+been|have\s+been|"
+            rf"(?:may|might|could)\s+be)\s+)?"
             rf"(?:otherwise\s+)?(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}{_CMP_TAIL}(?=\s*[.;,]|\s*$)",
             _I,
         ),
@@ -121,11 +127,36 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "cut",
         re.compile(
-            rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)\s*,?\s+(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}\s+"
+            rf"(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)(?<!\bhas)(?<!\bhave)(?<!\bhad)(?<!\bbeen)(?<!\bbe)"
+            rf"(?<!\bappears)(?<!\bappear)(?<!\bremains)(?<!\bremain)(?<!\bseems)(?<!\bseem)(?<!\blooks)"
+            rf"\s*,?\s+(?:{_ADV}\s+)?(?:{_SAME}|{_CHANGE_PRED}){_ASPECT}\s+"
             rf"{_CMP_PREP}\s+{_REF2}(?:\s+and(?=\s))?",
             _I,
         ),
         "",
+    ),
+    # "again seen is X" -> "there is X"
+    (
+        "pc",
+        "replace",
+        re.compile(r"^(?:again\s+)?(?:seen|noted|demonstrated|identified|visualized)\s+(?:again\s+)?(is|are)\s+", _I),
+        lambda m: f"there {m.group(1)} ",
+    ),
+    # "substantially lower lung volumes" -> "low lung volumes": a comparative of a measure
+    (
+        "pc",
+        "replace",
+        re.compile(rf"\b(?:{_ADV}\s+)?(lower|higher|larger|smaller)\s+(?=(?:lung\s+)?volumes?\b)", _I),
+        lambda m: {"lower": "low", "higher": "high", "larger": "large", "smaller": "small"}[m.group(1).lower()] + " ",
+    ),
+    # "X is unchanged in position" -> "X is in place"
+    (
+        "pc",
+        "replace",
+        re.compile(
+            rf"\b(is|are|remains?|appears?)\s+(?:{_ADV}\s+)?{_SAME}\s+in\s+(?:position|positioning|location)\b", _I
+        ),
+        lambda m: ("are" if _COPULA_PLURAL.match(m.group(1)) else "is") + " in place",
     ),
     # "X is new / unchanged / worse (compared to the prior)" -> "X is present"
     (
@@ -157,10 +188,17 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "replace",
         re.compile(
             r"\b(persists?|continues?)(?=\s*[.;,]|\s*$|\s+(?:likely|probably|possibly|which|and|with|more|most|in|"
-            r"at|consistent|compatible|suggest\w*|concerning|representing|reflecting|along|over|within)\b)",
+            r"at|consistent|compatible|suggest\w*|concerning|representing|reflecting|along|over|within|\w+ing)\b)",
             _I,
         ),
         lambda m: "is present" if m.group(1).lower().endswith("s") else "are present",
+    ),
+    # "lung volumes continued to be low", "the tube remained in place" -> "lung volumes are low"
+    (
+        "pc",
+        "replace",
+        re.compile(r"\b([a-z][\w-]*)\s+(?:continued\s+to\s+be|remained)\s+", _I),
+        lambda m: m.group(1) + (" are " if re.search(r"[^su]s$", m.group(1).lower()) else " is "),
     ),
     # "the heart is stably / persistently enlarged" -> "the heart is enlarged"
     ("pc", "cut", re.compile(r"\b(?:stably|persistently|progressively|increasingly|newly)\s+(?=\w)", _I), ""),
@@ -216,6 +254,24 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         ),
         "",
     ),
+    # "the heart is no longer enlarged" -> "the heart is not enlarged"
+    (
+        "pc",
+        "replace",
+        re.compile(r"\b(is|are)\s+no\s+longer\s+(?!seen|visualized|visible|present|evident)", _I),
+        r"\1 not ",
+    ),
+    # "no reaccumulation of effusions or development of pneumothorax" -> "no effusions or pneumothorax"
+    (
+        "pc",
+        "cut",
+        re.compile(
+            r"(?<=\bno\s)(?:evidence\s+of\s+)?(?:re-?accumulation|development|recurrence)\s+of\s+(?:the\s+|an?\s+)?|"
+            r"(?<=\bor\s)(?:re-?accumulation|development|recurrence)\s+of\s+(?:the\s+|an?\s+)?",
+            _I,
+        ),
+        "",
+    ),
     # "without intervally developed consolidation" -> "without consolidation"
     ("pc", "cut", re.compile(r"\b(?:intervally|newly)\s+(?:developed|appeared|increased|enlarged)\s+(?=\w)", _I), ""),
     # "better visible on the lateral than on the frontal radiograph", a bare "on the lateral" at the end
@@ -236,7 +292,8 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "replace",
         re.compile(
             r"\b(?:has|have)\s+been\s+(?:\w+ly\s+)?(?:advanced|withdrawn|pulled\s+back|repositioned|retracted|"
-            r"exchanged|replaced)(?:\s+(?:by|approximately)\s+[\d.]+\s*(?:cm|mm))?(?=\s*[.;,]|\s*$)",
+            r"exchanged|replaced)(?:\s+(?:by|approximately)\s+[\d.]+\s*(?:cm|mm))?(?:\s+in\s+the\s+interval)?"
+            r"(?=\s*[.;,]|\s*$|\s+(?:but|and)\b)",
             _I,
         ),
         lambda m: "are in place" if m.group(0).lower().startswith("have") else "is in place",
@@ -259,7 +316,7 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         re.compile(
             rf"(?<=\w)\s+(?:{_ADV}\s+)?{_SAME}\s*,?\s+and\s+(?=(?:\w+ly\s+)?(?:within|normal|top-normal|"
             rf"unremarkable|clear|enlarged|small|large|prominent|tortuous|elevated|intact|mild|moderate|severe|"
-            rf"minimal|low|high|widened|calcified|upper|borderline)\b)",
+            rf"minimal|low|high|widened|calcified|upper|borderline|top)\b)",
             _I,
         ),
         " ",
@@ -336,8 +393,8 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pp",
         "replace",
         re.compile(
-            r"\bthere\s+(?:has|have)\s+been\s+(?:an?\s+|the\s+)?(?:interval\s+)?(?:placement|insertion|"
-            r"re-?positioning|advancement|exchange)\s+of\s+",
+            r"\bthere\s+(?:has|have|is)\s+been\s+(?:an?\s+|the\s+)?(?:interval\s+)?(?:placement|insertion|"
+            r"re-?positioning|advancement|exchange|re-?accumulation|development|appearance|recurrence)\s+of\s+",
             _I,
         ),
         "there is ",
@@ -366,19 +423,11 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
         "pc",
         "replace",
         re.compile(
-            rf"\bin\s+(?:{_SAME}|(?:{_SAME}\s+and\s+)?(?:standard|appropriate|satisfactory))\s+"
-            r"(?=(?:standard\s+|appropriate\s+)?(?:position|positioning|location|placement)\b)",
+            rf"\bin\s+{_SAME}\s+(?:and\s+)?"
+            r"(?=(?:standard\s+|appropriate\s+|satisfactory\s+)?(?:position|positioning|location|placement)\b)",
             _I,
         ),
         "in ",
-    ),
-    (
-        "pc",
-        "replace",
-        re.compile(
-            rf"\b(is|are|remains?|appears?)\s+(?:{_ADV}\s+)?{_SAME}\s+in\s+(?:position|positioning|location)\b", _I
-        ),
-        lambda m: ("are" if _COPULA_PLURAL.match(m.group(1)) else "is") + " in place",
     ),
     # "X has/have not (significantly) changed" -> "X is present"
     (
@@ -440,6 +489,10 @@ CLAUSE_RULES: list[tuple[str, str, re.Pattern, str | Callable]] = [
     # "re-expansion edema" and the like: the prefix names an earlier state
     ("pc", "cut", re.compile(r"\bre-?expansion\s+(?=(?:pulmonary\s+|lung\s+)?edema\b)", _I), ""),
 ]
+
+
+# Most rules fail on most sentences: each is tried only where a match can start (same output, ~1.7x).
+CLAUSE_RULES = [(cat, kind, prefilter(pattern), repl) for cat, kind, pattern, repl in CLAUSE_RULES]
 
 
 def _record(edits: list | None, sentence: str, category: str, kind: str):

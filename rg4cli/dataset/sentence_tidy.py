@@ -62,7 +62,7 @@ _LEAD_RE = re.compile(
 _DANGLING_RE = re.compile(
     r"(?:\s+(?:to|than|as|from|since|on)\s+(?:before|prior|previous(?:ly)?))?(?:\s+(?:of|to|in|on|at|by|for|from|"
     r"with|as|than|since|compared|and|or|but|the|a|an|which|that|into|onto|over|per|within|between|"
-    r"when|while|though|although|after|before|is|are))+\s*(?=[.!?]?$)",
+    r"when|while|though|although|after|before|is|are|was|were|appears?|seems?|remains?|be|been|cannot\s+be|it))+\s*(?=[.!?]?$)",
     _I,
 )
 # "size is present and appears enlarged" -> "size appears enlarged"; "X, which is present." -> "X."
@@ -71,7 +71,8 @@ _PRESENT_AND_RE = re.compile(
 )
 _PRESENT_AND_ADJ_RE = re.compile(
     r"\b(is|are)\s+present\s+and\s+(?=(?:\w+ly\s+)?(?:enlarged|normal|top-normal|within|unremarkable|clear|small|large|"
-    r"prominent|tortuous|elevated|intact|mild|moderate|severe|minimal|low|high|widened|calcified|at|in)\b)",
+    r"prominent|tortuous|elevated|intact|mild|moderate|severe|minimal|low|high|widened|calcified|at|in|notable|"
+    r"remarkable|significant|top|upper|borderline)\b)",
     _I,
 )
 _WHICH_PRESENT_RE = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are)\s+present(?=\s*[.;,]|\s*$)", _I)

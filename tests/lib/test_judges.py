@@ -135,6 +135,8 @@ NEGATIVE = {
         "Evaluate prior to surgery.",
         "Right PICC should be advanced 3 cm.",
         "Fracture through the surgical neck of the humerus.",
+        "Tracheostomy tube tip 5 cm above the carina.",  # a device on the image, not a procedure
+        "Gastrostomy tube in the left upper quadrant.",
     ],
     "view": [
         "Blunting of the lateral costophrenic angle.",
