@@ -21,6 +21,7 @@ from rg4cli.cli.common import (
     handle_errors,
     log,
 )
+from rg4cli.cli.options import ChexbertTextOpt
 from rg4cli.labelers import LabelSettings, label_records
 
 
@@ -37,6 +38,7 @@ def label(
     ] = "rules",
     labeler_model: LabelerModelOpt = None,
     labeler_bert: LabelerBertOpt = None,
+    chexbert_text: ChexbertTextOpt = "chexbert",
     text: TextOpt = "auto",
     into: Annotated[str, typer.Option("--into", help="Name of the field the 14 labels are written to.")] = "labels",
     explain: Annotated[
@@ -89,6 +91,7 @@ def label(
         into=into,
         explain=explain,
         batch_size=batch_size,
+        chexbert_text=chexbert_text,
         device=device,
         on_error=on_error,
         resume=resume,

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
+from rg4cli.cli.options import ChexbertTextOpt
 from rg4cli.metrics import SUMMARY_KEYS_DOC, ScoreSettings, score_files, summary_tables
 from rg4cli.metrics.nlg import TOKENIZE_DOC
 from rg4cli.records.streams import RecordWriter, dumps_json, write_json
@@ -56,6 +57,7 @@ def score(
         str | None,
         typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for the official chexbert.pth."),
     ] = None,
+    chexbert_text: ChexbertTextOpt = "chexbert",
     device: DeviceOpt = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = 32,
     labels_field: Annotated[
@@ -98,6 +100,7 @@ def score(
         labeler=labeler,
         checkpoint=checkpoint,
         bert=bert,
+        chexbert_text=chexbert_text,
         device=device,
         batch_size=batch_size,
         labels_field=labels_field,

@@ -107,6 +107,7 @@ class ScoreSettings:
     labeler: str = "rules"
     checkpoint: str | None = None
     bert: str | None = None
+    chexbert_text: str = "chexbert"  # model.chexbert_input.CHEXBERT_TEXT
     device: str = "auto"
     batch_size: int = 32
     labels_field: str = "labels"
@@ -331,7 +332,12 @@ class LazyLabeler:
                         "model dir)"
                     )
                 self._labeler = make_labeler(
-                    backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert, device=c.device, batch_size=c.batch_size
+                    backend=c.labeler,
+                    checkpoint=c.checkpoint,
+                    bert=c.bert,
+                    device=c.device,
+                    batch_size=c.batch_size,
+                    text_mode=c.chexbert_text,
                 )
             self._cache.update(zip(todo, self._labeler.label(todo)))
         return [dict(self._cache[t]) for t in texts]
