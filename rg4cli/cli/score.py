@@ -11,6 +11,7 @@ from rich.console import Console
 from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
 from rg4cli.cli.options import ChexbertTextOpt
 from rg4cli.metrics import SUMMARY_KEYS_DOC, ScoreSettings, score_files, summary_tables
+from rg4cli.metrics.ce_variants import reference_table_text
 from rg4cli.metrics.nlg import TOKENIZE_DOC
 from rg4cli.records.streams import RecordWriter, dumps_json, write_json
 
@@ -139,7 +140,7 @@ score.__doc__ = f"""Score generated reports: BLEU-1..4, METEOR, ROUGE-L, CIDEr, 
 Reads hypotheses (JSONL, a file or stdin) and references (--ref), joins them by id
 and writes ONE JSON object to stdout (or -o FILE); a table goes to stderr and
 --per-report FILE gets one JSONL line per id (id, setting, bleu_1..bleu_4, meteor,
-rouge_l, cider, ce_f1_{{14,5}}_{{unc_pos,unc_neg}}, input_agnostic).
+rouge_l, cider, ce_f1_{{14,5}}_{{unc_pos,unc_neg}}, ce_exact_5_unc_pos, input_agnostic).
 
 NLG metrics are pycocoevalcap's scorers called directly on prepared text, as
 R2Gen, R2GenGPT and the LLM-RG4 code do (--tokenize r2gen, the default); CIDEr's
@@ -167,6 +168,13 @@ positive observation. Hallucination rates appear when hypotheses carry
 `hallucination` fields computed from the text scored (rg4 hallucination after
 rg4 generate); fields of another text are left out and counted
 (skipped.hallucination_stale).
+
+To reproduce the CE of a published pipeline, read this key (labels from the
+same labeler on both sides: --labeler chexbert, --chexbert-text llm-rg4 for
+LLM-RG4's own wrapper; R2Gen labelled with the CheXpert rules labeler):
+
+\b
+{reference_table_text()}
 
 \b
 Summary keys (stable; a metric not computed is null):

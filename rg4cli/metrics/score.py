@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from rg4cli.errors import InputError
-from rg4cli.metrics import clinical, nlg
+from rg4cli.metrics import ce_variants, clinical, nlg
 from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
@@ -65,6 +65,15 @@ by_setting.{sn,sw,mn,mw}
                        Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural
                        Effusion; unc_pos = uncertain counted positive (LLM-RG4),
                        unc_neg = counted negative (R2Gen); 0/0 = 0
+  block.ce.{weighted,samples}_{14,5}_{unc_pos,unc_neg}.{precision,recall,f1}
+                       scikit-learn's support-weighted and per-report averages
+                       (f1chexbert, LLaVA-Rad print them); 0/0 = 0
+  block.ce.accuracy_{14,5}_{unc_pos,unc_neg}
+                       share of reports whose binary labels all agree
+                       (f1chexbert's accuracy = accuracy_5_unc_pos)
+  block.ce.auroc_14_{unc_pos,unc_neg}
+                       mean ROC AUC of the binary labels (compute_mlc's
+                       AVG_AUCROC); null when a reference column is constant
   block.hall           null when no hypothesis carries `hallucination`, else
                        {n, rate, present.{pc,pp,view,comm}, unsupported.{...}}:
                        n = hypotheses with the field, rate = share input_agnostic
@@ -87,7 +96,7 @@ against                null without --against, else {file, n, empty_hypotheses,
                        overall (the other system's block over the paired ids),
                        tests.<metric>}
   tests.<metric>       for bleu_1..4, meteor, rouge_l, cider and
-                       ce_f1_{14,5}_{unc_pos,unc_neg} (per-report scores):
+                       ce_f1_{14,5}_{unc_pos,unc_neg}, ce_exact_5_unc_pos (per-report scores):
                        {n, n_nonzero, mean_input, mean_against, mean_diff
                        (input - against), median_diff, w_plus, w_minus, statistic,
                        p_value (two-sided Wilcoxon signed-rank, scipy, zero
@@ -427,9 +436,9 @@ def score_system(
     if job is None and config.meteor and hyps:
         job = nlg.MeteorStats(hyps, refs)
     # CE first: everything that does not need METEOR is done before waiting for it.
-    ce = {"overall": clinical.ce_scores(sys_.hyp_labels, sys_.ref_labels)}
+    ce = {"overall": ce_variants.ce_block(sys_.hyp_labels, sys_.ref_labels)}
     for s, idx in groups.items():
-        ce[s] = clinical.ce_scores([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
+        ce[s] = ce_variants.ce_block([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
     per_report_ce = clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels)
     sys_.per_observation = {
         unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc) for unc in clinical.UNCERTAIN_AS
