@@ -70,6 +70,40 @@ def score(
     relabel: Annotated[
         bool, typer.Option("--relabel", help="Ignore label fields; label every text with --labeler.")
     ] = False,
+    bertscore: Annotated[
+        str | None,
+        typer.Option(
+            "--bertscore",
+            help="BERTScore with this local Hugging Face model directory (e.g. roberta-large); never downloads.",
+            show_default=False,
+        ),
+    ] = None,
+    bertscore_layers: Annotated[
+        int | None,
+        typer.Option(
+            "--bertscore-layers",
+            help="Layer whose embeddings BERTScore compares (default: bert-score's for the model).",
+            show_default=False,
+        ),
+    ] = None,
+    semb: Annotated[
+        bool, typer.Option("--semb", help="SembScore: cosine of CheXbert embeddings (needs --labeler-model).")
+    ] = False,
+    radgraph: Annotated[
+        str | None,
+        typer.Option(
+            "--radgraph",
+            help="RadGraph F1 with this local model directory of the radgraph package (rg4cli[metrics]).",
+            show_default=False,
+        ),
+    ] = None,
+    radgraph_lowercase: Annotated[
+        str,
+        typer.Option(
+            "--radgraph-lowercase",
+            help="release (radgraph 0.1.18: only complete's relation tokens lower-cased) or all.",
+        ),
+    ] = "release",
     no_meteor: Annotated[
         bool, typer.Option("--no-meteor", help="Skip METEOR (no Java needed; meteor is null).")
     ] = False,
@@ -107,6 +141,11 @@ def score(
         labels_field=labels_field,
         relabel=relabel,
         meteor=not no_meteor,
+        bertscore=bertscore,
+        bertscore_layers=bertscore_layers,
+        semb=semb,
+        radgraph=radgraph,
+        radgraph_lowercase=radgraph_lowercase,
         on_missing=on_missing,
         on_error=on_error,
         yield_to_meteor=True,

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from rg4cli.errors import InputError
-from rg4cli.metrics import ce_variants, clinical, nlg
+from rg4cli.metrics import ce_variants, clinical, model_metrics, nlg
 from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
@@ -74,6 +74,11 @@ by_setting.{sn,sw,mn,mw}
   block.ce.auroc_14_{unc_pos,unc_neg}
                        mean ROC AUC of the binary labels (compute_mlc's
                        AVG_AUCROC); null when a reference column is constant
+  block.bertscore      {precision, recall, f1}: BERTScore means (--bertscore DIR;
+                       bert-score 0.3.13's arithmetic, no idf, no rescaling)
+  block.semb_score     mean cosine of CheXbert [CLS] embeddings (--semb)
+  block.radgraph       {simple, partial, complete}: RadGraph F1 means
+                       (--radgraph DIR; radgraph 0.1.18's rewards)
   block.hall           null when no hypothesis carries `hallucination`, else
                        {n, rate, present.{pc,pp,view,comm}, unsupported.{...}}:
                        n = hypotheses with the field, rate = share input_agnostic
@@ -96,14 +101,19 @@ against                null without --against, else {file, n, empty_hypotheses,
                        overall (the other system's block over the paired ids),
                        tests.<metric>}
   tests.<metric>       for bleu_1..4, meteor, rouge_l, cider and
-                       ce_f1_{14,5}_{unc_pos,unc_neg}, ce_exact_5_unc_pos (per-report scores):
+                       ce_f1_{14,5}_{unc_pos,unc_neg}, ce_exact_5_unc_pos and the
+                       model metrics' per-report keys when computed:
                        {n, n_nonzero, mean_input, mean_against, mean_diff
                        (input - against), median_diff, w_plus, w_minus, statistic,
                        p_value (two-sided Wilcoxon signed-rank, scipy, zero
                        differences dropped; null when all are zero), higher
                        ("input", "against" or "tie": the side with the larger rank sum)}"""
 
-PER_REPORT_KEYS: tuple[str, ...] = (*nlg.NLG_KEYS, *clinical.per_report_keys())
+PER_REPORT_KEYS: tuple[str, ...] = (
+    *nlg.NLG_KEYS,
+    *clinical.per_report_keys(),
+    *model_metrics.MODEL_PER_REPORT_KEYS,
+)
 
 
 @dataclass
@@ -128,8 +138,15 @@ class ScoreSettings:
     # wins when both want the same core. For a process that ends with the scoring (the
     # CLI): the thread keeps the lower priority afterwards.
     yield_to_meteor: bool = False
+    # Model-based metrics (metrics.model_metrics): local directories only, never a download.
+    bertscore: str | None = None
+    bertscore_layers: int | None = None
+    semb: bool = False
+    radgraph: str | None = None
+    radgraph_lowercase: str = "release"
 
     def check(self) -> None:
+        model_metrics.check_settings(self)
         for name, value, choices in (
             ("--text", self.text, TEXT_FIELDS),
             ("--ref-text", self.ref_text, TEXT_FIELDS),
@@ -440,6 +457,7 @@ def score_system(
     for s, idx in groups.items():
         ce[s] = ce_variants.ce_block([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
     per_report_ce = clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels)
+    per_report_ce.update(model_metrics.per_report_scores(sys_.hyp_texts, sys_.ref_texts, config, progress))
     sys_.per_observation = {
         unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc) for unc in clinical.UNCERTAIN_AS
     }
@@ -448,6 +466,9 @@ def score_system(
     blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"], hall_block(sys_.hallucination))}
     for s, idx in groups.items():
         blocks[s] = _block(len(idx), scores[s].corpus, ce[s], hall_block([sys_.hallucination[i] for i in idx]))
+    blocks["overall"].update(model_metrics.block_values(sys_.per_report, list(range(len(sys_.ids)))))
+    for s, idx in groups.items():
+        blocks[s].update(model_metrics.block_values(sys_.per_report, idx))
     return blocks
 
 

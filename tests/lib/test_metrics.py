@@ -403,7 +403,9 @@ def test_score_files_blocks_settings_hall_and_against(files):
     }
     assert s["against"]["overall"]["hall"] is None
     tests = s["against"]["tests"]
-    assert set(tests) == set(scoring.PER_REPORT_KEYS) - {"meteor"}
+    from rg4cli.metrics.model_metrics import MODEL_PER_REPORT_KEYS
+
+    assert set(tests) == set(scoring.PER_REPORT_KEYS) - {"meteor", *MODEL_PER_REPORT_KEYS}
     assert tests["bleu_4"]["higher"] == "input" and tests["bleu_4"]["p_value"] < 0.01
     assert tests["ce_f1_14_unc_pos"]["higher"] == "input" and tests["ce_f1_14_unc_pos"]["mean_diff"] > 0
     from scipy.stats import wilcoxon
