@@ -129,50 +129,51 @@ class BertScorer:
                 x[i, : len(ids[t])] = torch.tensor(ids[t], dtype=torch.long)
                 mask[i, : len(ids[t])] = 1
             hidden = self.model(x.to(self.device), attention_mask=mask.to(self.device))[0].float().cpu()
+            hidden = hidden / hidden.norm(dim=-1, keepdim=True)
             for i, t in enumerate(batch):
-                n = len(ids[t])
-                emb = hidden[i, :n]
-                emb = emb / emb.norm(dim=-1, keepdim=True)
                 weights = torch.tensor([0.0 if tid in special else 1.0 for tid in ids[t]])
-                out[t] = (emb, weights)
+                out[t] = (hidden[i, : len(ids[t])], weights)
         return out
 
     def score(self, hyps: list[str], refs: list[str], batch_size: int = 64) -> BertScores:
         if len(hyps) != len(refs):
             raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references")
         table = self.embed(list(refs) + list(hyps), batch_size)
-        p_all, r_all, f_all = [], [], []
+        p_all: list[float] = []
+        r_all: list[float] = []
+        f_all: list[float] = []
         for start in range(0, len(hyps), batch_size):
-            pairs = [
-                (table[h], table[r]) for h, r in zip(hyps[start : start + batch_size], refs[start : start + batch_size])
-            ]
-            # The package matches a batch of pairs padded to its longest text, padding scoring 0:
-            # a token whose partner is shorter than the batch's longest gets max(best match, 0).
-            longest_h = max(len(h[1]) for h, _ in pairs)
-            longest_r = max(len(r[1]) for _, r in pairs)
-            for (h, hw), (r, rw) in pairs:
-                p_all_, r_all_, f_ = _pair(h, hw, r, rw, len(rw) < longest_r, len(hw) < longest_h)
-                p_all.append(p_all_)
-                r_all.append(r_all_)
-                f_all.append(f_)
+            p, r, f = _match(
+                [table[t] for t in hyps[start : start + batch_size]],
+                [table[t] for t in refs[start : start + batch_size]],
+            )
+            p_all += p.tolist()
+            r_all += r.tolist()
+            f_all += f.tolist()
         return BertScores(p_all, r_all, f_all)
 
 
-def _pair(h, hw, r, rw, ref_padded: bool, hyp_padded: bool) -> tuple[float, float, float]:
-    sim = h @ r.T
-    best_p = sim.max(dim=1).values
-    best_r = sim.max(dim=0).values
-    if ref_padded:
-        best_p = best_p.clamp(min=0.0)
-    if hyp_padded:
-        best_r = best_r.clamp(min=0.0)
-    nan = float("nan")
-    p = float((best_p * hw).sum() / hw.sum()) if hw.sum() > 0 else nan
-    rc = float((best_r * rw).sum() / rw.sum()) if rw.sum() > 0 else nan
-    f = 2 * p * rc / (p + rc) if (p + rc) != 0 else nan
-    if len(hw) == 2 or len(rw) == 2:  # [CLS][SEP] only: an empty text
-        p, rc = 0.0, 0.0
-    return p, rc, (0.0 if f != f else f)
+def _match(hyp: list[tuple[torch.Tensor, torch.Tensor]], ref: list[tuple[torch.Tensor, torch.Tensor]]):
+    """Greedy matching of a batch of pairs, padded to the batch's longest text as the package pads:
+    a padded position scores 0, so a best match below 0 against a shorter partner counts as 0."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    h = pad_sequence([e for e, _ in hyp], batch_first=True)
+    r = pad_sequence([e for e, _ in ref], batch_first=True)
+    hw = pad_sequence([w for _, w in hyp], batch_first=True)
+    rw = pad_sequence([w for _, w in ref], batch_first=True)
+    h_mask = pad_sequence([torch.ones(len(w)) for _, w in hyp], batch_first=True)
+    r_mask = pad_sequence([torch.ones(len(w)) for _, w in ref], batch_first=True)
+    sim = torch.bmm(h, r.transpose(1, 2)) * torch.bmm(h_mask.unsqueeze(2), r_mask.unsqueeze(1))
+    hw = hw / hw.sum(dim=1, keepdim=True)
+    rw = rw / rw.sum(dim=1, keepdim=True)
+    p = (sim.max(dim=2).values * hw).sum(dim=1)
+    rc = (sim.max(dim=1).values * rw).sum(dim=1)
+    f = 2 * p * rc / (p + rc)
+    empty = h_mask.sum(dim=1).eq(2) | r_mask.sum(dim=1).eq(2)  # [CLS][SEP] only
+    p = p.masked_fill(empty, 0.0)
+    rc = rc.masked_fill(empty, 0.0)
+    return p, rc, f.masked_fill(torch.isnan(f), 0.0)
 
 
 def _cut(model, layers: int, path: Path):

@@ -52,6 +52,37 @@ def check_settings(config) -> None:
         check_radgraph(config.radgraph)
 
 
+class Job:
+    """`per_report_scores` in a thread (model forwards release the GIL; NLG and METEOR run meanwhile)."""
+
+    def __init__(self, hyps: list[str], refs: list[str], config, progress: Callable[[str], None] | None):
+        import threading
+
+        self._out: dict[str, list[float]] = {}
+        self._error: BaseException | None = None
+        self._thread = None
+        if config.bertscore or config.semb or config.radgraph:
+            self._thread = threading.Thread(target=self._run, args=(hyps, refs, config, progress), daemon=True)
+            self._thread.start()
+
+    def _run(self, hyps, refs, config, progress) -> None:
+        try:
+            self._out = per_report_scores(hyps, refs, config, progress)
+        except BaseException as exc:  # re-raised in the caller's thread by result()
+            self._error = exc
+
+    def result(self) -> dict[str, list[float]]:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._out
+
+
+def start(hyps: list[str], refs: list[str], config, progress: Callable[[str], None] | None = None) -> Job:
+    return Job(hyps, refs, config, progress)
+
+
 def per_report_scores(
     hyps: list[str], refs: list[str], config, progress: Callable[[str], None] | None = None
 ) -> dict[str, list[float]]:

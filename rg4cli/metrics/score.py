@@ -457,12 +457,12 @@ def score_system(
     for s, idx in groups.items():
         ce[s] = ce_variants.ce_block([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
     per_report_ce = clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels)
-    per_report_ce.update(model_metrics.per_report_scores(sys_.hyp_texts, sys_.ref_texts, config, progress))
+    model_job = model_metrics.start(sys_.hyp_texts, sys_.ref_texts, config, progress)  # beside NLG and METEOR
     sys_.per_observation = {
         unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc) for unc in clinical.UNCERTAIN_AS
     }
     scores = nlg.nlg_scores(hyps, refs, groups=groups, meteor=job, progress=progress)
-    sys_.per_report = {**scores["overall"].per_report, **per_report_ce}
+    sys_.per_report = {**scores["overall"].per_report, **per_report_ce, **model_job.result()}
     blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"], hall_block(sys_.hallucination))}
     for s, idx in groups.items():
         blocks[s] = _block(len(idx), scores[s].corpus, ce[s], hall_block([sys_.hallucination[i] for i in idx]))
