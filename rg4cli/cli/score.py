@@ -93,7 +93,8 @@ def score(
         str | None,
         typer.Option(
             "--radgraph",
-            help="RadGraph F1 with this local model directory of the radgraph package (rg4cli[metrics]).",
+            help="RadGraph F1 from a JSONL of RadGraph annotations ({report, entities} per line) or a local "
+            "model directory of the radgraph package (its model needs transformers < 5).",
             show_default=False,
         ),
     ] = None,

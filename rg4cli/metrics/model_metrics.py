@@ -1,7 +1,7 @@
 """`rg4 score`'s model-based metrics: BERTScore, SembScore, RadGraph F1 (all optional, offline).
 
 Each is asked for by an option naming a local model (`--bertscore DIR`, `--semb` with the
-CheXbert of `--labeler-model`, `--radgraph DIR`) and never downloads. A block gets
+CheXbert of `--labeler-model`, `--radgraph DIR` or an annotations file) and never downloads. A block gets
 `bertscore` {precision, recall, f1}, `semb_score` and `radgraph` {simple, partial, complete}
 (the means over its pairs; null when not asked for); the per-report rows get
 `MODEL_PER_REPORT_KEYS`, so `--against` tests them too. Texts are the raw hypothesis and
@@ -116,11 +116,18 @@ def per_report_scores(
         )
         out["semb_score"] = semb_scores(clf, hyps, refs, config.batch_size, device, config.chexbert_text)
     if config.radgraph:
-        from rg4cli.metrics.radgraph import RadGraphAnnotator, rewards
+        from pathlib import Path
+
+        from rg4cli.metrics.radgraph import AnnotationFile, RadGraphAnnotator, rewards
 
         if progress:
             progress(f"RadGraph ({config.radgraph})")
-        annotator = _cached(("radgraph", config.radgraph, device), lambda: RadGraphAnnotator(config.radgraph, device))
+        if Path(config.radgraph).is_file():  # annotations made elsewhere: read afresh each run
+            annotator = AnnotationFile(config.radgraph)
+        else:
+            annotator = _cached(
+                ("radgraph", config.radgraph, device), lambda: RadGraphAnnotator(config.radgraph, device)
+            )
         distinct = list(dict.fromkeys([*hyps, *refs]))
         notes = dict(zip(distinct, annotator.annotate(distinct)))
         levels = rewards([notes[h] for h in hyps], [notes[r] for r in refs], config.radgraph_lowercase)

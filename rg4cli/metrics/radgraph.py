@@ -86,8 +86,10 @@ def rewards(
 
 
 def check_directory(directory: str | os.PathLike) -> Path:
-    """The model directory, checked before any work: its files, then the package."""
+    """The model directory (or annotations file), checked before any work."""
     path = Path(directory)
+    if path.is_file():
+        return path
     missing = [n for n in ("config.json", "weights.th", "vocabulary") if not (path / n).exists()]
     if missing:
         raise InputError(
@@ -97,7 +99,10 @@ def check_directory(directory: str | os.PathLike) -> Path:
     try:
         import radgraph  # noqa: F401
     except ImportError:
-        raise InputError("--radgraph needs the radgraph package: pip install 'rg4cli[metrics]'") from None
+        raise InputError(
+            "--radgraph DIR runs the radgraph package's model, which is not installed (and needs transformers < 5): "
+            "pass a JSONL of annotations made where it runs instead (docs/metrics-reference.md)"
+        ) from None
     return path
 
 
@@ -119,6 +124,11 @@ class RadGraphAnnotator:
             self.model = RadGraph(model_type=path.name, model_cache_dir=str(path.parent), device=device)
         except Exception as exc:  # the package raises bare Exceptions for missing files and hub errors
             detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc.__class__.__name__
+            if "encode_plus" in detail:
+                detail = (
+                    "radgraph 0.1.18's AllenNLP code needs transformers < 5 (it calls encode_plus); annotate "
+                    "the reports where it runs and pass the annotations file (docs/metrics-reference.md)"
+                )
             raise InputError(f"--radgraph {path}: cannot load the model offline: {detail}") from None
 
     def annotate(self, texts: Sequence[str]) -> list[dict[str, Any] | None]:
@@ -129,3 +139,41 @@ class RadGraphAnnotator:
             result = self.model(list(todo))
             table = {t: result[str(i)] for i, t in enumerate(todo)}
         return [table.get(t) if t else None for t in texts]
+
+
+class AnnotationFile:
+    """RadGraph annotations made elsewhere: JSONL lines {"report": text, "entities": {...}} (the
+    package's annotation of that text, with the text as rg4 reads it under "report")."""
+
+    def __init__(self, path: str | os.PathLike):
+        import json
+
+        self.path = Path(path)
+        self.table: dict[str, dict] = {}
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--radgraph {self.path}: cannot read: {exc}") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise InputError("not JSON", source=str(self.path), line=n) from None
+            if (
+                not isinstance(row, dict)
+                or not isinstance(row.get("report"), str)
+                or not isinstance(row.get("entities"), dict)
+            ):
+                raise InputError('expected {"report": text, "entities": {...}}', source=str(self.path), line=n)
+            self.table[row["report"]] = row
+
+    def annotate(self, texts: Sequence[str]) -> list[dict[str, Any] | None]:
+        missing = [t for t in texts if t and t not in self.table]
+        if missing:
+            raise InputError(
+                f"--radgraph {self.path}: no annotation for {len(set(missing))} report(s), "
+                f'e.g. {missing[0][:60]!r} (its "report" must be the text exactly as scored)'
+            )
+        return [self.table[t] if t else None for t in texts]

@@ -130,7 +130,7 @@ def _annotation(rng: random.Random, n: int) -> dict:
 def test_radgraph_rewards_equal_the_package():
     from rg4cli.metrics.radgraph import REWARD_LEVELS, reward
 
-    package = pytest.importorskip("radgraph.rewards", reason="radgraph not installed (pip install 'rg4cli[metrics]')")
+    package = pytest.importorskip("radgraph.rewards", reason="radgraph not installed (pip install 'rg4cli[dev]')")
     rng = random.Random(3)
     for _ in range(300):
         hyp, ref = _annotation(rng, rng.randint(0, 7)), _annotation(rng, rng.randint(0, 7))
@@ -242,3 +242,31 @@ def test_score_files_with_model_metrics_offline(tmp_path, tiny_bert, chexbert_pa
     sn = [r["semb_score"] for r in rows if r["setting"] == "sn"]
     assert abs(res.summary["by_setting"]["sn"]["semb_score"] - sum(sn) / len(sn)) < 1e-12
     assert rows[0]["radgraph_partial"] is None
+
+
+def test_score_files_radgraph_from_an_annotations_file(tmp_path, no_network):
+    from rg4cli.errors import InputError
+    from rg4cli.metrics import score as scoring
+    from rg4cli.metrics.radgraph import REWARD_LEVELS, reward
+
+    rng = random.Random(9)
+    hyps = [f"hyp {i}" for i in range(6)]
+    refs = [f"ref {i}" for i in range(6)]
+    notes = {t: _annotation(rng, rng.randint(0, 6)) for t in hyps + refs}
+    (tmp_path / "rg.jsonl").write_text("".join(json.dumps({"report": t, **a}) + "\n" for t, a in notes.items()))
+    (tmp_path / "h.jsonl").write_text(
+        "".join(json.dumps({"id": str(i), "report": t}) + "\n" for i, t in enumerate(hyps))
+    )
+    (tmp_path / "r.jsonl").write_text(
+        "".join(json.dumps({"id": str(i), "report": t}) + "\n" for i, t in enumerate(refs))
+    )
+    config = scoring.ScoreSettings(meteor=False, radgraph=str(tmp_path / "rg.jsonl"))
+    res = scoring.score_files(str(tmp_path / "h.jsonl"), str(tmp_path / "r.jsonl"), config)
+    assert not no_network
+    for level in REWARD_LEVELS:
+        want = [reward(notes[h], notes[r], level) for h, r in zip(hyps, refs)]
+        assert [row[f"radgraph_{level}"] for row in res.per_report] == want
+        assert abs(res.summary["overall"]["radgraph"][level] - sum(want) / len(want)) < 1e-12
+    (tmp_path / "rg.jsonl").write_text(json.dumps({"report": "hyp 0", **notes["hyp 0"]}) + "\n")
+    with pytest.raises(InputError, match="no annotation for 11 report"):
+        scoring.score_files(str(tmp_path / "h.jsonl"), str(tmp_path / "r.jsonl"), config)
