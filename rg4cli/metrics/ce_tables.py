@@ -13,11 +13,17 @@ def per_observation_table(summary: dict) -> Table | None:
     per = summary.get("per_observation") or {}
     if not all(per.get(unc) for unc in UNCERTAIN_AS):
         return None
-    table = Table(title="CE per observation (all pairs)", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title="CE per observation (all pairs)",
+        title_justify="left",
+        caption="+ uncertain counted positive (unc_pos), - negative (unc_neg); sup = reference positives",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
     table.add_column("observation", no_wrap=True)
-    for unc in UNCERTAIN_AS:
-        for col in ("P", "R", "F1", "support"):
-            table.add_column(f"{col} {unc}", justify="right", no_wrap=True)
+    for sign in ("+", "-"):
+        for col in ("P", "R", "F1", "sup"):
+            table.add_column(f"{col}{sign}", justify="right", no_wrap=True)
     for name in per[next(iter(UNCERTAIN_AS))]:
         cells = []
         for unc in UNCERTAIN_AS:

@@ -151,3 +151,17 @@ def block_values(per_report: dict[str, list[float]], idx: list[int]) -> dict[str
     if "radgraph_partial" in per_report:
         out["radgraph"] = {k: _mean(per_report[f"radgraph_{k}"], idx) for k in ("simple", "partial", "complete")}
     return out
+
+
+def summary_line(summary: dict) -> str | None:
+    """The overall model metrics as one line for the terminal (None when none was computed)."""
+    block = summary.get("overall") or {}
+    parts = []
+    if block.get("bertscore"):
+        parts.append(f"BERTScore F1 {block['bertscore']['f1']:.4f}")
+    if block.get("semb_score") is not None:
+        parts.append(f"SembScore {block['semb_score']:.4f}")
+    if block.get("radgraph"):
+        r = block["radgraph"]
+        parts.append(f"RadGraph F1 simple {r['simple']:.4f} partial {r['partial']:.4f} complete {r['complete']:.4f}")
+    return "overall: " + "; ".join(parts) if parts else None
