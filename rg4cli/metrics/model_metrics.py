@@ -165,3 +165,17 @@ def summary_line(summary: dict) -> str | None:
         r = block["radgraph"]
         parts.append(f"RadGraph F1 simple {r['simple']:.4f} partial {r['partial']:.4f} complete {r['complete']:.4f}")
     return "overall: " + "; ".join(parts) if parts else None
+
+
+def config_block(config) -> dict[str, Any]:
+    """What the summary's `config` records of these options (and the CheXbert text preparation)."""
+    return {
+        "chexbert_text": config.chexbert_text,
+        "model_metrics": {
+            "bertscore": config.bertscore,
+            "bertscore_layers": config.bertscore_layers,
+            "semb": config.semb,
+            "radgraph": config.radgraph,
+            "radgraph_lowercase": config.radgraph_lowercase,
+        },
+    }

@@ -92,8 +92,11 @@ per_observation.{unc_pos,unc_neg}.<observation>
                        over all pairs (support = reference positives)
 config                 {tokenize, text, ref_text, labeler, labels: {hyp, ref}:
                        {from_field, labeled, stale}, labels_field, meteor,
-                       cider_idf, zero_division, on_missing}; stale = label
-                       fields computed from another text, relabelled
+                       cider_idf, zero_division, on_missing, chexbert_text,
+                       model_metrics}; stale = label fields computed from
+                       another text, relabelled; model_metrics = {bertscore,
+                       bertscore_layers, semb, radgraph, radgraph_lowercase}
+                       as given
 skipped                {not_in_ref, not_in_input, no_text, hallucination_stale}:
                        ids left out; hallucination_stale = hypotheses whose
                        `hallucination` was computed from another text (not used)
@@ -612,6 +615,7 @@ def score_files(
             "cider_idf": "evaluated set (per block)",
             "zero_division": 0,
             "on_missing": config.on_missing,
+            **model_metrics.config_block(config),
         },
         "skipped": skipped,
         "against": None,
