@@ -176,3 +176,27 @@ def test_auroc_of_binary_predictions_and_empty_blocks():
     empty = ce_variants.ce_block([], [])
     assert set(empty) == set(clinical.ce_keys()) | set(ce_variants.variant_keys())
     assert all(v is None for v in empty.values())
+
+
+def test_per_observation_table_on_the_terminal():
+    from rich.console import Console
+
+    from rg4cli.metrics.ce_tables import per_observation_table
+
+    hyp = [{"Edema": 1, "Cardiomegaly": -1}, {"Edema": 0}]
+    ref = [{"Edema": 1, "Cardiomegaly": 1}, {"Edema": 1}]
+    summary = {"per_observation": {u: clinical.per_observation(hyp, ref, u) for u in ("unc_pos", "unc_neg")}}
+    console = Console(width=140, record=True, file=None)
+    with console.capture() as cap:
+        console.print(per_observation_table(summary))
+    text = cap.get()
+    lines = {
+        line.split()[0]: line.split()
+        for line in text.splitlines()
+        if line.strip().startswith(("Edema", "Cardiomegaly"))
+    }
+    assert lines["Edema"][1:] == ["1.000", "0.500", "0.667", "2", "1.000", "0.500", "0.667", "2"]
+    assert lines["Cardiomegaly"][1:5] == ["1.000", "1.000", "1.000", "1"] and lines["Cardiomegaly"][5:] == [
+        "0.000"
+    ] * 3 + ["1"]
+    assert per_observation_table({}) is None
