@@ -20,6 +20,7 @@ report's logits do not depend on the batch it is in (up to float rounding).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import torch
 
@@ -49,7 +50,7 @@ def input_ids(tokenizer, text: str | None, mode: str = "chexbert") -> list[int]:
 
 
 def batch_inputs(
-    tokenizer, texts: list[str | None], mode: str = "chexbert", device: torch.device | str = "cpu"
+    tokenizer, texts: Sequence[str | None], mode: str = "chexbert", device: torch.device | str = "cpu"
 ) -> dict[str, torch.Tensor]:
     """Padded `input_ids` and `attention_mask` for a batch of reports."""
     rows = [input_ids(tokenizer, t, mode) for t in texts]

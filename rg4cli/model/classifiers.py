@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -323,7 +324,7 @@ def chexbert_classes_to_labels(classes: list[int]) -> dict[str, Any]:
 @torch.no_grad()
 def predict_chexbert(
     clf: Classifier,
-    texts: list[str],
+    texts: Sequence[str | None],
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     text_mode: str = "chexbert",
