@@ -18,6 +18,7 @@ from rg4cli.cli.common import (
     handle_errors,
     log,
 )
+from rg4cli.cli.options import ChexbertTextOpt
 from rg4cli.labelers import LabelSettings, label_records
 
 
@@ -34,6 +35,7 @@ def label(
     ] = LabelSettings.backend,
     labeler_model: LabelerModelOpt = None,
     labeler_bert: LabelerBertOpt = None,
+    chexbert_text: ChexbertTextOpt = LabelSettings.chexbert_text,
     text: TextOpt = LabelSettings.text,
     into: Annotated[
         str, typer.Option("--into", help="Name of the field the 14 labels are written to.")
@@ -86,6 +88,7 @@ def label(
         into=into,
         explain=explain,
         batch_size=batch_size,
+        chexbert_text=chexbert_text,
         device=device,
         on_error=on_error,
         resume=resume,

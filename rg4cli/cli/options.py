@@ -94,6 +94,16 @@ LabelerModelOpt, LabelerBertOpt = _classifier_options(
     "`rg4 train --task labeler`.",
     "an official chexbert.pth",
 )
+# How CheXbert's text is prepared (rg4cli.model.chexbert_input): the reference whose labels to reproduce.
+ChexbertTextOpt = Annotated[
+    str,
+    typer.Option(
+        "--chexbert-text",
+        help="Text preparation for the CheXbert labeler: chexbert (the official label.py and f1chexbert: "
+        "whitespace runs to one space, 511 tokens + [SEP], an empty report labelled from [CLS][SEP]) or "
+        "llm-rg4 (LLM-RG4's evaluation code: newlines to spaces only).",
+    ),
+]
 JudgeModelOpt, JudgeBertOpt = _classifier_options(
     "judge",
     "DiscBERT: a directory written by `rg4 train --task discbert`, or the official Lightning checkpoint "

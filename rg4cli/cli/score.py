@@ -9,7 +9,9 @@ import typer
 from rich.console import Console
 
 from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, SeedOpt, console, handle_errors, log
+from rg4cli.cli.options import ChexbertTextOpt
 from rg4cli.metrics import SUMMARY_KEYS_DOC, ScoreSettings, score_files, summary_tables
+from rg4cli.metrics.ce_variants import reference_table_text
 from rg4cli.metrics.nlg import TOKENIZE_DOC
 from rg4cli.records.streams import RecordWriter, dumps_json, write_json
 
@@ -56,6 +58,7 @@ def score(
         str | None,
         typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for the official chexbert.pth."),
     ] = ScoreSettings.labeler_bert,
+    chexbert_text: ChexbertTextOpt = ScoreSettings.chexbert_text,
     device: DeviceOpt = ScoreSettings.device,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = ScoreSettings.batch_size,
     labels_field: Annotated[
@@ -67,6 +70,41 @@ def score(
     relabel: Annotated[
         bool, typer.Option("--relabel", help="Ignore label fields; label every text with --labeler.")
     ] = ScoreSettings.relabel,
+    bertscore: Annotated[
+        str | None,
+        typer.Option(
+            "--bertscore",
+            help="BERTScore with this local Hugging Face model directory (e.g. roberta-large); never downloads.",
+            show_default=False,
+        ),
+    ] = ScoreSettings.bertscore,
+    bertscore_layers: Annotated[
+        int | None,
+        typer.Option(
+            "--bertscore-layers",
+            help="Layer whose embeddings BERTScore compares (default: bert-score's for the model).",
+            show_default=False,
+        ),
+    ] = ScoreSettings.bertscore_layers,
+    semb: Annotated[
+        bool, typer.Option("--semb", help="SembScore: cosine of CheXbert embeddings (needs --labeler-model).")
+    ] = ScoreSettings.semb,
+    radgraph: Annotated[
+        str | None,
+        typer.Option(
+            "--radgraph",
+            help="RadGraph F1 from a JSONL of RadGraph annotations ({report, entities} per line) or a local "
+            "model directory of the radgraph package (its model needs transformers < 5).",
+            show_default=False,
+        ),
+    ] = ScoreSettings.radgraph,
+    radgraph_lowercase: Annotated[
+        str,
+        typer.Option(
+            "--radgraph-lowercase",
+            help="release (radgraph 0.1.18: only complete's relation tokens lower-cased) or all.",
+        ),
+    ] = ScoreSettings.radgraph_lowercase,
     no_meteor: Annotated[
         bool, typer.Option("--no-meteor", help="Skip METEOR (no Java needed; meteor is null).")
     ] = False,
@@ -112,11 +150,17 @@ def score(
         labeler=labeler,
         labeler_model=labeler_model,
         labeler_bert=labeler_bert,
+        chexbert_text=chexbert_text,
         device=device,
         batch_size=batch_size,
         labels_field=labels_field,
         relabel=relabel,
         meteor=not no_meteor,
+        bertscore=bertscore,
+        bertscore_layers=bertscore_layers,
+        semb=semb,
+        radgraph=radgraph,
+        radgraph_lowercase=radgraph_lowercase,
         on_missing=on_missing,
         on_error=on_error,
         yield_to_meteor=True,
@@ -154,7 +198,7 @@ score.__doc__ = f"""Score generated reports: BLEU-1..4, METEOR, ROUGE-L, CIDEr, 
 Reads hypotheses (JSONL, a file or stdin) and references (--ref), joins them by id
 and writes ONE JSON object to stdout (or -o FILE); a table goes to stderr and
 --per-report FILE gets one JSONL line per id (id, setting, bleu_1..bleu_4, meteor,
-rouge_l, cider, ce_f1_{{14,5}}_{{unc_pos,unc_neg}}, input_agnostic).
+rouge_l, cider, ce_f1_{{14,5}}_{{unc_pos,unc_neg}}, ce_exact_5_unc_pos, input_agnostic).
 
 NLG metrics are pycocoevalcap's scorers called directly on prepared text, as
 R2Gen, R2GenGPT and the LLM-RG4 code do (--tokenize r2gen, the default); CIDEr's
@@ -182,6 +226,13 @@ positive observation. Hallucination rates appear when hypotheses carry
 `hallucination` fields computed from the text scored (rg4 hallucination after
 rg4 generate); fields of another text are left out and counted
 (skipped.hallucination_stale).
+
+To reproduce the CE of a published pipeline, read this key (labels from the
+same labeler on both sides: --labeler chexbert, --chexbert-text llm-rg4 for
+LLM-RG4's own wrapper; R2Gen labelled with the CheXpert rules labeler):
+
+\b
+{reference_table_text()}
 
 \b
 Summary keys (stable; a metric not computed is null):

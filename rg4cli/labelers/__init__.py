@@ -33,6 +33,7 @@ class LabelSettings:
     backend: str = "rules"
     labeler_model: str | None = None  # chexbert: the official chexbert.pth or an `rg4 train --task labeler` directory
     labeler_bert: str | None = None  # bert-base-uncased directory for an official chexbert.pth
+    chexbert_text: str = "chexbert"  # model.chexbert_input.CHEXBERT_TEXT
     text: str = "auto"
     into: str = "labels"
     explain: bool = False
@@ -76,6 +77,7 @@ def label_records(
             bert=settings.labeler_bert,
             device=settings.device,
             batch_size=settings.batch_size,
+            text_mode=settings.chexbert_text,
         )
     into, explain_field = settings.into, f"{settings.into}_explain"
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rg4cli.errors import InputError
-from rg4cli.metrics import clinical, nlg
+from rg4cli.metrics import ce_variants, clinical, model_metrics, nlg
 from rg4cli.metrics.significance import compare, wilcoxon_test  # noqa: F401  (wilcoxon_test: library name)
 from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
@@ -63,6 +63,20 @@ by_setting.{sn,sw,mn,mw}
                        Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural
                        Effusion; unc_pos = uncertain counted positive (LLM-RG4),
                        unc_neg = counted negative (R2Gen); 0/0 = 0
+  block.ce.{weighted,samples}_{14,5}_{unc_pos,unc_neg}.{precision,recall,f1}
+                       scikit-learn's support-weighted and per-report averages
+                       (f1chexbert, LLaVA-Rad print them); 0/0 = 0
+  block.ce.accuracy_{14,5}_{unc_pos,unc_neg}
+                       share of reports whose binary labels all agree
+                       (f1chexbert's accuracy = accuracy_5_unc_pos)
+  block.ce.auroc_14_{unc_pos,unc_neg}
+                       mean ROC AUC of the binary labels (compute_mlc's
+                       AVG_AUCROC); null when a reference column is constant
+  block.bertscore      {precision, recall, f1}: BERTScore means (--bertscore DIR;
+                       bert-score 0.3.13's arithmetic, no idf, no rescaling)
+  block.semb_score     mean cosine of CheXbert [CLS] embeddings (--semb)
+  block.radgraph       {simple, partial, complete}: RadGraph F1 means
+                       (--radgraph DIR; radgraph 0.1.18's rewards)
   block.hall           null when no hypothesis carries `hallucination`, else
                        {n, rate, present.{pc,pp,view,comm}, unsupported.{...}}:
                        n = hypotheses with the field, rate = share input_agnostic
@@ -76,8 +90,11 @@ per_observation.{unc_pos,unc_neg}.<observation>
                        over all pairs (support = reference positives)
 config                 {tokenize, text, ref_text, labeler, labels: {hyp, ref}:
                        {from_field, labeled, stale}, labels_field, meteor,
-                       cider_idf, zero_division, on_missing}; stale = label
-                       fields computed from another text, relabelled
+                       cider_idf, zero_division, on_missing, chexbert_text,
+                       model_metrics}; stale = label fields computed from
+                       another text, relabelled; model_metrics = {bertscore,
+                       bertscore_layers, semb, radgraph, radgraph_lowercase}
+                       as given
 skipped                {not_in_ref, not_in_input, no_text, hallucination_stale}:
                        ids left out; hallucination_stale = hypotheses whose
                        `hallucination` was computed from another text (not used)
@@ -85,7 +102,8 @@ against                null without --against, else (the first --against) {file,
                        overall (the other system's block over the paired ids),
                        tests.<metric>}
   tests.<metric>       for bleu_1..4, meteor, rouge_l, cider and
-                       ce_f1_{14,5}_{unc_pos,unc_neg} (per-report scores):
+                       ce_f1_{14,5}_{unc_pos,unc_neg}, ce_exact_5_unc_pos and the
+                       model metrics' per-report keys when computed:
                        {n, n_nonzero, mean_input, mean_against, mean_diff
                        (input - against), median_diff, w_plus, w_minus, statistic,
                        p_value (two-sided Wilcoxon signed-rank, scipy, zero
@@ -99,7 +117,11 @@ comparisons            null without --against, else one entry per --against: {sy
                        (b - a), p_ar (approximate randomization), p_ar_holm, p_boot
                        (paired bootstrap), wilcoxon_p (per-report scores), signature}}"""
 
-PER_REPORT_KEYS: tuple[str, ...] = (*nlg.NLG_KEYS, *clinical.per_report_keys())
+PER_REPORT_KEYS: tuple[str, ...] = (
+    *nlg.NLG_KEYS,
+    *clinical.per_report_keys(),
+    *model_metrics.MODEL_PER_REPORT_KEYS,
+)
 
 
 @dataclass
@@ -112,6 +134,7 @@ class ScoreSettings:
     labeler: str = "rules"
     labeler_model: str | None = None  # --labeler chexbert: chexbert.pth or an `rg4 train --task labeler` dir
     labeler_bert: str | None = None
+    chexbert_text: str = "chexbert"  # model.chexbert_input.CHEXBERT_TEXT
     device: str = "auto"
     batch_size: int = 32
     labels_field: str = "labels"
@@ -128,8 +151,15 @@ class ScoreSettings:
     ci: float = 0.95
     seed: int = 12345
     trials: int = 10000
+    # Model-based metrics (metrics.model_metrics): local directories only, never a download.
+    bertscore: str | None = None
+    bertscore_layers: int | None = None
+    semb: bool = False
+    radgraph: str | None = None
+    radgraph_lowercase: str = "release"
 
     def check(self) -> None:
+        model_metrics.check_settings(self)
         for name, value, choices in (
             ("--text", self.text, TEXT_FIELDS),
             ("--ref-text", self.ref_text, TEXT_FIELDS),
@@ -356,6 +386,7 @@ class LazyLabeler:
                     bert=c.labeler_bert,
                     device=c.device,
                     batch_size=c.batch_size,
+                    text_mode=c.chexbert_text,
                 )
             self._cache.update(zip(todo, self._labeler.label(todo)))
         return [dict(self._cache[t]) for t in texts]
@@ -445,19 +476,23 @@ def score_system(
     if job is None and config.meteor and hyps:
         job = nlg.MeteorStats(hyps, refs)
     # CE first: everything that does not need METEOR is done before waiting for it.
-    ce = {"overall": clinical.ce_scores(sys_.hyp_labels, sys_.ref_labels)}
+    ce = {"overall": ce_variants.ce_block(sys_.hyp_labels, sys_.ref_labels)}
     for s, idx in groups.items():
-        ce[s] = clinical.ce_scores([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
+        ce[s] = ce_variants.ce_block([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
     per_report_ce = clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels)
+    model_job = model_metrics.start(sys_.hyp_texts, sys_.ref_texts, config, progress)  # beside NLG and METEOR
     sys_.per_observation = {
         unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc) for unc in clinical.UNCERTAIN_AS
     }
     scores = nlg.nlg_scores(hyps, refs, groups=groups, meteor=job, progress=progress)
-    sys_.per_report = {**scores["overall"].per_report, **per_report_ce}
+    sys_.per_report = {**scores["overall"].per_report, **per_report_ce, **model_job.result()}
     sys_.sufficient = scores["overall"].sufficient
     blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"], hall_block(sys_.hallucination))}
     for s, idx in groups.items():
         blocks[s] = _block(len(idx), scores[s].corpus, ce[s], hall_block([sys_.hallucination[i] for i in idx]))
+    blocks["overall"].update(model_metrics.block_values(sys_.per_report, list(range(len(sys_.ids)))))
+    for s, idx in groups.items():
+        blocks[s].update(model_metrics.block_values(sys_.per_report, idx))
     return blocks
 
 
@@ -555,6 +590,7 @@ def score_files(
             "cider_idf": "evaluated set (per block)",
             "zero_division": 0,
             "on_missing": config.on_missing,
+            **model_metrics.config_block(config),
         },
         "skipped": skipped,
         "against": None,

@@ -281,12 +281,12 @@ def test_chexbert_checkpoint_layout_labels_as_the_heads_say(tmp_path):
         tmp_path, {"Cardiomegaly": 1, "Pleural Effusion": 2, "Edema": 3}, no_finding=0
     )
     labeler = make_labeler("chexbert", checkpoint=str(pth), bert=str(bert_dir), batch_size=2)
-    got = labeler.label(REPORT_CORPUS[:3] + [""])
-    for row in got[:3]:
+    got = labeler.label(REPORT_CORPUS[:3] + ["", None])
+    for row in got[:4]:  # an empty report is labelled from [CLS][SEP], as the official labeler does
         assert list(row) == list(OBSERVATIONS)
         assert row["Cardiomegaly"] == 1 and row["Pleural Effusion"] == 0 and row["Edema"] == -1
         assert row["Atelectasis"] is None and row["No Finding"] is None
-    assert got[3] == {o: None for o in OBSERVATIONS}  # no text: nothing labeled, no model call
+    assert got[4] == {o: None for o in OBSERVATIONS}  # no text: nothing labeled, no model call
     # the loaded weights are the saved ones: same logits as the reference model
     enc = labeler.classifier.encode(REPORT_CORPUS[:2])
     for a, b in zip(labeler.classifier.model(**enc), ref(**enc)):
