@@ -201,3 +201,23 @@ def test_cli_json_shape(tmp_path):
     assert first["wilcoxon_p"] == s["against"]["tests"]["bleu_4"]["p_value"]
     assert s["against"]["file"] == b
     assert score_files(a, ref, ScoreSettings(meteor=False)).summary["uncertainty"] is None
+
+
+def test_systems_on_the_same_references_share_cider_work(tmp_path):
+    """B's resampled values are the same whether B shares A's reference side or not."""
+    from rg4cli.metrics.resample import bootstrap_values
+
+    refs, a_rows, b_rows = _corpus(30, seed=2)
+    ref = _write(tmp_path / "ref.jsonl", refs)
+    result = score_files(
+        _write(tmp_path / "a.jsonl", a_rows),
+        ref,
+        ScoreSettings(meteor=False),
+        against=_write(tmp_path / "b.jsonl", b_rows),
+    )
+    a, b = (ReportStatistics.of_system(s) for s in result.systems)
+    _, shared = bootstrap_values([a, b], 40, seed=1)
+    alone = bootstrap_values([ReportStatistics.of_system(result.systems[1])], 40, seed=1)[0]
+    assert b.cider_block(np.arange(len(b))).df is a.cider_block(np.arange(len(a))).df
+    for path, v in alone.items():
+        assert np.allclose(shared[path], v, rtol=0, atol=1e-12, equal_nan=True), path
