@@ -183,6 +183,13 @@ positive observation. Hallucination rates appear when hypotheses carry
 rg4 generate); fields of another text are left out and counted
 (skipped.hallucination_stale).
 
+Intervals and paired tests (docs/uncertainty.md): --bootstrap N gives every number a
+percentile interval and standard error ("uncertainty"); each --against (repeatable)
+gets approximate randomization (--trials), with --bootstrap a paired bootstrap, and
+Holm-adjusted p-values across the systems ("comparisons"). Every resample and trial
+recomputes each metric's corpus definition from per-report statistics (no re-scoring);
+--seed fixes them. The Wilcoxon test (on per-report scores) stays under "against".
+
 \b
 Summary keys (stable; a metric not computed is null):
 {SUMMARY_KEYS_DOC}

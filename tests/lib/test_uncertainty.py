@@ -221,3 +221,14 @@ def test_systems_on_the_same_references_share_cider_work(tmp_path):
     assert b.cider_block(np.arange(len(b))).df is a.cider_block(np.arange(len(a))).df
     for path, v in alone.items():
         assert np.allclose(shared[path], v, rtol=0, atol=1e-12, equal_nan=True), path
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("bootstrap", 1, "--bootstrap"), ("ci", 1.5, "--ci"), ("trials", -1, "--trials"), ("seed", -2, "--seed")],
+)
+def test_bad_uncertainty_options_are_input_errors(option, value, message):
+    from rg4cli.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        ScoreSettings(**{option: value}).check()
