@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import shutil
@@ -201,6 +202,26 @@ def test_cli_json_shape(tmp_path):
     assert first["wilcoxon_p"] == s["against"]["tests"]["bleu_4"]["p_value"]
     assert s["against"]["file"] == b
     assert score_files(a, ref, ScoreSettings(meteor=False)).summary["uncertainty"] is None
+
+
+def test_tables_show_intervals_and_mark_significance():
+    from rich.console import Console
+
+    from rg4cli.metrics.tables_uncertainty import uncertainty_tables
+
+    m = {"value": 0.203, "low": 0.195, "high": 0.211, "se": 0.004, "signature": "x"}
+    c = {"a": 0.2, "b": 0.3, "delta": 0.1, "p_ar": 0.001, "p_ar_holm": 0.002, "p_boot": 0.01, "wilcoxon_p": None}
+    summary = {
+        "by_setting": {},
+        "uncertainty": {"ci": 0.95, "resamples": 1000, "seed": 1, "metrics": {"overall.bleu_4": m}},
+        "comparisons": [{"system": "b", "n": 9, "trials": 999, "resamples": None, "metrics": {"overall.cider": c}}],
+    }
+    console = Console(width=200, record=True, file=io.StringIO())
+    for item in uncertainty_tables(summary):
+        console.print(item)
+    text = console.export_text()
+    assert "0.203 [0.195, 0.211]" in text
+    assert [line.rstrip().endswith("*") for line in text.splitlines() if line.strip().startswith("CIDEr")] == [True]
 
 
 def test_systems_on_the_same_references_share_cider_work(tmp_path):
