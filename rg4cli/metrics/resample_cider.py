@@ -41,7 +41,12 @@ class CiderFlat:
 
     def __init__(self, pairs: Sequence) -> None:
         self.n = len(pairs)
-        h, r, x, o, ref_pair, deltas = [], [], [], [], [], []
+        h: list[tuple] = []
+        r: list[tuple] = []
+        x: list[tuple] = []
+        o: list[tuple] = []
+        ref_pair: list[int] = []
+        deltas: list[float] = []
         for j, p in enumerate(pairs):
             h.append((np.full(len(p.hyp.ids), j), p.hyp.ids, p.hyp.tf, p.hyp.order))
             o.append((np.full(len(p.ref_ngrams), j), p.ref_ngrams))
