@@ -253,3 +253,13 @@ def test_bad_uncertainty_options_are_input_errors(option, value, message):
 
     with pytest.raises(InputError, match=message):
         ScoreSettings(**{option: value}).check()
+
+
+def test_an_output_never_replaces_a_repeated_against(tmp_path):
+    from rg4cli.cli.common import check_options
+    from rg4cli.errors import InputError
+
+    b = tmp_path / "b.jsonl"
+    b.write_text("")
+    with pytest.raises(InputError):
+        check_options({"input": "a.jsonl", "against": ["c.jsonl", str(b)], "output": str(b)})
