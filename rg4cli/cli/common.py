@@ -108,6 +108,7 @@ def check_options(options: dict) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"must be a finite number, got {value}", field="--" + name.replace("_", "-"))
     inputs = [options[n] for n in INPUT_PARAMS if isinstance(options.get(n), (str, Path))]
+    inputs += [p for n in INPUT_PARAMS if isinstance(options.get(n), list) for p in options[n]]  # repeatable
     outputs = [(n, options[n]) for n in OUTPUT_PARAMS if isinstance(options.get(n), (str, Path))]
     for _name, path in outputs:
         refuse_input_as_output(path, inputs)

@@ -227,6 +227,13 @@ positive observation. Hallucination rates appear when hypotheses carry
 rg4 generate); fields of another text are left out and counted
 (skipped.hallucination_stale).
 
+Intervals and paired tests (docs/uncertainty.md): --bootstrap N gives every number a
+percentile interval and standard error ("uncertainty"); each --against (repeatable)
+gets approximate randomization (--trials), with --bootstrap a paired bootstrap, and
+Holm-adjusted p-values across the systems ("comparisons"). Every resample and trial
+recomputes each metric's corpus definition from per-report statistics (no re-scoring);
+--seed fixes them. The Wilcoxon test (on per-report scores) stays under "against".
+
 To reproduce the CE of a published pipeline, read this key (labels from the
 same labeler on both sides: --labeler chexbert, --chexbert-text llm-rg4 for
 LLM-RG4's own wrapper; R2Gen labelled with the CheXpert rules labeler):

@@ -184,8 +184,9 @@ def as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
 def additive_statistics(stats: Sequence[str]) -> np.ndarray:
     """(segments, fields) array whose column sums over any multiset of segments are that multiset's
     summed statistics (`_summed`): a segment matched fully in one chunk contributes no chunk."""
-    vectors = np.array(_stats_vectors(stats), dtype=np.float64).reshape(len(stats), -1)
-    for i, vec in enumerate(vectors):
+    rows = _stats_vectors(stats)
+    vectors = np.array(rows, dtype=np.float64).reshape(len(stats), -1)
+    for i, vec in enumerate(rows):
         if _full_match_in_one_chunk(vec):
             vectors[i, _CHUNKS] -= 1.0
     return vectors

@@ -31,7 +31,7 @@ import numpy as np
 
 from rg4cli.metrics import clinical, meteor
 from rg4cli.metrics.blas import one_blas_thread
-from rg4cli.metrics.resample_cider import CiderBlock, CiderFlat
+from rg4cli.metrics.resample_cider import CiderBlock, CiderFlat, corpus_scores_together
 from rg4cli.records.study import INPUT_SETTINGS
 from rg4cli.vocab import CATEGORIES, FIVE, OBSERVATIONS
 
@@ -129,12 +129,21 @@ class ReportStatistics:
                 out[f"by_setting.{s}"] = idx
         return out
 
-    def cider_block(self, idx: np.ndarray) -> CiderBlock:
-        key = np.asarray(idx, dtype=np.int64).tobytes()
+    def cider_flat(self) -> CiderFlat:
+        if "flat" not in self._cider:
+            self._cider["flat"] = CiderFlat(self.cider_pairs)
+        return self._cider["flat"]
+
+    def cider_block(self, idx: np.ndarray, like: ReportStatistics | None = None) -> CiderBlock:
+        """CIDEr's matrices for these reports; `like` (a system on the same references) lends
+        its document-frequency and reference side when the references are the same."""
+        idx = np.asarray(idx, dtype=np.int64)
+        key = idx.tobytes()
         if key not in self._cider:
-            if "flat" not in self._cider:
-                self._cider["flat"] = CiderFlat(self.cider_pairs)
-            self._cider[key] = CiderBlock(self._cider["flat"], np.asarray(idx, dtype=np.int64))
+            block = None
+            if like is not None and like is not self:
+                block = like.cider_block(idx).sibling(self.cider_flat(), like.cider_flat(), idx)
+            self._cider[key] = block or CiderBlock(self.cider_flat(), idx)
         return self._cider[key]
 
     def linear(self) -> np.ndarray:
@@ -201,9 +210,12 @@ class ReportStatistics:
                     out[f"hall.unsupported.{cat}"] = share[:, 2 + len(CATEGORIES) + c]
         return {k: out[k] for k in self.metric_names()}
 
-    def values(self, weights: np.ndarray, blocks: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    def values(
+        self, weights: np.ndarray, blocks: dict[str, np.ndarray] | None = None, cider: dict | None = None
+    ) -> dict[str, np.ndarray]:
         """Dotted summary path -> (corpora,) value of every metric of every block; `weights` is
-        (corpora, reports). NaN where a block is empty in a corpus (or has no hallucination field)."""
+        (corpora, reports). NaN where a block is empty in a corpus (or has no hallucination field).
+        `cider` (block -> values) when computed already (`bootstrap_values`)."""
         w = np.atleast_2d(np.asarray(weights, dtype=np.float64))
         if "linear" not in self._cider:
             self._cider["linear"] = self.linear()
@@ -213,8 +225,8 @@ class ReportStatistics:
             for name, idx in (blocks or self.blocks()).items():
                 wb = np.ascontiguousarray(w[:, idx])
                 sums = wb @ lin[idx]
-                cider = self.cider_block(idx).corpus_scores(wb)
-                for key, v in self.finish(sums, wb.sum(1), cider).items():
+                c = cider[name] if cider is not None else self.cider_block(idx).corpus_scores(wb)
+                for key, v in self.finish(sums, wb.sum(1), c).items():
                     out[f"{name}.{key}"] = v
         return out
 
@@ -255,9 +267,16 @@ def bootstrap_values(
     n = len(systems[0])
     blocks = systems[0].blocks()
     chunks: list[list[dict[str, np.ndarray]]] = [[] for _ in systems]
+    first = systems[0]
     for w in resample_weights(n, resamples, seed):
+        cider: list[dict] = [{} for _ in systems]
+        with one_blas_thread():
+            for name, idx in blocks.items():
+                together = [s.cider_block(idx, like=first) for s in systems]
+                for s, v in enumerate(corpus_scores_together(together, np.ascontiguousarray(w[:, idx]))):
+                    cider[s][name] = v
         for s, stats in enumerate(systems):
-            chunks[s].append(stats.values(w, blocks))
+            chunks[s].append(stats.values(w, blocks, cider[s]))
     if progress is not None:
         progress(f"bootstrap: {resamples:,} resamples of {n:,} reports, {len(systems)} system(s)")
     return [{k: np.concatenate([c[k] for c in ch]) for k in ch[0]} if ch else {} for ch in chunks]

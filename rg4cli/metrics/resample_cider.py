@@ -41,7 +41,12 @@ class CiderFlat:
 
     def __init__(self, pairs: Sequence) -> None:
         self.n = len(pairs)
-        h, r, x, o, ref_pair, deltas = [], [], [], [], [], []
+        h: list[tuple] = []
+        r: list[tuple] = []
+        x: list[tuple] = []
+        o: list[tuple] = []
+        ref_pair: list[int] = []
+        deltas: list[float] = []
         for j, p in enumerate(pairs):
             h.append((np.full(len(p.hyp.ids), j), p.hyp.ids, p.hyp.tf, p.hyp.order))
             o.append((np.full(len(p.ref_ngrams), j), p.ref_ngrams))
@@ -92,6 +97,7 @@ class CiderBlock:
         _, first, klass_of = np.unique(sums[:, held], axis=1, return_index=True, return_inverse=True)
         klass = np.full(flat.size, -1, dtype=np.int64)
         klass[held] = klass_of.ravel()
+        self.klass = klass
         n_class = len(first)
         self.n_class = n_class
         # Document frequency of each class in a weighted corpus: (its representative's pairs) @ weights.
@@ -99,6 +105,45 @@ class CiderBlock:
         rep[held[first]] = True
         on = rep[ngram]
         self.df = sparse.csr_matrix((np.ones(int(on.sum())), (klass[ngram[on]], owner[on])), shape=(n_class, nb))
+        self._hypothesis_side(flat, local, klass, n_class)
+        # rr: rows reference * CIDER_N + order, the block's references numbered in order.
+        in_block = local[flat.ref_pair] >= 0
+        ref_local = np.full(len(flat.ref_pair), -1, dtype=np.int64)
+        ref_local[in_block] = np.arange(int(in_block.sum()))
+        keep = ref_local[flat.r_ref] >= 0
+        self.rr = _csr(
+            ref_local[flat.r_ref[keep]] * CIDER_N + flat.r_order[keep],
+            klass[flat.r_ids[keep]],
+            flat.r_tf[keep] ** 2,
+            (int(in_block.sum()) * CIDER_N, n_class),
+        )
+        # log(max(1, df)) for every possible document frequency (df <= corpus size).
+        self._log_df = np.array([np.log(max(1.0, float(d))) for d in range(0, 1 << 10)])
+
+    def sibling(self, flat: CiderFlat, own_flat: CiderFlat, idx: np.ndarray) -> CiderBlock | None:
+        """The block of the same pairs for another system's hypotheses (`flat`) against the same
+        references: it shares this block's document frequencies and reference norms (None when
+        the references differ)."""
+        same = len(flat.r_ids) == len(own_flat.r_ids) and all(
+            np.array_equal(getattr(flat, f), getattr(own_flat, f)) for f in ("r_ref", "r_tf", "r_order", "ref_pair")
+        )
+        if not same:
+            return None
+        to_own = np.full(flat.size, -1, dtype=np.int64)  # the other system's n-gram ids -> this one's
+        to_own[flat.r_ids] = own_flat.r_ids
+        if not np.array_equal(to_own[flat.r_ids], own_flat.r_ids):
+            return None
+        other = object.__new__(CiderBlock)
+        other.n, other.n_class, other.df, other.rr, other._log_df = self.n, self.n_class, self.df, self.rr, self._log_df
+        mapped = np.where(to_own >= 0, self.klass[np.maximum(to_own, 0)], -1)
+        other.klass = mapped
+        local = np.full(flat.n, -1, dtype=np.int64)
+        local[idx] = np.arange(len(idx))
+        other._hypothesis_side(flat, local, mapped, self.n_class)
+        return other
+
+    def _hypothesis_side(self, flat: CiderFlat, local: np.ndarray, klass: np.ndarray, n_class: int) -> None:
+        nb = self.n
         # hh: rows pair * CIDER_N + order; hypothesis n-grams no reference holds are a constant.
         keep = local[flat.h_pair] >= 0
         rows = local[flat.h_pair[keep]] * CIDER_N + flat.h_order[keep]
@@ -106,18 +151,11 @@ class CiderBlock:
         sq = flat.h_tf[keep] ** 2
         self.hh = _csr(rows[k >= 0], k[k >= 0], sq[k >= 0], (nb * CIDER_N, n_class))
         self.hh_const = np.bincount(rows[k < 0], weights=sq[k < 0], minlength=nb * CIDER_N)
-        # hr and rr: rows reference * CIDER_N + order, the block's references numbered in order.
+        # hr: rows reference * CIDER_N + order, the block's references numbered in order.
         in_block = local[flat.ref_pair] >= 0
         ref_local = np.full(len(flat.ref_pair), -1, dtype=np.int64)
         ref_local[in_block] = np.arange(int(in_block.sum()))
         n_refs = int(in_block.sum())
-        keep = ref_local[flat.r_ref] >= 0
-        self.rr = _csr(
-            ref_local[flat.r_ref[keep]] * CIDER_N + flat.r_order[keep],
-            klass[flat.r_ids[keep]],
-            flat.r_tf[keep] ** 2,
-            (n_refs * CIDER_N, n_class),
-        )
         keep = ref_local[flat.x_ref] >= 0
         self.hr = _csr(
             ref_local[flat.x_ref[keep]] * CIDER_N + flat.x_order[keep],
@@ -129,8 +167,6 @@ class CiderBlock:
         self.single_ref = n_refs == nb and bool(np.all(self.ref_pair == np.arange(nb)))
         self.penalty = flat.penalty[in_block]
         self.n_refs_of = np.bincount(self.ref_pair, minlength=nb).astype(np.float64)
-        # log(max(1, df)) for every possible document frequency (df <= corpus size).
-        self._log_df = np.array([np.log(max(1.0, float(d))) for d in range(0, 1 << 10)])
 
     def _log_table(self, top: int) -> np.ndarray:
         if top >= len(self._log_df):
@@ -142,15 +178,20 @@ class CiderBlock:
         with np.errstate(divide="ignore", invalid="ignore"):  # a corpus without these pairs: NaN
             return self._pair_scores(np.asarray(weights, dtype=np.float64))
 
-    def _pair_scores(self, w: np.ndarray) -> np.ndarray:
-        n_corpora = w.shape[0]
+    def reference_side(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(idf^2 per class, log corpus size, reference squared norms) of weighted corpora: what
+        the block's siblings share."""
         size = w.sum(1)
         log_n = np.log(size)  # ref_len = np.log(float(n_pairs)), as the library
         df = np.rint(self.df @ np.ascontiguousarray(w.T)).astype(np.int64)  # (classes, corpora)
         idf = log_n[None, :] - self._log_table(int(size.max(initial=0)))[df]
         idf2 = idf * idf
+        return idf2, log_n, self.rr @ idf2
+
+    def _pair_scores(self, w: np.ndarray, shared: tuple | None = None) -> np.ndarray:
+        n_corpora = w.shape[0]
+        idf2, log_n, rr = shared if shared is not None else self.reference_side(w)
         hh = self.hh @ idf2 + self.hh_const[:, None] * (log_n * log_n)[None, :]
-        rr = self.rr @ idf2
         hr = self.hr @ idf2
         norm_h = np.sqrt(hh).reshape(self.n, CIDER_N, n_corpora)
         norm_r = np.sqrt(rr).reshape(-1, CIDER_N, n_corpora)
@@ -169,10 +210,19 @@ class CiderBlock:
 
     def corpus_scores(self, weights: np.ndarray) -> np.ndarray:
         """(corpora,) CIDEr of each weighted corpus (NaN for an empty one)."""
-        w = np.asarray(weights, dtype=np.float64)
-        each = self.pair_scores(w)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.einsum("ij,ji->i", w, each) / w.sum(1)
+        return corpus_scores_together([self], weights)[0]
+
+
+def corpus_scores_together(blocks: Sequence[CiderBlock], weights: np.ndarray) -> list[np.ndarray]:
+    """Each block's (corpora,) CIDEr; blocks that are siblings of the first share its reference side."""
+    w = np.asarray(weights, dtype=np.float64)
+    out = []
+    with np.errstate(divide="ignore", invalid="ignore"):  # a corpus without these pairs: NaN
+        shared = blocks[0].reference_side(w)
+        for blk in blocks:
+            each = blk._pair_scores(w, shared if blk.df is blocks[0].df else None)
+            out.append(np.einsum("ij,ji->i", w, each) / w.sum(1))
+    return out
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:

@@ -37,12 +37,21 @@ AR_CHUNK = 1000  # trials drawn and evaluated together (bounds memory)
 TIES = 1e-9
 
 
-def swap_masks(n: int, trials: int, seed: int) -> Iterator[np.ndarray]:
+def swap_masks(n: int, trials: int, seed: int, *, reuse: bool = False) -> Iterator[np.ndarray]:
     """(chunk, n) 0/1 blocks: 1 where a trial swaps the report's two outputs. Block k comes from
-    its own stream (seed, k), so trial t is the same whatever the number of trials."""
+    its own stream (seed, k), so trial t is the same whatever the number of trials. With `reuse`
+    every block is written into the same array (fresh pages for each block cost more than
+    filling them on a busy machine): a consumer must be done with a block before the next."""
+    buf = None
     for k, start in enumerate(range(0, trials, AR_CHUNK)):
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 1, k])))
-        yield rng.integers(0, 2, size=(min(AR_CHUNK, trials - start), n), dtype=np.int8).astype(np.float64)
+        rows = min(AR_CHUNK, trials - start)
+        # Random bytes, 8 fair coins each (the fastest way numpy draws them).
+        bits = np.unpackbits(rng.integers(0, 256, size=(rows, (n + 7) // 8), dtype=np.uint8), axis=1, count=n)
+        if buf is None or not reuse or buf.shape != bits.shape:
+            buf = np.empty(bits.shape)
+        np.copyto(buf, bits)
+        yield buf
 
 
 def aligned(a: ReportStatistics, b: ReportStatistics) -> tuple[ReportStatistics, ReportStatistics]:
@@ -71,24 +80,45 @@ def approximate_randomization(
     trials: int,
     seed: int,
     *,
-    masks: Callable[[int, int, int], Iterator[np.ndarray]] = swap_masks,
+    masks: Callable[..., Iterator[np.ndarray]] = swap_masks,
 ) -> dict[str, dict[str, float | None]]:
     """Path -> {a, b, delta (b - a), p, count} by approximate randomization over `trials` trials."""
     a, b = aligned(a, b)
     n = len(a)
     lin_a, lin_b = a.linear(), b.linear()
+    width = lin_a.shape[1]
     blocks = a.blocks()
-    parts = []  # per block: (name, idx, columns A, differences, changing columns)
-    observed: dict[str, dict[str, float | None]] = {}
+    ones = np.ones((1, n))
+    # Per report: its linear statistics, its CIDEr in the overall block and in its setting's block.
+    col_a = np.concatenate([lin_a, a.cider_block(blocks["overall"]).pair_scores(ones), np.zeros((n, 1))], axis=1)
+    col_b = np.concatenate([lin_b, b.cider_block(blocks["overall"]).pair_scores(ones), np.zeros((n, 1))], axis=1)
     for name, idx in blocks.items():
-        ones = np.ones((1, len(idx)))
-        la = np.concatenate([lin_a[idx], a.cider_block(idx).pair_scores(ones)], axis=1)
-        lb = np.concatenate([lin_b[idx], b.cider_block(idx).pair_scores(ones)], axis=1)
-        diff = lb - la
+        if name != "overall":
+            col_a[idx, -1] = a.cider_block(idx).pair_scores(ones[:, idx])[:, 0]
+            col_b[idx, -1] = b.cider_block(idx).pair_scores(ones[:, idx])[:, 0]
+    # The trials' sums are computed per segment (each setting, and reports without one) and the
+    # overall block's are their total: every report is multiplied once per trial.
+    in_setting = np.zeros(n, dtype=bool)
+    segments = []
+    for name, idx in blocks.items():
+        if name != "overall":
+            in_setting[idx] = True
+            segments.append((name, idx))
+    if not in_setting.all():
+        segments.append((None, np.flatnonzero(~in_setting)))
+    parts = []  # (block name or None, reports, differences of the changing columns, changing columns)
+    for name, idx in segments:
+        diff = col_b[idx] - col_a[idx]
         moving = np.flatnonzero(np.any(diff != 0, axis=0))
-        parts.append((name, idx, la.sum(0), lb.sum(0), diff[:, moving], moving))
-        va = _finish(a, la.sum(0)[None], len(idx))
-        vb = _finish(a, lb.sum(0)[None], len(idx))
+        parts.append((name, idx, np.ascontiguousarray(diff[:, moving]), moving))
+    observed: dict[str, dict[str, float | None]] = {}
+    base = {}
+    for name, idx in blocks.items():
+        cider_col = width if name == "overall" else width + 1
+        keep = [*range(width), cider_col]
+        sa, sb = col_a[idx][:, keep].sum(0), col_b[idx][:, keep].sum(0)
+        base[name] = (sa, sb, keep)
+        va, vb = _finish(a, sa[None], len(idx)), _finish(a, sb[None], len(idx))
         for key in va:
             x, y = float(va[key][0]), float(vb[key][0])
             observed[f"{name}.{key}"] = {
@@ -98,27 +128,30 @@ def approximate_randomization(
                 "count": 0,
             }
     with one_blas_thread():
-        _count(a, parts, observed, masks(n, trials, seed))
+        for mask in masks(n, trials, seed, reuse=True):
+            total = np.zeros((len(mask), width + 2))
+            for name, idx, diff, moving in parts:
+                moved = np.zeros((len(mask), width + 2))
+                moved[:, moving] = np.ascontiguousarray(mask[:, idx]) @ diff
+                total += moved
+                if name is not None:
+                    _count(a, name, len(idx), base[name], moved, observed)
+            _count(a, "overall", n, base["overall"], total, observed)
     for obs in observed.values():
         obs["p"] = None if obs["delta"] is None or trials <= 0 else (obs["count"] + 1) / (trials + 1)
     return observed
 
 
-def _count(a: ReportStatistics, parts: list, observed: dict, blocks: Iterator[np.ndarray]) -> None:
+def _count(a: ReportStatistics, name: str, size: int, base: tuple, moved: np.ndarray, observed: dict) -> None:
     """Add to each path's count the trials whose difference is at least the observed one."""
-    for mask in blocks:
-        for name, idx, sum_a, sum_b, diff, moving in parts:
-            moved = np.ascontiguousarray(mask[:, idx]) @ diff  # (trials, changing columns)
-            sa = np.repeat(sum_a[None], len(mask), 0)
-            sb = np.repeat(sum_b[None], len(mask), 0)
-            sa[:, moving] += moved
-            sb[:, moving] -= moved
-            va, vb = _finish(a, sa, len(idx)), _finish(a, sb, len(idx))
-            for key in va:
-                obs = observed[f"{name}.{key}"]
-                if obs["delta"] is not None:
-                    with np.errstate(invalid="ignore"):
-                        obs["count"] += int(np.count_nonzero(_ge(np.abs(vb[key] - va[key]), obs["delta"])))
+    sum_a, sum_b, keep = base
+    shift = moved[:, keep]
+    va, vb = _finish(a, sum_a + shift, size), _finish(a, sum_b - shift, size)
+    for key in va:
+        obs = observed[f"{name}.{key}"]
+        if obs["delta"] is not None:
+            with np.errstate(invalid="ignore"):
+                obs["count"] += int(np.count_nonzero(_ge(np.abs(vb[key] - va[key]), obs["delta"])))
 
 
 def _finish(stats: ReportStatistics, sums: np.ndarray, size: int) -> dict[str, np.ndarray]:

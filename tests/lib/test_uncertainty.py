@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import shutil
@@ -201,3 +202,64 @@ def test_cli_json_shape(tmp_path):
     assert first["wilcoxon_p"] == s["against"]["tests"]["bleu_4"]["p_value"]
     assert s["against"]["file"] == b
     assert score_files(a, ref, ScoreSettings(meteor=False)).summary["uncertainty"] is None
+
+
+def test_tables_show_intervals_and_mark_significance():
+    from rich.console import Console
+
+    from rg4cli.metrics.tables_uncertainty import uncertainty_tables
+
+    m = {"value": 0.203, "low": 0.195, "high": 0.211, "se": 0.004, "signature": "x"}
+    c = {"a": 0.2, "b": 0.3, "delta": 0.1, "p_ar": 0.001, "p_ar_holm": 0.002, "p_boot": 0.01, "wilcoxon_p": None}
+    summary = {
+        "by_setting": {},
+        "uncertainty": {"ci": 0.95, "resamples": 1000, "seed": 1, "metrics": {"overall.bleu_4": m}},
+        "comparisons": [{"system": "b", "n": 9, "trials": 999, "resamples": None, "metrics": {"overall.cider": c}}],
+    }
+    console = Console(width=200, record=True, file=io.StringIO())
+    for item in uncertainty_tables(summary):
+        console.print(item)
+    text = console.export_text()
+    assert "0.203 [0.195, 0.211]" in text
+    assert [line.rstrip().endswith("*") for line in text.splitlines() if line.strip().startswith("CIDEr")] == [True]
+
+
+def test_systems_on_the_same_references_share_cider_work(tmp_path):
+    """B's resampled values are the same whether B shares A's reference side or not."""
+    from rg4cli.metrics.resample import bootstrap_values
+
+    refs, a_rows, b_rows = _corpus(30, seed=2)
+    ref = _write(tmp_path / "ref.jsonl", refs)
+    result = score_files(
+        _write(tmp_path / "a.jsonl", a_rows),
+        ref,
+        ScoreSettings(meteor=False),
+        against=_write(tmp_path / "b.jsonl", b_rows),
+    )
+    a, b = (ReportStatistics.of_system(s) for s in result.systems)
+    _, shared = bootstrap_values([a, b], 40, seed=1)
+    alone = bootstrap_values([ReportStatistics.of_system(result.systems[1])], 40, seed=1)[0]
+    assert b.cider_block(np.arange(len(b))).df is a.cider_block(np.arange(len(a))).df
+    for path, v in alone.items():
+        assert np.allclose(shared[path], v, rtol=0, atol=1e-12, equal_nan=True), path
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("bootstrap", 1, "--bootstrap"), ("ci", 1.5, "--ci"), ("trials", -1, "--trials"), ("seed", -2, "--seed")],
+)
+def test_bad_uncertainty_options_are_input_errors(option, value, message):
+    from rg4cli.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        ScoreSettings(**{option: value}).check()
+
+
+def test_an_output_never_replaces_a_repeated_against(tmp_path):
+    from rg4cli.cli.common import check_options
+    from rg4cli.errors import InputError
+
+    b = tmp_path / "b.jsonl"
+    b.write_text("")
+    with pytest.raises(InputError):
+        check_options({"input": "a.jsonl", "against": ["c.jsonl", str(b)], "output": str(b)})
