@@ -180,7 +180,7 @@ $(OUT)/pooled/gen.%.labels.jsonl: $(SEED_DONE)
 	$(POOL)
 
 $(OUT)/table.md: $(foreach a,$(EVAL_ARMS),$(OUT)/pooled/score.$(a).json)
-	$(PY) scripts/ablation_table.py --dir $(OUT) --seeds "$(SEEDS)" > $@
+	$(PY) scripts/ablation_table.py --dir $(OUT) --seeds "$(SEEDS)" --commit "$(shell git rev-parse --short HEAD 2>/dev/null)" > $@
 	@cat $@ >&2
 endif
 

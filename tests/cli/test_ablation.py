@@ -94,7 +94,7 @@ def test_table_reads_intervals_and_tests_of_the_contract(tmp_path):
     proc = run_table(tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "commit abc123" in out and "`rg4 score --against`" in out
+    assert "commit abc123" in out and "pooled by `rg4 score --against`" in out
     for arm in ARMS:
         assert f"`{arm}`" in out
     assert "0.600 [0.550, 0.650]" in out  # F-14 with its interval
@@ -130,8 +130,8 @@ def test_table_runs_its_own_paired_test_from_labels(tmp_path):
         write_jsonl(d / "gen.stage1-atf-tlw.labels.jsonl", better)
     proc = run_table(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    header = next(x for x in proc.stdout.splitlines() if x.startswith("Paired tests:"))
-    assert "script" in header  # only C1 has labels here: its test is the script's
+    header = next(x for x in proc.stdout.splitlines() if x.startswith("Paired tests"))
+    assert "scripts/ablation_table.py" in header  # only C1 has labels here: its test is the script's
     line = next(x for x in proc.stdout.splitlines() if x.startswith("- **C1"))
     assert "HOLDS" in line and "p < 0.001" in line
 
