@@ -103,16 +103,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", default="demo", help="the demo's output directory")
     ap.add_argument("--top", type=int, default=6, help="observations to detail (largest F1 differences)")
+    ap.add_argument("--systems", default="gen,gen.raw", help="the two systems' file stems: rewritten,raw")
+    ap.add_argument("--runs", default="stage2,raw-stage2", help="their training runs (metrics.jsonl): rewritten,raw")
+    ap.add_argument("--ref", default="test.labels.jsonl", help="labelled references in --dir")
     args = ap.parse_args()
     d = Path(args.dir)
     sent = Sentences()
     p = print
 
     # 1. Scores.
-    systems = {"rewritten": "gen", "raw": "gen.raw"}
+    systems = dict(zip(("rewritten", "raw"), args.systems.split(",")))
+    runs = dict(zip(("rewritten", "raw"), args.runs.split(",")))
     score = {k: json.loads((d / f"score.{v}.json").read_text()) for k, v in systems.items()}
     hyps = {k: load_jsonl(d / f"{v}.judged.jsonl") for k, v in systems.items()}
-    refs = {r["id"]: r for r in load_jsonl(d / "test.labels.jsonl")}
+    refs = {r["id"]: r for r in load_jsonl(d / args.ref)}
     p(f"## {d.name}: CE F1 (micro 14, uncertain positive), rewritten-target model vs raw-report model")
     p()
     p("| | all | " + " | ".join(SETTINGS) + " | precision | recall |")
@@ -121,7 +125,7 @@ def main() -> None:
         s = score[k]
         ce = lambda b: ((b or {}).get("ce") or {}).get("micro_14_unc_pos") or {}  # noqa: E731
         cells = [f"{ce(s['overall']).get('f1', 0):.3f}"]
-        cells += [f"{ce(s['by_setting'].get(x)).get('f1', 0):.3f}" for x in SETTINGS]
+        cells += [f"{ce(s['by_setting'][x]).get('f1', 0):.3f}" if x in s["by_setting"] else "-" for x in SETTINGS]
         cells += [f"{ce(s['overall']).get('precision', 0):.3f}", f"{ce(s['overall']).get('recall', 0):.3f}"]
         p(f"| {k} | " + " | ".join(cells) + " |")
     p()
@@ -147,6 +151,9 @@ def main() -> None:
         cells = []
         for x in SETTINGS:
             a, b = counts(hyps["rewritten"], refs, obs, x), counts(hyps["raw"], refs, obs, x)
+            if not any(h.get("setting") == x for h in hyps["raw"]):
+                cells.append("-")
+                continue
             cells.append(f"{f1(*a):.2f} → {f1(*b):.2f} (support {a[0] + a[2]})")
         p(f"| {obs} | " + " | ".join(cells) + " |")
 
@@ -213,12 +220,12 @@ def main() -> None:
                     up += any(w > 1 and s < b and e > a for s, e, w in spans)
             cells.append(f"{up}/{total} ({up / total:.0%})" if total else "-")
         p(f"| {obs} | " + " | ".join(cells) + " |")
-    for k, run in (("rewritten", "stage2"), ("raw", "raw-stage2")):
+    for k, run in runs.items():
         path = d / run / "metrics.jsonl"
         if path.is_file():
             shares = [m["weighted_token_share"] for m in load_jsonl(path) if "weighted_token_share" in m]
             if shares:
-                p(f"- {k} stage 2: {statistics.mean(shares):.1%} of target tokens up-weighted (mean over steps)")
+                p(f"- {k} ({run}): {statistics.mean(shares):.1%} of target tokens up-weighted (mean over steps)")
 
     # 5. References.
     p()
