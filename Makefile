@@ -1,13 +1,14 @@
-# rg4: `make demo` runs the pipeline end to end on phantom studies, `make test` runs the tests.
-# Both create .venv when missing. Override the torch pin for a GPU build elsewhere, e.g.
-#   make test TORCH_SPEC="torch==2.13.0"   (the default: the CPU wheel this project is tested with)
+# rg4: `make demo` runs the pipeline end to end on phantom studies, `make test` runs the tests,
+# `make lint` checks style and types. Each creates .venv when missing. The default torch pin is
+# the CPU wheel this project is tested with; on a GPU machine install your CUDA build of torch
+# into .venv first and keep it with `make test TORCH_SPEC=torch`.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rg4-installed
 
-.PHONY: venv test test-fast demo ablation man bench clean-demo clean-ablation
+.PHONY: venv lint test test-fast demo ablation man bench clean-demo clean-ablation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Lint, format check and type check (CI runs it before the tests); config in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy rg4cli
 
 # The whole suite, slow end-to-end tests included (what CI runs).
 test: $(STAMP)

@@ -10,6 +10,11 @@ work is carried over from an earlier run. Prints studies/s and examples/s measur
 this run, the target ratio, and where the time goes (judge, labeler, the rest).
 
     .venv/bin/python benchmarks/bench_build_data.py [--subjects 150] [--seed 7] [--repeats 3]
+        [--iu DIR [--limit N]]
+
+--iu DIR also times `build-data --from iu-xray` on an IU X-ray reports directory (or any
+reports.jsonl in that shape, e.g. other reports as single-view studies), images not
+checked: the rules rewriter's clause edits on real report text.
 """
 
 from __future__ import annotations
@@ -46,13 +51,14 @@ class _Timed:
         setattr(obj, method, timed)
 
 
-def run_once(root: Path) -> dict:
+def run_once(root: Path, **settings) -> dict:
+    import rg4cli.dataset.rewriters as rewriters
     import rg4cli.judges.backends as judges
     import rg4cli.labelers.backends as labelers
     from rg4cli.dataset import BuildSettings, build_dataset
 
     timers: dict[str, _Timed] = {}
-    make_judge, make_labeler = judges.make_judge, labelers.make_labeler
+    make_judge, make_labeler, make_rewriter = judges.make_judge, labelers.make_labeler, rewriters.make_rewriter
 
     def timed_judge(*args, **kwargs):  # the judge the library wires, its phrase search timed
         judge = make_judge(*args, **kwargs)
@@ -64,14 +70,19 @@ def run_once(root: Path) -> dict:
         timers["label"] = _Timed(labeler, "label")
         return labeler
 
-    judges.make_judge, labelers.make_labeler = timed_judge, timed_labeler
+    def timed_rewriter(*args, **kwargs):
+        rewriter = make_rewriter(*args, **kwargs)
+        timers["rewrite"] = _Timed(rewriter, "rewrite")  # includes the judge's memoized finds it asks for
+        return rewriter
+
+    judges.make_judge, labelers.make_labeler, rewriters.make_rewriter = timed_judge, timed_labeler, timed_rewriter
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         with contextlib.redirect_stdout(io.StringIO()):  # the records go to stdout without -o
-            summary = build_dataset(BuildSettings(source=root))
+            summary = build_dataset(BuildSettings(source=root, **settings))
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
-        judges.make_judge, labelers.make_labeler = make_judge, make_labeler
+        judges.make_judge, labelers.make_labeler, rewriters.make_rewriter = make_judge, make_labeler, make_rewriter
     t_find, t_label = timers["find"], timers["label"]
     ex = summary["examples"]
     return {
@@ -82,9 +93,25 @@ def run_once(root: Path) -> dict:
         "find": t_find.seconds,
         "finds": t_find.calls,
         "label": t_label.seconds,
+        "rewrite": timers["rewrite"].seconds if "rewrite" in timers else 0.0,
+        "drop_rate": ex.get("drop_rate"),
         "labeled": t_label.items,
         "table": summary["table1"],
     }
+
+
+def report(name: str, runs: list[dict]) -> None:
+    best = min(runs, key=lambda r: r["seconds"])
+    rate = best["studies"] / best["seconds"]
+    print(
+        f"{name}: {best['studies']} studies -> {best['records']} records in {best['seconds']:.2f} s "
+        f"(best of {len(runs)}); {rate:.0f} studies/s wall, {best['studies'] / best['cpu']:.0f} studies per "
+        f"CPU-second; target {TARGET:.0f} studies/s: ratio {rate / TARGET:.2f} ({'met' if rate >= TARGET else 'NOT met'})"
+    )
+    print(
+        f"  time: judge phrase search {best['find']:.2f} s, labeler {best['label']:.2f} s, rules rewriter "
+        f"{best['rewrite']:.2f} s; dropped {100 * (best['drop_rate'] or 0):.1f}% of examples"
+    )
 
 
 def main() -> None:
@@ -92,9 +119,12 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=150)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=3, help="runs; the fastest is reported")
+    ap.add_argument("--iu", type=Path, default=None, help="also time --from iu-xray on this reports directory")
+    ap.add_argument("--limit", type=int, default=None, help="with --iu: only the first N studies")
     args = ap.parse_args()
 
-    from rg4cli.synth.studies import generate_studies, write_mimic_tree
+    from rg4cli.synth.mimic import write_mimic_tree
+    from rg4cli.synth.studies import generate_studies
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -121,6 +151,13 @@ def main() -> None:
         f"  sn reports with any input-agnostic content: input {t_in['input_agnostic']:.1f}% -> "
         f"output {t_out['input_agnostic']:.1f}%"
     )
+
+    if args.iu is not None:
+        runs = [
+            run_once(args.iu, source_format="iu-xray", check_images=False, limit=args.limit)
+            for _ in range(max(1, args.repeats))
+        ]
+        report(f"build-data rules path on {args.iu.name} (--from iu-xray)", runs)
 
 
 if __name__ == "__main__":

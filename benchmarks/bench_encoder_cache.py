@@ -35,7 +35,8 @@ MID_SIZE = dict(image_size=224, patch_size=14, image_hidden=384, image_layers=12
 
 
 def make_records(root: Path, n_subjects: int) -> Path:
-    from rg4cli.synth.studies import generate_studies, write_mimic_tree
+    from rg4cli.synth.mimic import write_mimic_tree
+    from rg4cli.synth.studies import generate_studies
     from rg4cli.text.sections import join_sections
     from rg4cli.text.sentences import split_sentences
 

@@ -25,8 +25,9 @@ import torch
 from PIL import Image
 
 from rg4cli.model import DecodeOptions, build_model
-from rg4cli.records.study import SETTINGS, Study
-from rg4cli.synth.studies import generate_studies, render_images
+from rg4cli.records.study import INPUT_SETTINGS, Study
+from rg4cli.synth.specs import render_images
+from rg4cli.synth.studies import generate_studies
 
 
 def phantom_studies(n: int, seed: int):
@@ -114,7 +115,7 @@ def main() -> None:
         f"{'setting':8} {'input ATF':>9} {'inter':>7} {'ratio':>6} | {'study ATF':>9} {'inter':>7} {'ratio':>6} | "
         f"{'ATF s':>7} {'inter s':>7} {'ratio':>6}"
     )
-    for setting in SETTINGS:
+    for setting in INPUT_SETTINGS:
         studies = [as_setting(s, setting) for s, _, _ in items]
         fronts = [f for _, f, _ in items]
         lats = [l if setting[0] == "m" else None for _, _, l in items]

@@ -36,7 +36,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_encoder_cache import make_records  # noqa: E402  (phantom studies in all their settings)
+from bench_encoder_cache import make_records
 
 
 def build_stage2_dir(train_path: Path, out: Path, seed: int) -> Path:
@@ -58,11 +58,11 @@ def bare_inputs(model, records: list[dict], image_root: Path, batch_size: int):
     """The batches rg4 generate forms (one setting each, input order within a setting) as
     (input embeddings, attention mask) on the model's decoder."""
     from rg4cli.model import load_image
-    from rg4cli.records.study import SETTINGS, Study
+    from rg4cli.records.study import INPUT_SETTINGS, Study
 
     studies = [Study.from_record(r) for r in records]
     batches = []
-    for setting in SETTINGS:
+    for setting in INPUT_SETTINGS:
         group = [s for s in studies if s.setting == setting]
         for i in range(0, len(group), batch_size):
             chunk = group[i : i + batch_size]

@@ -28,13 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from transformers import BertConfig  # noqa: E402
+import torch
+from transformers import BertConfig
 
-from rg4cli.labelers.backends import make_labeler  # noqa: E402
-from rg4cli.model.classifiers import CheXbertModel, Classifier, predict_chexbert  # noqa: E402
-from rg4cli.model.tokenizers import build_wordpiece_tokenizer  # noqa: E402
-from rg4cli.text.sections import join_sections  # noqa: E402
+from rg4cli.labelers.backends import make_labeler
+from rg4cli.model.classifiers import CheXbertModel, Classifier, predict_chexbert
+from rg4cli.model.tokenizers import build_wordpiece_tokenizer
+from rg4cli.text.sections import join_sections
 
 TARGET = 500.0
 
@@ -113,7 +113,7 @@ def agreement() -> str | None:
         return None
     spec = importlib.util.spec_from_file_location("eval_label_iu", ROOT / "scripts" / "eval_label_iu.py")
     ev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ev)  # type: ignore[union-attr]
+    spec.loader.exec_module(ev)  # type: ignore[union-attr]  # a .py file always has a loader
     rows = ev.load(data)
     res = ev.evaluate(rows, make_labeler("rules").label([t for _, t, _ in rows]))
     return (

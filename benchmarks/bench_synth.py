@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rg4cli.synth.studies import generate_studies, write_mimic_tree  # noqa: E402
+from rg4cli.synth.mimic import write_mimic_tree
+from rg4cli.synth.studies import generate_studies
 
 
 def main() -> None:

@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rg4cli.judges.backends import make_judge  # noqa: E402
-from rg4cli.labelers.backends import make_labeler  # noqa: E402
-from rg4cli.metrics.nlg import nlg_scores, prepare_texts  # noqa: E402
-from rg4cli.synth.studies import generate_studies  # noqa: E402
-from rg4cli.text.sections import join_sections  # noqa: E402
-from rg4cli.weights.backends import RulesWeigher  # noqa: E402
+from rg4cli.judges.backends import make_judge
+from rg4cli.labelers.backends import make_labeler
+from rg4cli.metrics.nlg import nlg_scores, prepare_texts
+from rg4cli.synth.studies import generate_studies
+from rg4cli.text.sections import join_sections
+from rg4cli.weights.backends import RulesWeigher
 
 KB = 1024
 MB = 1024 * KB

@@ -38,7 +38,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_encoder_cache import make_records  # noqa: E402  (phantom studies in all their settings)
+from bench_encoder_cache import make_records
 
 
 def build_stage1_dir(train_path: Path, out: Path, seed: int) -> Path:

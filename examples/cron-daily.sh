@@ -4,11 +4,11 @@
 #   # m h dom mon dow  command
 #   */15 7-20 * * *  /opt/rg4/examples/cron-daily.sh >> /var/log/rg4/cron.log 2>&1
 #
-# The day's studies arrive either as a study list (one JSON study record per line, README "The
-# study record") in $INBOX/$DAY.jsonl, or as what a PACS export drops: a folder $INBOX/$DAY/ of
+# The day's studies arrive either as a study list (one JSON study record per line, docs/records.md
+# "The study record") in $INBOX/$DAY.jsonl, or as what a PACS export drops: a folder $INBOX/$DAY/ of
 # DICOM files (one study per StudyInstanceUID, views from ViewPosition) or of PNG/JPEG images
 # (one study per sub-folder). A folder is turned into the study list first (rg4 build-data
-# --from folder, README "From a folder to reports"). Each run generates reports only for ids not
+# --from folder, docs/datasets.md "From a folder to reports"). Each run generates reports only for ids not
 # yet in the output (--resume), so a run killed half-way, or a drop that grows during the day,
 # costs nothing twice.
 set -euo pipefail

@@ -164,3 +164,14 @@ $(OUT)/table.txt: $(OUT)/score.gen.json $(OUT)/score.gen.blank.json $(OUT)/score
 
 clean:
 	rm -rf $(OUT)
+
+# 12. One HTML page of the run (rg4 report): metrics and charts of the three systems, the
+#     training loss curves, and the test studies side by side with their references (whose
+#     labels and TLW weights come from the same rules as the training data's). The page
+#     opens from file:// with nothing fetched: demo/report.html.
+all: $(OUT)/report.html
+$(OUT)/report.html: $(OUT)/gen.judged.jsonl $(OUT)/test.weights.jsonl $(OUT)/table.txt
+	$(RG4) report $< --ref $(OUT)/test.weights.jsonl --image-root $(P) --title "rg4 demo" \
+	  --score rg4=$(OUT)/score.gen.json --score blank=$(OUT)/score.gen.blank.json --score raw=$(OUT)/score.gen.raw.json \
+	  --train $(OUT)/decoder --train $(OUT)/stage1 --train $(OUT)/stage2 \
+	  --train $(OUT)/raw-decoder --train $(OUT)/raw-stage1 --train $(OUT)/raw-stage2 -q -o $@

@@ -46,8 +46,8 @@ SPLIT_val = validate
 SPLIT_test = test
 
 $(OUT)/train.weighted.jsonl: $(OUT)/train.jsonl
-	$(RG4) label $< --backend chexbert --checkpoint $(CHEXBERT) --bert $(BERT) --device cuda \
-	| $(RG4) weights --labeler $(CHEXBERT) --bert $(BERT) --device cuda -o $@
+	$(RG4) label $< --backend chexbert --labeler-model $(CHEXBERT) --labeler-bert $(BERT) --device cuda \
+	| $(RG4) weights --labeler-model $(CHEXBERT) --labeler-bert $(BERT) --device cuda -o $@
 
 $(OUT)/stage1: $(OUT)/train.weighted.jsonl $(OUT)/val.jsonl
 	$(LAUNCH) train --preset paper --stage 1 --image-root $(MIMIC) --val $(OUT)/val.jsonl --val-limit 500 \

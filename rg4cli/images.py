@@ -19,7 +19,7 @@ which is what the image processors of RAD-DINO and the tiny preset take):
 - Size: an image over MAX_PIXELS (by its header, before any pixel is decoded) is refused
   with one line, so a PNG claiming 20000 x 20000 cannot exhaust memory.
 
-Paths (README "Images"): a relative path is resolved against --image-root. With a root,
+Paths (docs/records.md "Images"): a relative path is resolved against --image-root. With a root,
 the resolved file (symlinks followed) must lie inside it: absolute paths, `..` and links
 that leave the root are refused unless the user passes --allow-outside-image-root. Every
 path that cannot be read (missing, a directory, no permission, or outside the root) gets
@@ -263,7 +263,7 @@ def _decode_dicom(path: Path):
     return _to_rgb8(unit)
 
 
-def _problem(exc: Exception, path: Path) -> str:
+def _problem(exc: BaseException, path: Path) -> str:
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(exc, Image.DecompressionBombError):  # PIL's own, larger limit hit first at open

@@ -35,9 +35,10 @@ LABEL_TO_CHEXBERT_CLASS = {v: k for k, v in CHEXBERT_CLASS_TO_LABEL.items()}
 NO_FINDING: str = OBSERVATIONS[13]
 SUPPORT_DEVICES: str = OBSERVATIONS[12]
 
-# Study settings (README "The study record"): s/m = frontal only / frontal + lateral,
-# n/w = without / with the prior report.
-SETTINGS: tuple[str, ...] = ("sn", "sw", "mn", "mw")
+# The paper's four input settings (docs/records.md "The study record"): s/m = frontal only / frontal +
+# lateral, n/w = without / with the prior report. ("Settings" classes are something else: a
+# command's options as a dataclass.)
+INPUT_SETTINGS: tuple[str, ...] = ("sn", "sw", "mn", "mw")
 VIEWS: tuple[str, ...] = ("PA", "AP")  # the frontal projection a record's `view` names
 
 # Input-agnostic content (Nguyen et al. 2023): what `rg4 hallucination` flags.

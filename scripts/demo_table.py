@@ -24,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 SETTINGS = ("sn", "sw", "mn", "mw")
-# The claims' targets (README "make demo"): set so that each passes with margin on seeds 1-3.
+# The claims' targets (docs/demo.md): set so that each passes with margin on seeds 1-3.
 MIN_CE_F1 = 0.65  # the model reads the images
 MIN_BLANK_GAP = 0.25  # ... and blank images cost it that much CE F1
 MIN_RAW_HALL_SN = 0.30  # raw-report targets teach input-agnostic content

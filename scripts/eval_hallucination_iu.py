@@ -34,9 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rg4cli.judges.backends import CATEGORIES, RulesJudge  # noqa: E402
-from rg4cli.text.sections import join_sections  # noqa: E402
-from rg4cli.text.sentences import split_sentences  # noqa: E402
+from rg4cli.judges.backends import CATEGORIES, RulesJudge
+from rg4cli.text.sections import join_sections
+from rg4cli.text.sentences import split_sentences
 
 NO_COMPARISON_RE = re.compile(r"^\s*(?:none\b|no\s+(?:prior|previous|comparison)|not\s+available|n/?a\b)", re.I)
 # Words worth a look in sentences the judge did not flag (--negatives).

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rg4cli.labelers.backends import make_labeler  # noqa: E402
-from rg4cli.vocab import OBSERVATIONS  # noqa: E402
+from rg4cli.labelers.backends import make_labeler
+from rg4cli.vocab import OBSERVATIONS
 
 NO_FINDING = OBSERVATIONS[13]
 

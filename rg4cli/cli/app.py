@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
 from rg4cli import __version__
-from rg4cli.cli import build_data, generate, hallucination, label, score, synth, train, weights
+from rg4cli.cli import build_data, generate, hallucination, label, report, score, synth, train, weights
 
 app = typer.Typer(
     name="rg4",
@@ -22,7 +23,7 @@ app = typer.Typer(
 )
 
 # Pipeline order, which is also the order `rg4 --help` lists them in.
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., Any]] = {
     "synth": synth.synth,
     "build-data": build_data.build_data,
     "label": label.label,
@@ -31,6 +32,7 @@ COMMANDS = {
     "train": train.train,
     "generate": generate.generate,
     "score": score.score,
+    "report": report.report,
 }
 for _name, _fn in COMMANDS.items():
     app.command(_name)(_fn)

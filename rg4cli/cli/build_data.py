@@ -30,8 +30,10 @@ def build_data(
             show_default=False,
         ),
     ],
-    output: OutputOpt = None,
-    source_format: Annotated[str, Opt("--from", help=f"Source kind: {', '.join(SOURCES)}.")] = "mimic-cxr",
+    output: OutputOpt = BuildSettings.output,
+    source_format: Annotated[
+        str, Opt("--from", help=f"Source kind: {', '.join(SOURCES)}.")
+    ] = BuildSettings.source_format,
     generator: Annotated[
         str,
         Opt(
@@ -39,7 +41,7 @@ def build_data(
             help="Rewriter: rules (offline), openai (an OpenAI-compatible "
             "endpoint, --base-url) or hf (a local causal LM, --model).",
         ),
-    ] = "rules",
+    ] = BuildSettings.generator,
     judge: Annotated[
         str,
         Opt(
@@ -48,7 +50,7 @@ def build_data(
             "--judge-model), openai (an LLM at --base-url/--model-name, as the paper's judge) "
             "or hf (a local causal LM: --judge-model DIR).",
         ),
-    ] = "rules",
+    ] = BuildSettings.judge,
     judge_model: Annotated[
         Str,
         Opt(
@@ -56,22 +58,26 @@ def build_data(
             help="DiscBERT: a directory from `rg4 train --task discbert`, "
             "or the official checkpoint (then also --judge-bert).",
         ),
-    ] = None,
+    ] = BuildSettings.judge_model,
     judge_bert: Annotated[
         Str, Opt("--judge-bert", help="bert-base-uncased directory for an official DiscBERT checkpoint.")
-    ] = None,
+    ] = BuildSettings.judge_bert,
     labeler: Annotated[
         str, Opt("--labeler", help="Labeler of the label guard: rules, or chexbert (needs --labeler-model).")
-    ] = "rules",
+    ] = BuildSettings.labeler,
     labeler_model: Annotated[
         Str,
         Opt(
             "--labeler-model",
             help="chexbert.pth (then also --labeler-bert) or a directory from `rg4 train --task labeler`.",
         ),
-    ] = None,
-    labeler_bert: Annotated[Str, Opt("--labeler-bert", help="bert-base-uncased directory for chexbert.pth.")] = None,
-    rounds: Annotated[int, Opt("--rounds", help="Judge -> rewrite -> re-judge rounds at most (paper: 3).")] = 3,
+    ] = BuildSettings.labeler_model,
+    labeler_bert: Annotated[
+        Str, Opt("--labeler-bert", help="bert-base-uncased directory for chexbert.pth.")
+    ] = BuildSettings.labeler_bert,
+    rounds: Annotated[
+        int, Opt("--rounds", help="Judge -> rewrite -> re-judge rounds at most (paper: 3).")
+    ] = BuildSettings.rounds,
     label_guard: Annotated[
         str,
         Opt(
@@ -79,35 +85,43 @@ def build_data(
             help="Sections whose labels must not change (else the example "
             "is dropped): impression,findings, impression, findings or none.",
         ),
-    ] = "impression,findings",
+    ] = ",".join(BuildSettings.label_guard) or "none",
     drop_unresolved: Annotated[
         bool,
         Opt(
             "--drop-unresolved",
             help="Drop examples still flagged after the last round (default: keep them, rewrite.resolved false).",
         ),
-    ] = False,
-    no_rewrite: Annotated[bool, Opt("--no-rewrite", help="Judge only: write the raw targets.")] = False,
+    ] = BuildSettings.drop_unresolved,
+    no_rewrite: Annotated[
+        bool, Opt("--no-rewrite", help="Judge only: write the raw targets.")
+    ] = BuildSettings.no_rewrite,
     rejects: Annotated[
         OptPath,
         Opt(
             "--rejects",
             help="Also write dropped examples here (with `dropped`); with --resume their ids are not redone.",
         ),
-    ] = None,
-    resume: ResumeOpt = False,
+    ] = BuildSettings.rejects,
+    resume: ResumeOpt = BuildSettings.resume,
     stats: Annotated[bool, Opt("--stats", help="Print the paper's Table 1 and the counts to stderr.")] = False,
     stats_json: Annotated[OptPath, Opt("--stats-json", help="Write the statistics as JSON here.")] = None,
-    splits: Annotated[Str, Opt("--splits", help="Only these splits, comma-separated (train,validate,test).")] = None,
-    limit: Annotated[int | None, Opt("--limit", help="Only the first N usable studies.")] = None,
-    metadata: Annotated[OptPath, Opt("--metadata", help="mimic-cxr: metadata CSV(.gz) (default: in SOURCE).")] = None,
-    split_file: Annotated[OptPath, Opt("--split-file", help="mimic-cxr: split CSV(.gz) (default: in SOURCE).")] = None,
+    splits: Annotated[
+        Str, Opt("--splits", help="Only these splits, comma-separated (train,validate,test).")
+    ] = BuildSettings.splits,
+    limit: Annotated[int | None, Opt("--limit", help="Only the first N usable studies.")] = BuildSettings.limit,
+    metadata: Annotated[
+        OptPath, Opt("--metadata", help="mimic-cxr: metadata CSV(.gz) (default: in SOURCE).")
+    ] = BuildSettings.metadata,
+    split_file: Annotated[
+        OptPath, Opt("--split-file", help="mimic-cxr: split CSV(.gz) (default: in SOURCE).")
+    ] = BuildSettings.split_file,
     reports: Annotated[
         OptPath,
         Opt(
             "--reports", help="mimic-cxr: a directory holding files/pNN/... or mimic-cxr-reports.zip (default: SOURCE)."
         ),
-    ] = None,
+    ] = BuildSettings.reports,
     annotation: Annotated[
         OptPath,
         Opt(
@@ -115,26 +129,25 @@ def build_data(
             help="iu-xray: R2Gen's annotation.json (splits, image "
             "paths; default: SOURCE/annotation.json when present).",
         ),
-    ] = None,
+    ] = BuildSettings.annotation,
     scores_tokenizer: Annotated[
         Str,
         Opt(
             "--scores-tokenizer",
             help="mimic-rg4: the tokenizer directory the released new_scores index (Vicuna-7B v1.5's).",
         ),
-    ] = None,
+    ] = BuildSettings.scores_tokenizer,
     check_images: Annotated[
         bool,
         Opt(
             "--check-images/--no-check-images",
             help="Pass over images whose file is missing (default) or trust the listing.",
         ),
-    ] = True,
+    ] = BuildSettings.check_images,
     batch_size: Annotated[
         int,
         Opt("--batch-size", help="Studies per judge/rewrite batch (the openai generator runs a batch concurrently)."),
-    ] = 64,
-    batch: Annotated[int | None, Opt("--batch", hidden=True)] = None,  # old spelling
+    ] = BuildSettings.batch_size,
     base_url: Annotated[
         Str, Opt("--base-url", help="openai: endpoint base URL, e.g. http://localhost:8000/v1.")
     ] = None,
@@ -153,8 +166,8 @@ def build_data(
     model: Annotated[Str, Opt("--model", help="hf: local causal LM directory.")] = None,
     system_prompt: Annotated[
         OptPath, Opt("--system-prompt", help="openai/hf: a text file replacing the built-in system prompt.")
-    ] = None,
-    device: DeviceOpt = "auto",
+    ] = BuildSettings.system_prompt,
+    device: DeviceOpt = BuildSettings.device,
 ) -> None:
     """Build study records in the four settings (sn, sw, mn, mw) from a dataset.
 
@@ -165,7 +178,7 @@ def build_data(
     --from iu-xray: IU X-ray reports (sn/mn, no priors), the same cleaning.
     --from mimic-rg4: the released MIMIC-RG4 annotations, as released; new_scores become
     sentence_weights (needs --scores-tokenizer). --from folder: images or a DICOM export,
-    one record per study without a report (for rg4 generate). README "rg4 build-data".
+    one record per study without a report (for rg4 generate). More: docs/datasets.md.
 
     \b
     Example:
@@ -197,7 +210,7 @@ def build_data(
         label_guard=parse_guard(label_guard),
         drop_unresolved=drop_unresolved,
         no_rewrite=no_rewrite,
-        batch_size=batch if batch is not None else batch_size,
+        batch_size=batch_size,
         device=device,
         system_prompt=prompt_text,
         openai={

@@ -2,7 +2,7 @@
 
 Command modules stay thin: parse options, call a core function, write records.
 Errors raised by the core (InputError, Rg4Error) become one line on stderr and the
-exit status of README "Conventions every command keeps" (2 input/usage, 1 runtime); a closed stdout (`| head`)
+exit status of docs/records.md "Conventions every command keeps" (2 input/usage, 1 runtime); a closed stdout (`| head`)
 ends the process quietly.
 """
 
@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 # The shared option types live in rg4cli.cli.options; command modules import them from here too.
-from rg4cli.cli.options import (  # noqa: F401
+from rg4cli.cli.options import (  # noqa: F401 - re-exported: commands import their options from here
     AllowOutsideImageRootOpt,
     ApiKeyEnvOpt,
     BaseUrlOpt,
@@ -31,16 +31,11 @@ from rg4cli.cli.options import (  # noqa: F401
     LabelerBertOpt,
     LabelerModelOpt,
     ModelNameOpt,
-    OldBertOpt,
-    OldCheckpointOpt,
-    OldLabelerOpt,
-    OldModelOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     SeedOpt,
     TextOpt,
-    alias,
     llm_client_options,
 )
 from rg4cli.errors import InputError, Rg4Error
@@ -79,7 +74,7 @@ def handle_errors(fn: F) -> F:
             quiet_broken_pipe()
             raise typer.Exit(1) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # wraps() makes it look like fn; mypy cannot tell
 
 
 # Parameters naming files a command reads and files it writes: an output never replaces an input.

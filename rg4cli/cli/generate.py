@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from rg4cli import paper
 from rg4cli.cli.common import (
     AllowOutsideImageRootOpt,
     DeviceOpt,
@@ -19,7 +20,10 @@ from rg4cli.cli.common import (
     handle_errors,
     log,
 )
+from rg4cli.generation import GenerateSettings
 from rg4cli.images import ImageRoot
+
+G = GenerateSettings
 
 
 @handle_errors
@@ -33,21 +37,23 @@ def generate(
             help="Model dir written by rg4 train (rg4_model.json, fusion.safetensors, adapter/).",
             show_default=False,
         ),
-    ] = None,  # type: ignore[assignment]
+    ] = None,
     image_root: ImageRootOpt = None,
     allow_outside_image_root: AllowOutsideImageRootOpt = False,
     output: OutputOpt = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Most tokens generated per report.")] = 200,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", help="Most tokens generated per report.")
+    ] = paper.MAX_NEW_TOKENS,
     min_new_tokens: Annotated[
         int, typer.Option("--min-new-tokens", help="Fewest tokens before EOS may end a report.")
-    ] = 50,
-    num_beams: Annotated[int, typer.Option("--num-beams", help="Beam width (1 = greedy).")] = 3,
+    ] = paper.MIN_NEW_TOKENS,
+    num_beams: Annotated[int, typer.Option("--num-beams", help="Beam width (1 = greedy).")] = paper.NUM_BEAMS,
     repetition_penalty: Annotated[
         float, typer.Option("--repetition-penalty", help="Penalty on repeated tokens.")
-    ] = 2.0,
+    ] = paper.REPETITION_PENALTY,
     length_penalty: Annotated[
         float, typer.Option("--length-penalty", help="Beam length penalty (>1 favours long).")
-    ] = 2.0,
+    ] = paper.LENGTH_PENALTY,
     sections: Annotated[
         str,
         typer.Option(
@@ -56,25 +62,27 @@ def generate(
             "findings/impression have (both when it has none), as the released test "
             "code asks; or both, findings, impression for every study.",
         ),
-    ] = "reference",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Studies per batch (each batch is one setting).")] = 8,
-    device: DeviceOpt = "auto",
+    ] = G.sections,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Studies per batch (each batch is one setting).")
+    ] = G.batch_size,
+    device: DeviceOpt = G.device,
     dtype: Annotated[
         str,
         typer.Option(
             "--dtype", help="auto (bf16 on CUDA for the paper preset, else float32), float32, bfloat16, float16."
         ),
-    ] = "auto",
-    seed: SeedOpt = 0,
-    resume: ResumeOpt = False,
-    on_error: OnErrorOpt = "fail",
+    ] = G.dtype,
+    seed: SeedOpt = G.seed,
+    resume: ResumeOpt = G.resume,
+    on_error: OnErrorOpt = G.on_error,
     trust_remote_code: Annotated[
         bool,
         typer.Option(
             "--trust-remote-code",
             help="Allow a model dir whose encoders need remote code (never needed for RAD-DINO / CXR-BERT).",
         ),
-    ] = False,
+    ] = G.trust_remote_code,
 ) -> None:
     """Generate reports for studies.
 
@@ -92,24 +100,21 @@ def generate(
       rg4 generate test.jsonl --model stage2/ --image-root mimic/ | rg4 score --ref test.jsonl
     """
     from rg4cli.errors import InputError
-    from rg4cli.generation.run import run_generate
+    from rg4cli.generation import generate_records
     from rg4cli.model import DecodeOptions
 
     if model is None:
         raise InputError("--model DIR is required (a model dir written by rg4 train)")
-    decode = DecodeOptions(
-        num_beams=num_beams,
-        max_new_tokens=max_new_tokens,
-        min_new_tokens=min_new_tokens,
-        repetition_penalty=repetition_penalty,
-        length_penalty=length_penalty,
-    )
-    summary = run_generate(
-        input,
-        output,
+    settings = GenerateSettings(
         model_dir=model,
         image_root=ImageRoot.of(image_root, allow_outside_image_root),
-        decode=decode,
+        decode=DecodeOptions(
+            num_beams=num_beams,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+            repetition_penalty=repetition_penalty,
+            length_penalty=length_penalty,
+        ),
         batch_size=batch_size,
         device=device,
         dtype=dtype,
@@ -118,8 +123,8 @@ def generate(
         on_error=on_error,
         sections=sections,
         trust_remote_code=trust_remote_code,
-        log=log,
     )
+    summary = generate_records(input, output, settings, log=log)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

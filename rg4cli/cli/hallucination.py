@@ -14,13 +14,10 @@ from rg4cli.cli.common import (
     JudgeBertOpt,
     JudgeModelOpt,
     ModelNameOpt,
-    OldBertOpt,
-    OldModelOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     TextOpt,
-    alias,
     handle_errors,
     llm_client_options,
     log,
@@ -40,7 +37,7 @@ def hallucination(
             "(needs --judge-model); openai: an LLM on an OpenAI-compatible endpoint (--base-url, --model-name); hf: a "
             "local causal LM (--judge-model DIR).",
         ),
-    ] = "rules",
+    ] = JudgeSettings.backend,
     judge_model: JudgeModelOpt = None,
     judge_bert: JudgeBertOpt = None,
     base_url: BaseUrlOpt = None,
@@ -54,14 +51,14 @@ def hallucination(
             "rg4cli/data/hallucination_phrases.json).",
             show_default=False,
         ),
-    ] = None,
+    ] = JudgeSettings.phrases,
     threshold: Annotated[
         float,
         typer.Option(
             "--threshold", help="DiscBERT: a head's probability at or above this means the content is present."
         ),
-    ] = 0.5,
-    text: TextOpt = "auto",
+    ] = JudgeSettings.threshold,
+    text: TextOpt = JudgeSettings.text,
     summary: Annotated[
         str | None,
         typer.Option(
@@ -78,14 +75,14 @@ def hallucination(
             help="On stderr, per report: the verdict and each flagged sentence with its categories and "
             "the words that matched.",
         ),
-    ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="DiscBERT texts per forward pass.")] = 32,
-    device: DeviceOpt = "auto",
+    ] = JudgeSettings.explain,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="DiscBERT texts per forward pass.")
+    ] = JudgeSettings.batch_size,
+    device: DeviceOpt = JudgeSettings.device,
     output: OutputOpt = None,
-    on_error: OnErrorOpt = "fail",
-    resume: ResumeOpt = False,
-    model: OldModelOpt = None,
-    bert: OldBertOpt = None,
+    on_error: OnErrorOpt = JudgeSettings.on_error,
+    resume: ResumeOpt = JudgeSettings.resume,
 ) -> None:
     """Flag input-agnostic content in reports, judged against each study's inputs.
 
@@ -126,8 +123,8 @@ def hallucination(
     """
     settings = JudgeSettings(
         backend=backend,
-        model=alias(judge_model, model, "--judge-model", "--model"),
-        bert=alias(judge_bert, bert, "--judge-bert", "--bert"),
+        judge_model=judge_model,
+        judge_bert=judge_bert,
         phrases=phrases,
         threshold=threshold,
         text=text,

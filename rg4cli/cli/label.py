@@ -11,16 +11,14 @@ from rg4cli.cli.common import (
     InputArg,
     LabelerBertOpt,
     LabelerModelOpt,
-    OldBertOpt,
-    OldCheckpointOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     TextOpt,
-    alias,
     handle_errors,
     log,
 )
+from rg4cli.cli.options import ChexbertTextOpt
 from rg4cli.labelers import LabelSettings, label_records
 
 
@@ -34,11 +32,14 @@ def label(
             help="rules: CheXpert-style phrase rules (offline, fast, explainable); chexbert: the "
             "CheXbert model from --labeler-model.",
         ),
-    ] = "rules",
+    ] = LabelSettings.backend,
     labeler_model: LabelerModelOpt = None,
     labeler_bert: LabelerBertOpt = None,
-    text: TextOpt = "auto",
-    into: Annotated[str, typer.Option("--into", help="Name of the field the 14 labels are written to.")] = "labels",
+    chexbert_text: ChexbertTextOpt = LabelSettings.chexbert_text,
+    text: TextOpt = LabelSettings.text,
+    into: Annotated[
+        str, typer.Option("--into", help="Name of the field the 14 labels are written to.")
+    ] = LabelSettings.into,
     explain: Annotated[
         bool,
         typer.Option(
@@ -49,16 +50,14 @@ def label(
             "that leave it blank even when denied ('no rib fracture'); implied: labels implied by a "
             "phrase (CHF -> Cardiomegaly uncertain)}.",
         ),
-    ] = False,
+    ] = LabelSettings.explain,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Reports per CheXbert forward pass (memory knob; rules ignore it).")
-    ] = 32,
-    device: DeviceOpt = "auto",
+    ] = LabelSettings.batch_size,
+    device: DeviceOpt = LabelSettings.device,
     output: OutputOpt = None,
-    on_error: OnErrorOpt = "fail",
-    resume: ResumeOpt = False,
-    checkpoint: OldCheckpointOpt = None,
-    bert: OldBertOpt = None,
+    on_error: OnErrorOpt = LabelSettings.on_error,
+    resume: ResumeOpt = LabelSettings.resume,
 ) -> None:
     """Label the 14 CheXpert observations of every report.
 
@@ -73,7 +72,7 @@ def label(
     The text is chosen by --text: by default `report` when present, else findings +
     impression. A record with no text to read is an error naming the field (exit 2);
     with --on-error skip it is left out and counted on stderr. The labels are bound to
-    the text they were computed from (a `provenance` entry: see README, The study record).
+    the text they were computed from (a `provenance` entry: docs/records.md, "Annotations are bound to their text").
 
     \b
     Example:
@@ -83,17 +82,18 @@ def label(
     """
     settings = LabelSettings(
         backend=backend,
-        checkpoint=alias(labeler_model, checkpoint, "--labeler-model", "--checkpoint"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        labeler_model=labeler_model,
+        labeler_bert=labeler_bert,
         text=text,
         into=into,
         explain=explain,
         batch_size=batch_size,
+        chexbert_text=chexbert_text,
         device=device,
         on_error=on_error,
         resume=resume,
     )
     summary = label_records(input, output, settings, log=log)
-    log(f"rg4 label: labelled {summary.written} record(s) with the {summary.backend} backend")
+    log(f"rg4 label: labeled {summary.written} record(s) with the {summary.backend} backend")
     if summary.skip_line:
         log(summary.skip_line)

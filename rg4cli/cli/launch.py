@@ -2,7 +2,7 @@
 
 `rg4 score` spends most of its time in METEOR's JVM, and the JVM's start-up is the
 longest part of that: it is started here, before the CLI's imports (typer, rich, numpy,
-the scorers: about 0.3 s), so that it begins as early as a bare pycocoevalcap call's
+the scorers), so that it begins as early as a bare pycocoevalcap call's
 would. Everything else goes straight to the CLI. A JVM started for a command that then
 fails (a bad file, say) is killed at exit, not waited for.
 
@@ -68,10 +68,9 @@ def _end_distributed_worker(status: int) -> None:
     By now the command's last collective (a barrier after the final save) is behind every
     process, and what is left is teardown. A gloo group's teardown can deadlock: when its last
     reference goes with a DDP wrapper, its destructor joins gloo's worker threads with the GIL
-    held, and a worker still releasing a finished collective's tensors needs the GIL (a finished
-    2-process CPU run hung so in CI; the engine no longer destroys the group, see its end). On
-    CPU nothing needs that teardown, the OS closes gloo's sockets, so a gloo worker skips it,
-    and with it the interpreter's own finalisation. NCCL (and other device backends) destroy
+    held, and a worker still releasing a finished collective's tensors needs the GIL (so the
+    engine leaves the group up at its end). On CPU nothing needs that teardown, the OS closes
+    gloo's sockets, so a gloo worker skips it, and with it the interpreter's own finalisation. NCCL (and other device backends) destroy
     their communicators first, as PyTorch asks, under a watchdog that prints every thread's
     stack and ends the process should that hang.
     """

@@ -67,7 +67,8 @@ def render_command(cmd, name: str, parent: str = "rg4") -> str:
         _paragraphs(cmd.help or ""),
     ]
     arguments = [p for p in cmd.params if _is_argument(p)]
-    options = [p for p in cmd.params if not _is_argument(p)]
+    # A hidden option is hidden here too (--help leaves it out; a page must not list it either).
+    options = [p for p in cmd.params if not _is_argument(p) and not getattr(p, "hidden", False)]
     ctx = cmd.context_class(cmd, info_name=full)
     for title, params in ((".SH ARGUMENTS", arguments), (".SH OPTIONS", options)):
         if params:
@@ -96,7 +97,7 @@ def render_all() -> dict[str, str]:
     """File name → page text for the top command and every subcommand."""
     from rg4cli.cli.app import app
 
-    group = typer.main.get_command(app)
+    group = typer.main.get_group(app)
     pages = {"rg4.1": render_command(group, "rg4")}
     for name, cmd in group.commands.items():
         pages[f"rg4-{name}.1"] = render_command(cmd, name)

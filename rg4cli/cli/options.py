@@ -1,7 +1,4 @@
-"""The option types every command shares: one spelling per option across commands.
-
-Old spellings stay accepted as hidden options; `alias` folds them into the new one.
-"""
+"""The option types every command shares: one spelling per option across commands."""
 
 from __future__ import annotations
 
@@ -9,8 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from rg4cli.errors import InputError
 
 InputArg = Annotated[
     str, typer.Argument(help="Input JSONL (.jsonl or .jsonl.gz); '-' or omitted reads stdin.", show_default=False)
@@ -99,24 +94,19 @@ LabelerModelOpt, LabelerBertOpt = _classifier_options(
     "`rg4 train --task labeler`.",
     "an official chexbert.pth",
 )
+# How CheXbert's text is prepared (rg4cli.model.chexbert_input): the reference whose labels to reproduce.
+ChexbertTextOpt = Annotated[
+    str,
+    typer.Option(
+        "--chexbert-text",
+        help="Text preparation for the CheXbert labeler: chexbert (the official label.py and f1chexbert: "
+        "whitespace runs to one space, 511 tokens + [SEP], an empty report labelled from [CLS][SEP]) or "
+        "llm-rg4 (LLM-RG4's evaluation code: newlines to spaces only).",
+    ),
+]
 JudgeModelOpt, JudgeBertOpt = _classifier_options(
     "judge",
     "DiscBERT: a directory written by `rg4 train --task discbert`, or the official Lightning checkpoint "
     "(then also --judge-bert).",
     "the official DiscBERT checkpoint",
 )
-# Spellings of earlier releases, still accepted and hidden from --help (one hidden option
-# each: typer cannot hide one name of an option); `alias` folds them into the new one.
-OldCheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", hidden=True)]
-OldModelOpt = Annotated[str | None, typer.Option("--model", hidden=True)]
-OldLabelerOpt = Annotated[str | None, typer.Option("--labeler", hidden=True)]
-OldBertOpt = Annotated[str | None, typer.Option("--bert", hidden=True)]
-
-
-def alias(value: str | None, old_value: str | None, name: str, old_name: str) -> str | None:
-    """The option's value, given under its name or under the old spelling (not both, unless equal)."""
-    if value is not None and old_value is not None and value != old_value:
-        raise InputError(f"{old_name} is the old spelling of {name}: give one of them")
-    if old_value is not None and value is None:
-        typer.echo(f"rg4: note: {old_name} is now spelled {name} (the old spelling still works, for a while)", err=True)
-    return value if value is not None else old_value

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, console, handle_errors, log
+from rg4cli.cli.common import DeviceOpt, InputArg, OnErrorOpt, OutputOpt, SeedOpt, console, handle_errors, log
+from rg4cli.cli.options import ChexbertTextOpt
 from rg4cli.metrics import SUMMARY_KEYS_DOC, ScoreSettings, score_files, summary_tables
+from rg4cli.metrics.ce_variants import reference_table_text
 from rg4cli.metrics.nlg import TOKENIZE_DOC
 from rg4cli.records.streams import RecordWriter, dumps_json, write_json
 
@@ -27,8 +29,8 @@ def score(
         ),
     ],
     input: InputArg = "-",
-    text: Annotated[str, typer.Option("--text", help="Hypothesis text: " + TEXT_HELP)] = "auto",
-    ref_text: Annotated[str, typer.Option("--ref-text", help="Reference text: " + TEXT_HELP)] = "auto",
+    text: Annotated[str, typer.Option("--text", help="Hypothesis text: " + TEXT_HELP)] = ScoreSettings.text,
+    ref_text: Annotated[str, typer.Option("--ref-text", help="Reference text: " + TEXT_HELP)] = ScoreSettings.ref_text,
     tokenize: Annotated[
         str,
         typer.Option(
@@ -38,11 +40,11 @@ def score(
             "every '.'), ptb (pycocoevalcap's PTB tokenizer, Java), none (the text as "
             "given). Which reproduces which paper: table below.",
         ),
-    ] = "r2gen",
+    ] = ScoreSettings.tokenize,
     labeler: Annotated[
         str, typer.Option("--labeler", help="Labeler for records without labels: rules or chexbert.")
-    ] = "rules",
-    checkpoint: Annotated[
+    ] = ScoreSettings.labeler,
+    labeler_model: Annotated[
         str | None,
         typer.Option(
             "--labeler-model",
@@ -51,22 +53,58 @@ def score(
             "--labeler-bert) or a directory from `rg4 train --task "
             "labeler`.",
         ),
-    ] = None,
-    bert: Annotated[
+    ] = ScoreSettings.labeler_model,
+    labeler_bert: Annotated[
         str | None,
         typer.Option("--labeler-bert", "--bert", help="bert-base-uncased directory for the official chexbert.pth."),
-    ] = None,
-    device: DeviceOpt = "auto",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = 32,
+    ] = ScoreSettings.labeler_bert,
+    chexbert_text: ChexbertTextOpt = ScoreSettings.chexbert_text,
+    device: DeviceOpt = ScoreSettings.device,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Labeler batch size.")] = ScoreSettings.batch_size,
     labels_field: Annotated[
         str,
         typer.Option(
             "--labels-field", help="Record field holding precomputed labels (used on both sides when present)."
         ),
-    ] = "labels",
+    ] = ScoreSettings.labels_field,
     relabel: Annotated[
         bool, typer.Option("--relabel", help="Ignore label fields; label every text with --labeler.")
-    ] = False,
+    ] = ScoreSettings.relabel,
+    bertscore: Annotated[
+        str | None,
+        typer.Option(
+            "--bertscore",
+            help="BERTScore with this local Hugging Face model directory (e.g. roberta-large); never downloads.",
+            show_default=False,
+        ),
+    ] = ScoreSettings.bertscore,
+    bertscore_layers: Annotated[
+        int | None,
+        typer.Option(
+            "--bertscore-layers",
+            help="Layer whose embeddings BERTScore compares (default: bert-score's for the model).",
+            show_default=False,
+        ),
+    ] = ScoreSettings.bertscore_layers,
+    semb: Annotated[
+        bool, typer.Option("--semb", help="SembScore: cosine of CheXbert embeddings (needs --labeler-model).")
+    ] = ScoreSettings.semb,
+    radgraph: Annotated[
+        str | None,
+        typer.Option(
+            "--radgraph",
+            help="RadGraph F1 from a JSONL of RadGraph annotations ({report, entities} per line) or a local "
+            "model directory of the radgraph package (its model needs transformers < 5).",
+            show_default=False,
+        ),
+    ] = ScoreSettings.radgraph,
+    radgraph_lowercase: Annotated[
+        str,
+        typer.Option(
+            "--radgraph-lowercase",
+            help="release (radgraph 0.1.18: only complete's relation tokens lower-cased) or all.",
+        ),
+    ] = ScoreSettings.radgraph_lowercase,
     no_meteor: Annotated[
         bool, typer.Option("--no-meteor", help="Skip METEOR (no Java needed; meteor is null).")
     ] = False,
@@ -77,12 +115,26 @@ def score(
             help="fail: ids missing on either side are an error "
             "(exit 2); skip: score the common ids and count the rest.",
         ),
-    ] = "fail",
-    on_error: OnErrorOpt = "fail",
+    ] = ScoreSettings.on_missing,
+    on_error: OnErrorOpt = ScoreSettings.on_error,
     against: Annotated[
-        str | None,
-        typer.Option("--against", help="Another system's hypotheses (same ids): paired Wilcoxon tests per metric."),
+        list[str] | None,
+        typer.Option(
+            "--against",
+            help="Another system's hypotheses (same ids), repeatable: approximate randomization (and paired "
+            "bootstrap with --bootstrap) for every metric, Holm-adjusted across systems; Wilcoxon on per-report "
+            "scores.",
+        ),
     ] = None,
+    bootstrap: Annotated[
+        int,
+        typer.Option("--bootstrap", help="Bootstrap resamples for intervals of every number (0: off; e.g. 1000)."),
+    ] = 0,
+    ci: Annotated[float, typer.Option("--ci", help="Confidence level of the bootstrap intervals.")] = 0.95,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Approximate randomization trials per --against (0: off).")
+    ] = 10000,
+    seed: SeedOpt = 12345,
     per_report: Annotated[
         str | None, typer.Option("--per-report", help="Write one JSONL line per id with its scores.")
     ] = None,
@@ -96,16 +148,26 @@ def score(
         ref_text=ref_text,
         tokenize=tokenize,
         labeler=labeler,
-        checkpoint=checkpoint,
-        bert=bert,
+        labeler_model=labeler_model,
+        labeler_bert=labeler_bert,
+        chexbert_text=chexbert_text,
         device=device,
         batch_size=batch_size,
         labels_field=labels_field,
         relabel=relabel,
         meteor=not no_meteor,
+        bertscore=bertscore,
+        bertscore_layers=bertscore_layers,
+        semb=semb,
+        radgraph=radgraph,
+        radgraph_lowercase=radgraph_lowercase,
         on_missing=on_missing,
         on_error=on_error,
         yield_to_meteor=True,
+        bootstrap=bootstrap,
+        ci=ci,
+        seed=seed,
+        trials=trials,
     )
     result = score_files(
         None if input == "-" else input,
@@ -136,7 +198,7 @@ score.__doc__ = f"""Score generated reports: BLEU-1..4, METEOR, ROUGE-L, CIDEr, 
 Reads hypotheses (JSONL, a file or stdin) and references (--ref), joins them by id
 and writes ONE JSON object to stdout (or -o FILE); a table goes to stderr and
 --per-report FILE gets one JSONL line per id (id, setting, bleu_1..bleu_4, meteor,
-rouge_l, cider, ce_f1_{{14,5}}_{{unc_pos,unc_neg}}, input_agnostic).
+rouge_l, cider, ce_f1_{{14,5}}_{{unc_pos,unc_neg}}, ce_exact_5_unc_pos, input_agnostic).
 
 NLG metrics are pycocoevalcap's scorers called directly on prepared text, as
 R2Gen, R2GenGPT and the LLM-RG4 code do (--tokenize r2gen, the default); CIDEr's
@@ -165,6 +227,13 @@ positive observation. Hallucination rates appear when hypotheses carry
 rg4 generate); fields of another text are left out and counted
 (skipped.hallucination_stale).
 
+To reproduce the CE of a published pipeline, read this key (labels from the
+same labeler on both sides: --labeler chexbert, --chexbert-text llm-rg4 for
+LLM-RG4's own wrapper; R2Gen labelled with the CheXpert rules labeler):
+
+\b
+{reference_table_text()}
+
 \b
 Summary keys (stable; a metric not computed is null):
 {SUMMARY_KEYS_DOC}
@@ -174,4 +243,6 @@ Example:
   rg4 generate test.jsonl --model m/ | rg4 label | rg4 hallucination \\
     | rg4 score --ref test.jsonl --per-report per_id.jsonl > scores.json
   rg4 score new.jsonl --ref test.jsonl --against baseline.jsonl | jq .against.tests.bleu_4
+  rg4 score new.jsonl --ref test.jsonl --bootstrap 1000 --against baseline.jsonl \\
+    | jq '.comparisons[0].metrics["overall.bleu_4"]'
 """

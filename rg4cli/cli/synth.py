@@ -25,13 +25,13 @@ def synth(
     ],
     subjects: Annotated[
         int, typer.Option("--subjects", help="Number of subjects; each has 1..--studies-per-subject studies over time.")
-    ] = 20,
+    ] = SynthSettings.subjects,
     studies_per_subject: Annotated[
         int, typer.Option("--studies-per-subject", help="Most studies one subject can have (1 means no prior studies).")
-    ] = 5,
+    ] = SynthSettings.studies_per_subject,
     image_size: Annotated[
         int, typer.Option("--image-size", help="Image side in pixels (square JPEGs, 32..1024).")
-    ] = 128,
+    ] = SynthSettings.image_size,
     image_format: Annotated[
         str,
         typer.Option(
@@ -41,22 +41,22 @@ def synth(
             "and ViewPosition). Default: jpeg, png for --layout iu.",
             show_default=False,
         ),
-    ] = "",
+    ] = SynthSettings.image_format,
     layout: Annotated[
         str,
         typer.Option(
             "--layout",
             help="mimic (MIMIC-CXR-JPG tree) or iu (IU X-ray: reports.jsonl, R2Gen annotation.json, images/).",
         ),
-    ] = "mimic",
-    seed: SeedOpt = 0,
+    ] = SynthSettings.layout,
+    seed: SeedOpt = SynthSettings.seed,
     force: Annotated[
         bool,
         typer.Option(
             "--force",
             help="Write into a non-empty directory (files with the same names are overwritten, others are left alone).",
         ),
-    ] = False,
+    ] = SynthSettings.force,
 ) -> None:
     """Write phantom studies in MIMIC-CXR-JPG layout, for demos and tests.
 

@@ -1,5 +1,5 @@
 """`rg4 train`: options -> rg4cli.training.settings.TrainSettings -> run_train. An unset recipe
-option takes the preset's value (README "Presets": `--preset paper` = the released code's recipe)."""
+option takes the preset's value (docs/design.md "Presets": `--preset paper` = the released code's recipe)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from rg4cli.cli.common import AllowOutsideImageRootOpt, ImageRootOpt, OnErrorOpt, SeedOpt, TextOpt, handle_errors, log
-from rg4cli.training.settings import PRESETS_HELP
+from rg4cli.paper import TLW_LAMBDA
+from rg4cli.training.settings import PRESETS_HELP, TrainSettings
 
-_P = ' Default: the preset\'s (README "Presets").'
+_P = ' Default: the preset\'s (docs/design.md "Presets").'
 
 
 def _opt(name: str, help: str, preset_default: bool = False):
@@ -33,7 +34,7 @@ def train(
         typer.Argument(
             help="Training records (JSONL, .gz too); read once per run, so a file, not stdin.", show_default=False
         ),
-    ] = None,
+    ] = TrainSettings.train_file,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -42,7 +43,7 @@ def train(
             help="Model directory to write (created). It also holds checkpoints/, metrics.jsonl, "
             "train_config.json and train_summary.json.",
         ),
-    ] = None,
+    ] = TrainSettings.output,
     task: Annotated[
         str,
         _opt(
@@ -54,7 +55,7 @@ def train(
             "training: the released LLM-RG4 (with --preset paper) or DiscBERT (with --bert) checkpoint given as --init "
             "FILE becomes an rg4 model dir.",
         ),
-    ] = "generator",
+    ] = TrainSettings.task,
     preset: Annotated[
         str,
         _opt(
@@ -63,10 +64,10 @@ def train(
             "local paths/cache; classifiers: BERT-base shape) and the released code's training recipe. tiny: small "
             "random-initialised components that train on a CPU, with rg4's recipe.",
         ),
-    ] = "tiny",
+    ] = TrainSettings.preset,
     fusion: Annotated[
         str, _opt("--fusion", "atf (adaptive token fusion) or interleaved (every modality's tokens in the prompt).")
-    ] = "atf",
+    ] = TrainSettings.fusion,
     stage: Annotated[
         int,
         _opt(
@@ -74,7 +75,7 @@ def train(
             "Generator stage. 1: fusion path only, on sn records, decoder frozen. "
             "2: fusion + LoRA on all settings (needs --init STAGE1_DIR).",
         ),
-    ] = 1,
+    ] = TrainSettings.stage,
     init: Annotated[
         Path | None,
         _opt(
@@ -83,9 +84,9 @@ def train(
             "stage-1 output; classifiers: an rg4 classifier directory, a public checkpoint file, or a pretrained BERT "
             "directory to put new heads on).",
         ),
-    ] = None,
-    image_root: ImageRootOpt = None,
-    allow_outside_image_root: AllowOutsideImageRootOpt = False,
+    ] = TrainSettings.init,
+    image_root: ImageRootOpt = TrainSettings.image_root,
+    allow_outside_image_root: AllowOutsideImageRootOpt = TrainSettings.allow_outside_image_root,
     bert: Annotated[
         str | None,
         _opt(
@@ -93,13 +94,13 @@ def train(
             "bert-base-uncased directory (config + vocab) of a released "
             "DiscBERT or CheXbert checkpoint given as --init (--task import, discbert, labeler).",
         ),
-    ] = None,
+    ] = TrainSettings.bert,
     image_encoder: Annotated[
         str | None,
         _opt(
             "--image-encoder", "--preset paper: image encoder directory or cached hub id (default microsoft/rad-dino)."
         ),
-    ] = None,
+    ] = TrainSettings.image_encoder,
     text_encoder: Annotated[
         str | None,
         _opt(
@@ -107,7 +108,7 @@ def train(
             "--preset paper: text encoder (and tokenizer) "
             "directory or cached hub id (default microsoft/BiomedVLP-CXR-BERT-specialized).",
         ),
-    ] = None,
+    ] = TrainSettings.text_encoder,
     decoder: Annotated[
         str | None,
         _opt(
@@ -115,14 +116,18 @@ def train(
             "Decoder LLM (and tokenizer): directory or cached hub id. "
             "paper: default lmsys/vicuna-7b-v1.5. tiny: a `rg4 train --task decoder` directory (copied in).",
         ),
-    ] = None,
-    epochs: Annotated[int | None, _opt("--epochs", "Passes over the training data.", True)] = None,
+    ] = TrainSettings.decoder,
+    epochs: Annotated[int | None, _opt("--epochs", "Passes over the training data.", True)] = TrainSettings.epochs,
     max_steps: Annotated[
         int | None,
         _opt("--max-steps", "Stop after this many optimizer steps (overrides --epochs; the schedule spans them)."),
-    ] = None,
-    batch_size: Annotated[int | None, _opt("--batch-size", "Examples per micro-batch and process.", True)] = None,
-    grad_accum: Annotated[int | None, _opt("--grad-accum", "Micro-batches per optimizer step.", True)] = None,
+    ] = TrainSettings.max_steps,
+    batch_size: Annotated[
+        int | None, _opt("--batch-size", "Examples per micro-batch and process.", True)
+    ] = TrainSettings.batch_size,
+    grad_accum: Annotated[
+        int | None, _opt("--grad-accum", "Micro-batches per optimizer step.", True)
+    ] = TrainSettings.grad_accum,
     lr: Annotated[
         float | None,
         _opt(
@@ -130,7 +135,7 @@ def train(
             "Peak learning rate of AdamW (cosine schedule after the warm-up). "
             "Default 3e-4 (decoder 3e-3; 2e-5 when fine-tuning a classifier from --init).",
         ),
-    ] = None,
+    ] = TrainSettings.lr,
     fusion_lr: Annotated[
         float | None,
         _opt(
@@ -138,7 +143,7 @@ def train(
             "Generator: peak learning rate of the fusion module "
             "(default: --lr; the tiny demo trains its fusion slower than the LoRA).",
         ),
-    ] = None,
+    ] = TrainSettings.fusion_lr,
     sampler: Annotated[
         str | None,
         _opt(
@@ -149,7 +154,7 @@ def train(
             "similar token length (less padding; transformers' group_by_length).",
             True,
         ),
-    ] = None,
+    ] = TrainSettings.sampler,
     warmup: Annotated[
         str | None,
         _opt(
@@ -157,11 +162,11 @@ def train(
             "Linear warm-up length. per-epoch: int(0.1 x total / epochs) steps (released). ratio: 10% of all steps.",
             True,
         ),
-    ] = None,
+    ] = TrainSettings.warmup,
     max_grad_norm: Annotated[
         float | None,
         _opt("--max-grad-norm", "Clip the gradient norm at this value; 0 = no clipping (released).", True),
-    ] = None,
+    ] = TrainSettings.max_grad_norm,
     decay: Annotated[
         str | None,
         _opt(
@@ -169,7 +174,7 @@ def train(
             "AdamW weight decay 0.01 on: all parameters (released) or matrices (not norms, biases, vectors).",
             True,
         ),
-    ] = None,
+    ] = TrainSettings.decay,
     stage1_input: Annotated[
         str | None,
         _opt(
@@ -179,7 +184,7 @@ def train(
             "full prompt; stage 1 trains the projection too.",
             True,
         ),
-    ] = None,
+    ] = TrainSettings.stage1_input,
     prompt_tokenization: Annotated[
         str | None,
         _opt(
@@ -187,11 +192,11 @@ def train(
             "one-string: each prompt piece tokenized whole (released ids). segments: fixed words and context apart.",
             True,
         ),
-    ] = None,
+    ] = TrainSettings.prompt_tokenization,
     report_text: Annotated[
         str | None,
         _opt("--report-text", "r2gen: target and prior report R2Gen-cleaned (released). raw: as written.", True),
-    ] = None,
+    ] = TrainSettings.report_text,
     target_max_tokens: Annotated[
         int | None,
         _opt(
@@ -199,20 +204,20 @@ def train(
             "Cut the answer at this many LLM tokens, its BOS included (released: 100); 0 = uncut.",
             True,
         ),
-    ] = None,
+    ] = TrainSettings.target_max_tokens,
     prior_padding: Annotated[
         str | None,
         _opt(
             "--prior-padding", "The prior block over the text encoder's padding: attended (released) or masked.", True
         ),
-    ] = None,
+    ] = TrainSettings.prior_padding,
     checkpoint_every: Annotated[
         int,
         _opt(
             "--checkpoint-every",
             "Save a resumable checkpoint every N optimizer steps (0: none; the last two are kept).",
         ),
-    ] = 500,
+    ] = TrainSettings.checkpoint_every,
     resume: Annotated[
         bool,
         _opt(
@@ -220,8 +225,8 @@ def train(
             "Continue the run in -o DIR from its newest checkpoint: weights, "
             "optimizer, schedule, data position and random state, so the result equals an uninterrupted run.",
         ),
-    ] = False,
-    seed: SeedOpt = 0,
+    ] = TrainSettings.resume,
+    seed: SeedOpt = TrainSettings.seed,
     val: Annotated[
         Path | None,
         _opt(
@@ -230,18 +235,20 @@ def train(
             "steps), asking for the sections each reference has; -o DIR keeps the best weights (generator: CE F1 + "
             "BLEU-4; classifiers: F1 + accuracy), the last ones go to DIR/last.",
         ),
-    ] = None,
-    val_every: Annotated[int, _opt("--val-every", "Validate every N optimizer steps instead of per epoch.")] = 0,
+    ] = TrainSettings.val,
+    val_every: Annotated[
+        int, _opt("--val-every", "Validate every N optimizer steps instead of per epoch.")
+    ] = TrainSettings.val_every,
     val_limit: Annotated[
         int | None, _opt("--val-limit", "Generator: validate on the first N distinct studies of --val only.")
-    ] = None,
+    ] = TrainSettings.val_limit,
     val_max_new_tokens: Annotated[
         int | None,
         _opt(
             "--val-max-new-tokens",
             "Generator validation: at most this many new tokens per report (default: `rg4 generate`'s 200).",
         ),
-    ] = None,
+    ] = TrainSettings.val_max_new_tokens,
     tlw: Annotated[
         str | None,
         _opt(
@@ -251,39 +258,39 @@ def train(
             "target tokens. off.",
             True,
         ),
-    ] = None,
+    ] = TrainSettings.tlw,
     lam: Annotated[
         float | None,
         _opt(
             "--lam",
-            "λ for the emphasised sentences (weight > 1); default: the weights as `rg4 weights` wrote them (1.75).",
+            f"λ for the emphasised sentences (weight > 1); default: the weights as `rg4 weights` wrote them ({TLW_LAMBDA}).",
         ),
-    ] = None,
-    settings: Annotated[
+    ] = TrainSettings.lam,
+    input_settings: Annotated[
         str | None,
         _opt("--settings", "Generator stage 2: train on these settings only, comma-separated (e.g. sn,mw)."),
-    ] = None,
+    ] = TrainSettings.input_settings,
     no_cache: Annotated[
         bool, _opt("--no-cache", "Run the frozen encoders on every batch instead of caching their outputs.")
-    ] = False,
+    ] = TrainSettings.no_cache,
     cache_dir: Annotated[
         Path | None,
         _opt("--cache-dir", "Encoder feature cache (default $RG4_CACHE or ~/.cache/rg4/encoder-features)."),
-    ] = None,
-    text: TextOpt = "auto",
+    ] = TrainSettings.cache_dir,
+    text: TextOpt = TrainSettings.text,
     precision: Annotated[
         str, _opt("--precision", "auto (bf16 on a GPU that has it, else fp32), no, bf16 or fp16.")
-    ] = "auto",
-    on_error: OnErrorOpt = "fail",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ] = TrainSettings.precision,
+    on_error: OnErrorOpt = TrainSettings.on_error,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = TrainSettings.quiet,
 ) -> None:
     """Train the generator (stage 1 or 2) or a BERT classifier; write a model directory.
 
     Reads training records (JSONL); writes -o DIR: the model (`rg4 generate --model DIR`,
-    `rg4 label --backend chexbert --checkpoint DIR` or `rg4 hallucination --backend discbert
-    --model DIR` read it), checkpoints/ for --resume, metrics.jsonl (one line per step and
+    `rg4 label --backend chexbert --labeler-model DIR` or `rg4 hallucination --backend discbert
+    --judge-model DIR` read it), checkpoints/ for --resume, metrics.jsonl (one line per step and
     per validation) and train_summary.json. Prints the summary as JSON on stdout.
-    `--preset paper` defaults to the released code's recipe, `--preset tiny` to rg4's (README
+    `--preset paper` defaults to the released code's recipe, `--preset tiny` to rg4's (docs/design.md
     "Presets" lists every difference; each is an option here). Runs on one device as is and
     on many with `accelerate launch -m rg4cli train ...` (several CPU processes: `accelerate
     launch --multi_gpu --num_processes N -m rg4cli train ...` joins them in a gloo group).
@@ -297,7 +304,7 @@ def train(
     """
     options = dict(locals())
     from rg4cli.records.streams import dumps_json
-    from rg4cli.training.settings import TrainSettings, run_train
+    from rg4cli.training.settings import run_train
 
     summary = run_train(TrainSettings(**options), log=_main_process_log)
     if summary:

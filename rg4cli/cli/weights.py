@@ -11,16 +11,14 @@ from rg4cli.cli.common import (
     InputArg,
     LabelerBertOpt,
     LabelerModelOpt,
-    OldBertOpt,
-    OldLabelerOpt,
     OnErrorOpt,
     OutputOpt,
     ResumeOpt,
     TextOpt,
-    alias,
     handle_errors,
     log,
 )
+from rg4cli.weights import WeighSettings, WeightingOptions, weigh_records
 
 
 @handle_errors
@@ -34,25 +32,31 @@ def weights(
             "positive/uncertain rules-labeler mention gets --lam (offline, no model); auto: ig when --labeler-model "
             "is given, else rules.",
         ),
-    ] = "auto",
+    ] = WeighSettings.backend,
     labeler_model: LabelerModelOpt = None,
     labeler_bert: LabelerBertOpt = None,
-    steps: Annotated[int, typer.Option("--steps", help="IG integration steps (quadrature nodes).")] = 50,
+    steps: Annotated[
+        int, typer.Option("--steps", help="IG integration steps (quadrature nodes).")
+    ] = WeightingOptions.steps,
     method: Annotated[
         str, typer.Option("--method", help="IG quadrature: gausslegendre, trapezoid or riemann_middle.")
-    ] = "gausslegendre",
+    ] = WeightingOptions.method,
     baseline: Annotated[
         str,
         typer.Option(
             "--baseline",
             help="IG baseline: pad ([PAD] embeddings, [CLS]/[SEP] kept) or zero (zero vectors, [CLS]/[SEP] kept).",
         ),
-    ] = "pad",
+    ] = WeightingOptions.baseline,
     threshold: Annotated[
         float, typer.Option("--threshold", help="A sentence whose best smoothed token score exceeds this gets --lam.")
-    ] = 0.4,
-    lam: Annotated[float, typer.Option("--lam", help="Weight of the emphasised sentences (others get 1).")] = 1.75,
-    sigma: Annotated[float, typer.Option("--sigma", help="Gaussian smoothing width in word pieces (0: off).")] = 1.0,
+    ] = WeightingOptions.threshold,
+    lam: Annotated[
+        float, typer.Option("--lam", help="Weight of the emphasised sentences (others get 1).")
+    ] = WeightingOptions.lam,
+    sigma: Annotated[
+        float, typer.Option("--sigma", help="Gaussian smoothing width in word pieces (0: off).")
+    ] = WeightingOptions.sigma,
     normalize: Annotated[
         str,
         typer.Option(
@@ -60,20 +64,18 @@ def weights(
             help="label: smooth each label's map and divide it by its max |value|, then max over "
             "labels; report: max over labels, smooth, divide by the report's max |value|.",
         ),
-    ] = "label",
+    ] = WeightingOptions.normalize,
     absolute: Annotated[
         bool, typer.Option("--abs/--signed", help="Use |attribution| instead of the signed attribution.")
-    ] = False,
-    text: TextOpt = "auto",
+    ] = WeightingOptions.absolute,
+    text: TextOpt = WeighSettings.text,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Interpolated sequences per IG forward pass (memory knob).")
-    ] = 128,
-    device: DeviceOpt = "auto",
+    ] = WeighSettings.batch_size,
+    device: DeviceOpt = WeighSettings.device,
     output: OutputOpt = None,
-    on_error: OnErrorOpt = "fail",
-    resume: ResumeOpt = False,
-    labeler: OldLabelerOpt = None,
-    bert: OldBertOpt = None,
+    on_error: OnErrorOpt = WeighSettings.on_error,
+    resume: ResumeOpt = WeighSettings.resume,
 ) -> None:
     """Token-level loss weights (TLW): which sentences of a report the generator's loss emphasises.
 
@@ -109,19 +111,16 @@ def weights(
       rg4 label train.jsonl | rg4 weights --labeler-model labeler/ > weighted.jsonl
       rg4 weights train.jsonl --backend rules -o weighted.jsonl
     """
-    # torch and transformers load only when the command runs, not for every `rg4` call.
-    from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
-
     settings = WeighSettings(
         backend=backend,
-        labeler=alias(labeler_model, labeler, "--labeler-model", "--labeler"),
-        bert=alias(labeler_bert, bert, "--labeler-bert", "--bert"),
+        labeler_model=labeler_model,
+        labeler_bert=labeler_bert,
         text=text,
         batch_size=batch_size,
         device=device,
         on_error=on_error,
         resume=resume,
-        weighting=WeightSettings(
+        weighting=WeightingOptions(
             threshold=threshold,
             lam=lam,
             sigma=sigma,

@@ -34,7 +34,7 @@ PROGRESS_EVERY_S = 30.0  # a progress line this often (LLM runs take hours)
 
 @dataclass
 class BuildSettings:
-    """Everything `rg4 build-data` is told (README "rg4 build-data")."""
+    """Everything `rg4 build-data` is told (docs/datasets.md "rg4 build-data: sources")."""
 
     source: Path
     source_format: str = "mimic-cxr"

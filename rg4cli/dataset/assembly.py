@@ -162,6 +162,12 @@ class BuildStats:
             }
         return out
 
+    def drop_rate(self) -> float | None:
+        """Dropped examples / examples decided (written + dropped), this run and resumed alike."""
+        dropped = sum(self.dropped.values())
+        total = sum(self.written.values()) + dropped
+        return round(dropped / total, 6) if total else None
+
     def to_json(self, imported: MimicImport | None = None, generator_stats: dict | None = None) -> dict:
         out = {
             "table1": {
@@ -173,6 +179,7 @@ class BuildStats:
                 "written": dict(sorted(self.written.items())),
                 "dropped": dict(sorted(self.dropped.items())),
                 "dropped_by_setting": dict(sorted(self.dropped_by_setting.items())),
+                "drop_rate": self.drop_rate(),
                 "changed": self.changed,
                 "unresolved_kept": self.unresolved,
                 "rounds": {str(k): v for k, v in sorted(self.rounds.items())},
@@ -219,8 +226,10 @@ def format_table1(stats_json: dict) -> str:
         + (f"; resumed {ex['resumed']}" if ex["resumed"] else "")
     )
     lines.append("rewrite rounds per written example: " + ", ".join(f"{k}: {v}" for k, v in ex["rounds"].items()))
+    rate = ex.get("drop_rate")
     lines.append(
         "dropped: "
+        + (f"{100 * rate:.1f}% of examples; " if rate is not None else "")
         + (", ".join(f"{k}: {v}" for k, v in ex["dropped"].items()) or "none")
         + (
             " (by setting: " + ", ".join(f"{k} {v}" for k, v in ex["dropped_by_setting"].items()) + ")"
@@ -236,7 +245,10 @@ def format_table1(stats_json: dict) -> str:
         )
         if st["notes"]:
             lines.append("notes: " + ", ".join(f"{k}: {v}" for k, v in st["notes"].items()))
-    gen = stats_json.get("generator")
+    gen = dict(stats_json.get("generator") or {})
+    edits = {k.split(" ", 1)[1]: gen.pop(k) for k in list(gen) if k.startswith("edits ")}
+    if edits:
+        lines.append("rewriter edits per category: " + ", ".join(f"{k} {v}" for k, v in sorted(edits.items())))
     if gen:
         lines.append("generator: " + ", ".join(f"{k} {v}" for k, v in gen.items()))
     return "\n".join(lines)
@@ -253,7 +265,7 @@ def build_records(
     batch_studies: int = 64,
     limit: int | None = None,
 ) -> Iterator[dict]:
-    """Yield one record per (study, setting), in study order then SETTINGS order.
+    """Yield one record per (study, setting), in study order then INPUT_SETTINGS order.
 
     Dropped examples are yielded too, with a `dropped` reason (the CLI writes them to
     --rejects, not to the dataset). Pairs whose id is in `done` are not redone.

@@ -1,7 +1,7 @@
 """A folder of images or a DICOM export -> study records without a report (`build-data --from folder`).
 
 What a PACS export or a scanner drop looks like, turned into the records `rg4 generate`
-reads (README "From a folder to reports"):
+reads (docs/datasets.md "From a folder to reports"):
 
 - DICOM files (.dcm / .dicom, or any file with the DICM magic, as exports often have no
   suffix): grouped by StudyInstanceUID, wherever they lie; the view from ViewPosition
@@ -9,7 +9,7 @@ reads (README "From a folder to reports"):
 - Other images (.png, .jpg, .jpeg, .tif, .tiff, .bmp): one study per folder; the view
   from the file name (a word "lateral" / "lat" / "ll", "pa", "ap"; else frontal).
 
-Per study: frontal = the first PA, else AP, else unlabelled image (file name order);
+Per study: frontal = the first PA, else AP, else unlabeled image (file name order);
 lateral = the first LATERAL / LL image. Record: id (the StudyInstanceUID, or the folder's
 path with '/' as '_'), study_id, frontal and lateral relative to the folder (so
 `--image-root FOLDER` serves them), view, study_date (DICOM StudyDate when present), no

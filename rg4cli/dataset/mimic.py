@@ -113,7 +113,7 @@ class MimicStudy:
 
     @property
     def settings(self) -> tuple[str, ...]:
-        """The settings this study's inputs allow, in SETTINGS order (sn, sw, mn, mw)."""
+        """The settings this study's inputs allow, in INPUT_SETTINGS order (sn, sw, mn, mw)."""
         out = ["sn"]
         if self.prior_report:
             out.append("sw")

@@ -48,6 +48,7 @@ from typing import Any
 
 from rg4cli.dataset.mimic import SPLIT_ALIASES
 from rg4cli.errors import InputError
+from rg4cli.paper import TLW_LAMBDA
 from rg4cli.records.provenance import bind
 from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.text.sections import join_sections
@@ -228,10 +229,8 @@ class ReleaseImport:
             self.files = [source]
         else:
             raise InputError(f"no such MIMIC-RG4 annotation file or directory: {source}")
-        from rg4cli.training.tlw import DEFAULT_LAMBDA
-
         self.tokenizer = load_tokenizer(scores_tokenizer) if scores_tokenizer else None
-        self.lam = DEFAULT_LAMBDA if lam is None else lam
+        self.lam = TLW_LAMBDA if lam is None else lam
         self.splits = splits
         self.n_studies = 0
         self.skipped: Counter = Counter()

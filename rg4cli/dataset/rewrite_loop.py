@@ -85,6 +85,7 @@ class RewriteReply:
     findings: str | None = None
     impression: str | None = None
     error: str | None = None  # set when the generator gave up on this task
+    edits: list[dict] = field(default_factory=list)  # what a rules rewrite cut or replaced (audit)
 
 
 class Rewriter(Protocol):
@@ -105,6 +106,7 @@ class Outcome:
     dropped: str | None = None
     label_changes: list[str] = field(default_factory=list)
     error: str | None = None
+    edits: list[dict] = field(default_factory=list)  # per edit: round, section, sentence, removed, ...
 
     def rewrite_field(self, generator: str, judge: str) -> dict:
         out = {
@@ -117,6 +119,8 @@ class Outcome:
         }
         if self.label_changes:
             out["label_changes"] = self.label_changes
+        if self.edits:
+            out["edits"] = self.edits
         return out
 
 
@@ -329,7 +333,7 @@ def memoize_find(judge: Any, size: int = 8192) -> Any:
                 cache.popitem(last=False)
         return hit
 
-    memo_find._rg4_memo = True  # type: ignore[attr-defined]
+    memo_find._rg4_memo = True  # type: ignore[attr-defined]  # a marker on the function object
     judge.find = memo_find
     return judge
 
@@ -406,6 +410,7 @@ class RewriteLoop:
                     "attempts": [],
                     "error": None,
                     "original": original,
+                    "edits": [],
                 }
             )
         if self.rewriter is not None:
@@ -429,6 +434,7 @@ class RewriteLoop:
                         continue
                     judged_k.append(k)
                     pairs.append((reply.findings, reply.impression))
+                    state[k]["edits"] += [dict(e, round=rnd) for e in reply.edits]
                 new_results = self._judge(pairs, [examples[k] for k in judged_k])
                 for k, (f, i), res in zip(judged_k, pairs, new_results):
                     s = state[k]
@@ -447,7 +453,7 @@ class RewriteLoop:
         rounds = len(s["verdicts"]) - 1
         changed = (f or "") != (ex.findings or "") or (i or "") != (ex.impression or "")
         resolved = not flagged(s["verdicts"][-1])
-        out = Outcome(ex, f, i, rounds, s["verdicts"], changed, resolved, error=s["error"])
+        out = Outcome(ex, f, i, rounds, s["verdicts"], changed, resolved, error=s["error"], edits=s["edits"])
         if s["error"] is not None:
             out.dropped = DROP_FAILED
             return out

@@ -34,7 +34,7 @@ import torch
 from rg4cli.errors import InputError
 from rg4cli.records.provenance import drop_annotations_of
 from rg4cli.records.streams import RecordReader, RecordWriter, done_ids
-from rg4cli.records.study import SETTINGS, Study
+from rg4cli.records.study import INPUT_SETTINGS, Study
 from rg4cli.text.sections import join_sections, split_sections
 from rg4cli.vocab import SECTION_REQUESTS as SECTIONS_CHOICES
 
@@ -44,7 +44,7 @@ class GenerateSummary:
     written: int = 0
     skipped: int = 0
     resumed: int = 0
-    per_setting: dict = field(default_factory=lambda: {s: 0 for s in SETTINGS})
+    per_setting: dict = field(default_factory=lambda: {s: 0 for s in INPUT_SETTINGS})
     seconds: float = 0.0
     new_tokens: int = 0
     input_tokens: int = 0
@@ -102,7 +102,7 @@ class _Generator:
         self.summary = summary
         # A record's inputs may be reused until `window` newer records have been read.
         self.inputs = _SharedInputs(model, image_root, capacity=2 * self.window)
-        self.queues: dict[str, list[_Item]] = {s: [] for s in SETTINGS}
+        self.queues: dict[str, list[_Item]] = {s: [] for s in INPUT_SETTINGS}
         self.waiting: dict[int, _Item] = {}  # read, not yet written (by index)
         self.order: list[int] = []  # indices read, heap of the unwritten
         self._last_log = time.monotonic()
@@ -277,7 +277,7 @@ def _studies(
         except InputError as exc:
             reader.reject(lineno, exc.field, exc.problem)
             summary.skipped += 1
-            yield _Item(index, lineno, rec, None, "", skipped=True)  # type: ignore[arg-type]
+            yield _Item(index, lineno, rec, None, "", skipped=True)
             continue
         yield _Item(index, lineno, rec, study, study.setting)
 
@@ -433,7 +433,7 @@ def _run_sharded(state, model, reader, done, summary, output_path, resume, **kw)
     counts = gather_object([(summary.per_setting, summary.skipped, summary.new_tokens, summary.input_tokens)])
     state.wait_for_everyone()
     if rank == 0:
-        summary.per_setting = {s: sum(c[0][s] for c in counts) for s in SETTINGS}
+        summary.per_setting = {s: sum(c[0][s] for c in counts) for s in INPUT_SETTINGS}
         summary.skipped = sum(c[1] for c in counts)
         summary.new_tokens = sum(c[2] for c in counts)
         summary.input_tokens = sum(c[3] for c in counts)

@@ -30,8 +30,8 @@ class JudgeSettings:
     """What `rg4 hallucination` does: which judge, which text."""
 
     backend: str = "rules"
-    model: str | None = None  # discbert: an `rg4 train --task discbert` directory or the official checkpoint
-    bert: str | None = None  # bert-base-uncased directory for the official DiscBERT checkpoint
+    judge_model: str | None = None  # discbert: an `rg4 train --task discbert` directory or the official checkpoint
+    judge_bert: str | None = None  # bert-base-uncased directory for the official DiscBERT checkpoint
     phrases: str | None = None  # another phrase-table JSON for the rules judge
     threshold: float = 0.5
     text: str = "auto"
@@ -45,9 +45,9 @@ class JudgeSettings:
     def check(self) -> JudgeSettings:
         if self.backend not in BACKENDS:
             raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.backend == "rules" and self.model:
+        if self.backend == "rules" and self.judge_model:
             raise InputError("--judge-model is for --backend discbert or hf; the rules backend takes no model")
-        if self.backend in ("discbert", "hf") and not self.model:
+        if self.backend in ("discbert", "hf") and not self.judge_model:
             raise InputError(
                 f"--backend {self.backend} needs --judge-model (a DiscBERT checkpoint or a causal LM directory)"
             )
@@ -73,10 +73,10 @@ def judge_records(
     if judge is None:
         judge = make_judge(
             settings.backend,
-            settings.model,
+            settings.judge_model,
             device=settings.device,
             batch_size=settings.batch_size,
-            bert=settings.bert,
+            bert=settings.judge_bert,
             threshold=settings.threshold,
             phrases=settings.phrases,
             llm_options=settings.llm_options,

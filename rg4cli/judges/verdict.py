@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rg4cli.errors import InputError
-from rg4cli.vocab import CATEGORIES, SETTINGS
+from rg4cli.vocab import CATEGORIES, INPUT_SETTINGS
 
 VIEW_KINDS: tuple[str, ...] = ("lateral", "frontal", "pa", "ap", "two_views", "single_view", "other")
 
@@ -33,8 +33,8 @@ in the single-image settings only."""
 
 
 def _check_setting(setting: str) -> None:
-    if setting not in SETTINGS:
-        raise InputError(f"unknown setting {setting!r}; expected one of {', '.join(SETTINGS)}")
+    if setting not in INPUT_SETTINGS:
+        raise InputError(f"unknown setting {setting!r}; expected one of {', '.join(INPUT_SETTINGS)}")
 
 
 def views_supported(views: Iterable[str] | None, setting: str, projection: str | None = None) -> bool:

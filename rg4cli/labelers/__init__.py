@@ -31,8 +31,9 @@ class LabelSettings:
     """What `rg4 label` does: which labeler, which text, where the labels go."""
 
     backend: str = "rules"
-    checkpoint: str | None = None  # chexbert: the official chexbert.pth or an `rg4 train --task labeler` directory
-    bert: str | None = None  # bert-base-uncased directory for an official chexbert.pth
+    labeler_model: str | None = None  # chexbert: the official chexbert.pth or an `rg4 train --task labeler` directory
+    labeler_bert: str | None = None  # bert-base-uncased directory for an official chexbert.pth
+    chexbert_text: str = "chexbert"  # model.chexbert_input.CHEXBERT_TEXT
     text: str = "auto"
     into: str = "labels"
     explain: bool = False
@@ -72,10 +73,11 @@ def label_records(
     if labeler is None:
         labeler = make_labeler(
             settings.backend,
-            checkpoint=settings.checkpoint,
-            bert=settings.bert,
+            checkpoint=settings.labeler_model,
+            bert=settings.labeler_bert,
             device=settings.device,
             batch_size=settings.batch_size,
+            text_mode=settings.chexbert_text,
         )
     into, explain_field = settings.into, f"{settings.into}_explain"
 
@@ -92,7 +94,7 @@ def label_records(
 
     def progress(before: int, after: int) -> None:
         if log is not None and before // PROGRESS_EVERY != after // PROGRESS_EVERY:
-            log(f"rg4 label: {after} record(s) labelled")
+            log(f"rg4 label: {after} record(s) labeled")
 
     summary = annotate_records(
         input,

@@ -1,11 +1,11 @@
-"""The 14 CheXpert observations of a report: the public labelling API of rg4.
+"""The 14 CheXpert observations of a report: the public labeling API of rg4.
 
 `make_labeler(backend="rules" | "chexbert", ...)` returns an object with
 `.label(texts) -> [ {observation: 1 | 0 | -1 | None} ]` (keys in
 `observations.OBSERVATIONS` order: 1 positive, 0 negative, -1 uncertain, None not
 mentioned). `rg4 label`, `rg4 score`, `rg4 weights` and `rg4 build-data` all call it.
 
-- rules (default, offline): `chexpert_rules.RulesEngine` over the phrase tables in
+- rules (default, offline): `labelers.rules.RulesEngine` over the phrase tables in
   data/chexpert_phrases.json; also `.mentions(text)` (which phrase gave which label,
   with character spans) and `.explain(text)`.
 - chexbert: the CheXbert-shaped BERT labeler of `classifiers.py`, from the official
@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
-from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values, default_rules
+from rg4cli.labelers.phrases import default_rules
+from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values
 from rg4cli.vocab import NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 
 BACKENDS = ("rules", "chexbert")
@@ -131,23 +132,40 @@ class CheXbertLabeler:
 
     backend = "chexbert"
 
-    def __init__(self, checkpoint: str, bert: str | None = None, device: str = "cpu", batch_size: int = 32):
+    def __init__(
+        self,
+        checkpoint: str,
+        bert: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 32,
+        text_mode: str = "chexbert",
+    ):
+        from rg4cli.model.chexbert_input import CHEXBERT_TEXT
         from rg4cli.model.classifiers import load_classifier
 
         if batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+        if text_mode not in CHEXBERT_TEXT:
+            raise InputError(f"--chexbert-text must be one of {', '.join(CHEXBERT_TEXT)}, got {text_mode!r}")
         self.classifier = load_classifier(checkpoint, "labeler", bert)
         self.device = resolve_device(device)
         self.batch_size = batch_size
+        self.text_mode = text_mode
 
-    def label(self, texts: list[str]) -> list[dict[str, int | None]]:
+    def label(self, texts: list[str | None]) -> list[dict[str, int | None]]:
+        """Labels per text; an empty or blank report is labelled from [CLS][SEP] as the
+        official labeler does, only a missing text (None) gets all-unmentioned labels."""
         from rg4cli.model.classifiers import predict_chexbert
 
-        present = [i for i, t in enumerate(texts) if t and t.strip()]
+        present = [i for i, t in enumerate(texts) if t is not None]
         out: list[dict[str, int | None]] = [empty_labels() for _ in texts]
         if present:
             predicted = predict_chexbert(
-                self.classifier, [texts[i] for i in present], batch_size=self.batch_size, device=self.device
+                self.classifier,
+                [texts[i] for i in present],
+                batch_size=self.batch_size,
+                device=self.device,
+                text_mode=self.text_mode,
             )
             for i, labels in zip(present, predicted):
                 out[i] = {obs: labels.get(obs) for obs in OBSERVATIONS}
@@ -160,8 +178,10 @@ def make_labeler(
     bert: str | None = None,
     device: str = "cpu",
     batch_size: int = 32,
+    text_mode: str = "chexbert",
 ) -> RulesLabeler | CheXbertLabeler:
-    """The labeler for `backend`: "rules" (offline default) or "chexbert" (needs `checkpoint`)."""
+    """The labeler for `backend`: "rules" (offline default) or "chexbert" (needs `checkpoint`;
+    `text_mode` names the reference text preparation, `model.chexbert_input.CHEXBERT_TEXT`)."""
     if backend == "rules":
         return RulesLabeler()
     if backend == "chexbert":
@@ -170,5 +190,5 @@ def make_labeler(
                 "--backend chexbert needs --labeler-model (the official chexbert.pth with "
                 "--labeler-bert DIR, or a directory from `rg4 train --task labeler`)"
             )
-        return CheXbertLabeler(checkpoint, bert=bert, device=device, batch_size=batch_size)
+        return CheXbertLabeler(checkpoint, bert=bert, device=device, batch_size=batch_size, text_mode=text_mode)
     raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

@@ -328,7 +328,7 @@ class HFClient:
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
             self.model = AutoModelForCausalLM.from_pretrained(
                 model_path, dtype=dtype, trust_remote_code=trust_remote_code
-            ).to(device)
+            ).to(device)  # type: ignore[arg-type]  # transformers' decorated .to() hides its signature
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot load a causal LM from {model_path}: {exc}") from None
         self.model.eval()
@@ -344,7 +344,7 @@ class HFClient:
 
     def _prompt(self, messages: list[dict]) -> str:
         if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
 
     def _generate(self, prompts: list[str], sample: bool) -> list[str]:

@@ -163,13 +163,18 @@ def per_report_f1(
 
 
 def per_report_keys() -> list[str]:
-    """Per-report CE keys: `ce_f1_{14,5}_{unc_pos,unc_neg}`."""
-    return [f"ce_f1_{subset}_{unc}" for unc in UNCERTAIN_AS for subset in SUBSETS]
+    """Per-report CE keys: `ce_f1_{14,5}_{unc_pos,unc_neg}`, then `ce_exact_5_unc_pos` (1.0 when
+    the 5 binary labels all agree: f1chexbert's per-report `pe_accuracy`)."""
+    return [f"ce_f1_{subset}_{unc}" for unc in UNCERTAIN_AS for subset in SUBSETS] + ["ce_exact_5_unc_pos"]
 
 
 def per_report_scores(hyp_labels: Sequence[dict], ref_labels: Sequence[dict]) -> dict[str, list[float]]:
-    return {
+    from rg4cli.metrics.ce_variants import exact_match
+
+    out = {
         f"ce_f1_{subset}_{unc}": per_report_f1(hyp_labels, ref_labels, unc, names)
         for unc in UNCERTAIN_AS
         for subset, names in SUBSETS.items()
     }
+    out["ce_exact_5_unc_pos"] = exact_match(hyp_labels, ref_labels, "unc_pos", FIVE)
+    return out

@@ -1,8 +1,8 @@
 """METEOR 1.5's JVM, one per process: started by the first caller, reused, closed at exit.
 
 Light on purpose (standard library only): `rg4 score` starts the JVM from its console
-entry before the CLI's own imports (`rg4cli.cli.launch`), so the JVM's start-up (about
-8 s: it loads the paraphrase table) begins as early as a bare pycocoevalcap call's would.
+entry before the CLI's own imports (`rg4cli.cli.launch`), so the JVM's start-up (seconds:
+it loads the paraphrase table) begins as early as a bare pycocoevalcap call's would.
 `rg4cli.metrics.nlg` scores what it returns.
 """
 
@@ -19,14 +19,12 @@ from pathlib import Path
 from rg4cli.errors import Rg4Error
 
 METEOR_ARGS: tuple[str, ...] = ("-", "-", "-stdio", "-l", "en", "-norm")  # as pycocoevalcap runs it
-# The serial collector: the JVM's default parallel GC threads compete with this process's
-# own scoring on a small machine (2 cores: rg4 score 17.4 s -> 15.6 s on 2,000 pairs, the
-# same METEOR statistics); METEOR's heap work is small and single-threaded anyway.
-# Tenuring threshold 0 and a 1 GB initial heap: METEOR spends its first ~6 s building its
-# paraphrase table (~300 MB that lives to the end), and the collector copied it between the
-# survivor spaces at every young collection before promoting it (2.0 s of pauses in a 10 s
-# run). Promoted at its first collection, into a heap that need not grow, it is copied once:
-# 1.3 s of pauses; the METEOR JVM alone on 2,000 IU pairs 9.6-10.1 s -> 8.8-9.0 s (3 runs each).
+# The serial collector: parallel GC threads would compete with this process's own scoring,
+# and METEOR's heap work is small and single-threaded anyway. Tenuring threshold 0 and a 1 GB
+# initial heap: the paraphrase table METEOR builds first lives to the end, so it is promoted at
+# its first collection, into a heap that need not grow, instead of being copied between the
+# survivor spaces at every young collection. Measured in benchmarks/README.md,
+# "rg4 score and the METEOR JVM".
 METEOR_JVM_FLAGS: tuple[str, ...] = ("-XX:+UseSerialGC", "-XX:MaxTenuringThreshold=0", "-Xms1g")
 # Pipe buffers to and from the JVM: answers are read in large chunks, so the reader thread
 # needs the GIL rarely while the main thread computes BLEU, ROUGE-L, CIDEr and labels.
@@ -123,7 +121,7 @@ class MeteorProcess:
         if proc.poll() is None:
             # Every answer asked for has been read (or none was asked): the JVM has nothing left
             # to write and no file to flush, so it is killed (as pycocoevalcap's close does)
-            # rather than left to shut down on end of input (65-115 ms at the end of a run).
+            # rather than waited for while it shuts down on end of input.
             proc.kill()
             proc.wait()
         try:

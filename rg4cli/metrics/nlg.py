@@ -10,7 +10,7 @@ reference length, METEOR 1.5 with `-l en -norm`. What this module adds:
   space before every ".", `cleaning.space_before_period`), `ptb` (pycocoevalcap's
   Stanford PTB tokenizer and punctuation filter) or `none` (the text as given);
 * ONE METEOR JVM per process (`meteor_process()`), started lazily, reused by every
-  call, closed at exit. Its start-up (about 8 s: it loads the paraphrase table)
+  call, closed at exit. Its start-up (seconds: it loads the paraphrase table)
   overlaps the Python scorers because `MeteorProcess` answers in a background
   thread. Lines sent to it are sanitised (no line breaks, no `|||`): either would
   desynchronise the line protocol and hang the reader for ever;
@@ -18,10 +18,7 @@ reference length, METEOR 1.5 with `-l en -norm`. What this module adds:
   sentence-level BLEU from the same call) and corpus scores for any number of
   subsets (settings) from one METEOR alignment pass: the JVM aligns once and returns
   per-segment sufficient statistics; the scores are METEOR's own arithmetic on them
-  (`meteor_scores`, what its `EVAL` command computes: summed statistics for a corpus),
-  done here so that only one short round trip follows the alignment (Java's Math.pow,
-  which no Python function matches bit for bit on every CPU, `jvm_penalty_factors`).
-  `MeteorProcess.evaluate` asks the JVM itself, and the tests hold the two equal;
+  (`rg4cli.metrics.meteor`), so that only one short round trip follows the alignment;
 * ROUGE-L and CIDEr with pycocoevalcap's arithmetic but not its speed (a bit-parallel
   LCS; CIDEr vectorised over pairs, its sums still added one term at a time), equal
   to the library's numbers bit for bit (tested).
@@ -35,7 +32,6 @@ import itertools
 import os
 import subprocess
 import tempfile
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -46,11 +42,12 @@ from typing import NamedTuple
 import numpy as np
 
 from rg4cli.errors import Rg4Error
+from rg4cli.metrics.meteor import MeteorStats, as_refs, meteor_scores
 from rg4cli.metrics.meteor_jvm import meteor_process, one_line
 from rg4cli.text.cleaning import r2gen_clean, space_before_period
 
 TOKENIZE_CHOICES: tuple[str, ...] = ("r2gen", "cvt2distilgpt2", "ptb", "none")
-# Which mode reproduces which published pipeline (shown by `rg4 score --help` and the README).
+# Which mode reproduces which published pipeline (shown by `rg4 score --help`).
 TOKENIZE_DOC = """\
 mode            reproduces
 r2gen           R2Gen / R2GenCMN (clean_report_mimic_cxr) and R2GenGPT /
@@ -65,10 +62,6 @@ none            pre-tokenised files of any pipeline: the text exactly as
 ptb             the COCO caption evaluation (pycocoevalcap's PTBTokenizer,
                 lowercased, punctuation removed; needs Java)"""
 NLG_KEYS: tuple[str, ...] = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider")
-# METEOR 1.5's parameters for `-l en` (task "default"): alpha, beta, gamma, delta, and the weights of
-# its four matching stages (exact, stem, synonym, paraphrase). tests/lib checks them against the JVM.
-METEOR_PARAMS = (0.85, 0.2, 0.6, 0.75)
-METEOR_STAGE_WEIGHTS = (1.0, 0.6, 0.8, 0.6)
 
 
 # ---- text preparation ----------------------------------------------------------
@@ -129,154 +122,6 @@ def ptb_tokenize(texts: Sequence[str | None]) -> list[str]:
     return [" ".join(w for w in line.rstrip().split(" ") if w not in ptb.PUNCTUATIONS) for line in out[: len(lines)]]
 
 
-# ---- METEOR: one JVM per process -------------------------------------------------
-
-_CHUNKS = 4 + 4 * len(METEOR_STAGE_WEIGHTS)  # index of "chunks" in a statistics vector
-
-
-def _full_match_in_one_chunk(v: Sequence[float]) -> bool:
-    """Every test and reference word matched, in one chunk: METEOR then charges no fragmentation,
-    and addStats leaves that chunk out of a sum. Total matches summed as MeteorStats(String) reads
-    them (per stage: test content, reference content, test function, reference function)."""
-    t_total = r_total = 0.0
-    for i in range(4, _CHUNKS, 4):
-        t_total += v[i]
-        r_total += v[i + 1]
-        t_total += v[i + 2]
-        r_total += v[i + 3]
-    return t_total == v[0] and r_total == v[1] and v[_CHUNKS] == 1.0
-
-
-def _fragmentation(v: Sequence[float]) -> np.float64:
-    """METEOR's fragmentation: chunks over the mean of test and reference word matches (0 for a
-    full match in one chunk; NaN for no match at all)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if _full_match_in_one_chunk(v):
-            return np.float64(0.0)
-        return np.float64(v[_CHUNKS]) / ((v[_CHUNKS + 1] + v[_CHUNKS + 2]) / 2.0)
-
-
-def _meteor_score(v: Sequence[float], factors: dict[float, float] | None = None) -> float:
-    """METEOR's score of one statistics vector: MeteorScorer.computeMetrics, operation for operation.
-
-    Layout (MeteorStats.toString): test length, reference length, test function words, reference
-    function words, then per stage (test content, reference content, test function, reference
-    function) matches, then chunks, test word matches, reference word matches. `factors` maps a
-    fragmentation to the JVM's own 1 - gamma * Math.pow(frag, beta) (`jvm_penalty_factors`);
-    without it numpy's power stands in, which can differ from Java's in the last bit.
-    """
-    alpha, beta, gamma, delta = METEOR_PARAMS
-    n = len(METEOR_STAGE_WEIGHTS)
-    t_len, r_len, t_fun, r_fun = v[0], v[1], v[2], v[3]
-    stage = [v[4 + 4 * i : 8 + 4 * i] for i in range(n)]
-    t_wlen = delta * (t_len - t_fun) + (1.0 - delta) * t_fun
-    r_wlen = delta * (r_len - r_fun) + (1.0 - delta) * r_fun
-    t_wm = r_wm = 0.0
-    for w, (tc, _, _, _) in zip(METEOR_STAGE_WEIGHTS, stage):
-        t_wm += tc * w * delta
-    for w, (_, rc, _, _) in zip(METEOR_STAGE_WEIGHTS, stage):
-        r_wm += rc * w * delta
-    for w, (_, _, tf, _) in zip(METEOR_STAGE_WEIGHTS, stage):
-        t_wm += tf * w * (1.0 - delta)
-    for w, (_, _, _, rf) in zip(METEOR_STAGE_WEIGHTS, stage):
-        r_wm += rf * w * (1.0 - delta)
-    # Java's double division: x/0 is inf or NaN, never an exception; NaN scores become 0.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.float64(t_wm) / np.float64(t_wlen)
-        recall = np.float64(r_wm) / np.float64(r_wlen)
-        f_mean = 1.0 / ((1.0 - alpha) / precision + alpha / recall)
-        frag = _fragmentation(v)
-        factor = factors.get(float(frag)) if factors else None
-        if factor is None:
-            factor = 1.0 - gamma * np.power(frag, beta)
-        score = float(f_mean * factor)
-    return 0.0 if score != score else max(score, 0.0)
-
-
-def _stats_vectors(stats: Sequence[str]) -> list[list[float]]:
-    return [[float(x) for x in line.split()] for line in stats]
-
-
-def _summed(vectors: Sequence[Sequence[float]]) -> list[float]:
-    """MeteorStats.addStats over the segments in order: a full match in one chunk adds no chunk."""
-    total = [0.0] * len(vectors[0])
-    for vec in vectors:
-        total = [a + b for a, b in zip(total, vec)]
-        if _full_match_in_one_chunk(vec):
-            total[_CHUNKS] -= 1.0
-    return total
-
-
-def jvm_penalty_factors(vectors: Sequence[Sequence[float]], process) -> dict[float, float]:
-    """1 - gamma * Math.pow(frag, beta) as METEOR's JVM computes it, for each vector's fragmentation.
-
-    Java's Math.pow is not libm's nor numpy's: on some CPUs they differ from it in the last bit
-    for a few percent of arguments, and METEOR's score is f_mean times this factor. One EVAL asks
-    the JVM for it: per distinct fragmentation, a vector whose f_mean is exactly 1.0 (every word
-    matched exactly: precision and recall 1.0) with that fragmentation (chunks and word matches
-    doubled: the same quotient, and never a one-chunk full match), so its score is the factor.
-    """
-    wanted: dict[float, tuple[float, float]] = {}
-    for v in vectors:
-        frag = float(_fragmentation(v))
-        if frag > 0 and frag == frag and frag not in wanted:  # 0 and NaN need no power
-            wanted[frag] = (v[_CHUNKS], v[_CHUNKS + 1] + v[_CHUNKS + 2])
-    if not wanted:
-        return {}
-    zeros = " ".join(["0"] * (4 * len(METEOR_STAGE_WEIGHTS) - 2))
-    lines = [f"1 1 0 0 1 1 {zeros} {2 * chunks!r} {words!r} {words!r}" for chunks, words in wanted.values()]
-    _, factors = process.evaluate(lines)
-    return dict(zip(wanted, factors))
-
-
-def meteor_scores(
-    stats: Sequence[str], process=None, subsets: dict[str, Sequence[int]] | None = None
-) -> tuple[float, list[float], dict[str, float]]:
-    """(corpus score, per-segment scores, corpus score per subset) from `MeteorProcess.stats` lines:
-    what METEOR's `EVAL` returns for them (a corpus score is that of the summed statistics),
-    computed here from the statistics. With the JVM `process`, Math.pow's values come from it
-    (`jvm_penalty_factors`, one short round trip), so every number is the JVM's bit for bit."""
-    if not stats:
-        return float("nan"), [], {}
-    vectors = _stats_vectors(stats)
-    totals = {name: _summed([vectors[i] for i in idx]) for name, idx in (subsets or {}).items() if idx}
-    total = _summed(vectors)
-    factors = jvm_penalty_factors([*vectors, total, *totals.values()], process) if process is not None else None
-    return (
-        _meteor_score(total, factors),
-        [_meteor_score(vec, factors) for vec in vectors],
-        {name: _meteor_score(t, factors) for name, t in totals.items()},
-    )
-
-
-class MeteorStats:
-    """METEOR statistics computed in the background (the JVM works while Python scores)."""
-
-    def __init__(self, hyps: Sequence[str], refs: Sequence[str | Sequence[str]]):
-        self._result: list[str] | None = None
-        self._error: BaseException | None = None
-        self.finished_at = 0.0  # time.perf_counter() when the last statistic arrived
-        self._thread = threading.Thread(target=self._run, args=(list(hyps), _as_refs(refs)), daemon=True)
-        self._thread.start()
-
-    def _run(self, hyps: list[str], refs: list[list[str]]) -> None:
-        try:
-            self._result = meteor_process().stats(hyps, refs)
-        except BaseException as exc:
-            self._error = exc
-        self.finished_at = time.perf_counter()
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def result(self) -> list[str]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
-
-
 # ---- scores ---------------------------------------------------------------------
 
 
@@ -286,10 +131,17 @@ class NlgScores:
 
     corpus: dict[str, float | None]
     per_report: dict[str, list[float]] = field(default_factory=dict)
+    sufficient: Sufficient | None = None  # overall only: what resampling needs (`rg4cli.metrics.resample`)
 
 
-def _as_refs(refs: Sequence[str | Sequence[str]]) -> list[list[str]]:
-    return [[r] if isinstance(r, str) else list(r) for r in refs]
+@dataclass
+class Sufficient:
+    """Per-report statistics the scorers computed, kept for resampling: BleuScorer's per-pair
+    counts (`ctest`), CIDEr's cooked pairs, METEOR's per-segment statistics (None without it)."""
+
+    bleu: list
+    cider: _CiderTable
+    meteor: list[str] | None = None
 
 
 # ---- BLEU, ROUGE-L, CIDEr: pycocoevalcap's numbers, computed faster ----------------
@@ -551,7 +403,7 @@ def nlg_scores(
     running on these texts (started early so the JVM works meanwhile).
     """
     hyps = list(hyps)
-    refs_l = _as_refs(refs)
+    refs_l = as_refs(refs)
     if len(hyps) != len(refs_l):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs_l)} references")
     say = progress or (lambda _msg: None)
@@ -565,7 +417,7 @@ def nlg_scores(
         cooked = _Cooked.of(hyps, refs_l)
         corpus, per = cooked.scores()
         corpus["rouge_l"], per["rouge_l"] = _rouge(hyps, refs_l)
-        out["overall"] = NlgScores(corpus, per)
+        out["overall"] = NlgScores(corpus, per, Sufficient(cooked.bleu.ctest, cooked.cider))
     subsets = {name: list(idx) for name, idx in (groups or {}).items()}
     for name, idx in subsets.items():
         if not idx:
@@ -589,6 +441,8 @@ def nlg_scores(
         score, each, by_subset = meteor_scores(stats, meteor_process(), subsets)
         out["overall"].corpus["meteor"] = score
         out["overall"].per_report["meteor"] = each
+        if out["overall"].sufficient is not None:
+            out["overall"].sufficient.meteor = stats
         for name, value in by_subset.items():
             out[name].corpus["meteor"] = value
     for res in out.values():

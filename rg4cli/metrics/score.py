@@ -26,18 +26,16 @@ of the two rather than their sum (benchmarks/bench_score.py).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from rg4cli.errors import InputError
-from rg4cli.metrics import clinical, nlg
+from rg4cli.metrics import ce_variants, clinical, model_metrics, nlg
+from rg4cli.metrics.significance import compare, wilcoxon_test  # noqa: F401  (wilcoxon_test: library name)
 from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
-from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
+from rg4cli.records.study import INPUT_SETTINGS, TEXT_FIELDS, setting_of, text_of
 from rg4cli.vocab import CATEGORIES as HALL_CATEGORIES
 
 ON_MISSING_CHOICES: tuple[str, ...] = ("fail", "skip")
@@ -65,6 +63,20 @@ by_setting.{sn,sw,mn,mw}
                        Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural
                        Effusion; unc_pos = uncertain counted positive (LLM-RG4),
                        unc_neg = counted negative (R2Gen); 0/0 = 0
+  block.ce.{weighted,samples}_{14,5}_{unc_pos,unc_neg}.{precision,recall,f1}
+                       scikit-learn's support-weighted and per-report averages
+                       (f1chexbert, LLaVA-Rad print them); 0/0 = 0
+  block.ce.accuracy_{14,5}_{unc_pos,unc_neg}
+                       share of reports whose binary labels all agree
+                       (f1chexbert's accuracy = accuracy_5_unc_pos)
+  block.ce.auroc_14_{unc_pos,unc_neg}
+                       mean ROC AUC of the binary labels (compute_mlc's
+                       AVG_AUCROC); null when a reference column is constant
+  block.bertscore      {precision, recall, f1}: BERTScore means (--bertscore DIR;
+                       bert-score 0.3.13's arithmetic, no idf, no rescaling)
+  block.semb_score     mean cosine of CheXbert [CLS] embeddings (--semb)
+  block.radgraph       {simple, partial, complete}: RadGraph F1 means
+                       (--radgraph DIR; radgraph 0.1.18's rewards)
   block.hall           null when no hypothesis carries `hallucination`, else
                        {n, rate, present.{pc,pp,view,comm}, unsupported.{...}}:
                        n = hypotheses with the field, rate = share input_agnostic
@@ -78,23 +90,38 @@ per_observation.{unc_pos,unc_neg}.<observation>
                        over all pairs (support = reference positives)
 config                 {tokenize, text, ref_text, labeler, labels: {hyp, ref}:
                        {from_field, labeled, stale}, labels_field, meteor,
-                       cider_idf, zero_division, on_missing}; stale = label
-                       fields computed from another text, relabelled
+                       cider_idf, zero_division, on_missing, chexbert_text,
+                       model_metrics}; stale = label fields computed from
+                       another text, relabelled; model_metrics = {bertscore,
+                       bertscore_layers, semb, radgraph, radgraph_lowercase}
+                       as given
 skipped                {not_in_ref, not_in_input, no_text, hallucination_stale}:
                        ids left out; hallucination_stale = hypotheses whose
                        `hallucination` was computed from another text (not used)
-against                null without --against, else {file, n, empty_hypotheses,
+against                null without --against, else (the first --against) {file, n, empty_hypotheses,
                        overall (the other system's block over the paired ids),
                        tests.<metric>}
   tests.<metric>       for bleu_1..4, meteor, rouge_l, cider and
-                       ce_f1_{14,5}_{unc_pos,unc_neg} (per-report scores):
+                       ce_f1_{14,5}_{unc_pos,unc_neg}, ce_exact_5_unc_pos and the
+                       model metrics' per-report keys when computed:
                        {n, n_nonzero, mean_input, mean_against, mean_diff
                        (input - against), median_diff, w_plus, w_minus, statistic,
                        p_value (two-sided Wilcoxon signed-rank, scipy, zero
                        differences dropped; null when all are zero), higher
-                       ("input", "against" or "tie": the side with the larger rank sum)}"""
+                       ("input", "against" or "tie": the side with the larger rank sum)}
+uncertainty            null without --bootstrap N, else {method, resamples, ci, seed,
+                       approximate, metrics.<path>: {value, low, high, se, signature}}
+                       for every number of overall and by_setting (docs/uncertainty.md)
+comparisons            null without --against, else one entry per --against: {system,
+                       n, trials, resamples, holm_family, metrics.<path>: {a, b, delta
+                       (b - a), p_ar (approximate randomization), p_ar_holm, p_boot
+                       (paired bootstrap), wilcoxon_p (per-report scores), signature}}"""
 
-PER_REPORT_KEYS: tuple[str, ...] = (*nlg.NLG_KEYS, *clinical.per_report_keys())
+PER_REPORT_KEYS: tuple[str, ...] = (
+    *nlg.NLG_KEYS,
+    *clinical.per_report_keys(),
+    *model_metrics.MODEL_PER_REPORT_KEYS,
+)
 
 
 @dataclass
@@ -105,8 +132,9 @@ class ScoreSettings:
     ref_text: str = "auto"
     tokenize: str = "r2gen"
     labeler: str = "rules"
-    checkpoint: str | None = None
-    bert: str | None = None
+    labeler_model: str | None = None  # --labeler chexbert: chexbert.pth or an `rg4 train --task labeler` dir
+    labeler_bert: str | None = None
+    chexbert_text: str = "chexbert"  # model.chexbert_input.CHEXBERT_TEXT
     device: str = "auto"
     batch_size: int = 32
     labels_field: str = "labels"
@@ -118,8 +146,20 @@ class ScoreSettings:
     # wins when both want the same core. For a process that ends with the scoring (the
     # CLI): the thread keeps the lower priority afterwards.
     yield_to_meteor: bool = False
+    # Uncertainty (rg4cli.metrics.uncertainty): --bootstrap, --ci, --seed, --trials.
+    bootstrap: int = 0
+    ci: float = 0.95
+    seed: int = 12345
+    trials: int = 10000
+    # Model-based metrics (metrics.model_metrics): local directories only, never a download.
+    bertscore: str | None = None
+    bertscore_layers: int | None = None
+    semb: bool = False
+    radgraph: str | None = None
+    radgraph_lowercase: str = "release"
 
     def check(self) -> None:
+        model_metrics.check_settings(self)
         for name, value, choices in (
             ("--text", self.text, TEXT_FIELDS),
             ("--ref-text", self.ref_text, TEXT_FIELDS),
@@ -129,6 +169,12 @@ class ScoreSettings:
         ):
             if value not in choices:
                 raise InputError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        self.uncertainty().check()
+
+    def uncertainty(self):
+        from rg4cli.metrics.uncertainty import UncertaintySettings
+
+        return UncertaintySettings(self.bootstrap, self.ci, self.seed, self.trials, self.tokenize, self.labeler)
 
 
 @dataclass
@@ -156,6 +202,7 @@ class System:
     prepared: tuple[list[str], list[str]] | None = None  # (hyps, refs) as the scorers see them
     per_observation: dict[str, dict] = field(default_factory=dict)
     meteor_job: nlg.MeteorStats | None = None  # METEOR aligning in its JVM while Python works
+    sufficient: nlg.Sufficient | None = None  # per-report statistics for resampling (score_system)
 
 
 # ---- reading ---------------------------------------------------------------------
@@ -202,9 +249,12 @@ def setting_for(pair: Pair, source: str) -> str | None:
     for rec, line in ((pair.hyp, pair.hyp_line), (pair.ref, pair.ref_line)):
         stated = rec.get("setting")
         if stated is not None:
-            if stated not in SETTINGS:
+            if stated not in INPUT_SETTINGS:
                 raise InputError(
-                    f"expected one of {', '.join(SETTINGS)}, got {stated!r}", source=source, line=line, field="setting"
+                    f"expected one of {', '.join(INPUT_SETTINGS)}, got {stated!r}",
+                    source=source,
+                    line=line,
+                    field="setting",
                 )
             return stated
     for rec in (pair.hyp, pair.ref):
@@ -303,35 +353,40 @@ def build_system(
 
 
 class LazyLabeler:
-    """`labeling.make_labeler(...)`, built on first use and shared by every side.
+    """`labelers.make_labeler(...)`, built on first use and shared by every side.
 
-    Labels are cached by text: references are labelled once even with --against,
+    Labels are cached by text: references are labeled once even with --against,
     and repeated texts (templated normal reports) once.
     """
 
     def __init__(self, config: ScoreSettings, progress: Callable[[str], None] | None = None):
         self.config = config
         self.progress = progress
-        self._labeler = None
+        self._labeler: Any = None  # a rules or CheXbert labeler, built on first use
         self._cache: dict[str, dict] = {}
 
     def label(self, texts: list[str], what: str = "text") -> list[dict]:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
             if self.progress is not None:
-                self.progress(f"labelling {len(todo):,} distinct {what}(s) with --labeler {self.config.labeler}")
+                self.progress(f"labeling {len(todo):,} distinct {what}(s) with --labeler {self.config.labeler}")
             if self._labeler is None:
                 from rg4cli.labelers.backends import make_labeler
 
                 c = self.config
-                if c.labeler == "chexbert" and not c.checkpoint:
+                if c.labeler == "chexbert" and not c.labeler_model:
                     raise InputError(
-                        f"labelling {len(todo)} report(s) with --labeler chexbert needs "
+                        f"labeling {len(todo)} report(s) with --labeler chexbert needs "
                         "--labeler-model (chexbert.pth with --labeler-bert DIR, or an rg4 labeler "
                         "model dir)"
                     )
                 self._labeler = make_labeler(
-                    backend=c.labeler, checkpoint=c.checkpoint, bert=c.bert, device=c.device, batch_size=c.batch_size
+                    backend=c.labeler,
+                    checkpoint=c.labeler_model,
+                    bert=c.labeler_bert,
+                    device=c.device,
+                    batch_size=c.batch_size,
+                    text_mode=c.chexbert_text,
                 )
             self._cache.update(zip(todo, self._labeler.label(todo)))
         return [dict(self._cache[t]) for t in texts]
@@ -368,7 +423,7 @@ def collect_labels(
             labels[i] = lab
     return labels, {
         "from_field": len(records) - len(todo),
-        "labeled": len(todo),  # type: ignore[return-value]
+        "labeled": len(todo),
         "stale": stale,
     }
 
@@ -410,10 +465,10 @@ def score_system(
     """NLG + CE (+ hall) blocks for overall and each setting; fills sys_.per_report."""
     if sys_.prepared is None:
         prepare_system(sys_, config)
-    hyps, refs = sys_.prepared  # type: ignore[misc]
-    groups: dict[str, list[int]] = {}
+    hyps, refs = sys_.prepared
+    groups: dict[str, Sequence[int]] = {}
     if by_setting:
-        for s in SETTINGS:
+        for s in INPUT_SETTINGS:
             idx = [i for i, x in enumerate(sys_.settings) if x == s]
             if idx:
                 groups[s] = idx
@@ -421,69 +476,24 @@ def score_system(
     if job is None and config.meteor and hyps:
         job = nlg.MeteorStats(hyps, refs)
     # CE first: everything that does not need METEOR is done before waiting for it.
-    ce = {"overall": clinical.ce_scores(sys_.hyp_labels, sys_.ref_labels)}
+    ce = {"overall": ce_variants.ce_block(sys_.hyp_labels, sys_.ref_labels)}
     for s, idx in groups.items():
-        ce[s] = clinical.ce_scores([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
+        ce[s] = ce_variants.ce_block([sys_.hyp_labels[i] for i in idx], [sys_.ref_labels[i] for i in idx])
     per_report_ce = clinical.per_report_scores(sys_.hyp_labels, sys_.ref_labels)
+    model_job = model_metrics.start(sys_.hyp_texts, sys_.ref_texts, config, progress)  # beside NLG and METEOR
     sys_.per_observation = {
         unc: clinical.per_observation(sys_.hyp_labels, sys_.ref_labels, unc) for unc in clinical.UNCERTAIN_AS
     }
     scores = nlg.nlg_scores(hyps, refs, groups=groups, meteor=job, progress=progress)
-    sys_.per_report = {**scores["overall"].per_report, **per_report_ce}
+    sys_.per_report = {**scores["overall"].per_report, **per_report_ce, **model_job.result()}
+    sys_.sufficient = scores["overall"].sufficient
     blocks = {"overall": _block(len(sys_.ids), scores["overall"].corpus, ce["overall"], hall_block(sys_.hallucination))}
     for s, idx in groups.items():
         blocks[s] = _block(len(idx), scores[s].corpus, ce[s], hall_block([sys_.hallucination[i] for i in idx]))
+    blocks["overall"].update(model_metrics.block_values(sys_.per_report, list(range(len(sys_.ids)))))
+    for s, idx in groups.items():
+        blocks[s].update(model_metrics.block_values(sys_.per_report, idx))
     return blocks
-
-
-def wilcoxon_test(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """Paired two-sided Wilcoxon signed-rank test of a vs b (zero differences dropped)."""
-    from scipy.stats import rankdata, wilcoxon
-
-    x = np.asarray(a, dtype=float)
-    y = np.asarray(b, dtype=float)
-    d = x - y
-    nz = d[d != 0]
-    out: dict[str, Any] = {
-        "n": int(len(d)),
-        "n_nonzero": int(len(nz)),
-        "mean_input": float(x.mean()) if len(x) else None,
-        "mean_against": float(y.mean()) if len(y) else None,
-        "mean_diff": float(d.mean()) if len(d) else None,
-        "median_diff": float(np.median(d)) if len(d) else None,
-        "w_plus": 0.0,
-        "w_minus": 0.0,
-        "statistic": None,
-        "p_value": None,
-        "higher": "tie",
-    }
-    if len(nz) == 0:
-        return out
-    ranks = rankdata(np.abs(nz))
-    w_plus, w_minus = float(ranks[nz > 0].sum()), float(ranks[nz < 0].sum())
-    with warnings.catch_warnings():  # scipy's notes on ties / normal approximation are not errors
-        warnings.simplefilter("ignore")
-        res = wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
-    out.update(
-        w_plus=w_plus,
-        w_minus=w_minus,
-        statistic=float(res.statistic),
-        p_value=float(res.pvalue),
-        higher="input" if w_plus > w_minus else "against" if w_minus > w_plus else "tie",
-    )
-    return out
-
-
-def compare(a: System, b: System) -> dict[str, Any]:
-    """Wilcoxon tests over the ids both systems scored (in a's order)."""
-    pos_b = {rid: i for i, rid in enumerate(b.ids)}
-    ia = [i for i, rid in enumerate(a.ids) if rid in pos_b]
-    ib = [pos_b[a.ids[i]] for i in ia]
-    tests = {}
-    for key in PER_REPORT_KEYS:
-        if key in a.per_report and key in b.per_report:
-            tests[key] = wilcoxon_test([a.per_report[key][i] for i in ia], [b.per_report[key][j] for j in ib])
-    return {"n": len(ia), "tests": tests}
 
 
 # ---- the whole command -----------------------------------------------------------
@@ -493,6 +503,9 @@ def compare(a: System, b: System) -> dict[str, Any]:
 class ScoreResult:
     summary: dict[str, Any]
     per_report: list[dict[str, Any]]
+    # The scored systems (input, then each --against): `resample.ReportStatistics.of_system(s)`
+    # gives intervals and paired tests later without re-scoring (rg4cli.metrics.uncertainty).
+    systems: list[System] = field(default_factory=list)
 
 
 def _prepare(
@@ -506,7 +519,7 @@ def _prepare(
 ) -> tuple[System, dict[str, int], dict[str, dict[str, int]], str]:
     pairs, skipped, name = read_pairs(path, ref, on_missing=config.on_missing, on_error=config.on_error, log=log)
     sys_ = build_system(pairs, config, input_name=name, ref_name=ref.name, skipped=skipped, log=log)
-    # METEOR starts aligning before labelling: its JVM works while this process labels and scores.
+    # METEOR starts aligning before labeling: its JVM works while this process labels and scores.
     prepare_system(sys_, config, start_meteor=start_meteor)
     if config.yield_to_meteor and sys_.meteor_job is not None:
         _yield_cpu()
@@ -541,14 +554,15 @@ def score_files(
     ref_path: str,
     config: ScoreSettings,
     *,
-    against: str | None = None,
+    against: str | Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ScoreResult:
-    """Score hypotheses (file or stdin) against --ref; optionally compare with --against.
+    """Score hypotheses (file or stdin) against --ref; optionally compare with --against
+    (one file or several, each against the input).
 
     `log` gets warnings and notes (skipped ids, empty hypotheses, unbound
-    annotations), `progress` one line per stage (labelling, each metric).
+    annotations), `progress` one line per stage (labeling, each metric).
     """
     config.check()
     if config.meteor:
@@ -576,34 +590,23 @@ def score_files(
             "cider_idf": "evaluated set (per block)",
             "zero_division": 0,
             "on_missing": config.on_missing,
+            **model_metrics.config_block(config),
         },
         "skipped": skipped,
         "against": None,
     }
-    if against is not None:
-        if progress is not None:
-            progress(f"--against {display_name(against)}")
-        # Its METEOR starts once the ids shared with the input are known (below).
-        other, _, _, other_name = _prepare(against, ref, config, labeler, log, start_meteor=False)
-        common = set(sys_.ids) & set(other.ids)
-        if config.on_missing == "fail" and (len(common) != len(sys_.ids) or len(common) != len(other.ids)):
-            only = sorted(set(sys_.ids) ^ set(other.ids))
-            raise InputError(
-                f"{len(only)} id(s) scored on one side only (first: {', '.join(map(repr, only[:3]))}); "
-                "use --on-missing skip to compare the common ids",
-                source=other_name,
-                field="id",
-            )
-        keep = [i for i, rid in enumerate(other.ids) if rid in common]
-        other = _subset(other, keep)
-        other_blocks = score_system(other, config, by_setting=False, progress=progress)
-        summary["against"] = {
-            "file": other_name,
-            **compare(sys_, other),
-            "empty_hypotheses": other.empty,
-            "overall": other_blocks["overall"],
-        }
-        summary["against"] = {k: summary["against"][k] for k in ("file", "n", "empty_hypotheses", "overall", "tests")}
+    others = []
+    for path in [against] if isinstance(against, str) else list(against or ()):
+        other, block = _score_against(path, sys_, ref, config, labeler, log, progress)
+        others.append((block["file"], other, block))
+    summary["against"] = others[0][2] if others else None
+    # ---- uncertainty (rg4cli.metrics.uncertainty): intervals and paired tests
+    from rg4cli.metrics.uncertainty import summary_blocks
+
+    summary["uncertainty"], summary["comparisons"] = summary_blocks(
+        summary, sys_, others, config.uncertainty(), progress
+    )
+    # ----
     rows = []
     for i, rid in enumerate(sys_.ids):
         row: dict[str, Any] = {"id": rid, "setting": sys_.settings[i]}
@@ -612,7 +615,43 @@ def score_files(
         hall = sys_.hallucination[i]
         row["input_agnostic"] = None if hall is None else bool(hall.get("input_agnostic"))
         rows.append(row)
-    return ScoreResult(summary, rows)
+    return ScoreResult(summary, rows, [sys_, *(o for _, o, _ in others)])
+
+
+def _score_against(
+    against: str,
+    sys_: System,
+    ref: RefIndex,
+    config: ScoreSettings,
+    labeler: LazyLabeler,
+    log: Callable[[str], None] | None,
+    progress: Callable[[str], None] | None,
+) -> tuple[System, dict[str, Any]]:
+    """Another system's reports scored over the ids it shares with the input, and its `against` block."""
+    if progress is not None:
+        progress(f"--against {display_name(against)}")
+    # Its METEOR starts once the ids shared with the input are known (below).
+    other, _, _, other_name = _prepare(against, ref, config, labeler, log, start_meteor=False)
+    common = set(sys_.ids) & set(other.ids)
+    if config.on_missing == "fail" and (len(common) != len(sys_.ids) or len(common) != len(other.ids)):
+        only = sorted(set(sys_.ids) ^ set(other.ids))
+        raise InputError(
+            f"{len(only)} id(s) scored on one side only (first: {', '.join(map(repr, only[:3]))}); "
+            "use --on-missing skip to compare the common ids",
+            source=other_name,
+            field="id",
+        )
+    keep = [i for i, rid in enumerate(other.ids) if rid in common]
+    other = _subset(other, keep)
+    other_blocks = score_system(other, config, by_setting=False, progress=progress)
+    block = {
+        "file": other_name,
+        **compare(sys_, other, PER_REPORT_KEYS),
+        "empty_hypotheses": other.empty,
+        "overall": other_blocks["overall"],
+    }
+    block = {k: block[k] for k in ("file", "n", "empty_hypotheses", "overall", "tests")}
+    return other, block
 
 
 _YIELDED = False
@@ -632,7 +671,7 @@ def _yield_cpu() -> None:
 
 def _subset(sys_: System, keep: Iterable[int]) -> System:
     keep = list(keep)
-    pick = lambda xs: [xs[i] for i in keep]  # noqa: E731
+    pick = lambda xs: [xs[i] for i in keep]  # noqa: E731 - one expression, used on five lists below
     empty = sum(1 for t in pick(sys_.hyp_texts) if not t.strip())
     return System(
         pick(sys_.ids),

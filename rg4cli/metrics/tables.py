@@ -5,6 +5,9 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
+from rg4cli.metrics.ce_tables import per_observation_table
+from rg4cli.metrics.model_metrics import summary_line
+
 
 def _fmt(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
@@ -31,6 +34,12 @@ def summary_tables(summary: dict) -> list:
             _fmt((b["hall"] or {}).get("rate")),
         )
     out: list = [table, "CE: micro F1 with uncertain counted positive (LLM-RG4); more variants in the JSON."]
+    model_line = summary_line(summary)
+    if model_line is not None:
+        out.append(model_line)
+    observation_table = per_observation_table(summary)
+    if observation_table is not None:
+        out.append(observation_table)
     if summary.get("against"):
         t = Table(
             title=f"paired Wilcoxon vs {summary['against']['file']} (n={summary['against']['n']})",
@@ -50,4 +59,6 @@ def summary_tables(summary: dict) -> list:
                 r["higher"],
             )
         out.append(t)
-    return out
+    from rg4cli.metrics.tables_uncertainty import uncertainty_tables
+
+    return out + uncertainty_tables(summary)

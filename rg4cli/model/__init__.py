@@ -1,4 +1,4 @@
-"""The shared LLM-RG4 model core (README "Design notes"; paper §Method).
+"""The shared LLM-RG4 model core (docs/design.md; paper §Method).
 
 Build / load / save
     build_model(preset="tiny"|"paper", *, tokenizer_texts=None, fusion="atf"|"interleaved",
@@ -42,11 +42,42 @@ Generation
     rg4cli.generation.run.run_generate(...) is the streaming core of `rg4 generate`.
 """
 
-from rg4cli.model.encoders import load_image, resolve_device
-from rg4cli.model.modeldir import build_model, load_model_dir, read_config, save_model_dir
-from rg4cli.model.presets import PRESETS, ModelConfig, paper_config, preset_config, tiny_config
-from rg4cli.model.prompts import PromptBuilder, TextBatch, instruction, template_texts
-from rg4cli.model.rg4 import DecodeOptions, Generated, LMOutput, RG4Model, StudyFeatures
+from importlib import import_module
+
+# Where each public name lives. The package imports them on first use (PEP 562), so that a
+# process needing only a light part (the tokenizers, the presets) does not load torch and the
+# encoders' transformers models.
+_HOMES = {
+    "load_image": "encoders",
+    "resolve_device": "encoders",
+    "build_model": "modeldir",
+    "load_model_dir": "modeldir",
+    "read_config": "modeldir",
+    "save_model_dir": "modeldir",
+    "PRESETS": "presets",
+    "ModelConfig": "presets",
+    "paper_config": "presets",
+    "preset_config": "presets",
+    "tiny_config": "presets",
+    "PromptBuilder": "prompts",
+    "TextBatch": "prompts",
+    "instruction": "prompts",
+    "template_texts": "prompts",
+    "DecodeOptions": "rg4",
+    "Generated": "rg4",
+    "LMOutput": "rg4",
+    "RG4Model": "rg4",
+    "StudyFeatures": "rg4",
+}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        value = getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+        globals()[name] = value  # the next lookup is a plain attribute
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "build_model",

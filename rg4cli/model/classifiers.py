@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -322,12 +323,19 @@ def chexbert_classes_to_labels(classes: list[int]) -> dict[str, Any]:
 
 @torch.no_grad()
 def predict_chexbert(
-    clf: Classifier, texts: list[str], batch_size: int = 32, device: str | torch.device = "cpu"
+    clf: Classifier,
+    texts: Sequence[str | None],
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    text_mode: str = "chexbert",
 ) -> list[dict[str, Any]]:
+    """Labels as the reference labeler gives them; `text_mode`: `chexbert_input.CHEXBERT_TEXT`."""
+    from rg4cli.model.chexbert_input import batch_inputs
+
     model = clf.model.to(device).eval()
     out: list[dict[str, Any]] = []
     for i in range(0, len(texts), batch_size):
-        logits = model(**clf.encode(texts[i : i + batch_size], device))
+        logits = model(**batch_inputs(clf.tokenizer, texts[i : i + batch_size], text_mode, device))
         classes = torch.stack([lg.argmax(-1) for lg in logits], dim=1).tolist()
         out.extend(chexbert_classes_to_labels(row) for row in classes)
     return out

@@ -158,8 +158,7 @@ def tiny_image_encoder(sizes: dict):
         hidden_size=sizes["image_hidden"],
         num_hidden_layers=sizes["image_layers"],
         num_attention_heads=sizes["image_heads"],
-        intermediate_size=sizes["image_hidden"] * 2,
-        mlp_ratio=2,
+        mlp_ratio=2,  # Dinov2 sizes its MLP by this ratio (it has no intermediate_size)
         image_size=sizes["image_size"],
         patch_size=sizes["patch_size"],
     )

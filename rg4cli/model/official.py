@@ -210,7 +210,7 @@ def import_released_checkpoint(
     paths given or the preset's hub ids, from local files; other ModelConfig fields in
     `model_overrides`) with the released fusion and LoRA weights, for `rg4 generate
     --model DIR`. DiscBERT: an rg4 classifier dir (BERT config and vocabulary from
-    `bert`) for `rg4 hallucination --backend discbert --model DIR`.
+    `bert`) for `rg4 hallucination --backend discbert --judge-model DIR`.
     """
     for key, value in (
         ("image_encoder", image_encoder),

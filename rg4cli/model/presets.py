@@ -35,7 +35,7 @@ class ModelConfig:
     text_tokenizer: str = "text_encoder"  # text-encoder tokenizer
     bundled: list[str] = field(default_factory=list)
     trust_remote_code: bool = False
-    # Fusion (README "Design notes"): N learnable queries over frontal patch tokens.
+    # Fusion (docs/design.md "The model core"): N learnable queries over frontal patch tokens.
     fusion: str = "atf"
     num_queries: int = 128
     num_heads: int = 12
@@ -117,7 +117,7 @@ class ModelConfig:
             raise Rg4Error(f"{source}: image_dim {self.image_dim} is not divisible by num_heads {self.num_heads}")
 
 
-# What the paper preset takes from the released code (README "Presets"); every value has
+# What the paper preset takes from the released code (docs/design.md "Presets"); every value has
 # rg4's alternative as a named option of `rg4 train`.
 PAPER_RELEASED = dict(
     stage1_input="bos-image",
@@ -173,15 +173,10 @@ TINY = dict(
 
 
 # The tiny decoder is random-initialised (or pretrained on report text by `rg4 train --task
-# decoder`), not a pretrained LLM, so stage 2 also trains its own weights (`train_decoder`):
-# with LoRA alone on a frozen random network the loss stays near ln(vocab), and with LoRA on
-# every linear layer the demo's generator needed twice the steps to read its images as well
-# (measured on 800 phantom subjects: CE F1 0.58 after 1,600 x 16 examples with LoRA only;
-# 0.50-0.58 after 1,600 x 8 or 1,200 x 16 training the whole decoder). With the decoder
-# training whole, the adapter is the paper's (q/v, rank 32) without dropout: an adapter on
-# every linear layer and the output head, with dropout 0.1, made a CPU training step 1.47x
-# slower (157 vs 107 ms, demo stage 2) for the same demo numbers (seed 1: CE F1 0.677 vs
-# 0.670, blank-image gap 0.282 vs 0.280).
+# decoder`), not a pretrained LLM, so stage 2 also trains its own weights (`train_decoder`): LoRA
+# alone on a frozen random network cannot lower the loss. With the decoder training whole, the
+# adapter is the paper's (q/v, rank 32) without dropout: a wider one with dropout made a CPU step
+# slower for the same demo numbers (docs/design-notes.md, "The tiny preset's decoder and adapter").
 TINY_LORA_TARGETS = ("q_proj", "v_proj")
 TINY_LORA_DROPOUT = 0.0
 TINY_QUERY_INIT_STD = 8.0

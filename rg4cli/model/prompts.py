@@ -216,7 +216,7 @@ class PromptBuilder:
 
     def target(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = [tuple(map(int, o)) for o in enc["offset_mapping"]]
+        offsets = [(int(o[0]), int(o[1])) for o in enc["offset_mapping"]]
         ids, offsets = list(enc["input_ids"]) + [self.eos], offsets + [(len(text), len(text))]
         if self.target_max_tokens:
             keep = self.target_max_tokens - 1  # the answer's BOS is the prefix's last token

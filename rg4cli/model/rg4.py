@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rg4cli import paper
 from rg4cli.errors import Rg4Error
 from rg4cli.model.encoders import freeze, patch_tokens, text_tokens
 from rg4cli.model.fusion import build_fusion
@@ -25,7 +26,7 @@ class StudyFeatures:
     frontal [B,P,D'] patch tokens; lateral [B,P,D'] or None (no lateral in the batch);
     prior [B,T,Dt] text tokens + prior_mask [B,T] (True = real token) or None.
     `*_present` [B] bool mark which samples have the modality in a mixed batch; the
-    fusion zeroes the others (README "Design notes": zeros for a missing modality).
+    fusion zeroes the others (docs/design.md "The model core": zeros for a missing modality).
     """
 
     frontal: Tensor
@@ -100,13 +101,13 @@ class Generated:
 
 @dataclass
 class DecodeOptions:
-    """Defaults of the official test script."""
+    """Defaults of the official test script (rg4cli.paper)."""
 
-    num_beams: int = 3
-    max_new_tokens: int = 200
-    min_new_tokens: int = 50
-    repetition_penalty: float = 2.0
-    length_penalty: float = 2.0
+    num_beams: int = paper.NUM_BEAMS
+    max_new_tokens: int = paper.MAX_NEW_TOKENS
+    min_new_tokens: int = paper.MIN_NEW_TOKENS
+    repetition_penalty: float = paper.REPETITION_PENALTY
+    length_penalty: float = paper.LENGTH_PENALTY
 
     def as_kwargs(self) -> dict[str, Any]:
         return dict(
@@ -172,7 +173,8 @@ class RG4Model(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.fusion.queries.device
+        # torch types a submodule's attribute as Tensor | Module: this one is a parameter.
+        return self.fusion.queries.device  # type: ignore[return-value]
 
     @property
     def dtype(self) -> torch.dtype:
@@ -259,7 +261,8 @@ class RG4Model(nn.Module):
     @torch.no_grad()
     def encode_image(self, pixel_values: Tensor) -> Tensor:
         """[B,3,H,W] -> patch tokens [B,P,D'] (CLS dropped)."""
-        return patch_tokens(self.image_encoder, pixel_values.to(self.device, self.image_encoder.dtype))
+        # The encoder's dtype, a torch.dtype that torch's stubs read as Tensor | Module.
+        return patch_tokens(self.image_encoder, pixel_values.to(self.device, self.image_encoder.dtype))  # type: ignore[call-overload]
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:

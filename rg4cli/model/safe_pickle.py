@@ -40,11 +40,13 @@ class LightningHyperparameters:
     """Stand-in for Lightning's AttributeDict: unpickling it yields a plain, empty dict
     (torch's restricted unpickler then sets its items as for any dict)."""
 
+    # mypy wants __new__ to return an instance of its class; returning a dict is the point.
     def __new__(cls, *args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
         return {}
 
 
-_ADMITTED = [(LightningHyperparameters, path) for path in ATTRIBUTE_DICT_PATHS]
+# Typed as callables for torch: mypy does not take a class whose __new__ returns a dict for one.
+_ADMITTED: list[Any] = [(LightningHyperparameters, path) for path in ATTRIBUTE_DICT_PATHS]
 _GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
 _REFUSED_RE = re.compile(r"(?:Can only [^\n]*|Trying to call reduce for [^\n]*|Unsupported class [^\n]*)")
 

@@ -15,7 +15,7 @@ record with it.
 
 Files without provenance (rg4 output older than this rule, other tools): the
 annotation is returned and the consumer is told through `on_unbound`, once per
-run, so it can warn (README "The study record").
+run, so it can warn (docs/records.md "Annotations are bound to their text").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """All JSON Lines I/O of rg4: one reader, one writer, one join.
 
-Contract (README "Conventions every command keeps"): a file or `-` (stdin) in, stdout or a file out, `.gz` both
+Contract (docs/records.md "Conventions every command keeps"): a file or `-` (stdin) in, stdout or a file out, `.gz` both
 ways (inputs are recognised by their gzip magic, whatever their name).
 
 Reading: every line is decoded on its own, so a bad line (not UTF-8, bad JSON, NaN or

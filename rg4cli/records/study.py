@@ -1,4 +1,4 @@
-"""The study record (README "The study record"): typed view, validation, derived setting, text fields."""
+"""The study record (docs/records.md "The study record"): typed view, validation, derived setting, text fields."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from rg4cli.errors import InputError
 from rg4cli.text.sections import join_sections
-from rg4cli.vocab import SETTINGS, VIEWS
+from rg4cli.vocab import INPUT_SETTINGS, VIEWS
 
 TEXT_FIELDS: tuple[str, ...] = ("auto", "report", "findings", "impression", "findings+impression")
 
@@ -95,8 +95,8 @@ class Study:
         stated = record.get("setting")
         if stated is not None and stated != setting_of(record) and "original_setting" not in record:
             # A stale `setting` would make per-setting numbers lie; say so early.
-            if stated not in SETTINGS:
-                raise bad("setting", f"expected one of {', '.join(SETTINGS)}, got {stated!r}")
+            if stated not in INPUT_SETTINGS:
+                raise bad("setting", f"expected one of {', '.join(INPUT_SETTINGS)}, got {stated!r}")
             raise bad(
                 "setting",
                 f"says {stated!r} but the inputs give {setting_of(record)!r} "

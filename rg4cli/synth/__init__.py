@@ -1,7 +1,7 @@
 """rg4 synth: phantom studies, reports and images (MIMIC-CXR-JPG or IU X-ray layout).
 
 `synthesize(SynthSettings(output=...))` writes the tree in one call; `generate_studies`
-and the tree writers (synth.studies, synth.iu) are the parts.
+and the tree writers (synth.mimic, synth.iu) are the parts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = ["LAYOUTS", "SynthSettings", "synthesize"]
 
 @dataclass
 class SynthSettings:
-    """What `rg4 synth` writes (README "rg4 synth")."""
+    """What `rg4 synth` writes (docs/datasets.md "rg4 synth")."""
 
     output: Path
     subjects: int = 20
@@ -55,7 +55,8 @@ class SynthSettings:
 
 def synthesize(settings: SynthSettings) -> dict:
     """Write the phantom tree `settings` describes; return its counts (subjects, studies, images)."""
-    from rg4cli.synth.studies import generate_studies, write_mimic_tree
+    from rg4cli.synth.mimic import write_mimic_tree
+    from rg4cli.synth.studies import generate_studies
 
     s = settings.check()
     studies = generate_studies(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rg4cli.synth.images import IMAGE_SUFFIX, save_image
-from rg4cli.synth.studies import TRUTH_NAME, StudySpec, dicom_tags, render_images
+from rg4cli.synth.specs import TRUTH_NAME, StudySpec, dicom_tags, render_images
 
 R2GEN_SPLIT = {"train": "train", "validate": "val", "test": "test"}
 

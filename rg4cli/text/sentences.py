@@ -79,7 +79,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             # "Dr. ___" / "vs. prior": not an end, unless a capitalised sentence start follows a non-title word
             if word.lower() in _TITLES:
                 continue
-            after = _NEXT_VISIBLE_RE.match(text, m.end()).group(1)  # type: ignore[union-attr]
+            after = _NEXT_VISIBLE_RE.match(text, m.end()).group(1)
             if not after.isupper():
                 continue
         cuts.add(m.end())
@@ -88,7 +88,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     header_bodies = set()
     for m in _SECTION_MARK_RE.finditer(text):
         cuts.add(m.start())
-        header_bodies.add(_NEXT_VISIBLE_RE.match(text, m.end()).start(1))  # type: ignore[union-attr]
+        header_bodies.add(_NEXT_VISIBLE_RE.match(text, m.end()).start(1))
     for m in marks:
         if m.start() not in header_bodies:
             cuts.add(m.start())

@@ -16,7 +16,7 @@ Both read the report text chosen by `--text` (default auto: `report`, else findi
 from the training texts; `--init` continues from an rg4 classifier directory or a
 public checkpoint, or puts new heads on a pretrained BERT directory (config.json +
 weights + vocabulary, e.g. bert-base-uncased, as CheXbert started). The output directory is what `rg4 label --backend chexbert
---checkpoint DIR` and `rg4 hallucination --backend discbert --model DIR` read.
+--labeler-model DIR` and `rg4 hallucination --backend discbert --judge-model DIR` read.
 """
 
 from __future__ import annotations
@@ -254,7 +254,8 @@ class ClassifierTask:
             from rg4cli.model.classifiers import new_classifier
 
             clf = new_classifier(self.task, tokenizer, config)
-        clf.max_length = min(self.max_length, clf.model.config.max_position_embeddings)
+        # An int; torch's stubs read a module's attribute (config) as Tensor | Module.
+        clf.max_length = min(self.max_length, clf.model.config.max_position_embeddings)  # type: ignore[type-var]
         self.clf = clf
         self._encoded = self._encode(self.train.texts)
         return clf.model

@@ -36,7 +36,7 @@ from rg4cli.errors import InputError
 from rg4cli.images import check_image  # resolve + header check: a bad image is this line's error
 from rg4cli.records.provenance import UnboundWarning, require_annotation
 from rg4cli.records.streams import RecordReader
-from rg4cli.records.study import SETTINGS, Study, setting_of
+from rg4cli.records.study import INPUT_SETTINGS, Study, setting_of
 from rg4cli.text.sections import join_sections
 from rg4cli.training.tlw import check_sentence_weights
 
@@ -52,14 +52,14 @@ class GeneratorExample:
     lateral: Path | None = None
 
 
-def parse_settings(value: str | None) -> tuple[str, ...] | None:
+def parse_input_settings(value: str | None) -> tuple[str, ...] | None:
     if value is None or not value.strip():
         return None
     names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
-    bad = [n for n in names if n not in SETTINGS]
+    bad = [n for n in names if n not in INPUT_SETTINGS]
     if bad:
         raise InputError(
-            f"--settings: unknown setting {bad[0]!r}; expected a comma-separated subset of {','.join(SETTINGS)}"
+            f"--settings: unknown setting {bad[0]!r}; expected a comma-separated subset of {','.join(INPUT_SETTINGS)}"
         )
     return names
 
@@ -69,13 +69,13 @@ def read_generator_examples(
     *,
     image_root,
     stage: int,
-    settings: tuple[str, ...] | None = None,
+    input_settings: tuple[str, ...] | None = None,
     on_error: str = "fail",
     log: Callable[[str], None] | None = None,
 ) -> list[GeneratorExample]:
     """Read and check training records: images exist, a target exists, weights fit the target."""
-    keep = ("sn",) if stage == 1 else (settings or SETTINGS)
-    if stage == 1 and settings and tuple(settings) != ("sn",):
+    keep = ("sn",) if stage == 1 else (input_settings or INPUT_SETTINGS)
+    if stage == 1 and input_settings and tuple(input_settings) != ("sn",):
         raise InputError(
             "--settings: stage 1 trains on sn records only (paper: modality alignment); "
             "drop --settings or use --stage 2"
@@ -130,19 +130,19 @@ SAMPLERS = ("cycle", "once", "length")
 LENGTH_POOL_BATCHES = 50
 
 
-def _setting_groups(settings: list[str]) -> dict[str, list[int]]:
+def _input_setting_groups(input_settings: list[str]) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = {}
-    for i, s in enumerate(settings):
+    for i, s in enumerate(input_settings):
         groups.setdefault(s, []).append(i)
     return groups
 
 
-def plan_cycled_batches(settings: list[str], batch_size: int, epoch: int, seed: int) -> list[list[int]]:
+def plan_cycled_batches(input_settings: list[str], batch_size: int, epoch: int, seed: int) -> list[list[int]]:
     """The released sampler: rounds of one batch per setting (sn, sw, mn, mw), each setting
     cycling through its own reshuffled examples, until the largest setting is covered."""
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    groups = _setting_groups(settings)
-    present = [s for s in SETTINGS if groups.get(s)]
+    groups = _input_setting_groups(input_settings)
+    present = [s for s in INPUT_SETTINGS if groups.get(s)]
     largest = max(len(groups[s]) for s in present)
     orders = {s: [] for s in present}
     batches: list[list[int]] = []
@@ -175,21 +175,26 @@ def group_by_length(order: list[int], lengths: list[int], batch_size: int) -> li
     ]
 
 
-def plan_setting_batches(
-    settings: list[str], batch_size: int, epoch: int, seed: int, sampler: str = "once", lengths: list[int] | None = None
+def plan_input_setting_batches(
+    input_settings: list[str],
+    batch_size: int,
+    epoch: int,
+    seed: int,
+    sampler: str = "once",
+    lengths: list[int] | None = None,
 ) -> list[list[int]]:
     """Batches of one setting each, settings interleaved; a pure function of (seed, epoch)
     (and, for the `length` sampler, of the examples' token `lengths`)."""
     if sampler == "cycle":
-        return plan_cycled_batches(settings, batch_size, epoch, seed)
+        return plan_cycled_batches(input_settings, batch_size, epoch, seed)
     if sampler not in ("once", "length"):
         raise InputError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
-    if sampler == "length" and (lengths is None or len(lengths) != len(settings)):
+    if sampler == "length" and (lengths is None or len(lengths) != len(input_settings)):
         raise ValueError("the length sampler needs one length per example")
     gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    groups = _setting_groups(settings)
+    groups = _input_setting_groups(input_settings)
     batches: list[list[int]] = []
-    for s in SETTINGS:  # fixed order, so the plan does not depend on dict order
+    for s in INPUT_SETTINGS:  # fixed order, so the plan does not depend on dict order
         idx = groups.get(s)
         if not idx:
             continue

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,7 +82,7 @@ class DecoderLMTask:
         self.batch_size = batch_size
         self.sampler = sampler
         self.texts = read_decoder_texts(train_path, on_error)
-        self.tokenizer = None
+        self.tokenizer: Any = None  # the word-level tokenizer build_model() makes or reloads
         self._ids: list[list[int]] = []
 
     def describe(self) -> dict:

@@ -21,22 +21,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from rg4cli.errors import InputError
+from rg4cli.paper import TLW_LAMBDA
 from rg4cli.training.cache import FeatureCache, NoCache, content_key, default_cache_root, encoder_fingerprint
 from rg4cli.training.data import (
     SAMPLERS,
     FileHasher,
     GeneratorExample,
-    parse_settings,
-    plan_setting_batches,
+    parse_input_settings,
+    plan_input_setting_batches,
     read_generator_examples,
 )
 from rg4cli.training.targets import clean_spans
-from rg4cli.training.tlw import DEFAULT_LAMBDA, TLW_MODES, lm_loss, token_weight_row
+from rg4cli.training.tlw import TLW_MODES, lm_loss, token_weight_row
 
 INIT_MODEL_DIR = "checkpoints/init-model"
 
@@ -59,7 +61,7 @@ class GeneratorTask:
         batch_size: int = 16,
         tlw: str = "paper",
         lam: float | None = None,
-        settings: str | None = None,
+        input_settings: str | None = None,
         use_cache: bool = True,
         cache_dir=None,
         val_path: str | None = None,
@@ -76,7 +78,7 @@ class GeneratorTask:
             raise InputError(f"--stage must be 1 or 2, got {stage!r}")
         if stage == 2 and not init:
             raise InputError("--stage 2 needs --init STAGE1_DIR (the model `rg4 train --stage 1` wrote)")
-        self.settings = parse_settings(settings)
+        self.input_settings = parse_input_settings(input_settings)
         if init and not (Path(init) / "rg4_model.json").is_file():
             raise InputError(
                 f"--init {init}: not an rg4 model directory (no rg4_model.json; "
@@ -103,9 +105,14 @@ class GeneratorTask:
         self.seed = seed  # initialises the fusion (and the tiny preset's random components)
         self.log = log
         self.examples: list[GeneratorExample] = read_generator_examples(
-            train_path, image_root=image_root, stage=stage, settings=self.settings, on_error=on_error, log=log
+            train_path,
+            image_root=image_root,
+            stage=stage,
+            input_settings=self.input_settings,
+            on_error=on_error,
+            log=log,
         )
-        self.validator = None
+        self.validator: Any = None  # a GeneratorValidator with --val
         if val_path:
             from rg4cli.training.validation import GeneratorValidator
 
@@ -117,9 +124,10 @@ class GeneratorTask:
                 on_error=on_error,
                 log=log,
             )
-        self.model = None
+        self.model: Any = None  # the RG4Model build_model() makes
         self.hasher = FileHasher()
-        self.image_cache = self.text_cache = None
+        self.image_cache: Any = None  # FeatureCache or NoCache, once the model is built
+        self.text_cache: Any = None
         self._token_rows: dict[int, tuple] = {}  # example index -> its prompt and target tokens
         self._lengths: list[int] | None = None  # token_lengths(), once computed
 
@@ -132,7 +140,7 @@ class GeneratorTask:
             "init": self.init,
             "tlw": self.tlw,
             "lam": self.lam,
-            "settings": list(self.settings or []),
+            "settings": list(self.input_settings or []),
             "sampler": self.sampler,
             "examples": len(self.examples),
             **({"model": self.model_overrides} if self.model_overrides else {}),
@@ -278,7 +286,7 @@ class GeneratorTask:
     def plan_epoch(self, epoch: int, seed: int) -> list[list[int]]:
         self.flush_caches()  # features computed in the last epoch go to disk
         lengths = self.token_lengths() if self.sampler == "length" else None
-        return plan_setting_batches(
+        return plan_input_setting_batches(
             [ex.setting for ex in self.examples], self.batch_size, epoch, seed, self.sampler, lengths
         )
 
@@ -360,7 +368,7 @@ class GeneratorTask:
         spans = [self.spans_on(ex, text) for ex, text in zip(examples, batch.target_texts)]
         out = model(feats, batch)
         weights = self.token_weights(examples, out.offsets, out.labels, spans)
-        lam = self.lam if self.lam is not None else DEFAULT_LAMBDA
+        lam = self.lam if self.lam is not None else TLW_LAMBDA
         loss = lm_loss(out.logits, out.labels, weights, self.tlw, lam, shift=False)
         mask = out.labels != -100
         share = float((weights[mask] > 1).float().mean()) if mask.any() else 0.0
@@ -371,14 +379,14 @@ class GeneratorTask:
 
         self.flush_caches()
         save_model_dir(
-            model,
+            model,  # type: ignore[arg-type]  # the engine hands back build_model()'s RG4Model
             out_dir,
             extra={
                 "trained_by": "rg4 train",
                 "stage": self.stage,
                 "tlw": self.tlw,
                 "lam": self.lam,
-                "settings": list(self.settings or []),
+                "settings": list(self.input_settings or []),
                 "train_examples": len(self.examples),
             },
         )

@@ -3,7 +3,7 @@
 `--preset paper` trains the way the released LLM-RG4 code does; `--preset tiny` keeps
 rg4's own choices and the demo's. Every option left unset (None) takes its preset's
 value from `RECIPES` (training) or the preset's ModelConfig (model input handling);
-README "Presets" tables them all, and a test checks that table against this module.
+docs/design.md "Presets" tables them all, and a test checks that table against this module.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ PEFT_LLAMA_TARGETS = ["q_proj", "v_proj"]
 
 def preset_defaults(preset: str) -> dict:
     """Every default `rg4 train --task generator --preset PRESET` uses, by option or config field name
-    (batch_size: (stage 1, stage 2)). README "Presets" tables exactly these."""
+    (batch_size: (stage 1, stage 2)). docs/design.md "Presets" tables exactly these."""
     from rg4cli.model.presets import preset_config
 
     cfg = preset_config(preset)
@@ -88,10 +88,14 @@ def presets_help() -> str:
 
     rows = [f"  {k.replace('_', '-'):<22}{show(paper[k]):<26}{show(tiny[k])}" for k in paper]
     return (
-        '\b\nPresets (README "Presets" says why each differs; config fields of rg4_model.json\n'
+        '\b\nPresets (docs/design.md "Presets" says why each differs; config fields of rg4_model.json\n'
         "are not options; the demo also sets --fusion-lr 3e-4 and --decoder):\n"
         f"  {'default':<22}{'paper (released code)':<26}tiny (rg4, demo)\n" + "\n".join(rows)
     )
+
+
+# Fields whose option is spelled otherwise (the option keeps the paper's word).
+OPTION_OF = {"input_settings": "settings"}
 
 
 @dataclass
@@ -133,7 +137,7 @@ class TrainSettings:
     val_max_new_tokens: int | None = None
     tlw: str | None = None
     lam: float | None = None
-    settings: str | None = None
+    input_settings: str | None = None  # --settings: the paper's input settings to train on
     no_cache: bool = False
     cache_dir: Path | None = None
     text: str = "auto"
@@ -191,7 +195,7 @@ class TrainSettings:
                 "report_text",
                 "target_max_tokens",
                 "prior_padding",
-                "settings",
+                "input_settings",
                 "lam",
                 "fusion_lr",
             )
@@ -199,7 +203,7 @@ class TrainSettings:
                 generator_only = ("sampler",) + generator_only
             given = [k for k in generator_only if getattr(self, k) is not None]
             if given:
-                name = "--" + given[0].replace("_", "-")
+                name = "--" + OPTION_OF.get(given[0], given[0]).replace("_", "-")
                 raise InputError(
                     f"{name} does not apply to --task decoder"
                     if self.task == "decoder"
@@ -264,7 +268,7 @@ def run_train(s: TrainSettings, log: Callable[[str], None]) -> dict:
             batch_size=recipe["batch_size"],
             tlw=recipe["tlw"],
             lam=s.lam,
-            settings=s.settings,
+            input_settings=s.input_settings,
             use_cache=not s.no_cache,
             cache_dir=s.cache_dir,
             val_path=str(s.val) if s.val else None,
@@ -361,7 +365,7 @@ def run_train(s: TrainSettings, log: Callable[[str], None]) -> dict:
 # show it; tests/lib/test_training_presets.py checks that the two agree.
 PRESETS_HELP = (
     "\b\n"
-    'Presets (README "Presets" says why each differs; config fields of rg4_model.json\n'
+    'Presets (docs/design.md "Presets" says why each differs; config fields of rg4_model.json\n'
     "are not options; the demo also sets --fusion-lr 3e-4 and --decoder):\n"
     "  default               paper (released code)     tiny (rg4, demo)\n"
     "  batch-size            24 / 16 (stage 1 / 2)     16 / 16\n"

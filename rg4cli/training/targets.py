@@ -13,6 +13,8 @@ The tracked cleaning is checked against `r2gen_clean` itself; if the two ever di
 
 from __future__ import annotations
 
+from typing import cast
+
 from rg4cli.text.cleaning import _STRIP_CHARS_RE, _report_cleaner, r2gen_clean
 
 NO_SOURCE = -1
@@ -77,8 +79,10 @@ def clean_with_origin(text: str) -> tuple[str, list[int]]:
     if not text or not text.strip():
         return "", []
     out, org = [], []
-    for k, sentence in enumerate(_report_cleaner(_Tracked(text, list(range(len(text)))))):
-        s = sentence
+    # The cleaner only calls str methods, which _Tracked has, so what it returns is tracked too.
+    tracked = cast(str, _Tracked(text, list(range(len(text)))))
+    for k, sentence in enumerate(_report_cleaner(tracked)):
+        s = cast(_Tracked, sentence)
         for ch in ('"', "/", "\\", "'"):
             s = s.replace(ch, "")
         s = s.strip().lower().drop_chars()

@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from rg4cli.errors import InputError
+from rg4cli.paper import TLW_LAMBDA
 
 TLW_MODES = ("paper", "official", "off")
-DEFAULT_LAMBDA = 1.75
 IGNORE_INDEX = -100
 # A sentence weight scales its tokens' loss; far above the paper's λ = 1.75 it only overflows the loss.
 MAX_WEIGHT = 100.0
@@ -99,9 +99,7 @@ def token_weight_row(offsets: torch.Tensor, spans: Iterable[dict], *, lam: float
     return torch.where(hit.any(-1), best, torch.ones_like(best)).to(torch.float32)
 
 
-def weighted_token_loss(
-    ce: torch.Tensor, weights: torch.Tensor, mode: str, lam: float = DEFAULT_LAMBDA
-) -> torch.Tensor:
+def weighted_token_loss(ce: torch.Tensor, weights: torch.Tensor, mode: str, lam: float = TLW_LAMBDA) -> torch.Tensor:
     """Combine per-token CE values (1-D, target tokens only) with their weights."""
     if mode not in TLW_MODES:
         raise InputError(f"--tlw must be one of {', '.join(TLW_MODES)}, got {mode!r}")
@@ -124,7 +122,7 @@ def lm_loss(
     labels: torch.Tensor,
     weights: torch.Tensor | None,
     mode: str,
-    lam: float = DEFAULT_LAMBDA,
+    lam: float = TLW_LAMBDA,
     *,
     shift: bool = True,
 ) -> torch.Tensor:

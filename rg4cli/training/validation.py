@@ -10,7 +10,7 @@
   (`rg4cli.metrics.nlg`), micro-F1 over the 14 observations with uncertain counted positive
   (`rg4cli.metrics.clinical`, the LLM-RG4 table's CE). Reference labels come from the
   record's `labels` when present, else from the rules labeler on the reference text;
-  hypotheses are labelled with the rules labeler.
+  hypotheses are labeled with the rules labeler.
 - score = CE F1 + BLEU-4; the engine keeps the weights with the best score.
 """
 
@@ -22,7 +22,7 @@ import torch
 
 from rg4cli.errors import InputError
 from rg4cli.records.provenance import annotation
-from rg4cli.records.study import SETTINGS
+from rg4cli.records.study import INPUT_SETTINGS
 from rg4cli.training.data import GeneratorExample, read_generator_examples
 
 
@@ -81,7 +81,7 @@ class GeneratorValidator:
         for i in mine:
             by_setting.setdefault(self.examples[i].setting, []).append(i)
         out: list[tuple[int, str]] = []
-        for setting in SETTINGS:
+        for setting in INPUT_SETTINGS:
             idx = by_setting.get(setting, [])
             for start in range(0, len(idx), self.batch_size):
                 chunk = idx[start : start + self.batch_size]

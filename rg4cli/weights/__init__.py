@@ -12,51 +12,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from rg4cli.errors import InputError
 from rg4cli.records.annotate import StageSummary, annotate_records
 from rg4cli.records.provenance import UnboundWarning, annotation, bind, status
-from rg4cli.records.study import ChosenText, choose_text, resolve_text_field
-from rg4cli.weights.backends import BACKENDS, IGWeigher, RulesWeigher, WeightSettings, check_labels
+from rg4cli.records.study import ChosenText, choose_text
+from rg4cli.weights.settings import BACKENDS, WeighSettings, WeightingOptions
 
 FIELD = "sentence_weights"
 BLOCK_RECORDS = 32  # records attributed together: their IG rows share forward/backward chunks
 
-__all__ = ["BACKENDS", "WeighSettings", "WeightSettings", "weigh_records"]
-
-
-@dataclass
-class WeighSettings:
-    """What `rg4 weights` does: the backend, its labeler, the text, and the weighting knobs."""
-
-    backend: str = "auto"  # ig, rules, or auto: ig when `labeler` is given, else rules
-    labeler: str | None = None  # ig: an `rg4 train --task labeler` directory or the official chexbert.pth
-    bert: str | None = None  # bert-base-uncased directory for an official chexbert.pth
-    text: str = "auto"
-    batch_size: int = 128  # interpolated sequences per IG forward pass
-    device: str = "auto"
-    on_error: str = "fail"
-    resume: bool = False  # keep the records already in the output, pass over their ids
-    weighting: WeightSettings = field(default_factory=WeightSettings)
-
-    def resolved_backend(self) -> str:
-        return ("ig" if self.labeler else "rules") if self.backend == "auto" else self.backend
-
-    def check(self) -> WeighSettings:
-        if self.backend not in (*BACKENDS, "auto"):
-            raise InputError(f"--backend must be ig, rules or auto, got {self.backend!r}")
-        if self.resolved_backend() == "ig" and not self.labeler:
-            raise InputError(
-                "--backend ig needs --labeler-model: a BERT labeler directory (train one with "
-                "`rg4 train --task labeler -o labeler/`) or the official chexbert.pth with "
-                "--labeler-bert DIR; or use --backend rules"
-            )
-        if self.batch_size < 1:
-            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
-        resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
-        self.weighting.check()
-        return self
+__all__ = ["BACKENDS", "WeighSettings", "WeightingOptions", "weigh_records"]
 
 
 def weigh_records(
@@ -67,6 +33,9 @@ def weigh_records(
     log: Callable[[str], None] | None = None,
 ) -> StageSummary:
     """Weigh every record of `input` into `output` (`sentence_weights` + `weights_meta`)."""
+    # torch and transformers load here, not when the CLI reads the defaults above
+    from rg4cli.weights.backends import IGWeigher, RulesWeigher, check_labels
+
     settings.check()
     backend = settings.resolved_backend()
     if settings.backend == "auto" and backend == "rules" and log is not None:
@@ -75,7 +44,7 @@ def weigh_records(
         from rg4cli.devices import resolve_device
         from rg4cli.model.classifiers import load_classifier
 
-        classifier = load_classifier(settings.labeler, "labeler", bert=settings.bert)
+        classifier = load_classifier(settings.labeler_model, "labeler", bert=settings.labeler_bert)
         weigher = IGWeigher(
             classifier, settings.weighting, device=resolve_device(settings.device), batch_size=settings.batch_size
         )

@@ -41,10 +41,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rg4cli.weights.settings import METHODS
+
 # score_fn(inputs_embeds (B, T, D), attention_mask (B, T)) -> scores (B, K)
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-METHODS = ("gausslegendre", "trapezoid", "riemann_middle")
 
 
 @dataclass

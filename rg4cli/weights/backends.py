@@ -57,7 +57,7 @@ import copy
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,48 +67,11 @@ from rg4cli.errors import InputError, Rg4Error
 from rg4cli.model.classifiers import Classifier
 from rg4cli.text.sentences import split_sentences
 from rg4cli.vocab import LABEL_TO_CHEXBERT_CLASS, NEGATIVE, OBSERVATIONS, POSITIVE, THIRTEEN, UNCERTAIN
-from rg4cli.weights.attribution import METHODS, IGRequest, integrated_gradients
+from rg4cli.weights.attribution import IGRequest, integrated_gradients
+from rg4cli.weights.settings import NORMALIZATIONS, WeightingOptions
 
-BACKENDS = ("ig", "rules")
-BASELINES = ("pad", "zero")
-NORMALIZATIONS = ("label", "report")
 ATTRIBUTED = (POSITIVE, UNCERTAIN)
 N_CLASSES = 4  # classes per head of the first 13 CheXbert heads
-
-
-@dataclass
-class WeightSettings:
-    threshold: float = 0.4
-    lam: float = 1.75
-    sigma: float = 1.0
-    steps: int = 50
-    method: str = "gausslegendre"
-    baseline: str = "pad"
-    normalize: str = "label"
-    absolute: bool = False
-
-    def check(self) -> WeightSettings:
-        if self.steps < 1:
-            raise InputError(f"--steps must be at least 1, got {self.steps}")
-        if self.sigma < 0:
-            raise InputError(f"--sigma must be 0 (off) or positive, got {self.sigma}")
-        if self.lam <= 0:
-            raise InputError(f"--lam must be positive, got {self.lam}")
-        for name, value, choices in (
-            ("method", self.method, METHODS),
-            ("baseline", self.baseline, BASELINES),
-            ("normalize", self.normalize, NORMALIZATIONS),
-        ):
-            if value not in choices:
-                raise InputError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
-        if self.method == "trapezoid" and self.steps < 2:
-            raise InputError("--method trapezoid needs --steps 2 or more")
-        return self
-
-    def meta(self, backend: str) -> dict[str, Any]:
-        if backend == "rules":
-            return {"backend": "rules", "lam": self.lam}
-        return {"backend": backend, **asdict(self)}
 
 
 # ---- labels --------------------------------------------------------------------
@@ -220,7 +183,7 @@ class IGWeigher:
     def __init__(
         self,
         classifier: Classifier,
-        settings: WeightSettings | None = None,
+        settings: WeightingOptions | None = None,
         *,
         device: str | torch.device = "cpu",
         batch_size: int = 128,
@@ -228,7 +191,7 @@ class IGWeigher:
         if classifier.task != "labeler":
             raise InputError(f"{classifier.source} is a {classifier.task} model, not a labeler")
         self.classifier = classifier
-        self.settings = (settings or WeightSettings()).check()
+        self.settings = (settings or WeightingOptions()).check()
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.model = classifier.model.to(self.device).eval()
@@ -331,7 +294,7 @@ def rules_sentence_weights(
     """A sentence gets lam when it holds a positive/uncertain mention of a target observation.
 
     `mentions` are the rules labeler's (observation, value, start, end, ...); with
-    `labels` given, only observations labelled positive/uncertain there count.
+    `labels` given, only observations labeled positive/uncertain there count.
     """
     wanted = set(THIRTEEN) if labels is None else {obs for obs, _ in attribution_targets(labels)}
     spans = split_sentences(text)
@@ -352,10 +315,10 @@ def rules_sentence_weights(
 
 
 class RulesWeigher:
-    def __init__(self, settings: WeightSettings | None = None):
+    def __init__(self, settings: WeightingOptions | None = None):
         from rg4cli.labelers.backends import make_labeler
 
-        self.settings = (settings or WeightSettings()).check()
+        self.settings = (settings or WeightingOptions()).check()
         self.labeler = make_labeler(backend="rules")
 
     def weigh(self, texts: Sequence[str], labels: Sequence[dict[str, Any] | None]) -> list[list[dict[str, Any]]]:

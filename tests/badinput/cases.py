@@ -172,7 +172,7 @@ add(
     ),
     Case(
         "label-chexbert-truncated",
-        ["label", "{d}/in.jsonl", "--backend", "chexbert", "--checkpoint", "{d}/model"],
+        ["label", "{d}/in.jsonl", "--backend", "chexbert", "--labeler-model", "{d}/model"],
         {"in.jsonl": jl(A)},
         2,
         "{d}/model/model.safetensors: cannot read weights",
@@ -180,7 +180,7 @@ add(
     ),
     Case(
         "label-chexbert-empty",
-        ["label", "{d}/in.jsonl", "--backend", "chexbert", "--checkpoint", "{d}/model"],
+        ["label", "{d}/in.jsonl", "--backend", "chexbert", "--labeler-model", "{d}/model"],
         {"in.jsonl": jl(A)},
         2,
         "{d}/model/model.safetensors: cannot read weights",
@@ -188,7 +188,7 @@ add(
     ),
     Case(
         "label-chexbert-bad-config",
-        ["label", "{d}/in.jsonl", "--backend", "chexbert", "--checkpoint", "{d}/model"],
+        ["label", "{d}/in.jsonl", "--backend", "chexbert", "--labeler-model", "{d}/model"],
         {"in.jsonl": jl(A)},
         2,
         "{d}/model/rg4_classifier.json: cannot read",
@@ -196,7 +196,7 @@ add(
     ),
     Case(
         "label-chexbert-pickle",
-        ["label", "{d}/in.jsonl", "--backend", "chexbert", "--checkpoint", "{d}/ck.pth", "--bert", "{d}"],
+        ["label", "{d}/in.jsonl", "--backend", "chexbert", "--labeler-model", "{d}/ck.pth", "--labeler-bert", "{d}"],
         {"in.jsonl": jl(A), "ck.pth": b"\x80\x04garbage"},
         2,
         "cannot read checkpoint {d}/ck.pth",
@@ -256,7 +256,7 @@ add(
     ),
     Case(
         "hall-discbert-truncated",
-        ["hallucination", "{d}/in.jsonl", "--backend", "discbert", "--model", "{d}/model"],
+        ["hallucination", "{d}/in.jsonl", "--backend", "discbert", "--judge-model", "{d}/model"],
         {"in.jsonl": jl(FI)},
         2,
         "{d}/model/model.safetensors: cannot read weights",
@@ -327,7 +327,7 @@ add(
     ),
     Case(
         "weights-ig-truncated",
-        ["weights", "{d}/in.jsonl", "--labeler", "{d}/model"],
+        ["weights", "{d}/in.jsonl", "--labeler-model", "{d}/model"],
         {"in.jsonl": jl(FI)},
         2,
         "{d}/model/model.safetensors: cannot read weights",
@@ -335,7 +335,7 @@ add(
     ),
     Case(
         "weights-ig-bad-tokenizer",
-        ["weights", "{d}/in.jsonl", "--labeler", "{d}/model"],
+        ["weights", "{d}/in.jsonl", "--labeler-model", "{d}/model"],
         {"in.jsonl": jl(FI)},
         2,
         "{d}/model: cannot load the tokenizer",

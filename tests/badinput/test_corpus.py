@@ -20,9 +20,8 @@ from .cases import CASES, Case
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> dict[str, Path]:
+def shared(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
     """Small model dirs, images and a MIMIC tree the cases read (built once)."""
-    from rg4cli.model import build_model, save_model_dir
     from rg4cli.model.classifiers import new_classifier, save_classifier_dir, tiny_bert_config
     from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 
@@ -35,7 +34,7 @@ def shared(tmp_path_factory) -> dict[str, Path]:
         "lab": save_classifier_dir(new_classifier("labeler", tok, cfg), root / "lab"),
         "disc": save_classifier_dir(new_classifier("discbert", tok, cfg), root / "disc"),
     }
-    save_model_dir(build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0), root / "gen")
+    shutil.copytree(tiny_model_dir, root / "gen")
     paths["gen"] = root / "gen"
     (root / "img" / "img").mkdir(parents=True)
     for i in range(2):

@@ -14,7 +14,7 @@ from rg4cli.cli.manpage import render_all
 
 from ..conftest import REPO
 
-EXPECTED = {"build-data", "label", "weights", "train", "generate", "score", "hallucination", "synth"}
+EXPECTED = {"build-data", "label", "weights", "train", "generate", "score", "hallucination", "synth", "report"}
 
 
 def test_help_lists_all_commands_and_version():

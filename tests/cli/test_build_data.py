@@ -10,24 +10,17 @@ from rg4cli.cli.app import app
 from rg4cli.dataset.mimic import MimicImport
 from rg4cli.records.study import Study, setting_of
 
-from ..lib.test_dataset_assembly import (  # noqa: F401 - helpers and fixtures shared with the library tests
+from ..lib.test_dataset_assembly import (
     JUDGE,
     LABELER,
-    META,
-    REPORT,
-    _fix,
     _joined,
     _records,
-    _Scripted,
     _tree,
-    _write_csv,
-    built,
-    phantom,
 )
 
 
-def test_sn_output_is_clean_labels_unchanged_and_table1_drops(built):
-    out, stats = built
+def test_sn_output_is_clean_labels_unchanged_and_table1_drops(built_dataset):
+    out, stats = built_dataset
     recs = _records(out)
     sn = [r for r in recs if r["setting"] == "sn"]
     assert len(sn) > 50
@@ -44,12 +37,12 @@ def test_sn_output_is_clean_labels_unchanged_and_table1_drops(built):
     assert stats["examples"]["written"]["sn"] == len(sn)
 
 
-def test_records_follow_the_study_record_contract(built, phantom):
-    out, stats = built
+def test_records_follow_the_study_record_contract(built_dataset, phantom_tree):
+    out, stats = built_dataset
     recs = _records(out)
     assert len({r["id"] for r in recs}) == len(recs)
     order = {"sn": 0, "sw": 1, "mn": 2, "mw": 3}
-    study_order = {s.study_id: k for k, s in enumerate(MimicImport(phantom).studies())}
+    study_order = {s.study_id: k for k, s in enumerate(MimicImport(phantom_tree).studies())}
     keys = [(study_order[r["study_id"]], order[r["setting"]]) for r in recs]
     assert keys == sorted(keys)  # subject, date, then sn, sw, mn, mw
     assert [r["subject_id"] for r in recs] == sorted(r["subject_id"] for r in recs)
@@ -58,9 +51,9 @@ def test_records_follow_the_study_record_contract(built, phantom):
         assert r["id"] == f"s{r['study_id']}_{r['setting']}"
         assert setting_of(r) == r["setting"]
         Study.from_record(r, need_frontal=True)
-        assert (phantom / r["frontal"]).is_file()
+        assert (phantom_tree / r["frontal"]).is_file()
         if r["lateral"]:
-            assert (phantom / r["lateral"]).is_file()
+            assert (phantom_tree / r["lateral"]).is_file()
         assert r["rewrite"]["generator"] == "rules" and len(r["rewrite"]["verdicts"]) == r["rewrite"]["rounds"] + 1
         by_study.setdefault(r["study_id"], set()).add(r["setting"])
     rejected = {json.loads(x)["id"] for x in out.with_name("rejects.jsonl").read_text().splitlines()}
@@ -72,15 +65,15 @@ def test_records_follow_the_study_record_contract(built, phantom):
     assert sum(stats["examples"]["dropped"].values()) == len(rejected)
 
 
-def test_resume_after_a_cut_continues_to_the_same_bytes(built, phantom, tmp_path):
-    full, _ = built
+def test_resume_after_a_cut_continues_to_the_same_bytes(built_dataset, phantom_tree, tmp_path):
+    full, _ = built_dataset
     part = tmp_path / "part.jsonl"
     runner = CliRunner()
-    res = runner.invoke(app, ["build-data", str(phantom), "-o", str(part), "--limit", "15"])
+    res = runner.invoke(app, ["build-data", str(phantom_tree), "-o", str(part), "--limit", "15"])
     assert res.exit_code == 0, res.output
     data = part.read_bytes()
     part.write_bytes(data[: len(data) - 40])  # a killed run: the last line cut short
-    res = runner.invoke(app, ["build-data", str(phantom), "-o", str(part), "--resume", "--stats"])
+    res = runner.invoke(app, ["build-data", str(phantom_tree), "-o", str(part), "--resume", "--stats"])
     assert res.exit_code == 0, res.output
     assert "resuming" in res.stderr
     assert part.read_bytes() == full.read_bytes()

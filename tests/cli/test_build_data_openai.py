@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ..lib.test_dataset_rewriters_openai import KEY, _free_port, server_factory  # noqa: F401 - fixture shared with the library tests
+from ..lib.rewrite_server import KEY, free_port
 
 
 def test_build_data_cli_with_the_openai_generator(server_factory, monkeypatch, tmp_path):
@@ -66,7 +66,7 @@ def test_build_data_exits_1_and_counts_what_it_could_not_rewrite(server_factory,
 
     from ..lib.test_dataset_assembly import _tree
 
-    url = f"http://127.0.0.1:{_free_port()}/v1" if endpoint == "refused" else server_factory(default="500").url
+    url = f"http://127.0.0.1:{free_port()}/v1" if endpoint == "refused" else server_factory(default="500").url
     _tree(tmp_path)
     monkeypatch.setenv("RG4_TEST_KEY", KEY)
     out = tmp_path / "out.jsonl"

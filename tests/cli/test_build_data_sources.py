@@ -1,4 +1,4 @@
-"""`rg4 build-data` options: --from, --batch-size (and the old --batch), one-line errors for each source."""
+"""`rg4 build-data` options: --from, --batch-size, one-line errors for each source."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
+from rg4cli.synth.mimic import write_mimic_tree
+from rg4cli.synth.studies import generate_studies
 
 
 def _run(*args):
@@ -22,12 +23,14 @@ def tree(tmp_path_factory):
     return root
 
 
-def test_batch_size_and_the_old_batch_spelling_give_the_same_records(tree, tmp_path):
+def test_batch_size_does_not_change_the_records_and_batch_is_not_an_option(tree, tmp_path):
     a = _run(tree, "--batch-size", "2", "-o", tmp_path / "a.jsonl")
-    b = _run(tree, "--batch", "2", "-o", tmp_path / "b.jsonl")
+    b = _run(tree, "--batch-size", "64", "-o", tmp_path / "b.jsonl")
     assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert "--batch-size" in _run("--help").output and "--batch " not in _run("--help").output
+    old = _run(tree, "--batch", "2", "-o", tmp_path / "c.jsonl")
+    assert old.exit_code == 2 and not (tmp_path / "c.jsonl").exists()
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ def test_demo_makefile_end_to_end(tmp_path):
         "gen.blank.jsonl",
         "gen.judged.jsonl",
         "table.txt",
+        "report.html",
     ):
         assert (out / name).exists(), name
 

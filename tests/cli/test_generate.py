@@ -6,16 +6,15 @@ import json
 
 import pytest
 
-from ..lib.test_generation import (  # noqa: F401 - helpers and fixtures shared with the library tests
+from ..lib.jsonl import write_jsonl
+from ..lib.test_generation import (
     FAST,
     _run,
-    _write_jsonl,
-    workdir,
 )
 
 
-def test_all_settings_in_input_order(workdir):
-    root, records = workdir
+def test_all_settings_in_input_order(generate_workdir):
+    root, records = generate_workdir
     res = _run(
         [
             str(root / "studies.jsonl"),
@@ -42,8 +41,8 @@ def test_all_settings_in_input_order(workdir):
     assert "generated 8 report(s) (sn 2, sw 2, mn 2, mw 2)" in res.stderr
 
 
-def test_deterministic_under_seed(workdir):
-    root, _ = workdir
+def test_deterministic_under_seed(generate_workdir):
+    root, _ = generate_workdir
     args = [
         str(root / "studies.jsonl"),
         "--model",
@@ -56,15 +55,15 @@ def test_deterministic_under_seed(workdir):
     ]
     first, second = _run(args), _run(args)
     assert first.exit_code == 0 and second.exit_code == 0
-    strip = lambda s: [{k: v for k, v in json.loads(l).items() if k != "gen"} for l in s.splitlines()]  # noqa: E731
+    strip = lambda s: [{k: v for k, v in json.loads(l).items() if k != "gen"} for l in s.splitlines()]  # noqa: E731 - one expression, used twice
     assert strip(first.stdout) == strip(second.stdout)
 
 
-def test_missing_and_unreadable_images(workdir, tmp_path):
-    root, records = workdir
+def test_missing_and_unreadable_images(generate_workdir, tmp_path):
+    root, records = generate_workdir
     bad = [dict(records[0]), dict(records[1], frontal="img/absent.png")]
     res = _run(
-        [str(_write_jsonl(tmp_path / "a.jsonl", bad)), "--model", str(root / "model"), "--image-root", str(root), *FAST]
+        [str(write_jsonl(tmp_path / "a.jsonl", bad)), "--model", str(root / "model"), "--image-root", str(root), *FAST]
     )
     assert res.exit_code == 2
     assert f"{tmp_path / 'a.jsonl'}:2: frontal: image not found" in res.stderr
@@ -72,7 +71,7 @@ def test_missing_and_unreadable_images(workdir, tmp_path):
     bad = [dict(records[3], lateral=str(tmp_path / "garbage.png"))]
     res = _run(
         [
-            str(_write_jsonl(tmp_path / "b.jsonl", bad)),
+            str(write_jsonl(tmp_path / "b.jsonl", bad)),
             "--model",
             str(root / "model"),
             "--image-root",
@@ -91,7 +90,7 @@ def test_missing_and_unreadable_images(workdir, tmp_path):
     bad = [records[0], dict(records[2], frontal=str(tmp_path / "cut.png"))]
     res = _run(
         [
-            str(_write_jsonl(tmp_path / "d.jsonl", bad)),
+            str(write_jsonl(tmp_path / "d.jsonl", bad)),
             "--model",
             str(root / "model"),
             "--image-root",
@@ -105,7 +104,7 @@ def test_missing_and_unreadable_images(workdir, tmp_path):
     mixed = [records[0], dict(records[1], frontal="img/absent.png"), records[2]]
     res = _run(
         [
-            str(_write_jsonl(tmp_path / "c.jsonl", mixed)),
+            str(write_jsonl(tmp_path / "c.jsonl", mixed)),
             "--model",
             str(root / "model"),
             "--image-root",
@@ -120,10 +119,10 @@ def test_missing_and_unreadable_images(workdir, tmp_path):
     assert "skipped 1" in res.stderr
 
 
-def test_resume_appends_only_missing_ids(workdir, tmp_path):
-    root, records = workdir
+def test_resume_appends_only_missing_ids(generate_workdir, tmp_path):
+    root, records = generate_workdir
     out = tmp_path / "out.jsonl"
-    part = _write_jsonl(tmp_path / "part.jsonl", records[:3])
+    part = write_jsonl(tmp_path / "part.jsonl", records[:3])
     assert (
         _run([str(part), "--model", str(root / "model"), "--image-root", str(root), "-o", str(out), *FAST]).exit_code
         == 0
@@ -149,8 +148,8 @@ def test_resume_appends_only_missing_ids(workdir, tmp_path):
     assert "3 already in the output" in res.stderr
 
 
-def test_model_errors(workdir, tmp_path):
-    root, _ = workdir
+def test_model_errors(generate_workdir, tmp_path):
+    root, _ = generate_workdir
     res = _run([str(root / "studies.jsonl"), *FAST])
     assert res.exit_code == 2 and "--model" in res.stderr
     res = _run([str(root / "studies.jsonl"), "--model", str(tmp_path / "nothing"), *FAST])
@@ -158,13 +157,13 @@ def test_model_errors(workdir, tmp_path):
 
 
 @pytest.mark.slow
-def test_data_parallel_under_accelerate_matches_one_process(workdir, tmp_path):
+def test_data_parallel_under_accelerate_matches_one_process(generate_workdir, tmp_path):
     """`accelerate launch` with 2 CPU processes: shards merged in input order, same reports."""
     import shutil
     import sys
     from pathlib import Path
 
-    root, records = workdir
+    root, records = generate_workdir
     accelerate = Path(sys.executable).with_name("accelerate")
     if not accelerate.exists() and shutil.which("accelerate") is None:
         pytest.skip("accelerate launcher not installed")

@@ -4,6 +4,7 @@ the reference text's labels never score the generated report."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +13,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.model import build_model, save_model_dir
 
 from ..conftest import REPORT_CORPUS
 
@@ -37,10 +37,10 @@ def _untimed(jsonl: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def study_dir(tmp_path_factory):
+def study_dir(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("pipeline")
     torch.manual_seed(0)
-    save_model_dir(build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0), root / "model")
+    shutil.copytree(tiny_model_dir, root / "model")
     rows = []
     for i, text in enumerate(REPORT_CORPUS):
         arr = (np.random.RandomState(i).rand(96, 96) * 255).astype("uint8")
@@ -57,9 +57,9 @@ def test_label_before_generate_does_not_change_the_score(study_dir):
     t = str(study_dir / "t.jsonl")
     generate = ["generate", "-", "--model", str(study_dir / "model"), "--image-root", str(study_dir), *FAST]
     score = ["score", "-", "--ref", t, "--no-meteor", "-q"]
-    labelled = _run(["label", t])
-    assert all("labels" in json.loads(line) for line in labelled.splitlines())
-    via_label = _run(generate, labelled)
+    labeled = _run(["label", t])
+    assert all("labels" in json.loads(line) for line in labeled.splitlines())
+    via_label = _run(generate, labeled)
     plain = _run(generate, (study_dir / "t.jsonl").read_text())
     assert _untimed(via_label) == _untimed(plain)  # generate drops the reference text's labels and provenance
     assert json.loads(_run(score, via_label)) == json.loads(_run(score, plain))

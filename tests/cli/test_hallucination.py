@@ -8,21 +8,15 @@ import pytest
 
 from rg4cli.cli.app import app
 
-from ..lib.test_judges import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    NEGATIVE,
-    POSITIVE,
-    RULES,
+from ..lib.jsonl import write_jsonl
+from ..lib.test_judges import (
     STUDIES,
-    _field,
     _runner,
-    _tiny_bert_dir,
-    _write,
-    cats,
 )
 
 
 def test_cli_writes_field_summary_and_explains(tmp_path):
-    src = _write(tmp_path / "in.jsonl", STUDIES)
+    src = write_jsonl(tmp_path / "in.jsonl", STUDIES)
     summary = tmp_path / "hall.json"
     res = _runner().invoke(app, ["hallucination", str(src), "--summary", str(summary), "--explain"])
     assert res.exit_code == 0, res.stderr
@@ -40,7 +34,7 @@ def test_cli_writes_field_summary_and_explains(tmp_path):
 
 
 def test_cli_text_choice(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [STUDIES[0]])
+    src = write_jsonl(tmp_path / "in.jsonl", [STUDIES[0]])
     res = _runner().invoke(app, ["hallucination", str(src), "--text", "findings"])
     assert res.exit_code == 0, res.stderr
     h = json.loads(res.stdout)["hallucination"]
@@ -67,7 +61,7 @@ def test_cli_text_choice(tmp_path):
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, records, args, message):
-    src = _write(tmp_path / "in.jsonl", records)
+    src = write_jsonl(tmp_path / "in.jsonl", records)
     res = _runner().invoke(app, ["hallucination", str(src), *args])
     assert res.exit_code == 2
     assert message in res.stderr
@@ -75,7 +69,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, records, args, message):
 
 
 def test_cli_skips_bad_records_when_asked(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [STUDIES[0], {"id": "bad", "frontal": "f"}, STUDIES[2]])
+    src = write_jsonl(tmp_path / "in.jsonl", [STUDIES[0], {"id": "bad", "frontal": "f"}, STUDIES[2]])
     res = _runner().invoke(app, ["hallucination", str(src), "--on-error", "skip"])
     assert res.exit_code == 0
     assert [json.loads(x)["id"] for x in res.stdout.splitlines()] == ["s1", "s3"]

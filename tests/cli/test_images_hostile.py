@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import zlib
 
@@ -14,9 +15,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.model import build_model, save_model_dir
-
-from ..conftest import REPORT_CORPUS
 
 torch.set_num_threads(1)
 FAST = ["--max-new-tokens", "3", "--min-new-tokens", "1", "--num-beams", "1"]
@@ -35,7 +33,7 @@ def _bomb(path, side=20000):
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
+def work(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("hostile")
     images = root / "images"
     images.mkdir()
@@ -44,7 +42,7 @@ def work(tmp_path_factory):
     _bomb(images / "bomb.png")
     (root / "secret.png").write_bytes((images / "0.png").read_bytes())
     os.symlink(root / "secret.png", images / "link.png")
-    save_model_dir(build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0), root / "model")
+    shutil.copytree(tiny_model_dir, root / "model")
     return root
 
 

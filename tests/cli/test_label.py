@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 
 from ..conftest import REPORT_CORPUS
-from ..lib.test_labelers import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    RULES,
+from ..lib.jsonl import write_jsonl
+from ..lib.test_labelers import (
     _official_checkpoint,
     _run,
-    _write,
-    lab,
 )
 
 
 def test_cli_labels_records_in_order_and_keeps_fields(tmp_path):
-    src = _write(
+    src = write_jsonl(
         tmp_path / "in.jsonl",
         [
             {"id": "a", "findings": "Mild cardiomegaly.", "impression": "No effusion.", "extra": [1, 2]},
@@ -31,7 +29,7 @@ def test_cli_labels_records_in_order_and_keeps_fields(tmp_path):
 
 
 def test_cli_into_text_and_explain(tmp_path):
-    src = _write(
+    src = write_jsonl(
         tmp_path / "in.jsonl", [{"id": "a", "findings": "No pneumothorax.", "impression": "Possible pneumonia."}]
     )
     res = _run([str(src), "--text", "findings", "--into", "ref_labels", "--explain", "-o", str(tmp_path / "o.jsonl")])
@@ -45,7 +43,7 @@ def test_cli_into_text_and_explain(tmp_path):
 
 
 def test_cli_bad_json_line_names_file_and_line(tmp_path):
-    src = _write(tmp_path / "bad.jsonl", [{"id": "a", "findings": "No effusion."}, '{"id": "b", "findings": '])
+    src = write_jsonl(tmp_path / "bad.jsonl", [{"id": "a", "findings": "No effusion."}, '{"id": "b", "findings": '])
     res = _run([str(src)])
     assert res.exit_code == 2
     assert f"{src}:2" in res.stderr and "bad JSON" in res.stderr
@@ -54,16 +52,16 @@ def test_cli_bad_json_line_names_file_and_line(tmp_path):
 
 
 def test_cli_record_without_text_is_an_error_naming_the_field(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [{"id": "a", "findings": "No effusion."}, {"id": "b", "impression": None}])
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "findings": "No effusion."}, {"id": "b", "impression": None}])
     res = _run([str(src), "--text", "findings"])
     assert res.exit_code == 2 and f"{src}:2: findings: no text" in res.stderr
-    src = _write(tmp_path / "in2.jsonl", [{"id": "a", "findings": 3}])
+    src = write_jsonl(tmp_path / "in2.jsonl", [{"id": "a", "findings": 3}])
     res = _run([str(src)])
     assert res.exit_code == 2 and "findings: expected a string" in res.stderr
 
 
 def test_cli_option_errors(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [{"id": "a", "findings": "No effusion."}])
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "findings": "No effusion."}])
     assert _run([str(src), "--text", "summary"]).exit_code == 2
     assert _run([str(src), "--into", "a b"]).exit_code == 2
     res = _run([str(src), "--backend", "chexbert"])
@@ -74,7 +72,7 @@ def test_cli_option_errors(tmp_path):
 
 def test_cli_chexbert_backend(tmp_path):
     pth, bert_dir, _ = _official_checkpoint(tmp_path, {"Pneumothorax": 1}, no_finding=1)
-    src = _write(tmp_path / "in.jsonl", [{"id": str(i), "report": t} for i, t in enumerate(REPORT_CORPUS)])
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "report": t} for i, t in enumerate(REPORT_CORPUS)])
     res = _run(
         [
             str(src),

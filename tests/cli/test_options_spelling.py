@@ -1,4 +1,4 @@
-"""One spelling per option across commands; the old spellings still work, hidden from --help."""
+"""One spelling per option across commands; the old spellings of 0.1.0 are refused."""
 
 from __future__ import annotations
 
@@ -25,22 +25,21 @@ def src(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command,new,old,backend",
+    "command,old,backend",
     [
-        ("label", "--labeler-model", "--checkpoint", "chexbert"),
-        ("weights", "--labeler-model", "--labeler", "ig"),
-        ("hallucination", "--judge-model", "--model", "discbert"),
+        ("label", "--checkpoint", "chexbert"),
+        ("label", "--bert", "chexbert"),
+        ("weights", "--labeler", "ig"),
+        ("weights", "--bert", "ig"),
+        ("hallucination", "--model", "discbert"),
+        ("hallucination", "--bert", "discbert"),
     ],
 )
-def test_new_and_old_spelling_mean_the_same(tmp_path, src, command, new, old, backend):
-    missing = str(tmp_path / "nowhere")
-    by_new = _run([command, str(src), "--backend", backend, new, missing])
-    by_old = _run([command, str(src), "--backend", backend, old, missing])
-    assert by_new.exit_code == by_old.exit_code != 0
-    assert by_new.stderr.splitlines()[-1] == by_old.stderr.splitlines()[-1] and missing in by_new.stderr
-    assert f"{old} is now spelled {new}" in by_old.stderr and "now spelled" not in by_new.stderr
-    both = _run([command, str(src), "--backend", backend, new, missing, old, missing + "2"])
-    assert both.exit_code == 2 and f"{old} is the old spelling of {new}" in both.stderr
+def test_old_spellings_are_usage_errors(tmp_path, src, command, old, backend):
+    """The spellings of the unreleased 0.1.0 are gone: one usage line naming the option, exit 2."""
+    result = _run([command, str(src), "--backend", backend, old, str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert old in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

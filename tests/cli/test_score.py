@@ -11,26 +11,16 @@ from typer.testing import CliRunner
 from rg4cli.cli.app import app
 from rg4cli.metrics import score as scoring
 
-from ..lib.test_metrics import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    HYP,
-    REF,
-    REPORTS,
-    SENTS,
-    _corpus,
-    _keys,
-    _lab,
-    _per_report_of,
-    _pycocoevalcap_meteor_on,
-    _write,
-    files,
+from ..lib.jsonl import jsonl_arg
+from ..lib.test_metrics import (
     needs_java,
 )
 
 
-def test_cli_stdout_is_one_json_object(files):
-    per = files["dir"] / "per.jsonl"
+def test_cli_stdout_is_one_json_object(scored_files):
+    per = scored_files["dir"] / "per.jsonl"
     result = CliRunner().invoke(
-        app, ["score", files["good"], "--ref", files["ref"], "--no-meteor", "--per-report", str(per)]
+        app, ["score", scored_files["good"], "--ref", scored_files["ref"], "--no-meteor", "--per-report", str(per)]
     )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -41,23 +31,25 @@ def test_cli_stdout_is_one_json_object(files):
     assert math.isclose(sum(r["rouge_l"] for r in rows) / 24, summary["overall"]["rouge_l"])
 
 
-def test_cli_reads_stdin_and_writes_output_file(files):
-    out = files["dir"] / "summary.json"
+def test_cli_reads_stdin_and_writes_output_file(scored_files):
+    out = scored_files["dir"] / "summary.json"
     result = CliRunner().invoke(
-        app, ["score", "--ref", files["ref"], "--no-meteor", "-q", "-o", str(out)], input=open(files["good"]).read()
+        app,
+        ["score", "--ref", scored_files["ref"], "--no-meteor", "-q", "-o", str(out)],
+        input=open(scored_files["good"]).read(),
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "" and json.loads(out.read_text())["n"] == 24
 
 
-def test_cli_errors_exit_2(files, tmp_path):
-    recs = [json.loads(x) for x in open(files["good"])][:10]
-    path = _write(tmp_path / "few.jsonl", recs)
-    result = CliRunner().invoke(app, ["score", path, "--ref", files["ref"], "--no-meteor"])
+def test_cli_errors_exit_2(scored_files, tmp_path):
+    recs = [json.loads(x) for x in open(scored_files["good"])][:10]
+    path = jsonl_arg(tmp_path / "few.jsonl", recs)
+    result = CliRunner().invoke(app, ["score", path, "--ref", scored_files["ref"], "--no-meteor"])
     assert result.exit_code == 2
     assert "14 id(s)" in result.stderr and "--on-missing skip" in result.stderr and result.stdout == ""
     result = CliRunner().invoke(
-        app, ["score", path, "--ref", files["ref"], "--no-meteor", "--on-missing", "skip", "-q"]
+        app, ["score", path, "--ref", scored_files["ref"], "--no-meteor", "--on-missing", "skip", "-q"]
     )
     assert result.exit_code == 0 and json.loads(result.stdout)["n"] == 10
     result = CliRunner().invoke(
@@ -66,7 +58,7 @@ def test_cli_errors_exit_2(files, tmp_path):
             "score",
             path,
             "--ref",
-            files["ref"],
+            scored_files["ref"],
             "--on-missing",
             "skip",
             "--relabel",
@@ -95,8 +87,8 @@ def test_cli_with_meteor_on_real_reports(iu_dir, tmp_path):
         {"id": r["id"], "findings": reports[(i + 1) % 60]["findings"], "impression": r["impression"]}
         for i, r in enumerate(reports)
     ]
-    ref = _write(tmp_path / "r.jsonl", refs)
-    hyp = _write(tmp_path / "h.jsonl", hyps)
+    ref = jsonl_arg(tmp_path / "r.jsonl", refs)
+    hyp = jsonl_arg(tmp_path / "h.jsonl", hyps)
     result = CliRunner().invoke(app, ["score", hyp, "--ref", ref, "-q"])
     assert result.exit_code == 0, result.stderr
     s = json.loads(result.stdout)

@@ -12,11 +12,7 @@ from typer.testing import CliRunner
 from rg4cli.cli.app import app
 
 from ..conftest import REPORT_CORPUS
-
-
-def _write(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return str(path)
+from ..lib.jsonl import jsonl_arg
 
 
 def _read(text):
@@ -43,22 +39,22 @@ def _comparable(summary):
     return {k: summary[k] for k in ("n", "overall", "by_setting", "per_observation", "empty_hypotheses")}
 
 
-def _labelled(tmp_path, studies_path):
+def _labeled(tmp_path, studies_path):
     res = CliRunner().invoke(app, ["label", studies_path])
     assert res.exit_code == 0, res.stderr
     records = _read(res.stdout)
     if not all("provenance" in r for r in records):
         pytest.skip("rg4 label does not bind its labels to their text yet (records.provenance)")
-    return _write(tmp_path / "labelled.jsonl", records)
+    return jsonl_arg(tmp_path / "labeled.jsonl", records)
 
 
 def test_progress_on_stderr_and_quiet(tmp_path):
-    ref = _write(tmp_path / "t.jsonl", _studies())
-    hyp = _write(
+    ref = jsonl_arg(tmp_path / "t.jsonl", _studies())
+    hyp = jsonl_arg(
         tmp_path / "h.jsonl", [{"id": s["id"], "report": REPORT_CORPUS[(i + 1) % 4]} for i, s in enumerate(_studies())]
     )
     loud, err = _score(hyp, ref)
-    assert "labelling" in err and "BLEU-1..4, ROUGE-L, CIDEr on 8 pair(s)" in err and "BLEU, ROUGE-L, CIDEr done" in err
+    assert "labeling" in err and "BLEU-1..4, ROUGE-L, CIDEr on 8 pair(s)" in err and "BLEU, ROUGE-L, CIDEr done" in err
     assert "rg4 score" in err  # the table
     quiet, err_q = _score(hyp, ref, "-q")
     assert err_q.strip() == "" and quiet == loud
@@ -66,36 +62,33 @@ def test_progress_on_stderr_and_quiet(tmp_path):
 
 def test_label_then_simulated_generate_then_score(tmp_path):
     studies = _studies()
-    ref = _write(tmp_path / "t.jsonl", studies)
-    labelled = _read(open(_labelled(tmp_path, ref)).read())
+    ref = jsonl_arg(tmp_path / "t.jsonl", studies)
+    labeled = _read(open(_labeled(tmp_path, ref)).read())
 
     def generate(records):  # copies each record and writes a new report, keeping everything else
         return [dict(r, report=REPORT_CORPUS[(i + 1) % 4]) for i, r in enumerate(records)]
 
-    with_label, _ = _score(_write(tmp_path / "a.jsonl", generate(labelled)), ref)
-    without, _ = _score(_write(tmp_path / "b.jsonl", generate(studies)), ref)
+    with_label, _ = _score(jsonl_arg(tmp_path / "a.jsonl", generate(labeled)), ref)
+    without, _ = _score(jsonl_arg(tmp_path / "b.jsonl", generate(studies)), ref)
     assert _comparable(with_label) == _comparable(without)
     assert with_label["overall"]["ce"]["micro_14_unc_pos"]["f1"] < 1.0
 
 
-def test_label_generate_score_with_the_tiny_model(tmp_path):
-    from rg4cli.model import build_model, save_model_dir
-
+def test_label_generate_score_with_the_tiny_model(tmp_path, tiny_model_dir):
     (tmp_path / "img").mkdir()
     for i in range(4):
         arr = (np.random.RandomState(i).rand(130, 120) * 255).astype("uint8")
         Image.fromarray(arr).save(tmp_path / "img" / f"{i}.png")
-    save_model_dir(build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0), tmp_path / "model")
-    ref = _write(tmp_path / "t.jsonl", _studies())
-    labelled = _labelled(tmp_path, ref)
+    ref = jsonl_arg(tmp_path / "t.jsonl", _studies())
+    labeled = _labeled(tmp_path, ref)
     fast = ["--max-new-tokens", "6", "--min-new-tokens", "2", "--num-beams", "2", "--seed", "3"]
     outputs = []
-    for studies in (labelled, ref):
+    for studies in (labeled, ref):
         res = CliRunner().invoke(
-            app, ["generate", studies, "--model", str(tmp_path / "model"), "--image-root", str(tmp_path), *fast]
+            app, ["generate", studies, "--model", str(tiny_model_dir), "--image-root", str(tmp_path), *fast]
         )
         assert res.exit_code == 0, res.stderr
-        outputs.append(_write(tmp_path / f"gen{len(outputs)}.jsonl", _read(res.stdout)))
+        outputs.append(jsonl_arg(tmp_path / f"gen{len(outputs)}.jsonl", _read(res.stdout)))
     with_label, _ = _score(outputs[0], ref)
     without, _ = _score(outputs[1], ref)
     assert _comparable(with_label) == _comparable(without)

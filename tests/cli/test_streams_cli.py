@@ -10,11 +10,6 @@ import pytest
 from rg4cli.errors import InputError
 from rg4cli.records.streams import RecordReader, RecordWriter
 
-from ..lib.test_records_streams import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    _bytes,
-    _write,
-)
-
 
 def test_closed_pipe_ends_quietly(tmp_path):
     # A writer whose reader goes away (`| head`) must exit 0 without a traceback.

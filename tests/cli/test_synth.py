@@ -16,53 +16,46 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
-from rg4cli.synth.studies import (
-    METADATA_NAME,
-    SPLIT_NAME,
-    TRUTH_NAME,
-    generate_studies,
-    write_mimic_tree,
-)
+from rg4cli.synth.mimic import METADATA_NAME, SPLIT_NAME, write_mimic_tree
+from rg4cli.synth.specs import TRUTH_NAME
+from rg4cli.synth.studies import generate_studies
 from rg4cli.text.sections import parse_sections
 from rg4cli.vocab import OBSERVATIONS
 
-from ..lib.test_synth import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    SEED,
-    SIZE,
-    SUBJECTS,
+from ..conftest import SYNTH_SEED, SYNTH_SIZE, SYNTH_SUBJECTS
+from ..lib.test_synth import (
     _csv_rows,
-    _frontal,
     _mean,
     _tree_digest,
     _truth,
-    studies,
-    tree,
 )
 
 
-def test_layout_metadata_and_split(tree):
-    truth = _truth(tree)
-    assert len({t["subject_id"] for t in truth}) == SUBJECTS
-    meta = _csv_rows(tree / METADATA_NAME)
-    split = _csv_rows(tree / SPLIT_NAME)
+def test_layout_metadata_and_split(synth_tree):
+    truth = _truth(synth_tree)
+    assert len({t["subject_id"] for t in truth}) == SYNTH_SUBJECTS
+    meta = _csv_rows(synth_tree / METADATA_NAME)
+    split = _csv_rows(synth_tree / SPLIT_NAME)
     assert list(meta[0])[:3] == ["dicom_id", "subject_id", "study_id"]
     assert {"ViewPosition", "Rows", "Columns", "StudyDate", "StudyTime"} <= set(meta[0])
     assert list(split[0]) == ["dicom_id", "study_id", "subject_id", "split"]
     assert len(meta) == len(split) == sum(1 + t["has_lateral"] for t in truth)
-    jpgs = sorted(tree.glob("files/p*/p*/s*/*.jpg"))
-    txts = sorted(tree.glob("files/p*/p*/s*.txt"))
+    jpgs = sorted(synth_tree.glob("files/p*/p*/s*/*.jpg"))
+    txts = sorted(synth_tree.glob("files/p*/p*/s*.txt"))
     assert len(jpgs) == len(meta) and len(txts) == len(truth)
     for row in meta:
-        path = tree / f"files/p{row['subject_id'][:2]}/p{row['subject_id']}/s{row['study_id']}/{row['dicom_id']}.jpg"
+        path = (
+            synth_tree / f"files/p{row['subject_id'][:2]}/p{row['subject_id']}/s{row['study_id']}/{row['dicom_id']}.jpg"
+        )
         assert path.exists(), path
         assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{8}){4}", row["dicom_id"])
         assert row["ViewPosition"] in {"PA", "AP", "LATERAL", "LL"}
         assert re.fullmatch(r"\d{8}", row["StudyDate"]) and re.fullmatch(r"\d{6}\.\d{3}", row["StudyTime"])
         with Image.open(path) as im:
-            assert im.mode == "L" and im.size == (int(row["Columns"]), int(row["Rows"])) == (SIZE, SIZE)
+            assert im.mode == "L" and im.size == (int(row["Columns"]), int(row["Rows"])) == (SYNTH_SIZE, SYNTH_SIZE)
     for t in truth:
-        assert (tree / t["report_path"]).exists() and (tree / t["frontal"]).exists()
-        assert t["lateral"] is None or (tree / t["lateral"]).exists()
+        assert (synth_tree / t["report_path"]).exists() and (synth_tree / t["frontal"]).exists()
+        assert t["lateral"] is None or (synth_tree / t["lateral"]).exists()
         assert set(t["labels"]) == set(OBSERVATIONS)
         assert t["view"] in ("PA", "AP")
     # split by subject, all three splits used
@@ -73,9 +66,9 @@ def test_layout_metadata_and_split(tree):
     assert {s for ss in by_subject.values() for s in ss} == {"train", "validate", "test"}
 
 
-def test_reports_parse_into_the_truth_sections(tree):
-    for t in _truth(tree):
-        text = (tree / t["report_path"]).read_text(encoding="utf-8")
+def test_reports_parse_into_the_truth_sections(synth_tree):
+    for t in _truth(synth_tree):
+        text = (synth_tree / t["report_path"]).read_text(encoding="utf-8")
         assert "FINAL REPORT" in text and "IMPRESSION:" in text and "___" in text
         sections = parse_sections(text)
         assert sections["findings"] == t["findings"]
@@ -86,20 +79,20 @@ def test_reports_parse_into_the_truth_sections(tree):
         assert sections["indication"] or sections["history"]
 
 
-def test_same_seed_same_bytes_other_seed_differs(tree, tmp_path):
+def test_same_seed_same_bytes_other_seed_differs(synth_tree, tmp_path):
     again = tmp_path / "again"
-    write_mimic_tree(again, generate_studies(SUBJECTS, seed=SEED, image_size=SIZE))
-    assert _tree_digest(again) == _tree_digest(tree)
+    write_mimic_tree(again, generate_studies(SYNTH_SUBJECTS, seed=SYNTH_SEED, image_size=SYNTH_SIZE))
+    assert _tree_digest(again) == _tree_digest(synth_tree)
     other = tmp_path / "other"
-    write_mimic_tree(other, generate_studies(SUBJECTS, seed=SEED + 1, image_size=SIZE))
-    assert _tree_digest(other) != _tree_digest(tree)
-    assert (other / TRUTH_NAME).read_bytes() != (tree / TRUTH_NAME).read_bytes()
+    write_mimic_tree(other, generate_studies(SYNTH_SUBJECTS, seed=SYNTH_SEED + 1, image_size=SYNTH_SIZE))
+    assert _tree_digest(other) != _tree_digest(synth_tree)
+    assert (other / TRUTH_NAME).read_bytes() != (synth_tree / TRUTH_NAME).read_bytes()
 
 
 def test_same_bytes_across_processes(tmp_path):
     # str hashes differ per process (PYTHONHASHSEED): nothing may depend on them.
     code = (
-        "import sys; from rg4cli.synth.studies import generate_studies, write_mimic_tree; "
+        "import sys; from rg4cli.synth.studies import generate_studies; from rg4cli.synth.mimic import write_mimic_tree; "
         "write_mimic_tree(sys.argv[1], generate_studies(4, seed=3, image_size=48))"
     )
     digests = []
@@ -128,11 +121,11 @@ def test_the_iu_layout_is_what_build_data_reads(tmp_path):
     assert ids == {t["id"] for t in truth}
 
 
-def test_written_images_show_effusion(tree):
+def test_written_images_show_effusion(synth_tree):
     # Across the tree: the right costophrenic region is brighter where the truth says so.
     with_eff, without = [], []
-    for t in _truth(tree):
-        img = np.asarray(Image.open(tree / t["frontal"]), dtype=float)
+    for t in _truth(synth_tree):
+        img = np.asarray(Image.open(synth_tree / t["frontal"]), dtype=float)
         value = _mean(img, 0.2, 0.4, 0.62, 0.7)
         sides = {v["side"] for v in t["visual"] if v["kind"] == "effusion" and v["level"] >= 2 and not v["uncertain"]}
         if sides & {"right", "bilateral"}:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from ..conftest import REPO, REPORT_CORPUS
-from ..lib.test_model_tokenizers import (  # noqa: F401 - helpers and fixtures shared with the library tests
+from ..lib.test_model_tokenizers import (
     SCRIPT,
 )
 

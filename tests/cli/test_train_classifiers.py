@@ -8,22 +8,12 @@ from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
 
-from ..lib.test_training_classifiers import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    COMM,
-    NEG,
-    POS,
-    PRIOR,
-    _config,
-    _task,
-    bert_dir,
-    data,
-    make_records,
-    write_jsonl,
-)
+from ..lib.corpora import make_records
+from ..lib.jsonl import write_jsonl
 
 
-def test_cli_trains_and_reports_bad_records(data, tmp_path):
-    train_path, _ = data
+def test_cli_trains_and_reports_bad_records(classifier_data, tmp_path):
+    train_path, _ = classifier_data
     runner = CliRunner()
     out = tmp_path / "cli"
     args = [

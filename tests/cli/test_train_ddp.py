@@ -13,7 +13,8 @@ import pytest
 
 from rg4cli.model.classifiers import load_classifier, predict_chexbert
 
-from ..lib.test_training_classifiers import make_records, write_jsonl
+from ..lib.corpora import make_records, phantom_records
+from ..lib.jsonl import write_jsonl
 
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
 # --multi_gpu selects accelerate's multi-process launcher (torchrun); without GPUs the engine
@@ -185,18 +186,16 @@ def test_a_launched_run_that_fails_ends_every_process_with_one_line(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(ACCELERATE is None, reason="accelerate CLI not installed")
 def test_two_process_generator_stage2_mixed_settings(tmp_path):
-    from rg4cli.records.study import SETTINGS, setting_of
+    from rg4cli.records.study import INPUT_SETTINGS, setting_of
     from rg4cli.training.engine import EngineConfig
     from rg4cli.training.engine import train as run_engine
     from rg4cli.training.generator import GeneratorTask
-
-    from ..lib.test_training_generator import phantom_records
 
     root = tmp_path / "phantom"
     records = phantom_records(root, n_subjects=6)
     sn = write_jsonl(root / "sn.jsonl", [r for r in records if setting_of(r) == "sn"][:4])
     mixed = []
-    for s in SETTINGS:
+    for s in INPUT_SETTINGS:
         mixed += [r for r in records if setting_of(r) == s][:2]
     mixed_path = write_jsonl(root / "mixed.jsonl", mixed)
     stage1 = tmp_path / "stage1"

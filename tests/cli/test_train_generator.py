@@ -12,27 +12,22 @@ from rg4cli.cli.app import app
 from rg4cli.text.sections import join_sections
 from rg4cli.training.generator import INIT_MODEL_DIR
 
-from ..lib.test_training_generator import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    EMPHASIS,
-    _losses,
-    phantom,
-    phantom_records,
-    stage1,
-    write_jsonl,
-)
+from ..lib.jsonl import write_jsonl
 
 
-def test_cli_errors_name_the_problem(phantom, tmp_path):
+def test_cli_errors_name_the_problem(generator_phantom, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(app, ["train", "--stage", "2", "-o", str(tmp_path / "x"), str(phantom["sn"])])
+    res = runner.invoke(app, ["train", "--stage", "2", "-o", str(tmp_path / "x"), str(generator_phantom["sn"])])
     assert res.exit_code == 2 and "--stage 2 needs --init" in res.output
-    recs = [json.loads(l) for l in phantom["sn"].read_text().splitlines()][:2]
+    recs = [json.loads(l) for l in generator_phantom["sn"].read_text().splitlines()][:2]
     recs[1]["sentence_weights"] = [{"start": 0, "end": 10_000, "weight": 1.75}]
     bad = write_jsonl(tmp_path / "bad.jsonl", recs)
-    res = runner.invoke(app, ["train", "--image-root", str(phantom["root"]), "-o", str(tmp_path / "y"), str(bad)])
+    res = runner.invoke(
+        app, ["train", "--image-root", str(generator_phantom["root"]), "-o", str(tmp_path / "y"), str(bad)]
+    )
     assert res.exit_code == 2 and "bad.jsonl:2: sentence_weights: item 0" in res.output
     res = runner.invoke(
-        app, ["train", "--stage", "2", "--init", str(tmp_path), "-o", str(tmp_path / "w"), str(phantom["sn"])]
+        app, ["train", "--stage", "2", "--init", str(tmp_path), "-o", str(tmp_path / "w"), str(generator_phantom["sn"])]
     )
     assert res.exit_code == 2 and "not an rg4 model directory" in res.output
     res = runner.invoke(
@@ -47,13 +42,13 @@ def test_cli_errors_name_the_problem(phantom, tmp_path):
             "sn,xx",
             "-o",
             str(tmp_path / "z"),
-            str(phantom["sn"]),
+            str(generator_phantom["sn"]),
         ],
     )
     assert res.exit_code == 2 and "unknown setting 'xx'" in res.output
 
 
-def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom, tmp_path):
+def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(generator_phantom, tmp_path):
     """--task decoder: a causal LM on the distinct report texts; --decoder DIR puts it under the tiny generator."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -68,7 +63,7 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
             "train",
             "--task",
             "decoder",
-            str(phantom["mixed"]),
+            str(generator_phantom["mixed"]),
             "-o",
             str(lm),
             "--max-steps",
@@ -89,8 +84,8 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["final_loss"] < summary["first_loss"] - 1.0  # it learns the report language
-    records = [json.loads(line) for line in phantom["mixed"].read_text().splitlines()]
-    texts = read_decoder_texts(str(phantom["mixed"]))
+    records = [json.loads(line) for line in generator_phantom["mixed"].read_text().splitlines()]
+    texts = read_decoder_texts(str(generator_phantom["mixed"]))
     targets = {join_sections(r["findings"], r["impression"]) for r in records}
     assert targets <= set(texts) and len(texts) == len(set(texts))  # every target, each distinct text once
     assert any(r["prior_report"] in texts for r in records if r["prior_report"])
@@ -104,11 +99,11 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
             "train",
             "--stage",
             "1",
-            str(phantom["sn"]),
+            str(generator_phantom["sn"]),
             "--decoder",
             str(lm),
             "--image-root",
-            str(phantom["root"]),
+            str(generator_phantom["root"]),
             "-o",
             str(gen),
             "--max-steps",
@@ -120,7 +115,7 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
             "--checkpoint-every",
             "0",
             "--cache-dir",
-            str(phantom["cache"]),
+            str(generator_phantom["cache"]),
             "-q",
         ],
     )
@@ -137,9 +132,9 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
                 "train",
                 "--stage",
                 "1",
-                str(phantom["sn"]),
+                str(generator_phantom["sn"]),
                 "--image-root",
-                str(phantom["root"]),
+                str(generator_phantom["root"]),
                 "-o",
                 str(tmp_path / "r"),
                 "--max-steps",
@@ -151,7 +146,7 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
                 "--checkpoint-every",
                 "0",
                 "--cache-dir",
-                str(phantom["cache"]),
+                str(generator_phantom["cache"]),
                 "-q",
             ],
         )
@@ -161,20 +156,22 @@ def test_decoder_task_pretrains_a_language_model_the_generator_builds_on(phantom
     assert json.loads(res.stdout.strip().splitlines()[-1])["first_loss"] < fresh - 1.0  # it starts knowing words
 
     res = runner.invoke(
-        app, ["train", "--task", "decoder", "--preset", "paper", str(phantom["sn"]), "-o", str(tmp_path / "p")]
+        app,
+        ["train", "--task", "decoder", "--preset", "paper", str(generator_phantom["sn"]), "-o", str(tmp_path / "p")],
     )
     assert res.exit_code == 2 and "tiny preset" in res.output
     res = runner.invoke(
-        app, ["train", "--task", "decoder", "--lam", "2", str(phantom["sn"]), "-o", str(tmp_path / "q")]
+        app, ["train", "--task", "decoder", "--lam", "2", str(generator_phantom["sn"]), "-o", str(tmp_path / "q")]
     )
     assert res.exit_code == 2 and "--lam does not apply to --task decoder" in res.output
     res = runner.invoke(
-        app, ["train", "--task", "decoder", "--sampler", "cycle", str(phantom["sn"]), "-o", str(tmp_path / "c")]
+        app,
+        ["train", "--task", "decoder", "--sampler", "cycle", str(generator_phantom["sn"]), "-o", str(tmp_path / "c")],
     )
     assert res.exit_code == 2 and "--sampler cycle applies to --task generator only" in res.output
 
 
-def test_released_recipe_options_reach_the_run_and_the_model_dir(phantom, tmp_path):
+def test_released_recipe_options_reach_the_run_and_the_model_dir(generator_phantom, tmp_path):
     """The paper preset's recipe on the tiny components, option by option: stage 1 on BOS + image,
     then stage 2 on cycled settings with cleaned, cut targets and the released loss."""
     runner = CliRunner()
@@ -202,7 +199,7 @@ def test_released_recipe_options_reach_the_run_and_the_model_dir(phantom, tmp_pa
     ]
     common = [
         "--image-root",
-        str(phantom["root"]),
+        str(generator_phantom["root"]),
         "--batch-size",
         "2",
         "--grad-accum",
@@ -212,11 +209,11 @@ def test_released_recipe_options_reach_the_run_and_the_model_dir(phantom, tmp_pa
         "--checkpoint-every",
         "0",
         "--cache-dir",
-        str(phantom["cache"]),
+        str(generator_phantom["cache"]),
         "-q",
     ]
     s1, s2 = tmp_path / "s1", tmp_path / "s2"
-    res = runner.invoke(app, ["train", str(phantom["sn"]), "-o", str(s1), *common, *released])
+    res = runner.invoke(app, ["train", str(generator_phantom["sn"]), "-o", str(s1), *common, *released])
     assert res.exit_code == 0, res.output
     cfg = json.loads((s1 / "rg4_model.json").read_text())
     assert (
@@ -242,7 +239,7 @@ def test_released_recipe_options_reach_the_run_and_the_model_dir(phantom, tmp_pa
             "2",
             "--init",
             str(s1),
-            str(phantom["mixed"]),
+            str(generator_phantom["mixed"]),
             "-o",
             str(s2),
             *common,

@@ -23,14 +23,13 @@ from ..lib.test_model_official import (
     _bert_dir,
     _layout,
     save_as_released,
-    tiny,  # noqa: F401 - a fixture, requested by name
 )
 
 torch.set_num_threads(1)
 
 
-def test_import_from_the_cli_then_generate(tiny, tmp_path):
-    pth = save_as_released(tmp_path, _layout(tiny).released_state(), RELEASED_HPARAMS, "stage2")
+def test_import_from_the_cli_then_generate(tiny_model, tmp_path):
+    pth = save_as_released(tmp_path, _layout(tiny_model).released_state(), RELEASED_HPARAMS, "stage2")
     runner = CliRunner()
     res = runner.invoke(
         app, ["train", "--task", "import", "--init", str(pth), "--preset", "tiny", "-o", str(tmp_path / "model")]
@@ -71,10 +70,10 @@ def test_import_from_the_cli_then_generate(tiny, tmp_path):
     assert all(r["gen"]["new_tokens"] >= 1 for r in out)
 
 
-def test_a_payload_in_place_of_the_config_is_one_line_exit_2_and_runs_nothing(tiny, tmp_path):
+def test_a_payload_in_place_of_the_config_is_one_line_exit_2_and_runs_nothing(tiny_model, tmp_path):
     marker = tmp_path / "payload-ran"
     pth = tmp_path / "evil.pth"
-    torch.save({"model": _layout(tiny).released_state(), "config": Payload(marker), "epoch": 1, "step": 2}, pth)
+    torch.save({"model": _layout(tiny_model).released_state(), "config": Payload(marker), "epoch": 1, "step": 2}, pth)
     res = CliRunner().invoke(
         app, ["train", "--task", "import", "--init", str(pth), "--preset", "tiny", "-o", str(tmp_path / "model")]
     )
@@ -113,7 +112,7 @@ def test_released_discbert_imports_for_rg4_hallucination(tmp_path):
         want = torch.softmax(released.labeler(texts)[0], -1)[:, 1]
     records = [{"id": str(j), "frontal": "x.png", "report": t} for j, t in enumerate(texts)]
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    for model in (tmp_path / "disc", pth):  # the model dir, or the released file itself (with --bert)
+    for model in (tmp_path / "disc", pth):  # the model dir, or the released file itself (with --judge-bert)
         res = CliRunner().invoke(
             app,
             [
@@ -121,9 +120,9 @@ def test_released_discbert_imports_for_rg4_hallucination(tmp_path):
                 str(tmp_path / "r.jsonl"),
                 "--backend",
                 "discbert",
-                "--model",
+                "--judge-model",
                 str(model),
-                "--bert",
+                "--judge-bert",
                 str(bert),
             ],
         )

@@ -9,12 +9,9 @@ from rg4cli.text.sections import join_sections
 from rg4cli.text.sentences import split_sentences
 
 from ..conftest import REPORT_CORPUS
-from ..lib.test_weights import (  # noqa: F401 - helpers and fixtures shared with the library tests
-    _random_labeler,
+from ..lib.jsonl import write_jsonl
+from ..lib.test_weights import (
     _runner,
-    _train_labeler,
-    _write,
-    labeler_dir,
 )
 
 
@@ -30,7 +27,7 @@ def test_cli_ig_adds_sentence_weights_and_keeps_everything_else(tmp_path, labele
         {"id": "b", "report": REPORT_CORPUS[0]},  # no labels: the labeler's own heads decide
         {"id": "c", "findings": "Lungs are clear.", "labels": {"Edema": 0}},
     ]
-    src = _write(tmp_path / "in.jsonl", records)
+    src = write_jsonl(tmp_path / "in.jsonl", records)
     res = _runner().invoke(
         app,
         [
@@ -61,14 +58,14 @@ def test_cli_ig_adds_sentence_weights_and_keeps_everything_else(tmp_path, labele
 
 
 def test_cli_ig_without_labeler_says_how_to_get_one(tmp_path):
-    src = _write(tmp_path / "in.jsonl", [{"id": "a", "report": "No effusion."}])
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "report": "No effusion."}])
     res = _runner().invoke(app, ["weights", str(src), "--backend", "ig"])
     assert res.exit_code == 2
     assert "--labeler" in res.stderr and "rg4 train --task labeler" in res.stderr
 
 
 def test_cli_bad_records_name_line_and_field(tmp_path, labeler_dir):
-    src = _write(
+    src = write_jsonl(
         tmp_path / "in.jsonl",
         [
             {"id": "a", "report": "Small effusion."},

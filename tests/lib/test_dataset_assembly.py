@@ -10,9 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from rg4cli.cli.app import app
 from rg4cli.dataset.assembly import BuildStats, build_records
 from rg4cli.dataset.mimic import SKIP_NO_FRONTAL, SKIP_NO_REPORT, SKIP_NO_SECTIONS, MimicImport
 from rg4cli.dataset.rewrite_loop import DROP_LABELS, DROP_UNRESOLVED, Example, RewriteLoop, RewriteReply
@@ -20,41 +18,9 @@ from rg4cli.dataset.rewriters import RulesRewriter
 from rg4cli.errors import InputError
 from rg4cli.judges.backends import make_judge
 from rg4cli.labelers.backends import make_labeler
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
 
 JUDGE = make_judge("rules")
 LABELER = make_labeler("rules")
-
-
-# ---- a synthetic tree shared by the end-to-end tests ---------------------------------
-@pytest.fixture(scope="module")
-def phantom(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("phantom")
-    write_mimic_tree(root, generate_studies(40, seed=3, image_size=32))
-    return root
-
-
-@pytest.fixture(scope="module")
-def built(phantom, tmp_path_factory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("built") / "rg4.jsonl"
-    stats = out.with_name("stats.json")
-    result = CliRunner().invoke(
-        app,
-        [
-            "build-data",
-            str(phantom),
-            "-o",
-            str(out),
-            "--stats",
-            "--stats-json",
-            str(stats),
-            "--rejects",
-            str(out.with_name("rejects.jsonl")),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert "Table 1" in result.stderr and result.stdout == ""
-    return out, json.loads(stats.read_text())
 
 
 def _records(path: Path) -> list[dict]:
@@ -259,8 +225,8 @@ def _joined(r):
     return join_sections(r["findings"], r["impression"])
 
 
-def test_no_rewrite_keeps_raw_targets(phantom):
-    imp = MimicImport(phantom)
+def test_no_rewrite_keeps_raw_targets(phantom_tree):
+    imp = MimicImport(phantom_tree)
     stats = BuildStats()
     loop = RewriteLoop(JUDGE, None, None)
     recs = list(build_records(imp.studies(), loop, stats, generator=None, judge="rules", limit=10))

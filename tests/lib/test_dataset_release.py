@@ -57,7 +57,8 @@ def _sentencepiece_like(texts: list[str]):
 
 def _records_with_weights(tmp: Path, kind: str = "wordpiece") -> tuple[list[dict], Path]:
     from rg4cli.model.tokenizers import build_wordpiece_tokenizer
-    from rg4cli.synth.studies import generate_studies, write_mimic_tree
+    from rg4cli.synth.mimic import write_mimic_tree
+    from rg4cli.synth.studies import generate_studies
     from rg4cli.weights.backends import RulesWeigher
 
     root = tmp / "mimic"

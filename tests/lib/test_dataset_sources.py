@@ -18,7 +18,8 @@ from rg4cli.records.provenance import annotation
 from rg4cli.records.streams import RecordReader
 from rg4cli.records.study import Study
 from rg4cli.synth.iu import write_iu_tree
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
+from rg4cli.synth.mimic import write_mimic_tree
+from rg4cli.synth.studies import generate_studies
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,9 +42,9 @@ def test_every_real_iu_report_is_read_and_accounted(iu_dir, tmp_path):
         Study.from_record(rec, need_frontal=True)  # every record is a valid study record
         assert rec["frontal"].startswith("images/") and rec["prior_report"] is None
     # CheXbert labels shipped with the reports ride along only while their findings text does
-    labelled = [r for r in records if "labels" in r]
-    assert labelled and all(annotation(r, "labels", r["findings"]) == r["labels"] for r in labelled)
-    assert all(r["raw_findings"] == r["findings"] for r in labelled)
+    labeled = [r for r in records if "labels" in r]
+    assert labeled and all(annotation(r, "labels", r["findings"]) == r["labels"] for r in labeled)
+    assert all(r["raw_findings"] == r["findings"] for r in labeled)
     assert not any("labels" in r for r in records if r["raw_findings"] != r["findings"])
 
 

@@ -4,60 +4,31 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from rg4cli.cli.app import app
 from rg4cli.generation.run import run_generate
-from rg4cli.model import DecodeOptions, build_model, load_model_dir, save_model_dir
+from rg4cli.model import DecodeOptions, load_model_dir
 
-from ..conftest import REPORT_CORPUS
+from .jsonl import write_jsonl
 
 torch.set_num_threads(1)
 FAST = ["--max-new-tokens", "4", "--min-new-tokens", "2", "--num-beams", "2"]
-
-
-def _write_jsonl(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gen")
-    (root / "img").mkdir()
-    for i in range(8):
-        arr = (np.random.RandomState(i).rand(130, 120) * 255).astype("uint8")
-        Image.fromarray(arr).save(root / "img" / f"{i}.png")  # grayscale, like X-rays
-    model = build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0)
-    save_model_dir(model, root / "model")
-    records = []
-    for i, setting in enumerate(["sn", "mw", "sw", "mn", "sn", "mw", "mn", "sw"]):
-        rec = {"id": f"s{i}", "frontal": f"img/{i}.png", "view": "PA", "keep": i, "findings": "reference"}
-        if setting[0] == "m":
-            rec["lateral"] = f"img/{(i + 1) % 8}.png"
-        if setting[1] == "w":
-            rec["prior_report"] = "The lungs are clear."
-        records.append(rec)
-    _write_jsonl(root / "studies.jsonl", records)
-    return root, records
 
 
 def _run(args):
     return CliRunner().invoke(app, ["generate", *args])
 
 
-def test_bounded_window_keeps_order(workdir, tmp_path):
+def test_bounded_window_keeps_order(generate_workdir, tmp_path):
     """A small window forces partial batches; output order still = input order."""
-    root, records = workdir
+    root, records = generate_workdir
     model = load_model_dir(root / "model")
     many = [dict(records[i % 8], id=f"r{i}") for i in range(12)]
     out = tmp_path / "w.jsonl"
     summary = run_generate(
-        str(_write_jsonl(tmp_path / "many.jsonl", many)),
+        str(write_jsonl(tmp_path / "many.jsonl", many)),
         str(out),
         model_dir=None,
         image_root=root,
@@ -70,18 +41,18 @@ def test_bounded_window_keeps_order(workdir, tmp_path):
     assert summary.written == 12 and sum(summary.per_setting.values()) == 12
 
 
-def test_sections_reference_asks_for_the_sections_each_record_has(workdir, tmp_path):
+def test_sections_reference_asks_for_the_sections_each_record_has(generate_workdir, tmp_path):
     """Default --sections reference: a findings-only record gets the findings instruction, a record
     without a reference gets both (the released test code asks per reference)."""
     from rg4cli.records.study import Study
 
-    root, records = workdir
+    root, records = generate_workdir
     recs = [
         dict(records[0], id="f"),
         dict(records[4], id="none", findings=None),
         dict(records[0], id="i", findings=None, impression="impression text"),
     ]
-    path = _write_jsonl(tmp_path / "sections.jsonl", recs)
+    path = write_jsonl(tmp_path / "sections.jsonl", recs)
     model = load_model_dir(root / "model")
     asked = []
     real_generate = model.generate

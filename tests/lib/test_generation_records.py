@@ -11,20 +11,18 @@ import torch
 from PIL import Image
 
 from rg4cli.generation import GenerateSettings, generate_records
-from rg4cli.model import DecodeOptions, build_model
+from rg4cli.model import DecodeOptions, load_model_dir
 from rg4cli.records.provenance import bind
-
-from ..conftest import REPORT_CORPUS
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("gen")
     for i in range(2):
         arr = (np.random.RandomState(i).rand(96, 96) * 255).astype("uint8")
         Image.fromarray(arr).save(root / f"{i}.png")
     torch.manual_seed(0)
-    return root, build_model("tiny", tokenizer_texts=REPORT_CORPUS, seed=0)
+    return root, load_model_dir(tiny_model_dir)
 
 
 def test_generate_records_drops_the_annotations_of_the_input_text(tiny):

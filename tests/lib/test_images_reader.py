@@ -15,7 +15,8 @@ from rg4cli.images import ImageRoot, check_image, load_image, read_image, resolv
 from rg4cli.model.encoders import tiny_image_encoder
 from rg4cli.model.presets import TINY
 from rg4cli.synth.images import save_image
-from rg4cli.synth.studies import generate_studies, render_images
+from rg4cli.synth.specs import render_images
+from rg4cli.synth.studies import generate_studies
 
 MEAN, STD = 0.5, 0.25  # the tiny processor's normalisation, undone to compare in [0, 1] pixel units
 

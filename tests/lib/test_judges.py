@@ -135,6 +135,8 @@ NEGATIVE = {
         "Evaluate prior to surgery.",
         "Right PICC should be advanced 3 cm.",
         "Fracture through the surgical neck of the humerus.",
+        "Tracheostomy tube tip 5 cm above the carina.",  # a device on the image, not a procedure
+        "Gastrostomy tube in the left upper quadrant.",
     ],
     "view": [
         "Blunting of the lateral costophrenic angle.",
@@ -416,11 +418,6 @@ def test_discbert_rg4_directory_and_bad_checkpoints(tmp_path):
 # ---- CLI ----------------------------------------------------------------------------
 
 
-def _write(path: Path, records: list) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
-    return path
-
-
 STUDIES = [
     {"id": "s1", "frontal": "a.png", "findings": "Unchanged cardiomegaly.", "impression": "Dr. ___ was notified."},
     {
@@ -445,10 +442,10 @@ def _runner():
 
 
 def test_rules_match_synth_truth_exactly():
-    synth = pytest.importorskip("rg4cli.synth.studies")
+    from rg4cli.synth.studies import generate_studies
     from rg4cli.text.sections import join_sections
 
-    studies = synth.generate_studies(60, seed=7)
+    studies = generate_studies(60, seed=7)
     truths = [s.truth() for s in studies]
     texts = [join_sections(t["findings"], t["impression"]) for t in truths]
     results = make_judge().judge(texts, ["mn" if t["lateral"] else "sn" for t in truths])

@@ -224,7 +224,7 @@ def test_hallucination_cli_with_the_openai_backend_then_discbert_learns_its_flag
             str(judged),
             "--backend",
             "discbert",
-            "--model",
+            "--judge-model",
             str(tmp_path / "disc"),
             "-o",
             str(tmp_path / "again.jsonl"),

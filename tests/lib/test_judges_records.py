@@ -46,4 +46,4 @@ def test_summary_refuses_a_verdict_on_another_text(tmp_path):
 
 def test_judge_settings_are_checked():
     with pytest.raises(InputError, match="--judge-model is for --backend discbert"):
-        JudgeSettings(model="m/").check()
+        JudgeSettings(judge_model="m/").check()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -11,7 +9,7 @@ from typer.testing import CliRunner
 from rg4cli.cli.app import app
 from rg4cli.errors import InputError
 from rg4cli.labelers.backends import finalize_labels, make_labeler
-from rg4cli.labelers.rules import Scanner, expand_phrase, load_table
+from rg4cli.labelers.phrases import Scanner, expand_phrase, load_table
 from rg4cli.model.classifiers import CheXbertModel, tiny_bert_config
 from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 from rg4cli.text.sections import join_sections
@@ -60,7 +58,7 @@ def test_denied_displaced_fracture_leaves_a_nondisplaced_one_open():
 def test_no_finding_blockers_and_findings_outside_the_14():
     normal = "The lungs are clear. Heart size is normal."
     assert lab(normal)["No Finding"] == 1
-    # A report that discusses fractures, even to deny them, is not labelled No Finding (CheXbert).
+    # A report that discusses fractures, even to deny them, is not labeled No Finding (CheXbert).
     assert lab(normal + " No acute fracture.")["No Finding"] is None
     assert lab(normal + " Tracheostomy tube in place.")["No Finding"] is None
     # Findings outside the 14 leave it blank; post-surgical changes and spondylosis do not (CheXbert on IU).
@@ -283,12 +281,12 @@ def test_chexbert_checkpoint_layout_labels_as_the_heads_say(tmp_path):
         tmp_path, {"Cardiomegaly": 1, "Pleural Effusion": 2, "Edema": 3}, no_finding=0
     )
     labeler = make_labeler("chexbert", checkpoint=str(pth), bert=str(bert_dir), batch_size=2)
-    got = labeler.label(REPORT_CORPUS[:3] + [""])
-    for row in got[:3]:
+    got = labeler.label(REPORT_CORPUS[:3] + ["", None])
+    for row in got[:4]:  # an empty report is labelled from [CLS][SEP], as the official labeler does
         assert list(row) == list(OBSERVATIONS)
         assert row["Cardiomegaly"] == 1 and row["Pleural Effusion"] == 0 and row["Edema"] == -1
         assert row["Atelectasis"] is None and row["No Finding"] is None
-    assert got[3] == {o: None for o in OBSERVATIONS}  # no text: nothing labelled, no model call
+    assert got[4] == {o: None for o in OBSERVATIONS}  # no text: nothing labeled, no model call
     # the loaded weights are the saved ones: same logits as the reference model
     enc = labeler.classifier.encode(REPORT_CORPUS[:2])
     for a, b in zip(labeler.classifier.model(**enc), ref(**enc)):
@@ -314,8 +312,3 @@ def _run(args, stdin=None):
         return CliRunner(mix_stderr=False).invoke(app, ["label", *args], input=stdin)
     except TypeError:  # click >= 8.2 keeps stderr apart already
         return runner.invoke(app, ["label", *args], input=stdin)
-
-
-def _write(path, records):
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
-    return path

@@ -45,7 +45,7 @@ def test_label_records_into_and_explain_and_bad_settings(tmp_path):
         label_records(src, out, LabelSettings(into="a b"))
 
 
-def test_relabelling_without_explain_drops_the_old_explanation(tmp_path):
+def test_relabeling_without_explain_drops_the_old_explanation(tmp_path):
     src = write_jsonl(
         tmp_path / "in.jsonl",
         [{"id": "a", "report": "No effusion.", "labels_explain": {"mentions": ["of an older text"]}}],

@@ -15,6 +15,9 @@ from rg4cli.metrics import score as scoring
 from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.vocab import OBSERVATIONS
 
+from .corpora import labels_with
+from .jsonl import jsonl_arg
+
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR / PTB need Java")
 
 # ---- text preparation ------------------------------------------------------------
@@ -226,14 +229,6 @@ def test_nlg_without_meteor_and_empty():
 # ---- CE, by hand -----------------------------------------------------------------
 
 
-def _lab(**kw) -> dict:
-    names = {o.replace(" ", "_").lower(): o for o in OBSERVATIONS}
-    out = {o: None for o in OBSERVATIONS}
-    for k, v in kw.items():
-        out[names[k]] = v
-    return out
-
-
 # Three report pairs. Under unc_pos (uncertain -> 1):
 #   Cardiomegaly:     hyp 1,1,0  ref 1,0,1   -> TP 1 FP 1 FN 1
 #   Pleural Effusion: hyp 1,0,-1 ref 1,-1,0  -> (1,0,1) vs (1,1,0): TP 1 FP 1 FN 1
@@ -242,14 +237,14 @@ def _lab(**kw) -> dict:
 #   others: never mentioned (constant columns)
 # Under unc_neg (uncertain -> 0): Effusion (1,0,0) vs (1,0,0): TP 1; Edema all 0.
 HYP = [
-    _lab(cardiomegaly=1, pleural_effusion=1),
-    _lab(cardiomegaly=1, pleural_effusion=0),
-    _lab(pleural_effusion=-1, edema=0, no_finding=1),
+    labels_with(cardiomegaly=1, pleural_effusion=1),
+    labels_with(cardiomegaly=1, pleural_effusion=0),
+    labels_with(pleural_effusion=-1, edema=0, no_finding=1),
 ]
 REF = [
-    _lab(cardiomegaly=1, pleural_effusion=1, edema=-1),
-    _lab(pleural_effusion=-1),
-    _lab(cardiomegaly=1, no_finding=1),
+    labels_with(cardiomegaly=1, pleural_effusion=1, edema=-1),
+    labels_with(pleural_effusion=-1),
+    labels_with(cardiomegaly=1, no_finding=1),
 ]
 
 
@@ -271,7 +266,7 @@ def test_ce_hand_computed():
 
 
 def test_ce_constant_columns_and_per_observation():
-    nothing = [_lab() for _ in range(4)]
+    nothing = [labels_with() for _ in range(4)]
     ce = clinical.ce_scores(nothing, nothing)
     assert all(v == {"precision": 0.0, "recall": 0.0, "f1": 0.0} for v in ce.values())
     table = clinical.per_observation(HYP, REF, "unc_pos")
@@ -295,11 +290,11 @@ def test_per_report_f1():
     # pair 2: hyp {cardio} vs ref {eff}: 0; pair 3: hyp {eff, NF} vs ref {cardio, NF}: 2/4
     assert clinical.per_report_f1(HYP, REF) == pytest.approx([4 / 5, 0.0, 0.5])
     # neither side positive -> 1.0 (agreement), a false alarm -> 0.0
-    assert clinical.per_report_f1([_lab(), _lab(edema=1)], [_lab(), _lab()]) == [1.0, 0.0]
+    assert clinical.per_report_f1([labels_with(), labels_with(edema=1)], [labels_with(), labels_with()]) == [1.0, 0.0]
 
 
 def test_labels_problem():
-    assert clinical.labels_problem(_lab(edema=1)) is None
+    assert clinical.labels_problem(labels_with(edema=1)) is None
     assert "unknown observation" in clinical.labels_problem({"Effusion": 1})
     assert "expected 1, 0, -1 or null" in clinical.labels_problem({"Edema": 2})
     assert "expected 1, 0, -1 or null" in clinical.labels_problem({"Edema": True})
@@ -307,71 +302,6 @@ def test_labels_problem():
 
 
 # ---- the core: join, settings, hallucination, Wilcoxon ----------------------------
-
-REPORTS = [
-    (
-        "findings: The heart is normal in size. There is no pleural effusion. impression: No acute process.",
-        _lab(pleural_effusion=0, no_finding=1),
-    ),
-    (
-        "findings: Moderate right pleural effusion. The heart is enlarged. impression: Effusion and cardiomegaly.",
-        _lab(pleural_effusion=1, cardiomegaly=1),
-    ),
-    ("findings: Small left pneumothorax. impression: Pneumothorax.", _lab(pneumothorax=1)),
-    (
-        "findings: Patchy left basilar opacity may be atelectasis. impression: Possible atelectasis.",
-        _lab(atelectasis=-1, lung_opacity=1),
-    ),
-]
-
-
-def _write(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return str(path)
-
-
-@pytest.fixture
-def files(tmp_path):
-    refs, good, bad = [], [], []
-    for i in range(24):
-        text, lab = REPORTS[i % 4]
-        wrong_text, wrong_lab = REPORTS[(i + 1) % 4]
-        findings, impression = text[len("findings: ") :].split(" impression: ")
-        ref = {
-            "id": f"s{i}",
-            "findings": findings,
-            "impression": impression,
-            "labels": lab,
-            "frontal": "f.jpg",
-            "lateral": "l.jpg" if i % 2 else None,
-            "prior_report": None,
-        }
-        refs.append(ref)
-        hall = {
-            "pc": i % 3 == 0,
-            "pp": False,
-            "view": False,
-            "comm": False,
-            "input_agnostic": i % 3 == 0,
-            "unsupported": ["pc"] if i % 3 == 0 else [],
-        }
-        good.append(
-            {
-                "id": f"s{i}",
-                "report": text if i % 6 else wrong_text,
-                "labels": lab if i % 6 else wrong_lab,
-                "hallucination": hall,
-            }
-        )
-        bad.append({"id": f"s{i}", "report": wrong_text, "labels": wrong_lab})
-    return {
-        "ref": _write(tmp_path / "ref.jsonl", refs),
-        "good": _write(tmp_path / "good.jsonl", good),
-        "bad": _write(tmp_path / "bad.jsonl", bad),
-        "dir": tmp_path,
-        "refs": refs,
-        "good_recs": good,
-    }
 
 
 def _keys(obj, prefix=""):
@@ -381,9 +311,9 @@ def _keys(obj, prefix=""):
             yield from _keys(v, prefix + k + ".")
 
 
-def test_score_files_blocks_settings_hall_and_against(files):
+def test_score_files_blocks_settings_hall_and_against(scored_files):
     config = scoring.ScoreSettings(meteor=False)
-    res = scoring.score_files(files["good"], files["ref"], config, against=files["bad"])
+    res = scoring.score_files(scored_files["good"], scored_files["ref"], config, against=scored_files["bad"])
     s = res.summary
     assert s["n"] == 24 and set(s["by_setting"]) == {"sn", "mn"}
     assert s["by_setting"]["sn"]["n"] == 12 and s["by_setting"]["mn"]["n"] == 12
@@ -393,8 +323,10 @@ def test_score_files_blocks_settings_hall_and_against(files):
         "hyp": {"from_field": 24, "labeled": 0, "stale": 0},
         "ref": {"from_field": 24, "labeled": 0, "stale": 0},
     }
-    direct = clinical.ce_scores([r["labels"] for r in files["good_recs"]], [r["labels"] for r in files["refs"]])
-    assert s["overall"]["ce"] == direct
+    direct = clinical.ce_scores(
+        [r["labels"] for r in scored_files["good_recs"]], [r["labels"] for r in scored_files["refs"]]
+    )
+    assert {k: s["overall"]["ce"][k] for k in direct} == direct
     assert s["overall"]["hall"] == {
         "n": 24,
         "rate": 8 / 24,
@@ -403,7 +335,9 @@ def test_score_files_blocks_settings_hall_and_against(files):
     }
     assert s["against"]["overall"]["hall"] is None
     tests = s["against"]["tests"]
-    assert set(tests) == set(scoring.PER_REPORT_KEYS) - {"meteor"}
+    from rg4cli.metrics.model_metrics import MODEL_PER_REPORT_KEYS
+
+    assert set(tests) == set(scoring.PER_REPORT_KEYS) - {"meteor", *MODEL_PER_REPORT_KEYS}
     assert tests["bleu_4"]["higher"] == "input" and tests["bleu_4"]["p_value"] < 0.01
     assert tests["ce_f1_14_unc_pos"]["higher"] == "input" and tests["ce_f1_14_unc_pos"]["mean_diff"] > 0
     from scipy.stats import wilcoxon
@@ -412,14 +346,22 @@ def test_score_files_blocks_settings_hall_and_against(files):
     assert [r["id"] for r in rows] == [f"s{i}" for i in range(24)]
     assert rows[1]["bleu_4"] > rows[0]["bleu_4"] and rows[1]["setting"] == "mn"
     # every key of the summary is documented (stable, listed in --help)
+    from rg4cli.metrics.ce_variants import variant_keys
+
     documented = scoring.SUMMARY_KEYS_DOC
     for key in _keys(s):
         last = key.split(".")[-1]
-        if last in OBSERVATIONS or key.startswith(("by_setting.", "against.tests.")) or last in clinical.ce_keys():
+        if (
+            last in OBSERVATIONS
+            or key.startswith(("by_setting.", "against.tests."))
+            or last in clinical.ce_keys() + variant_keys()
+        ):
             continue
         assert last in documented, key
     assert tests["rouge_l"]["p_value"] == pytest.approx(
-        wilcoxon([r["rouge_l"] for r in rows], _per_report_of(files["bad"], files["ref"], "rouge_l")).pvalue
+        wilcoxon(
+            [r["rouge_l"] for r in rows], _per_report_of(scored_files["bad"], scored_files["ref"], "rouge_l")
+        ).pvalue
     )
 
 
@@ -428,55 +370,59 @@ def _per_report_of(path, ref, key):
     return [r[key] for r in res.per_report]
 
 
-def test_identical_systems_tie(files):
+def test_identical_systems_tie(scored_files):
     s = scoring.score_files(
-        files["good"], files["ref"], scoring.ScoreSettings(meteor=False), against=files["good"]
+        scored_files["good"], scored_files["ref"], scoring.ScoreSettings(meteor=False), against=scored_files["good"]
     ).summary
     t = s["against"]["tests"]["bleu_1"]
     assert t["higher"] == "tie" and t["p_value"] is None and t["n_nonzero"] == 0
 
 
-def test_missing_and_duplicate_ids(files, tmp_path):
-    recs = [json.loads(x) for x in open(files["good"])]
-    short = _write(tmp_path / "short.jsonl", recs[:20] + [{"id": "zz", "report": "x"}])
+def test_missing_and_duplicate_ids(scored_files, tmp_path):
+    recs = [json.loads(x) for x in open(scored_files["good"])]
+    short = jsonl_arg(tmp_path / "short.jsonl", recs[:20] + [{"id": "zz", "report": "x"}])
     with pytest.raises(InputError) as err:
-        scoring.score_files(short, files["ref"], scoring.ScoreSettings(meteor=False))
+        scoring.score_files(short, scored_files["ref"], scoring.ScoreSettings(meteor=False))
     assert "1 id(s)" in str(err.value) and "4 id(s)" in str(err.value) and "'zz'" in str(err.value)
-    s = scoring.score_files(short, files["ref"], scoring.ScoreSettings(meteor=False, on_missing="skip")).summary
+    s = scoring.score_files(short, scored_files["ref"], scoring.ScoreSettings(meteor=False, on_missing="skip")).summary
     assert s["n"] == 20 and s["skipped"] == {"not_in_ref": 1, "not_in_input": 4, "no_text": 0, "hallucination_stale": 0}
-    dup = _write(tmp_path / "dup.jsonl", recs + recs[:2])
+    dup = jsonl_arg(tmp_path / "dup.jsonl", recs + recs[:2])
     with pytest.raises(InputError, match="duplicate id"):
-        scoring.score_files(dup, files["ref"], scoring.ScoreSettings(meteor=False))
+        scoring.score_files(dup, scored_files["ref"], scoring.ScoreSettings(meteor=False))
 
 
-def test_bad_records_name_file_line_field(files, tmp_path):
-    recs = [json.loads(x) for x in open(files["good"])]
+def test_bad_records_name_file_line_field(scored_files, tmp_path):
+    recs = [json.loads(x) for x in open(scored_files["good"])]
     recs[5] = {"id": "s5"}  # no text
-    path = _write(tmp_path / "notext.jsonl", recs)
+    path = jsonl_arg(tmp_path / "notext.jsonl", recs)
     with pytest.raises(InputError) as err:
-        scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False))
+        scoring.score_files(path, scored_files["ref"], scoring.ScoreSettings(meteor=False))
     assert str(err.value).startswith(f"{path}:6: report: no text")
     s = scoring.score_files(
-        path, files["ref"], scoring.ScoreSettings(meteor=False, on_error="skip", on_missing="skip")
+        path, scored_files["ref"], scoring.ScoreSettings(meteor=False, on_error="skip", on_missing="skip")
     ).summary
     assert s["n"] == 23 and s["skipped"]["no_text"] == 1
-    recs = [json.loads(x) for x in open(files["good"])]
+    recs = [json.loads(x) for x in open(scored_files["good"])]
     recs[2]["labels"] = {"Effusion": 1}
-    path = _write(tmp_path / "badlab.jsonl", recs)
+    path = jsonl_arg(tmp_path / "badlab.jsonl", recs)
     with pytest.raises(InputError, match=r":3: labels: unknown observation"):
-        scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False))
+        scoring.score_files(path, scored_files["ref"], scoring.ScoreSettings(meteor=False))
     with pytest.raises(InputError, match="--labeler chexbert needs --labeler-model"):
         scoring.score_files(
-            files["good"], files["ref"], scoring.ScoreSettings(meteor=False, relabel=True, labeler="chexbert")
+            scored_files["good"],
+            scored_files["ref"],
+            scoring.ScoreSettings(meteor=False, relabel=True, labeler="chexbert"),
         )
     with pytest.raises(InputError, match="--tokenize"):
-        scoring.score_files(files["good"], files["ref"], scoring.ScoreSettings(meteor=False, tokenize="bpe"))
+        scoring.score_files(
+            scored_files["good"], scored_files["ref"], scoring.ScoreSettings(meteor=False, tokenize="bpe")
+        )
 
 
-def test_labeler_fills_missing_labels(files, tmp_path):
-    recs = [{k: v for k, v in json.loads(x).items() if k != "labels"} for x in open(files["good"])]
-    path = _write(tmp_path / "nolabels.jsonl", recs)
-    s = scoring.score_files(path, files["ref"], scoring.ScoreSettings(meteor=False)).summary
+def test_labeler_fills_missing_labels(scored_files, tmp_path):
+    recs = [{k: v for k, v in json.loads(x).items() if k != "labels"} for x in open(scored_files["good"])]
+    path = jsonl_arg(tmp_path / "nolabels.jsonl", recs)
+    s = scoring.score_files(path, scored_files["ref"], scoring.ScoreSettings(meteor=False)).summary
     assert s["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 24, "stale": 0}
     assert s["config"]["labels"]["ref"] == {"from_field": 24, "labeled": 0, "stale": 0}
     assert 0 < s["overall"]["ce"]["micro_14_unc_pos"]["f1"] <= 1
@@ -491,7 +437,7 @@ def test_labeler_labels_each_distinct_text_once():
     class Counting:
         def label(self, texts):
             calls.append(list(texts))
-            return [_lab(edema=1 if "edema" in t else None) for t in texts]
+            return [labels_with(edema=1 if "edema" in t else None) for t in texts]
 
     lab = scoring.LazyLabeler(scoring.ScoreSettings())
     lab._labeler = Counting()
@@ -503,18 +449,20 @@ def test_labeler_labels_each_distinct_text_once():
     assert lab.label(["edema."])[0]["Edema"] == 1
 
 
-def test_settings_from_field_or_inputs_or_none(files, tmp_path):
-    refs = [{k: v for k, v in r.items() if k not in ("frontal", "lateral", "prior_report")} for r in files["refs"]]
-    plain = _write(tmp_path / "plain.jsonl", refs)
-    s = scoring.score_files(files["good"], plain, scoring.ScoreSettings(meteor=False)).summary
+def test_settings_from_field_or_inputs_or_none(scored_files, tmp_path):
+    refs = [
+        {k: v for k, v in r.items() if k not in ("frontal", "lateral", "prior_report")} for r in scored_files["refs"]
+    ]
+    plain = jsonl_arg(tmp_path / "plain.jsonl", refs)
+    s = scoring.score_files(scored_files["good"], plain, scoring.ScoreSettings(meteor=False)).summary
     assert s["by_setting"] == {} and s["overall"]["n"] == 24  # no inputs, no setting field: overall only
-    recs = [json.loads(x) for x in open(files["good"])]
+    recs = [json.loads(x) for x in open(scored_files["good"])]
     for i, r in enumerate(recs):
         r["setting"] = "sw" if i < 20 else "mw"
-    stated = _write(tmp_path / "stated.jsonl", recs)
+    stated = jsonl_arg(tmp_path / "stated.jsonl", recs)
     s = scoring.score_files(stated, plain, scoring.ScoreSettings(meteor=False)).summary
     assert {k: v["n"] for k, v in s["by_setting"].items()} == {"sw": 20, "mw": 4}
     recs[7]["setting"] = "xx"
-    bad = _write(tmp_path / "badsetting.jsonl", recs)
+    bad = jsonl_arg(tmp_path / "badsetting.jsonl", recs)
     with pytest.raises(InputError, match=r":8: setting: expected one of sn, sw, mn, mw"):
         scoring.score_files(bad, plain, scoring.ScoreSettings(meteor=False))

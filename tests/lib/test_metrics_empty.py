@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 
@@ -11,13 +10,9 @@ import pytest
 from rg4cli.metrics import ScoreSettings, nlg, score_files
 
 from ..conftest import REPORT_CORPUS
+from .jsonl import jsonl_arg
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs Java")
-
-
-def _write(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return str(path)
 
 
 @pytest.fixture
@@ -41,7 +36,7 @@ def test_empty_hypotheses_are_scored_and_counted(pairs):
     tmp, refs, hyps = pairs
     logs: list[str] = []
     res = score_files(
-        _write(tmp / "h.jsonl", hyps), _write(tmp / "r.jsonl", refs), ScoreSettings(meteor=False), log=logs.append
+        jsonl_arg(tmp / "h.jsonl", hyps), jsonl_arg(tmp / "r.jsonl", refs), ScoreSettings(meteor=False), log=logs.append
     )
     s = res.summary
     assert s["n"] == 8 and s["empty_hypotheses"] == 3 and s["skipped"]["no_text"] == 0
@@ -65,17 +60,17 @@ def test_missing_text_field_is_still_an_error(pairs):
     from rg4cli.errors import InputError
 
     with pytest.raises(InputError, match="no text to score"):
-        score_files(_write(tmp / "h.jsonl", hyps), _write(tmp / "r.jsonl", refs), ScoreSettings(meteor=False))
+        score_files(jsonl_arg(tmp / "h.jsonl", hyps), jsonl_arg(tmp / "r.jsonl", refs), ScoreSettings(meteor=False))
 
 
 def test_against_counts_its_own_empties(pairs):
     tmp, refs, hyps = pairs
     other = [dict(h, report="") for h in hyps[:8]]
     s = score_files(
-        _write(tmp / "h.jsonl", hyps),
-        _write(tmp / "r.jsonl", refs),
+        jsonl_arg(tmp / "h.jsonl", hyps),
+        jsonl_arg(tmp / "r.jsonl", refs),
         ScoreSettings(meteor=False),
-        against=_write(tmp / "o.jsonl", other),
+        against=jsonl_arg(tmp / "o.jsonl", other),
     ).summary
     assert s["against"]["empty_hypotheses"] == 8 and s["against"]["n"] == 8
     assert s["against"]["overall"]["bleu_1"] < 1e-6

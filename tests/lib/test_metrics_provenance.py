@@ -10,6 +10,7 @@ from rg4cli.records.provenance import bind
 from rg4cli.records.study import text_of
 
 from ..conftest import REPORT_CORPUS
+from .jsonl import jsonl_arg
 
 GENERATED = [
     "findings: The heart is normal in size. impression: No acute process.",
@@ -17,11 +18,6 @@ GENERATED = [
     "findings: The lungs are clear. impression: Normal chest.",
     "findings: Mild cardiomegaly. Possible pneumonia in the right lower lobe. impression: Pneumonia.",
 ]
-
-
-def _write(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return str(path)
 
 
 def _refs():
@@ -55,19 +51,19 @@ def _comparable(summary):
 
 def test_label_then_generate_scores_like_generate_alone(tmp_path):
     refs = _refs()
-    ref = _write(tmp_path / "t.jsonl", refs)
-    plain = score_files(_write(tmp_path / "g.jsonl", _generate(refs)), ref, ScoreSettings(meteor=False)).summary
-    labelled = score_files(
-        _write(tmp_path / "lg.jsonl", _generate(_label(refs))), ref, ScoreSettings(meteor=False)
+    ref = jsonl_arg(tmp_path / "t.jsonl", refs)
+    plain = score_files(jsonl_arg(tmp_path / "g.jsonl", _generate(refs)), ref, ScoreSettings(meteor=False)).summary
+    labeled = score_files(
+        jsonl_arg(tmp_path / "lg.jsonl", _generate(_label(refs))), ref, ScoreSettings(meteor=False)
     ).summary
-    assert _comparable(labelled) == _comparable(plain)
-    assert labelled["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 12, "stale": 12}
+    assert _comparable(labeled) == _comparable(plain)
+    assert labeled["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 12, "stale": 12}
     # CE differs from a perfect score: the stale reference labels did not reach the metric
     assert plain["overall"]["ce"]["micro_14_unc_pos"]["f1"] < 0.9
-    # labels bound to the scored text are used (the reference side, labelled by `rg4 label`)
+    # labels bound to the scored text are used (the reference side, labeled by `rg4 label`)
     with_ref_labels = score_files(
-        _write(tmp_path / "g2.jsonl", _generate(refs)),
-        _write(tmp_path / "lt.jsonl", _label(refs)),
+        jsonl_arg(tmp_path / "g2.jsonl", _generate(refs)),
+        jsonl_arg(tmp_path / "lt.jsonl", _label(refs)),
         ScoreSettings(meteor=False),
     ).summary
     assert with_ref_labels["config"]["labels"]["ref"] == {"from_field": 12, "labeled": 0, "stale": 0}
@@ -81,7 +77,7 @@ def test_bound_labels_are_used_even_when_wrong(tmp_path):
     for rec in hyps:
         bind(rec, "labels", {"Pneumothorax": 1}, text_field="report", text=rec["report"])
     s = score_files(
-        _write(tmp_path / "h.jsonl", hyps), _write(tmp_path / "t.jsonl", refs), ScoreSettings(meteor=False)
+        jsonl_arg(tmp_path / "h.jsonl", hyps), jsonl_arg(tmp_path / "t.jsonl", refs), ScoreSettings(meteor=False)
     ).summary
     assert s["config"]["labels"]["hyp"] == {"from_field": 12, "labeled": 0, "stale": 0}
     assert s["per_observation"]["unc_pos"]["Pneumothorax"]["predicted"] == 12
@@ -92,8 +88,8 @@ def test_unbound_labels_are_used_with_one_warning(tmp_path):
     hyps = [dict(r, report=GENERATED[0], labels={"Edema": 1}) for r in refs]  # an older file: no provenance
     logs: list[str] = []
     s = score_files(
-        _write(tmp_path / "h.jsonl", hyps),
-        _write(tmp_path / "t.jsonl", refs),
+        jsonl_arg(tmp_path / "h.jsonl", hyps),
+        jsonl_arg(tmp_path / "t.jsonl", refs),
         ScoreSettings(meteor=False),
         log=logs.append,
     ).summary
@@ -117,8 +113,8 @@ def test_stale_hallucination_is_not_used(tmp_path):
     bind(hyps[0], "hallucination", {"input_agnostic": False}, text_field="report", text=hyps[0]["report"])
     logs: list[str] = []
     s = score_files(
-        _write(tmp_path / "h.jsonl", hyps),
-        _write(tmp_path / "t.jsonl", refs),
+        jsonl_arg(tmp_path / "h.jsonl", hyps),
+        jsonl_arg(tmp_path / "t.jsonl", refs),
         ScoreSettings(meteor=False),
         log=logs.append,
     ).summary
@@ -130,8 +126,8 @@ def test_stale_hallucination_is_not_used(tmp_path):
 def test_relabel_ignores_fields(tmp_path):
     refs = _refs()
     s = score_files(
-        _write(tmp_path / "h.jsonl", _label(refs)),
-        _write(tmp_path / "t.jsonl", _label(refs)),
+        jsonl_arg(tmp_path / "h.jsonl", _label(refs)),
+        jsonl_arg(tmp_path / "t.jsonl", _label(refs)),
         ScoreSettings(meteor=False, relabel=True),
     ).summary
     assert s["config"]["labels"]["hyp"] == {"from_field": 0, "labeled": 12, "stale": 0}

@@ -6,8 +6,8 @@ modules whose attribute names are those of the released `models/LLM_RG4.py` and
 from rg4's mapping tables), the trainable parameters only, saved with `torch.save` as
 `{"model": ..., "config": self.hparams, "epoch": ..., "step": ...}` where `config` is
 Lightning's AttributeDict. A stand-in class of that name is defined under the module
-path lightning 2.0 (the released pin) gives it, in a subprocess, so the pickle names
-exactly the global the released files name; rg4 never imports it.
+path lightning 2.0 (the released pin) gives it, only while the file is written, so the
+pickle names exactly the global the released files name; rg4 never imports it.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from rg4cli.errors import InputError
-from rg4cli.model import build_model, load_model_dir
+from rg4cli.model import load_model_dir
 from rg4cli.model.official import import_released_checkpoint
 from rg4cli.model.safe_pickle import ATTRIBUTE_DICT_PATHS, load_checkpoint
 
@@ -44,17 +42,6 @@ class AttributeDict(dict):
     def __setattr__(self, key, val):
         self[key] = val
 '''
-
-SAVE_AS_RELEASED = """
-import argparse, sys, torch
-from safetensors.torch import load_file
-from lightning.pytorch.utilities.parsing import AttributeDict
-weights, hparams, out = sys.argv[1], sys.argv[2], sys.argv[3]
-import json
-args = argparse.Namespace(**json.load(open(hparams)))
-hp = AttributeDict(vars(args))          # LightningModule.save_hyperparameters(args)
-torch.save({"model": load_file(weights), "config": hp, "epoch": 1, "step": 43152}, out)
-"""
 
 RELEASED_HPARAMS = {
     "stage_class": 2,
@@ -80,31 +67,31 @@ def save_as_released(
     module: str = "lightning.pytorch.utilities.parsing",
 ):
     """torch.save the released way, `config` an AttributeDict defined in `module` (lightning 2.0,
-    the released pin: lightning.pytorch.utilities.parsing)."""
-    root = tmp_path / f"fake_lightning_{module.replace('.', '_')}"
-    *packages, leaf = module.split(".")
-    pkg = root.joinpath(*packages)
-    pkg.mkdir(parents=True, exist_ok=True)
-    for depth in range(1, len(packages) + 1):
-        (root.joinpath(*packages[:depth]) / "__init__.py").touch()
-    (pkg / f"{leaf}.py").write_text(FAKE_LIGHTNING)
-    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp_path / f"{name}.safetensors"))
-    (tmp_path / f"{name}.json").write_text(json.dumps(hparams))
+    the released pin: lightning.pytorch.utilities.parsing). The stand-in module exists only while
+    the file is written (in sys.modules, then removed), so rg4 reads the file without it."""
+    import argparse
+    import types
+
+    parts = module.split(".")
+    names = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    before = {n: sys.modules.get(n) for n in names}
     out = tmp_path / f"{name}.pth"
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            SAVE_AS_RELEASED.replace("lightning.pytorch.utilities.parsing", module),
-            str(tmp_path / f"{name}.safetensors"),
-            str(tmp_path / f"{name}.json"),
-            str(out),
-        ],
-        check=True,
-        env=env,
-        timeout=300,
-    )
+    try:
+        for n in names:
+            sys.modules[n] = types.ModuleType(n)
+            if n != module:
+                sys.modules[n].__path__ = []  # a package, as lightning's are
+        exec(FAKE_LIGHTNING, sys.modules[module].__dict__)
+        args = argparse.Namespace(**json.loads(json.dumps(hparams)))  # the released code's parsed args
+        hp = sys.modules[module].AttributeDict(vars(args))  # LightningModule.save_hyperparameters(args)
+        weights = {k: v.detach().clone().contiguous() for k, v in state.items()}
+        torch.save({"model": weights, "config": hp, "epoch": 1, "step": 43152}, out)
+    finally:
+        for n, old in before.items():
+            if old is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = old
     return out
 
 
@@ -198,15 +185,10 @@ class ReleasedLLMRG4Layout(nn.Module):
         return self.iit_layernorm(self.iit_proj(torch.cat([h_f, h_l, h_t], dim=2)))
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    return build_model("tiny", seed=0)
-
-
-def _layout(tiny, stage=2):
-    cfg = tiny.config
+def _layout(tiny_model, stage=2):
+    cfg = tiny_model.config
     return ReleasedLLMRG4Layout(
-        copy.deepcopy(tiny.decoder),
+        copy.deepcopy(tiny_model.decoder),
         width=cfg.image_dim,
         hidden=cfg.mlp_dim,
         heads=cfg.num_heads,
@@ -217,16 +199,16 @@ def _layout(tiny, stage=2):
     ).eval()
 
 
-def test_released_key_names_are_what_the_import_reads(tiny):
-    keys = set(_layout(tiny).released_state())
+def test_released_key_names_are_what_the_import_reads(tiny_model):
+    keys = set(_layout(tiny_model).released_state())
     assert "APPA_visual_query_tokens" in keys and "iit_proj.weight" in keys
     assert "text_crossattention_block.bias_k" in keys and "lateral_layernorm_4096_1.bias" in keys
     assert "llama_model.base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight" in keys
     assert not any(k.startswith(("embed_tokens", "llama_model.base_model.model.lm_head")) for k in keys)
 
 
-def test_a_checkpoint_saved_as_released_imports_with_its_weights_in_place(tiny, tmp_path):
-    released = _layout(tiny)
+def test_a_checkpoint_saved_as_released_imports_with_its_weights_in_place(tiny_model, tmp_path):
+    released = _layout(tiny_model)
     pth = save_as_released(tmp_path, released.released_state(), RELEASED_HPARAMS, "stage2")
     summary = import_released_checkpoint(pth, tmp_path / "model", preset="tiny")
     assert summary["kind"] == "llm-rg4" and summary["stage"] == 2 and summary["num_queries"] == 6
@@ -248,13 +230,13 @@ def test_a_checkpoint_saved_as_released_imports_with_its_weights_in_place(tiny, 
     with torch.no_grad():
         want_logits = released.llama_model(input_ids=ids).logits
         got_logits = model.decoder(input_ids=ids).logits
-    base_logits = tiny.decoder(input_ids=ids).logits
+    base_logits = tiny_model.decoder(input_ids=ids).logits
     assert (want_logits - got_logits).abs().max().item() < 1e-4
     assert (want_logits - base_logits).abs().max().item() > 1e-3  # the LoRA (alpha 24, r 8) does change them
 
 
-def test_a_stage1_checkpoint_imports_its_frontal_block(tiny, tmp_path):
-    released = _layout(tiny, stage=1)
+def test_a_stage1_checkpoint_imports_its_frontal_block(tiny_model, tmp_path):
+    released = _layout(tiny_model, stage=1)
     state = released.released_state()
     assert not any(k.startswith(("lateral_", "iit_", "llama_model.")) for k in state)
     pth = save_as_released(tmp_path, state, {**RELEASED_HPARAMS, "stage_class": 1}, "stage1")
@@ -276,10 +258,10 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_a_pickle_payload_in_place_of_the_config_is_refused_and_runs_nothing(tiny, tmp_path):
+def test_a_pickle_payload_in_place_of_the_config_is_refused_and_runs_nothing(tiny_model, tmp_path):
     marker = tmp_path / "payload-ran"
     pth = tmp_path / "evil.pth"
-    torch.save({"model": _layout(tiny).released_state(), "config": Payload(marker), "epoch": 1, "step": 2}, pth)
+    torch.save({"model": _layout(tiny_model).released_state(), "config": Payload(marker), "epoch": 1, "step": 2}, pth)
     with pytest.raises(InputError) as info:
         load_checkpoint(pth)
     assert "posix.system" in str(info.value) and "\n" not in str(info.value)

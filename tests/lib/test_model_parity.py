@@ -7,7 +7,7 @@ batch of two studies in stage 1 (sn) and in the four stage-2 settings: its weigh
 (float16-exact), the inputs, its prompt token ids, fusion outputs, target logits and loss.
 rg4's paper preset, given the same weights through the released-checkpoint name mapping,
 must reproduce them: same prompt ids, and fusion outputs, logits and loss within 5e-5
-(measured on the full widths against the released module itself: README "Presets").
+(measured on the full widths against the released module itself: docs/design.md "Parity with the released code").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Integer ids are accepted everywhere as their decimal string (README "The study record")."""
+"""Integer ids are accepted everywhere as their decimal string (docs/records.md "The study record")."""
 
 from __future__ import annotations
 

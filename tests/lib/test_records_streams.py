@@ -10,15 +10,12 @@ import pytest
 from rg4cli.errors import InputError
 from rg4cli.records.streams import RecordReader, RecordWriter, done_ids, index_by_id, join_by_id
 
-
-def _write(path, lines):
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    return path
+from .jsonl import write_jsonl
 
 
 def test_reads_plain_and_gzip_and_passes_fields_through(tmp_path):
     recs = [{"id": "a", "x": 1, "nested": {"k": [1, 2]}}, {"id": "b", "extra": None}]
-    plain = _write(tmp_path / "in.jsonl", [json.dumps(r) for r in recs])
+    plain = write_jsonl(tmp_path / "in.jsonl", [json.dumps(r) for r in recs])
     gz = tmp_path / "in.jsonl.gz"
     with gzip.open(gz, "wt", encoding="utf-8") as fh:
         fh.write(plain.read_text())
@@ -43,7 +40,7 @@ def test_bad_json_names_file_line_and_truncation(tmp_path):
 
 
 def test_missing_and_mistyped_fields(tmp_path):
-    path = _write(tmp_path / "in.jsonl", ['{"id": 3.5}', '{"text": "x"}', "[1, 2]", '{"id": true}'])
+    path = write_jsonl(tmp_path / "in.jsonl", ['{"id": 3.5}', '{"text": "x"}', "[1, 2]", '{"id": true}'])
     reader = RecordReader(path, on_error="skip")
     assert list(reader) == []
     assert reader.skipped == 4
@@ -62,7 +59,7 @@ def test_resume_drops_cut_short_last_line(tmp_path):
 
 
 def test_join_reports_missing_and_duplicates(tmp_path):
-    ref = index_by_id(_write(tmp_path / "ref.jsonl", ['{"id": "a"}', '{"id": "b"}', '{"id": "c"}']))
+    ref = index_by_id(write_jsonl(tmp_path / "ref.jsonl", ['{"id": "a"}', '{"id": "b"}', '{"id": "c"}']))
     hyp = [(1, {"id": "b"}), (2, {"id": "a"}), (3, {"id": "z"})]
     with pytest.raises(InputError) as err:
         join_by_id(hyp, ref)
@@ -72,13 +69,13 @@ def test_join_reports_missing_and_duplicates(tmp_path):
     with pytest.raises(InputError, match="duplicate"):
         join_by_id([(1, {"id": "a"}), (2, {"id": "a"})], ref, on_missing="skip")
     with pytest.raises(InputError, match="duplicate"):
-        index_by_id(_write(tmp_path / "dup.jsonl", ['{"id": "a"}', '{"id": "a"}']))
+        index_by_id(write_jsonl(tmp_path / "dup.jsonl", ['{"id": "a"}', '{"id": "a"}']))
 
 
 def test_map_in_blocks_writes_what_came_before_a_bad_line(tmp_path):
     from rg4cli.records.streams import map_in_blocks
 
-    path = _write(tmp_path / "in.jsonl", ['{"id": "a"}', '{"id": "b"}', '{"id": "c", "bad": true}', '{"id": "d"}'])
+    path = write_jsonl(tmp_path / "in.jsonl", ['{"id": "a"}', '{"id": "b"}', '{"id": "c", "bad": true}', '{"id": "d"}'])
     out = tmp_path / "out.jsonl"
     reader = RecordReader(path)
     blocks = []
@@ -129,7 +126,7 @@ def test_bad_lines_name_their_line_and_field_and_skip_goes_on(tmp_path, line, wh
 
 
 def test_finite_numbers_and_surrogate_pairs_pass(tmp_path):
-    path = _write(tmp_path / "in.jsonl", ['{"id": "a", "w": 1e308, "s": "NaN Infinity", "e": "\\ud83d\\ude00"}'])
+    path = write_jsonl(tmp_path / "in.jsonl", ['{"id": "a", "w": 1e308, "s": "NaN Infinity", "e": "\\ud83d\\ude00"}'])
     [(_, rec)] = list(RecordReader(path))
     assert rec["w"] == 1e308 and rec["e"] == "\U0001f600"
 
@@ -137,7 +134,7 @@ def test_finite_numbers_and_surrogate_pairs_pass(tmp_path):
 def test_bom_is_accepted_and_gzip_is_known_by_its_magic(tmp_path):
     bom = _bytes(tmp_path / "bom.jsonl", b'\xef\xbb\xbf{"id": "a"}\r\n{"id": "b"}\r\n')
     assert [r["id"] for _, r in RecordReader(bom)] == ["a", "b"]
-    named_gz = _write(tmp_path / "plain.jsonl.gz", ['{"id": "a"}'])  # plain text named .gz
+    named_gz = write_jsonl(tmp_path / "plain.jsonl.gz", ['{"id": "a"}'])  # plain text named .gz
     assert [r["id"] for _, r in RecordReader(named_gz)] == ["a"]
     unnamed = tmp_path / "packed.jsonl"
     unnamed.write_bytes(gzip.compress(b'{"id": "a"}\n'))
@@ -163,7 +160,7 @@ def test_truncated_gzip_keeps_the_records_before_the_cut(tmp_path):
 
 
 def test_output_appears_under_its_name_at_close_and_an_old_file_stays_whole_until_then(tmp_path):
-    out = _write(tmp_path / "out.jsonl", ['{"id": "old"}'])
+    out = write_jsonl(tmp_path / "out.jsonl", ['{"id": "old"}'])
     writer = RecordWriter(out)
     writer.write({"id": "new"})
     assert out.read_text() == '{"id": "old"}\n'  # not yet replaced
@@ -173,7 +170,7 @@ def test_output_appears_under_its_name_at_close_and_an_old_file_stays_whole_unti
 
 
 def test_an_input_being_read_is_never_an_output(tmp_path):
-    path = _write(tmp_path / "in.jsonl", ['{"id": "a"}'])
+    path = write_jsonl(tmp_path / "in.jsonl", ['{"id": "a"}'])
     reader = RecordReader(path)
     link = tmp_path / "link.jsonl"
     link.symlink_to(path)
@@ -201,7 +198,7 @@ def test_kill_then_resume_continues_the_partial_file(tmp_path):
 
 
 def test_resume_refuses_a_damaged_middle_line(tmp_path):
-    out = _write(tmp_path / "out.jsonl", ['{"id": "a"}', '{"id": "b", "x"', '{"id": "c"}'])
+    out = write_jsonl(tmp_path / "out.jsonl", ['{"id": "a"}', '{"id": "b", "x"', '{"id": "c"}'])
     with pytest.raises(InputError, match=r"out.jsonl:2: bad JSON.*damaged"):
         done_ids(out)
     with pytest.raises(InputError, match=r"out.jsonl:2: bad JSON.*damaged"):
@@ -230,7 +227,7 @@ def test_write_errors_are_one_line(tmp_path):
         RecordWriter(tmp_path)
     with RecordWriter("/dev/full") as w, pytest.raises(Rg4Error, match="No space left"):
         w.write({"id": "a"})
-    blocker = _write(tmp_path / "file", ["x"])
+    blocker = write_jsonl(tmp_path / "file", ["x"])
     with pytest.raises(InputError, match="cannot write"):
         RecordWriter(blocker / "out.jsonl")
 
@@ -249,8 +246,8 @@ def test_json_documents_have_no_nan(tmp_path):
 def test_map_in_blocks_resume_passes_over_done_ids_and_places_unplaced_errors(tmp_path):
     from rg4cli.records.streams import map_in_blocks
 
-    path = _write(tmp_path / "in.jsonl", ['{"id": "a"}', '{"id": "b"}', '{"id": "c", "t": 0}', '{"id": "d"}'])
-    out = _write(tmp_path / "out.jsonl", ['{"id": "a", "up": "A"}'])
+    path = write_jsonl(tmp_path / "in.jsonl", ['{"id": "a"}', '{"id": "b"}', '{"id": "c", "t": 0}', '{"id": "d"}'])
+    out = write_jsonl(tmp_path / "out.jsonl", ['{"id": "a", "up": "A"}'])
 
     def prepare(lineno, record):
         if "t" in record:
@@ -272,7 +269,7 @@ def test_a_full_disk_keeps_the_old_file_and_the_records_written(tmp_path):
 
     from rg4cli.errors import Rg4Error
 
-    out = _write(tmp_path / "out.jsonl", ['{"id": "old"}'])
+    out = write_jsonl(tmp_path / "out.jsonl", ['{"id": "old"}'])
     writer = RecordWriter(out)
     writer.write({"id": "a"})
     real = writer._fh

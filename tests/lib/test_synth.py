@@ -6,26 +6,17 @@ import csv
 import gzip
 import hashlib
 import json
-import re
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from rg4cli.cli.app import app
 from rg4cli.synth.images import Anatomy, VisualFinding, render_frontal, render_lateral
-from rg4cli.synth.studies import (
-    CATEGORIES,
-    TRUTH_NAME,
-    aggregate_labels,
-    generate_studies,
-    write_mimic_tree,
-)
-from rg4cli.vocab import OBSERVATIONS
-
-SUBJECTS, SEED, SIZE = 20, 1, 96
+from rg4cli.synth.mimic import write_mimic_tree
+from rg4cli.synth.specs import TRUTH_NAME, aggregate_labels
+from rg4cli.synth.studies import generate_studies
+from rg4cli.vocab import CATEGORIES, OBSERVATIONS
 
 
 def _csv_rows(path: Path) -> list[dict]:
@@ -43,23 +34,6 @@ def _tree_digest(root: Path) -> str:
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth") / "mimic"
-    result = CliRunner().invoke(
-        app, ["synth", "--subjects", str(SUBJECTS), "--seed", str(SEED), "--image-size", str(SIZE), "-o", str(root)]
-    )
-    assert result.exit_code == 0, result.output
-    assert result.stdout == ""
-    assert re.search(rf"{SUBJECTS} subjects, \d+ studies, \d+ images", result.stderr)
-    return root
-
-
-@pytest.fixture(scope="module")
-def studies():
-    return generate_studies(50, seed=7, image_size=64)
 
 
 # ---- layout -------------------------------------------------------------------
@@ -84,17 +58,17 @@ def test_16bit_and_dicom_trees_are_deterministic_twins_of_the_jpeg_tree(tmp_path
 
 
 # ---- subjects over time -----------------------------------------------------------
-def test_priors_laterals_and_evolution(studies):
-    by_id = {s.study_id: s for s in studies}
-    with_prior = [s for s in studies if s.prior_study_id]
-    assert 0.4 < len(with_prior) / len(studies) < 0.9
+def test_priors_laterals_and_evolution(synth_studies):
+    by_id = {s.study_id: s for s in synth_studies}
+    with_prior = [s for s in synth_studies if s.prior_study_id]
+    assert 0.4 < len(with_prior) / len(synth_studies) < 0.9
     for s in with_prior:
         prior = by_id[s.prior_study_id]
         assert prior.subject_id == s.subject_id
         assert (prior.study_date, prior.study_time) < (s.study_date, s.study_time)
-    lateral = [s.has_lateral for s in studies]
+    lateral = [s.has_lateral for s in synth_studies]
     assert 0.2 < sum(lateral) / len(lateral) < 0.95
-    assert all(s.view == "AP" for s in studies if any(fd.kind == "ett" for fd in s.visual))
+    assert all(s.view == "AP" for s in synth_studies if any(fd.kind == "ett" for fd in s.visual))
     # findings evolve: some study differs from its prior in what is drawn
     changed = [
         s
@@ -102,42 +76,42 @@ def test_priors_laterals_and_evolution(studies):
         if [fd.to_dict() for fd in s.visual] != [fd.to_dict() for fd in by_id[s.prior_study_id].visual]
     ]
     assert len(changed) > len(with_prior) // 4
-    kinds = {fd.kind for s in studies for fd in s.visual}
+    kinds = {fd.kind for s in synth_studies for fd in s.visual}
     assert {"cardiomegaly", "effusion", "consolidation", "atelectasis", "edema"} <= kinds
-    normal = [s for s in studies if s.labels["No Finding"] == 1]
-    assert 0.15 < len(normal) / len(studies) < 0.6
+    normal = [s for s in synth_studies if s.labels["No Finding"] == 1]
+    assert 0.15 < len(normal) / len(synth_studies) < 0.6
 
 
 # ---- report content and truth ----------------------------------------------------
-def test_input_agnostic_rates(studies):
-    n = len(studies)
+def test_input_agnostic_rates(synth_studies):
+    n = len(synth_studies)
     assert n >= 120
-    rates = {c: sum(s.input_agnostic[c] for s in studies) / n for c in CATEGORIES}
+    rates = {c: sum(s.input_agnostic[c] for s in synth_studies) / n for c in CATEGORIES}
     assert 0.10 <= rates["pp"] <= 0.20, rates
     assert 0.02 <= rates["view"] <= 0.08, rates
     assert 0.02 <= rates["comm"] <= 0.08, rates
     # comparisons as in LLM-RG4 Table 1: 40% of the studies without a prior in the dataset (an
     # outside exam), more of those with one
-    first = [s for s in studies if not s.prior_study_id]
-    later = [s for s in studies if s.prior_study_id]
+    first = [s for s in synth_studies if not s.prior_study_id]
+    later = [s for s in synth_studies if s.prior_study_id]
     assert len(first) >= 20 and len(later) >= 20
     pc_first = sum(s.input_agnostic["pc"] for s in first) / len(first)
     pc_later = sum(s.input_agnostic["pc"] for s in later) / len(later)
     assert 0.33 <= pc_first <= 0.47 and 0.78 <= pc_later <= 0.92, (pc_first, pc_later)
-    for s in studies:
+    for s in synth_studies:
         for c in CATEGORIES:
             assert bool(s.input_agnostic_sentences[c]) == s.input_agnostic[c]
 
 
-def test_deleting_input_agnostic_sentences_keeps_labels(studies):
-    for s in studies:
+def test_deleting_input_agnostic_sentences_keeps_labels(synth_studies):
+    for s in synth_studies:
         kept = [sent.labels for _, sent in s.sentences() if not sent.categories]
         assert aggregate_labels(kept) == s.labels, s.study_id
 
 
-def test_labels_match_what_is_drawn(studies):
+def test_labels_match_what_is_drawn(synth_studies):
     seen_values = set()
-    for s in studies:
+    for s in synth_studies:
         labels = s.labels
         drawn = defaultdict(set)
         for fd in s.visual:
@@ -155,10 +129,10 @@ def test_labels_match_what_is_drawn(studies):
     assert seen_values == {1, 0, -1, None}
 
 
-def test_wording_varies(studies):
+def test_wording_varies(synth_studies):
     effusion = {
         sent.text
-        for s in studies
+        for s in synth_studies
         for _, sent in s.sentences()
         if "Pleural Effusion" in sent.labels and not sent.categories
     }
@@ -166,17 +140,18 @@ def test_wording_varies(studies):
     assert len(effusion) >= 10 and len(negatives) >= 4
 
 
-def test_rules_labeler_and_judge_agree_with_truth(studies):
-    labeling = pytest.importorskip("rg4cli.labelers.backends")
-    hallucination = pytest.importorskip("rg4cli.judges.backends")
-    labeler, judge = labeling.RulesLabeler(), hallucination.RulesJudge()
-    texts = [" ".join(x for x in (s.findings, s.impression) if x) for s in studies]
-    agree_labels = sum(labeler.label_one(t) == s.labels for t, s in zip(texts, studies))
+def test_rules_labeler_and_judge_agree_with_truth(synth_studies):
+    from rg4cli.judges.backends import RulesJudge
+    from rg4cli.labelers.backends import RulesLabeler
+
+    labeler, judge = RulesLabeler(), RulesJudge()
+    texts = [" ".join(x for x in (s.findings, s.impression) if x) for s in synth_studies]
+    agree_labels = sum(labeler.label_one(t) == s.labels for t, s in zip(texts, synth_studies))
     agree_cats = sum(
-        {c: judge.judge_one(t, "sn")[c] for c in CATEGORIES} == s.input_agnostic for t, s in zip(texts, studies)
+        {c: judge.judge_one(t, "sn")[c] for c in CATEGORIES} == s.input_agnostic for t, s in zip(texts, synth_studies)
     )
-    assert agree_labels / len(studies) >= 0.95
-    assert agree_cats / len(studies) >= 0.95
+    assert agree_labels / len(synth_studies) >= 0.95
+    assert agree_cats / len(synth_studies) >= 0.95
 
 
 # ---- images -------------------------------------------------------------------------

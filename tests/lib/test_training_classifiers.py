@@ -3,95 +3,17 @@
 from __future__ import annotations
 
 import json
-import random
-from pathlib import Path
 
 import pytest
 import torch
 
 from rg4cli.model.classifiers import load_classifier, predict_chexbert, predict_discbert
+from rg4cli.training.checkpoints import list_checkpoints
 from rg4cli.training.classifiers import ClassifierTask
-from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, list_checkpoints, shard_plan, train
+from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, shard_plan, train
 from rg4cli.vocab import OBSERVATIONS
 
-POS = {
-    "Pleural Effusion": "There is a moderate right pleural effusion.",
-    "Cardiomegaly": "The heart is enlarged.",
-    "Pneumothorax": "Small left apical pneumothorax.",
-    "Edema": "Mild pulmonary edema.",
-}
-NEG = {
-    "Pleural Effusion": "No pleural effusion.",
-    "Cardiomegaly": "Heart size is normal.",
-    "Pneumothorax": "No pneumothorax.",
-    "Edema": "No edema.",
-}
-COMM = "Findings were discussed with Dr. ___ by telephone."
-PRIOR = "Compared to the prior study, unchanged."
-
-
-def make_records(n: int, seed: int = 0) -> list[dict]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        labels = {o: None for o in OBSERVATIONS}
-        sents = []
-        for obs in POS:
-            r = rng.random()
-            if r < 0.4:
-                labels[obs] = 1
-                sents.append(POS[obs])
-            elif r < 0.7:
-                labels[obs] = 0
-                sents.append(NEG[obs])
-        if not any(v == 1 for v in labels.values()):
-            labels["No Finding"] = 1
-        comm, prior = rng.random() < 0.3, rng.random() < 0.3
-        sents += [COMM] * comm + [PRIOR] * prior
-        rng.shuffle(sents)
-        out.append(
-            {
-                "id": f"s{i}",
-                "findings": " ".join(sents) or "Lungs are clear.",
-                "impression": "See above.",
-                "labels": labels,
-                "hallucination": {
-                    "pc": prior,
-                    "pp": False,
-                    "view": False,
-                    "comm": comm,
-                    "input_agnostic": prior or comm,
-                },
-            }
-        )
-    return out
-
-
-def write_jsonl(path: Path, records: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("clf")
-    return write_jsonl(d / "train.jsonl", make_records(48, 0)), write_jsonl(d / "val.jsonl", make_records(16, 1))
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory) -> Path:
-    """A small 'pretrained' BERT directory (config, weights, vocabulary) as --init takes it."""
-    from transformers import BertModel
-
-    from rg4cli.model.classifiers import tiny_bert_config
-    from rg4cli.model.tokenizers import build_wordpiece_tokenizer
-
-    path = tmp_path_factory.mktemp("bert")
-    tokenizer = build_wordpiece_tokenizer([r["findings"] for r in make_records(40)], vocab_size=300)
-    torch.manual_seed(7)
-    BertModel(tiny_bert_config(len(tokenizer)), add_pooling_layer=False).save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
-    return path
+from .corpora import COMM
 
 
 def _task(kind, train_path, out, val=None):
@@ -111,8 +33,8 @@ def test_shard_plan_gives_every_process_the_same_number_of_batches():
     assert shard_plan(plan, 0, 1) == plan
 
 
-def test_labeler_learns_and_loads_in_rg4_label(data, tmp_path):
-    train_path, val_path = data
+def test_labeler_learns_and_loads_in_rg4_label(classifier_data, tmp_path):
+    train_path, val_path = classifier_data
     out = tmp_path / "labeler"
     result = train(_task("labeler", train_path, out, val_path), _config(out, epochs=4))
     losses = [json.loads(l)["loss"] for l in (out / METRICS_FILE).read_text().splitlines() if "loss" in json.loads(l)]
@@ -127,8 +49,8 @@ def test_labeler_learns_and_loads_in_rg4_label(data, tmp_path):
     assert (out / "last" / "model.safetensors").is_file()  # with --val: best in out/, last in out/last
 
 
-def test_discbert_output_loads_in_rg4_hallucination(data, tmp_path):
-    train_path, _ = data
+def test_discbert_output_loads_in_rg4_hallucination(classifier_data, tmp_path):
+    train_path, _ = classifier_data
     out = tmp_path / "disc"
     train(_task("discbert", train_path, out), _config(out, epochs=4))
     clf = load_classifier(out, "discbert")
@@ -137,10 +59,10 @@ def test_discbert_output_loads_in_rg4_hallucination(data, tmp_path):
     assert probs[0]["comm"] > probs[1]["comm"]
 
 
-def test_resume_after_kill_reaches_the_uninterrupted_weights(data, bert_dir, tmp_path):
+def test_resume_after_kill_reaches_the_uninterrupted_weights(classifier_data, bert_dir, tmp_path):
     from safetensors.torch import load_file
 
-    train_path, _ = data
+    train_path, _ = classifier_data
 
     def task(out):  # both runs start from the same BERT and vocabulary
         return ClassifierTask("labeler", str(train_path), out, batch_size=8, init=str(bert_dir))
@@ -163,10 +85,10 @@ def test_resume_after_kill_reaches_the_uninterrupted_weights(data, bert_dir, tmp
     assert (killed / METRICS_FILE).read_text().count('"loss"') == 18
 
 
-def test_init_from_a_pretrained_bert_directory(data, bert_dir, tmp_path):
+def test_init_from_a_pretrained_bert_directory(classifier_data, bert_dir, tmp_path):
     from transformers import BertModel
 
-    train_path, _ = data
+    train_path, _ = classifier_data
     task = ClassifierTask("labeler", str(train_path), tmp_path / "out", init=str(bert_dir))
     model = task.build_model()
     bert = BertModel.from_pretrained(str(bert_dir), add_pooling_layer=False)

@@ -10,127 +10,49 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rg4cli.records.study import SETTINGS, setting_of
-from rg4cli.synth.studies import generate_studies, write_mimic_tree
-from rg4cli.text.sections import join_sections
-from rg4cli.text.sentences import split_sentences
-from rg4cli.training.data import plan_setting_batches
+from rg4cli.records.study import INPUT_SETTINGS
+from rg4cli.training.data import plan_input_setting_batches
 from rg4cli.training.engine import METRICS_FILE, EngineConfig, SimulatedKill, train
 from rg4cli.training.generator import GeneratorTask
-
-EMPHASIS = ("effusion", "pneumothorax", "opacity", "edema", "enlarged", "consolidation")
-
-
-def phantom_records(root: Path, n_subjects: int = 10) -> list[dict]:
-    """Study records in all four settings from `rg4 synth`'s phantom tree, with sentence weights."""
-    studies = generate_studies(n_subjects, seed=0, image_size=64)
-    write_mimic_tree(root, studies)
-    by_id = {s.study_id: s for s in studies}
-    records = []
-    for s in studies:
-        prior = by_id.get(s.prior_study_id)
-        prior_text = join_sections(prior.findings, prior.impression) if prior else None
-        target = join_sections(s.findings, s.impression)
-        spans = [
-            {
-                "start": a,
-                "end": b,
-                "score": 0.0,
-                "weight": 1.75 if any(w in target[a:b].lower() for w in EMPHASIS) else 1.0,
-            }
-            for a, b in split_sentences(target)
-        ]
-        base = {
-            "frontal": s.frontal_path,
-            "view": s.view,
-            "indication": s.indication,
-            "history": s.history,
-            "findings": s.findings,
-            "impression": s.impression,
-            "labels": s.labels,
-            "sentence_weights": spans,
-        }
-        variants = {
-            "sn": (None, None),
-            "mn": (s.lateral_path, None),
-            "sw": (None, prior_text),
-            "mw": (s.lateral_path, prior_text),
-        }
-        for name, (lateral, prior_report) in variants.items():
-            if (name[0] == "m" and not lateral) or (name[1] == "w" and not prior_report):
-                continue
-            records.append({"id": f"{s.study_id}_{name}", **base, "lateral": lateral, "prior_report": prior_report})
-    return records
-
-
-def write_jsonl(path: Path, records: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def phantom(tmp_path_factory):
-    root = tmp_path_factory.mktemp("phantom")
-    records = phantom_records(root)
-    sn = [r for r in records if setting_of(r) == "sn"][:8]
-    mixed = []
-    for s in SETTINGS:  # 4 of each setting for stage 2
-        mixed += [r for r in records if setting_of(r) == s][:4]
-    return {
-        "root": root,
-        "sn": write_jsonl(root / "sn.jsonl", sn),
-        "mixed": write_jsonl(root / "mixed.jsonl", mixed),
-        "cache": root / "cache",
-    }
 
 
 def _losses(out: Path) -> list[float]:
     return [r["loss"] for r in map(json.loads, (out / METRICS_FILE).read_text().splitlines()) if "loss" in r]
 
 
-@pytest.fixture(scope="module")
-def stage1(phantom, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("stage1") / "model"
-    task = GeneratorTask(
-        str(phantom["sn"]), out, image_root=phantom["root"], batch_size=4, tlw="off", cache_dir=phantom["cache"]
-    )
-    train(task, EngineConfig(out_dir=out, epochs=12, lr=3e-3, grad_accum=1, progress=False, seed=0))
-    return out
-
-
 def test_plan_is_setting_homogeneous_interleaved_and_seeded():
     settings = ["sn"] * 10 + ["sw"] * 7 + ["mn"] * 5 + ["mw"] * 3
-    plan = plan_setting_batches(settings, 4, epoch=0, seed=1)
+    plan = plan_input_setting_batches(settings, 4, epoch=0, seed=1)
     assert sorted(i for b in plan for i in b) == list(range(len(settings)))
     assert all(len({settings[i] for i in b}) == 1 for b in plan)
     order = [settings[b[0]] for b in plan]
-    assert order != sorted(order, key=SETTINGS.index)  # settings interleaved, not one block after another
-    assert plan == plan_setting_batches(settings, 4, epoch=0, seed=1)
-    assert plan != plan_setting_batches(settings, 4, epoch=1, seed=1)
+    assert order != sorted(order, key=INPUT_SETTINGS.index)  # settings interleaved, not one block after another
+    assert plan == plan_input_setting_batches(settings, 4, epoch=0, seed=1)
+    assert plan != plan_input_setting_batches(settings, 4, epoch=1, seed=1)
 
 
-def test_stage1_loss_falls(stage1):
-    losses = _losses(stage1)
+def test_stage1_loss_falls(stage1_model):
+    losses = _losses(stage1_model)
     assert len(losses) == 24
     assert sum(losses[-4:]) / 4 < sum(losses[:3]) / 3 - 0.1
-    assert json.loads((stage1 / "rg4_model.json").read_text())["stage"] == 1
-    assert not (stage1 / "adapter").exists()
+    assert json.loads((stage1_model / "rg4_model.json").read_text())["stage"] == 1
+    assert not (stage1_model / "adapter").exists()
 
 
-def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_path):
+def test_stage2_starts_from_stage1_and_trains_all_settings(generator_phantom, stage1_model, tmp_path):
     out = tmp_path / "stage2"
     task = GeneratorTask(
-        str(phantom["mixed"]),
+        str(generator_phantom["mixed"]),
         out,
         stage=2,
-        init=str(stage1),
-        image_root=phantom["root"],
+        init=str(stage1_model),
+        image_root=generator_phantom["root"],
         batch_size=4,
-        cache_dir=phantom["cache"],
+        cache_dir=generator_phantom["cache"],
     )
-    assert Counter(ex.setting for ex in task.examples) == {s: 4 for s in SETTINGS}
+    assert Counter(ex.setting for ex in task.examples) == {s: 4 for s in INPUT_SETTINGS}
     model = task.build_model()
-    stage1_fusion = load_file(str(stage1 / "fusion.safetensors"))
+    stage1_fusion = load_file(str(stage1_model / "fusion.safetensors"))
     assert all(torch.equal(p, stage1_fusion[k]) for k, p in model.fusion.state_dict().items())
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert any("lora_" in n for n in trainable) and any(n.startswith("fusion.") for n in trainable)
@@ -138,13 +60,13 @@ def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_
 
     train(
         GeneratorTask(
-            str(phantom["mixed"]),
+            str(generator_phantom["mixed"]),
             out,
             stage=2,
-            init=str(stage1),
-            image_root=phantom["root"],
+            init=str(stage1_model),
+            image_root=generator_phantom["root"],
             batch_size=4,
-            cache_dir=phantom["cache"],
+            cache_dir=generator_phantom["cache"],
         ),
         EngineConfig(out_dir=out, max_steps=4, lr=1e-3, grad_accum=1, progress=False, seed=0),
     )
@@ -154,36 +76,36 @@ def test_stage2_starts_from_stage1_and_trains_all_settings(phantom, stage1, tmp_
     assert load_model_dir(out).config.stage == 2
 
 
-def test_fusion_lr_sets_the_fusion_its_own_learning_rate(phantom, stage1, tmp_path):
+def test_fusion_lr_sets_the_fusion_its_own_learning_rate(generator_phantom, stage1_model, tmp_path):
     """--fusion-lr 0 keeps the stage-1 fusion exactly while the LoRA still trains at --lr."""
     out = tmp_path / "stage2"
     train(
         GeneratorTask(
-            str(phantom["mixed"]),
+            str(generator_phantom["mixed"]),
             out,
             stage=2,
-            init=str(stage1),
-            image_root=phantom["root"],
+            init=str(stage1_model),
+            image_root=generator_phantom["root"],
             batch_size=4,
-            cache_dir=phantom["cache"],
+            cache_dir=generator_phantom["cache"],
         ),
         EngineConfig(out_dir=out, max_steps=3, lr=1e-3, fusion_lr=0.0, grad_accum=1, progress=False, seed=0),
     )
-    before, after = load_file(str(stage1 / "fusion.safetensors")), load_file(str(out / "fusion.safetensors"))
+    before, after = load_file(str(stage1_model / "fusion.safetensors")), load_file(str(out / "fusion.safetensors"))
     assert all(torch.equal(before[k], after[k]) for k in before)
     lora_b = [v for k, v in load_file(str(out / "adapter" / "adapter_model.safetensors")).items() if "lora_B" in k]
     assert lora_b and any(v.abs().sum() > 0 for v in lora_b)  # LoRA B starts at zero: it moved
 
 
-def test_token_weights_land_on_the_emphasised_sentences(phantom, stage1):
+def test_token_weights_land_on_the_emphasised_sentences(generator_phantom, stage1_model):
     task = GeneratorTask(
-        str(phantom["sn"]),
-        stage1.parent / "unused",
+        str(generator_phantom["sn"]),
+        stage1_model.parent / "unused",
         stage=1,
-        init=str(stage1),
-        image_root=phantom["root"],
+        init=str(stage1_model),
+        image_root=generator_phantom["root"],
         batch_size=4,
-        cache_dir=phantom["cache"],
+        cache_dir=generator_phantom["cache"],
     )
     model = task.build_model()
     ex = next(e for e in task.examples if any(s["weight"] > 1 for s in e.spans))
@@ -199,15 +121,15 @@ def test_token_weights_land_on_the_emphasised_sentences(phantom, stage1):
     assert light  # markers, plain sentences and EOS keep 1
 
 
-def test_cached_features_equal_fresh_ones(phantom, stage1):
+def test_cached_features_equal_fresh_ones(generator_phantom, stage1_model):
     task = GeneratorTask(
-        str(phantom["mixed"]),
-        stage1.parent / "unused2",
+        str(generator_phantom["mixed"]),
+        stage1_model.parent / "unused2",
         stage=2,
-        init=str(stage1),
-        image_root=phantom["root"],
+        init=str(stage1_model),
+        image_root=generator_phantom["root"],
         batch_size=4,
-        cache_dir=phantom["cache"],
+        cache_dir=generator_phantom["cache"],
     )
     task.build_model()
     exs = [e for e in task.examples if e.setting == "mw"][:2]
@@ -228,16 +150,16 @@ def test_cached_features_equal_fresh_ones(phantom, stage1):
 
 
 @pytest.mark.slow  # three model loads; the classifier resume test covers the engine in the default run
-def test_generator_resume_after_kill_matches_uninterrupted(phantom, stage1, tmp_path):
+def test_generator_resume_after_kill_matches_uninterrupted(generator_phantom, stage1_model, tmp_path):
     def run(out, **kw):
         task = GeneratorTask(
-            str(phantom["mixed"]),
+            str(generator_phantom["mixed"]),
             out,
             stage=2,
-            init=str(stage1),
-            image_root=phantom["root"],
+            init=str(stage1_model),
+            image_root=generator_phantom["root"],
             batch_size=4,
-            cache_dir=phantom["cache"],
+            cache_dir=generator_phantom["cache"],
         )
         return train(
             task,

@@ -1,4 +1,4 @@
-"""Every default in README "Presets" is the code's: the table is parsed and checked row by row."""
+"""Every default in docs/design.md "Presets" is the code's: the table is parsed and checked row by row."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 
 from rg4cli.training.settings import PRESETS_HELP, RECIPES, TrainSettings, preset_defaults, presets_help
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DESIGN = Path(__file__).resolve().parents[2] / "docs" / "design.md"
 
 
 def _table() -> dict[str, tuple[list[str], list[str]]]:
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Presets") :]
+    text = DESIGN.read_text(encoding="utf-8")
+    section = text[text.index("## Presets") :]
     rows = {}
     for line in section.splitlines():
         if not line.startswith("| ") or line.startswith("| default") or line.startswith("|---"):
@@ -40,7 +40,7 @@ def _value(text: str):
     return text
 
 
-def test_readme_presets_table_lists_every_default_with_the_codes_value():
+def test_design_presets_table_lists_every_default_with_the_codes_value():
     rows = _table()
     for column, preset in ((0, "paper"), (1, "tiny")):
         defaults = preset_defaults(preset)

@@ -11,7 +11,7 @@ from torch import nn
 from rg4cli.errors import InputError
 from rg4cli.text.cleaning import r2gen_clean
 from rg4cli.training.classifiers import plan_shuffled_batches
-from rg4cli.training.data import LENGTH_POOL_BATCHES, plan_setting_batches
+from rg4cli.training.data import LENGTH_POOL_BATCHES, plan_input_setting_batches
 from rg4cli.training.engine import EngineConfig, warmup_steps_of
 from rg4cli.training.targets import clean_spans, clean_with_origin
 
@@ -28,7 +28,7 @@ def _settings(sizes: dict[str, int]) -> list[str]:
 )
 def test_cycle_sampler_gives_four_times_sn_rotating_through_the_settings(sizes, batch):
     settings = _settings(sizes)
-    plan = plan_setting_batches(settings, batch, epoch=0, seed=3, sampler="cycle")
+    plan = plan_input_setting_batches(settings, batch, epoch=0, seed=3, sampler="cycle")
     rounds = -(-sizes["sn"] // batch)
     # 4 x |sn| samples (|sn| rounded up to whole batches), every batch full.
     assert [len(b) for b in plan] == [batch] * (4 * rounds)
@@ -43,16 +43,16 @@ def test_cycle_sampler_gives_four_times_sn_rotating_through_the_settings(sizes, 
     seen = {s: {i for b in plan for i in b if settings[i] == s} for s in sizes}
     assert all(len(seen[s]) == sizes[s] for s in sizes)
     # Pure function of (seed, epoch); a new epoch reshuffles.
-    assert plan == plan_setting_batches(settings, batch, epoch=0, seed=3, sampler="cycle")
-    assert plan != plan_setting_batches(settings, batch, epoch=1, seed=3, sampler="cycle")
+    assert plan == plan_input_setting_batches(settings, batch, epoch=0, seed=3, sampler="cycle")
+    assert plan != plan_input_setting_batches(settings, batch, epoch=1, seed=3, sampler="cycle")
 
 
 def test_once_sampler_uses_each_example_once():
     settings = _settings({"sn": 10, "sw": 3, "mn": 2, "mw": 1})
-    plan = plan_setting_batches(settings, 4, epoch=0, seed=0, sampler="once")
+    plan = plan_input_setting_batches(settings, 4, epoch=0, seed=0, sampler="once")
     assert sorted(i for b in plan for i in b) == list(range(len(settings)))
     with pytest.raises(InputError, match="--sampler"):
-        plan_setting_batches(settings, 4, epoch=0, seed=0, sampler="weighted")
+        plan_input_setting_batches(settings, 4, epoch=0, seed=0, sampler="weighted")
 
 
 def _padded(plan, lengths):
@@ -65,19 +65,19 @@ def test_length_sampler_batches_examples_of_similar_length_once_each():
     gen = torch.Generator().manual_seed(0)
     settings = _settings({"sn": 900, "sw": 500, "mn": 300, "mw": 130})
     lengths = torch.randint(20, 240, (len(settings),), generator=gen).tolist()
-    plan = plan_setting_batches(settings, 8, epoch=0, seed=5, sampler="length", lengths=lengths)
+    plan = plan_input_setting_batches(settings, 8, epoch=0, seed=5, sampler="length", lengths=lengths)
     assert sorted(i for b in plan for i in b) == list(range(len(settings)))
     assert all(len({settings[i] for i in b}) == 1 for b in plan)
-    once = plan_setting_batches(settings, 8, epoch=0, seed=5, sampler="once")
+    once = plan_input_setting_batches(settings, 8, epoch=0, seed=5, sampler="once")
     real = sum(lengths)
     assert _padded(plan, lengths) - real < 0.25 * (_padded(once, lengths) - real)
     # Not simply sorted: batch order is shuffled, and each pool is its own random draw.
     maxima = [max(lengths[i] for i in b) for b in plan]
     assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
-    assert plan == plan_setting_batches(settings, 8, epoch=0, seed=5, sampler="length", lengths=lengths)
-    assert plan != plan_setting_batches(settings, 8, epoch=1, seed=5, sampler="length", lengths=lengths)
+    assert plan == plan_input_setting_batches(settings, 8, epoch=0, seed=5, sampler="length", lengths=lengths)
+    assert plan != plan_input_setting_batches(settings, 8, epoch=1, seed=5, sampler="length", lengths=lengths)
     with pytest.raises(ValueError, match="one length per example"):
-        plan_setting_batches(settings, 8, epoch=0, seed=5, sampler="length")
+        plan_input_setting_batches(settings, 8, epoch=0, seed=5, sampler="length")
 
 
 def test_length_grouped_shuffled_batches_for_the_decoder_task():

@@ -15,11 +15,13 @@ import torch
 from safetensors.torch import load_file
 
 from rg4cli.errors import Rg4Error
+from rg4cli.training.checkpoints import list_checkpoints
 from rg4cli.training.classifiers import ClassifierTask
-from rg4cli.training.engine import EngineConfig, SimulatedKill, list_checkpoints, train
+from rg4cli.training.engine import EngineConfig, SimulatedKill, train
 
+from .corpora import make_records
+from .jsonl import write_jsonl
 from .test_model_official import Payload
-from .test_training_classifiers import make_records, write_jsonl
 
 torch.set_num_threads(1)
 

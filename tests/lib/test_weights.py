@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from rg4cli.model.classifiers import new_classifier, predict_chexbert, save_classifier_dir, tiny_bert_config
+from rg4cli.model.classifiers import new_classifier, predict_chexbert, tiny_bert_config
 from rg4cli.model.tokenizers import build_wordpiece_tokenizer
 from rg4cli.text.sections import join_sections
 from rg4cli.text.sentences import split_sentences
@@ -27,7 +26,7 @@ from rg4cli.weights.attribution import (
 from rg4cli.weights.backends import (
     IGWeigher,
     RulesWeigher,
-    WeightSettings,
+    WeightingOptions,
     attribution_targets,
     check_labels,
     gaussian_smooth,
@@ -37,6 +36,7 @@ from rg4cli.weights.backends import (
 )
 
 from ..conftest import REPORT_CORPUS
+from .models import random_labeler
 
 
 def _runner() -> CliRunner:
@@ -44,14 +44,6 @@ def _runner() -> CliRunner:
         return CliRunner(mix_stderr=False)
     except TypeError:  # click >= 8.2 keeps stderr apart already
         return CliRunner()
-
-
-def _random_labeler(hidden: int = 32, init: float = 0.02, seed: int = 0):
-    tok = build_wordpiece_tokenizer(REPORT_CORPUS, vocab_size=300)
-    torch.manual_seed(seed)
-    config = tiny_bert_config(len(tok), hidden_size=hidden, layers=2, heads=2, max_positions=128)
-    config.initializer_range = init
-    return new_classifier("labeler", tok, config)
 
 
 # ---- attribution.py ------------------------------------------------------------
@@ -68,11 +60,11 @@ def test_quadrature_integrates_a_smooth_function(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_ig_completeness_attributions_sum_to_the_score_difference(method):
     # A non-trivial (large-init) random labeler: logits move a lot between baseline and input.
-    clf = _random_labeler(hidden=32, init=0.3, seed=1)
+    clf = random_labeler(hidden=32, init=0.3, seed=1)
     with torch.no_grad():
         for head in clf.model.linear_heads:
             head.weight.mul_(10.0)
-    weigher = IGWeigher(clf, WeightSettings(steps=50, method=method))
+    weigher = IGWeigher(clf, WeightingOptions(steps=50, method=method))
     labels = [{"Cardiomegaly": 1, "Pleural Effusion": -1, "Edema": 1}, {"Pneumothorax": 1}]
     texts = REPORT_CORPUS[1:3]
     maps = weigher.attribute(texts, labels)
@@ -92,8 +84,8 @@ def test_ig_completeness_attributions_sum_to_the_score_difference(method):
 
 
 def test_batched_ig_equals_the_per_label_loop():
-    clf = _random_labeler(hidden=32, init=0.2, seed=2)
-    weigher = IGWeigher(clf, WeightSettings(steps=12))
+    clf = random_labeler(hidden=32, init=0.2, seed=2)
+    weigher = IGWeigher(clf, WeightingOptions(steps=12))
     reqs = []
     for text, targets in zip(REPORT_CORPUS, ([5, 7], [], [1, 39, 22], [4 * 9 + 3])):
         ids, _, special = weigher.encode(text)
@@ -113,8 +105,8 @@ def test_batched_ig_equals_the_per_label_loop():
 
 def test_ig_weigher_explains_each_distinct_text_once(monkeypatch):
     """The settings of a study repeat its text: one attribution per distinct (text, labels), same weights."""
-    clf = _random_labeler(hidden=32, init=0.3, seed=3)
-    weigher = IGWeigher(clf, WeightSettings(steps=8, threshold=0.0))
+    clf = random_labeler(hidden=32, init=0.3, seed=3)
+    weigher = IGWeigher(clf, WeightingOptions(steps=8, threshold=0.0))
     a, b = REPORT_CORPUS[1], REPORT_CORPUS[2]
     la, lb = {"Cardiomegaly": 1, "Edema": -1}, {"Pneumothorax": 1}
     alone = [weigher.weigh([t], [lab])[0] for t, lab in ((a, la), (b, lb), (a, lb))]
@@ -216,7 +208,7 @@ def test_rules_backend_marks_sentences_with_positive_or_uncertain_mentions():
         "impression: Possible pneumonia.": 1.75,
     }
     # with the record's labels, only its positive/uncertain observations count
-    only_effusion = RulesWeigher(WeightSettings(lam=2.0)).weigh([text], [{"Pleural Effusion": 1}])[0]
+    only_effusion = RulesWeigher(WeightingOptions(lam=2.0)).weigh([text], [{"Pleural Effusion": 1}])[0]
     assert [w["weight"] for w in only_effusion] == [2.0, 1.0, 1.0, 1.0]
 
 
@@ -291,7 +283,7 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
     # findings marked 0.94-1.0.
     assert agreement > 0.78, agreement
 
-    weights = IGWeigher(clf, WeightSettings()).weigh(texts, [None] * len(texts))  # labels: the labeler's own
+    weights = IGWeigher(clf, WeightingOptions()).weigh(texts, [None] * len(texts))  # labels: the labeler's own
     finding, finding_lam, normal, normal_lam, labels_seen, labels_marked = 0, 0, 0, 0, 0, 0
     for study, text, sentence_weights, pred in zip(test, texts, weights, predicted):
         assert [(w["start"], w["end"]) for w in sentence_weights] == split_sentences(text)
@@ -324,18 +316,6 @@ def test_ig_weights_of_a_trained_labeler_mark_the_finding_sentences():
 # ---- CLI ---------------------------------------------------------------------
 
 
-def _write(path: Path, records: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def labeler_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("weights") / "labeler"
-    save_classifier_dir(_random_labeler(hidden=32, init=0.2), out)
-    return out
-
-
 def test_rules_backend_on_real_reports_follows_the_chexbert_labels(iu_dir):
     """IU findings with CheXbert's labels: positive reports get an emphasised sentence, others none."""
     reports = {}
@@ -344,10 +324,10 @@ def test_rules_backend_on_real_reports_follows_the_chexbert_labels(iu_dir):
             rec = json.loads(line)
             reports[rec["id"]] = rec
     with open(iu_dir / "chexbert_labels.jsonl", encoding="utf-8") as fh:
-        labelled = [json.loads(line) for _, line in zip(range(200), fh)]
-    texts = [reports[r["id"]]["findings"] for r in labelled]
-    weights = RulesWeigher().weigh(texts, [r["labels"] for r in labelled])
-    positive = [bool(attribution_targets(r["labels"])) for r in labelled]
+        labeled = [json.loads(line) for _, line in zip(range(200), fh)]
+    texts = [reports[r["id"]]["findings"] for r in labeled]
+    weights = RulesWeigher().weigh(texts, [r["labels"] for r in labeled])
+    positive = [bool(attribution_targets(r["labels"])) for r in labeled]
     emphasised = [any(w["weight"] > 1 for w in ws) for ws in weights]
     assert sum(positive) > 30
     assert sum(e for e, p in zip(emphasised, positive) if p) >= 0.85 * sum(positive)

@@ -4,7 +4,7 @@ another text never steer the weights."""
 from __future__ import annotations
 
 from rg4cli.records.provenance import bind, text_digest
-from rg4cli.weights import WeighSettings, WeightSettings, weigh_records
+from rg4cli.weights import WeighSettings, WeightingOptions, weigh_records
 
 from .jsonl import read_jsonl, write_jsonl
 
@@ -16,7 +16,7 @@ def _weights(tmp_path, record, name="w"):
     out = tmp_path / f"{name}.out.jsonl"
     logged = []
     summary = weigh_records(
-        src, out, WeighSettings(backend="rules", text="report", weighting=WeightSettings(lam=2.0)), log=logged.append
+        src, out, WeighSettings(backend="rules", text="report", weighting=WeightingOptions(lam=2.0)), log=logged.append
     )
     rec = read_jsonl(out)[0]
     return [w["weight"] for w in rec["sentence_weights"]], rec, summary, logged
