@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rg4-installed
 
-.PHONY: venv lint test test-fast demo man bench clean-demo
+.PHONY: venv lint test test-fast demo ablation man bench clean-demo clean-ablation
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ JOBS ?= 2
 demo: $(STAMP)
 	$(MAKE) -j$(JOBS) -f examples/demo.mk RG4="$(BIN)/rg4" PY="$(BIN)/python"
 
+# The paper's Table-4 ablations (TLW, ATF vs interleaved), three seeds (docs/ablation.md).
+ablation: $(STAMP)
+	$(MAKE) -j$(JOBS) -f examples/ablation.mk RG4="$(BIN)/rg4" PY="$(BIN)/python"
+
 man: $(STAMP)
 	$(BIN)/python scripts/gen_man.py man
 
@@ -45,3 +49,6 @@ bench: $(STAMP)
 
 clean-demo:
 	rm -rf demo
+
+clean-ablation:
+	rm -rf ablation
