@@ -155,8 +155,9 @@ $(OUT)/gen.raw.jsonl: $(OUT)/test.jsonl $(OUT)/raw-stage2/rg4_model.json
 # 10. Label the generated reports, flag input-agnostic content, score against the references.
 $(OUT)/%.judged.jsonl: $(OUT)/%.jsonl
 	$(RG4) label $< | $(RG4) hallucination -o $@
+# Every number with its 95% percentile-bootstrap interval over the test reports.
 $(OUT)/score.%.json: $(OUT)/%.judged.jsonl $(OUT)/test.jsonl
-	$(RG4) score $< --ref $(OUT)/test.jsonl -o $@
+	$(RG4) score $< --ref $(OUT)/test.jsonl --bootstrap 1000 -o $@
 
 # 11. The Table-3-style summary and the checks.
 $(OUT)/table.txt: $(OUT)/score.gen.json $(OUT)/score.gen.blank.json $(OUT)/score.gen.raw.json

@@ -9,7 +9,8 @@ Reads, in --dir (what examples/demo.mk writes):
 Prints per system and setting: P, R, F1 (CE micro over 14, uncertain = positive, the
 paper's CE), BLEU-1, BLEU-4, ROUGE-L, METEOR, hall. (share of reports with
 input-agnostic content) and the mean LLM input length; then the demo's claims, each
-with the measured number and PASS / MISS. Exit status 0 either way (a table, not a test).
+with the measured number (and its 95% bootstrap interval, from `rg4 score --bootstrap`) and
+PASS / MISS. Exit status 0 either way (a table, not a test).
 
     python scripts/demo_table.py --dir demo
 """
@@ -29,6 +30,8 @@ MIN_CE_F1 = 0.65  # the model reads the images
 MIN_BLANK_GAP = 0.25  # ... and blank images cost it that much CE F1
 MIN_RAW_HALL_SN = 0.30  # raw-report targets teach input-agnostic content
 MAX_DEMO_HALL_SN = 0.03  # rewritten targets do not
+F1_PATH = "overall.ce.micro_14_unc_pos.f1"
+HALL_SN_PATH = "by_setting.sn.hall.rate"
 SYSTEMS = (("gen", "rg4 (rewritten targets)"), ("gen.blank", "  same, blank images"), ("gen.raw", "raw-report targets"))
 
 
@@ -74,6 +77,22 @@ def block_row(label: str, setting: str, b: dict, tokens: float | None) -> str:
         "-" if tokens is None else f"{tokens:.1f}",
     ]
     return f"{label:<26}{setting:<8}{b['n']:>4}" + "".join(f"{c:>8}" for c in cells)
+
+
+def ci(summary: dict, path: str) -> str:
+    """' [low, high]' of a metric path when the summary has `rg4 score --bootstrap` intervals, else ''."""
+    got = ((summary.get("uncertainty") or {}).get("metrics") or {}).get(path)
+    if not got or got.get("low") is None:
+        return ""
+    return f" [{got['low']:.3f}, {got['high']:.3f}]"
+
+
+def pct_ci(summary: dict, path: str) -> str:
+    """ci() in percent."""
+    got = ((summary.get("uncertainty") or {}).get("metrics") or {}).get(path)
+    if not got or got.get("low") is None:
+        return ""
+    return f" [{100 * got['low']:.1f}, {100 * got['high']:.1f}]"
 
 
 def ce_f1(b: dict | None) -> float | None:
@@ -130,20 +149,23 @@ def main() -> None:
 
     print("Claims (paper -> this demo):")
     check(
-        f1 is not None and f1 >= MIN_CE_F1, f"the model reads the images: CE F1 {fmt(f1)} (target >= {MIN_CE_F1:.2f})"
+        f1 is not None and f1 >= MIN_CE_F1,
+        f"the model reads the images: CE F1 {fmt(f1)}{ci(demo, F1_PATH)} (target >= {MIN_CE_F1:.2f})",
     )
     gap = None if f1 is None or f1_blank is None else f1 - f1_blank
     check(
         gap is not None and gap >= MIN_BLANK_GAP,
-        f"blank images cost CE F1 {fmt(gap)} ({fmt(f1)} -> {fmt(f1_blank)}; target >= {MIN_BLANK_GAP:.2f})",
+        f"blank images cost CE F1 {fmt(gap)} ({fmt(f1)} -> {fmt(f1_blank)}{ci(blank, F1_PATH)}; "
+        f"target >= {MIN_BLANK_GAP:.2f})",
     )
     check(
         sn_raw is not None and sn_raw >= MIN_RAW_HALL_SN,
-        f"trained on raw reports, hall. in sn is {fmt(sn_raw, pct=True)}% (target >= {100 * MIN_RAW_HALL_SN:.0f}%)",
+        f"trained on raw reports, hall. in sn is {fmt(sn_raw, pct=True)}%{pct_ci(raw, HALL_SN_PATH)} "
+        f"(target >= {100 * MIN_RAW_HALL_SN:.0f}%)",
     )
     check(
         sn_demo is not None and sn_demo <= MAX_DEMO_HALL_SN,
-        f"trained on rewritten reports, hall. in sn is {fmt(sn_demo, pct=True)}% "
+        f"trained on rewritten reports, hall. in sn is {fmt(sn_demo, pct=True)}%{pct_ci(demo, HALL_SN_PATH)} "
         f"(target <= {100 * MAX_DEMO_HALL_SN:.0f}%)",
     )
     check(

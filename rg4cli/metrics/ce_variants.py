@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rg4cli.metrics.clinical import SUBSETS, UNCERTAIN_AS, binarize, counts, prf
+from rg4cli.metrics.clinical import SUBSETS, UNCERTAIN_AS, binarize, ce_scores, counts, prf
 
 REFERENCE_KEYS: tuple[tuple[str, str, str], ...] = (
     ("LLM-RG4 code (calculate_metric)", "F1_MICRO / F1_MACRO", "ce.micro_14_unc_pos.f1 / ce.macro_14_unc_pos.f1"),
@@ -118,16 +118,8 @@ def variant_scores(
     return {k: out[k] for k in variant_keys()}
 
 
-def exact_match(hyp_labels: Sequence[dict], ref_labels: Sequence[dict], uncertain: str, observations) -> list[float]:
-    """Per report: 1.0 when the binary labels agree on every observation, else 0.0."""
-    hyp, ref = binarize(hyp_labels, uncertain, observations), binarize(ref_labels, uncertain, observations)
-    return [float(x) for x in (hyp == ref).all(1)]
-
-
 def ce_block(hyp_labels: Sequence[dict], ref_labels: Sequence[dict]) -> dict:
     """A score block's `ce`: `clinical.ce_scores` then `variant_scores`."""
-    from rg4cli.metrics.clinical import ce_scores
-
     return {**ce_scores(hyp_labels, ref_labels), **variant_scores(hyp_labels, ref_labels)}
 
 

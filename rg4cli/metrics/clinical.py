@@ -162,6 +162,12 @@ def per_report_f1(
     return [float(x) for x in f1]
 
 
+def exact_match(hyp_labels: Sequence[dict], ref_labels: Sequence[dict], uncertain: str, observations) -> list[float]:
+    """Per report: 1.0 when the binary labels agree on every observation, else 0.0."""
+    hyp, ref = binarize(hyp_labels, uncertain, observations), binarize(ref_labels, uncertain, observations)
+    return [float(x) for x in (hyp == ref).all(1)]
+
+
 def per_report_keys() -> list[str]:
     """Per-report CE keys: `ce_f1_{14,5}_{unc_pos,unc_neg}`, then `ce_exact_5_unc_pos` (1.0 when
     the 5 binary labels all agree: f1chexbert's per-report `pe_accuracy`)."""
@@ -169,8 +175,6 @@ def per_report_keys() -> list[str]:
 
 
 def per_report_scores(hyp_labels: Sequence[dict], ref_labels: Sequence[dict]) -> dict[str, list[float]]:
-    from rg4cli.metrics.ce_variants import exact_match
-
     out = {
         f"ce_f1_{subset}_{unc}": per_report_f1(hyp_labels, ref_labels, unc, names)
         for unc in UNCERTAIN_AS
