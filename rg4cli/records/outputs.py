@@ -17,6 +17,7 @@ import fcntl
 import gzip
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,7 +25,8 @@ from typing import IO, Any
 
 from rg4cli.errors import InputError, Rg4Error
 from rg4cli.records.jsonl import _LIVE_READERS, display_name, dumps_json
-from rg4cli.records.resume import complete_ids, partial_path
+from rg4cli.records.resume import complete_ids, complete_lines, drop_cut_line, is_gzip, partial_path
+from rg4cli.records.targets import resolve_output
 
 
 def same_file(a: str | os.PathLike | None, b: str | os.PathLike | None) -> bool:
@@ -38,7 +40,7 @@ def same_file(a: str | os.PathLike | None, b: str | os.PathLike | None) -> bool:
 
 
 def refuse_input_as_output(output: str | os.PathLike | None, inputs: Iterable[Any] = ()) -> None:
-    """InputError when `output` is one of `inputs` or a file a live RecordReader reads."""
+    """InputError when `output` is one of `inputs` (`-`: this process's stdin) or a file a live RecordReader reads."""
     if output in (None, "-"):
         return
     read = [p for p in inputs if p not in (None, "-")]
@@ -50,6 +52,20 @@ def refuse_input_as_output(output: str | os.PathLike | None, inputs: Iterable[An
                 f"is also an input of this command{also}; an output never replaces an input: write to another file",
                 source=str(output),
             )
+    reads_stdin = any(p in (None, "-") for p in inputs) or any(r.path in (None, "-") for r in list(_LIVE_READERS))
+    if reads_stdin and _is_stdin(output):
+        raise InputError(
+            "is this command's standard input; an output never replaces an input: write to another file",
+            source=str(output),
+        )
+
+
+def _is_stdin(path: str | os.PathLike) -> bool:
+    try:
+        here, there = os.fstat(sys.stdin.fileno()), os.stat(path)
+    except (OSError, ValueError, AttributeError):  # no stdin descriptor (a test runner's buffer), no file
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _write_error(path: str | os.PathLike, exc: OSError, extra: str = "") -> Rg4Error:
@@ -125,67 +141,103 @@ class _Lock:
 class RecordWriter:
     """Write records as JSON Lines, one flush per record (see the module docstring).
 
-    `path` None or `-` is stdout. A FILE is written to FILE.partial and renamed at
-    close; `append=True` (resume) continues the complete records already there, whose
-    ids `resumed_ids` holds. `inputs`: files this writer must not replace (besides
-    those a live RecordReader reads).
+    `path` None or `-` is stdout. A regular FILE (or a link to one) is written to
+    FILE.partial beside the real file and renamed onto it at close (a `.gz` FILE is
+    compressed from the plain `.partial` then); a device, FIFO or descriptor link is
+    written directly (records.targets). Leaving a `with` block by an exception or an
+    interrupt never publishes: the `.partial` stays for `--resume` when `resumable`, else
+    it is removed. `append=True` (resume) continues the complete records already there
+    (FILE.partial of a killed run, else FILE), whose ids `resumed_ids` holds. `inputs`:
+    files this writer must not replace (besides those a live RecordReader reads).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, append: bool = False, inputs: Iterable[Any] = ()):
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        append: bool = False,
+        inputs: Iterable[Any] = (),
+        resumable: bool = True,
+    ):
         self.path = None if path in (None, "-") else Path(path)
         self.count = 0
         self.resumed_ids: set = set()
+        self.kept: Path | None = None  # the .partial an aborted writer left for --resume
+        self._resumable = resumable
         self._failed = False
         self._closed = False
         self._lock: _Lock | None = None
-        self._publish = False
+        self._data: Path | None = None
+        self._real: Path | None = None
+        self._gzip = False
         if self.path is None:
             if append:
                 raise InputError("--resume needs -o FILE (the records already there are kept and skipped)")
             self._fh: IO[str] = sys.stdout
             self._own = False
-            self._data = None
             return
         refuse_input_as_output(self.path, inputs)
+        target = resolve_output(self.path)
         self._own = True
-        if self.path.is_dir():
-            raise InputError("is a directory; -o needs a file name", source=str(self.path))
-        if self.path.exists() and not self.path.is_file():
-            # A device or a pipe (/dev/null, a FIFO): nothing to rename, write straight to it.
-            self._data = self.path
-        else:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except FileExistsError:
+        self._real = target.real
+        self._gzip = target.real.suffix == ".gz"
+        if target.direct:
+            if append:
                 raise InputError(
-                    f"cannot write: {self.path.parent} is not a directory", source=str(self.path)
-                ) from None
+                    "--resume needs -o to be a regular file (this is a device, pipe or descriptor, written directly)",
+                    source=str(self.path),
+                )
+            try:
+                self._fh = (
+                    gzip.open(target.real, "wt", encoding="utf-8")
+                    if self._gzip
+                    else open(target.real, "w", encoding="utf-8")
+                )
             except OSError as exc:
                 raise _write_error(self.path, exc) from None
-            self._lock = _Lock(partial_path(self.path), self.path)
-            if append and self._lock.size() > 0:
-                self._data, self._publish = self._lock.path, True  # a killed run's records
-            elif append:
-                self._data = self.path  # continue FILE itself
+            return
+        try:
+            target.real.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise InputError(f"cannot write: {target.real.parent} is not a directory", source=str(self.path)) from None
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+        self._lock = _Lock(partial_path(target.real), self.path)
+        self._data = self._lock.path
+        try:
+            if append:
+                self._start_resume()
             else:
                 self._lock.truncate()
-                self._data, self._publish = self._lock.path, True
-        try:
-            if append and self._data.is_file():
-                self.resumed_ids = complete_ids(self._data, drop_cut_line=True)
-            mode = "w" if self._lock is None and not append else "a"  # the lock's file was truncated when fresh
-            self._fh = (
-                gzip.open(self._data, mode + "t", encoding="utf-8")
-                if self.path.suffix == ".gz"
-                else open(self._data, mode, encoding="utf-8")
-            )
+            self._fh = open(self._data, "a", encoding="utf-8")
         except BaseException as exc:
-            if self._lock is not None:
-                self._lock.release(remove=self._lock.size() == 0)
-                self._lock = None
+            self._lock.release(remove=self._lock.size() == 0)
+            self._lock = None
             if isinstance(exc, OSError):
                 raise _write_error(self.path, exc) from None
             raise
+
+    def _start_resume(self) -> None:
+        """Make FILE.partial hold, as plain text, the complete records to continue."""
+        assert self._lock is not None and self._real is not None
+        partial = self._lock.path
+        if self._lock.size() > 0 and not is_gzip(partial):
+            drop_cut_line(partial)  # a killed run's records, plain: cut in place
+        else:
+            source = partial if self._lock.size() > 0 else self._real
+            if source.is_file():
+                # Through a temporary file: the .partial's inode carries the lock, so it is rewritten in place.
+                tmp = partial.with_name(partial.name + ".tmp")
+                try:
+                    with open(tmp, "w", encoding="utf-8") as out:
+                        for _, text, _record in complete_lines(source):
+                            out.write(text)
+                    with open(tmp, "rb") as src, open(partial, "r+b") as dst:
+                        dst.truncate(0)
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                finally:
+                    _unlink(tmp)
+        self.resumed_ids = complete_ids(partial)
 
     @property
     def name(self) -> str:
@@ -208,44 +260,109 @@ class RecordWriter:
             if not self._own:
                 _silence_stdout()
                 raise Rg4Error(f"<stdout>: cannot write: {exc.strerror or exc}") from None
-            kept = f" ({self.count} record(s) written before it are in {self._data})" if self.count else ""
+            kept = ""
+            if self._lock is not None and self._resumable and self.count + len(self.resumed_ids):
+                kept = f" ({self.count + len(self.resumed_ids)} record(s) before it are in {self._data}; --resume continues them)"
             raise _write_error(self.path, exc, kept) from None
         self.count += 1
 
     def close(self) -> None:
+        """Publish: the output is complete."""
+        if self._closed:
+            return
+        if self._failed:
+            self.abort()
+            return
+        self._closed = True
+        if not self._own:
+            self._fh.flush()
+            return
+        if self._lock is None:  # written directly
+            try:
+                self._fh.close()
+            except OSError as exc:
+                raise _write_error(self.path, exc) from None
+            return
+        assert self._data is not None and self._real is not None
+        tmp = self._real.with_name(f".{self._real.name}.{os.getpid()}.tmp")
+        try:
+            self._fh.close()
+            if self._gzip:
+                _compress(self._data, tmp)
+                os.replace(tmp, self._real)
+            else:
+                _fsync(self._data)
+                os.replace(self._data, self._real)
+        except BaseException as exc:
+            _unlink(tmp)
+            self._closed = False
+            self.abort()
+            if isinstance(exc, OSError):
+                raise _write_error(self.path, exc) from None
+            raise
+        self._lock.release(remove=True)
+        self._lock = None
+
+    def abort(self) -> None:
+        """End without publishing: FILE stays as it was; FILE.partial stays for --resume (when the
+        command has it and it holds records) or goes."""
         if self._closed:
             return
         self._closed = True
         if not self._own:
-            if not self._failed:
+            try:
                 self._fh.flush()
+            except (OSError, ValueError):
+                pass
             return
         try:
             self._fh.close()
-            if self._publish and not self._failed:
-                _fsync(self._data)
-                os.replace(self._data, self.path)
-        except OSError as exc:
-            already = self._failed
-            self._failed = True
-            self._release()
-            if not already:
-                raise _write_error(self.path, exc) from None
-            return
-        self._release()
-
-    def _release(self) -> None:
+        except (OSError, ValueError):
+            pass
         if self._lock is not None:
-            # After a failed write FILE.partial keeps the records written (--resume continues them);
-            # otherwise it is gone (renamed to FILE) or an empty lock file to remove.
-            self._lock.release(remove=not (self._publish and self._failed))
+            keep = self._resumable and (self.count > 0 or bool(self.resumed_ids))
+            self.kept = self._lock.path if keep else None
+            self._lock.release(remove=not keep)
             self._lock = None
 
     def __enter__(self) -> RecordWriter:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        self.abort()
+        if self.kept is not None and isinstance(exc, Rg4Error) and not self._failed:
+            _add_note(
+                exc,
+                f"{self.count + len(self.resumed_ids)} record(s) are in {self.kept}; fix it and add --resume to continue them",
+            )
+
+
+def _add_note(exc: Rg4Error, note: str) -> None:
+    """Append to the one line an error prints."""
+    if isinstance(exc, InputError):
+        exc.problem = f"{exc.problem} ({note})"
+        exc.args = (str(exc),)
+    else:
+        exc.args = (f"{exc} ({note})",)
+
+
+def _compress(source: Path, dest: Path) -> None:
+    """gzip `source` into `dest`: the same bytes for the same content (no time stamp, no name)."""
+    with open(source, "rb") as src, open(dest, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            shutil.copyfileobj(src, gz, 1 << 20)
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def _fsync(path: Path) -> None:
@@ -267,17 +384,16 @@ def _silence_stdout() -> None:
 
 def write_json(path: str | os.PathLike, obj: Any, *, inputs: Iterable[Any] = ()) -> None:
     """Write one JSON document (summaries, configs) atomically; NaN and infinities become null."""
-    p = Path(path)
-    refuse_input_as_output(p, inputs)
+    refuse_input_as_output(path, inputs)
     text = dumps_json(obj, indent=2) + "\n"
-    if p.is_dir():
-        raise InputError("is a directory; expected a file name", source=str(p))
-    if p.exists() and not p.is_file():  # /dev/stdout, a pipe
+    target = resolve_output(path)
+    p = target.real
+    if target.direct:  # /dev/stdout, a pipe: written in place
         try:
             with open(p, "w", encoding="utf-8") as fh:
                 fh.write(text)
         except OSError as exc:
-            raise _write_error(p, exc) from None
+            raise _write_error(path, exc) from None
         return
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:

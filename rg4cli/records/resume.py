@@ -7,6 +7,7 @@ a good record, else resuming would keep a damaged line and write its id again.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import os
 import zlib
@@ -15,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from rg4cli.errors import InputError
-from rg4cli.records.jsonl import _LIVE_READERS, GZIP_MAGIC, RecordReader, parse_line
+from rg4cli.records.jsonl import GZIP_MAGIC, open_binary_in, parse_line
 from rg4cli.records.study import normalize_id
+from rg4cli.records.targets import resolve_output
 
 PARTIAL_SUFFIX = ".partial"
 
 
 def partial_path(path: str | os.PathLike) -> Path:
-    """Where a writer of `path` writes before renaming (and what it locks)."""
-    p = Path(path)
-    return p.with_name(p.name + PARTIAL_SUFFIX)
+    """Where a writer of `path` writes before renaming (and what it locks): beside a link's target."""
+    real = resolve_output(path).real
+    return real.with_name(real.name + PARTIAL_SUFFIX)
 
 
 def resume_source(path: str | os.PathLike) -> Path:
@@ -35,31 +37,16 @@ def resume_source(path: str | os.PathLike) -> Path:
             return partial
     except OSError:
         pass
-    return Path(path)
+    return resolve_output(path).real
 
 
-def _drop_cut_line(path: Path) -> None:
-    """Drop a cut-short last line (a killed writer's) from a plain or gzip output."""
+def is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
-        is_gzip = fh.read(2) == GZIP_MAGIC
-    if is_gzip:
-        lines, cut = [], False
-        try:
-            with gzip.open(path, "rb") as fh:
-                for raw in fh:
-                    if raw.endswith(b"\n"):
-                        lines.append(raw)
-                    else:
-                        cut = True
-        except (EOFError, OSError, zlib.error):
-            cut = True  # a killed writer leaves a truncated stream: keep what decoded
-        if cut:
-            # gzip members cannot be truncated in place: write the complete lines again.
-            tmp = path.with_name(path.name + ".tmp")
-            with gzip.open(tmp, "wb") as fh:
-                fh.writelines(lines)
-            os.replace(tmp, path)
-        return
+        return fh.read(2) == GZIP_MAGIC
+
+
+def drop_cut_line(path: Path) -> None:
+    """Drop a cut-short last line (a killed writer's) from a plain file, in place."""
     with open(path, "rb+") as fh:
         fh.seek(0, os.SEEK_END)
         size = fh.tell()
@@ -82,45 +69,60 @@ def _drop_cut_line(path: Path) -> None:
         fh.truncate(0)
 
 
-def complete_records(path: str | os.PathLike, *, drop_cut_line: bool = False) -> Iterator[tuple[int, dict]]:
-    """(line, record) of the complete records of an output to resume.
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw line) of a plain or gzip file; a gzip stream cut short (a killed writer's)
+    ends the lines where it stops decoding."""
+    with open_binary_in(path) as fh:
+        lineno = 0
+        lines = iter(fh)
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except (EOFError, zlib.error, gzip.BadGzipFile):
+                return
+            lineno += 1
+            yield lineno, raw
 
-    A cut-short last line (a killed run) is ignored (and removed with `drop_cut_line`);
-    any other bad line is an InputError naming it: resuming over it would keep it and
+
+def complete_lines(path: str | os.PathLike) -> Iterator[tuple[int, str, dict]]:
+    """(line, text, record) of the complete records of an output to resume.
+
+    A cut-short last line (a killed run; in gzip, whatever a cut stream leaves undecoded) is
+    ignored; any other bad line is an InputError naming it: resuming over it would keep it and
     write its id again.
     """
-    p = Path(path)
-    if drop_cut_line:
-        _drop_cut_line(p)
-    reader = RecordReader(p, require={})
-    _LIVE_READERS.discard(reader)  # reading our own output to continue it, not an input
-    pending: tuple[int, str] | None = None
-    for lineno, text in _resume_lines(reader):
+    name = str(path)
+    pending: tuple[int, bytes] | None = None
+    for lineno, raw in _lines(Path(path)):
         if pending is not None:
-            yield _resume_record(reader.name, *pending)
-        pending = (lineno, text)
-    if pending is not None and pending[1].endswith("\n"):
-        yield _resume_record(reader.name, *pending)
+            yield _resume_record(name, *pending)
+        pending = (lineno, raw)
+    if pending is not None and pending[1].endswith(b"\n"):
+        yield _resume_record(name, *pending)
 
 
-def _resume_lines(reader: RecordReader) -> Iterator[tuple[int, str]]:
+def complete_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """(line, record) of the complete records of an output to resume (see complete_lines)."""
+    for lineno, _, record in complete_lines(path):
+        yield lineno, record
+
+
+def _resume_record(name: str, lineno: int, raw: bytes) -> tuple[int, str, dict]:
+    if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    field_name = None
     try:
-        for lineno, text in reader.lines():
-            if text.strip():
-                yield lineno, text
-    except InputError as exc:
-        raise InputError(
-            f"{exc.problem}; the output to resume is damaged: repair or remove that line",
-            source=exc.source,
-            line=exc.line,
-            field=exc.field,
-        ) from None
-
-
-def _resume_record(name: str, lineno: int, text: str) -> tuple[int, dict]:
-    record, field_name, problem = parse_line(text)
-    if problem is None and not isinstance(record, dict):
-        problem = f"expected a JSON object, got {type(record).__name__}"
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        record, problem = None, f"not UTF-8 text (byte {exc.start + 1} of the line: {exc.reason})"
+    else:
+        if not text.strip():
+            return lineno, text, {}
+        record, field_name, problem = parse_line(text)
+        if problem is None and not isinstance(record, dict):
+            problem = f"expected a JSON object, got {type(record).__name__}"
     if problem is not None:
         raise InputError(
             f"{problem}; the output to resume is damaged: repair or remove that line",
@@ -128,23 +130,22 @@ def _resume_record(name: str, lineno: int, text: str) -> tuple[int, dict]:
             line=lineno,
             field=field_name,
         )
-    return lineno, record
+    return lineno, text, record
 
 
-def complete_ids(
-    path: str | os.PathLike, key: Callable[[dict], Any] = lambda r: r.get("id"), *, drop_cut_line: bool = False
-) -> set:
-    return {key(record) for _, record in complete_records(path, drop_cut_line=drop_cut_line)}
+def complete_ids(path: str | os.PathLike, key: Callable[[dict], Any] = lambda r: r.get("id")) -> set:
+    return {key(record) for _, _, record in complete_lines(path) if record}
 
 
 def resumed_records(path: str | os.PathLike | None) -> Iterator[dict]:
     """The complete records `--resume` keeps from an output (FILE.partial of a killed run, else FILE)."""
-    if path in (None, "-"):
+    if path in (None, "-") or resolve_output(path).direct:
         return
     source = resume_source(path)
     if source.is_file():
-        for _, record in complete_records(source):
-            yield record
+        for _, _, record in complete_lines(source):
+            if record:
+                yield record
 
 
 def done_ids(path: str | os.PathLike | None, key: Callable[[dict], Any] = lambda r: normalize_id(r.get("id"))) -> set:

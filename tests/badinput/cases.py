@@ -20,7 +20,7 @@ class Case:
     files: dict[str, bytes] = field(default_factory=dict)
     exit: int = 2
     error: str | None = None  # expected in the one `error:` line (None: no error line)
-    out: tuple[str, list[str]] | None = None  # (file, ids it holds afterwards)
+    out: tuple[str, list[str] | None] | None = None  # (file, ids it holds afterwards; None: some)
     setup: tuple = ()  # ("lock", file) | ("damage", model, file, how) | ("copy", model)
 
 
@@ -120,7 +120,7 @@ add(
         {"in.jsonl.gz": _gz_cut()},
         2,
         "the compressed stream is cut short",
-        None,
+        ("out.jsonl", None),
     ),
     Case("label-bom", LABEL, {"in.jsonl": BOM + jl(A, C)}, 0, None, ("out.jsonl", ["a", "c"])),
     Case(
