@@ -336,7 +336,7 @@ class RecordWriter:
         if self.kept is not None and isinstance(exc, Rg4Error) and not self._failed:
             _add_note(
                 exc,
-                f"{self.count + len(self.resumed_ids)} record(s) are in {self.kept}; fix it and add --resume to continue them",
+                f"{self.count + len(self.resumed_ids)} record(s) written are in {self.kept}; rerun with --resume to continue",
             )
 
 

@@ -93,7 +93,7 @@ def test_map_in_blocks_writes_what_came_before_a_bad_line(tmp_path):
         blocks.append([item for _, item in block])
         return [{**record, "up": item} for record, item in block]
 
-    with pytest.raises(InputError, match=r":3: bad: not allowed \(2 record\(s\) are in .*out.jsonl.partial; fix"):
+    with pytest.raises(InputError, match=r":3: bad: not allowed \(2 record\(s\) written are in .*out.jsonl.partial; rerun with --resume"):
         with RecordWriter(out) as writer:
             map_in_blocks(reader, writer, prepare, process, block_size=10)
     # Never published as if complete: kept for --resume.
