@@ -128,6 +128,7 @@ INPUT_PARAMS = (
     "labeler_model",
 )
 OUTPUT_PARAMS = ("output", "per_report", "summary", "stats_json", "rejects")
+FILE_OUTPUT_PARAMS = ("per_report", "summary", "stats_json", "rejects")  # `output` is a directory for train
 
 
 def check_options(options: dict) -> None:
@@ -142,8 +143,11 @@ def check_options(options: dict) -> None:
             raise InputError(f"must be a finite number, got {value}", field="--" + name.replace("_", "-"))
     inputs = [options[n] for n in INPUT_PARAMS if isinstance(options.get(n), (str, Path))]
     outputs = [(n, options[n]) for n in OUTPUT_PARAMS if isinstance(options.get(n), (str, Path))]
-    for _name, path in outputs:
+    for name, path in outputs:
         refuse_input_as_output(path, inputs)
+        if name in FILE_OUTPUT_PARAMS and str(path) != "-" and Path(path).is_dir():
+            # Refused before the work, not after it.
+            raise InputError("is a directory; expected a file name", source=str(path))
     seen: dict[Path, str] = {}
     for name, path in outputs:
         if str(path) == "-":

@@ -53,6 +53,8 @@ class JudgeSettings:
             )
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise InputError(f"--threshold is a probability, between 0 and 1; got {self.threshold}")
         resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
         return self
 

@@ -242,13 +242,19 @@ def build_system(
     skipped.setdefault("no_text", 0)
     skipped.setdefault("hallucination_stale", 0)
     for pair in pairs:
-        hyp_text = text_of(pair.hyp, config.text, source=input_name, line=pair.hyp_line)
-        if hyp_text is None and _blank_text(pair.hyp, config.text):
+        missing = None
+        try:  # a text field of the wrong type is skipped like a missing one with on_error=skip
+            hyp_text = text_of(pair.hyp, config.text, source=input_name, line=pair.hyp_line)
+            ref_text = text_of(pair.ref, config.ref_text, source=ref_name, line=pair.ref_line)
+        except InputError as exc:
+            hyp_text = ref_text = ""
+            missing = exc
+        if missing is None and hyp_text is None and _blank_text(pair.hyp, config.text):
             hyp_text = ""
             sys_.empty += 1
-        ref_text = text_of(pair.ref, config.ref_text, source=ref_name, line=pair.ref_line)
-        missing = None
-        if hyp_text is None:
+        if missing is not None:
+            pass
+        elif hyp_text is None:
             missing = InputError(
                 f"no text to score (--text {config.text})",
                 source=input_name,

@@ -307,7 +307,7 @@ def load_classifier(path: str | os.PathLike, task: str, bert: str | os.PathLike 
             return _load_rg4_dir(p, task)
         raise InputError(
             f"{p} is not an rg4 {task} directory (no {CLASSIFIER_CONFIG}); "
-            "pass the directory `rg4 train --task {task}` wrote, or a public checkpoint file"
+            f"pass the directory `rg4 train --task {task}` wrote, or a public checkpoint file"
         )
     return load_chexbert_checkpoint(p, bert) if task == "labeler" else load_discbert_checkpoint(p, bert)
 

@@ -91,8 +91,29 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class _DuplicateKey(ValueError):
+    """A key twice in one object: JSON parsers disagree on which wins, so neither is read."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
 # One decoder for every line (json.loads with hooks would build one per call).
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+)
 
 
 def _first_path(obj: Any, bad: Callable[[Any], bool], path: str = "") -> tuple[str, Any] | None:
@@ -131,6 +152,8 @@ def parse_line(text: str) -> tuple[Any, str | None, str | None]:
             path or None,
             (f"{bad.text} is not a finite number (JSON has no NaN or Infinity; use null or a number in range)"),
         )
+    except _DuplicateKey as exc:
+        return None, exc.key, f"duplicate key {exc.key!r} in one object (which one counts is ambiguous); keep one"
     except json.JSONDecodeError as exc:
         cut = "" if text.endswith("\n") else " (the line is cut short: truncated input?)"
         return None, None, f"bad JSON: {exc.msg} (column {exc.colno}){cut}"
@@ -187,6 +210,9 @@ class RecordReader:
     def check(self, line: int, record: dict) -> bool:
         if "id" in record:
             record["id"] = normalize_id(record["id"])  # an integer id is its decimal string
+            if record["id"] == "" and "id" in self.require:
+                self.reject(line, "id", "empty id; every record needs a non-empty id")
+                return False
         for name, types in self.require.items():
             if name not in record or record[name] is None:
                 self.reject(line, name, "missing field")

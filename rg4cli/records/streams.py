@@ -83,23 +83,29 @@ def map_in_blocks(
     written first: nothing before the bad line is lost.
 
     `resume=True` (with `RecordWriter(output, append=True)`): records whose id the output
-    already holds are passed over. Returns how many were.
+    already holds are not written again, but they keep their place in the blocks, so the
+    blocks are those of an uninterrupted run (a batched model's numbers can depend on what
+    shares its batch): a block of done records is passed over, a block with any record to
+    write is processed whole. Returns how many records were passed over.
     """
     pending: list[tuple[dict, Any]] = []
+    done_flags: list[bool] = []
     done = writer.resumed_ids if resume else set()
     passed_over = 0
 
     def flush() -> None:
         if pending:
-            for record in process(pending):
-                writer.write(record)
+            if not all(done_flags):
+                for record, was_done in zip(process(pending), done_flags):
+                    if not was_done:
+                        writer.write(record)
             pending.clear()
+            done_flags.clear()
 
     try:
         for lineno, record in reader:
-            if done and record.get("id") in done:
-                passed_over += 1
-                continue
+            is_done = bool(done) and record.get("id") in done
+            passed_over += is_done
             try:
                 item = prepare(lineno, record)
             except InputError as exc:
@@ -110,6 +116,7 @@ def map_in_blocks(
             if item is None:
                 continue
             pending.append((record, item))
+            done_flags.append(is_done)
             if len(pending) >= block_size:
                 flush()
         flush()
