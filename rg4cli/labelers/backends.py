@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
 from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values, default_rules
+from rg4cli.text.normalize import normalize_text
 from rg4cli.vocab import NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 
 BACKENDS = ("rules", "chexbert")
@@ -94,7 +95,7 @@ class RulesLabeler:
         self.engine = engine or RulesEngine()
 
     def analyse(self, text: str | None) -> Analysis:
-        return self.engine.analyse(text)
+        return self.engine.analyse(None if text is None else normalize_text(text))
 
     def labels_of(self, analysis: Analysis, text: str | None) -> dict[str, int | None]:
         if not text or not text.strip():
@@ -147,7 +148,10 @@ class CheXbertLabeler:
         out: list[dict[str, int | None]] = [empty_labels() for _ in texts]
         if present:
             predicted = predict_chexbert(
-                self.classifier, [texts[i] for i in present], batch_size=self.batch_size, device=self.device
+                self.classifier,
+                [normalize_text(texts[i]) for i in present],
+                batch_size=self.batch_size,
+                device=self.device,
             )
             for i, labels in zip(present, predicted):
                 out[i] = {obs: labels.get(obs) for obs in OBSERVATIONS}

@@ -35,6 +35,7 @@ import numpy as np
 
 from rg4cli.errors import InputError
 from rg4cli.metrics import clinical, nlg
+from rg4cli.metrics.text_checks import normalize_for_metrics
 from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 from rg4cli.records.study import SETTINGS, TEXT_FIELDS, setting_of, text_of
@@ -512,6 +513,7 @@ def _prepare(
 ) -> tuple[System, dict[str, int], dict[str, dict[str, int]], str]:
     pairs, skipped, name = read_pairs(path, ref, on_missing=config.on_missing, on_error=config.on_error, log=log)
     sys_ = build_system(pairs, config, input_name=name, ref_name=ref.name, skipped=skipped, log=log)
+    raw_hyp, raw_ref = normalize_for_metrics(sys_, log)  # the texts as written: labels are bound to them
     # METEOR starts aligning before labelling: its JVM works while this process labels and scores.
     prepare_system(sys_, config, start_meteor=start_meteor)
     if config.yield_to_meteor and sys_.meteor_job is not None:
@@ -522,7 +524,7 @@ def _prepare(
     sys_.hyp_labels, hyp_src = collect_labels(
         [p.hyp for p in kept_pairs],
         [p.hyp_line for p in kept_pairs],
-        sys_.hyp_texts,
+        raw_hyp,
         source=name,
         config=config,
         labeler=labeler,
@@ -532,7 +534,7 @@ def _prepare(
     sys_.ref_labels, ref_src = collect_labels(
         [p.ref for p in kept_pairs],
         [p.ref_line for p in kept_pairs],
-        sys_.ref_texts,
+        raw_ref,
         source=ref.name,
         config=config,
         labeler=labeler,
