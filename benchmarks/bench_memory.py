@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,9 @@ def tiny_records(path: Path, n: int) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n):
             fh.write(
-                json.dumps({"id": f"r{i}", "findings": "Small left effusion. No pneumothorax.", "impression": "Effusion."})
+                json.dumps(
+                    {"id": f"r{i}", "findings": "Small left effusion. No pneumothorax.", "impression": "Effusion."}
+                )
                 + "\n"
             )
 

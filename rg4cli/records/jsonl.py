@@ -111,9 +111,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 
 # One decoder for every line (json.loads with hooks would build one per call).
-_DECODER = json.JSONDecoder(
-    parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
-)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys)
 
 
 def _first_path(obj: Any, bad: Callable[[Any], bool], path: str = "") -> tuple[str, Any] | None:
@@ -227,6 +225,16 @@ class RecordReader:
 
     def lines(self) -> Iterator[tuple[int, str]]:
         """(line number, text) of every line, decoded one by one (a bad line names itself)."""
+        yield from self._decoded(parse=False)
+
+    def __iter__(self) -> Iterator[tuple[int, dict]]:
+        for lineno, record in self._decoded(parse=True):
+            if self.check(lineno, record):
+                yield lineno, record
+
+    def _decoded(self, *, parse: bool) -> Iterator[tuple[int, Any]]:
+        # With `parse`, the line's bytes and text are dropped before its record is handed on:
+        # a very long line is then held once (as the record), not three times.
         with open_binary_in(self.path) as fh:
             lineno = 0
             lines = iter(fh)
@@ -255,21 +263,22 @@ class RecordReader:
                         f"not UTF-8 text (byte {exc.start + 1} of the line: {exc.reason}); convert the file to UTF-8",
                     )
                     continue
-                yield lineno, text
-
-    def __iter__(self) -> Iterator[tuple[int, dict]]:
-        for lineno, text in self.lines():
-            if not text.strip():
-                continue
-            record, field_name, problem = parse_line(text)
-            if problem is not None:
-                self.reject(lineno, field_name, problem)
-                continue
-            if not isinstance(record, dict):
-                self.reject(lineno, None, f"expected a JSON object, got {type(record).__name__}")
-                continue
-            if self.check(lineno, record):
+                raw = b""
+                if not parse:
+                    yield lineno, text
+                    continue
+                if not text or text.isspace():
+                    continue
+                record, field_name, problem = parse_line(text)
+                text = ""
+                if problem is not None:
+                    self.reject(lineno, field_name, problem)
+                    continue
+                if not isinstance(record, dict):
+                    self.reject(lineno, None, f"expected a JSON object, got {type(record).__name__}")
+                    continue
                 yield lineno, record
+                record = None
 
     def records(self) -> Iterator[dict]:
         for _, record in self:

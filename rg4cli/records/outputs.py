@@ -251,7 +251,8 @@ class RecordWriter:
                 f"record {record.get('id')!r}: a value is NaN or infinite (a computation went wrong); not written"
             ) from None
         try:
-            self._fh.write(line + "\n")
+            self._fh.write(line)  # not line + "\n": a copy of a very long line
+            self._fh.write("\n")
             self._fh.flush()
         except BrokenPipeError:
             raise
