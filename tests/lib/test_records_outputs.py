@@ -49,9 +49,11 @@ def test_a_dangling_link_creates_its_target(tmp_path):
     assert link.is_symlink() and (tmp_path / "new.jsonl").read_text() == '{"id": "0", "text": "record 0 "}\n'
 
 
-def _drain(fd: int, into: list) -> threading.Thread:
+def _drain(source, into: list) -> threading.Thread:
+    """Read `source` (a descriptor, or a FIFO path opened in the thread) to its end."""
+
     def run():
-        with os.fdopen(fd, "rb") as fh:
+        with open(source, "rb") as fh:
             into.append(fh.read())
 
     t = threading.Thread(target=run, daemon=True)
@@ -63,7 +65,7 @@ def test_a_fifo_is_written_directly_and_stays_a_fifo(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     got: list = []
-    t = _drain(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK), got)
+    t = _drain(str(fifo), got)  # opening blocks until the writer opens it: no race
     link = tmp_path / "to-fifo"
     link.symlink_to(fifo)
     _write_all(link, RECORDS[:2])
