@@ -188,6 +188,8 @@ def build_data(
       rg4 build-data mimic-cxr-jpg/ --generator openai --base-url http://localhost:8000/v1 \\
           --model-name meta-llama/Meta-Llama-3-70B-Instruct -o rg4.jsonl --resume --stats
     """
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     prompt_text = None
     if system_prompt is not None:
         if not system_prompt.is_file():

@@ -8,9 +8,12 @@ ends the process quietly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -58,13 +61,17 @@ def handle_errors(fn: F) -> F:
         name = fn.__name__.replace("_", "-").rstrip("-")
         try:
             check_options(kwargs)
-            return fn(*args, **kwargs)
+            with _sigterm_unwinds(name not in ("train", "launch")):
+                return fn(*args, **kwargs)
         except Rg4Error as exc:
             console.print(f"rg4 {name}: error: {exc}", markup=False)
             raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:
             quiet_broken_pipe()
             raise typer.Exit(0) from None
+        except Terminated:
+            console.print(f"rg4 {name}: terminated", markup=False)
+            raise typer.Exit(143) from None
         except KeyboardInterrupt:
             console.print(f"rg4 {name}: interrupted", markup=False)
             raise typer.Exit(130) from None
@@ -75,6 +82,27 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]  # wraps() makes it look like fn; mypy cannot tell
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is so that writers end as on Ctrl-C (nothing half-written published)."""
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds(enabled: bool):
+    # train handles its own end (launched workers, checkpoints); elsewhere SIGTERM unwinds like SIGINT.
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # Parameters naming files a command reads and files it writes: an output never replaces an input.
@@ -95,6 +123,7 @@ INPUT_PARAMS = (
     "labeler_model",
 )
 OUTPUT_PARAMS = ("output", "per_report", "summary", "stats_json", "rejects")
+FILE_OUTPUT_PARAMS = ("per_report", "summary", "stats_json", "rejects")  # `output` is a directory for train
 
 
 def check_options(options: dict) -> None:
@@ -110,8 +139,11 @@ def check_options(options: dict) -> None:
     inputs = [options[n] for n in INPUT_PARAMS if isinstance(options.get(n), (str, Path))]
     inputs += [p for n in INPUT_PARAMS if isinstance(options.get(n), list) for p in options[n]]  # repeatable
     outputs = [(n, options[n]) for n in OUTPUT_PARAMS if isinstance(options.get(n), (str, Path))]
-    for _name, path in outputs:
+    for name, path in outputs:
         refuse_input_as_output(path, inputs)
+        if name in FILE_OUTPUT_PARAMS and str(path) != "-" and Path(path).is_dir():
+            # Refused before the work, not after it.
+            raise InputError("is a directory; expected a file name", source=str(path))
     seen: dict[Path, str] = {}
     for name, path in outputs:
         if str(path) == "-":

@@ -45,8 +45,13 @@ def generate(
         int, typer.Option("--max-new-tokens", help="Most tokens generated per report.")
     ] = paper.MAX_NEW_TOKENS,
     min_new_tokens: Annotated[
-        int, typer.Option("--min-new-tokens", help="Fewest tokens before EOS may end a report.")
-    ] = paper.MIN_NEW_TOKENS,
+        int | None,
+        typer.Option(
+            "--min-new-tokens",
+            help="Fewest tokens before EOS may end a report [default: the paper's 50, or --max-new-tokens when smaller].",
+            show_default=False,
+        ),
+    ] = None,
     num_beams: Annotated[int, typer.Option("--num-beams", help="Beam width (1 = greedy).")] = paper.NUM_BEAMS,
     repetition_penalty: Annotated[
         float, typer.Option("--repetition-penalty", help="Penalty on repeated tokens.")
@@ -89,7 +94,7 @@ def generate(
     Reads JSONL study records (id, frontal, optional view, lateral, prior_report,
     indication, history; images relative to --image-root) and writes each record back
     with `report` ("findings: … impression: …"), `findings`, `impression`, `setting`
-    (sn/sw/mn/mw, from the inputs) and `gen` {input_tokens, new_tokens, seconds} added.
+    (sn/sw/mn/mw, from the inputs) and `gen` {input_tokens, new_tokens} added.
     Output order = input order; batches hold one setting; --resume continues -o FILE.
     Decoding defaults are the official test script's (beam 3, repetition 2.0, length
     2.0, 50-200 new tokens). Several GPUs or nodes: `accelerate launch -m rg4cli
@@ -105,6 +110,13 @@ def generate(
 
     if model is None:
         raise InputError("--model DIR is required (a model dir written by rg4 train)")
+    if min_new_tokens is None:
+        min_new_tokens = min(paper.MIN_NEW_TOKENS, max_new_tokens)
+    elif min_new_tokens > max_new_tokens:
+        raise InputError(
+            f"--min-new-tokens {min_new_tokens} is more than --max-new-tokens {max_new_tokens}: "
+            "no report could keep both; lower one"
+        )
     settings = GenerateSettings(
         model_dir=model,
         image_root=ImageRoot.of(image_root, allow_outside_image_root),

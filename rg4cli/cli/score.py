@@ -178,7 +178,7 @@ def score(
         progress=None if quiet else lambda message: log(f"rg4 score: {message}"),
     )
     if per_report:
-        with RecordWriter(per_report) as writer:
+        with RecordWriter(per_report, resumable=False) as writer:
             for row in result.per_report:
                 writer.write(row)
     if not quiet:

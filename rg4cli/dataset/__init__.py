@@ -20,6 +20,7 @@ loop), rewriters (its backends), assembly (records, Table 1).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -229,10 +230,11 @@ def build_dataset(
         if done:
             say(f"rg4 build-data: resuming: {len(done)} (study, setting) pair(s) already done")
     loop = None if hasattr(source, "records") else make_loop(s)
-    writer = RecordWriter(s.output, append=s.resume)
-    reject_writer = RecordWriter(s.rejects, append=s.resume) if s.rejects is not None else None
     last_log = time.monotonic()
-    try:
+    # Context managers, so that an error or an interrupt never publishes a half-written output.
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(RecordWriter(s.output, append=s.resume))
+        reject_writer = stack.enter_context(RecordWriter(s.rejects, append=s.resume)) if s.rejects else None
         for rec in _records(s, source, loop, stats, done):
             if time.monotonic() - last_log >= PROGRESS_EVERY_S:
                 last_log = time.monotonic()
@@ -245,14 +247,16 @@ def build_dataset(
                     reject_writer.write(rec)
             else:
                 writer.write(rec)
-    finally:
-        writer.close()
-        if reject_writer is not None:
-            reject_writer.close()
     rewriter = None if loop is None else loop.rewriter
     summary = stats.to_json(source, dict(getattr(rewriter, "stats", {}) or {}))
     if on_summary is not None:
         on_summary(summary)
+    studies, examples = summary.get("studies"), summary["examples"]
+    wrote = sum(examples["written"].values()) + sum(examples["dropped"].values())
+    if studies is not None and not done and s.limit != 0 and not wrote:
+        # Zero records from a tree is a wrong path or tree, not a dataset (exit 2).
+        reasons = ", ".join(f"{k}: {v}" for k, v in studies["skipped"].items() if v) or "no usable study"
+        raise InputError(f"no record written: every study was skipped ({reasons}); check the paths of the source")
     if rewriter is not None:
         from rg4cli.dataset.rewriters import unrewritten_error
 

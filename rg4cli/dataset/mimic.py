@@ -34,6 +34,7 @@ import csv
 import gzip
 import io
 import zipfile
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -151,17 +152,32 @@ def _open_csv(path: Path) -> io.TextIOBase:
 
 
 def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
-    with _open_csv(path) as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(
-                f"missing column(s) {', '.join(missing)} (header: {', '.join(reader.fieldnames or [])})",
-                source=str(path),
-                line=1,
-            )
-        for row in reader:
-            yield reader.line_num, row
+    line = 0
+    try:
+        with _open_csv(path) as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(
+                    f"missing column(s) {', '.join(missing)} (header: {', '.join(reader.fieldnames or [])})",
+                    source=str(path),
+                    line=1,
+                )
+            for row in reader:
+                line = reader.line_num
+                yield line, row
+    except UnicodeDecodeError as exc:
+        # Decoded in chunks: the bad byte is at or a little after the line read last.
+        raise InputError(
+            f"not UTF-8 text after line {line} ({exc.reason}); convert the file to UTF-8", source=str(path)
+        ) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise InputError(
+            f"the compressed file is cut short or corrupt after line {line} ({exc}); download it again",
+            source=str(path),
+        ) from None
+    except csv.Error as exc:
+        raise InputError(f"bad CSV: {exc}", source=str(path), line=line + 1) from None
 
 
 def _int_field(row: dict, name: str, path: Path, line: int, *, default: int | None = None) -> int:

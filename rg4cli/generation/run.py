@@ -10,7 +10,11 @@
   LoRA adapter is merged into the decoder before generating (`merge_adapter`).
   Both keep the reports (tests/lib/test_generation_shared_inputs.py) and make
   `rg4 generate` faster than a bare `generate` on the same decoder (bench_generate.py).
-- `resume`: ids already in the output file are skipped; new records are appended.
+- `resume`: the batch plan is a function of the input and the options only, so a
+  resumed run goes through the same plan: a record already in the output is not written
+  again, a batch of such records only runs the encoders (whose batches and cache must stay
+  those of an uninterrupted run), and a batch holding any record still to write runs
+  whole. The records appended are the bytes an uninterrupted run writes (docs/reliability.md).
 - Under `accelerate launch` (several processes) each process generates every k-th
   record (round robin on the input order) into a shard file; after
   `wait_for_everyone()` the main process merges the shards in input order.
@@ -71,6 +75,7 @@ class _Item:
     setting: str
     result: dict | None = None
     skipped: bool = False
+    done: bool = False  # already in the output (--resume): goes through the plan, is not written again
 
 
 class _Generator:
@@ -144,7 +149,7 @@ class _Generator:
                 return
             heapq.heappop(self.order)
             del self.waiting[item.index]
-            if not item.skipped:
+            if not item.skipped and not item.done:
                 self.emit(item)
 
     def run(self, setting: str) -> None:
@@ -165,13 +170,19 @@ class _Generator:
                 continue
             ok.append(item)
         if ok:
-            start = time.perf_counter()
             studies = [it.study for it in ok]
             features = self.inputs.features(studies)
+            if all(it.done for it in ok):
+                for item in ok:
+                    item.result = {}
+                self.flush_ready()
+                return
             asked = None if self.sections == "reference" else self.sections
             outs = self.model.generate(features, self.model.text_batch(studies, sections=asked), self.decode)
-            elapsed = time.perf_counter() - start
             for item, out in zip(ok, outs):
+                if item.done:
+                    item.result = {}
+                    continue
                 findings, impression = split_sections(out.text)
                 rec = drop_annotations_of(dict(item.record))  # they describe the input's text, not this one
                 rec.update(
@@ -179,11 +190,8 @@ class _Generator:
                     findings=findings,
                     impression=impression,
                     setting=item.setting,
-                    gen={
-                        "input_tokens": out.input_tokens,
-                        "new_tokens": out.new_tokens,
-                        "seconds": round(elapsed / len(ok), 4),
-                    },
+                    # No timing here: a record is the same bytes in any run (the time is in the summary).
+                    gen={"input_tokens": out.input_tokens, "new_tokens": out.new_tokens},
                 )
                 item.result = rec
                 self.summary.per_setting[item.setting] += 1
@@ -262,12 +270,11 @@ def _studies(
 
     index = -1
     for lineno, rec in reader:
-        if rec["id"] in done:
-            summary.resumed += 1
-            continue
         index += 1
         if index % world != rank:
             continue
+        is_done = rec["id"] in done
+        summary.resumed += is_done
         try:
             study = Study.from_record(rec, source=reader.name, line=lineno, need_frontal=True)
             # Cheap header check now, so a bad path fails at once with its line; pixels load per batch.
@@ -279,7 +286,7 @@ def _studies(
             summary.skipped += 1
             yield _Item(index, lineno, rec, None, "", skipped=True)
             continue
-        yield _Item(index, lineno, rec, study, study.setting)
+        yield _Item(index, lineno, rec, study, study.setting, done=is_done)
 
 
 def run_generate(
@@ -356,10 +363,12 @@ def run_generate(
             try:
                 for item in _studies(reader, done, summary, image_root):
                     gen.add(item)
+                gen.finish()
             except InputError as exc:
+                # A bad record (also one whose image proves truncated only when its batch loads):
+                # the records before it are still generated and written.
                 gen.finish_before(exc.line)
                 raise
-            gen.finish()
     else:
         _run_sharded(
             state,

@@ -8,7 +8,9 @@ rates (`summarize`). `make_judge` (judges.backends) is the per-text API.
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +55,8 @@ class JudgeSettings:
             )
         if self.batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise InputError(f"--threshold is a probability, between 0 and 1; got {self.threshold}")
         resolve_text_field({}, self.text)  # --text is one of TEXT_FIELDS
         return self
 
@@ -81,7 +85,9 @@ def judge_records(
             phrases=settings.phrases,
             llm_options=settings.llm_options,
         )
-    judged: list[dict] = []
+    # The summary needs each report's flags only, and they take few distinct values: counted by
+    # value, memory stays flat whatever the number of records.
+    judged: Counter[str] = Counter()
 
     def prepare(line: int, record: dict) -> tuple[ChosenText, Study]:
         study = Study.from_record(record)
@@ -89,21 +95,22 @@ def judge_records(
 
     def annotate(block: list[tuple[dict, tuple[ChosenText, Study]]]) -> None:
         results = judge.judge(
-            [c.text for _, (c, _) in block], [s.setting for _, (_, s) in block], [s.view for _, (_, s) in block]
+            [c.read for _, (c, _) in block], [s.setting for _, (_, s) in block], [s.view for _, (_, s) in block]
         )
         for (record, (chosen, study)), result in zip(block, results):
             bind(record, FIELD, result, text_field=chosen.field, text=chosen.text)
             # The summary needs the flags only: keep memory flat on long inputs.
-            judged.append({k: v for k, v in result.items() if k not in ("sentences", "scores")})
+            flags = {k: v for k, v in result.items() if k not in ("sentences", "scores")}
+            judged[json.dumps(flags, sort_keys=True)] += 1
             if settings.explain and log is not None:
-                log(explain_text(study.id, chosen.text, result))
+                log(explain_text(study.id, chosen.read, result))
 
     block = settings.batch_size if settings.backend == "discbert" else BLOCK_RECORDS
     summary = annotate_records(
         input, output, prepare, annotate, on_error=settings.on_error, resume=settings.resume, block_size=block, log=log
     )
     summary.backend = settings.backend
-    summary.extra["summary"] = summarize(judged)
+    summary.extra["summary"] = summarize(json.loads(k) for k, n in judged.items() for _ in range(n))
     return summary
 
 

@@ -84,11 +84,11 @@ def label_records(
     def annotate(block: list[tuple[dict, ChosenText]]) -> None:
         if settings.explain:
             for record, chosen in block:
-                ex = labeler.explain(chosen.text)
+                ex = labeler.explain(chosen.read)
                 bind(record, into, ex["labels"], text_field=chosen.field, text=chosen.text)
                 record[explain_field] = {k: v for k, v in ex.items() if k != "labels"}  # the labels go to `into`
         else:
-            for (record, chosen), labels in zip(block, labeler.label([c.text for _, c in block])):
+            for (record, chosen), labels in zip(block, labeler.label([c.read for _, c in block])):
                 bind(record, into, labels, text_field=chosen.field, text=chosen.text)
                 record.pop(explain_field, None)  # an earlier run's explanation is of other labels
 

@@ -18,6 +18,7 @@ its truth with it, so truth and labeler agree on conventions by construction.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from rg4cli.devices import resolve_device
 from rg4cli.errors import InputError
 from rg4cli.labelers.phrases import default_rules
 from rg4cli.labelers.rules import Analysis, Mention, RulesEngine, combine_values
+from rg4cli.text.normalize import normalize_text
 from rg4cli.vocab import NEGATIVE, NO_FINDING, OBSERVATIONS, POSITIVE, SUPPORT_DEVICES, UNCERTAIN
 
 BACKENDS = ("rules", "chexbert")
@@ -86,6 +88,34 @@ def finalize_labels(
     return out
 
 
+# Texts longer than this are labelled in sentence-aligned pieces (reports are a few KB).
+LONG_TEXT = 1 << 18
+
+
+def _pieces(text: str, size: int):
+    """(offset, piece) of `text` cut after a sentence end (else a line end, else a space) every `size` characters."""
+    pos, n = 0, len(text)
+    while pos < n:
+        end = min(n, pos + size)
+        if end < n:
+            cut = max(text.rfind(". ", pos, end), text.rfind("\n", pos, end))
+            if cut <= pos:
+                cut = text.rfind(" ", pos, end)
+            end = cut + 1 if cut > pos else end
+        yield pos, text[pos:end]
+        pos = end
+
+
+def _shifted(m: Mention, offset: int) -> Mention:
+    return dataclasses.replace(
+        m,
+        start=m.start + offset,
+        end=m.end + offset,
+        sentence_start=m.sentence_start + offset,
+        sentence_end=m.sentence_end + offset,
+    )
+
+
 class RulesLabeler:
     """CheXpert-style rules over phrase tables; fast, offline, explainable."""
 
@@ -94,8 +124,38 @@ class RulesLabeler:
     def __init__(self, engine: RulesEngine | None = None):
         self.engine = engine or RulesEngine()
 
-    def analyse(self, text: str | None) -> Analysis:
-        return self.engine.analyse(text)
+    def analyse(self, text: str | None, *, keep_mentions: bool = True) -> Analysis:
+        if text is None:
+            return self.engine.analyse(None)
+        text = normalize_text(text)
+        if len(text) <= LONG_TEXT:
+            return self.engine.analyse(text)
+        return self._analyse_pieces(text, keep_mentions=keep_mentions)
+
+    def _analyse_pieces(self, text: str, *, keep_mentions: bool) -> Analysis:
+        """A very long text, in sentence-aligned pieces of at most LONG_TEXT characters: every rule
+        works inside a sentence, and mentions aggregate as they do across the sentences of one
+        text, so the labels are those of the whole; memory is bounded by a piece, not the text
+        (the mentions are dropped unless asked for)."""
+        raw: dict[str, int | None] = {}
+        implied: dict[str, int] = {}
+        mentions: list[Mention] = []
+        others: list[Mention] = []
+        blockers: list[str] = []
+        for offset, piece in _pieces(text, LONG_TEXT):
+            part = self.engine.analyse(piece)
+            for obs, value in part.raw.items():
+                raw[obs] = combine_values(raw.get(obs), value)
+            for obs, value in part.implied.items():
+                implied[obs] = combine_values(implied.get(obs), value)
+            blockers += part.no_finding_blockers
+            if keep_mentions:
+                mentions += [_shifted(m, offset) for m in part.mentions]
+                others += [_shifted(m, offset) for m in part.other_findings]
+            else:  # only whether they block No Finding counts
+                others += [m for m in part.other_findings if m.value in (POSITIVE, UNCERTAIN)][:1]
+                blockers = blockers[:1]
+        return Analysis(raw, mentions, others, implied, blockers)
 
     def labels_of(self, analysis: Analysis, text: str | None) -> dict[str, int | None]:
         if not text or not text.strip():
@@ -106,7 +166,7 @@ class RulesLabeler:
         return finalize_labels(raw, other_finding=analysis.blocks_no_finding)
 
     def label_one(self, text: str | None) -> dict[str, int | None]:
-        return self.labels_of(self.analyse(text), text)
+        return self.labels_of(self.analyse(text, keep_mentions=False), text)
 
     def label(self, texts: list[str]) -> list[dict[str, int | None]]:
         return [self.label_one(t) for t in texts]
@@ -162,6 +222,8 @@ class CheXbertLabeler:
         if present:
             predicted = predict_chexbert(
                 self.classifier,
+                # As the official labeler gives it: BERT's own normaliser already drops the
+                # invisible characters normalize_text removes and decomposes accents.
                 [texts[i] for i in present],
                 batch_size=self.batch_size,
                 device=self.device,

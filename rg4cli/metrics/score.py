@@ -33,6 +33,7 @@ from typing import Any
 from rg4cli.errors import InputError
 from rg4cli.metrics import ce_variants, clinical, model_metrics, nlg
 from rg4cli.metrics.significance import compare, wilcoxon_test  # noqa: F401  (wilcoxon_test: library name)
+from rg4cli.metrics.text_checks import normalize_for_metrics
 from rg4cli.records.provenance import UnboundWarning, annotation, status
 from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
 from rg4cli.records.study import INPUT_SETTINGS, TEXT_FIELDS, setting_of, text_of
@@ -292,13 +293,19 @@ def build_system(
     skipped.setdefault("no_text", 0)
     skipped.setdefault("hallucination_stale", 0)
     for pair in pairs:
-        hyp_text = text_of(pair.hyp, config.text, source=input_name, line=pair.hyp_line)
-        if hyp_text is None and _blank_text(pair.hyp, config.text):
+        missing = None
+        try:  # a text field of the wrong type is skipped like a missing one with on_error=skip
+            hyp_text = text_of(pair.hyp, config.text, source=input_name, line=pair.hyp_line)
+            ref_text = text_of(pair.ref, config.ref_text, source=ref_name, line=pair.ref_line)
+        except InputError as exc:
+            hyp_text = ref_text = ""
+            missing = exc
+        if missing is None and hyp_text is None and _blank_text(pair.hyp, config.text):
             hyp_text = ""
             sys_.empty += 1
-        ref_text = text_of(pair.ref, config.ref_text, source=ref_name, line=pair.ref_line)
-        missing = None
-        if hyp_text is None:
+        if missing is not None:
+            pass
+        elif hyp_text is None:
             missing = InputError(
                 f"no text to score (--text {config.text})",
                 source=input_name,
@@ -519,6 +526,7 @@ def _prepare(
 ) -> tuple[System, dict[str, int], dict[str, dict[str, int]], str]:
     pairs, skipped, name = read_pairs(path, ref, on_missing=config.on_missing, on_error=config.on_error, log=log)
     sys_ = build_system(pairs, config, input_name=name, ref_name=ref.name, skipped=skipped, log=log)
+    raw_hyp, raw_ref = normalize_for_metrics(sys_, log)  # the texts as written: labels are bound to them
     # METEOR starts aligning before labeling: its JVM works while this process labels and scores.
     prepare_system(sys_, config, start_meteor=start_meteor)
     if config.yield_to_meteor and sys_.meteor_job is not None:
@@ -529,7 +537,7 @@ def _prepare(
     sys_.hyp_labels, hyp_src = collect_labels(
         [p.hyp for p in kept_pairs],
         [p.hyp_line for p in kept_pairs],
-        sys_.hyp_texts,
+        raw_hyp,
         source=name,
         config=config,
         labeler=labeler,
@@ -539,7 +547,7 @@ def _prepare(
     sys_.ref_labels, ref_src = collect_labels(
         [p.ref for p in kept_pairs],
         [p.ref_line for p in kept_pairs],
-        sys_.ref_texts,
+        raw_ref,
         source=ref.name,
         config=config,
         labeler=labeler,

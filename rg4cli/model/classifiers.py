@@ -139,10 +139,14 @@ class Classifier:
 
 
 def save_classifier_dir(clf: Classifier, out_dir: str | os.PathLike, extra: dict | None = None) -> Path:
+    from rg4cli.model.atomic_dir import save_into
+
+    return save_into(out_dir, lambda tmp: _write_classifier_files(clf, tmp, extra), what=clf.task)
+
+
+def _write_classifier_files(clf: Classifier, out: Path, extra: dict | None) -> None:
     from safetensors.torch import save_file
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     model = clf.model
     meta = {
         "rg4_task": clf.task,
@@ -155,7 +159,6 @@ def save_classifier_dir(clf: Classifier, out_dir: str | os.PathLike, extra: dict
     save_file(state, str(out / WEIGHTS_FILE), metadata={"rg4_task": clf.task})
     clf.tokenizer.save_pretrained(str(out))
     (out / CLASSIFIER_CONFIG).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return out
 
 
 def new_classifier(
@@ -308,7 +311,7 @@ def load_classifier(path: str | os.PathLike, task: str, bert: str | os.PathLike 
             return _load_rg4_dir(p, task)
         raise InputError(
             f"{p} is not an rg4 {task} directory (no {CLASSIFIER_CONFIG}); "
-            "pass the directory `rg4 train --task {task}` wrote, or a public checkpoint file"
+            f"pass the directory `rg4 train --task {task}` wrote, or a public checkpoint file"
         )
     return load_chexbert_checkpoint(p, bert) if task == "labeler" else load_discbert_checkpoint(p, bert)
 

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from rg4cli.errors import InputError, Rg4Error
 from rg4cli.model import encoders as enc
+from rg4cli.model.atomic_dir import save_into
 from rg4cli.model.presets import TINY, ModelConfig, preset_config
 from rg4cli.model.prompts import decoder_vocabulary_corpus, template_texts
 from rg4cli.model.rg4 import RG4Model
@@ -108,15 +109,21 @@ def build_model(
 
 
 def save_model_dir(model: RG4Model, out_dir: str | os.PathLike, *, extra: dict | None = None) -> Path:
-    """Write the model dir (config JSON, fusion + adapter safetensors, our own components)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the model dir (config JSON, fusion + adapter safetensors, our own components).
+
+    Written into a hidden directory inside `out_dir` and moved into place at the end: a full
+    disk or an interrupt leaves no half-written model (one line, the temporary files removed)."""
+    final = save_into(out_dir, lambda tmp: _write_model_files(model, tmp, extra))
+    if not model.has_lora:
+        shutil.rmtree(final / ADAPTER_DIR, ignore_errors=True)  # an older adapter is not this model's
+    return final
+
+
+def _write_model_files(model: RG4Model, out: Path, extra: dict | None) -> None:
     cfg = model.config
     fusion_state = {k: v.detach().contiguous().cpu() for k, v in model.fusion.state_dict().items()}
     save_file(fusion_state, str(out / FUSION_FILE), metadata={"format": "pt", "fusion": cfg.fusion})
     adapter = out / ADAPTER_DIR
-    if adapter.exists():
-        shutil.rmtree(adapter)
     if model.has_lora:
         enc.quiet_hf()
         # The base weights (lm_head included) live in decoder/ or the hub model: the adapter
@@ -139,7 +146,6 @@ def save_model_dir(model: RG4Model, out_dir: str | os.PathLike, *, extra: dict |
     if extra:
         data["extra"] = extra
     write_json(out / CONFIG_FILE, data)
-    return out
 
 
 def _save_base_decoder(model: RG4Model, path: Path) -> None:

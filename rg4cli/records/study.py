@@ -177,7 +177,14 @@ class ChosenText:
     """The text a command reads from a record, and the field it came from (its provenance)."""
 
     field: str  # report, findings, impression or findings+impression
-    text: str
+    text: str  # as the record has it (what annotations are bound to)
+
+    @property
+    def read(self) -> str:
+        """The text a labeler or judge reads: NFC, without soft hyphens and zero-width characters."""
+        from rg4cli.text.normalize import normalize_text
+
+        return normalize_text(self.text)
 
 
 def choose_text(record: dict, which: str = "auto", *, purpose: str = "read") -> ChosenText:

@@ -50,6 +50,7 @@ class GeneratorExample:
     spans: list[dict] = field(default_factory=list)  # validated sentence_weights
     frontal: Path | None = None
     lateral: Path | None = None
+    source: str | None = None  # the file it was read from (errors name file and line)
 
 
 def parse_input_settings(value: str | None) -> tuple[str, ...] | None:
@@ -110,7 +111,7 @@ def read_generator_examples(
         except InputError as exc:
             reader.reject(lineno, exc.field, exc.problem)
             continue
-        examples.append(GeneratorExample(lineno, study, setting, target, spans, frontal, lateral))
+        examples.append(GeneratorExample(lineno, study, setting, target, spans, frontal, lateral, reader.name))
     if log is not None:
         if dropped:
             log(

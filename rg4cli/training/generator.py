@@ -235,13 +235,18 @@ class GeneratorTask:
         self.text_cache = FeatureCache(self.cache_root, txt_fp, writer_tag=tag)
 
     # ---- features ---------------------------------------------------------------------
-    def _image_features(self, paths: list[Path]) -> list[torch.Tensor]:
+    def _image_features(self, paths: list[Path], origins: list[tuple] | None = None) -> list[torch.Tensor]:
+        """`origins`: (file, line, field) of each path, so an image that cannot be decoded is named by its record."""
         from rg4cli.model import load_image
 
         m = self.model
+        where = dict(zip(paths, origins or []))
 
         def compute(batch_paths):
-            images = [load_image(None, str(p)) for p in batch_paths]
+            images = []
+            for p in batch_paths:
+                source, line, field_name = where.get(p, (None, None, "frontal"))
+                images.append(load_image(None, str(p), field_name=field_name, source=source, line=line))
             tokens = m.encode_image(m.pixel_values(images))
             return [{"tokens": t} for t in tokens]
 
@@ -266,9 +271,14 @@ class GeneratorTask:
     def _features(self, examples: list[GeneratorExample]):
         from rg4cli.model import StudyFeatures
 
-        frontal = self._image_features([ex.frontal for ex in examples])
+        frontal = self._image_features(
+            [ex.frontal for ex in examples], [(ex.source, ex.line, "frontal") for ex in examples]
+        )
         lat_idx = [i for i, ex in enumerate(examples) if ex.lateral is not None]
-        lateral = dict(zip(lat_idx, self._image_features([examples[i].lateral for i in lat_idx])))
+        lateral_features = self._image_features(
+            [examples[i].lateral for i in lat_idx], [(examples[i].source, examples[i].line, "lateral") for i in lat_idx]
+        )
+        lateral = dict(zip(lat_idx, lateral_features))
         prior: dict[int, dict] = {}
         if self.model.config.fusion == "atf":  # interleaved fusion reads the prior report as prompt text
             pri_idx = [i for i, ex in enumerate(examples) if ex.study.prior_report]

@@ -20,7 +20,7 @@ class Case:
     files: dict[str, bytes] = field(default_factory=dict)
     exit: int = 2
     error: str | None = None  # expected in the one `error:` line (None: no error line)
-    out: tuple[str, list[str]] | None = None  # (file, ids it holds afterwards)
+    out: tuple[str, list[str] | None] | None = None  # (file, ids it holds afterwards; None: some)
     setup: tuple = ()  # ("lock", file) | ("damage", model, file, how) | ("copy", model)
 
 
@@ -120,7 +120,7 @@ add(
         {"in.jsonl.gz": _gz_cut()},
         2,
         "the compressed stream is cut short",
-        None,
+        ("out.jsonl", None),
     ),
     Case("label-bom", LABEL, {"in.jsonl": BOM + jl(A, C)}, 0, None, ("out.jsonl", ["a", "c"])),
     Case(
@@ -611,5 +611,144 @@ add(
         {"f": b"x"},
         2,
         "{d}/f: --output: exists and is not a directory",
+    ),
+)
+
+
+# ---- issue 31: duplicate keys, empty ids, contradicting options, CSV bytes, truncated images --------
+def _png(seed: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray((np.random.RandomState(seed).rand(64, 60) * 255).astype("uint8")).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _mimic(meta_rows: list[bytes], *, gz_cut: bool = False, reports: bool = False) -> dict[str, bytes]:
+    """A MIMIC tree in the case dir: metadata and split CSV, one image per row, reports when asked."""
+    head = b"dicom_id,subject_id,study_id,ViewPosition,StudyDate,StudyTime\n"
+    meta = head + b"".join(meta_rows)
+    split = b"dicom_id,study_id,subject_id,split\n" + b"".join(
+        b"%s,%s,%s,train\n" % (r.split(b",")[0], r.split(b",")[2], r.split(b",")[1]) for r in meta_rows
+    )
+    files = {"mimic-cxr-2.0.0-split.csv": split}
+    if gz_cut:
+        data = gzip.compress(head + b"".join(meta_rows) * 400)
+        files["mimic-cxr-2.0.0-metadata.csv.gz"] = data[: len(data) // 2]
+    else:
+        files["mimic-cxr-2.0.0-metadata.csv"] = meta
+    for r in meta_rows:
+        dicom, subject, study = (x.decode("utf-8", "replace") for x in r.split(b",")[:3])
+        files[f"files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg"] = b"\xff\xd8\xff"
+        if reports:
+            files[f"files/p{subject[:2]}/p{subject}/s{study}.txt"] = b"FINAL REPORT\n FINDINGS: Clear.\n"
+    return files
+
+
+ROWS = [b"d1,10000001,50000001,PA,21300101,090000\n", b"d2,10000001,50000002,PA,21300102,090000\n"]
+PNG0 = _png(0)
+add(
+    Case(
+        "label-duplicate-key",
+        LABEL,
+        {"in.jsonl": jl(A, b'{"id": "b", "report": "Effusion.", "report": "No effusion."}', C)},
+        2,
+        "{d}/in.jsonl:2: report: duplicate key 'report'",
+        ("out.jsonl", ["a"]),
+    ),
+    Case(
+        "label-nested-duplicate-key",
+        LABEL,
+        {"in.jsonl": jl(A, b'{"id": "b", "report": "x", "labels": {"Edema": 1, "Edema": 0}}')},
+        2,
+        "{d}/in.jsonl:2: Edema: duplicate key",
+        ("out.jsonl", ["a"]),
+    ),
+    Case(
+        "label-empty-id",
+        LABEL,
+        {"in.jsonl": jl(A, {"id": "", "report": "x"}, C)},
+        2,
+        "{d}/in.jsonl:2: id: empty id",
+        ("out.jsonl", ["a"]),
+    ),
+    Case(
+        "weights-empty-id",
+        WEIGHTS,
+        {"in.jsonl": jl(FI, dict(FC, id=""))},
+        2,
+        "{d}/in.jsonl:2: id: empty id",
+        ("out.jsonl", ["a"]),
+    ),
+    Case(
+        "hall-threshold-not-a-probability",
+        HALL + ["--threshold", "5"],
+        {"in.jsonl": jl(FI)},
+        2,
+        "--threshold is a probability, between 0 and 1; got 5.0",
+    ),
+    Case(
+        "hall-summary-is-a-directory",
+        HALL + ["--summary", "{d}/sub"],
+        {"in.jsonl": jl(FI), "sub/keep": b""},
+        2,
+        "{d}/sub: is a directory",
+    ),  # refused before the work: no out.jsonl (checked by the empty `out` below)
+    Case(
+        "generate-min-above-max",
+        ["generate", "{d}/in.jsonl", *GEN, "--min-new-tokens", "50", "-o", "{d}/out.jsonl"],
+        {"in.jsonl": jl(G0)},
+        2,
+        "--min-new-tokens 50 is more than --max-new-tokens 3",
+    ),
+    Case(
+        "generate-truncated-image-keeps-its-batch",
+        ["generate", "{d}/in.jsonl", *GEN[:2], "--image-root", "{d}", *GEN[4:], "-o", "{d}/out.jsonl"],
+        {
+            "in.jsonl": jl(G0, dict(G1, frontal="img/cut.png"), dict(G0, id="s2")),
+            "img/0.png": PNG0,
+            "img/cut.png": PNG0[: len(PNG0) * 2 // 3],
+        },
+        2,
+        "{d}/in.jsonl:2: frontal: cannot read image",
+        ("out.jsonl", ["s0"]),
+    ),
+    Case(
+        "build-workers-zero",
+        ["build-data", "{mimic}", "--workers", "0", "-o", "{d}/out.jsonl"],
+        {},
+        2,
+        "--workers must be at least 1, got 0",
+    ),
+    Case(
+        "build-tree-without-reports",
+        ["build-data", "{d}", "-o", "{d}/out.jsonl"],
+        _mimic(ROWS),
+        2,
+        "no record written: every study was skipped (report file missing: 2)",
+    ),
+    Case(
+        "build-metadata-not-utf8",
+        ["build-data", "{d}", "-o", "{d}/out.jsonl"],
+        _mimic([ROWS[0], b"d\xe92,10000001,50000002,PA,21300102,090000\n"], reports=True),
+        2,
+        "{d}/mimic-cxr-2.0.0-metadata.csv: not UTF-8 text after line",
+    ),
+    Case(
+        "build-metadata-gz-cut",
+        ["build-data", "{d}", "-o", "{d}/out.jsonl"],
+        _mimic(ROWS, gz_cut=True, reports=True),
+        2,
+        "{d}/mimic-cxr-2.0.0-metadata.csv.gz: the compressed file is cut short",
+    ),
+    Case(
+        "score-skip-findings-of-the-wrong-type",
+        SCORE + ["--on-error", "skip"],
+        {"hyp.jsonl": jl(FI, {"id": "b", "findings": 0, "impression": "x"}, FC), "ref.jsonl": REFS},
+        0,
+        None,
     ),
 )

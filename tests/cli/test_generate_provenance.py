@@ -32,7 +32,7 @@ def _run(args, stdin=None):
 def _untimed(jsonl: str) -> list[dict]:
     rows = [json.loads(line) for line in jsonl.splitlines()]
     for row in rows:
-        row["gen"].pop("seconds")
+        row["gen"].pop("seconds", None)
     return rows
 
 

@@ -74,6 +74,7 @@ OTHER: dict[str, dict[str, object]] = {
         "output": STREAM,
         "model": "GenerateSettings.model_dir, which has no default (the CLI names the missing option)",
         "allow_outside_image_root": "folded into image_root (images.ImageRoot.of)",
+        "min_new_tokens": "unset means the paper's 50 (paper.MIN_NEW_TOKENS) or --max-new-tokens when smaller",
     },
     "score": {
         "input": STREAM,

@@ -90,9 +90,18 @@ def test_map_in_blocks_writes_what_came_before_a_bad_line(tmp_path):
         blocks.append([item for _, item in block])
         return [{**record, "up": item} for record, item in block]
 
-    with RecordWriter(out) as writer, pytest.raises(InputError, match=":3: bad: not allowed"):
-        map_in_blocks(reader, writer, prepare, process, block_size=10)
-    assert [r for _, r in RecordReader(out)] == [{"id": "a", "up": "A"}, {"id": "b", "up": "B"}]
+    with pytest.raises(
+        InputError,
+        match=r":3: bad: not allowed \(2 record\(s\) written are in .*out.jsonl.partial; rerun with --resume",
+    ):
+        with RecordWriter(out) as writer:
+            map_in_blocks(reader, writer, prepare, process, block_size=10)
+    # Never published as if complete: kept for --resume.
+    assert not out.exists()
+    assert [r for _, r in RecordReader(tmp_path / "out.jsonl.partial")] == [
+        {"id": "a", "up": "A"},
+        {"id": "b", "up": "B"},
+    ]
     assert blocks == [["A", "B"]]
 
 
@@ -285,7 +294,10 @@ def test_a_full_disk_keeps_the_old_file_and_the_records_written(tmp_path):
             real.close()
 
     writer._fh = Full()
-    with pytest.raises(Rg4Error, match=r"out.jsonl: cannot write: No space left on device \(1 record\(s\) written"):
+    with pytest.raises(
+        Rg4Error,
+        match=r"out.jsonl: cannot write: No space left on device \(1 record\(s\) before it are in .*partial; --resume",
+    ):
         writer.write({"id": "b"})
     writer.close()
     assert out.read_text() == '{"id": "old"}\n'  # not replaced by a cut-short run
