@@ -26,97 +26,24 @@ of the two rather than their sum (benchmarks/bench_score.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rg4cli.errors import InputError
 from rg4cli.metrics import ce_variants, clinical, model_metrics, nlg
+from rg4cli.metrics.pairs import Pair, System, build_system, read_pairs, setting_for  # noqa: F401 - public names of rg4 score
 from rg4cli.metrics.significance import compare, wilcoxon_test  # noqa: F401  (wilcoxon_test: library name)
+from rg4cli.metrics.summary_keys import SUMMARY_KEYS_DOC  # noqa: F401 - as above
 from rg4cli.metrics.text_checks import normalize_for_metrics
 from rg4cli.records.provenance import UnboundWarning, annotation, status
-from rg4cli.records.streams import RecordReader, RefIndex, display_name, index_by_id, join_by_id
-from rg4cli.records.study import INPUT_SETTINGS, TEXT_FIELDS, setting_of, text_of
+from rg4cli.records.streams import RefIndex, display_name, index_by_id
+from rg4cli.records.study import INPUT_SETTINGS, TEXT_FIELDS
 from rg4cli.vocab import CATEGORIES as HALL_CATEGORIES
 
 ON_MISSING_CHOICES: tuple[str, ...] = ("fail", "skip")
 LABELER_CHOICES: tuple[str, ...] = ("rules", "chexbert")
 INPUT_FIELDS: tuple[str, ...] = ("frontal", "lateral", "prior_report")
-
-SUMMARY_KEYS_DOC = """\
-n                      number of scored report pairs
-overall                metrics over all pairs (the block below)
-by_setting.{sn,sw,mn,mw}
-                       the same block per setting (only settings that occur; a
-                       pair's setting is the record's `setting` field, else derived
-                       from its lateral / prior_report inputs; pairs with neither
-                       count only in overall)
-  block.n              pairs in the block
-  block.bleu_1, bleu_2, bleu_3, bleu_4
-                       corpus BLEU-n (pycocoevalcap, "closest" reference length)
-  block.meteor         METEOR 1.5 (-l en -norm); null with --no-meteor
-  block.rouge_l        ROUGE-L (beta 1.2), mean over reports
-  block.cider          CIDEr as pycocoevalcap's Cider computes it (the CIDEr-D form:
-                       clipping, length penalty sigma 6, x10), IDF from the
-                       block's own pairs
-  block.ce.{micro,macro}_{14,5}_{unc_pos,unc_neg}.{precision,recall,f1}
-                       clinical efficacy; 14 = all CheXpert observations, 5 =
-                       Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural
-                       Effusion; unc_pos = uncertain counted positive (LLM-RG4),
-                       unc_neg = counted negative (R2Gen); 0/0 = 0
-  block.ce.{weighted,samples}_{14,5}_{unc_pos,unc_neg}.{precision,recall,f1}
-                       scikit-learn's support-weighted and per-report averages
-                       (f1chexbert, LLaVA-Rad print them); 0/0 = 0
-  block.ce.accuracy_{14,5}_{unc_pos,unc_neg}
-                       share of reports whose binary labels all agree
-                       (f1chexbert's accuracy = accuracy_5_unc_pos)
-  block.ce.auroc_14_{unc_pos,unc_neg}
-                       mean ROC AUC of the binary labels (compute_mlc's
-                       AVG_AUCROC); null when a reference column is constant
-  block.bertscore      {precision, recall, f1}: BERTScore means (--bertscore DIR;
-                       bert-score 0.3.13's arithmetic, no idf, no rescaling)
-  block.semb_score     mean cosine of CheXbert [CLS] embeddings (--semb)
-  block.radgraph       {simple, partial, complete}: RadGraph F1 means
-                       (--radgraph DIR; radgraph 0.1.18's rewards)
-  block.hall           null when no hypothesis carries `hallucination`, else
-                       {n, rate, present.{pc,pp,view,comm}, unsupported.{...}}:
-                       n = hypotheses with the field, rate = share input_agnostic
-                       (the paper's hall.), present = share with that content,
-                       unsupported = share where the inputs cannot support it
-empty_hypotheses       hypotheses whose text field is present but empty or blank:
-                       scored as empty text (all metrics 0 for that report), kept
-                       in n, as published evaluators do
-per_observation.{unc_pos,unc_neg}.<observation>
-                       {tp, fp, fn, tn, support, predicted, precision, recall, f1}
-                       over all pairs (support = reference positives)
-config                 {tokenize, text, ref_text, labeler, labels: {hyp, ref}:
-                       {from_field, labeled, stale}, labels_field, meteor,
-                       cider_idf, zero_division, on_missing, chexbert_text,
-                       model_metrics}; stale = label fields computed from
-                       another text, relabelled; model_metrics = {bertscore,
-                       bertscore_layers, semb, radgraph, radgraph_lowercase}
-                       as given
-skipped                {not_in_ref, not_in_input, no_text, hallucination_stale}:
-                       ids left out; hallucination_stale = hypotheses whose
-                       `hallucination` was computed from another text (not used)
-against                null without --against, else (the first --against) {file, n, empty_hypotheses,
-                       overall (the other system's block over the paired ids),
-                       tests.<metric>}
-  tests.<metric>       for bleu_1..4, meteor, rouge_l, cider and
-                       ce_f1_{14,5}_{unc_pos,unc_neg}, ce_exact_5_unc_pos and the
-                       model metrics' per-report keys when computed:
-                       {n, n_nonzero, mean_input, mean_against, mean_diff
-                       (input - against), median_diff, w_plus, w_minus, statistic,
-                       p_value (two-sided Wilcoxon signed-rank, scipy, zero
-                       differences dropped; null when all are zero), higher
-                       ("input", "against" or "tie": the side with the larger rank sum)}
-uncertainty            null without --bootstrap N, else {method, resamples, ci, seed,
-                       approximate, metrics.<path>: {value, low, high, se, signature}}
-                       for every number of overall and by_setting (docs/uncertainty.md)
-comparisons            null without --against, else one entry per --against: {system,
-                       n, trials, resamples, holm_family, metrics.<path>: {a, b, delta
-                       (b - a), p_ar (approximate randomization), p_ar_holm, p_boot
-                       (paired bootstrap), wilcoxon_p (per-report scores), signature}}"""
 
 PER_REPORT_KEYS: tuple[str, ...] = (
     *nlg.NLG_KEYS,
@@ -176,184 +103,6 @@ class ScoreSettings:
         from rg4cli.metrics.uncertainty import UncertaintySettings
 
         return UncertaintySettings(self.bootstrap, self.ci, self.seed, self.trials, self.tokenize, self.labeler)
-
-
-@dataclass
-class Pair:
-    id: str
-    hyp: dict
-    ref: dict
-    hyp_line: int | None
-    ref_line: int | None
-
-
-@dataclass
-class System:
-    """One system's reports, prepared and scored, in pair order."""
-
-    ids: list[str]
-    settings: list[str | None]
-    hyp_texts: list[str]
-    ref_texts: list[str]
-    hyp_labels: list[dict] = field(default_factory=list)
-    ref_labels: list[dict] = field(default_factory=list)
-    hallucination: list[dict | None] = field(default_factory=list)
-    per_report: dict[str, list[float]] = field(default_factory=dict)
-    empty: int = 0  # hypotheses scored as empty text
-    prepared: tuple[list[str], list[str]] | None = None  # (hyps, refs) as the scorers see them
-    per_observation: dict[str, dict] = field(default_factory=dict)
-    meteor_job: nlg.MeteorStats | None = None  # METEOR aligning in its JVM while Python works
-    sufficient: nlg.Sufficient | None = None  # per-report statistics for resampling (score_system)
-
-
-# ---- reading ---------------------------------------------------------------------
-
-
-def _numbered(reader: RecordReader, lines: dict[str, int]) -> Iterator[tuple[int, dict]]:
-    for lineno, rec in reader:
-        lines.setdefault(rec["id"], lineno)
-        yield lineno, rec
-
-
-def read_pairs(
-    path: str | None,
-    ref: RefIndex,
-    *,
-    on_missing: str,
-    on_error: str = "fail",
-    log: Callable[[str], None] | None = None,
-) -> tuple[list[Pair], dict[str, int], str]:
-    """Hypothesis records joined with references by id, in input order."""
-    reader = RecordReader(path, on_error=on_error, log=log)
-    lines: dict[str, int] = {}
-    joined = join_by_id(_numbered(reader, lines), ref, input_name=reader.name, on_missing=on_missing)
-    pairs = [Pair(h["id"], h, r, lines.get(h["id"]), ref.lines.get(h["id"])) for h, r in joined.pairs]
-    skipped = {"not_in_ref": len(joined.missing_in_ref), "not_in_input": len(joined.missing_in_input)}
-    if log is not None:
-        if joined.missing_in_ref:
-            log(
-                f"skipped {len(joined.missing_in_ref)} id(s) of {reader.name} not in {ref.name} "
-                f"(first: {', '.join(map(repr, joined.missing_in_ref[:3]))})"
-            )
-        if joined.missing_in_input:
-            log(
-                f"{len(joined.missing_in_input)} id(s) of {ref.name} not in {reader.name} were not scored "
-                f"(first: {', '.join(map(repr, joined.missing_in_input[:3]))})"
-            )
-        if reader.summary():
-            log(reader.summary())
-    return pairs, skipped, reader.name
-
-
-def setting_for(pair: Pair, source: str) -> str | None:
-    """A `setting` field (hypothesis first), else derived from study inputs, else None."""
-    for rec, line in ((pair.hyp, pair.hyp_line), (pair.ref, pair.ref_line)):
-        stated = rec.get("setting")
-        if stated is not None:
-            if stated not in INPUT_SETTINGS:
-                raise InputError(
-                    f"expected one of {', '.join(INPUT_SETTINGS)}, got {stated!r}",
-                    source=source,
-                    line=line,
-                    field="setting",
-                )
-            return stated
-    for rec in (pair.hyp, pair.ref):
-        if any(k in rec for k in INPUT_FIELDS):
-            return setting_of(rec)
-    return None
-
-
-def _blank_text(record: dict, which: str) -> bool:
-    """True when the field(s) `which` reads are present as strings, all blank (an empty report)."""
-    names = {"auto": ("report", "findings", "impression"), "findings+impression": ("findings", "impression")}.get(
-        which, (which,)
-    )
-    values = [record.get(n) for n in names if record.get(n) is not None]
-    return bool(values) and all(isinstance(v, str) and not v.strip() for v in values)
-
-
-def build_system(
-    pairs: Sequence[Pair],
-    config: ScoreSettings,
-    *,
-    input_name: str,
-    ref_name: str,
-    skipped: dict[str, int],
-    log: Callable[[str], None] | None = None,
-) -> System:
-    """Texts, settings and hallucination fields of the pairs.
-
-    A hypothesis whose text field is present but empty is scored as "" and counted
-    (System.empty). A pair with no text field is an error (or, with on_error=skip,
-    left out and counted in skipped["no_text"]). A `hallucination` field computed
-    from another text is not used (counted in skipped["hallucination_stale"]).
-    """
-    sys_ = System([], [], [], [])
-    skipped.setdefault("no_text", 0)
-    skipped.setdefault("hallucination_stale", 0)
-    for pair in pairs:
-        missing = None
-        try:  # a text field of the wrong type is skipped like a missing one with on_error=skip
-            hyp_text = text_of(pair.hyp, config.text, source=input_name, line=pair.hyp_line)
-            ref_text = text_of(pair.ref, config.ref_text, source=ref_name, line=pair.ref_line)
-        except InputError as exc:
-            hyp_text = ref_text = ""
-            missing = exc
-        if missing is None and hyp_text is None and _blank_text(pair.hyp, config.text):
-            hyp_text = ""
-            sys_.empty += 1
-        if missing is not None:
-            pass
-        elif hyp_text is None:
-            missing = InputError(
-                f"no text to score (--text {config.text})",
-                source=input_name,
-                line=pair.hyp_line,
-                field="report" if config.text == "auto" else config.text,
-            )
-        elif ref_text is None:
-            missing = InputError(
-                f"no reference text (--ref-text {config.ref_text})",
-                source=ref_name,
-                line=pair.ref_line,
-                field="findings" if config.ref_text == "auto" else config.ref_text,
-            )
-        if missing is not None:
-            if config.on_error == "fail":
-                raise missing
-            skipped["no_text"] += 1
-            if log is not None and skipped["no_text"] <= 3:
-                log(f"skipped: {missing}")
-            continue
-        hall = pair.hyp.get("hallucination")
-        if hall is not None and not (isinstance(hall, dict) and "input_agnostic" in hall):
-            raise InputError(
-                "expected an object with input_agnostic (as rg4 hallucination writes it)",
-                source=input_name,
-                line=pair.hyp_line,
-                field="hallucination",
-            )
-        if hall is not None and status(pair.hyp, "hallucination", hyp_text) == "stale":
-            hall = None
-            skipped["hallucination_stale"] += 1
-        sys_.ids.append(pair.id)
-        sys_.settings.append(setting_for(pair, input_name))
-        sys_.hyp_texts.append(hyp_text)
-        sys_.ref_texts.append(ref_text)
-        sys_.hallucination.append(hall)
-    if log is not None:
-        if sys_.empty:
-            log(
-                f"{input_name}: {sys_.empty} empty hypothes{'i' if sys_.empty == 1 else 'e'}s scored as empty text "
-                "(kept in n; summary: empty_hypotheses)"
-            )
-        if skipped["hallucination_stale"]:
-            log(
-                f"{input_name}: {skipped['hallucination_stale']} `hallucination` field(s) were computed from another "
-                "text and are not used (run rg4 hallucination on these reports)"
-            )
-    return sys_
 
 
 # ---- labels ----------------------------------------------------------------------
