@@ -1,9 +1,9 @@
 """The one JSON Lines writer of rg4, `.partial` files and writer locks.
 
 Writing: stdout streams, one flush per record. `-o FILE` is written to `FILE.partial`
-beside it (one flush per record) and renamed to FILE at the end, also when a bad input
-line stops the run, so the records before it are kept and an existing FILE stays whole
-until then; a kill leaves FILE untouched and `FILE.partial` for `--resume`. With
+beside the real file (one flush per record) and renamed to FILE when the run succeeds; an
+error, an interrupt or a kill leaves FILE as it was and the records in `FILE.partial` for
+`--resume` (records.targets: devices, pipes and links to them are written directly). With
 `append=True` (`--resume`) the records go after the complete ones already there (FILE,
 or `FILE.partial` of a killed run, whose cut-short last line is dropped). Every writer
 holds an exclusive lock (`flock` on `FILE.partial`) for its lifetime: a second writer of
