@@ -34,26 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_score import SENTENCES  # the same phantom report sentences as rg4 score's benchmark
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RG4_SHARED", REPO.parent / "shared"))
 IU = SHARED / "data" / "iu" / "reports.jsonl"
 TARGET = 1.5
 RESAMPLES, TRIALS = 1000, 10000
-
-SENTENCES = [
-    "The heart is normal in size.",
-    "There is no pleural effusion.",
-    "No pneumothorax is seen.",
-    "Mild cardiomegaly is unchanged.",
-    "Left basilar atelectasis.",
-    "The lungs are clear.",
-    "Small right pleural effusion.",
-    "A right internal jugular catheter ends in the SVC.",
-    "No focal consolidation.",
-    "Pulmonary vascular congestion without frank edema.",
-    "Patchy opacity may represent pneumonia.",
-    "Degenerative changes of the thoracic spine.",
-]
 
 
 def reports(n: int) -> tuple[list[dict], str]:
