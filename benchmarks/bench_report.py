@@ -28,15 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from rg4cli.records.provenance import bind  # noqa: E402
-from rg4cli.records.study import text_of  # noqa: E402
-from rg4cli.report import ReportSettings, write_report  # noqa: E402
-from rg4cli.vocab import INPUT_SETTINGS  # noqa: E402
-from tests.cdp import Chromium, find_chromium  # noqa: E402
-from tests.lib.jsonl import write_jsonl  # noqa: E402
+from rg4cli.records.provenance import bind
+from rg4cli.records.study import text_of
+from rg4cli.report import ReportSettings, write_report
+from rg4cli.vocab import INPUT_SETTINGS
+from tests.cdp import Chromium, find_chromium
+from tests.lib.jsonl import write_jsonl
 
 TARGET_S = 2.0
 MAX_MB = 30.0

@@ -123,7 +123,7 @@ def main() -> None:
     p("|---|---|" + "---|" * len(SETTINGS) + "---|---|")
     for k in systems:
         s = score[k]
-        ce = lambda b: ((b or {}).get("ce") or {}).get("micro_14_unc_pos") or {}  # noqa: E731
+        ce = lambda b: ((b or {}).get("ce") or {}).get("micro_14_unc_pos") or {}  # noqa: E731 - a one-line accessor
         cells = [f"{ce(s['overall']).get('f1', 0):.3f}"]
         cells += [f"{ce(s['by_setting'][x]).get('f1', 0):.3f}" if x in s["by_setting"] else "-" for x in SETTINGS]
         cells += [f"{ce(s['overall']).get('precision', 0):.3f}", f"{ce(s['overall']).get('recall', 0):.3f}"]
@@ -177,7 +177,7 @@ def main() -> None:
     p()
     rw = {r["id"]: r for r in load_jsonl(d / "train.labels.jsonl")}
     raw = {r["id"]: r for r in load_jsonl(d / "train.raw.labels.jsonl")}
-    per = lambda recs: Counter(r["setting"] for r in recs.values())  # noqa: E731
+    per = lambda recs: Counter(r["setting"] for r in recs.values())  # noqa: E731 - a one-line accessor
     p(
         f"- records: rewritten {len(rw)} {dict(per(rw))}; raw {len(raw)} {dict(per(raw))}; ids only in one: "
         f"{len(rw.keys() ^ raw.keys())}"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rg4cli.text.sentences import split_sentences  # noqa: E402
+from rg4cli.text.sentences import split_sentences
 
 _CONJ = r"(?:and|or|but|nor|yet|so|because|although|though|while|whereas|as|that|which|of|to)"
 _END = (

@@ -155,8 +155,8 @@ def _first_chars(pattern: str) -> set[str] | None:
             import re._constants as sre_c  # Python >= 3.11
             import re._parser as sre_p
         except ImportError:  # pragma: no cover - Python 3.10
-            import sre_constants as sre_c  # type: ignore[no-redef]
-            import sre_parse as sre_p  # type: ignore[no-redef]
+            import sre_constants as sre_c  # type: ignore[no-redef]  # the same module, its 3.10 name
+            import sre_parse as sre_p  # type: ignore[no-redef]  # the same module, its 3.10 name
         parsed = sre_p.parse(pattern, re.IGNORECASE)
     except Exception:  # noqa: BLE001 - an optimisation only: fall back to the plain pattern
         return None

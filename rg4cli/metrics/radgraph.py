@@ -97,7 +97,7 @@ def check_directory(directory: str | os.PathLike) -> Path:
             "extract the package's model archive (e.g. radgraph.tar.gz) into a directory named by its model type"
         )
     try:
-        import radgraph  # type: ignore[import-not-found]  # noqa: F401
+        import radgraph  # type: ignore[import-not-found]  # noqa: F401 - an optional package, imported to test it is there
     except ImportError:
         raise InputError(
             "--radgraph DIR runs the radgraph package's model, which is not installed (and needs transformers < 5): "
@@ -118,7 +118,7 @@ class RadGraphAnnotator:
         path = check_directory(directory)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from radgraph import RadGraph  # type: ignore[import-not-found]
+        from radgraph import RadGraph  # type: ignore[import-not-found]  # optional, untyped
 
         try:
             self.model = RadGraph(model_type=path.name, model_cache_dir=str(path.parent), device=device)

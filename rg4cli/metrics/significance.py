@@ -62,7 +62,7 @@ def aligned(a: ReportStatistics, b: ReportStatistics) -> tuple[ReportStatistics,
     if (a.meteor is None) != (b.meteor is None):
         a, b = replace(a, meteor=None), replace(b, meteor=None)
     if (a.hall is None) != (b.hall is None):
-        width = (a.hall if a.hall is not None else b.hall).shape[1]  # type: ignore[union-attr]
+        width = (a.hall if a.hall is not None else b.hall).shape[1]  # type: ignore[union-attr]  # called only when one side has hallucination fields
         if a.hall is None:
             a = replace(a, hall=np.zeros((len(a), width)))
         else:

@@ -174,7 +174,7 @@ class RG4Model(nn.Module):
     @property
     def device(self) -> torch.device:
         # torch types a submodule's attribute as Tensor | Module: this one is a parameter.
-        return self.fusion.queries.device  # type: ignore[return-value]
+        return self.fusion.queries.device  # type: ignore[return-value]  # torch types the attribute as Tensor | Module
 
     @property
     def dtype(self) -> torch.dtype:
@@ -262,7 +262,7 @@ class RG4Model(nn.Module):
     def encode_image(self, pixel_values: Tensor) -> Tensor:
         """[B,3,H,W] -> patch tokens [B,P,D'] (CLS dropped)."""
         # The encoder's dtype, a torch.dtype that torch's stubs read as Tensor | Module.
-        return patch_tokens(self.image_encoder, pixel_values.to(self.device, self.image_encoder.dtype))  # type: ignore[call-overload]
+        return patch_tokens(self.image_encoder, pixel_values.to(self.device, self.image_encoder.dtype))  # type: ignore[call-overload]  # .to(device, dtype) overloads take these at run time
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:

@@ -41,7 +41,7 @@ class LightningHyperparameters:
     (torch's restricted unpickler then sets its items as for any dict)."""
 
     # mypy wants __new__ to return an instance of its class; returning a dict is the point.
-    def __new__(cls, *args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
+    def __new__(cls, *args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]  # a dict stand-in: __new__ returns a plain dict on purpose
         return {}
 
 

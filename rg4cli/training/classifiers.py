@@ -255,7 +255,7 @@ class ClassifierTask:
 
             clf = new_classifier(self.task, tokenizer, config)
         # An int; torch's stubs read a module's attribute (config) as Tensor | Module.
-        clf.max_length = min(self.max_length, clf.model.config.max_position_embeddings)  # type: ignore[type-var]
+        clf.max_length = min(self.max_length, clf.model.config.max_position_embeddings)  # type: ignore[type-var]  # config attributes are typed Any | None
         self.clf = clf
         self._encoded = self._encode(self.train.texts)
         return clf.model

@@ -140,7 +140,7 @@ def test_approximate_randomization_equals_brute_force(tmp_path):
     observed = None
     for mask in [np.zeros((1, len(a)))] + list(swap_masks(len(a), trials, seed)):
         for row in mask:
-            pick = lambda x, y, row=row: [y[i] if row[i] else x[i] for i in range(len(row))]  # noqa: E731
+            pick = lambda x, y, row=row: [y[i] if row[i] else x[i] for i in range(len(row))]  # noqa: E731 - a one-line swap rule bound per row
             va = _brute_force_values(
                 pick(ha, hb), ra, pick(sa.hyp_labels, sb.hyp_labels), sa.ref_labels,
                 pick(sa.hallucination, sb.hallucination), sa.settings, None,
