@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rg4cli.cli.common import DeviceOpt, OutputOpt, ResumeOpt, handle_errors, log
+from rg4cli.cli.common import DeviceOpt, LabelerBertOpt, LabelerModelOpt, OutputOpt, ResumeOpt, handle_errors, log
 from rg4cli.dataset import SOURCES, BuildSettings, build_dataset, parse_guard, summary_line
 from rg4cli.dataset.assembly import format_table1
 from rg4cli.errors import InputError
@@ -65,16 +65,8 @@ def build_data(
     labeler: Annotated[
         str, Opt("--labeler", help="Labeler of the label guard: rules, or chexbert (needs --labeler-model).")
     ] = BuildSettings.labeler,
-    labeler_model: Annotated[
-        Str,
-        Opt(
-            "--labeler-model",
-            help="chexbert.pth (then also --labeler-bert) or a directory from `rg4 train --task labeler`.",
-        ),
-    ] = BuildSettings.labeler_model,
-    labeler_bert: Annotated[
-        Str, Opt("--labeler-bert", help="bert-base-uncased directory for chexbert.pth.")
-    ] = BuildSettings.labeler_bert,
+    labeler_model: LabelerModelOpt = BuildSettings.labeler_model,
+    labeler_bert: LabelerBertOpt = BuildSettings.labeler_bert,
     rounds: Annotated[
         int, Opt("--rounds", help="Judge -> rewrite -> re-judge rounds at most (paper: 3).")
     ] = BuildSettings.rounds,
